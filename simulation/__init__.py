@@ -1,0 +1,31 @@
+"""Monte Carlo studies of bootstrap and asymptotic inference for Spearman's rho."""
+
+from simulation.bootstrap import (
+    AveragedBootstrapResult,
+    SingleBootstrapResult,
+    bootstrap_ci_averaged,
+    bootstrap_ci_single,
+    summarize_replicates,
+)
+from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.seeding import child_seed
+from simulation.settings import Settings, load_settings
+from simulation.spearman import midranks, spearman_rho_2d
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BOOTSTRAP_METHODS",
+    "FISHER_Z_VARIANCES",
+    "AveragedBootstrapResult",
+    "Settings",
+    "SingleBootstrapResult",
+    "bootstrap_ci_averaged",
+    "bootstrap_ci_single",
+    "child_seed",
+    "fisher_z_ci",
+    "load_settings",
+    "midranks",
+    "spearman_rho_2d",
+    "summarize_replicates",
+]

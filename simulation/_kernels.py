@@ -1,0 +1,374 @@
+"""Numba kernels: every ``@njit`` function of the package lives here.
+
+Contract shared by all kernels: inputs are C-contiguous, already validated
+(finite, matching shapes); kernels read no mutable globals; randomness comes
+only from the per-row keys passed in (counter-based, see ``philox4x32_10``);
+each output row depends on the matching input row only, so chunking and
+thread count cannot change a result.
+``fastmath`` is never enabled: it would break NaN tests and exact tie
+comparisons.
+
+Spearman's rho is Pearson's correlation of midranks (Kendall & Gibbons 1990,
+Rank Correlation Methods, 5th ed., eq. 3.9, with average ranks for ties).
+All kernels compute it from *weights*: observation ``i`` counted ``w[i]``
+times (1 for the data, 0 or 1 for the jackknife, the draw counts for a
+bootstrap resample).  With tie groups ``g`` sorted by value, total weight
+``c_g`` and cumulative weight ``C_g`` below ``g``, the midrank of group ``g``
+is ``C_g + (c_g + 1) / 2`` and its deviation from the mean rank
+``(N + 1) / 2`` is ``A_g / 2`` with the integer ``A_g = 2 C_g + c_g - N``.
+Hence ``rho = sum_i w_i Ax_i Ay_i / sqrt(sum_g c_g Ax_g^2 * sum_g c_g Ay_g^2)``
+with every sum an exact integer: a resample costs O(n) and needs no sort.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# --------------------------------------------------------------------------
+# Random resample indices: Philox4x32-10 + Lemire's bounded integers
+# --------------------------------------------------------------------------
+# Philox4x32-10 (Salmon, Moraes, Dror & Shaw 2011, "Parallel random numbers:
+# as easy as 1, 2, 3", SC'11) is a counter-based generator: block ``ctr`` under
+# key ``key`` is a pure function of both, so any resample of any replicate can
+# be drawn on any thread in any order.  Keys come from NumPy's SeedSequence
+# (one per replicate); the counter is (block, resample, stream, 0).  Known-answer
+# vectors from Random123 are in tests/test_kernels.py.  Drawing in the kernel
+# instead of with numpy.random.Generator.integers into a buffer runs on every
+# core and needs no index buffer: on the 2-core CI machine the headline
+# benchmark (benchmarks/bench_bootstrap.py) went from 2.0x to 1.6x the
+# single-threaded NumPy floor.
+_M0 = np.uint64(0xD2511F53)
+_M1 = np.uint64(0xCD9E8D57)
+_W0 = np.uint64(0x9E3779B9)
+_W1 = np.uint64(0xBB67AE85)
+_MASK32 = np.uint64(0xFFFFFFFF)
+_SHIFT32 = np.uint64(32)
+
+#: Counter word 2: which use a replicate's stream serves.
+STREAM_BOOTSTRAP = 0
+
+
+@njit(cache=True)
+def philox4x32_10(c0, c1, c2, c3, k0, k1):
+    """One Philox4x32-10 block: counter ``c0..c3``, key ``k0, k1`` (uint64 holding uint32) -> 4 words."""
+    for rnd in range(10):
+        if rnd > 0:
+            k0 = (k0 + _W0) & _MASK32
+            k1 = (k1 + _W1) & _MASK32
+        p0 = _M0 * c0
+        p1 = _M1 * c2
+        c0, c1, c2, c3 = (p1 >> _SHIFT32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _SHIFT32) ^ c3 ^ k1, p0 & _MASK32
+    return c0, c1, c2, c3
+
+
+@njit(cache=True)
+def _draw_resample(k0, k1, b, stream, draws) -> None:
+    """Fill ``draws`` with uniform integers in [0, len(draws)) for resample ``b`` of key ``(k0, k1)``.
+
+    Lemire (2019), "Fast random integer generation in an interval", ACM TOMACS
+    29(1):3: ``x * n >> 32`` for a 32-bit word ``x``, rejecting words whose
+    low product word is below ``2^32 mod n``, so every value is exactly
+    equally likely.  Words are consumed in order from blocks 0, 1, 2, ... of
+    counter ``(block, b, stream, 0)``.
+    """
+    n = draws.shape[0]
+    nn = np.uint64(n)
+    threshold = ((_MASK32 + np.uint64(1)) - nn) % nn
+    bb = np.uint64(b)
+    st = np.uint64(stream)
+    zero = np.uint64(0)
+    j = np.uint64(0)
+    i = 0
+    while i < n:
+        w0, w1, w2, w3 = philox4x32_10(j, bb, st, zero, k0, k1)
+        j += np.uint64(1)
+        i = _lemire_accept(w0, nn, threshold, draws, i)
+        i = _lemire_accept(w1, nn, threshold, draws, i)
+        i = _lemire_accept(w2, nn, threshold, draws, i)
+        i = _lemire_accept(w3, nn, threshold, draws, i)
+
+
+@njit(cache=True, inline="always")
+def _lemire_accept(word, nn, threshold, draws, i) -> int:
+    """Store ``word * n >> 32`` at ``draws[i]`` unless rejected or full; return the next free slot."""
+    m = word * nn
+    if i < draws.shape[0] and (m & _MASK32) >= threshold:
+        draws[i] = m >> _SHIFT32
+        return i + 1
+    return i
+
+
+@njit(cache=True, parallel=True)
+def resample_indices(keys, n_boot, n) -> np.ndarray:
+    """The indices ``(m, n_boot, n)`` that :func:`bootstrap_rows` draws for keys ``(m, 2)``."""
+    m = keys.shape[0]
+    out = np.empty((m, n_boot, n), np.int64)
+    for r in prange(m):
+        for b in range(n_boot):
+            _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, out[r, b])
+    return out
+
+
+@njit(cache=True)
+def _group_ids_1d(a: np.ndarray, gid: np.ndarray) -> int:
+    """Write the tie-group index of each ``a[i]`` (0 = smallest value) into ``gid``; return the group count."""
+    order = np.argsort(a, kind="mergesort")
+    g = 0
+    gid[order[0]] = 0
+    for j in range(1, a.shape[0]):
+        if a[order[j]] != a[order[j - 1]]:
+            g += 1
+        gid[order[j]] = g
+    return g + 1
+
+
+@njit(cache=True, parallel=True)
+def group_ids_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Tie-group ids ``(m, n)`` and group counts ``(m,)`` of each row of ``a``."""
+    m, n = a.shape
+    gid = np.empty((m, n), np.int64)
+    n_groups = np.empty(m, np.int64)
+    for r in prange(m):
+        n_groups[r] = _group_ids_1d(a[r], gid[r])
+    return gid, n_groups
+
+
+@njit(cache=True, parallel=True)
+def midranks_rows(a: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based) of each row, as ``scipy.stats.rankdata(method="average")``."""
+    m, n = a.shape
+    out = np.empty((m, n), np.float64)
+    for r in prange(m):
+        order = np.argsort(a[r], kind="mergesort")
+        start = 0
+        while start < n:
+            stop = start + 1
+            while stop < n and a[r, order[stop]] == a[r, order[start]]:
+                stop += 1
+            # ranks start+1 .. stop share their mean (start + 1 + stop) / 2
+            rank = 0.5 * (start + 1 + stop)
+            for j in range(start, stop):
+                out[r, order[j]] = rank
+            start = stop
+    return out
+
+
+@njit(cache=True)
+def _grouped_order(gid, n_groups, order, starts) -> None:
+    """Counting sort by group id: ``order[starts[g]:starts[g + 1]]`` lists the members of group ``g``."""
+    n = gid.shape[0]
+    starts[: n_groups + 1] = 0
+    for i in range(n):
+        starts[gid[i] + 1] += 1
+    for g in range(n_groups):
+        starts[g + 1] += starts[g]
+    fill = starts[:n_groups].copy()
+    for i in range(n):
+        order[fill[gid[i]]] = i
+        fill[gid[i]] += 1
+
+
+@njit(cache=True)
+def _rho_grouped(w, total, gx, xo, xs, n_gx, yo, ys, n_gy, ax) -> float:
+    """Spearman's rho of the multiset with weights ``w`` (sum ``total``); NaN if x or y is constant.
+
+    ``xo[xs[g]:xs[g + 1]]`` lists the members of x group ``g`` (likewise y).
+    Group totals are summed in registers rather than scattered into counters
+    (a scatter serialises on store-to-load forwarding when x has few values),
+    and ``sum_i w_i Ax_i Ay_i = sum_g Ay_g sum_{i in g} w_i Ax_i`` over y
+    groups.  All sums are exact integers, so the order of summation cannot
+    change the result.
+    """
+    cum = 0
+    sxx = 0
+    for g in range(n_gx):
+        c = 0
+        for k in range(xs[g], xs[g + 1]):
+            c += w[xo[k]]
+        a = 2 * cum + c - total
+        ax[g] = a
+        sxx += c * a * a
+        cum += c
+    cum = 0
+    syy = 0
+    sxy = 0
+    if n_gy == yo.shape[0]:
+        # y untied (the usual case): one member per group, no inner loop
+        for k in range(n_gy):
+            i = yo[k]
+            c = w[i]
+            a = 2 * cum + c - total
+            syy += c * a * a
+            sxy += a * c * ax[gx[i]]
+            cum += c
+    else:
+        for g in range(n_gy):
+            c = 0
+            t = 0
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
+                wi = w[i]
+                c += wi
+                t += wi * ax[gx[i]]
+            a = 2 * cum + c - total
+            syy += c * a * a
+            sxy += a * t
+            cum += c
+    if sxx == 0 or syy == 0:
+        return np.nan
+    return sxy / np.sqrt(float(sxx) * float(syy))
+
+
+@njit(cache=True)
+def _row_layout(gx, n_gx, gy, n_gy):
+    """Work arrays of one row: members of each x and y group (order, starts) and the Ax buffer."""
+    n = gx.shape[0]
+    xo = np.empty(n, np.int64)
+    yo = np.empty(n, np.int64)
+    xs = np.empty(n + 1, np.int64)
+    ys = np.empty(n + 1, np.int64)
+    _grouped_order(gx, n_gx, xo, xs)
+    _grouped_order(gy, n_gy, yo, ys)
+    return xo, xs, yo, ys, np.empty(n, np.int64)
+
+
+@njit(cache=True, parallel=True)
+def spearman_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """Spearman's rho ``(m,)`` of each row, from tie-group ids (all weights 1)."""
+    m, n = gx.shape
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        xo, xs, yo, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        out[r] = _rho_grouped(np.ones(n, np.int64), n, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """Leave-one-pair-out Spearman values ``(m, n)``: entry ``[r, i]`` omits pair ``i`` of row ``r``."""
+    m, n = gx.shape
+    out = np.empty((m, n), np.float64)
+    for r in prange(m):
+        xo, xs, yo, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        w = np.ones(n, np.int64)
+        for i in range(n):
+            w[i] = 0
+            out[r, i] = _rho_grouped(w, n - 1, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
+            w[i] = 1
+    return out
+
+
+@njit(cache=True, parallel=True)
+def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot) -> np.ndarray:
+    """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``.
+
+    Resample ``b`` of row ``r`` counts the pairs drawn by
+    ``_draw_resample(keys[r], b)`` (the same as :func:`resample_indices`);
+    NaN where the resample has constant x or constant y.
+    """
+    m, n = gx.shape
+    out = np.empty((m, n_boot), np.float64)
+    for r in prange(m):
+        xo, xs, yo, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        w = np.zeros(n, np.int64)
+        draws = np.empty(n, np.int64)
+        for b in range(n_boot):
+            _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
+            for j in range(n):
+                w[j] = 0
+            for j in range(n):
+                w[draws[j]] += 1
+            out[r, b] = _rho_grouped(w, n, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def summarize_rows(theta, theta_hat, jack):
+    """Per-row bootstrap summaries.
+
+    Returns ``sorted_theta`` (valid values ascending, NaN after them),
+    ``n_valid``, the bootstrap SD (ddof=1), ``prop_below`` = (#{theta* <
+    theta_hat} + #{theta* == theta_hat} / 2) / n_valid (ties counted as half)
+    and the jackknife acceleration ``sum d^3 / (6 (sum d^2)^1.5)`` with
+    ``d = mean(jack) - jack_i`` (Efron & Tibshirani 1993, eq. 14.15); NaN
+    where undefined.
+    """
+    m, n_boot = theta.shape
+    n = jack.shape[1]
+    sorted_theta = np.full((m, n_boot), np.nan)
+    n_valid = np.zeros(m, np.int64)
+    sd = np.full(m, np.nan)
+    prop_below = np.full(m, np.nan)
+    accel = np.full(m, np.nan)
+    for r in prange(m):
+        k = 0
+        for b in range(n_boot):
+            v = theta[r, b]
+            if not np.isnan(v):
+                sorted_theta[r, k] = v
+                k += 1
+        n_valid[r] = k
+        if k > 0:
+            sorted_theta[r, :k].sort()
+            total = 0.0
+            below = 0.0
+            for b in range(k):
+                v = sorted_theta[r, b]
+                total += v
+                if v < theta_hat[r]:
+                    below += 1.0
+                elif v == theta_hat[r]:
+                    below += 0.5
+            prop_below[r] = below / k
+            if k > 1:
+                mean = total / k
+                ss = 0.0
+                for b in range(k):
+                    d = sorted_theta[r, b] - mean
+                    ss += d * d
+                sd[r] = np.sqrt(ss / (k - 1))
+        jsum = 0.0
+        ok = True
+        for i in range(n):
+            if np.isnan(jack[r, i]):
+                ok = False
+            jsum += jack[r, i]
+        if ok:
+            jbar = jsum / n
+            num = 0.0
+            den = 0.0
+            for i in range(n):
+                d = jbar - jack[r, i]
+                num += d * d * d
+                den += d * d
+            if den > 0.0:
+                accel[r] = num / (6.0 * den**1.5)
+    return sorted_theta, n_valid, sd, prop_below, accel
+
+
+@njit(cache=True, parallel=True)
+def quantile_rows(sorted_theta, n_valid, probs) -> np.ndarray:
+    """Linear-interpolation quantiles (Hyndman & Fan 1996 type 7, NumPy's default).
+
+    ``probs (m, k)`` gives the probabilities for row ``r``; NaN probabilities
+    or rows without valid values give NaN.
+    """
+    m, k = probs.shape
+    out = np.full((m, k), np.nan)
+    for r in prange(m):
+        nv = n_valid[r]
+        if nv == 0:
+            continue
+        for j in range(k):
+            p = probs[r, j]
+            if np.isnan(p):
+                continue
+            h = (nv - 1) * p
+            lo = int(np.floor(h))
+            if lo >= nv - 1:
+                out[r, j] = sorted_theta[r, nv - 1]
+            else:
+                a = sorted_theta[r, lo]
+                out[r, j] = a + (h - lo) * (sorted_theta[r, lo + 1] - a)
+    return out

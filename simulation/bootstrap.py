@@ -1,0 +1,374 @@
+"""Bootstrap confidence intervals for Spearman's rho: one dataset or a batch.
+
+Two paths compute the same numbers:
+
+* **batch** (``batch_bootstrap=True``): the replicates of a chunk are
+  bootstrapped together; one kernel call runs the loop over ``n_boot``
+  resamples for every replicate of the chunk, in parallel over replicates.
+* **fallback** (``batch_bootstrap=False``): a Python loop calling
+  :func:`bootstrap_ci_single` once per replicate.
+
+Replicate ``r`` draws its resample indices from its own stream,
+``child_seed(seed, r)`` (see :mod:`simulation.seeding`), and every kernel
+computes row ``r`` from row ``r`` alone, so both paths, any chunk size and any
+thread count give bit-identical replicate tables.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from simulation import _kernels
+from simulation._validation import (
+    check_bool,
+    check_confidence_level,
+    check_paired_data,
+    check_positive_int,
+    check_seed,
+)
+from simulation.intervals import BOOTSTRAP_METHODS, STATUS_OK, RowIntervals, bootstrap_intervals
+from simulation.seeding import as_seed_sequence, child_seed
+from simulation.settings import load_settings
+from simulation.spearman import group_ids
+
+REPLICATE_COLUMNS = (
+    "rep",
+    "method",
+    "rho_hat",
+    "ci_lower",
+    "ci_upper",
+    "status",
+    "n_boot_valid",
+    "z0",
+    "acceleration",
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class SingleBootstrapResult:
+    """Bootstrap intervals for one dataset.
+
+    Attributes
+    ----------
+    rho_hat : float
+        Spearman's rho of the data (NaN if x or y is constant).
+    intervals : pandas.DataFrame
+        Indexed by method (``percentile``, ``basic``, ``bca``, ``normal``);
+        columns ``ci_lower``, ``ci_upper``, ``status``.
+    n_boot : int
+        Resamples drawn.
+    n_boot_valid : int
+        Resamples with a Spearman value (the others had constant x or y and
+        were dropped).
+    z0, acceleration : float
+        BCa bias correction and jackknife acceleration (NaN where undefined).
+    confidence_level : float
+    """
+
+    rho_hat: float
+    intervals: pd.DataFrame
+    n_boot: int
+    n_boot_valid: int
+    z0: float
+    acceleration: float
+    confidence_level: float
+
+
+@dataclasses.dataclass(frozen=True)
+class AveragedBootstrapResult:
+    """Bootstrap intervals for a batch of datasets and their averages.
+
+    Attributes
+    ----------
+    replicates : pandas.DataFrame
+        One row per replicate and method: ``rep``, ``method``, ``rho_hat``,
+        ``ci_lower``, ``ci_upper``, ``status``, ``n_boot_valid``, ``z0``,
+        ``acceleration``.
+    summary : pandas.DataFrame
+        One row per method (see :func:`summarize_replicates`).
+    n_boot : int
+    confidence_level : float
+    """
+
+    replicates: pd.DataFrame
+    summary: pd.DataFrame
+    n_boot: int
+    confidence_level: float
+
+
+def resample_keys(seeds: list[int | np.random.SeedSequence]) -> np.ndarray:
+    """Philox keys ``(m, 2)`` (uint32 values held in uint64) of the replicates' streams."""
+    states = [as_seed_sequence(s).generate_state(2, np.uint32) for s in seeds]
+    return np.array(states, dtype=np.uint64).reshape(len(seeds), 2)
+
+
+def resample_indices(seeds: list[int | np.random.SeedSequence], n_boot: int, n: int) -> np.ndarray:
+    """The resample indices ``(len(seeds), n_boot, n)`` the engine draws (for checks and references)."""
+    return _kernels.resample_indices(resample_keys(seeds), n_boot, n)
+
+
+def _bootstrap_rows(
+    x: np.ndarray,
+    y: np.ndarray,
+    seeds: list[np.random.SeedSequence],
+    n_boot: int,
+    confidence_level: float,
+) -> RowIntervals:
+    """Intervals for validated rows ``x, y (m, n)``; row ``r`` resampled with ``seeds[r]``."""
+    gx, n_gx, gy, n_gy = group_ids(x, y)
+    theta_hat = _kernels.spearman_rows(gx, n_gx, gy, n_gy)
+    theta = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, resample_keys(seeds), n_boot)
+    jack = _kernels.jackknife_rows(gx, n_gx, gy, n_gy)
+    return bootstrap_intervals(theta, theta_hat, jack, confidence_level)
+
+
+def _resolve(n_boot, confidence_level, seed):
+    """Fill unset arguments from the settings and validate all three."""
+    if n_boot is None or confidence_level is None or seed is None:
+        settings = load_settings()
+        n_boot = settings.N_BOOT if n_boot is None else n_boot
+        confidence_level = settings.CONFIDENCE_LEVEL if confidence_level is None else confidence_level
+        seed = settings.SEED if seed is None else seed
+    return (
+        check_positive_int(n_boot, "n_boot"),
+        check_confidence_level(confidence_level),
+        check_seed(seed),
+    )
+
+
+def bootstrap_ci_single(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    n_boot: int | None = None,
+    confidence_level: float | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+) -> SingleBootstrapResult:
+    """Bootstrap confidence intervals for Spearman's rho of one paired dataset.
+
+    Pairs ``(x_i, y_i)`` are resampled with replacement (the paired bootstrap,
+    Efron & Tibshirani 1993, §9.5); see :mod:`simulation.intervals` for the
+    four methods and the degenerate-case policy.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        Paired finite observations, n >= 4; ties allowed in both.
+    n_boot : int, optional
+        Bootstrap resamples (>= 1).  Default: ``N_BOOT`` from the settings.
+    confidence_level : float, optional
+        Two-sided level in (0, 1).  Default: ``CONFIDENCE_LEVEL``.
+    seed : int or numpy.random.SeedSequence, optional
+        Seed of the resampling stream.  Default: ``SEED``.
+
+    Returns
+    -------
+    SingleBootstrapResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from simulation import bootstrap_ci_single
+    >>> x = np.repeat([1.0, 2.0, 3.0, 4.0], 5)
+    >>> y = np.arange(20.0)
+    >>> res = bootstrap_ci_single(x, y, n_boot=200, seed=1)
+    >>> round(res.rho_hat, 4)
+    0.9487
+    >>> list(res.intervals.index)
+    ['percentile', 'basic', 'bca', 'normal']
+    """
+    xa, ya = check_paired_data(x, y, ndim=1)
+    n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
+    rows = _bootstrap_rows(xa[None, :], ya[None, :], [seed], n_boot, confidence_level)
+    table = pd.DataFrame(
+        {
+            "ci_lower": [rows.intervals[m][0][0] for m in BOOTSTRAP_METHODS],
+            "ci_upper": [rows.intervals[m][1][0] for m in BOOTSTRAP_METHODS],
+            "status": [rows.intervals[m][2][0] for m in BOOTSTRAP_METHODS],
+        },
+        index=pd.Index(BOOTSTRAP_METHODS, name="method"),
+    )
+    return SingleBootstrapResult(
+        rho_hat=float(rows.rho_hat[0]),
+        intervals=table,
+        n_boot=n_boot,
+        n_boot_valid=int(rows.n_boot_valid[0]),
+        z0=float(rows.z0[0]),
+        acceleration=float(rows.acceleration[0]),
+        confidence_level=confidence_level,
+    )
+
+
+def default_chunk_size(n_boot: int, n: int, chunk_bytes: int) -> int:
+    """Replicates per chunk so that the chunk's float64 work arrays fit ``chunk_bytes``."""
+    per_rep = 8 * (n_boot + 2 * n)
+    return max(1, chunk_bytes // per_rep)
+
+
+def bootstrap_ci_averaged(
+    x_all: ArrayLike,
+    y_all: ArrayLike,
+    *,
+    n_boot: int | None = None,
+    confidence_level: float | None = None,
+    seed: int | np.random.SeedSequence | None = None,
+    batch_bootstrap: bool | None = None,
+    chunk_size: int | None = None,
+) -> AveragedBootstrapResult:
+    """Bootstrap intervals for each of ``n_reps`` datasets, and their averages.
+
+    Parameters
+    ----------
+    x_all, y_all : array_like, shape (n_reps, n)
+        One simulated dataset per row; n >= 4.
+    n_boot : int, optional
+        Resamples per dataset.  Default: ``N_BOOT`` from the settings.
+    confidence_level : float, optional
+        Default: ``CONFIDENCE_LEVEL``.
+    seed : int or numpy.random.SeedSequence, optional
+        Base seed; replicate ``r`` is resampled from ``child_seed(seed, r)``.
+        Default: ``SEED``.
+    batch_bootstrap : bool, optional
+        True: chunked batch kernel; False: per-replicate loop over
+        :func:`bootstrap_ci_single`.  Default: ``BATCH_CI_BOOTSTRAP``.
+        Both give bit-identical tables.
+    chunk_size : int, optional
+        Replicates per chunk in the batch path.  Default: as many as fit
+        ``CHUNK_BYTES`` (64 MiB) of work arrays.  Does not change results.
+
+    Returns
+    -------
+    AveragedBootstrapResult
+
+    Notes
+    -----
+    Working memory is bounded independently of ``n_reps``: resample indices
+    are drawn inside the kernel (O(n) per thread, no index buffer), and a
+    chunk holds ``chunk_size * (n_boot + 2 n)`` float64 values of bootstrap
+    and jackknife estimates, at most ``CHUNK_BYTES`` (or one replicate).  The
+    returned replicate table itself has ``4 * n_reps`` rows.
+    """
+    xa, ya = check_paired_data(x_all, y_all, ndim=2)
+    n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
+    if batch_bootstrap is None or chunk_size is None:
+        settings = load_settings()
+        if batch_bootstrap is None:
+            batch_bootstrap = settings.BATCH_CI_BOOTSTRAP
+        if chunk_size is None:
+            chunk_size = default_chunk_size(n_boot, xa.shape[1], settings.CHUNK_BYTES)
+    batch_bootstrap = check_bool(batch_bootstrap, "batch_bootstrap")
+    chunk_size = check_positive_int(chunk_size, "chunk_size")
+    n_reps = xa.shape[0]
+
+    if batch_bootstrap:
+        parts = []
+        for start in range(0, n_reps, chunk_size):
+            stop = min(start + chunk_size, n_reps)
+            seeds = [child_seed(seed, r) for r in range(start, stop)]
+            parts.append(_bootstrap_rows(xa[start:stop], ya[start:stop], seeds, n_boot, confidence_level))
+        replicates = _replicate_table(parts)
+    else:
+        singles = [
+            bootstrap_ci_single(
+                xa[r], ya[r], n_boot=n_boot, confidence_level=confidence_level, seed=child_seed(seed, r)
+            )
+            for r in range(n_reps)
+        ]
+        replicates = _replicate_table_from_singles(singles)
+    return AveragedBootstrapResult(
+        replicates=replicates,
+        summary=summarize_replicates(replicates),
+        n_boot=n_boot,
+        confidence_level=confidence_level,
+    )
+
+
+def _replicate_table(parts: list[RowIntervals]) -> pd.DataFrame:
+    """Long replicate table (rep-major, methods in registry order) from row chunks."""
+    rho = np.concatenate([p.rho_hat for p in parts])
+    n_reps = rho.shape[0]
+    n_methods = len(BOOTSTRAP_METHODS)
+
+    def stack(i: int) -> np.ndarray:
+        return np.stack([np.concatenate([p.intervals[m][i] for p in parts]) for m in BOOTSTRAP_METHODS], axis=1).ravel()
+
+    def per_rep(values: np.ndarray) -> np.ndarray:
+        return np.repeat(values, n_methods)
+
+    return pd.DataFrame(
+        {
+            "rep": per_rep(np.arange(n_reps)),
+            "method": np.tile(np.array(BOOTSTRAP_METHODS), n_reps),
+            "rho_hat": per_rep(rho),
+            "ci_lower": stack(0),
+            "ci_upper": stack(1),
+            "status": stack(2),
+            "n_boot_valid": per_rep(np.concatenate([p.n_boot_valid for p in parts])),
+            "z0": per_rep(np.concatenate([p.z0 for p in parts])),
+            "acceleration": per_rep(np.concatenate([p.acceleration for p in parts])),
+        }
+    )
+
+
+def _replicate_table_from_singles(singles: list[SingleBootstrapResult]) -> pd.DataFrame:
+    """Replicate table built from :func:`bootstrap_ci_single` results (the fallback path)."""
+    rows = []
+    for rep, res in enumerate(singles):
+        for method in BOOTSTRAP_METHODS:
+            iv = res.intervals.loc[method]
+            rows.append(
+                (
+                    rep,
+                    method,
+                    res.rho_hat,
+                    iv["ci_lower"],
+                    iv["ci_upper"],
+                    iv["status"],
+                    res.n_boot_valid,
+                    res.z0,
+                    res.acceleration,
+                )
+            )
+    table = pd.DataFrame(rows, columns=list(REPLICATE_COLUMNS))
+    return table.astype({"rep": np.int64, "n_boot_valid": np.int64})
+
+
+def summarize_replicates(replicates: pd.DataFrame) -> pd.DataFrame:
+    """Average the per-replicate intervals of each method.
+
+    Parameters
+    ----------
+    replicates : pandas.DataFrame
+        Columns ``method``, ``rho_hat``, ``ci_lower``, ``ci_upper``, ``status``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by method: ``n_reps``, ``n_failed`` (replicates whose status
+        is not ``ok``), ``mean_ci_lower``, ``sd_ci_lower``, ``mean_ci_upper``,
+        ``sd_ci_upper``, ``mean_width``, ``mean_rho_hat`` -- interval
+        statistics over the ``ok`` replicates only (SD with ddof = 1); NaN
+        only when no replicate of the method is ``ok``, and then ``n_failed``
+        equals ``n_reps``.
+    """
+    out = []
+    for method, group in replicates.groupby("method", sort=False):
+        ok = group[group["status"] == STATUS_OK]
+        out.append(
+            {
+                "method": method,
+                "n_reps": len(group),
+                "n_failed": int((group["status"] != STATUS_OK).sum()),
+                "mean_ci_lower": ok["ci_lower"].mean(),
+                "sd_ci_lower": ok["ci_lower"].std(ddof=1),
+                "mean_ci_upper": ok["ci_upper"].mean(),
+                "sd_ci_upper": ok["ci_upper"].std(ddof=1),
+                "mean_width": (ok["ci_upper"] - ok["ci_lower"]).mean(),
+                "mean_rho_hat": ok["rho_hat"].mean(),
+            }
+        )
+    return pd.DataFrame(out).set_index("method")

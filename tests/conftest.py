@@ -1,0 +1,30 @@
+"""Shared fixtures: every random test input comes from a fixed seed."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.reference import tied_x
+
+
+@pytest.fixture
+def tied_pair() -> tuple[np.ndarray, np.ndarray]:
+    """n = 30 with 4 tied x values and y rounded to create ties in y as well."""
+    rng = np.random.default_rng(20240601)
+    x = tied_x(rng, [9, 7, 8, 6])
+    y = np.round(0.4 * x + rng.normal(size=30), 1)
+    return x, y
+
+
+@pytest.fixture
+def tied_batch() -> tuple[np.ndarray, np.ndarray]:
+    """12 replicates of n = 25: heavy ties in x (3-5 values) and in y."""
+    rng = np.random.default_rng(7)
+    xs, ys = [], []
+    for r in range(12):
+        counts = [[10, 8, 7], [5, 5, 5, 5, 5], [12, 4, 5, 4]][r % 3]
+        x = tied_x(rng, counts)
+        xs.append(x)
+        ys.append(np.round(x * 0.3 + rng.normal(size=25), 0))
+    return np.array(xs), np.array(ys)

@@ -1,0 +1,135 @@
+"""Kernels against slow references (SciPy) on heavily tied data and real resamples.
+
+Sizes are small so that this file also runs with ``NUMBA_DISABLE_JIT=1``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from simulation import _kernels, midranks, spearman_rho_2d
+from simulation.bootstrap import resample_indices, resample_keys
+from simulation.seeding import child_seed
+from simulation.spearman import group_ids
+from tests import reference
+
+
+def test_midranks_equal_scipy_rankdata_on_ties():
+    rng = np.random.default_rng(1)
+    a = rng.integers(0, 5, size=(20, 40)).astype(float)
+    np.testing.assert_array_equal(midranks(a), stats.rankdata(a, method="average", axis=-1))
+    np.testing.assert_array_equal(midranks(a[0]), stats.rankdata(a[0], method="average"))
+
+
+def test_midranks_rejects_nan():
+    with pytest.raises(ValueError, match="`a` contains NaN"):
+        midranks([1.0, np.nan, 2.0])
+
+
+@pytest.mark.parametrize("levels", [(2, 2), (4, 3), (4, 40), (10, 80)])
+def test_spearman_rho_2d_matches_scipy_on_ties(levels):
+    kx, ky = levels
+    rng = np.random.default_rng(kx * 100 + ky)
+    x = rng.integers(0, kx, size=(50, 80)).astype(float)
+    y = rng.integers(0, ky, size=(50, 80)) + 0.3 * x
+    got = spearman_rho_2d(x, y)
+    ref = np.array([reference.spearman_scipy(x[i], y[i]) for i in range(50)])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
+
+
+def test_spearman_constant_row_is_nan_not_zero():
+    x = np.array([[1.0, 1, 1, 1, 1], [1, 2, 3, 4, 5], [1, 2, 2, 3, 3]])
+    y = np.array([[1.0, 2, 3, 4, 5], [7, 7, 7, 7, 7], [5, 1, 4, 2, 2]])
+    got = spearman_rho_2d(x, y)
+    assert np.isnan(got[0]) and np.isnan(got[1])
+    assert got[2] == pytest.approx(stats.spearmanr(x[2], y[2]).statistic, abs=1e-14)
+
+
+def test_spearman_rho_2d_errors():
+    with pytest.raises(ValueError, match="same shape"):
+        spearman_rho_2d(np.zeros((2, 5)), np.zeros((2, 6)))
+    with pytest.raises(ValueError, match=r"`x` must have shape \(n_reps, n\)"):
+        spearman_rho_2d(np.zeros(5), np.zeros(5))
+    with pytest.raises(ValueError, match="`y` contains NaN"):
+        spearman_rho_2d(np.zeros((1, 5)), np.full((1, 5), np.inf))
+
+
+def test_bootstrap_kernel_equals_scipy_on_actual_resamples(tied_batch):
+    x, y = tied_batch
+    n_boot = 40
+    seeds = [child_seed(3, r) for r in range(x.shape[0])]
+    got = _kernels.bootstrap_rows(*group_ids(x, y), resample_keys(seeds), n_boot)
+    idx = resample_indices(seeds, n_boot, x.shape[1])
+    for r in range(x.shape[0]):
+        ref = reference.bootstrap_distribution(x[r], y[r], idx[r])
+        np.testing.assert_allclose(got[r], ref, rtol=0, atol=1e-12)
+
+
+def test_bootstrap_kernel_drops_constant_resamples():
+    # One x value apart: resamples that miss pair 4 have constant x and must be NaN.
+    x = np.array([[0.0, 0, 0, 0, 1]])
+    y = np.array([[1.0, 2, 3, 4, 5]])
+    seeds = [child_seed(0, 0)]
+    got = _kernels.bootstrap_rows(*group_ids(x, y), resample_keys(seeds), 60)[0]
+    idx = resample_indices(seeds, 60, 5)[0]
+    constant = ~np.any(idx == 4, axis=1)
+    assert 5 < constant.sum() < 55
+    np.testing.assert_array_equal(np.isnan(got), constant)
+    ref = reference.bootstrap_distribution(x[0], y[0], idx)
+    np.testing.assert_allclose(got[~constant], ref[~constant], rtol=0, atol=1e-14)
+
+
+# Random123 known-answer vectors (kat_vectors): counter[4], key[2] -> output[4].
+PHILOX_KAT = [
+    ((0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    ((0xFFFFFFFF,) * 4, (0xFFFFFFFF,) * 2, (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    (
+        (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344),
+        (0xA4093822, 0x299F31D0),
+        (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1),
+    ),
+]
+
+
+@pytest.mark.parametrize(("ctr", "key", "expected"), PHILOX_KAT)
+def test_philox4x32_10_known_answers(ctr, key, expected):
+    out = _kernels.philox4x32_10(*(np.uint64(c) for c in ctr), *(np.uint64(k) for k in key))
+    assert tuple(int(v) for v in out) == expected
+
+
+@pytest.mark.parametrize("n", [5, 7, 73])
+def test_resample_indices_are_uniform(n):
+    """Chi-square goodness of fit of the index distribution; false-alarm rate 1e-4 per n."""
+    idx = resample_indices([child_seed(1, r) for r in range(4)], 2000, n)
+    counts = np.bincount(idx.ravel(), minlength=n)
+    assert counts.size == n
+    assert stats.chisquare(counts).pvalue > 1e-4
+    # successive draws are not associated: chi-square test of independence on (draw j, draw j+1)
+    pairs = np.zeros((n, n))
+    np.add.at(pairs, (idx[..., :-1].ravel(), idx[..., 1:].ravel()), 1)
+    assert stats.chi2_contingency(pairs).pvalue > 1e-4
+
+
+def test_replicate_streams_differ_and_are_reproducible():
+    a = resample_indices([child_seed(1, 0), child_seed(1, 1)], 50, 30)
+    b = resample_indices([child_seed(1, 1)], 50, 30)
+    np.testing.assert_array_equal(a[1], b[0])
+    assert np.mean(a[0] == a[1]) < 0.1  # independent streams agree on about 1/30 of draws
+
+
+def test_jackknife_kernel_equals_scipy(tied_batch):
+    x, y = tied_batch
+    got = _kernels.jackknife_rows(*group_ids(x, y))
+    for r in range(x.shape[0]):
+        np.testing.assert_allclose(got[r], reference.jackknife(x[r], y[r]), rtol=0, atol=1e-12)
+
+
+def test_quantile_kernel_equals_numpy_percentile():
+    rng = np.random.default_rng(5)
+    theta = np.sort(rng.normal(size=(3, 57)), axis=1)
+    probs = np.array([[0.025, 0.975, 0.5, 0.0], [1.0, 0.3, 0.71, 0.0001], [0.5, 0.5, 0.5, 0.5]])
+    got = _kernels.quantile_rows(theta, np.full(3, 57), probs)
+    ref = np.array([np.percentile(theta[r], 100 * probs[r]) for r in range(3)])
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14)

@@ -1,0 +1,99 @@
+"""Settings resolution and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from simulation import Settings, load_settings
+from simulation.cli import main
+
+
+def test_packaged_defaults_when_no_config(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SIMULATION_CONFIG", raising=False)
+    assert load_settings() == Settings()
+    assert load_settings().source == "packaged defaults"
+
+
+def test_config_in_working_directory_and_env_var(tmp_path, monkeypatch):
+    monkeypatch.delenv("SIMULATION_CONFIG", raising=False)
+    (tmp_path / "config.py").write_text("N_BOOT = 77\nSEED = 3\n")
+    monkeypatch.chdir(tmp_path)
+    s = load_settings()
+    assert (s.N_BOOT, s.SEED, s.N_REPS) == (77, 3, Settings().N_REPS)
+    other = tmp_path / "other.py"
+    other.write_text("N_REPS = 5\n")
+    monkeypatch.setenv("SIMULATION_CONFIG", str(other))
+    assert load_settings().N_REPS == 5
+
+
+def test_repository_config_equals_packaged_defaults():
+    assert load_settings("config.py") == Settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "exc", "match"),
+    [
+        ("N_BOTS = 10\n", ValueError, r"unknown setting\(s\) \['N_BOTS'\]"),
+        ("N_BOOT = 0\n", ValueError, r"`N_BOOT` must be an integer >= 1, got 0"),
+        ("CONFIDENCE_LEVEL = 1.5\n", ValueError, r"`CONFIDENCE_LEVEL` must be in \(0, 1\), got 1.5"),
+        ("BATCH_CI_BOOTSTRAP = 'yes'\n", TypeError, r"`BATCH_CI_BOOTSTRAP` must be True or False"),
+        ("N_JOBS = 0\n", ValueError, r"`N_JOBS` must be a non-zero integer"),
+    ],
+)
+def test_invalid_config_is_rejected(tmp_path, text, exc, match):
+    path = tmp_path / "config.py"
+    path.write_text(text)
+    with pytest.raises(exc, match=match):
+        load_settings(path)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config file `.*nope.py` does not exist"):
+        load_settings(tmp_path / "nope.py")
+
+
+def test_module_help_runs():
+    out = subprocess.run([sys.executable, "-m", "simulation", "--help"], capture_output=True, text=True)
+    assert out.returncode == 0
+    assert "demo" in out.stdout
+
+
+def test_demo_writes_table_and_figure(tmp_path, capsys):
+    assert main(["demo", "--n-reps", "6", "--n-boot", "50", "--out", str(tmp_path / "d")]) == 0
+    table = pd.read_csv(tmp_path / "d" / "demo_summary.csv", index_col=0)
+    assert {"percentile", "bca", "fisher_z_fieller"} <= set(table.index)
+    assert (table["mean_ci_lower"] < table["mean_ci_upper"]).all()
+    assert (tmp_path / "d" / "demo_intervals.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["demo", "--n-boot", "0"], "--n-boot: expected an integer >= 1, got '0'"),
+        (["demo", "--confidence-level", "2"], r"--confidence-level: expected a number in \(0, 1\)"),
+        (["demo", "--seed", "-1"], "--seed: expected a non-negative integer"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_cli_bad_arguments_exit_2(argv, match, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert pytest.importorskip("re").search(match, capsys.readouterr().err)
+
+
+def test_cli_bad_config_and_unwritable_output_exit_2(tmp_path, capsys):
+    bad = tmp_path / "bad.py"
+    bad.write_text("N_REPS = -4\n")
+    assert main(["--config", str(bad), "demo"]) == 2
+    assert "`N_REPS` must be an integer >= 1, got -4" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["demo", "--n-reps", "2", "--n-boot", "5", "--out", str(blocker / "sub")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create output folder" in err and "Traceback" not in err
