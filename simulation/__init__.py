@@ -7,7 +7,15 @@ from simulation.bootstrap import (
     bootstrap_ci_single,
     summarize_replicates,
 )
+from simulation.generators import (
+    calibrate_rank_mixing,
+    generate_bivariate_normal_batch,
+    generate_cumulative_aluminum_batch,
+    generate_rank_mixing_batch,
+    tie_counts,
+)
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.scenarios import Scenario, load_study, scenario_seed
 from simulation.seeding import child_seed
 from simulation.settings import Settings, load_settings
 from simulation.spearman import midranks, spearman_rho_2d
@@ -18,10 +26,18 @@ __all__ = [
     "BOOTSTRAP_METHODS",
     "FISHER_Z_VARIANCES",
     "AveragedBootstrapResult",
+    "Scenario",
     "Settings",
     "SingleBootstrapResult",
     "bootstrap_ci_averaged",
     "bootstrap_ci_single",
+    "calibrate_rank_mixing",
+    "generate_bivariate_normal_batch",
+    "generate_cumulative_aluminum_batch",
+    "generate_rank_mixing_batch",
+    "load_study",
+    "scenario_seed",
+    "tie_counts",
     "child_seed",
     "fisher_z_ci",
     "load_settings",
