@@ -151,3 +151,26 @@ def test_study_file_errors(tmp_path):
     bad.write_text("case,n,rho\nx,10,0.1\n")
     with pytest.raises(ValueError, match=r"lacks column\(s\) \['generator'\]"):
         load_study(bad)
+
+
+def test_remaining_generator_errors(tmp_path):
+    with pytest.raises(ValueError, match="`counts` is required with template='custom'"):
+        tie_counts(12, template="custom")
+    with pytest.raises(ValueError, match=r"`rho_s` must be in \(-1, 1\), got 1.0"):
+        generate_bivariate_normal_batch(2, 10, 1.0, seed=0)
+    with pytest.raises(ValueError, match=r"`target` must be in \(-1, 1\), got -1.0"):
+        calibrate_rank_mixing(-1.0, (3, 3, 3, 3))
+    with pytest.raises(ValueError, match=r"`rho_c` must be in \(-1, 1\), got 1.0"):
+        generate_rank_mixing_batch(2, (3, 3, 3, 3), 1.0, seed=0)
+    with pytest.raises(
+        ValueError, match="`template` must be 'all_distinct' with no `k` for generator 'bivariate_normal'"
+    ):
+        Scenario(case="t", generator="bivariate_normal", n=20, rho=0.1, k=4, template="even")
+    dup = tmp_path / "dup.csv"
+    dup.write_text("case,generator,n,rho\nx,bivariate_normal,10,0.1\nx,bivariate_normal,10,0.1\n")
+    with pytest.raises(ValueError, match=r"repeats scenario\(s\)"):
+        load_study(dup)
+    empty = tmp_path / "empty.csv"
+    empty.write_text("case,generator,n,rho\n")
+    with pytest.raises(ValueError, match="holds no scenarios"):
+        load_study(empty)

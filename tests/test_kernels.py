@@ -133,3 +133,8 @@ def test_quantile_kernel_equals_numpy_percentile():
     got = _kernels.quantile_rows(theta, np.full(3, 57), probs)
     ref = np.array([np.percentile(theta[r], 100 * probs[r]) for r in range(3)])
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-14)
+
+
+def test_midranks_shape_error():
+    with pytest.raises(ValueError, match=r"`a` must have shape \(n,\) or \(m, n\)"):
+        midranks(np.zeros((2, 2, 2)))
