@@ -220,3 +220,8 @@ def test_averaged_argument_errors(tied_batch):
         bootstrap_ci_averaged(x, y, n_boot=10, batch_bootstrap=1)
     with pytest.raises(ValueError, match="`chunk_size` must be an integer >= 1, got 0"):
         bootstrap_ci_averaged(x, y, n_boot=10, chunk_size=0)
+
+
+def test_empty_batch_is_rejected():
+    with pytest.raises(ValueError, match=r"at least one replicate \(n_reps >= 1\), got 0"):
+        bootstrap_ci_averaged(np.zeros((0, 6)), np.zeros((0, 6)), n_boot=10)
