@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import time
 
-from simulation.generators import calibrate_rank_mixing
+from simulation.generators import calibrate_tied
 from simulation.scenarios import load_study, scenario_seed
 
 
 def main() -> None:
     scenarios = load_study("karwowski2018")
     scenarios[0].generate(2, scenario_seed(0, scenarios[0]))  # compile kernels
-    calibrate_rank_mixing.cache_clear()
+    calibrate_tied.cache_clear()
     t0 = time.perf_counter()
     for s in scenarios:
         s.calibration()

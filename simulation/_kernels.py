@@ -372,3 +372,53 @@ def quantile_rows(sorted_theta, n_valid, probs) -> np.ndarray:
                 a = sorted_theta[r, lo]
                 out[r, j] = a + (h - lo) * (sorted_theta[r, lo + 1] - a)
     return out
+
+
+# --------------------------------------------------------------------------
+# Calibration of mixing generators
+# --------------------------------------------------------------------------
+@njit(cache=True, parallel=True)
+def mixed_order_spearman_rows(c, a, b, ax, ay_sorted, order, warm) -> np.ndarray:
+    """Spearman's rho of rows whose y is ordered like ``c * a + sqrt(1 - c^2) * b``.
+
+    ``ax[r, i]`` is twice the deviation of observation ``i``'s x midrank from
+    the mean rank (an integer); ``ay_sorted[r, j]`` is the same for the
+    ``j``-th smallest y of row ``r`` (``2 j + 1 - n`` when y is untied).  The
+    y value placed at observation ``i`` is the ``j``-th smallest when the
+    mixed score of ``i`` is the ``j``-th smallest, so rho is
+    ``sum_j ax[order_j] ay_sorted[j] / sqrt(sum ax^2 sum ay^2)``: one sort per
+    row and no rank arrays.  NaN for a row where x or y is constant.
+
+    ``order`` (int64, like ``a``) receives each row's sorting permutation.
+    With ``warm`` it must hold the permutation of a previous call and is
+    re-sorted by insertion sort, O(n + inversions): root finding moves ``c``
+    a little per step, so few pairs change order.  The mixed scores are
+    continuous (no ties), so the permutation, hence rho, does not depend on
+    where the sort started.
+    """
+    m, n = a.shape
+    s = np.sqrt(1.0 - c * c)
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        mixed = c * a[r] + s * b[r]
+        o = order[r]
+        if warm:
+            for j in range(1, n):
+                item = o[j]
+                key = mixed[item]
+                i = j - 1
+                while i >= 0 and mixed[o[i]] > key:
+                    o[i + 1] = o[i]
+                    i -= 1
+                o[i + 1] = item
+        else:
+            o[:] = np.argsort(mixed)
+        sxy = 0.0
+        sxx = 0.0
+        syy = 0.0
+        for j in range(n):
+            sxy += ax[r, o[j]] * ay_sorted[r, j]
+            sxx += ax[r, j] * ax[r, j]
+            syy += ay_sorted[r, j] * ay_sorted[r, j]
+        out[r] = sxy / np.sqrt(sxx * syy) if sxx > 0 and syy > 0 else np.nan
+    return out

@@ -1,18 +1,33 @@
 """Scenarios and studies: a study is a CSV file of scenarios, one per row.
 
-Columns: ``case`` (label), ``generator`` (``rank_mixing`` or
-``bivariate_normal``), ``n``, ``k`` (empty for ``all_distinct`` and the
-continuous generators), ``template``, ``counts`` (space-separated, only for
-``custom``), ``rho`` (the target Spearman).  Built-in studies live in
-``scenarios/`` at the repository root; :func:`load_study` also takes a path,
-so a user adds a study as a file without touching code.
+Columns: ``case`` (label), ``generator``, ``n``, ``k`` (empty for
+``all_distinct`` and the continuous generators), ``template``, ``counts``
+(space-separated, only for ``custom``), ``rho`` (the target Spearman), and,
+where a generator needs them, ``df`` (``bivariate_t``, default 4),
+``y_median`` and ``y_iqr`` (``log_linear``), ``pool`` (``empirical``: a
+CSV/Parquet path relative to the study file, or ``example``).  Built-in
+studies live in ``scenarios/`` at the repository root; :func:`load_study`
+also takes a path, so a user adds a study as a file without touching code.
 
-Truth (what coverage is measured against)
------------------------------------------
-* ``bivariate_normal``: the population Spearman, exactly ``rho``.
-* ``rank_mixing``: the expected *sample* Spearman at this n and tie
-  structure, which calibration sets to ``rho``; ``rho_true_mcse`` records
-  the Monte Carlo error of that calibration (4000 datasets).
+Generators
+----------
+Tied x (template ``k``/``template``/``counts``): ``rank_mixing``,
+``gaussian_copula``, ``log_linear``, ``empirical`` (see
+:func:`simulation.generators.generate_tied_batch`).  Continuous, no ties:
+``bivariate_normal``, ``bivariate_t``, ``plackett`` (see
+:mod:`simulation.continuous`).
+
+Truth (what coverage is measured against): ``Scenario.estimand``
+-----------------------------------------------------------------
+* ``population``: the population Spearman, exactly ``rho``.  The continuous
+  generators, and ``gaussian_copula`` with untied x (latent Pearson
+  ``2 sin(pi rho / 6)``).
+* ``expected_sample``: the expected *sample* Spearman at this n and tie
+  structure, which calibration sets to ``rho`` (the tied-x generators: a
+  population Spearman of a fixed-count design with ties is not the quantity
+  a study of n = 80 estimates; the two differ by up to about 0.005 at
+  n = 80).  ``rho_true_mcse`` records the Monte Carlo error of the
+  calibration (4000 datasets, about 0.002).
 """
 
 from __future__ import annotations
@@ -20,15 +35,16 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
+import math
 from pathlib import Path
 
 import numpy as np
 
-from simulation import generators
+from simulation import continuous, generators
 from simulation.seeding import as_seed_sequence
 
-GENERATORS = ("rank_mixing", "bivariate_normal")
-STUDY_COLUMNS = ("case", "generator", "n", "k", "template", "counts", "rho")
+GENERATORS = (*generators.TIED_GENERATORS, *continuous.CONTINUOUS_GENERATORS)
+STUDY_COLUMNS = ("case", "generator", "n", "k", "template", "counts", "rho", "df", "y_median", "y_iqr", "pool")
 BUILTIN_DIR = Path(__file__).resolve().parents[1] / "scenarios"
 
 
@@ -43,22 +59,56 @@ class Scenario:
     k: int | None = None
     template: str = "all_distinct"
     counts: tuple[int, ...] = ()
+    df: float | None = None
+    y_median: float | None = None
+    y_iqr: float | None = None
+    pool: str | None = None
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:
             raise ValueError(f"`generator` must be one of {list(GENERATORS)}, got {self.generator!r}")
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 4:
             raise ValueError(f"`n` must be an integer >= 4, got {self.n!r}")
-        if not (isinstance(self.rho, float | int) and -1 < self.rho < 1):
+        if isinstance(self.rho, bool) or not (isinstance(self.rho, float | int) and -1 < self.rho < 1):
             raise ValueError(f"`rho` must be in (-1, 1), got {self.rho!r}")
-        if self.generator == "rank_mixing":
+        self._check_extras()
+        if self.tied:
             counts = generators.tie_counts(self.n, self.k, self.template, self.counts or None)
             object.__setattr__(self, "counts", counts)
-        elif self.template != "all_distinct" or self.k is not None:
+            if self.generator == "empirical":
+                pool = generators.load_pool(self.pool)
+                if pool.size < self.n:
+                    raise ValueError(f"`pool` {self.pool!r} holds {pool.size} values, fewer than n = {self.n}")
+        elif self.template != "all_distinct" or self.k is not None or self.counts:
             raise ValueError(
-                f"`template` must be 'all_distinct' with no `k` for generator {self.generator!r}, "
+                f"`template` must be 'all_distinct' with no `k` or `counts` for generator {self.generator!r}, "
                 f"got template={self.template!r}, k={self.k!r}"
             )
+
+    def _check_extras(self) -> None:
+        wanted = {
+            "df": self.generator == "bivariate_t",
+            "y_median": self.generator == "log_linear",
+            "y_iqr": self.generator == "log_linear",
+            "pool": self.generator == "empirical",
+        }
+        for name, allowed in wanted.items():
+            if getattr(self, name) is not None and not allowed:
+                raise ValueError(f"field `{name}` does not apply to generator {self.generator!r}; leave it empty")
+        if self.generator == "bivariate_t":
+            df = continuous.DEFAULT_T_DF if self.df is None else self.df
+            object.__setattr__(self, "df", continuous._check_df(df))
+        if self.generator == "log_linear":
+            if self.y_median is None or self.y_iqr is None:
+                raise ValueError("fields `y_median` and `y_iqr` are required for generator 'log_linear'")
+            generators.lognormal_parameters(self.y_median, self.y_iqr)
+        if self.generator == "empirical" and not self.pool:
+            raise ValueError("field `pool` is required for generator 'empirical' (a CSV/Parquet path or 'example')")
+
+    @property
+    def tied(self) -> bool:
+        """Whether x follows a tie template (the tied-x generators)."""
+        return self.generator in generators.TIED_GENERATORS
 
     @property
     def key(self) -> str:
@@ -67,58 +117,104 @@ class Scenario:
         extra = ""
         if self.template == "custom":
             extra = "_" + hashlib.sha256(" ".join(map(str, self.counts)).encode()).hexdigest()[:8]
-        safe_case = "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in self.case)
-        return f"{safe_case}_{self.generator}_n{self.n}{k}_{self.template}{extra}_rho{self.rho:g}"
+        if self.df is not None:
+            extra += f"_df{self.df:g}"
+        if self.y_median is not None:
+            extra += f"_median{self.y_median:g}_iqr{self.y_iqr:g}"
+        if self.pool is not None:
+            extra += "_pool-" + _safe(Path(self.pool).stem)
+        return f"{_safe(self.case)}_{self.generator}_n{self.n}{k}_{self.template}{extra}_rho{self.rho:g}"
 
-    def calibration(self) -> tuple[float, float, float]:
-        """``(rho_c, achieved, mcse)`` of the rank-mixing calibration (cached per tie structure)."""
-        return generators.calibrate_rank_mixing(float(self.rho), self.counts)
+    @property
+    def estimand(self) -> str:
+        """``population`` or ``expected_sample``: what ``rho_true`` is (see module docstring)."""
+        untied_copula = self.generator == "gaussian_copula" and self.template == "all_distinct"
+        return "population" if not self.tied or untied_copula else "expected_sample"
+
+    def calibration(self) -> generators.Calibration:
+        """``(coefficient, achieved, mcse)`` of the generator (cached per tie structure).
+
+        Exact for ``population`` estimands (``mcse`` 0): the latent Pearson of
+        the untied Gaussian copula, or the target itself for the continuous
+        generators (whose parameters their own generators compute).
+        """
+        if self.estimand == "population":
+            coefficient = 2 * math.sin(math.pi * self.rho / 6) if self.tied else float(self.rho)
+            return generators.Calibration(coefficient, float(self.rho), 0.0)
+        return generators.calibrate_tied(self.generator, float(self.rho), self.counts, pool=self.pool)
 
     @property
     def rho_true(self) -> float:
-        """The estimand coverage is measured against (see module docstring)."""
+        """The estimand coverage is measured against: ``rho`` (see module docstring)."""
         return float(self.rho)
 
     @property
     def rho_true_mcse(self) -> float:
         """Monte Carlo error of ``rho_true``: 0 when exact."""
-        return self.calibration()[2] if self.generator == "rank_mixing" else 0.0
+        return self.calibration().mcse
 
     def generate(self, n_reps: int, seed: int | np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
         """``(x, y)`` datasets, each ``(n_reps, n)``; depends only on ``(self, n_reps, seed)``."""
         seed = as_seed_sequence(seed)
-        if self.generator == "rank_mixing":
-            return generators.generate_rank_mixing_batch(n_reps, self.counts, self.calibration()[0], seed)
-        return generators.generate_bivariate_normal_batch(n_reps, self.n, float(self.rho), seed)
+        if self.tied:
+            return generators.generate_tied_batch(
+                self.generator,
+                n_reps,
+                self.counts,
+                self.calibration().coefficient,
+                seed,
+                pool=self.pool,
+                y_median=self.y_median,
+                y_iqr=self.y_iqr,
+            )
+        if self.generator == "bivariate_t":
+            return continuous.generate_bivariate_t_batch(n_reps, self.n, float(self.rho), seed, df=self.df)
+        return continuous.CONTINUOUS_GENERATORS[self.generator](n_reps, self.n, float(self.rho), seed)
 
 
-def _parse_row(row: dict[str, str], where: str) -> Scenario:
+def _safe(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in text)
+
+
+def _parse_row(row: dict[str, str], where: str, base_dir: Path) -> Scenario:
+    def text(name: str) -> str:
+        return (row.get(name) or "").strip()
+
     def need(name: str) -> str:
-        value = (row.get(name) or "").strip()
-        if not value:
+        if not text(name):
             raise ValueError(f"{where}: field `{name}` is required")
-        return value
+        return text(name)
+
+    def number(name: str, kind: type, required: bool = False):
+        value = need(name) if required else text(name)
+        if not value:
+            return None
+        try:
+            return kind(value)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise ValueError(f"{where}: field `{name}` must be {what}, got {value!r}") from None
 
     try:
-        n = int(need("n"))
-    except ValueError as exc:
-        raise ValueError(f"{where}: field `n` must be an integer, got {row.get('n')!r}") from exc
-    k_text = (row.get("k") or "").strip()
-    try:
-        k = int(k_text) if k_text else None
-        rho = float(need("rho"))
-        counts = tuple(int(c) for c in (row.get("counts") or "").split())
-    except ValueError as exc:
-        raise ValueError(f"{where}: {exc}") from exc
+        counts = tuple(int(c) for c in text("counts").split())
+    except ValueError:
+        raise ValueError(f"{where}: field `counts` must be space-separated integers, got {text('counts')!r}") from None
+    pool = text("pool") or None
+    if pool is not None and pool != generators.EXAMPLE_POOL and not Path(pool).is_absolute():
+        pool = str(base_dir / pool)
     try:
         return Scenario(
             case=need("case"),
             generator=need("generator"),
-            n=n,
-            rho=rho,
-            k=k,
-            template=(row.get("template") or "all_distinct").strip(),
+            n=number("n", int, required=True),
+            rho=number("rho", float, required=True),
+            k=number("k", int),
+            template=text("template") or "all_distinct",
             counts=counts,
+            df=number("df", float),
+            y_median=number("y_median", float),
+            y_iqr=number("y_iqr", float),
+            pool=pool,
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from exc
@@ -145,7 +241,9 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
         missing = [c for c in ("case", "generator", "n", "rho") if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(f"study file `{path}` lacks column(s) {missing}; columns: {list(STUDY_COLUMNS)}")
-        scenarios = [_parse_row(row, f"study file `{path}`, row {i}") for i, row in enumerate(reader, start=2)]
+        scenarios = [
+            _parse_row(row, f"study file `{path}`, row {i}", path.parent) for i, row in enumerate(reader, start=2)
+        ]
     keys = [s.key for s in scenarios]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:

@@ -67,3 +67,16 @@ def tied_x(rng: np.random.Generator, counts: list[int]) -> np.ndarray:
     """x with the given tie counts over equally spaced values, positions shuffled."""
     values = np.repeat(np.linspace(1.43, 3.55, len(counts)), counts)
     return rng.permutation(values)
+
+
+def kendall_tau_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Kendall's tau-a of each row by counting all pairs (continuous data: no ties)."""
+    i, j = np.triu_indices(x.shape[1], k=1)
+    concordance = np.sign(x[:, i] - x[:, j]) * np.sign(y[:, i] - y[:, j])
+    return concordance.mean(axis=1)
+
+
+def plackett_cdf(u, v, theta: float):
+    """Plackett's copula C(u, v), written out from Plackett (1965) / Nelsen (2006) eq. 3.3.3."""
+    s = 1 + (theta - 1) * (u + v)
+    return (s - np.sqrt(s**2 - 4 * u * v * theta * (theta - 1))) / (2 * (theta - 1))

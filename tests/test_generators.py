@@ -6,18 +6,26 @@ import math
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
+from scipy import stats
 
 from simulation import spearman_rho_2d
 from simulation.generators import (
     calibrate_rank_mixing,
+    calibrate_tied,
+    calibrate_tied_grid,
     generate_bivariate_normal_batch,
     generate_cumulative_aluminum_batch,
     generate_rank_mixing_batch,
+    generate_tied_batch,
+    load_pool,
+    lognormal_parameters,
     tie_counts,
     x_values,
 )
 from simulation.scenarios import Scenario, load_study, scenario_seed
+from simulation.seeding import child_seed, rng_from
 
 # Copied by hand from shared/reference/karwowski2018_tie_templates.csv.
 REFERENCE_ROWS = [
@@ -103,7 +111,7 @@ def test_bivariate_normal_mean_spearman_matches_moran():
 
 def test_builtin_studies_load():
     assert len(load_study("karwowski2018")) == 88
-    assert len(load_study("validation")) == 20
+    assert len(load_study("validation")) == 60
     smoke = load_study("smoke")
     keys = [s.key for s in smoke]
     assert all(re.fullmatch(r"[A-Za-z0-9_.\-]+", k) for k in keys)
@@ -156,14 +164,14 @@ def test_study_file_errors(tmp_path):
 def test_remaining_generator_errors(tmp_path):
     with pytest.raises(ValueError, match="`counts` is required with template='custom'"):
         tie_counts(12, template="custom")
-    with pytest.raises(ValueError, match=r"`rho_s` must be in \(-1, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"`rho_s` must be a number in \(-1, 1\), got 1.0"):
         generate_bivariate_normal_batch(2, 10, 1.0, seed=0)
-    with pytest.raises(ValueError, match=r"`target` must be in \(-1, 1\), got -1.0"):
+    with pytest.raises(ValueError, match=r"`target` must be a number in \(-1, 1\), got -1.0"):
         calibrate_rank_mixing(-1.0, (3, 3, 3, 3))
-    with pytest.raises(ValueError, match=r"`rho_c` must be in \(-1, 1\), got 1.0"):
+    with pytest.raises(ValueError, match=r"`coefficient` must be a number in \(-1, 1\), got 1.0"):
         generate_rank_mixing_batch(2, (3, 3, 3, 3), 1.0, seed=0)
     with pytest.raises(
-        ValueError, match="`template` must be 'all_distinct' with no `k` for generator 'bivariate_normal'"
+        ValueError, match="`template` must be 'all_distinct' with no `k` or `counts` for generator 'bivariate_normal'"
     ):
         Scenario(case="t", generator="bivariate_normal", n=20, rho=0.1, k=4, template="even")
     dup = tmp_path / "dup.csv"
@@ -174,3 +182,191 @@ def test_remaining_generator_errors(tmp_path):
     empty.write_text("case,generator,n,rho\n")
     with pytest.raises(ValueError, match="holds no scenarios"):
         load_study(empty)
+
+
+# --------------------------------------------------------------------------
+# y given tied x: every model of the mixing family
+# --------------------------------------------------------------------------
+TIED_KW = {
+    "rank_mixing": {},
+    "gaussian_copula": {},
+    "log_linear": {"y_median": 15.0, "y_iqr": 10.0},
+    "empirical": {"pool": "example"},
+}
+
+
+@pytest.mark.parametrize("model", list(TIED_KW))
+def test_tied_calibration_hits_target_on_fresh_data(model):
+    """Fresh datasets' mean Spearman = target within 4.5 combined MCSEs (false alarm ~7e-6 per model)."""
+    counts = tie_counts(80, 5, "heavy_tail")
+    cal = calibrate_tied(model, 0.3, counts, pool=TIED_KW[model].get("pool"))
+    assert cal.achieved == pytest.approx(0.3, abs=1e-6)
+    x, y = generate_tied_batch(model, 20000, counts, cal.coefficient, seed=99, **TIED_KW[model])
+    r = spearman_rho_2d(x, y)
+    assert abs(r.mean() - 0.3) < 4.5 * math.hypot(cal.mcse, r.std(ddof=1) / math.sqrt(r.size))
+
+
+@pytest.mark.parametrize("model", list(TIED_KW))
+def test_tied_calibration_runs_the_generation_path(model):
+    counts = (3, 5, 4, 8)
+    cal = calibrate_tied(model, -0.25, counts, n_cal=500, seed=4, pool=TIED_KW[model].get("pool"))
+    x, y = generate_tied_batch(model, 500, counts, cal.coefficient, np.random.SeedSequence(4), **TIED_KW[model])
+    assert np.mean(spearman_rho_2d(x, y)) == pytest.approx(cal.achieved, abs=1e-14)
+
+
+def _reference_tied(model, counts, c, seed, n_reps):
+    """One dataset at a time with SciPy ranks, from the documented streams (child 0: x order, 1: noise, 2: pool)."""
+    n = sum(counts)
+    values = x_values(counts)
+    order = rng_from(child_seed(seed, 0)).permuted(np.tile(np.arange(n), (n_reps, 1)), axis=1)
+    latent = rng_from(child_seed(seed, 0)).standard_normal((n_reps, n))
+    noise = rng_from(child_seed(seed, 1)).standard_normal((n_reps, n))
+    pool = load_pool("example")
+    pick = rng_from(child_seed(seed, 2)).random((n_reps, pool.size)).argsort(axis=1)[:, :n]
+    s = math.sqrt(1 - c * c)
+    xs, ys = [], []
+    for r in range(n_reps):
+        if model == "gaussian_copula":
+            x = values[stats.rankdata(latent[r], method="ordinal") - 1]
+            y = c * latent[r] + s * noise[r]
+        else:
+            x = values[order[r]]
+            if model == "log_linear":
+                mu, sigma = math.log(15.0), math.asinh(10.0 / 30.0) / stats.norm.ppf(0.75)
+                y = np.exp(mu + sigma * (c * (x - values.mean()) / values.std() + s * noise[r]))
+            else:
+                ranks = stats.rankdata(x)
+                mixed = c * (ranks - ranks.mean()) / ranks.std() + s * (noise[r] - noise[r].mean()) / noise[r].std()
+                y = mixed
+                if model == "empirical":
+                    y = np.empty(n)
+                    y[np.argsort(mixed)] = np.sort(pool[pick[r]])
+        xs.append(x)
+        ys.append(y)
+    return np.array(xs), np.array(ys)
+
+
+@pytest.mark.parametrize("model", list(TIED_KW))
+def test_tied_batch_equals_one_dataset_at_a_time_reference(model):
+    counts = tie_counts(20, 4, "heavy_center")
+    seed = np.random.SeedSequence(8)
+    x, y = generate_tied_batch(model, 6, counts, 0.4, seed, **TIED_KW[model])
+    x_ref, y_ref = _reference_tied(model, counts, 0.4, seed, 6)
+    np.testing.assert_array_equal(x, x_ref)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_every_smoke_scenario_draws_datasets_independently_of_batch_size():
+    """The first m datasets of a batch are the batch of m: a dataset never depends on n_reps (or n_boot)."""
+    for s in load_study("smoke"):
+        x9, y9 = s.generate(9, scenario_seed(3, s))
+        x1, y1 = s.generate(1, scenario_seed(3, s))
+        np.testing.assert_array_equal(x9[:1], x1)
+        np.testing.assert_array_equal(y9[:1], y1)
+
+
+def test_multipoint_calibration_matches_single_points():
+    counts = tie_counts(40, 6, "even")
+    grid = calibrate_tied_grid("rank_mixing", [-0.2, 0.1, 0.4], counts, n_cal=800)
+    for target, cal in zip([-0.2, 0.1, 0.4], grid, strict=True):
+        assert cal == calibrate_tied("rank_mixing", target, counts, n_cal=800)
+
+
+def test_untied_gaussian_copula_uses_the_exact_latent_correlation():
+    s = Scenario(case="t", generator="gaussian_copula", n=30, rho=0.5)
+    assert s.estimand == "population" and s.rho_true_mcse == 0.0
+    assert s.calibration().coefficient == pytest.approx(2 * math.sin(math.pi / 12), abs=1e-15)
+    tied = Scenario(case="t", generator="gaussian_copula", n=30, rho=0.5, k=4, template="even")
+    assert tied.estimand == "expected_sample" and tied.rho_true_mcse > 0
+
+
+def test_lognormal_parameters_reproduce_median_and_iqr():
+    mu, sigma = lognormal_parameters(15.0, 10.0)
+    dist = stats.lognorm(s=sigma, scale=math.exp(mu))
+    assert dist.median() == pytest.approx(15.0, rel=1e-12)
+    assert dist.ppf(0.75) - dist.ppf(0.25) == pytest.approx(10.0, rel=1e-12)
+
+
+def test_log_linear_log_y_has_mean_mu_and_variance_sigma2():
+    counts = tie_counts(80, 4, "even")
+    x, y = generate_tied_batch("log_linear", 2000, counts, 0.5, seed=1, y_median=15.0, y_iqr=10.0)
+    mu, sigma = lognormal_parameters(15.0, 10.0)
+    # z = c z_x + s e with z_x standardized over each row's template exactly, so
+    # mean(z) = s mean(e) (SD s/sqrt(N) <= 1/sqrt(N)) and var(z) - 1 has SD
+    # sqrt((2 s^4 + 4 c^2 s^2) / N) <= sqrt(2 / N); 4.5 SDs (false alarm ~7e-6 each)
+    z = (np.log(y) - mu) / sigma
+    assert abs(z.mean()) < 4.5 / math.sqrt(z.size)
+    assert abs(z.var() - 1) < 4.5 * math.sqrt(2 / z.size)
+
+
+def test_empirical_rows_are_draws_without_replacement_from_the_pool():
+    pool = load_pool("example")
+    _, y = generate_tied_batch("empirical", 50, tie_counts(80, 7, "heavy_tail"), -0.3, seed=5, pool="example")
+    values, available = np.unique(pool, return_counts=True)
+    for row in y:
+        v, used = np.unique(row, return_counts=True)
+        idx = np.searchsorted(values, v)
+        assert np.array_equal(values[idx], v) and np.all(used <= available[idx])
+
+
+def test_example_pool_is_the_documented_recipe():
+    recipe = np.round(np.random.default_rng(2018).lognormal(math.log(15), 0.6, 200), 1)
+    np.testing.assert_allclose(load_pool("example"), recipe, rtol=0, atol=1e-9)
+
+
+def test_pool_errors(tmp_path):
+    with pytest.raises(ValueError, match="`pool` file 'missing.csv' does not exist"):
+        load_pool("missing.csv")
+    bad = tmp_path / "bad.csv"
+    bad.write_text("value\n1.5\nabc\n")
+    with pytest.raises(ValueError, match=r"line 3: 'abc' is not a number"):
+        load_pool(bad)
+    bad.write_text("value\n1.5\nnan\n")
+    with pytest.raises(ValueError, match=r"holds 1 NaN or infinite value\(s\)"):
+        load_pool(bad)
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="must have exactly one column"):
+        load_pool(bad)
+    bad.write_text("value\n")
+    with pytest.raises(ValueError, match="holds no values"):
+        load_pool(bad)
+    pq_path = tmp_path / "pool.parquet"
+    pd.DataFrame({"name": ["a", "b"]}).to_parquet(pq_path)
+    with pytest.raises(ValueError, match="is string, not numeric|is large_string, not numeric"):
+        load_pool(pq_path)
+    pd.DataFrame({"al": np.arange(30.0)}).to_parquet(pq_path)
+    np.testing.assert_array_equal(load_pool(pq_path), np.arange(30.0))
+    small = tmp_path / "small.csv"
+    small.write_text("\n".join(map(str, range(10))))
+    with pytest.raises(ValueError, match=r"`pool` '.*small.csv' holds 10 values, fewer than n = 20"):
+        Scenario(case="t", generator="empirical", n=20, rho=0.1, k=4, template="even", pool=str(small))
+
+
+def test_study_file_pool_paths_are_relative_to_the_file(tmp_path):
+    (tmp_path / "pool.csv").write_text("\n".join(str(v) for v in range(40)))
+    study = tmp_path / "mine.csv"
+    study.write_text("case,generator,n,k,template,rho,pool\nmy,empirical,20,4,even,0.2,pool.csv\n")
+    (s,) = load_study(study)
+    assert s.key == "my_empirical_n20_k4_even_pool-pool_rho0.2"
+    assert s.generate(2, 0)[1].shape == (2, 20)
+
+
+def test_unreachable_target_names_the_reachable_range():
+    with pytest.raises(ValueError, match=r"target Spearman 0.95 cannot be reached .* ranges over \(-0\.8"):
+        calibrate_tied("rank_mixing", 0.95, (20, 20), n_cal=200)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"generator": "rank_mixing", "df": 4.0}, "field `df` does not apply to generator 'rank_mixing'"),
+        ({"generator": "log_linear"}, "fields `y_median` and `y_iqr` are required for generator 'log_linear'"),
+        ({"generator": "log_linear", "y_median": 1.0, "y_iqr": -2.0}, "`y_iqr` must be a positive finite number"),
+        ({"generator": "empirical"}, "field `pool` is required for generator 'empirical'"),
+        ({"generator": "bivariate_t", "k": None, "template": "all_distinct", "df": 1.5}, r"`df` must be a number in"),
+    ],
+)
+def test_scenario_extra_field_errors(kwargs, match):
+    fields = {"case": "t", "n": 20, "rho": 0.1, "k": 4, "template": "even"} | kwargs
+    with pytest.raises(ValueError, match=match):
+        Scenario(**fields)
