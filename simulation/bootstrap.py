@@ -88,14 +88,15 @@ class AveragedBootstrapResult:
         One row per replicate and method: ``rep``, ``method``, ``rho_hat``,
         ``ci_lower``, ``ci_upper``, ``status``, ``n_boot_valid``, ``z0``,
         ``acceleration``.
-    summary : pandas.DataFrame
-        One row per method (see :func:`summarize_replicates`).
+    summary : pandas.DataFrame or None
+        One row per method (see :func:`summarize_replicates`); None when
+        asked not to summarize.
     n_boot : int
     confidence_level : float
     """
 
     replicates: pd.DataFrame
-    summary: pd.DataFrame
+    summary: pd.DataFrame | None
     n_boot: int
     confidence_level: float
 
@@ -218,6 +219,7 @@ def bootstrap_ci_averaged(
     seed: int | np.random.SeedSequence | None = None,
     batch_bootstrap: bool | None = None,
     chunk_size: int | None = None,
+    summarize: bool = True,
 ) -> AveragedBootstrapResult:
     """Bootstrap intervals for each of ``n_reps`` datasets, and their averages.
 
@@ -239,6 +241,9 @@ def bootstrap_ci_averaged(
     chunk_size : int, optional
         Replicates per chunk in the batch path.  Default: as many as fit
         ``CHUNK_BYTES`` (64 MiB) of work arrays.  Does not change results.
+    summarize : bool, default True
+        False skips the summary table (``summary`` is then None), for
+        callers that aggregate the replicate table themselves.
 
     Returns
     -------
@@ -281,7 +286,7 @@ def bootstrap_ci_averaged(
         replicates = _replicate_table_from_singles(singles)
     return AveragedBootstrapResult(
         replicates=replicates,
-        summary=summarize_replicates(replicates),
+        summary=summarize_replicates(replicates) if summarize else None,
         n_boot=n_boot,
         confidence_level=confidence_level,
     )

@@ -40,6 +40,34 @@ def _checked(convert, ok, allowed: str):
 _positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
 _level = _checked(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 _seed = _checked(int, lambda v: v >= 0, "a non-negative integer")
+_n_jobs = _checked(int, lambda v: v != 0, "a non-zero integer (-1: all cores)")
+_mcse = _checked(float, lambda v: 0 < v < 0.5, "a number in (0, 0.5)")
+
+
+def _method_list(text: str) -> tuple[str, ...]:
+    from simulation.runner import ALL_METHODS
+
+    methods = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in methods if m not in ALL_METHODS]
+    if unknown or not methods:
+        raise argparse.ArgumentTypeError(
+            f"expected a comma-separated subset of {','.join(ALL_METHODS)}, got {text!r}"
+        )
+    return methods
+
+
+def _add_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "study",
+        nargs="?",
+        default="karwowski2018",
+        help="built-in study (karwowski2018, validation, smoke) or a scenario CSV file (default: karwowski2018)",
+    )
+    p.add_argument("--n-reps", type=_positive_int, help="datasets per scenario (default: N_REPS)")
+    p.add_argument("--n-boot", type=_positive_int, help="resamples per dataset (default: N_BOOT)")
+    p.add_argument("--confidence-level", type=_level, help="default: CONFIDENCE_LEVEL")
+    p.add_argument("--seed", type=_seed, help="default: SEED")
+    p.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,6 +83,47 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--config", help="config.py to read instead of the default")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run = sub.add_parser(
+        "run",
+        help="run an interval-coverage study (default: karwowski2018, 200 x 1000, all methods)",
+        description=(
+            "Bootstrap and Fisher-z interval coverage for every scenario of a study. Writes "
+            "coverage.parquet, summary.md and figures (PNG, PDF) under --out (default results/<study>)."
+        ),
+    )
+    _add_run_arguments(run)
+    run.add_argument("--methods", type=_method_list, help="comma-separated interval methods (default: all)")
+    run.add_argument("--out", help="results folder (default: results/<study name>)")
+    run.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
+    run.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
+    run.add_argument("--replicates", action="store_true", help="also write replicates.parquet (every interval)")
+    run.add_argument(
+        "--target-mcse", type=_mcse, help="add replicates until every coverage MCSE is below this (e.g. 0.005)"
+    )
+    run.add_argument("--max-reps", type=_positive_int, default=20_000, help="cap for --target-mcse (default 20000)")
+    run.add_argument("--no-plots", action="store_true", help="skip the figures")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    plan = sub.add_parser(
+        "plan",
+        help="replicates needed for a target precision, and the expected runtime",
+        description=(
+            "Replicates needed so that the 95%% Monte Carlo interval of a mean interval endpoint (or of a "
+            "coverage) has half-width --target, by the MCSE formulas of Morris et al. (2019); the runtime "
+            "is extrapolated from a short timing run on this machine."
+        ),
+    )
+    _add_run_arguments(plan)
+    plan.add_argument(
+        "--target", type=_mcse, action="append", help="half-width(s) to plan for (default: 0.01, 0.002, 0.001)"
+    )
+    plan.add_argument("--pilot-reps", type=_positive_int, default=100, help="datasets per scenario in the timing run")
+    plan.add_argument("--workers", type=_positive_int, action="append", help="also estimate for N cores (repeatable)")
+
+    for name, what in (("plot", "redraw the figures"), ("summary", "print the summary")):
+        p = sub.add_parser(name, help=f"{what} of an existing results folder")
+        p.add_argument("results", help="results folder (holding coverage.parquet)")
+
     demo = sub.add_parser(
         "demo",
         help="headline scenario (n = 73, x with 4 tied values): intervals averaged over datasets",
@@ -83,10 +152,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.config)
         if args.command == "demo":
             return _demo(args, settings)
+        from simulation import commands
+
+        return getattr(commands, args.command)(args, settings)
     except (CliError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    return 0  # pragma: no cover - argparse rejects unknown commands
+    except KeyboardInterrupt:
+        print("\ninterrupted: finished blocks are saved; run again with --resume to continue", file=sys.stderr)
+        return 130
 
 
 def _demo(args: argparse.Namespace, settings) -> int:

@@ -153,15 +153,21 @@ class Scenario:
         """Monte Carlo error of ``rho_true``: 0 when exact."""
         return self.calibration().mcse
 
-    def generate(self, n_reps: int, seed: int | np.random.SeedSequence) -> tuple[np.ndarray, np.ndarray]:
-        """``(x, y)`` datasets, each ``(n_reps, n)``; depends only on ``(self, n_reps, seed)``."""
+    def generate(
+        self, n_reps: int, seed: int | np.random.SeedSequence, *, calibration: generators.Calibration | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``(x, y)`` datasets, each ``(n_reps, n)``; depends only on ``(self, n_reps, seed)``.
+
+        ``calibration``: this scenario's :meth:`calibration`, when already at
+        hand (e.g. computed in another process), to skip recomputing it.
+        """
         seed = as_seed_sequence(seed)
         if self.tied:
             return generators.generate_tied_batch(
                 self.generator,
                 n_reps,
                 self.counts,
-                self.calibration().coefficient,
+                (calibration or self.calibration()).coefficient,
                 seed,
                 pool=self.pool,
                 y_median=self.y_median,

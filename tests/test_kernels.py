@@ -158,3 +158,12 @@ def test_mixed_order_spearman_matches_scipy(warm):
     got = _kernels.mixed_order_spearman_rows(c, a, b, ax, ay, order, warm)
     np.testing.assert_allclose(got, [reference.spearman_scipy(x[r], y[r]) for r in range(m)], rtol=0, atol=1e-12)
     np.testing.assert_array_equal(np.take_along_axis(mixed, order, axis=1), np.sort(mixed, axis=1))
+
+
+def test_indices_beyond_16_bits_use_whole_words_and_stay_uniform():
+    """n > 2^16 takes the 32-bit Lemire path: every index in range, counts uniform over 8 bins (chi2, FA 1e-4)."""
+    n = 70_001
+    idx = resample_indices([np.random.SeedSequence(9)], 2, n)[0].ravel()
+    assert idx.min() >= 0 and idx.max() < n
+    counts = np.bincount(idx * 8 // n, minlength=8)
+    assert stats.chisquare(counts).pvalue > 1e-4

@@ -97,3 +97,66 @@ def test_cli_bad_config_and_unwritable_output_exit_2(tmp_path, capsys):
     assert main(["demo", "--n-reps", "2", "--n-boot", "5", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert "cannot create output folder" in err and "Traceback" not in err
+
+
+SMALL_RUN = ["--n-reps", "12", "--n-boot", "30", "--n-jobs", "1", "--quiet"]
+
+
+def test_run_plot_summary_commands(tmp_path, capsys):
+    out = tmp_path / "smoke"
+    assert main(["run", "smoke", *SMALL_RUN, "--out", str(out), "--methods", "percentile,bca"]) == 0
+    printed = capsys.readouterr().out
+    assert "percentile" in printed and "coverage.parquet" in printed
+    for name in ("coverage", "endpoints", "widths"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.pdf").stat().st_size > 1000
+    (out / "coverage.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "coverage.png").exists()
+    assert main(["summary", str(out)]) == 0
+    assert "# Coverage study: smoke" in capsys.readouterr().out
+
+
+def test_plan_reports_replicates_for_each_target(capsys):
+    argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "0.01"]
+    assert main([*argv, "--workers", "16"]) == 0
+    text = capsys.readouterr().out
+    assert "n_reps (mean endpoints)" in text and "on 16 cores" in text
+    # coverage: 1.96^2 * 0.95 * 0.05 / 0.01^2 = 1824.8 -> 1825 (Morris et al. 2019, eq. 5)
+    assert " 1825 " in text
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["run", "nope", *SMALL_RUN], "unknown study 'nope'"),
+        (["run", "smoke", "--methods", "wald"], "--methods: expected a comma-separated subset"),
+        (["run", "smoke", "--target-mcse", "0"], r"--target-mcse: expected a number in \(0, 0.5\)"),
+        (["run", "smoke", "--n-jobs", "0"], "--n-jobs: expected a non-zero integer"),
+        (["plot", "no/such/folder"], "holds no coverage.parquet"),
+    ],
+)
+def test_run_family_bad_input_exits_2_without_traceback(argv, match, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse-level errors
+        code = exc.code
+    assert code == 2
+    err = capsys.readouterr().err
+    assert pytest.importorskip("re").search(match, err) and "Traceback" not in err
+
+
+def test_run_refuses_to_overwrite_and_rejects_malformed_study(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["run", "smoke", *SMALL_RUN, "--out", str(out), "--no-plots"]) == 0
+    before = (out / "coverage.parquet").read_bytes()
+    assert main(["run", "smoke", *SMALL_RUN, "--out", str(out), "--no-plots"]) == 2
+    assert "already holds results" in capsys.readouterr().err
+    assert (out / "coverage.parquet").read_bytes() == before
+    bad = tmp_path / "bad.csv"
+    bad.write_text("case,generator,n,k,template,rho\nx,rank_mixing,80,12,even,0.1\n")
+    assert main(["run", str(bad), *SMALL_RUN, "--out", str(tmp_path / "b")]) == 2
+    assert "row 2: `k` must be an integer in 4..10" in capsys.readouterr().err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert main(["run", "smoke", *SMALL_RUN, "--out", str(blocker)]) == 2
+    assert "exists and is not a folder" in capsys.readouterr().err

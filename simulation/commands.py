@@ -1,0 +1,163 @@
+"""Subcommands of ``python -m simulation`` (``run``, ``plan``, ``plot``, ``summary``).
+
+Each takes the parsed arguments and the settings, prints what a researcher
+needs, and returns the exit status; input problems raise ``ValueError`` (the
+CLI turns it into one message and exit status 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import time
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from simulation.metrics import reps_for_coverage_mcse, reps_for_mean_mcse
+from simulation.report import method_overview, plot_all, summary_markdown
+from simulation.runner import COVERAGE_FILE, RunError, read_provenance, run_all_ci_scenarios
+from simulation.scenarios import load_study
+from simulation.settings import Settings
+
+#: Precision tiers of the original study: half-widths of 95% Monte Carlo intervals on mean endpoints.
+DEFAULT_TARGETS = (0.01, 0.002, 0.001)
+Z95 = 1.959963984540054
+
+
+def _study_name(study: str) -> str:
+    return Path(study).stem if Path(study).suffix else study
+
+
+def _resolved(args: argparse.Namespace, settings: Settings) -> dict:
+    return {
+        "n_reps": args.n_reps or settings.N_REPS,
+        "n_boot": args.n_boot or settings.N_BOOT,
+        "confidence_level": args.confidence_level or settings.CONFIDENCE_LEVEL,
+        "seed": settings.SEED if args.seed is None else args.seed,
+        "n_jobs": args.n_jobs or settings.N_JOBS,
+    }
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """``run``: the whole study, tables, summary and figures."""
+    scenarios = load_study(args.study)
+    if args.resume and args.overwrite:
+        raise RunError("--resume and --overwrite exclude each other")
+    name = _study_name(args.study)
+    out = Path(args.out) if args.out else Path("results") / name
+    opts = _resolved(args, settings)
+    t0 = time.perf_counter()
+    result = run_all_ci_scenarios(
+        scenarios,
+        **opts,
+        methods=args.methods,
+        out=out,
+        resume=args.resume,
+        overwrite=args.overwrite,
+        keep_replicates=args.replicates,
+        target_mcse=args.target_mcse,
+        max_reps=args.max_reps,
+        batch_bootstrap=settings.BATCH_CI_BOOTSTRAP,
+        chunk_bytes=settings.CHUNK_BYTES,
+        progress=not args.quiet,
+        study=name,
+        settings_extra={"settings_source": settings.source},
+    )
+    elapsed = time.perf_counter() - t0
+    written = [out / COVERAGE_FILE, out / "summary.md"]
+    if args.replicates:
+        written.append(out / "replicates.parquet")
+    if not args.no_plots:
+        written += plot_all(result.coverage, out)
+    print(method_overview(result.coverage).to_string(index=False))
+    print(
+        f"\n{len(scenarios)} scenarios x {opts['n_reps']} datasets x {opts['n_boot']} resamples "
+        f"({result.provenance['blocks_computed']} blocks computed) in {elapsed:.1f} s; wrote:"
+    )
+    for path in written:
+        print(f"  {path}")
+    return 0
+
+
+def _coverage_of(folder: str) -> tuple[pd.DataFrame, dict]:
+    path = Path(folder) / COVERAGE_FILE
+    if not path.is_file():
+        raise RunError(f"`{folder}` holds no {COVERAGE_FILE} (run `python -m simulation run` first)")
+    try:
+        table = pq.read_table(path).to_pandas()
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise RunError(f"cannot read `{path}`: {exc}") from None
+    return table, read_provenance(path)
+
+
+def plot(args: argparse.Namespace, settings: Settings) -> int:
+    """``plot``: redraw the figures of a results folder."""
+    coverage, _ = _coverage_of(args.results)
+    for path in plot_all(coverage, args.results):
+        print(path)
+    return 0
+
+
+def summary(args: argparse.Namespace, settings: Settings) -> int:
+    """``summary``: print the Markdown summary of a results folder."""
+    coverage, provenance = _coverage_of(args.results)
+    print(summary_markdown(coverage, provenance))
+    return 0
+
+
+def plan(args: argparse.Namespace, settings: Settings) -> int:
+    """``plan``: replicates per target precision and the runtime, from a short timing run."""
+    scenarios = load_study(args.study)
+    opts = _resolved(args, settings)
+    targets = tuple(args.target or DEFAULT_TARGETS)
+    t0 = time.perf_counter()
+    pilot = run_all_ci_scenarios(
+        scenarios,
+        n_reps=args.pilot_reps,
+        n_boot=opts["n_boot"],
+        confidence_level=opts["confidence_level"],
+        seed=opts["seed"],
+        n_jobs=opts["n_jobs"],
+        batch_bootstrap=settings.BATCH_CI_BOOTSTRAP,
+        chunk_bytes=settings.CHUNK_BYTES,
+    )
+    seconds = time.perf_counter() - t0
+    cov = pilot.coverage
+    sd_endpoint = float(max(cov["sd_ci_lower"].max(), cov["sd_ci_upper"].max()))
+    level = opts["confidence_level"]
+    per_rep = seconds / (len(scenarios) * args.pilot_reps)  # includes calibration and start-up: an upper bound
+    cores = os.cpu_count() or 1
+    workers = sorted(set(args.workers or []))
+    rows = []
+    for h in targets:
+        n_end = reps_for_mean_mcse(h / Z95, sd_endpoint)
+        n_cov = reps_for_coverage_mcse(h / Z95, level)
+        row = {
+            "half-width": h,
+            "n_reps (mean endpoints)": n_end,
+            "n_reps (coverage)": n_cov,
+            f"runtime here ({cores} cores)": _duration(per_rep * len(scenarios) * n_end),
+        }
+        for w in workers:
+            row[f"on {w} cores"] = _duration(per_rep * len(scenarios) * n_end * cores / w)
+        rows.append(row)
+    print(
+        f"Pilot: {len(scenarios)} scenarios x {args.pilot_reps} datasets x {opts['n_boot']} resamples in "
+        f"{seconds:.1f} s; largest SD of an interval endpoint across datasets: {sd_endpoint:.4f}.\n"
+        f"n_reps = (z * SD / h)^2 for a mean endpoint and z^2 p(1-p) / h^2 for a coverage near {level:g} "
+        "(Morris et al. 2019), z = 1.96; runtimes scale the pilot linearly (an upper bound: it includes "
+        "start-up and calibration).\n"
+    )
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h" if math.isfinite(seconds) else "n/a"

@@ -1,0 +1,205 @@
+"""Study runner: invariances, resume, schema and provenance, statistical sanity."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from scipy import stats
+
+from simulation.metrics import interval_performance, wilson_interval
+from simulation.runner import (
+    ALL_METHODS,
+    BLOCK_REPS,
+    RunError,
+    read_provenance,
+    run_all_ci_scenarios,
+)
+from simulation.scenarios import Scenario, load_study
+
+SMOKE = load_study("smoke")
+# two tied-x scenarios and one continuous; n_reps > BLOCK_REPS exercises two blocks
+SMALL = [SMOKE[0], SMOKE[4], SMOKE[8]]
+FAST = {"n_boot": 40, "confidence_level": 0.9, "seed": 5}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _run(scenarios, **kw):
+    opts = {"n_reps": BLOCK_REPS + 20, "n_jobs": 1} | FAST | kw
+    return run_all_ci_scenarios(scenarios, **opts)
+
+
+def test_tables_identical_for_n_jobs_order_path_and_added_scenarios():
+    base = _run(SMALL, keep_replicates=True)
+    parallel = _run(SMALL, n_jobs=2, keep_replicates=True)
+    pd.testing.assert_frame_equal(base.coverage, parallel.coverage, check_exact=True)
+    pd.testing.assert_frame_equal(base.replicates, parallel.replicates, check_exact=True)
+    fallback = _run(SMALL, batch_bootstrap=False, chunk_bytes=10_000)
+    pd.testing.assert_frame_equal(base.coverage, fallback.coverage, check_exact=True)
+    shuffled = _run([SMOKE[1], SMALL[2], SMALL[0], SMALL[1]])
+    by_key = shuffled.coverage.set_index(["scenario", "method"])
+    same = by_key.loc[base.coverage.set_index(["scenario", "method"]).index].reset_index()
+    pd.testing.assert_frame_equal(same[base.coverage.columns], base.coverage, check_exact=True)
+
+
+def test_datasets_do_not_depend_on_n_boot_and_more_reps_only_add():
+    a = _run(SMALL[:1], keep_replicates=True).replicates
+    b = _run(SMALL[:1], keep_replicates=True, n_boot=55).replicates
+    np.testing.assert_array_equal(a["rho_hat"], b["rho_hat"])
+    assert not np.array_equal(a["ci_lower"], b["ci_lower"])
+    short = _run(SMALL[:1], keep_replicates=True, n_reps=37).replicates
+    pd.testing.assert_frame_equal(short, a.iloc[: len(short)].reset_index(drop=True), check_exact=True)
+
+
+def test_coverage_schema_metadata_and_files(tmp_path):
+    result = _run(SMALL, out=tmp_path / "r", methods=["bca", "fisher_z_fieller"], keep_replicates=True)
+    table = pq.read_table(tmp_path / "r" / "coverage.parquet").to_pandas()
+    pd.testing.assert_frame_equal(table, result.coverage, check_exact=True)
+    expected = {
+        "scenario", "case", "generator", "n", "k", "template", "rho", "estimand", "rho_true", "rho_true_mcse",
+        "method", "method_kind", "confidence_level", "n_reps", "n_boot", "coverage", "coverage_mcse",
+        "coverage_wilson_lower", "coverage_wilson_upper", "miss_below", "miss_above", "coverage_lower_bound",
+        "coverage_upper_bound", "mean_ci_lower", "sd_ci_lower", "mean_ci_upper", "sd_ci_upper", "mean_width",
+        "mean_rho_hat", "bias", "bias_mcse", "empirical_se", "empirical_se_mcse", "n_failed", "status",
+    }  # fmt: skip
+    assert expected <= set(table.columns)
+    assert list(table["method"].unique()) == ["bca", "fisher_z_fieller"]
+    assert len(table) == 2 * len(SMALL)
+    assert (table["n_reps"] == BLOCK_REPS + 20).all()
+    assert (table.loc[table["method"] == "fisher_z_fieller", "n_boot"] == 0).all()
+    prov = read_provenance(tmp_path / "r" / "coverage.parquet")
+    assert prov["identity"]["n_boot"] == 40 and prov["identity"]["seed"] == 5
+    assert {"numpy", "numba", "pyarrow", "python"} <= set(prov["versions"])
+    assert "git_commit" in prov and prov["started_at"] <= prov["finished_at"]
+    reps = pq.read_table(tmp_path / "r" / "replicates.parquet").to_pandas()
+    assert len(reps) == len(SMALL) * (BLOCK_REPS + 20) * len(ALL_METHODS)
+    assert "## By method" in (tmp_path / "r" / "summary.md").read_text()
+
+
+def test_changed_settings_are_detected_and_nothing_is_overwritten(tmp_path):
+    out = tmp_path / "r"
+    _run(SMALL[:1], out=out)
+    before = (out / "coverage.parquet").read_bytes()
+    with pytest.raises(RunError, match="already holds results; pass --resume"):
+        _run(SMALL[:1], out=out)
+    with pytest.raises(RunError, match=r"other settings \(n_boot: 40 -> 41\)"):
+        _run(SMALL[:1], out=out, n_boot=41, resume=True)
+    assert (out / "coverage.parquet").read_bytes() == before
+    again = _run(SMALL[:1], out=out, resume=True)
+    assert again.provenance["blocks_computed"] == 0
+    assert _run(SMALL[:1], out=out, n_boot=41, overwrite=True).provenance["blocks_computed"] == 2
+
+
+def test_resume_after_kill_gives_the_uninterrupted_tables(tmp_path):
+    """SIGKILL a CLI run mid-way, resume it, compare with an uninterrupted run."""
+    cmd = [sys.executable, "-m", "simulation", "run", "smoke", "--n-reps", "300", "--n-boot", "3000"]
+    cmd += ["--n-jobs", "1", "--quiet", "--no-plots"]
+    env = os.environ | {"SIMULATION_CONFIG": str(REPO / "config.py")}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([*cmd, "--out", str(killed)], cwd=REPO, env=env, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while len(list(killed.glob("blocks/*/*.parquet"))) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_at_kill = len(list(killed.glob("blocks/*/*.parquet")))
+    assert 4 <= done_at_kill < 27, "the run must be killed part-way"
+    assert not (killed / "coverage.parquet").exists()
+    resumed = subprocess.run([*cmd, "--out", str(killed), "--resume"], cwd=REPO, env=env, capture_output=True)
+    assert resumed.returncode == 0, resumed.stderr
+    full = tmp_path / "full"
+    subprocess.run([*cmd, "--out", str(full)], cwd=REPO, env=env, check=True, capture_output=True)
+    a = pq.read_table(killed / "coverage.parquet").to_pandas()
+    b = pq.read_table(full / "coverage.parquet").to_pandas()
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert read_provenance(killed / "coverage.parquet")["blocks_computed"] == 27 - done_at_kill
+
+
+def test_target_mcse_adds_blocks_until_met_or_capped():
+    result = _run(SMALL[:2], n_reps=BLOCK_REPS, target_mcse=0.02, max_reps=4 * BLOCK_REPS)
+    cov = result.coverage
+    for _, g in cov.groupby("scenario"):
+        assert (g["coverage_mcse"].max() <= 0.02) or (g["n_reps"].iloc[0] == 4 * BLOCK_REPS)
+    assert cov["n_reps"].max() > BLOCK_REPS
+    again = _run(SMALL[:2], n_reps=BLOCK_REPS, target_mcse=0.02, max_reps=4 * BLOCK_REPS)
+    pd.testing.assert_frame_equal(cov, again.coverage, check_exact=True)
+
+
+def test_interval_performance_against_a_plain_loop():
+    rng = np.random.default_rng(4)
+    m = 57
+    lower = rng.normal(0.0, 0.2, m)
+    upper = lower + rng.uniform(0.1, 0.6, m)
+    status = np.where(rng.random(m) < 0.1, "constant_bootstrap", "ok")
+    reps = pd.DataFrame(
+        {"rho_hat": (lower + upper) / 2, "ci_lower": lower, "ci_upper": upper, "status": status}
+    )
+    got = interval_performance(reps, 0.1)
+    ok = [i for i in range(m) if status[i] == "ok"]
+    n = len(ok)
+    cover = sum(lower[i] <= 0.1 <= upper[i] for i in ok) / n
+    assert got["n_failed"] == m - n and got["status"] == "some_failed"
+    assert got["coverage"] == pytest.approx(cover, abs=1e-15)
+    assert got["coverage_mcse"] == pytest.approx(math.sqrt(cover * (1 - cover) / n), abs=1e-15)
+    assert got["miss_below"] == pytest.approx(sum(upper[i] < 0.1 for i in ok) / n, abs=1e-15)
+    assert got["coverage_lower_bound"] == pytest.approx(sum(lower[i] <= 0.1 for i in ok) / n, abs=1e-15)
+    est = [(lower[i] + upper[i]) / 2 for i in ok]
+    assert got["bias"] == pytest.approx(sum(est) / n - 0.1, abs=1e-14)
+    assert got["empirical_se_mcse"] == pytest.approx(stats.tstd(est) / math.sqrt(2 * (n - 1)), abs=1e-14)
+    ci = stats.binomtest(round(cover * n), n).proportion_ci(0.95, method="wilson")
+    assert (got["coverage_wilson_lower"], got["coverage_wilson_upper"]) == pytest.approx((ci.low, ci.high), abs=1e-12)
+    all_failed = interval_performance(reps.assign(status="nan_estimate"), 0.1)
+    assert all_failed["status"] == "all_failed" and math.isnan(all_failed["coverage"])
+
+
+def test_wilson_interval_matches_scipy():
+    for k, n in [(0, 10), (7, 10), (190, 200), (200, 200)]:
+        lo, hi = wilson_interval(np.array(k), np.array(n))
+        ci = stats.binomtest(k, n).proportion_ci(0.95, method="wilson")
+        assert (float(lo), float(hi)) == pytest.approx((ci.low, ci.high), abs=1e-12)
+
+
+@pytest.mark.slow
+def test_validation_study_coverage_is_nominal_for_the_bivariate_normal():
+    """Bivariate normal, n = 80, rho_s = 0.3: Fisher-z (Fieller) and percentile bootstrap cover at ~95%.
+
+    Two-sided exact binomial test of coverage = 0.95 over 1000 replicates at
+    alpha = 0.001 per method (false-alarm rate about 0.002 for the pair if both
+    methods are exactly nominal; both are known to be close to nominal here).
+    """
+    (scenario,) = [
+        s for s in load_study("validation") if s.generator == "bivariate_normal" and s.n == 80 and s.rho == 0.3
+    ]
+    cov = run_all_ci_scenarios([scenario], n_reps=1000, n_boot=1000, seed=2026, n_jobs=1).coverage
+    for method in ("fisher_z_fieller", "percentile"):
+        row = cov[cov["method"] == method].iloc[0]
+        covered = round(row["coverage"] * row["n_reps"])
+        assert stats.binomtest(covered, int(row["n_reps"]), 0.95).pvalue > 0.001, (method, row["coverage"])
+
+
+def test_run_errors():
+    with pytest.raises(RunError, match="`methods` must be a non-empty subset"):
+        _run(SMALL[:1], methods=["wald"])
+    with pytest.raises(RunError, match=r"`target_mcse` must be a number in \(0, 0.5\)"):
+        _run(SMALL[:1], target_mcse=0.7)
+    with pytest.raises(RunError, match="keys must be unique"):
+        _run([SMALL[0], SMALL[0]])
+    with pytest.raises(ValueError, match="`n_reps` must be an integer >= 1"):
+        _run(SMALL[:1], n_reps=0)
+
+
+def test_tied_scenario_without_key_clash():
+    s = Scenario(case="x", generator="rank_mixing", n=12, rho=0.2, template="custom", counts=(3, 3, 3, 3))
+    table = _run([s], n_reps=10).coverage
+    assert (table["status"] == "ok").all() and table["rho_true_mcse"].iloc[0] > 0
+    assert json.loads(json.dumps(table["coverage"].tolist()))  # finite numbers, JSON-safe
