@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 
-from simulation.generators import calibrate_tied
+from simulation.generators import _calibration_draws, calibrate_tied
 from simulation.scenarios import load_study, scenario_seed
 
 
@@ -18,6 +18,7 @@ def main() -> None:
     scenarios = load_study("karwowski2018")
     scenarios[0].generate(2, scenario_seed(0, scenarios[0]))  # compile kernels
     calibrate_tied.cache_clear()
+    _calibration_draws.cache_clear()
     t0 = time.perf_counter()
     for s in scenarios:
         s.calibration()

@@ -31,6 +31,7 @@ SETTINGS = {"n_reps": 200, "n_boot": 1000, "confidence_level": 0.95, "seed": 201
 
 def _timed(scenarios, n_jobs: int) -> float:
     generators.calibrate_tied.cache_clear()
+    generators._calibration_draws.cache_clear()
     t0 = time.perf_counter()
     run_all_ci_scenarios(scenarios, n_jobs=n_jobs, **SETTINGS)
     return time.perf_counter() - t0

@@ -302,29 +302,60 @@ class _TiedParts(NamedTuple):
     x_ranks: np.ndarray | None = None
 
 
-def _tied_parts(model: str, n_reps: int, counts: tuple[int, ...], seed, pool) -> _TiedParts:
-    """Everything a dataset of ``model`` needs besides its coefficient.
+class _Draws(NamedTuple):
+    """The random numbers of a tied-x batch that do not depend on the tie counts."""
 
-    Streams: child 0 of ``seed`` places x, child 1 draws the noise, child 2
-    draws the pool sample (``empirical`` only).
-    """
-    n = sum(counts)
+    #: Row ``r``: position ``i`` holds the ``order[r, i]``-th smallest template value.
+    order: np.ndarray
+    #: The copula's latent normal x (``gaussian_copula`` only), else None.
+    latent: np.ndarray | None
+    noise: np.ndarray
+
+
+def _draws(copula: bool, n_reps: int, n: int, seed) -> _Draws:
+    """Streams: child 0 of ``seed`` places x (a permutation, or the copula's latent normal), child 1 the noise."""
     noise = rng_from(child_seed(seed, 1)).standard_normal((n_reps, n))
-    if model == "gaussian_copula":
+    if copula:
         latent = rng_from(child_seed(seed, 0)).standard_normal((n_reps, n))
         # x takes the template's values in the order of the latent normal: counts stay fixed
-        x = x_values(counts)[np.argsort(np.argsort(latent, axis=1), axis=1)]
-        return _TiedParts(x, latent, noise, None)
-    order = _x_order(n_reps, n, child_seed(seed, 0))
+        return _Draws(np.argsort(np.argsort(latent, axis=1), axis=1), latent, noise)
+    return _Draws(_x_order(n_reps, n, child_seed(seed, 0)), None, noise)
+
+
+@functools.lru_cache(maxsize=16)
+def _calibration_draws(copula: bool, n_cal: int, n: int, seed: int) -> tuple[_Draws, np.ndarray]:
+    """:func:`_draws` of a calibration (integer seed), and the standardized noise, shared by all
+    scenarios with the same n: only the template differs between them."""
+    draws = _draws(copula, n_cal, n, np.random.SeedSequence(seed))
+    noise_std = _standardize_rows(draws.noise)
+    for arr in (*[d for d in draws if d is not None], noise_std):
+        arr.setflags(write=False)
+    return draws, noise_std
+
+
+def _tied_parts(
+    model: str, n_reps: int, counts: tuple[int, ...], seed, pool, shared: tuple[_Draws, np.ndarray] | None = None
+) -> _TiedParts:
+    """Everything a dataset of ``model`` needs besides its coefficient.
+
+    Streams: see :func:`_draws`; child 2 of ``seed`` draws the pool sample
+    (``empirical`` only).  ``shared``: the draws and standardized noise when
+    already at hand (calibration), identical to what ``seed`` gives.
+    """
+    n = sum(counts)
+    draws, noise_std = shared if shared is not None else (_draws(model == "gaussian_copula", n_reps, n, seed), None)
     values = x_values(counts)
-    x = values[order]
+    x = values[draws.order]
+    if model == "gaussian_copula":
+        return _TiedParts(x, draws.latent, draws.noise, None)
     if model == "log_linear":
-        return _TiedParts(x, ((values - values.mean()) / values.std())[order], noise, None)
+        return _TiedParts(x, ((values - values.mean()) / values.std())[draws.order], draws.noise, None)
     # x is a permutation of the template, so its midranks are the template's, permuted,
     # and every row has the same rank mean (n + 1) / 2 and SD
     ranks = _template_midranks(counts)
-    x_ranks = ranks[order]
-    a, b = ((ranks - (n + 1) / 2) / ranks.std())[order], _standardize_rows(noise)
+    x_ranks = ranks[draws.order]
+    a = ((ranks - (n + 1) / 2) / ranks.std())[draws.order]
+    b = _standardize_rows(draws.noise) if noise_std is None else noise_std
     if model == "rank_mixing":
         return _TiedParts(x, a, b, None, x_ranks)
     values = load_pool(pool)
@@ -421,7 +452,8 @@ class _Objective:
     """Mean sample Spearman as a function of the coefficient, on fixed (common) random numbers."""
 
     def __init__(self, model: str, counts: tuple[int, ...], n_cal: int, seed: int, pool) -> None:
-        parts = _tied_parts(model, n_cal, counts, np.random.SeedSequence(seed), pool)
+        shared = _calibration_draws(model == "gaussian_copula", n_cal, sum(counts), seed)
+        parts = _tied_parts(model, n_cal, counts, np.random.SeedSequence(seed), pool, shared)
         self.a, self.b = parts.a, parts.b
         n = parts.x.shape[1]
         x_ranks = midranks(parts.x) if parts.x_ranks is None else parts.x_ranks

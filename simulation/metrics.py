@@ -74,12 +74,22 @@ def interval_performance(replicates: pd.DataFrame, rho_true: float) -> dict[str,
         ``some_failed`` (measures over the ``ok`` replicates only) or
         ``all_failed`` (measures NaN, which is then the documented value).
     """
-    n_reps = len(replicates)
-    ok = replicates[replicates["status"].to_numpy() == STATUS_OK]
-    n = len(ok)
-    lower = ok["ci_lower"].to_numpy()
-    upper = ok["ci_upper"].to_numpy()
-    rho_hat = ok["rho_hat"].to_numpy()
+    return performance_from_arrays(
+        replicates["rho_hat"].to_numpy(),
+        replicates["ci_lower"].to_numpy(),
+        replicates["ci_upper"].to_numpy(),
+        replicates["status"].to_numpy() == STATUS_OK,
+        rho_true,
+    )
+
+
+def performance_from_arrays(
+    rho_hat: np.ndarray, lower: np.ndarray, upper: np.ndarray, ok: np.ndarray, rho_true: float
+) -> dict[str, float | int | str]:
+    """:func:`interval_performance` on arrays (one entry per replicate; ``ok`` marks status ``ok``)."""
+    n_reps = len(ok)
+    lower, upper, rho_hat = lower[ok], upper[ok], rho_hat[ok]
+    n = len(lower)
     nan = math.nan
     covered = int(np.count_nonzero((lower <= rho_true) & (rho_true <= upper)))
     below = int(np.count_nonzero(upper < rho_true))

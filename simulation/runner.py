@@ -52,7 +52,7 @@ from simulation._validation import check_confidence_level, check_n_jobs, check_p
 from simulation.bootstrap import bootstrap_ci_averaged, default_chunk_size
 from simulation.generators import Calibration
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_OK, fisher_z_ci
-from simulation.metrics import interval_performance, reps_for_coverage_mcse
+from simulation.metrics import performance_from_arrays, reps_for_coverage_mcse
 from simulation.scenarios import Scenario, scenario_seed
 from simulation.seeding import child_seed
 
@@ -466,8 +466,11 @@ def coverage_table(
     for scenario, reps in replicates_by_scenario:
         cal = calibrations[scenario.key] if calibrations is not None else scenario.calibration()
         base = _scenario_row(scenario, cal)
+        method_of = reps["method"].to_numpy()
+        rho_hat, lower, upper = (reps[c].to_numpy() for c in ("rho_hat", "ci_lower", "ci_upper"))
+        ok = reps["status"].to_numpy() == STATUS_OK
         for method in methods:
-            part = reps[reps["method"].to_numpy() == method]
+            sel = method_of == method
             rows.append(
                 base
                 | {
@@ -476,7 +479,7 @@ def coverage_table(
                     "confidence_level": identity.confidence_level,
                     "n_boot": identity.n_boot if method in BOOTSTRAP_METHODS else 0,
                 }
-                | interval_performance(part, scenario.rho_true)
+                | performance_from_arrays(rho_hat[sel], lower[sel], upper[sel], ok[sel], scenario.rho_true)
             )
     table = pd.DataFrame(rows)
     return table.astype({"k": np.int64, "n": np.int64, "n_reps": np.int64, "n_failed": np.int64, "n_boot": np.int64})
