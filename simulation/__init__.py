@@ -1,5 +1,7 @@
 """Monte Carlo studies of bootstrap and asymptotic inference for Spearman's rho."""
 
+__version__ = "0.1.0"  # first, so that submodules can import it
+
 from simulation.bootstrap import (
     AveragedBootstrapResult,
     SingleBootstrapResult,
@@ -28,14 +30,30 @@ from simulation.generators import (
     tie_counts,
 )
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.power import (
+    PowerSettings,
+    asymptotic_power,
+    permutation_null,
+    permutation_pvalues,
+    power_curve,
+    run_power_study,
+)
+from simulation.runner import ALL_METHODS, read_provenance, run_all_ci_scenarios
 from simulation.scenarios import Scenario, load_study, scenario_seed
 from simulation.seeding import child_seed
 from simulation.settings import Settings, load_settings
 from simulation.spearman import midranks, spearman_rho_2d
 
-__version__ = "0.1.0"
-
 __all__ = [
+    "ALL_METHODS",
+    "PowerSettings",
+    "asymptotic_power",
+    "permutation_null",
+    "permutation_pvalues",
+    "power_curve",
+    "read_provenance",
+    "run_all_ci_scenarios",
+    "run_power_study",
     "BOOTSTRAP_METHODS",
     "FISHER_Z_VARIANCES",
     "AveragedBootstrapResult",

@@ -441,3 +441,75 @@ def mixed_order_spearman_rows(c, a, b, ax, ay_sorted, order, warm) -> np.ndarray
             syy += ay_sorted[r, j] * ay_sorted[r, j]
         out[r] = sxy / np.sqrt(sxx * syy) if sxx > 0 and syy > 0 else np.nan
     return out
+
+
+# --------------------------------------------------------------------------
+# Permutation nulls
+# --------------------------------------------------------------------------
+#: Counter word 2 of the permutation streams (resamples use STREAM_BOOTSTRAP = 0).
+STREAM_PERMUTATION = 1
+
+
+@njit(cache=True)
+def _permute(k0, k1, p, stream, perm) -> None:
+    """Fill ``perm`` with a uniform random permutation of 0..n-1 (permutation ``p`` of key ``(k0, k1)``).
+
+    Fisher-Yates (Knuth 1997, TAOCP 2, Algorithm 3.4.2P) from the last
+    position down; each swap index is drawn in [0, i] with Lemire's unbiased
+    method on whole 32-bit Philox words of counter ``(block, p, stream, 0)``.
+    """
+    n = perm.shape[0]
+    for i in range(n):
+        perm[i] = i
+    pp = np.uint64(p)
+    st = np.uint64(stream)
+    zero = np.uint64(0)
+    j = np.uint64(0)
+    w0 = w1 = w2 = w3 = zero
+    used = 4
+    i = n - 1
+    while i > 0:
+        if used == 4:
+            w0, w1, w2, w3 = philox4x32_10(j, pp, st, zero, k0, k1)
+            j += np.uint64(1)
+            used = 0
+        word = w0 if used == 0 else (w1 if used == 1 else (w2 if used == 2 else w3))
+        used += 1
+        bound = np.uint64(i + 1)
+        m = word * bound
+        if (m & _MASK32) < ((_MASK32 + np.uint64(1)) - bound) % bound:
+            continue  # rejected: draw again for the same position
+        k = np.int64(m >> _SHIFT32)
+        tmp = perm[i]
+        perm[i] = perm[k]
+        perm[k] = tmp
+        i -= 1
+
+
+@njit(cache=True, parallel=True)
+def permutation_null_rows(ax, ay, keys, n_perm) -> np.ndarray:
+    """Spearman's rho of ``n_perm`` random re-pairings of each row -> ``(m, n_perm)``.
+
+    Row ``r`` pairs ``ax[r, perm[j]]`` with ``ay[r, j]``, where ``ax`` and
+    ``ay`` are twice the midrank deviations (integers) of x and y: the
+    permutation distribution of Spearman's rho with the row's ties kept
+    exactly.  Permutation ``p`` of row ``r`` comes from key ``keys[r]``
+    (:func:`_permute`), so results do not depend on threads or chunking.
+    """
+    m, n = ax.shape
+    out = np.empty((m, n_perm), np.float64)
+    for r in range(m):
+        sxx = 0.0
+        syy = 0.0
+        for j in range(n):
+            sxx += ax[r, j] * ax[r, j]
+            syy += ay[r, j] * ay[r, j]
+        norm = np.sqrt(sxx * syy)
+        for p in prange(n_perm):
+            perm = np.empty(n, np.int64)
+            _permute(keys[r, 0], keys[r, 1], p, STREAM_PERMUTATION, perm)
+            sxy = 0.0
+            for j in range(n):
+                sxy += ax[r, perm[j]] * ay[r, j]
+            out[r, p] = sxy / norm if norm > 0 else np.nan
+    return out

@@ -120,6 +120,36 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--pilot-reps", type=_positive_int, default=100, help="datasets per scenario in the timing run")
     plan.add_argument("--workers", type=_positive_int, action="append", help="also estimate for N cores (repeatable)")
 
+    power = sub.add_parser(
+        "power",
+        help="power curves and the minimum detectable correlation of every scenario",
+        description=(
+            "Monte Carlo power of the permutation and t-approximation tests of rho_s = 0 over a grid of true "
+            "correlations (common random numbers), the noncentral-t approximation, and the minimum detectable "
+            "|rho| at the target power. Writes power.parquet, min_detectable.parquet, power_summary.md and "
+            "figures under --out (default results/<study>/power)."
+        ),
+    )
+    power.add_argument("study", nargs="?", default="karwowski2018", help="study name or CSV file")
+    power.add_argument("--n-sims", type=_positive_int, default=10_000, help="datasets per grid point (10000)")
+    power.add_argument("--grid-max", type=_level, default=0.6, help="largest |rho| of the grid (0.6)")
+    power.add_argument("--grid-step", type=_level, default=0.02, help="grid step (0.02)")
+    power.add_argument("--alpha", type=_level, default=0.05, help="test level (0.05)")
+    power.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    power.add_argument(
+        "--direction", choices=["observed", "positive", "negative", "both"], default="observed",
+        help="sign of rho to search: that of the scenario's observed correlation (default), or as given",
+    )  # fmt: skip
+    power.add_argument("--target-power", type=_level, default=0.8, help="power for the minimum detectable rho (0.8)")
+    power.add_argument("--n-perm", type=_positive_int, default=100_000, help="permutations of each shared null")
+    power.add_argument("--seed", type=_seed, help="default: SEED")
+    power.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
+    power.add_argument("--out", help="results folder (default: results/<study>/power)")
+    power.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
+    power.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
+    power.add_argument("--no-plots", action="store_true", help="skip the figures")
+    power.add_argument("--quiet", action="store_true", help="no progress bar")
+
     for name, what in (("plot", "redraw the figures"), ("summary", "print the summary")):
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")

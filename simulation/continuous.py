@@ -81,11 +81,15 @@ def generate_bivariate_normal_batch(n_reps: int, n: int, rho_s: float, seed) -> 
     -------
     (x, y) : numpy.ndarray, each shape (n_reps, n)
     """
-    n_reps = check_positive_int(n_reps, "n_reps")
-    n = check_positive_int(n, "n")
     rho = 2 * math.sin(math.pi * _check_rho_s(rho_s) / 6)
-    z = rng_from(seed).standard_normal((n_reps, 2, n))
-    return z[:, 0], rho * z[:, 0] + math.sqrt(1 - rho**2) * z[:, 1]
+    a, b = bivariate_normal_parts(n_reps, n, seed)
+    return a, rho * a + math.sqrt(1 - rho**2) * b
+
+
+def bivariate_normal_parts(n_reps: int, n: int, seed) -> tuple[np.ndarray, np.ndarray]:
+    """The draws ``(a, b)`` of :func:`generate_bivariate_normal_batch`: x = a, y = rho a + sqrt(1 - rho^2) b."""
+    z = rng_from(seed).standard_normal((check_positive_int(n_reps, "n_reps"), 2, check_positive_int(n, "n")))
+    return z[:, 0], z[:, 1]
 
 
 # --------------------------------------------------------------------------
@@ -161,12 +165,20 @@ def generate_bivariate_t_batch(
     -------
     (x, y) : numpy.ndarray, each shape (n_reps, n)
     """
-    n_reps = check_positive_int(n_reps, "n_reps")
-    n = check_positive_int(n, "n")
     rho = bivariate_t_rho_for(_check_rho_s(rho_s), _check_df(df))
+    a, b = bivariate_t_parts(n_reps, n, seed, df)
+    return a, rho * a + math.sqrt(1 - rho**2) * b
+
+
+def bivariate_t_parts(n_reps: int, n: int, seed, df: float = DEFAULT_T_DF) -> tuple[np.ndarray, np.ndarray]:
+    """The draws ``(a, b)`` of :func:`generate_bivariate_t_batch`: x = a, y = rho a + sqrt(1 - rho^2) b.
+
+    ``a`` and ``b`` are independent normals times one shared ``sqrt(df / chi2_df)`` per pair.
+    """
+    n_reps, n = check_positive_int(n_reps, "n_reps"), check_positive_int(n, "n")
     z = rng_from(child_seed(seed, 0)).standard_normal((n_reps, 2, n))
-    scale = np.sqrt(df / rng_from(child_seed(seed, 1)).chisquare(df, (n_reps, n)))
-    return z[:, 0] * scale, (rho * z[:, 0] + math.sqrt(1 - rho**2) * z[:, 1]) * scale
+    scale = np.sqrt(_check_df(df) / rng_from(child_seed(seed, 1)).chisquare(df, (n_reps, n)))
+    return z[:, 0] * scale, z[:, 1] * scale
 
 
 # --------------------------------------------------------------------------

@@ -242,16 +242,27 @@ def _block_path(out: Path, scenario: Scenario, block: int, n_block: int) -> Path
     return out / BLOCKS_DIR / scenario.key / f"b{block:06d}_m{n_block}.parquet"
 
 
-def _check_out(out: Path, identity: RunIdentity, *, resume: bool, overwrite: bool) -> None:
-    """Prepare ``out``: refuse to mix or overwrite results unless told; write the manifest."""
+def _check_out(
+    out: Path,
+    identity: RunIdentity,
+    *,
+    resume: bool,
+    overwrite: bool,
+    owned: tuple[str, ...] = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE),
+) -> None:
+    """Prepare ``out``: refuse to mix or overwrite results unless told; write the manifest.
+
+    ``identity`` needs ``as_dict()``; ``owned`` are the files an overwrite deletes (with ``blocks/``).
+    """
     manifest = out / MANIFEST
+    main_file = out / owned[0]
     if out.exists() and not out.is_dir():
         raise RunError(f"output folder `{out}` exists and is not a folder")
     if manifest.exists():
         if overwrite:
             for name in (BLOCKS_DIR,):
                 shutil.rmtree(out / name, ignore_errors=True)
-            for name in (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE, MANIFEST):
+            for name in (*owned, MANIFEST):
                 (out / name).unlink(missing_ok=True)
         elif not resume:
             raise RunError(
@@ -271,8 +282,8 @@ def _check_out(out: Path, identity: RunIdentity, *, resume: bool, overwrite: boo
                     f"`{out}` holds results computed with other settings ({what}); rerun with the old "
                     "settings to resume, or use --overwrite or another --out"
                 )
-    elif (out / COVERAGE_FILE).exists() and not overwrite:
-        raise RunError(f"`{out}` holds a coverage table without a manifest; use --overwrite or another --out")
+    elif main_file.exists() and not overwrite:
+        raise RunError(f"`{out}` holds {owned[0]} without a manifest; use --overwrite or another --out")
     try:
         (out / BLOCKS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -338,11 +349,11 @@ def _warm_up() -> None:
     run_block(tiny, 0, 2, RunIdentity(n_boot=20, confidence_level=0.9, seed=0))
 
 
-def _calibrate_one(scenario: Scenario, threads: int | None) -> Calibration:
-    if threads is not None:
+def _calibrate_one(scenario: Scenario, numba_threads: int | None = None) -> Calibration:
+    if numba_threads is not None:
         import numba
 
-        numba.set_num_threads(threads)
+        numba.set_num_threads(numba_threads)
     return scenario.calibration()
 
 
@@ -362,19 +373,62 @@ def _calibrate_all(
         except (OSError, ValueError, KeyError, TypeError):
             known = {}  # unreadable cache: recompute (calibration is deterministic)
     missing = [s for s in scenarios if s.key not in known]
-    jobs = _effective_jobs(n_jobs, len(missing))
-    if jobs == 1:
-        found = [s.calibration() for s in missing]
-    else:
-        from joblib import Parallel, delayed
 
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        found = Parallel(n_jobs=jobs)(delayed(_calibrate_one)(s, threads) for s in missing)
-    known.update({s.key: Calibration(*c) for s, c in zip(missing, found, strict=True)})
+    def keep(i: int, cal: Calibration) -> None:
+        known[missing[i].key] = Calibration(*cal)
+
+    parallel_map(_calibrate_one, [((s,), {}) for s in missing], n_jobs=n_jobs, progress=False, on_result=keep)
     if path is not None and missing:
         body = {"calibrations": {k: list(v) for k, v in sorted(known.items())}}
         _write_text(path, json.dumps(body, indent=1) + "\n")
     return known
+
+
+def parallel_map(
+    fn: Callable[..., Any],
+    calls: list[tuple[tuple, dict]],
+    *,
+    n_jobs: int,
+    progress: bool,
+    on_result: Callable[[int, Any], None],
+    desc: str = "blocks",
+) -> None:
+    """Run ``fn(*args, **kwargs)`` for each call; hand ``(index, result)`` to ``on_result`` in the parent.
+
+    One job: in this process, numba threads on every core.  More: joblib
+    worker processes with ``numba_threads=cores // jobs`` passed to ``fn``
+    (so workers and threads never oversubscribe), results handed over as
+    they finish (any order: callers must not depend on it).
+    """
+    if not calls:
+        return
+    from tqdm.auto import tqdm
+
+    jobs = _effective_jobs(n_jobs, len(calls))
+    bar = tqdm(total=len(calls), desc=desc, unit=desc.rstrip("s"), disable=not progress, smoothing=0.05)
+    try:
+        if jobs == 1:
+            for i, (args, kwargs) in enumerate(calls):
+                on_result(i, fn(*args, **kwargs))
+                bar.update()
+            return
+        from joblib import Parallel, delayed
+
+        _warm_up()
+        threads = max(1, (os.cpu_count() or 1) // jobs)
+        tasks = (
+            delayed(_indexed)(fn, i, args, kwargs | {"numba_threads": threads})
+            for i, (args, kwargs) in enumerate(calls)
+        )
+        for i, result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
+            on_result(i, result)
+            bar.update()
+    finally:
+        bar.close()
+
+
+def _indexed(fn, i, args, kwargs):
+    return i, fn(*args, **kwargs)
 
 
 def _compute_blocks(
@@ -389,55 +443,16 @@ def _compute_blocks(
     store: Callable[[Scenario, int, int, pd.DataFrame], None],
 ) -> None:
     """Run ``todo`` blocks and hand each result to ``store`` in the parent as it finishes."""
-    if not todo:
-        return
-    from tqdm.auto import tqdm
-
-    jobs = _effective_jobs(n_jobs, len(todo))
-    bar = tqdm(total=len(todo), desc="blocks", unit="block", disable=not progress, smoothing=0.05)
-    try:
-        if jobs == 1:
-            for scenario, block, m in todo:
-                table = run_block(
-                    scenario,
-                    block,
-                    m,
-                    identity,
-                    batch_bootstrap=batch_bootstrap,
-                    chunk_bytes=chunk_bytes,
-                    calibration=calibrations[scenario.key],
-                )
-                store(scenario, block, m, table)
-                bar.update()
-            return
-        from joblib import Parallel, delayed
-
-        _warm_up()
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        tasks = (
-            delayed(_run_indexed)(i, s, b, m, identity, batch_bootstrap, chunk_bytes, threads, calibrations[s.key])
-            for i, (s, b, m) in enumerate(todo)
+    calls = [
+        (
+            (s, b, m, identity),
+            {"batch_bootstrap": batch_bootstrap, "chunk_bytes": chunk_bytes, "calibration": calibrations[s.key]},
         )
-        for i, table in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
-            scenario, block, m = todo[i]
-            store(scenario, block, m, table)
-            bar.update()
-    finally:
-        bar.close()
-
-
-def _run_indexed(i, scenario, block, m, identity, batch_bootstrap, chunk_bytes, threads, calibration):
-    table = run_block(
-        scenario,
-        block,
-        m,
-        identity,
-        batch_bootstrap=batch_bootstrap,
-        chunk_bytes=chunk_bytes,
-        numba_threads=threads,
-        calibration=calibration,
+        for s, b, m in todo
+    ]
+    parallel_map(
+        run_block, calls, n_jobs=n_jobs, progress=progress, on_result=lambda i, table: store(*todo[i], table)
     )
-    return i, table
 
 
 def _scenario_row(s: Scenario, calibration: Calibration) -> dict[str, Any]:

@@ -160,3 +160,18 @@ def test_run_refuses_to_overwrite_and_rejects_malformed_study(tmp_path, capsys):
     blocker.write_text("x")
     assert main(["run", "smoke", *SMALL_RUN, "--out", str(blocker)]) == 2
     assert "exists and is not a folder" in capsys.readouterr().err
+
+
+def test_power_command_writes_tables_and_figures(tmp_path, capsys):
+    out = tmp_path / "p"
+    argv = ["power", "smoke", "--n-sims", "100", "--grid-max", "0.4", "--grid-step", "0.1", "--n-perm", "999"]
+    assert main([*argv, "--n-jobs", "1", "--quiet", "--out", str(out)]) == 0
+    assert "minimum detectable |rho|" in capsys.readouterr().out
+    mdc = pd.read_parquet(out / "min_detectable.parquet")
+    assert {"rho_star", "rho_star_se", "status", "search_lo", "search_hi"} <= set(mdc.columns)
+    assert (out / "power_curves.pdf").exists() and (out / "min_detectable.png").exists()
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--target-power", "1.5"])
+    assert info.value.code == 2
+    assert main([*argv, "--n-jobs", "1", "--quiet", "--out", str(out)]) == 2
+    assert "already holds results" in capsys.readouterr().err

@@ -1,0 +1,572 @@
+"""Tests of H0: rho_s = 0, Monte Carlo power curves, and the minimum detectable correlation.
+
+Tests
+-----
+``permutation``
+    Spearman's rho against its permutation distribution with the data's ties
+    kept exactly (randomly re-pairing x and y).  When y is continuous, its
+    ranks are a uniform random permutation under H0 whatever x is, so the
+    null depends only on n and the tie counts of x: it is drawn once per
+    tie structure (:func:`permutation_null`, 100,000 permutations by default)
+    and shared by every dataset and generator with that structure.  When y is
+    tied (``empirical`` pools) each dataset gets its own null
+    (:func:`permutation_pvalues`).  p-values are ``(1 + #{null at least as
+    extreme}) / (M + 1)`` (Phipson & Smyth 2010, Stat. Appl. Genet. Mol.
+    Biol. 9:39), valid at any number of permutations M.
+``t_approx``
+    ``t = r sqrt((n - 2) / (1 - r^2))`` against Student's t with n - 2 df
+    (the usual large-sample approximation; Zar 1972, JASA 67:578-580,
+    compares it with exact tables): it ignores the discreteness of rho
+    under heavy ties, so its size can be off; it is reported for
+    comparison, not recommended.
+``asymptotic`` (power only, no simulation)
+    Power of the t approximation with the t statistic taken as noncentral t,
+    df = n - 2, noncentrality ``rho sqrt(n - 2) / sqrt(1 - rho^2)``.  No tie
+    adjustment is made: Spearman's rho computed as Pearson's correlation of
+    midranks has null variance exactly ``1/(n - 1)`` whatever the ties (the
+    permutation variance of a correlation of two fixed non-constant
+    vectors, from the moments of ``sum_i a_i b_pi(i)`` in Wald & Wolfowitz
+    1944, Ann. Math. Statist. 15:358-372; the tests check it by
+    enumeration), so ties change the null only through its shape, which the
+    permutation test handles.
+
+Power and the minimum detectable correlation
+--------------------------------------------
+For one scenario, every grid point uses the same datasets' random numbers
+(common random numbers): only the generator's coefficient changes, so the
+curve is smooth and differences along it are precise.  The minimum
+detectable |rho| at a target power is the first crossing of the target on
+the grid, linearly interpolated between the two bracketing grid points; its
+Monte Carlo SE is by the delta method, ``sqrt(P (1 - P) / n_sims) / slope``
+with the slope of the curve between those points.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize, stats
+
+from simulation import _kernels, continuous, generators
+from simulation._validation import check_paired_data, check_positive_int, check_seed
+from simulation.bootstrap import resample_keys
+from simulation.scenarios import Scenario, scenario_seed
+from simulation.seeding import child_seed
+from simulation.spearman import midranks, spearman_rho_2d
+
+ALTERNATIVES = ("two-sided", "greater", "less")
+TESTS = ("permutation", "t_approx")
+DIRECTIONS = ("observed", "positive", "negative", "both")
+#: Permutations of a shared null (continuous y) and of a per-dataset null (tied y).
+DEFAULT_N_PERM = 100_000
+DEFAULT_N_PERM_TIED_Y = 999
+#: Default grid of |rho|: 0 to 0.6 in steps of 0.02.
+DEFAULT_GRID = tuple(round(0.02 * i, 2) for i in range(31))
+
+
+def _check_alpha(alpha: float) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ValueError(f"`alpha` must be a number in (0, 1), got {alpha!r}")
+    return float(alpha)
+
+
+def _check_alternative(alternative: str) -> str:
+    if alternative not in ALTERNATIVES:
+        raise ValueError(f"`alternative` must be one of {list(ALTERNATIVES)}, got {alternative!r}")
+    return alternative
+
+
+def check_target_power(target: float) -> float:
+    """Validate a target power in (0, 1)."""
+    if isinstance(target, bool) or not isinstance(target, (int, float)) or not 0 < target < 1:
+        raise ValueError(f"`target_power` must be a number in (0, 1), got {target!r}")
+    return float(target)
+
+
+def check_grid(grid: Sequence[float]) -> tuple[float, ...]:
+    """Validate a grid of |rho| values: non-empty, in [0, 1), increasing."""
+    values = tuple(float(v) for v in grid)
+    if len(values) < 2:
+        raise ValueError(f"`grid` must hold at least two correlations, got {list(values)}")
+    if any(not 0 <= v < 1 for v in values) or any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ValueError(f"`grid` must be increasing values of |rho| in [0, 1), got {list(values)}")
+    return values
+
+
+# --------------------------------------------------------------------------
+# Null distributions and p-values
+# --------------------------------------------------------------------------
+def _deviations(ranks: np.ndarray) -> np.ndarray:
+    """Twice the midrank deviations from the mean rank (exact integers as floats)."""
+    return 2 * ranks - (ranks.shape[-1] + 1)
+
+
+@functools.lru_cache(maxsize=256)
+def permutation_null(counts: tuple[int, ...], n_perm: int = DEFAULT_N_PERM, seed: int = 0) -> np.ndarray:
+    """Sorted null sample of Spearman's rho for x with tie ``counts`` and continuous y.
+
+    The stream derives from ``seed`` and the counts themselves, so every
+    scenario with this tie structure shares one null.
+    """
+    counts = tuple(int(c) for c in counts)
+    n = sum(counts)
+    digest = hashlib.sha256(" ".join(map(str, counts)).encode()).digest()
+    ss = np.random.SeedSequence([int(seed), *np.frombuffer(digest[:8], dtype=np.uint32).tolist()])
+    ax = _deviations(generators._template_midranks(counts))[None, :]
+    ay = (2 * np.arange(n, dtype=np.float64) + 1 - n)[None, :]
+    null = np.sort(_kernels.permutation_null_rows(ax, ay, resample_keys([ss]), n_perm)[0])
+    null.setflags(write=False)
+    return null
+
+
+def pvalues_from_null(r: np.ndarray, null_sorted: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
+    """Permutation p-values ``(1 + #{null as extreme as r}) / (M + 1)`` against one sorted null sample.
+
+    Two-sided uses |rho| (the null is symmetric: reversing y's ranks maps rho
+    to -rho).  A relative tolerance of 1e-12 counts null values equal to the
+    observed value as "as extreme" despite rounding.
+    """
+    _check_alternative(alternative)
+    r = np.asarray(r, dtype=np.float64)
+    m = null_sorted.shape[0]
+    tol = 1e-12
+    if alternative == "greater":
+        count = m - np.searchsorted(null_sorted, r - tol, side="left")
+    elif alternative == "less":
+        count = np.searchsorted(null_sorted, r + tol, side="right")
+    else:
+        abs_sorted = np.sort(np.abs(null_sorted))
+        count = m - np.searchsorted(abs_sorted, np.abs(r) - tol, side="left")
+    p = (1.0 + count) / (m + 1.0)
+    return np.where(np.isnan(r), np.nan, p)
+
+
+def permutation_pvalues(
+    x: np.ndarray, y: np.ndarray, *, n_perm: int = 9999, seed: int = 0, alternative: str = "two-sided"
+) -> np.ndarray:
+    """Permutation p-values of H0: rho_s = 0 for each row of ``(m, n)`` arrays, ties in x and y kept.
+
+    Each row gets its own null of ``n_perm`` re-pairings (row ``r`` from
+    ``child_seed(seed, r)``).
+    """
+    x, y = check_paired_data(np.atleast_2d(x), np.atleast_2d(y), ndim=2)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    _check_alternative(alternative)
+    keys = resample_keys([child_seed(seed, r) for r in range(x.shape[0])])
+    ax, ay = _deviations(midranks(x)), _deviations(midranks(y))
+    nulls = _kernels.permutation_null_rows(ax, ay, keys, n_perm)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r_obs = (ax * ay).sum(axis=1) / np.sqrt((ax * ax).sum(axis=1) * (ay * ay).sum(axis=1))
+    return pvalues_rowwise(r_obs, nulls, alternative)
+
+
+def pvalues_rowwise(r: np.ndarray, nulls: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
+    """Like :func:`pvalues_from_null`, but dataset ``i`` against its own null sample ``nulls[i]``."""
+    tol = 1e-12
+    r = np.asarray(r, dtype=np.float64)[:, None]
+    if alternative == "greater":
+        count = np.count_nonzero(nulls >= r - tol, axis=1)
+    elif alternative == "less":
+        count = np.count_nonzero(nulls <= r + tol, axis=1)
+    else:
+        count = np.count_nonzero(np.abs(nulls) >= np.abs(r) - tol, axis=1)
+    p = (1.0 + count) / (nulls.shape[1] + 1.0)
+    return np.where(np.isnan(r[:, 0]), np.nan, p)
+
+
+def t_approx_pvalues(r: np.ndarray, n: int, alternative: str = "two-sided") -> np.ndarray:
+    """p-values of ``t = r sqrt((n - 2) / (1 - r^2))`` against t with n - 2 df (unreliable under heavy ties)."""
+    _check_alternative(alternative)
+    r = np.asarray(r, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = r * np.sqrt((n - 2) / (1 - r * r))
+    if alternative == "greater":
+        return stats.t.sf(t, n - 2)
+    if alternative == "less":
+        return stats.t.cdf(t, n - 2)
+    return np.minimum(1.0, 2 * stats.t.sf(np.abs(t), n - 2))
+
+
+def _t_approx_reject(r: np.ndarray, n: int, alpha: float, alternative: str) -> np.ndarray:
+    """``t_approx_pvalues(r) <= alpha`` without evaluating p-values: t is increasing in r, so compare
+    r with ``t_c / sqrt(n - 2 + t_c^2)`` for the critical t ``t_c``."""
+    tail = alpha / 2 if alternative == "two-sided" else alpha
+    t_c = stats.t.isf(tail, n - 2)
+    r_c = t_c / math.sqrt(n - 2 + t_c * t_c)
+    if alternative == "greater":
+        return r >= r_c
+    if alternative == "less":
+        return r <= -r_c
+    return np.abs(r) >= r_c
+
+
+def asymptotic_power(rho: float | np.ndarray, n: int, alpha: float = 0.05, alternative: str = "two-sided"):
+    """Power of the t approximation at Spearman ``rho`` from the noncentral t (df n - 2; see module docstring)."""
+    _check_alternative(alternative)
+    alpha = _check_alpha(alpha)
+    rho = np.asarray(rho, dtype=np.float64)
+    if np.any(np.abs(rho) >= 1):
+        raise ValueError(f"`rho` must lie in (-1, 1), got {rho!r}")
+    df = n - 2
+    delta = rho * math.sqrt(df) / np.sqrt(1 - rho * rho)
+    if alternative == "two-sided":
+        crit = stats.t.ppf(1 - alpha / 2, df)
+        return stats.nct.sf(crit, df, delta) + stats.nct.cdf(-crit, df, delta)
+    crit = stats.t.ppf(1 - alpha, df)
+    return stats.nct.sf(crit, df, delta) if alternative == "greater" else stats.nct.cdf(-crit, df, delta)
+
+
+# --------------------------------------------------------------------------
+# Power curves
+# --------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class PowerSettings:
+    """What defines a power study's numbers."""
+
+    n_sims: int = 10_000
+    grid: tuple[float, ...] = DEFAULT_GRID
+    alpha: float = 0.05
+    alternative: str = "two-sided"
+    direction: str = "observed"
+    target_power: float = 0.8
+    n_perm: int = DEFAULT_N_PERM
+    n_perm_tied_y: int = DEFAULT_N_PERM_TIED_Y
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.n_sims, "n_sims", minimum=10)
+        object.__setattr__(self, "grid", check_grid(self.grid))
+        _check_alpha(self.alpha)
+        _check_alternative(self.alternative)
+        if self.direction not in DIRECTIONS:
+            raise ValueError(f"`direction` must be one of {list(DIRECTIONS)}, got {self.direction!r}")
+        check_target_power(self.target_power)
+        check_positive_int(self.n_perm, "n_perm")
+        check_positive_int(self.n_perm_tied_y, "n_perm_tied_y")
+        check_seed(self.seed)
+
+    def signs(self, scenario: Scenario) -> tuple[int, ...]:
+        """Directions searched for this scenario: +1, -1 or both."""
+        if self.direction == "both" or (self.direction == "observed" and scenario.rho == 0):
+            return (1, -1)
+        if self.direction == "observed":
+            return (1 if scenario.rho > 0 else -1,)
+        return (1,) if self.direction == "positive" else (-1,)
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self) | {"grid": list(self.grid)}
+
+
+class _CurveData:
+    """The draws of one scenario's ``n_sims`` datasets, shared by every grid point (common random numbers)."""
+
+    def __init__(self, scenario: Scenario, n_sims: int, seed) -> None:
+        self.scenario = scenario
+        n = scenario.n
+        self.y_tied = scenario.generator == "empirical"
+        self.general = scenario.generator == "plackett"
+        self.seed = seed
+        self.n_sims = n_sims
+        if self.general:
+            return
+        if scenario.tied:
+            parts = generators._tied_parts(scenario.generator, n_sims, scenario.counts, seed, scenario.pool)
+            self.a, self.b = np.ascontiguousarray(parts.a), np.ascontiguousarray(parts.b)
+            x_ranks = parts.x_ranks if parts.x_ranks is not None else midranks(parts.x)
+            self.ax = _deviations(x_ranks)
+            if parts.y_sorted is not None:
+                self.ay = _deviations(midranks(parts.y_sorted))
+            else:
+                self.ay = np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (n_sims, 1))
+        else:
+            if scenario.generator == "bivariate_t":
+                self.a, self.b = continuous.bivariate_t_parts(n_sims, n, seed, scenario.df)
+            else:
+                self.a, self.b = continuous.bivariate_normal_parts(n_sims, n, seed)
+            self.a, self.b = np.ascontiguousarray(self.a), np.ascontiguousarray(self.b)
+            self.ax = _deviations(midranks(self.a))
+            self.ay = np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (n_sims, 1))
+        self.order: np.ndarray | None = None
+
+    def coefficients(self, rhos: Sequence[float]) -> list[float]:
+        """The generator coefficient at each target rho (calibrated on the generator's own CRN)."""
+        s = self.scenario
+        if s.tied and s.estimand == "expected_sample":
+            return [c.coefficient for c in generators.calibrate_tied_grid(s.generator, rhos, s.counts, pool=s.pool)]
+        if s.generator == "bivariate_t":
+            return [continuous.bivariate_t_rho_for(r, s.df) for r in rhos]
+        return [2 * math.sin(math.pi * r / 6) for r in rhos]  # bivariate normal, untied Gaussian copula
+
+    def sample_r(self, rho: float, coefficient: float) -> np.ndarray:
+        """Spearman's rho of every dataset at this grid point."""
+        if self.general:
+            x, y = dataclasses.replace(self.scenario, rho=rho).generate(self.n_sims, self.seed)
+            return spearman_rho_2d(x, y)
+        if self.order is None:
+            self.order = np.ascontiguousarray(
+                np.argsort(coefficient * self.a + math.sqrt(1 - coefficient**2) * self.b, axis=1), dtype=np.int64
+            )
+        return _kernels.mixed_order_spearman_rows(coefficient, self.a, self.b, self.ax, self.ay, self.order, True)
+
+
+def _null_for(scenario: Scenario, settings: PowerSettings) -> np.ndarray:
+    counts = scenario.counts if scenario.tied else (1,) * scenario.n
+    return permutation_null(tuple(counts), settings.n_perm, settings.seed)
+
+
+def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
+    """Monte Carlo power of each test over the grid, in each searched direction.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``scenario``, ``rho`` (signed), ``test`` (``permutation``, ``t_approx``,
+        ``asymptotic``), ``power``, ``power_mcse`` (binomial, 0 for
+        ``asymptotic``), ``rejections``, ``n_sims``.
+    """
+    seed = child_seed(scenario_seed(settings.seed, scenario), 2)  # 0, 1: the interval study's streams
+    data = _CurveData(scenario, settings.n_sims, seed)
+    null = None if data.y_tied else _null_for(scenario, settings)
+    rows = []
+    for sign in settings.signs(scenario):
+        rhos = [sign * g for g in settings.grid]
+        coefficients = data.coefficients(rhos)
+        data.order = None
+        tied_nulls = None
+        for rho, c in zip(rhos, coefficients, strict=True):
+            r = data.sample_r(rho, c)
+            if data.y_tied:
+                if tied_nulls is None:  # per-dataset nulls: y's ties do not change along the grid
+                    keys = resample_keys([child_seed(seed, 10 + i) for i in range(settings.n_sims)])
+                    tied_nulls = _kernels.permutation_null_rows(data.ax, data.ay, keys, settings.n_perm_tied_y)
+                p_perm = pvalues_rowwise(r, tied_nulls, settings.alternative)
+            else:
+                p_perm = pvalues_from_null(r, null, settings.alternative)
+            # t_approx rejects iff its p-value <= alpha, i.e. iff r is beyond the critical r
+            reject_t = _t_approx_reject(r, scenario.n, settings.alpha, settings.alternative)
+            for test, reject in (("permutation", p_perm <= settings.alpha), ("t_approx", reject_t)):
+                k = int(np.count_nonzero(reject))
+                power = k / settings.n_sims
+                rows.append((scenario.key, rho, test, power, math.sqrt(power * (1 - power) / settings.n_sims), k))
+            asym = float(asymptotic_power(rho, scenario.n, settings.alpha, settings.alternative))
+            rows.append((scenario.key, rho, "asymptotic", asym, 0.0, -1))
+    table = pd.DataFrame(rows, columns=["scenario", "rho", "test", "power", "power_mcse", "rejections"])
+    table["n_sims"] = np.where(table["test"] == "asymptotic", 0, settings.n_sims)
+    return table
+
+
+def _asymptotic_star(sign: int, lo: float, hi: float, n: int, settings: PowerSettings) -> dict:
+    """Exact root of the noncentral-t power = target on [lo, hi] (Brent), SE 0."""
+
+    def f(m: float) -> float:
+        return float(asymptotic_power(sign * m, n, settings.alpha, settings.alternative)) - settings.target_power
+
+    if f(hi) < 0:
+        return {"rho_star": math.nan, "rho_star_se": math.nan, "status": "not_reached"}
+    if f(lo) >= 0:
+        return {"rho_star": float(lo), "rho_star_se": math.nan, "status": "at_grid_start"}
+    return {"rho_star": float(optimize.brentq(f, lo, hi, xtol=1e-12)), "rho_star_se": 0.0, "status": "ok"}
+
+
+def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
+    """Minimum detectable |rho| per test and direction, from a :func:`power_curve` table.
+
+    ``status``: ``ok``; ``not_reached`` (power stays below the target on the
+    whole grid: ``rho_star`` NaN, raise the grid's end); ``at_grid_start``
+    (the first grid point already has the target power).  The asymptotic
+    test's ``rho_star`` is solved exactly (Brent) with SE 0.
+    """
+    rows = []
+    target = settings.target_power
+    for sign in settings.signs(scenario):
+        for test in (*TESTS, "asymptotic"):
+            g = curve[(curve["test"] == test) & (np.sign(curve["rho"]) * sign >= 0)].copy()
+            g = g.assign(mag=g["rho"].abs()).sort_values("mag").drop_duplicates("mag")
+            mag, power = g["mag"].to_numpy(), g["power"].to_numpy()
+            base = {
+                "scenario": scenario.key,
+                "test": test,
+                "direction": "positive" if sign > 0 else "negative",
+                "target_power": target,
+                "alpha": settings.alpha,
+                "alternative": settings.alternative,
+                "search_lo": float(mag[0]),
+                "search_hi": float(mag[-1]),
+                "power_at_search_hi": float(power[-1]),
+                "n_sims": 0 if test == "asymptotic" else settings.n_sims,
+            }
+            if test == "asymptotic":
+                rows.append(base | _asymptotic_star(sign, mag[0], mag[-1], scenario.n, settings))
+                continue
+            above = np.nonzero(power >= target)[0]
+            if above.size == 0:
+                rows.append(base | {"rho_star": math.nan, "rho_star_se": math.nan, "status": "not_reached"})
+                continue
+            i = int(above[0])
+            if i == 0:
+                rows.append(base | {"rho_star": float(mag[0]), "rho_star_se": math.nan, "status": "at_grid_start"})
+                continue
+            slope = (power[i] - power[i - 1]) / (mag[i] - mag[i - 1])
+            rho_star = mag[i - 1] + (target - power[i - 1]) / slope
+            se = math.sqrt(target * (1 - target) / settings.n_sims) / slope
+            rows.append(base | {"rho_star": float(rho_star), "rho_star_se": float(se), "status": "ok"})
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------
+# Power study over scenarios (same guarantees as the interval study)
+# --------------------------------------------------------------------------
+POWER_FILE = "power.parquet"
+MIN_DETECTABLE_FILE = "min_detectable.parquet"
+POWER_SUMMARY_FILE = "power_summary.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class PowerResult:
+    """Tables of a finished power study."""
+
+    power: pd.DataFrame
+    min_detectable: pd.DataFrame
+    provenance: dict
+    out: object
+
+
+@dataclasses.dataclass(frozen=True)
+class _PowerIdentity:
+    settings: PowerSettings
+    format_version: int = 1
+
+    def as_dict(self) -> dict:
+        from simulation import __version__
+
+        return self.settings.as_dict() | {"format_version": self.format_version, "package_version": __version__}
+
+
+def _curve_unit(scenario: Scenario, settings: PowerSettings, numba_threads: int | None = None) -> pd.DataFrame:
+    if numba_threads is not None:
+        import numba
+
+        numba.set_num_threads(numba_threads)
+    return power_curve(scenario, settings)
+
+
+def run_power_study(
+    scenarios: Sequence[Scenario],
+    settings: PowerSettings,
+    *,
+    n_jobs: int = -1,
+    out=None,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+    study: str | None = None,
+) -> PowerResult:
+    """Power curves and minimum detectable correlations for every scenario.
+
+    One unit of work per scenario (its whole curve, for common random
+    numbers), seeded from the base seed and the scenario key; the parent
+    writes each finished curve atomically under ``<out>/blocks/``, so a rerun
+    with ``resume=True`` computes only the missing scenarios, and tables are
+    bit-identical for any ``n_jobs`` and order.
+
+    Returns
+    -------
+    PowerResult
+        ``power``: scenario fields x signed rho x test (``permutation``,
+        ``t_approx``, ``asymptotic``): ``power``, ``power_mcse``,
+        ``rejections``, ``n_sims``.  ``min_detectable``: scenario x test x
+        direction: ``rho_star``, ``rho_star_se`` (delta method), the search
+        range, the power at its end, ``status``.
+    """
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    from simulation import runner
+
+    started = runner._now()
+    scenarios = list(scenarios)
+    if not scenarios:
+        raise runner.RunError("the study holds no scenarios")
+    keys = [s.key for s in scenarios]
+    if len(set(keys)) != len(keys):
+        raise runner.RunError("scenario keys must be unique within a run")
+    n_jobs = runner.check_n_jobs(n_jobs)
+    out_path = Path(out) if out is not None else None
+    if out_path is not None:
+        runner._check_out(
+            out_path,
+            _PowerIdentity(settings),
+            resume=resume,
+            overwrite=overwrite,
+            owned=(POWER_FILE, MIN_DETECTABLE_FILE, POWER_SUMMARY_FILE),
+        )
+    curves: dict[str, pd.DataFrame] = {}
+
+    def path_of(s: Scenario) -> Path:
+        return out_path / runner.BLOCKS_DIR / f"{s.key}.parquet"
+
+    todo = []
+    for s in scenarios:
+        if out_path is not None and path_of(s).exists():
+            curves[s.key] = pq.read_table(path_of(s)).to_pandas()
+        else:
+            todo.append(s)
+
+    def keep(i: int, table: pd.DataFrame) -> None:
+        curves[todo[i].key] = table
+        if out_path is not None:
+            runner.write_parquet(path_of(todo[i]), table)
+
+    runner.parallel_map(
+        _curve_unit,
+        [((s, settings), {}) for s in todo],
+        n_jobs=n_jobs,
+        progress=progress,
+        on_result=keep,
+        desc="scenarios",
+    )
+    info = pd.DataFrame(
+        [
+            {
+                "scenario": sc.key,
+                "case": sc.case,
+                "generator": sc.generator,
+                "n": sc.n,
+                "k": len(sc.counts) if sc.tied else sc.n,
+                "template": sc.template,
+                "observed_rho": float(sc.rho),
+                "estimand": sc.estimand,
+            }
+            for sc in scenarios
+        ]
+    )
+    power = info.merge(pd.concat([curves[sc.key] for sc in scenarios], ignore_index=True), on="scenario")
+    mdc = info.merge(
+        pd.concat([minimum_detectable(curves[sc.key], sc, settings) for sc in scenarios], ignore_index=True),
+        on="scenario",
+    )
+    provenance = {
+        "study": study,
+        "identity": _PowerIdentity(settings).as_dict(),
+        "settings": {"n_jobs": n_jobs},
+        "n_scenarios": len(scenarios),
+        "scenarios_computed": len(todo),
+        "versions": runner._versions(),
+        "git_commit": runner._git_commit(),
+        "started_at": started,
+        "finished_at": runner._now(),
+    }
+    if out_path is not None:
+        runner.write_parquet(out_path / POWER_FILE, power, provenance)
+        runner.write_parquet(out_path / MIN_DETECTABLE_FILE, mdc, provenance)
+        from simulation.report import power_summary_markdown
+
+        runner._write_text(out_path / POWER_SUMMARY_FILE, power_summary_markdown(mdc, provenance))
+    return PowerResult(power=power, min_detectable=mdc, provenance=provenance, out=out_path)
