@@ -42,9 +42,26 @@ from simulation.runner import ALL_METHODS, read_provenance, run_all_ci_scenarios
 from simulation.scenarios import Scenario, load_study, scenario_seed
 from simulation.seeding import child_seed
 from simulation.settings import Settings, load_settings
+from simulation.slo import compliance_report, regression_check, slo_compliance, threshold_compliance
 from simulation.spearman import midranks, spearman_rho_2d
+from simulation.toolkit import (
+    BootstrapResult,
+    aggregate_campaign_results,
+    bootstrap_ci,
+    compute_lower_bound_95,
+    compute_metric_ci,
+)
 
 __all__ = [
+    "BootstrapResult",
+    "aggregate_campaign_results",
+    "bootstrap_ci",
+    "compliance_report",
+    "compute_lower_bound_95",
+    "compute_metric_ci",
+    "regression_check",
+    "slo_compliance",
+    "threshold_compliance",
     "ALL_METHODS",
     "PowerSettings",
     "asymptotic_power",

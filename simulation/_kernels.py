@@ -513,3 +513,66 @@ def permutation_null_rows(ax, ay, keys, n_perm) -> np.ndarray:
                 sxy += ax[r, perm[j]] * ay[r, j]
             out[r, p] = sxy / norm if norm > 0 else np.nan
     return out
+
+
+# --------------------------------------------------------------------------
+# Measurements: bootstrap quantiles and two-sample permutations
+# --------------------------------------------------------------------------
+@njit(cache=True, parallel=True)
+def bootstrap_quantile(sorted_x, k0, k1, n_boot, prob) -> np.ndarray:
+    """Quantile ``prob`` (linear interpolation, Hyndman & Fan 1996 type 7) of ``n_boot`` resamples.
+
+    ``sorted_x`` is the data in increasing order.  Resample ``b`` draws its
+    indices like :func:`bootstrap_rows` (Philox key ``(k0, k1)``); since the
+    data are sorted, the resample's order statistics follow from the draw
+    counts by one cumulative walk: O(n) per resample, no sort.
+    """
+    n = sorted_x.shape[0]
+    h = (n - 1) * prob
+    lo = int(np.floor(h))
+    frac = h - lo
+    hi = min(lo + 1, n - 1)
+    out = np.empty(n_boot, np.float64)
+    for b in prange(n_boot):
+        draws = np.empty(n, np.int64)
+        counts = np.zeros(n, np.int64)
+        _draw_resample(k0, k1, b, STREAM_BOOTSTRAP, draws)
+        for j in range(n):
+            counts[draws[j]] += 1
+        cum = 0
+        v_lo = sorted_x[n - 1]
+        v_hi = sorted_x[n - 1]
+        found_lo = False
+        for i in range(n):
+            cum += counts[i]
+            if not found_lo and cum > lo:
+                v_lo = sorted_x[i]
+                found_lo = True
+            if cum > hi:
+                v_hi = sorted_x[i]
+                break
+        out[b] = v_lo + frac * (v_hi - v_lo)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def permutation_mean_differences(values, n1, k0, k1, n_perm) -> np.ndarray:
+    """``mean(group 2) - mean(group 1)`` after each of ``n_perm`` random relabellings.
+
+    The first ``n1`` positions of permutation ``p`` (:func:`_permute`, Philox
+    key ``(k0, k1)``, stream ``STREAM_PERMUTATION``) form group 1.
+    """
+    n = values.shape[0]
+    n2 = n - n1
+    total = 0.0
+    for i in range(n):
+        total += values[i]
+    out = np.empty(n_perm, np.float64)
+    for p in prange(n_perm):
+        perm = np.empty(n, np.int64)
+        _permute(k0, k1, p, STREAM_PERMUTATION, perm)
+        s1 = 0.0
+        for j in range(n1):
+            s1 += values[perm[j]]
+        out[p] = (total - s1) / n2 - s1 / n1
+    return out

@@ -7,6 +7,7 @@ status 2 and one message, without a traceback.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 import time
 from collections.abc import Sequence
@@ -42,6 +43,8 @@ _level = _checked(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 _seed = _checked(int, lambda v: v >= 0, "a non-negative integer")
 _n_jobs = _checked(int, lambda v: v != 0, "a non-zero integer (-1: all cores)")
 _mcse = _checked(float, lambda v: 0 < v < 0.5, "a number in (0, 0.5)")
+_finite = _checked(float, math.isfinite, "a finite number")
+_percent = _checked(float, lambda v: 0 < v < 100, "a number in (0, 100)")
 
 
 def _method_list(text: str) -> tuple[str, ...]:
@@ -150,6 +153,46 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("--no-plots", action="store_true", help="skip the figures")
     power.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    slo = sub.add_parser(
+        "slo",
+        help="is a percentile of the measurements under a target? (bootstrap interval)",
+        description="Bootstrap interval of a percentile of the measurements (a one-column CSV or Parquet file) "
+        "against a target; compliant when the interval's upper end is under the target.",
+    )
+    slo.add_argument("measurements", help="CSV (one column, optional header) or Parquet file")
+    slo.add_argument("--target", type=_finite, required=True, help="the SLO threshold, in the measurements' unit")
+    slo.add_argument("--percentile", type=_percent, default=95.0, help="percentile to check (95)")
+    slo.add_argument("--confidence-level", type=_level, default=0.999, help="interval level (0.999)")
+    slo.add_argument("--n-resamples", type=_positive_int, default=10_000, help="bootstrap resamples (10000)")
+    slo.add_argument("--seed", type=_seed, default=42, help="seed (42)")
+    slo.add_argument("--json", action="store_true", help="print the JSON report instead of the verdict")
+
+    reg = sub.add_parser(
+        "regression",
+        help="has a benchmark changed between a baseline and a current sample?",
+        description="Permutation test on the difference in means (with Cohen's d) and Mann-Whitney U with the "
+        "Vargha-Delaney A effect size; verdict improvement / no change / degradation.",
+    )
+    reg.add_argument("baseline", help="CSV or Parquet file of baseline measurements")
+    reg.add_argument("current", help="CSV or Parquet file of current measurements")
+    reg.add_argument("--alpha", type=_level, default=0.05, help="test level (0.05)")
+    reg.add_argument("--n-permutations", type=_positive_int, default=10_000, help="permutations (10000)")
+    reg.add_argument("--higher-is-better", action="store_true", help="e.g. throughput (default: lower is better)")
+    reg.add_argument("--seed", type=_seed, default=42, help="seed (42)")
+    reg.add_argument("--json", action="store_true", help="print the JSON report instead of the verdict")
+
+    ts = sub.add_parser(
+        "toolkit-study",
+        help="coverage and size of the measurement toolkit's intervals and tests (known truths)",
+        description="Monte Carlo checks: p95 and mean bootstrap intervals for exponential data, the BCa lower "
+        "bound for bounded scores, size and power of the permutation regression test.",
+    )
+    ts.add_argument("--n-reps", type=_positive_int, default=2000, help="replicates per check (2000)")
+    ts.add_argument("--seed", type=_seed, help="default: SEED")
+    ts.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
+    ts.add_argument("--out", default="results/toolkit", help="output folder (results/toolkit)")
+    ts.add_argument("--quiet", action="store_true", help="no progress bar")
+
     for name, what in (("plot", "redraw the figures"), ("summary", "print the summary")):
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")
@@ -184,7 +227,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args, settings)
         from simulation import commands
 
-        return getattr(commands, args.command)(args, settings)
+        return getattr(commands, args.command.replace("-", "_"))(args, settings)
     except (CliError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -210,3 +210,74 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def slo(args: argparse.Namespace, settings: Settings) -> int:
+    """``slo``: percentile SLO verdict for a measurements file (exit 0 either way; 2 on bad input)."""
+    import json
+
+    from simulation.generators import load_values
+    from simulation.slo import slo_compliance
+
+    result = slo_compliance(
+        load_values(args.measurements, "measurements"),
+        args.target,
+        percentile=args.percentile,
+        confidence_level=args.confidence_level,
+        n_resamples=args.n_resamples,
+        seed=args.seed,
+    )
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.verdict())
+    return 0
+
+
+def regression(args: argparse.Namespace, settings: Settings) -> int:
+    """``regression``: baseline vs current verdict."""
+    import json
+
+    from simulation.generators import load_values
+    from simulation.slo import regression_check
+
+    result = regression_check(
+        load_values(args.baseline, "baseline"),
+        load_values(args.current, "current"),
+        n_permutations=args.n_permutations,
+        alpha=args.alpha,
+        lower_is_better=not args.higher_is_better,
+        seed=args.seed,
+    )
+    print(json.dumps(result.to_dict(), indent=2) if args.json else result.summary())
+    return 0
+
+
+def toolkit_study(args: argparse.Namespace, settings: Settings) -> int:
+    """``toolkit-study``: Monte Carlo checks of the measurement toolkit."""
+    from simulation import runner
+    from simulation.report import _markdown_table
+    from simulation.toolkit_study import run_toolkit_study
+
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create output folder `{out}`: {exc.strerror}") from None
+    seed = settings.SEED if args.seed is None else args.seed
+    started = runner._now()
+    table = run_toolkit_study(args.n_reps, seed=seed, n_jobs=args.n_jobs or settings.N_JOBS, progress=not args.quiet)
+    provenance = {
+        "study": "toolkit",
+        "settings": {"n_reps": args.n_reps, "seed": seed},
+        "versions": runner._versions(),
+        "git_commit": runner._git_commit(),
+        "started_at": started,
+        "finished_at": runner._now(),
+    }
+    runner.write_parquet(out / "toolkit_study.parquet", table, provenance)
+    shown = table.assign(
+        estimate=[f"{e:.3f} ± {m:.3f}" for e, m in zip(table["estimate"], table["mcse"], strict=True)]
+    )[["check", "n", "parameter", "nominal", "estimate", "wilson_lower", "wilson_upper"]].round(3)
+    text = f"# Toolkit checks ({args.n_reps} replicates each, seed {seed})\n\n" + _markdown_table(shown) + "\n"
+    runner._write_text(out / "toolkit_study.md", text)
+    print(text)
+    print(f"wrote {out / 'toolkit_study.parquet'} and {out / 'toolkit_study.md'}")
+    return 0

@@ -206,29 +206,29 @@ def _pool_path(pool: str | Path) -> Path:
     return Path(pool)
 
 
-def _read_parquet_column(path: str) -> np.ndarray:
+def _read_parquet_column(path: str, name: str) -> np.ndarray:
     import pyarrow.parquet as pq
     import pyarrow.types as pat
 
     try:
         table = pq.read_table(path)
     except Exception as exc:  # pyarrow raises several types for unreadable files
-        raise ValueError(f"`pool` file {path!r} is not a readable Parquet file: {exc}") from exc
+        raise ValueError(f"`{name}` file {path!r} is not a readable Parquet file: {exc}") from exc
     if table.num_columns != 1:
-        raise ValueError(f"`pool` file {path!r} must have exactly one column, got {table.column_names}")
+        raise ValueError(f"`{name}` file {path!r} must have exactly one column, got {table.column_names}")
     column, name = table.column(0), table.column_names[0]
     if not (pat.is_integer(column.type) or pat.is_floating(column.type)):
-        raise ValueError(f"`pool` file {path!r}: column {name!r} is {column.type}, not numeric")
+        raise ValueError(f"`{name}` file {path!r}: column {name!r} is {column.type}, not numeric")
     if column.null_count:
-        raise ValueError(f"`pool` file {path!r}: column {name!r} has {column.null_count} missing value(s)")
+        raise ValueError(f"`{name}` file {path!r}: column {name!r} has {column.null_count} missing value(s)")
     return column.to_numpy().astype(np.float64)
 
 
-def _read_csv_column(path: str) -> np.ndarray:
+def _read_csv_column(path: str, name: str) -> np.ndarray:
     lines = [(i, line.strip()) for i, line in enumerate(Path(path).read_text().splitlines(), start=1)]
     lines = [(i, text) for i, text in lines if text]
     if lines and "," in lines[0][1]:
-        raise ValueError(f"`pool` file {path!r} must have exactly one column, got {lines[0][1]!r} on line 1")
+        raise ValueError(f"`{name}` file {path!r} must have exactly one column, got {lines[0][1]!r} on line 1")
     try:
         float(lines[0][1])
     except (IndexError, ValueError):
@@ -238,20 +238,37 @@ def _read_csv_column(path: str) -> np.ndarray:
         try:
             values[j] = float(text)
         except ValueError:
-            raise ValueError(f"`pool` file {path!r}, line {i}: {text!r} is not a number") from None
+            raise ValueError(f"`{name}` file {path!r}, line {i}: {text!r} is not a number") from None
     return values
 
 
 @functools.lru_cache(maxsize=32)
-def _load_pool_cached(path: str, mtime_ns: int, size: int) -> np.ndarray:
-    values = _read_parquet_column(path) if path.lower().endswith(".parquet") else _read_csv_column(path)
+def _load_values_cached(path: str, mtime_ns: int, size: int, name: str) -> np.ndarray:
+    reader = _read_parquet_column if path.lower().endswith(".parquet") else _read_csv_column
+    values = reader(path, name)
     if values.size == 0:
-        raise ValueError(f"`pool` file {path!r} holds no values")
+        raise ValueError(f"`{name}` file {path!r} holds no values")
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
-        raise ValueError(f"`pool` file {path!r} holds {bad} NaN or infinite value(s); remove them first")
+        raise ValueError(f"`{name}` file {path!r} holds {bad} NaN or infinite value(s); remove them first")
     values.setflags(write=False)
     return values
+
+
+def load_values(path: str | Path, name: str = "values") -> np.ndarray:
+    """Finite numbers from a one-column CSV (optional header) or Parquet file (one numeric column).
+
+    Raises
+    ------
+    ValueError
+        Missing file, more than one column, non-numeric, NaN or infinite
+        values, or no values; the message starts with `` `name` file``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`{name}` file {str(path)!r} does not exist (give a CSV or Parquet path)")
+    stat = path.stat()
+    return _load_values_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size, name)
 
 
 def load_pool(pool: str | Path) -> np.ndarray:
@@ -269,8 +286,7 @@ def load_pool(pool: str | Path) -> np.ndarray:
     path = _pool_path(pool)
     if not path.is_file():
         raise ValueError(f"`pool` file {str(pool)!r} does not exist (give a CSV or Parquet path, or {EXAMPLE_POOL!r})")
-    stat = path.stat()
-    return _load_pool_cached(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+    return load_values(path, "pool")
 
 
 # --------------------------------------------------------------------------

@@ -80,3 +80,28 @@ def plackett_cdf(u, v, theta: float):
     """Plackett's copula C(u, v), written out from Plackett (1965) / Nelsen (2006) eq. 3.3.3."""
     s = 1 + (theta - 1) * (u + v)
     return (s - np.sqrt(s**2 - 4 * u * v * theta * (theta - 1))) / (2 * (theta - 1))
+
+
+def bca_lower_bound_reference(scores, run_id: str, n_resamples: int = 1000, tail: float = 0.025) -> float:
+    """compute_lower_bound_95 written out step by step (Efron & Tibshirani 1993, §14.3), loops instead of arrays."""
+    import math
+
+    x = [float(s) for s in scores]
+    n = len(x)
+    mean = sum(x) / n
+    rng = np.random.default_rng(int(run_id[:8], 16))
+    idx = rng.integers(0, n, size=(n_resamples, n))
+    means = np.array([sum(x[i] for i in row) / n for row in idx])
+    below = sum(1 for m in means if mean - m > 1e-12) / n_resamples  # exact-arithmetic "<" (rounding ties)
+    z0 = float(ndtri(below))
+    jack = [(sum(x) - xi) / (n - 1) for xi in x]
+    jbar = sum(jack) / n
+    num = sum((jbar - j) ** 3 for j in jack)
+    den = 6 * sum((jbar - j) ** 2 for j in jack) ** 1.5
+    a = num / den
+    z = float(ndtri(tail))
+    level = float(ndtr(z0 + (z0 + z) / (1 - a * (z0 + z))))
+    ordered = sorted(means)
+    h = (n_resamples - 1) * level
+    lo = math.floor(h)
+    return ordered[lo] + (h - lo) * (ordered[min(lo + 1, n_resamples - 1)] - ordered[lo])
