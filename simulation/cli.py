@@ -71,6 +71,15 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--confidence-level", type=_level, help="default: CONFIDENCE_LEVEL")
     p.add_argument("--seed", type=_seed, help="default: SEED")
     p.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
+    _add_backend_arguments(p)
+
+
+def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend", choices=["local", "dask"], default="local",
+        help="local cores (default) or a Dask distributed cluster (needs --scheduler)",
+    )  # fmt: skip
+    p.add_argument("--scheduler", help="Dask scheduler address, e.g. tcp://10.0.0.5:8786")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -118,9 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_arguments(plan)
     plan.add_argument(
-        "--target", type=_mcse, action="append", help="half-width(s) to plan for (default: 0.01, 0.002, 0.001)"
+        "--target", type=_mcse, action="append",
+        help="half-width(s) to plan for (default: the study tiers ±0.01, ±0.002, ±0.001 at 500 resamples)",
     )
-    plan.add_argument("--pilot-reps", type=_positive_int, default=100, help="datasets per scenario in the timing run")
+    plan.add_argument("--pilot-reps", type=_positive_int, default=100, help="datasets per scenario, timing run")
     plan.add_argument("--workers", type=_positive_int, action="append", help="also estimate for N cores (repeatable)")
 
     power = sub.add_parser(
@@ -148,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("--seed", type=_seed, help="default: SEED")
     power.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
     power.add_argument("--out", help="results folder (default: results/<study>/power)")
+    _add_backend_arguments(power)
     power.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     power.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
     power.add_argument("--no-plots", action="store_true", help="skip the figures")

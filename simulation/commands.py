@@ -22,8 +22,10 @@ from simulation.runner import COVERAGE_FILE, RunError, read_provenance, run_all_
 from simulation.scenarios import load_study
 from simulation.settings import Settings
 
-#: Precision tiers of the original study: half-widths of 95% Monte Carlo intervals on mean endpoints.
-DEFAULT_TARGETS = (0.01, 0.002, 0.001)
+#: The original study's precision tiers: (half-width of the 95% Monte Carlo interval of a mean
+#: interval endpoint, n_reps it specifies), all at TIER_N_BOOT resamples.
+PRECISION_TIERS = ((0.01, 1_300), (0.002, 32_500), (0.001, 129_700))
+TIER_N_BOOT = 500
 Z95 = 1.959963984540054
 
 
@@ -65,6 +67,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         progress=not args.quiet,
         study=name,
         settings_extra={"settings_source": settings.source},
+        backend=args.backend,
+        scheduler=args.scheduler,
     )
     elapsed = time.perf_counter() - t0
     written = [out / COVERAGE_FILE, out / "summary.md"]
@@ -109,47 +113,62 @@ def summary(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def plan(args: argparse.Namespace, settings: Settings) -> int:
-    """``plan``: replicates per target precision and the runtime, from a short timing run."""
+    """``plan``: replicates per target precision and the runtime, from a short timing run.
+
+    Without ``--target`` it plans the original study's precision tiers
+    (:data:`PRECISION_TIERS`).  The pilot runs twice and the second run is
+    timed, so start-up, compilation and calibration are excluded.
+    """
     scenarios = load_study(args.study)
     opts = _resolved(args, settings)
-    targets = tuple(args.target or DEFAULT_TARGETS)
+    n_boot = args.n_boot or (TIER_N_BOOT if not args.target else settings.N_BOOT)
+    pilot_args = {
+        "n_reps": args.pilot_reps,
+        "n_boot": n_boot,
+        "confidence_level": opts["confidence_level"],
+        "seed": opts["seed"],
+        "n_jobs": opts["n_jobs"],
+        "batch_bootstrap": settings.BATCH_CI_BOOTSTRAP,
+        "chunk_bytes": settings.CHUNK_BYTES,
+        "backend": args.backend,
+        "scheduler": args.scheduler,
+    }
+    run_all_ci_scenarios(scenarios, **pilot_args)  # start-up, compilation, calibration
     t0 = time.perf_counter()
-    pilot = run_all_ci_scenarios(
-        scenarios,
-        n_reps=args.pilot_reps,
-        n_boot=opts["n_boot"],
-        confidence_level=opts["confidence_level"],
-        seed=opts["seed"],
-        n_jobs=opts["n_jobs"],
-        batch_bootstrap=settings.BATCH_CI_BOOTSTRAP,
-        chunk_bytes=settings.CHUNK_BYTES,
-    )
+    pilot = run_all_ci_scenarios(scenarios, **pilot_args)
     seconds = time.perf_counter() - t0
     cov = pilot.coverage
     sd_endpoint = float(max(cov["sd_ci_lower"].max(), cov["sd_ci_upper"].max()))
     level = opts["confidence_level"]
-    per_rep = seconds / (len(scenarios) * args.pilot_reps)  # includes calibration and start-up: an upper bound
+    per_rep = seconds / (len(scenarios) * args.pilot_reps)
     cores = os.cpu_count() or 1
+    resamples_per_core = len(scenarios) * args.pilot_reps * n_boot / seconds / cores
     workers = sorted(set(args.workers or []))
+    tiers = [(f"±{h:g}", h, tier_reps) for h, tier_reps in PRECISION_TIERS] if not args.target else [
+        (f"±{h:g}", h, None) for h in args.target
+    ]  # fmt: skip
     rows = []
-    for h in targets:
+    for name, h, tier_reps in tiers:
         n_end = reps_for_mean_mcse(h / Z95, sd_endpoint)
-        n_cov = reps_for_coverage_mcse(h / Z95, level)
-        row = {
-            "half-width": h,
-            "n_reps (mean endpoints)": n_end,
-            "n_reps (coverage)": n_cov,
-            f"runtime here ({cores} cores)": _duration(per_rep * len(scenarios) * n_end),
+        n_use = tier_reps or n_end
+        row = {"tier": name}
+        if tier_reps:
+            row["n_reps (study tier)"] = tier_reps
+        row |= {
+            "n_reps (mean endpoints, pilot SD)": n_end,
+            "n_reps (coverage)": reps_for_coverage_mcse(h / Z95, level),
+            f"runtime here ({cores} cores)": _duration(per_rep * len(scenarios) * n_use),
         }
         for w in workers:
-            row[f"on {w} cores"] = _duration(per_rep * len(scenarios) * n_end * cores / w)
+            row[f"on {w} cores"] = _duration(per_rep * len(scenarios) * n_use * cores / w)
         rows.append(row)
     print(
-        f"Pilot: {len(scenarios)} scenarios x {args.pilot_reps} datasets x {opts['n_boot']} resamples in "
-        f"{seconds:.1f} s; largest SD of an interval endpoint across datasets: {sd_endpoint:.4f}.\n"
-        f"n_reps = (z * SD / h)^2 for a mean endpoint and z^2 p(1-p) / h^2 for a coverage near {level:g} "
-        "(Morris et al. 2019), z = 1.96; runtimes scale the pilot linearly (an upper bound: it includes "
-        "start-up and calibration).\n"
+        f"Pilot: {len(scenarios)} scenarios x {args.pilot_reps} datasets x {n_boot} resamples in {seconds:.1f} s "
+        f"(second of two runs: start-up excluded), {resamples_per_core / 1e6:.2f} M resamples/s per core; "
+        f"largest SD of an interval endpoint across datasets: {sd_endpoint:.4f}.\n"
+        f"n_reps = (z SD / h)^2 for a mean endpoint and z^2 p(1-p) / h^2 for a coverage near {level:g} "
+        "(Morris et al. 2019), z = 1.96, h the half-width of the 95% Monte Carlo interval. Runtimes scale "
+        "the pilot linearly; 'on N cores' assumes N cores as fast as these (e.g. a Dask cluster).\n"
     )
     print(pd.DataFrame(rows).to_string(index=False))
     return 0
@@ -197,6 +216,8 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
         overwrite=args.overwrite,
         progress=not args.quiet,
         study=name,
+        backend=args.backend,
+        scheduler=args.scheduler,
     )
     elapsed = time.perf_counter() - t0
     written = [out / "power.parquet", out / "min_detectable.parquet", out / "power_summary.md"]

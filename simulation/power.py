@@ -466,6 +466,8 @@ def run_power_study(
     overwrite: bool = False,
     progress: bool = False,
     study: str | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> PowerResult:
     """Power curves and minimum detectable correlations for every scenario.
 
@@ -498,6 +500,7 @@ def run_power_study(
     if len(set(keys)) != len(keys):
         raise runner.RunError("scenario keys must be unique within a run")
     n_jobs = runner.check_n_jobs(n_jobs)
+    runner.check_backend(backend, scheduler)
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         runner._check_out(
@@ -531,6 +534,8 @@ def run_power_study(
         progress=progress,
         on_result=keep,
         desc="scenarios",
+        backend=backend,
+        scheduler=scheduler,
     )
     info = pd.DataFrame(
         [
@@ -555,7 +560,7 @@ def run_power_study(
     provenance = {
         "study": study,
         "identity": _PowerIdentity(settings).as_dict(),
-        "settings": {"n_jobs": n_jobs},
+        "settings": {"n_jobs": n_jobs, "backend": backend, "scheduler": scheduler},
         "n_scenarios": len(scenarios),
         "scenarios_computed": len(todo),
         "versions": runner._versions(),

@@ -10,7 +10,6 @@ grayscale.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -175,16 +174,12 @@ def _dodge(i: int, n_methods: int) -> float:
 def _save(fig, path_stem: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
+    from simulation.runner import _atomic_write
+
     written = []
     for fmt in ("png", "pdf"):
         path = path_stem.with_suffix(f".{fmt}")
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight")
-            os.replace(tmp, path)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+        _atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight"))
         written.append(path)
     plt.close(fig)
     return written

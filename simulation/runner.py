@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -210,10 +211,18 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     os.close(fd)
     try:
         write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -392,21 +401,31 @@ def parallel_map(
     progress: bool,
     on_result: Callable[[int, Any], None],
     desc: str = "blocks",
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> None:
     """Run ``fn(*args, **kwargs)`` for each call; hand ``(index, result)`` to ``on_result`` in the parent.
 
-    One job: in this process, numba threads on every core.  More: joblib
-    worker processes with ``numba_threads=cores // jobs`` passed to ``fn``
-    (so workers and threads never oversubscribe), results handed over as
-    they finish (any order: callers must not depend on it).
+    ``backend="local"``, one job: in this process, numba threads on every
+    core.  More jobs: joblib worker processes with ``numba_threads=cores //
+    jobs`` passed to ``fn`` (so workers and threads never oversubscribe).
+    ``backend="dask"``: joblib's Dask backend on the distributed scheduler at
+    ``scheduler`` (every worker thread runs one task with one numba thread).
+    Results are handed over as they finish, in any order: callers must not
+    depend on it, and the runner's callers do not (each result is a pure
+    function of its call).
     """
     if not calls:
         return
     from tqdm.auto import tqdm
 
+    check_backend(backend, scheduler)
     jobs = _effective_jobs(n_jobs, len(calls))
     bar = tqdm(total=len(calls), desc=desc, unit=desc.rstrip("s"), disable=not progress, smoothing=0.05)
     try:
+        if backend == "dask":
+            _dask_map(fn, calls, on_result, bar, scheduler)
+            return
         if jobs == 1:
             for i, (args, kwargs) in enumerate(calls):
                 on_result(i, fn(*args, **kwargs))
@@ -431,6 +450,42 @@ def _indexed(fn, i, args, kwargs):
     return i, fn(*args, **kwargs)
 
 
+BACKENDS = ("local", "dask")
+
+
+def check_backend(backend: str, scheduler: str | None) -> None:
+    """Validate the execution backend (``local`` or ``dask`` with a scheduler address)."""
+    if backend not in BACKENDS:
+        raise RunError(f"`backend` must be one of {list(BACKENDS)}, got {backend!r}")
+    if backend == "dask" and not scheduler:
+        raise RunError("the dask backend needs a scheduler address (--scheduler tcp://HOST:8786)")
+    if backend == "local" and scheduler:
+        raise RunError("--scheduler applies only with --backend dask")
+
+
+def _dask_map(fn, calls, on_result, bar, scheduler: str) -> None:
+    try:
+        from dask.distributed import Client
+    except ImportError:
+        raise RunError("the dask backend needs dask.distributed: pip install -e '.[cluster]'") from None
+    from joblib import Parallel, delayed, parallel_config
+
+    try:
+        client = Client(scheduler, timeout=30)
+    except OSError as exc:
+        raise RunError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
+    try:
+        tasks = (
+            delayed(_indexed)(fn, i, args, kwargs | {"numba_threads": 1}) for i, (args, kwargs) in enumerate(calls)
+        )
+        with parallel_config(backend="dask"):
+            for i, result in Parallel(n_jobs=-1, return_as="generator_unordered")(tasks):
+                on_result(i, result)
+                bar.update()
+    finally:
+        client.close()
+
+
 def _compute_blocks(
     todo: list[tuple[Scenario, int, int]],
     identity: RunIdentity,
@@ -441,6 +496,8 @@ def _compute_blocks(
     chunk_bytes: int,
     progress: bool,
     store: Callable[[Scenario, int, int, pd.DataFrame], None],
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> None:
     """Run ``todo`` blocks and hand each result to ``store`` in the parent as it finishes."""
     calls = [
@@ -451,7 +508,13 @@ def _compute_blocks(
         for s, b, m in todo
     ]
     parallel_map(
-        run_block, calls, n_jobs=n_jobs, progress=progress, on_result=lambda i, table: store(*todo[i], table)
+        run_block,
+        calls,
+        n_jobs=n_jobs,
+        progress=progress,
+        on_result=lambda i, table: store(*todo[i], table),
+        backend=backend,
+        scheduler=scheduler,
     )
 
 
@@ -531,6 +594,8 @@ def run_all_ci_scenarios(
     progress: bool = False,
     study: str | None = None,
     settings_extra: dict[str, Any] | None = None,
+    backend: str = "local",
+    scheduler: str | None = None,
 ) -> StudyResult:
     """Run an interval-coverage study: every scenario, ``n_reps`` datasets, all interval methods.
 
@@ -568,6 +633,9 @@ def run_all_ci_scenarios(
         Show a progress bar with ETA on stderr.
     study, settings_extra : optional
         Recorded in the provenance.
+    backend, scheduler : optional
+        ``"dask"`` and a scheduler address run the blocks on a Dask cluster
+        (results identical to a local run); see :func:`parallel_map`.
 
     Returns
     -------
@@ -595,6 +663,7 @@ def run_all_ci_scenarios(
     )
     methods = check_methods(methods)
     n_jobs = check_n_jobs(n_jobs)
+    check_backend(backend, scheduler)
     if target_mcse is not None and not (isinstance(target_mcse, float | int) and 0 < target_mcse < 0.5):
         raise RunError(f"`target_mcse` must be a number in (0, 0.5), got {target_mcse!r}")
     out_path = Path(out) if out is not None else None
@@ -625,7 +694,7 @@ def run_all_ci_scenarios(
                 parts.append(pq.read_table(_block_path(out_path, scenario, b, m)).to_pandas())
         return pd.concat(parts, ignore_index=True)
 
-    calibrations = _calibrate_all(scenarios, n_jobs, out_path)
+    calibrations = _calibrate_all(scenarios, n_jobs if backend == "local" else 1, out_path)
     reps_per_scenario = dict.fromkeys(keys, n_reps)
     computed = 0
     for _round in range(8):
@@ -644,6 +713,8 @@ def run_all_ci_scenarios(
             chunk_bytes=chunk_bytes,
             progress=progress,
             store=store,
+            backend=backend,
+            scheduler=scheduler,
         )
         computed += len(todo)
         if target_mcse is None:
@@ -663,9 +734,15 @@ def run_all_ci_scenarios(
         if not grown:
             break
 
-    pairs = [(s, load(s, reps_per_scenario[s.key])) for s in scenarios]
-    coverage = coverage_table(pairs, identity, methods, calibrations)
-    replicates = pd.concat([p for _, p in pairs], ignore_index=True) if keep_replicates else None
+    # one scenario's replicates in memory at a time (unless they are to be kept)
+    parts, kept = [], []
+    for s in scenarios:
+        reps = load(s, reps_per_scenario[s.key])
+        parts.append(coverage_table([(s, reps)], identity, methods, calibrations))
+        if keep_replicates:
+            kept.append(reps)
+    coverage = pd.concat(parts, ignore_index=True)
+    replicates = pd.concat(kept, ignore_index=True) if keep_replicates else None
     provenance = {
         "study": study,
         "identity": identity.as_dict(),
@@ -675,6 +752,8 @@ def run_all_ci_scenarios(
             "target_mcse": target_mcse,
             "max_reps": max_reps,
             "n_jobs": n_jobs,
+            "backend": backend,
+            "scheduler": scheduler,
             "batch_bootstrap": batch_bootstrap,
             "chunk_bytes": chunk_bytes,
         }

@@ -120,7 +120,7 @@ def test_plan_reports_replicates_for_each_target(capsys):
     argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "0.01"]
     assert main([*argv, "--workers", "16"]) == 0
     text = capsys.readouterr().out
-    assert "n_reps (mean endpoints)" in text and "on 16 cores" in text
+    assert "n_reps (mean endpoints, pilot SD)" in text and "on 16 cores" in text
     # coverage: 1.96^2 * 0.95 * 0.05 / 0.01^2 = 1824.8 -> 1825 (Morris et al. 2019, eq. 5)
     assert " 1825 " in text
 
@@ -175,3 +175,11 @@ def test_power_command_writes_tables_and_figures(tmp_path, capsys):
     assert info.value.code == 2
     assert main([*argv, "--n-jobs", "1", "--quiet", "--out", str(out)]) == 2
     assert "already holds results" in capsys.readouterr().err
+
+
+def test_plan_without_targets_covers_the_study_tiers(capsys):
+    assert main(["plan", "smoke", "--pilot-reps", "10", "--n-jobs", "1"]) == 0
+    text = capsys.readouterr().out
+    for tier, reps in (("±0.01", "1300"), ("±0.002", "32500"), ("±0.001", "129700")):
+        assert tier in text and reps in text
+    assert "x 500 resamples" in text and "resamples/s per core" in text
