@@ -43,13 +43,18 @@ def _resolved(args: argparse.Namespace, settings: Settings) -> dict:
     }
 
 
-def run(args: argparse.Namespace, settings: Settings) -> int:
-    """``run``: the whole study, tables, summary and figures."""
+def _study_and_out(args: argparse.Namespace, *subfolder: str) -> tuple[list, str, Path]:
+    """The study's scenarios, its name, and the output folder (``--out`` or ``results/<name>/...``)."""
     scenarios = load_study(args.study)
     if args.resume and args.overwrite:
         raise RunError("--resume and --overwrite exclude each other")
     name = _study_name(args.study)
-    out = Path(args.out) if args.out else Path("results") / name
+    return scenarios, name, Path(args.out) if args.out else Path("results", name, *subfolder)
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    """``run``: the whole study, tables, summary and figures."""
+    scenarios, name, out = _study_and_out(args)
     opts = _resolved(args, settings)
     t0 = time.perf_counter()
     result = run_all_ci_scenarios(
@@ -187,11 +192,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
     from simulation.power import PowerSettings, run_power_study
     from simulation.report import plot_min_detectable, plot_power_curves
 
-    scenarios = load_study(args.study)
-    if args.resume and args.overwrite:
-        raise RunError("--resume and --overwrite exclude each other")
-    name = _study_name(args.study)
-    out = Path(args.out) if args.out else Path("results") / name / "power"
+    scenarios, name, out = _study_and_out(args, "power")
     steps = int(math.floor(args.grid_max / args.grid_step + 1e-9))
     if steps < 1:
         raise RunError(f"--grid-step {args.grid_step} must not exceed --grid-max {args.grid_max}")

@@ -185,15 +185,28 @@ def _save(fig, path_stem: Path) -> list[Path]:
     return written
 
 
-def plot_coverage(coverage: pd.DataFrame, out: Path) -> list[Path]:
-    """Coverage per method with ±2 MCSE bars against the nominal level, one panel per case."""
-    panels = _panels(coverage)
+def _panel_figure(frame: pd.DataFrame, path_stem: Path, ylabel: str, draw, **legend) -> list[Path]:
+    """One panel per (case, generator) with scenarios on the x axis; ``draw(ax, panel, pos)`` adds the data."""
+    panels = _panels(frame)
     fig, axes = _grid(len(panels))
-    methods = list(coverage["method"].unique())
-    level = float(coverage["confidence_level"].iloc[0])
     for ax, (title, panel) in zip(axes, panels, strict=False):
         keys, labels = _scenario_axis(panel)
-        pos = {k: i for i, k in enumerate(keys)}
+        draw(ax, panel, {k: i for i, k in enumerate(keys)})
+        ax.set_xticks(range(len(keys)), labels, fontsize=7)
+        ax.set_title(title, fontsize=9, pad=12)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("k distinct x values, by template" if labels and labels[0].isdigit() else "scenario")
+        _template_spans(panel, ax)
+    axes[0].legend(fontsize=7, **legend)
+    return _save(fig, path_stem)
+
+
+def plot_coverage(coverage: pd.DataFrame, out: Path) -> list[Path]:
+    """Coverage per method with ±2 MCSE bars against the nominal level, one panel per case."""
+    methods = list(coverage["method"].unique())
+    level = float(coverage["confidence_level"].iloc[0])
+
+    def draw(ax, panel, pos):
         for j, method in enumerate(methods):
             g = panel[panel["method"] == method]
             colour, marker, _ = _style(method)
@@ -203,23 +216,15 @@ def plot_coverage(coverage: pd.DataFrame, out: Path) -> list[Path]:
                 elinewidth=0.8, capsize=0, label=method,
             )  # fmt: skip
         ax.axhline(level, color="0.3", ls="--", lw=1)
-        ax.set_xticks(range(len(keys)), labels, fontsize=7)
-        ax.set_title(title, fontsize=9, pad=12)
-        ax.set_ylabel("coverage (±2 MCSE)")
-        ax.set_xlabel("k distinct x values, by template" if labels and labels[0].isdigit() else "scenario")
-        _template_spans(panel, ax)
-    axes[0].legend(fontsize=7, ncol=2, loc="lower left")
-    return _save(fig, out / "coverage")
+
+    return _panel_figure(coverage, out / "coverage", "coverage (±2 MCSE)", draw, ncol=2, loc="lower left")
 
 
 def plot_endpoints(coverage: pd.DataFrame, out: Path) -> list[Path]:
     """Averaged interval endpoints per scenario and method, with the true value."""
-    panels = _panels(coverage)
-    fig, axes = _grid(len(panels))
     methods = list(coverage["method"].unique())
-    for ax, (title, panel) in zip(axes, panels, strict=False):
-        keys, labels = _scenario_axis(panel)
-        pos = {k: i for i, k in enumerate(keys)}
+
+    def draw(ax, panel, pos):
         for j, method in enumerate(methods):
             g = panel[panel["method"] == method]
             colour, marker, _ = _style(method)
@@ -230,35 +235,22 @@ def plot_endpoints(coverage: pd.DataFrame, out: Path) -> list[Path]:
         truth = panel.drop_duplicates("scenario")
         ax.plot([pos[k] for k in truth["scenario"]], truth["rho_true"], "_", color="k", ms=12, mew=1.5, label="truth")
         ax.axhline(0, color="0.8", lw=0.6)
-        ax.set_xticks(range(len(keys)), labels, fontsize=7)
-        ax.set_title(title, fontsize=9, pad=12)
-        ax.set_ylabel("mean interval endpoints")
-        ax.set_xlabel("k distinct x values, by template" if labels and labels[0].isdigit() else "scenario")
-        _template_spans(panel, ax)
-    axes[0].legend(fontsize=7, ncol=2, loc="lower left")
-    return _save(fig, out / "endpoints")
+
+    return _panel_figure(coverage, out / "endpoints", "mean interval endpoints", draw, ncol=2, loc="lower left")
 
 
 def plot_widths(coverage: pd.DataFrame, out: Path) -> list[Path]:
     """Mean interval width per scenario and method."""
-    panels = _panels(coverage)
-    fig, axes = _grid(len(panels))
     methods = list(coverage["method"].unique())
-    for ax, (title, panel) in zip(axes, panels, strict=False):
-        keys, labels = _scenario_axis(panel)
-        pos = {k: i for i, k in enumerate(keys)}
+
+    def draw(ax, panel, pos):
         for method in methods:
             g = panel[panel["method"] == method]
             colour, marker, line = _style(method)
             ax.plot([pos[k] for k in g["scenario"]], g["mean_width"], marker=marker, ls=line, color=colour,
                     ms=3.5, lw=0.9, label=method)  # fmt: skip
-        ax.set_xticks(range(len(keys)), labels, fontsize=7)
-        ax.set_title(title, fontsize=9, pad=12)
-        ax.set_ylabel("mean interval width")
-        ax.set_xlabel("k distinct x values, by template" if labels and labels[0].isdigit() else "scenario")
-        _template_spans(panel, ax)
-    axes[0].legend(fontsize=7, ncol=2)
-    return _save(fig, out / "widths")
+
+    return _panel_figure(coverage, out / "widths", "mean interval width", draw, ncol=2)
 
 
 def plot_all(coverage: pd.DataFrame, out: str | os.PathLike[str], figures: Sequence[str] = FIGURES) -> list[Path]:
@@ -344,22 +336,15 @@ def plot_power_curves(power: pd.DataFrame, out: Path, test: str = "permutation")
 
 def plot_min_detectable(mdc: pd.DataFrame, out: Path) -> list[Path]:
     """Minimum detectable |rho| per scenario (±2 SE), grouped like the coverage figures."""
-    panels = _panels(mdc.assign(method=mdc["test"], rho=mdc["observed_rho"]))
-    fig, axes = _grid(len(panels))
     tests = list(mdc["test"].unique())
-    for ax, (title, panel) in zip(axes, panels, strict=False):
-        keys, labels = _scenario_axis(panel)
-        pos = {k: i for i, k in enumerate(keys)}
+
+    def draw(ax, panel, pos):
         for j, test in enumerate(tests):
             g = panel[(panel["test"] == test) & (panel["status"] == "ok")]
             colour, marker, _ = TEST_STYLES.get(test, ("#777777", "*", "-"))
             x = np.array([pos[k] for k in g["scenario"]]) + _dodge(j, len(tests))
             ax.errorbar(x, g["rho_star"], yerr=2 * g["rho_star_se"].fillna(0), fmt=marker, ms=3.5, color=colour,
                         elinewidth=0.8, label=test)  # fmt: skip
-        ax.set_xticks(range(len(keys)), labels, fontsize=7)
-        ax.set_title(title, fontsize=9, pad=12)
-        ax.set_ylabel("minimum detectable |rho|")
-        ax.set_xlabel("k distinct x values, by template" if labels and labels[0].isdigit() else "scenario")
-        _template_spans(panel, ax)
-    axes[0].legend(fontsize=7)
-    return _save(fig, out / "min_detectable")
+
+    frame = mdc.assign(method=mdc["test"], rho=mdc["observed_rho"])
+    return _panel_figure(frame, out / "min_detectable", "minimum detectable |rho|", draw)

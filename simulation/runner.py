@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from simulation import __version__
+from simulation import __version__, bootstrap
 from simulation._validation import check_confidence_level, check_n_jobs, check_positive_int, check_seed
 from simulation.bootstrap import bootstrap_ci_averaged, default_chunk_size
 from simulation.generators import Calibration
@@ -78,18 +78,7 @@ CALIBRATIONS_FILE = "calibrations.json"
 BLOCKS_DIR = "blocks"
 METADATA_KEY = b"simulation"
 
-REPLICATE_COLUMNS = (
-    "scenario",
-    "rep",
-    "method",
-    "rho_hat",
-    "ci_lower",
-    "ci_upper",
-    "status",
-    "n_boot_valid",
-    "z0",
-    "acceleration",
-)
+REPLICATE_COLUMNS = ("scenario", *bootstrap.REPLICATE_COLUMNS)
 
 SCENARIO_COLUMNS = (
     "scenario", "case", "generator", "n", "k", "template", "rho", "estimand", "rho_true", "rho_true_mcse"
