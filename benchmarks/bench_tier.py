@@ -3,7 +3,7 @@
 A full run is 5.7 billion Spearman resamples; this script measures a
 representative fraction instead and extrapolates linearly, and says so: one
 scenario per case (k = 7, heavy_center: the study's most plausible shape)
-x 2,600 datasets x 500 resamples, written to a temporary results folder as
+x 10,000 datasets x 500 resamples, written to a temporary results folder as
 a real run would, with the default worker processes.  Compilation and worker
 start-up are excluded (a small warm-up run first).  Also reports throughput
 in resamples per second per core and the peak resident memory of the parent
@@ -23,7 +23,7 @@ from simulation.runner import run_all_ci_scenarios
 from simulation.scenarios import load_study
 
 TIER_REPS, TIER_BOOT, N_SCENARIOS = 129_700, 500, 88
-SAMPLE_REPS = 2_600
+SAMPLE_REPS = 10_000
 
 
 def main() -> None:

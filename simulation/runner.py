@@ -58,7 +58,7 @@ from simulation.scenarios import Scenario, scenario_seed
 from simulation.seeding import child_seed
 
 #: Replicates per block: part of a run's identity (it fixes which stream each dataset uses).
-BLOCK_REPS = 100
+BLOCK_REPS = 500
 #: Asymptotic interval methods, one per Fisher-z variance.
 ASYMPTOTIC_METHODS = tuple(f"fisher_z_{name}" for name in FISHER_Z_VARIANCES)
 #: Every interval method, in table order.
