@@ -274,3 +274,22 @@ def test_toolkit_study_rows_are_reproducible():
     assert 0 < a["estimate"] <= 1 and a["nominal"] == 0.95
     b = run_check("bca_lower_bound", 5, 0.05, 30, seed=1)
     assert b["nominal"] == 0.95 and b["truth"] == pytest.approx(2 / 7)
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: slo_compliance([1.0, 2.0], math.inf), "`target` must be a finite number, got inf"),
+        (lambda: slo_compliance([1.0, 2.0], 3.0, percentile=100), r"`percentile` must be a number in \(0, 100\)"),
+        (lambda: slo_compliance([1.0, 2.0], 3.0, n_resamples=0), "`n_resamples` must be an integer >= 1"),
+        (lambda: slo_compliance([1.0, 2.0], 3.0, seed=-2), "`seed` must be a non-negative integer"),
+        (lambda: slo_compliance([], 3.0), "`measurements` must be a non-empty 1-D sequence"),
+        (lambda: regression_check([1.0, 2.0], [1.0, 3.0], alpha=1.0), r"`alpha` must be a number in \(0, 1\)"),
+        (lambda: regression_check([1.0, 2.0], [1.0, math.nan]), "`current` contains NaN"),
+        (lambda: threshold_compliance([1.0], 2.0, epsilon=0.0), r"`epsilon` must be a number in \(0, 1\)"),
+        (lambda: compliance_report({}, {}), "`metrics` must hold at least one metric"),
+    ],
+)
+def test_slo_errors_name_the_parameter(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()
