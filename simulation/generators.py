@@ -464,30 +464,44 @@ class Calibration(NamedTuple):
 C_MAX = 0.9999
 
 
-class _Objective:
-    """Mean sample Spearman as a function of the coefficient, on fixed (common) random numbers."""
+class MixingSample:
+    """Sample Spearman of ``m`` datasets whose y is ordered like ``c a + sqrt(1 - c^2) b``, for any ``c``.
 
-    def __init__(self, model: str, counts: tuple[int, ...], n_cal: int, seed: int, pool) -> None:
-        shared = _calibration_draws(model == "gaussian_copula", n_cal, sum(counts), seed)
-        parts = _tied_parts(model, n_cal, counts, np.random.SeedSequence(seed), pool, shared)
-        self.a, self.b = parts.a, parts.b
-        n = parts.x.shape[1]
-        x_ranks = midranks(parts.x) if parts.x_ranks is None else parts.x_ranks
+    The draws ``a``, ``b`` and the (doubled) midrank deviations ``ax`` of x
+    and ``ay`` of the sorted y values stay fixed (common random numbers), so
+    ``sample_r`` is a smooth function of ``c`` up to rank swaps.  Used by
+    calibration and by power curves.
+    """
+
+    def __init__(self, a: np.ndarray, b: np.ndarray, x_ranks: np.ndarray, y_sorted: np.ndarray | None = None):
+        self.a, self.b = np.ascontiguousarray(a), np.ascontiguousarray(b)
+        m, n = self.a.shape
         self.ax = 2 * x_ranks - (n + 1)
-        if parts.y_sorted is None:
-            self.ay = np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (n_cal, 1))
+        if y_sorted is None:  # untied y: the j-th smallest has rank j + 1
+            self.ay = np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (m, 1))
         else:
-            self.ay = 2 * midranks(parts.y_sorted) - (n + 1)
-
+            self.ay = 2 * midranks(y_sorted) - (n + 1)
         self.order: np.ndarray | None = None
 
+    @classmethod
+    def from_parts(cls, parts: _TiedParts) -> MixingSample:
+        x_ranks = midranks(parts.x) if parts.x_ranks is None else parts.x_ranks
+        return cls(parts.a, parts.b, x_ranks, parts.y_sorted)
+
     def sample_r(self, c: float) -> np.ndarray:
+        """Spearman's rho of every dataset at coefficient ``c`` (insertion sort from the previous order)."""
         if self.order is None:  # NumPy's vectorized sort is the fastest cold start
             self.order = np.ascontiguousarray(np.argsort(_mix(c, self.a, self.b), axis=1), dtype=np.int64)
         return _kernels.mixed_order_spearman_rows(c, self.a, self.b, self.ax, self.ay, self.order, True)
 
     def mean_r(self, c: float) -> float:
         return float(np.mean(self.sample_r(c)))
+
+
+def _objective(model: str, counts: tuple[int, ...], n_cal: int, seed: int, pool) -> MixingSample:
+    """The calibration datasets of ``model`` as a :class:`MixingSample` (the exact generation path)."""
+    shared = _calibration_draws(model == "gaussian_copula", n_cal, sum(counts), seed)
+    return MixingSample.from_parts(_tied_parts(model, n_cal, counts, np.random.SeedSequence(seed), pool, shared))
 
 
 def calibrate_tied_grid(
@@ -526,7 +540,7 @@ def calibrate_tied_grid(
     targets = [_check_rho(float(t), "target") for t in np.atleast_1d(np.asarray(targets, dtype=float))]
     if not targets:
         raise ValueError("`targets` must hold at least one correlation")
-    objective = _Objective(model, tuple(counts), n_cal, seed, pool)
+    objective = _objective(model, tuple(counts), n_cal, seed, pool)
     out = []
     for target in targets:
         c = _solve(objective, target, model, counts)
@@ -535,7 +549,7 @@ def calibrate_tied_grid(
     return out
 
 
-def _solve(objective: _Objective, target: float, model: str, counts) -> float:
+def _solve(objective: MixingSample, target: float, model: str, counts) -> float:
     """Root of ``mean_r(c) = target``: secant steps from ``c = target``, Brent's method as the safe fallback.
 
     ``mean_r`` is increasing and close to the identity for moderate targets,

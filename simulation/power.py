@@ -125,12 +125,15 @@ def permutation_null(counts: tuple[int, ...], n_perm: int = DEFAULT_N_PERM, seed
     return null
 
 
-def pvalues_from_null(r: np.ndarray, null_sorted: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
+def pvalues_from_null(
+    r: np.ndarray, null_sorted: np.ndarray, alternative: str = "two-sided", *, abs_sorted: np.ndarray | None = None
+) -> np.ndarray:
     """Permutation p-values ``(1 + #{null as extreme as r}) / (M + 1)`` against one sorted null sample.
 
     Two-sided uses |rho| (the null is symmetric: reversing y's ranks maps rho
     to -rho).  A relative tolerance of 1e-12 counts null values equal to the
-    observed value as "as extreme" despite rounding.
+    observed value as "as extreme" despite rounding.  ``abs_sorted``:
+    ``sort(|null|)`` when already at hand (callers that test many batches).
     """
     _check_alternative(alternative)
     r = np.asarray(r, dtype=np.float64)
@@ -141,7 +144,8 @@ def pvalues_from_null(r: np.ndarray, null_sorted: np.ndarray, alternative: str =
     elif alternative == "less":
         count = np.searchsorted(null_sorted, r + tol, side="right")
     else:
-        abs_sorted = np.sort(np.abs(null_sorted))
+        if abs_sorted is None:
+            abs_sorted = np.sort(np.abs(null_sorted))
         count = m - np.searchsorted(abs_sorted, np.abs(r) - tol, side="left")
     p = (1.0 + count) / (m + 1.0)
     return np.where(np.isnan(r), np.nan, p)
@@ -277,22 +281,13 @@ class _CurveData:
             return
         if scenario.tied:
             parts = generators._tied_parts(scenario.generator, n_sims, scenario.counts, seed, scenario.pool)
-            self.a, self.b = np.ascontiguousarray(parts.a), np.ascontiguousarray(parts.b)
-            x_ranks = parts.x_ranks if parts.x_ranks is not None else midranks(parts.x)
-            self.ax = _deviations(x_ranks)
-            if parts.y_sorted is not None:
-                self.ay = _deviations(midranks(parts.y_sorted))
-            else:
-                self.ay = np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (n_sims, 1))
+            self.sample = generators.MixingSample.from_parts(parts)
         else:
             if scenario.generator == "bivariate_t":
-                self.a, self.b = continuous.bivariate_t_parts(n_sims, n, seed, scenario.df)
+                a, b = continuous.bivariate_t_parts(n_sims, n, seed, scenario.df)
             else:
-                self.a, self.b = continuous.bivariate_normal_parts(n_sims, n, seed)
-            self.a, self.b = np.ascontiguousarray(self.a), np.ascontiguousarray(self.b)
-            self.ax = _deviations(midranks(self.a))
-            self.ay = np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (n_sims, 1))
-        self.order: np.ndarray | None = None
+                a, b = continuous.bivariate_normal_parts(n_sims, n, seed)
+            self.sample = generators.MixingSample(a, b, midranks(a))
 
     def coefficients(self, rhos: Sequence[float]) -> list[float]:
         """The generator coefficient at each target rho (calibrated on the generator's own CRN)."""
@@ -308,11 +303,7 @@ class _CurveData:
         if self.general:
             x, y = dataclasses.replace(self.scenario, rho=rho).generate(self.n_sims, self.seed)
             return spearman_rho_2d(x, y)
-        if self.order is None:
-            self.order = np.ascontiguousarray(
-                np.argsort(coefficient * self.a + math.sqrt(1 - coefficient**2) * self.b, axis=1), dtype=np.int64
-            )
-        return _kernels.mixed_order_spearman_rows(coefficient, self.a, self.b, self.ax, self.ay, self.order, True)
+        return self.sample.sample_r(coefficient)
 
 
 def _null_for(scenario: Scenario, settings: PowerSettings) -> np.ndarray:
@@ -333,21 +324,25 @@ def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
     seed = child_seed(scenario_seed(settings.seed, scenario), 2)  # 0, 1: the interval study's streams
     data = _CurveData(scenario, settings.n_sims, seed)
     null = None if data.y_tied else _null_for(scenario, settings)
+    null_abs = None if null is None else np.sort(np.abs(null))
     rows = []
     for sign in settings.signs(scenario):
         rhos = [sign * g for g in settings.grid]
         coefficients = data.coefficients(rhos)
-        data.order = None
+        if not data.general:
+            data.sample.order = None  # restart the warm sort for this direction
         tied_nulls = None
         for rho, c in zip(rhos, coefficients, strict=True):
             r = data.sample_r(rho, c)
             if data.y_tied:
                 if tied_nulls is None:  # per-dataset nulls: y's ties do not change along the grid
                     keys = resample_keys([child_seed(seed, 10 + i) for i in range(settings.n_sims)])
-                    tied_nulls = _kernels.permutation_null_rows(data.ax, data.ay, keys, settings.n_perm_tied_y)
+                    tied_nulls = _kernels.permutation_null_rows(
+                        data.sample.ax, data.sample.ay, keys, settings.n_perm_tied_y
+                    )
                 p_perm = pvalues_rowwise(r, tied_nulls, settings.alternative)
             else:
-                p_perm = pvalues_from_null(r, null, settings.alternative)
+                p_perm = pvalues_from_null(r, null, settings.alternative, abs_sorted=null_abs)
             # t_approx rejects iff its p-value <= alpha, i.e. iff r is beyond the critical r
             reject_t = _t_approx_reject(r, scenario.n, settings.alpha, settings.alternative)
             for test, reject in (("permutation", p_perm <= settings.alpha), ("t_approx", reject_t)):
@@ -448,14 +443,6 @@ class _PowerIdentity:
         return self.settings.as_dict() | {"format_version": self.format_version, "package_version": __version__}
 
 
-def _curve_unit(scenario: Scenario, settings: PowerSettings, numba_threads: int | None = None) -> pd.DataFrame:
-    if numba_threads is not None:
-        import numba
-
-        numba.set_num_threads(numba_threads)
-    return power_curve(scenario, settings)
-
-
 def run_power_study(
     scenarios: Sequence[Scenario],
     settings: PowerSettings,
@@ -528,7 +515,7 @@ def run_power_study(
             runner.write_parquet(path_of(todo[i]), table)
 
     runner.parallel_map(
-        _curve_unit,
+        power_curve,
         [((s, settings), {}) for s in todo],
         n_jobs=n_jobs,
         progress=progress,

@@ -125,7 +125,6 @@ def run_block(
     *,
     batch_bootstrap: bool = True,
     chunk_bytes: int = 64 * 2**20,
-    numba_threads: int | None = None,
     calibration: Calibration | None = None,
 ) -> pd.DataFrame:
     """Replicate results (all methods) of block ``block``: its first ``n_block`` replicates.
@@ -139,10 +138,6 @@ def run_block(
         :data:`REPLICATE_COLUMNS`, replicate-major, methods in :data:`ALL_METHODS` order;
         ``rep`` is the replicate's index within the scenario.
     """
-    if numba_threads is not None:
-        import numba
-
-        numba.set_num_threads(numba_threads)
     root = scenario_seed(identity.seed, scenario)
     x, y = scenario.generate(n_block, child_seed(child_seed(root, 0), block), calibration=calibration)
     boot = bootstrap_ci_averaged(
@@ -258,8 +253,7 @@ def _check_out(
         raise RunError(f"output folder `{out}` exists and is not a folder")
     if manifest.exists():
         if overwrite:
-            for name in (BLOCKS_DIR,):
-                shutil.rmtree(out / name, ignore_errors=True)
+            shutil.rmtree(out / BLOCKS_DIR, ignore_errors=True)
             for name in (*owned, MANIFEST):
                 (out / name).unlink(missing_ok=True)
         elif not resume:
@@ -347,11 +341,7 @@ def _warm_up() -> None:
     run_block(tiny, 0, 2, RunIdentity(n_boot=20, confidence_level=0.9, seed=0))
 
 
-def _calibrate_one(scenario: Scenario, numba_threads: int | None = None) -> Calibration:
-    if numba_threads is not None:
-        import numba
-
-        numba.set_num_threads(numba_threads)
+def _calibrate_one(scenario: Scenario) -> Calibration:
     return scenario.calibration()
 
 
@@ -396,8 +386,9 @@ def parallel_map(
     """Run ``fn(*args, **kwargs)`` for each call; hand ``(index, result)`` to ``on_result`` in the parent.
 
     ``backend="local"``, one job: in this process, numba threads on every
-    core.  More jobs: joblib worker processes with ``numba_threads=cores //
-    jobs`` passed to ``fn`` (so workers and threads never oversubscribe).
+    core.  More jobs: joblib worker processes, each task run with numba
+    limited to ``cores // jobs`` threads (so workers and threads never
+    oversubscribe).
     ``backend="dask"``: joblib's Dask backend on the distributed scheduler at
     ``scheduler`` (every worker thread runs one task with one numba thread).
     Results are handed over as they finish, in any order: callers must not
@@ -425,8 +416,7 @@ def parallel_map(
         _warm_up()
         threads = max(1, (os.cpu_count() or 1) // jobs)
         tasks = (
-            delayed(_indexed)(fn, i, args, kwargs | {"numba_threads": threads})
-            for i, (args, kwargs) in enumerate(calls)
+            delayed(_indexed)(fn, i, args, kwargs, threads) for i, (args, kwargs) in enumerate(calls)
         )
         for i, result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
             on_result(i, result)
@@ -435,7 +425,11 @@ def parallel_map(
         bar.close()
 
 
-def _indexed(fn, i, args, kwargs):
+def _indexed(fn, i, args, kwargs, numba_threads: int):
+    """Run one call in a worker with numba limited to ``numba_threads`` threads (thread-local setting)."""
+    import numba
+
+    numba.set_num_threads(numba_threads)
     return i, fn(*args, **kwargs)
 
 
@@ -465,7 +459,7 @@ def _dask_map(fn, calls, on_result, bar, scheduler: str) -> None:
         raise RunError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     try:
         tasks = (
-            delayed(_indexed)(fn, i, args, kwargs | {"numba_threads": 1}) for i, (args, kwargs) in enumerate(calls)
+            delayed(_indexed)(fn, i, args, kwargs, 1) for i, (args, kwargs) in enumerate(calls)
         )
         with parallel_config(backend="dask"):
             for i, result in Parallel(n_jobs=-1, return_as="generator_unordered")(tasks):

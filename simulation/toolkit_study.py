@@ -54,14 +54,8 @@ def _row_seed(seed: int, key: str) -> np.random.SeedSequence:
     return np.random.SeedSequence([int(seed), *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
 
 
-def run_check(
-    check: str, n: int, parameter: float, n_reps: int, seed: int, numba_threads: int | None = None
-) -> dict[str, Any]:
+def run_check(check: str, n: int, parameter: float, n_reps: int, seed: int) -> dict[str, Any]:
     """Run one check for ``n_reps`` replicates; return its row."""
-    if numba_threads is not None:
-        import numba
-
-        numba.set_num_threads(numba_threads)
     key = _row_key(check, n, parameter)
     root = _row_seed(seed, key)
     hits = 0
