@@ -299,8 +299,10 @@ TIED_GENERATORS = ("rank_mixing", "gaussian_copula", "log_linear", "empirical")
 def lognormal_parameters(median: float, iqr: float) -> tuple[float, float]:
     """``(mu, sigma)`` of the log-normal with this median and interquartile range.
 
-    Median ``exp(mu)``; quartiles ``exp(mu -/+ z sigma)`` with ``z = Phi^-1(0.75)``, so
-    ``IQR = 2 median sinh(z sigma)`` and ``sigma = asinh(IQR / (2 median)) / z``.
+    Median ``exp(mu)``; quartiles ``exp(mu -/+ z sigma)`` with ``z = Phi^-1(0.75)``
+    (log-normal quantiles, Johnson, Kotz & Balakrishnan 1994, Continuous
+    Univariate Distributions 1, ch. 14), so ``IQR = 2 median sinh(z sigma)``
+    and ``sigma = asinh(IQR / (2 median)) / z``.
     """
     for name, value in (("y_median", median), ("y_iqr", iqr)):
         if isinstance(value, bool) or not isinstance(value, (int, float, np.floating)) or not 0 < value < math.inf:

@@ -434,6 +434,8 @@ def _indexed(fn, i, args, kwargs, numba_threads: int):
 
 
 BACKENDS = ("local", "dask")
+#: Seconds to wait for a Dask scheduler before giving up.
+SCHEDULER_TIMEOUT_S = 30
 
 
 def check_backend(backend: str, scheduler: str | None) -> None:
@@ -454,7 +456,7 @@ def _dask_map(fn, calls, on_result, bar, scheduler: str) -> None:
     from joblib import Parallel, delayed, parallel_config
 
     try:
-        client = Client(scheduler, timeout=30)
+        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
     except OSError as exc:
         raise RunError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
     try:

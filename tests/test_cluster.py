@@ -41,3 +41,11 @@ def test_backend_errors():
         run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, backend="ray")
     with pytest.raises(RunError, match="--scheduler applies only with --backend dask"):
         run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, scheduler="tcp://127.0.0.1:1")
+
+
+def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
+    from simulation import runner
+
+    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT_S", 1)
+    with pytest.raises(RunError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
+        run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, n_jobs=1, backend="dask", scheduler="tcp://127.0.0.1:9")

@@ -370,3 +370,14 @@ def test_scenario_extra_field_errors(kwargs, match):
     fields = {"case": "t", "n": 20, "rho": 0.1, "k": 4, "template": "even"} | kwargs
     with pytest.raises(ValueError, match=match):
         Scenario(**fields)
+
+
+def test_generator_level_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"`generator` must be one of \['rank_mixing'"):
+        generate_tied_batch("copula", 2, (3, 3, 3, 3), 0.1, seed=0)
+    with pytest.raises(ValueError, match="`pool` is required for generator 'empirical'"):
+        generate_tied_batch("empirical", 2, (3, 3, 3, 3), 0.1, seed=0)
+    broken = tmp_path / "broken.parquet"
+    broken.write_bytes(b"not parquet at all")
+    with pytest.raises(ValueError, match="is not a readable Parquet file"):
+        load_pool(broken)

@@ -203,3 +203,18 @@ def test_tied_scenario_without_key_clash():
     table = _run([s], n_reps=10).coverage
     assert (table["status"] == "ok").all() and table["rho_true_mcse"].iloc[0] > 0
     assert json.loads(json.dumps(table["coverage"].tolist()))  # finite numbers, JSON-safe
+
+
+def test_output_folder_and_provenance_errors(tmp_path):
+    out = tmp_path / "r"
+    _run(SMALL[:1], out=out)
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(RunError, match="cannot read .*manifest.json"):
+        _run(SMALL[:1], out=out, resume=True)
+    (out / "manifest.json").unlink()
+    with pytest.raises(RunError, match="holds coverage.parquet without a manifest"):
+        _run(SMALL[:1], out=out)
+    plain = tmp_path / "plain.parquet"
+    pd.DataFrame({"a": [1]}).to_parquet(plain)
+    with pytest.raises(RunError, match="carries no simulation provenance"):
+        read_provenance(plain)

@@ -183,3 +183,8 @@ def test_plan_without_targets_covers_the_study_tiers(capsys):
     for tier, reps in (("±0.01", "1300"), ("±0.002", "32500"), ("±0.001", "129700")):
         assert tier in text and reps in text
     assert "x 500 resamples" in text and "resamples/s per core" in text
+
+
+def test_power_grid_step_larger_than_grid_end_exits_2(capsys):
+    assert main(["power", "smoke", "--grid-max", "0.1", "--grid-step", "0.2", "--n-jobs", "1", "--quiet"]) == 2
+    assert "--grid-step 0.2 must not exceed --grid-max 0.1" in capsys.readouterr().err

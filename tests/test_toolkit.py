@@ -293,3 +293,8 @@ def test_toolkit_study_rows_are_reproducible():
 def test_slo_errors_name_the_parameter(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_campaign_cycle_must_be_a_mapping():
+    with pytest.raises(TypeError, match="config 'a': each cycle must be a mapping of metric -> value"):
+        aggregate_campaign_results({"a": [3.0]})
