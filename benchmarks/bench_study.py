@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from simulation import generators
-from simulation.runner import _warm_up, run_all_ci_scenarios
+from simulation.runner import run_all_ci_scenarios, warm_up
 from simulation.scenarios import load_study
 
 SETTINGS = {"n_reps": 200, "n_boot": 1000, "confidence_level": 0.95, "seed": 20180201}
@@ -42,7 +42,7 @@ def main() -> None:
     for f in cache.glob("*.nb[ic]"):
         f.unlink()
     t0 = time.perf_counter()
-    _warm_up()
+    warm_up()
     compile_s = time.perf_counter() - t0
     scenarios = load_study("karwowski2018")
     threads = _timed(scenarios, 1)

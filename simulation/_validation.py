@@ -13,6 +13,10 @@ import numpy as np
 MIN_SAMPLE_SIZE = 4
 
 
+class RunError(ValueError):
+    """A problem with a run's inputs or its output folder; the message says what to do."""
+
+
 def check_positive_int(value: object, name: str, *, minimum: int = 1) -> int:
     """Return ``value`` as int if it is an integer >= ``minimum``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):

@@ -274,7 +274,7 @@ def regression(args: argparse.Namespace, settings: Settings) -> int:
 
 def toolkit_study(args: argparse.Namespace, settings: Settings) -> int:
     """``toolkit-study``: Monte Carlo checks of the measurement toolkit."""
-    from simulation import runner
+    from simulation import storage
     from simulation.report import _markdown_table
     from simulation.toolkit_study import run_toolkit_study
 
@@ -284,22 +284,15 @@ def toolkit_study(args: argparse.Namespace, settings: Settings) -> int:
     except OSError as exc:
         raise RunError(f"cannot create output folder `{out}`: {exc.strerror}") from None
     seed = settings.SEED if args.seed is None else args.seed
-    started = runner._now()
+    started = storage.now()
     table = run_toolkit_study(args.n_reps, seed=seed, n_jobs=args.n_jobs or settings.N_JOBS, progress=not args.quiet)
-    provenance = {
-        "study": "toolkit",
-        "settings": {"n_reps": args.n_reps, "seed": seed},
-        "versions": runner._versions(),
-        "git_commit": runner._git_commit(),
-        "started_at": started,
-        "finished_at": runner._now(),
-    }
-    runner.write_parquet(out / "toolkit_study.parquet", table, provenance)
+    provenance = storage.provenance_record("toolkit", {"n_reps": args.n_reps, "seed": seed}, started)
+    storage.write_parquet(out / "toolkit_study.parquet", table, provenance)
     shown = table.assign(
         estimate=[f"{e:.3f} ± {m:.3f}" for e, m in zip(table["estimate"], table["mcse"], strict=True)]
     )[["check", "n", "parameter", "nominal", "estimate", "wilson_lower", "wilson_upper"]].round(3)
     text = f"# Toolkit checks ({args.n_reps} replicates each, seed {seed})\n\n" + _markdown_table(shown) + "\n"
-    runner._write_text(out / "toolkit_study.md", text)
+    storage.write_text(out / "toolkit_study.md", text)
     print(text)
     print(f"wrote {out / 'toolkit_study.parquet'} and {out / 'toolkit_study.md'}")
     return 0

@@ -54,11 +54,12 @@ import pandas as pd
 from scipy import optimize, stats
 
 from simulation import _kernels, continuous, generators
-from simulation._validation import check_paired_data, check_positive_int, check_seed
+from simulation._validation import check_n_jobs, check_paired_data, check_positive_int, check_seed
 from simulation.bootstrap import resample_keys
-from simulation.scenarios import Scenario, scenario_seed
+from simulation.scenarios import Scenario, check_scenarios, scenario_seed
 from simulation.seeding import child_seed
 from simulation.spearman import midranks, spearman_rho_2d
+from simulation.storage import provenance_record, write_parquet, write_text
 
 ALTERNATIVES = ("two-sided", "greater", "less")
 TESTS = ("permutation", "t_approx")
@@ -420,6 +421,14 @@ def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerS
 POWER_FILE = "power.parquet"
 MIN_DETECTABLE_FILE = "min_detectable.parquet"
 POWER_SUMMARY_FILE = "power_summary.md"
+#: Name of a scenario's power curve in the block store (one unit of work per scenario).
+CURVE_BLOCK = "curve"
+
+
+def _warm_up() -> None:
+    """Compile the kernels of a power curve in the parent before workers start (see ``parallel_map``)."""
+    tiny = Scenario(case="warmup", generator="rank_mixing", n=12, rho=0.2, template="custom", counts=(3, 3, 3, 3))
+    power_curve(tiny, PowerSettings(n_sims=10, grid=(0.0, 0.2), n_perm=20))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -435,7 +444,7 @@ class PowerResult:
 @dataclasses.dataclass(frozen=True)
 class _PowerIdentity:
     settings: PowerSettings
-    format_version: int = 1
+    format_version: int = 2
 
     def as_dict(self) -> dict:
         from simulation import __version__
@@ -475,46 +484,25 @@ def run_power_study(
     """
     from pathlib import Path
 
-    import pyarrow.parquet as pq
+    from simulation.parallel import check_backend, parallel_map
+    from simulation.storage import BlockStore, now, prepare_output
 
-    from simulation import runner
-
-    started = runner._now()
-    scenarios = list(scenarios)
-    if not scenarios:
-        raise runner.RunError("the study holds no scenarios")
-    keys = [s.key for s in scenarios]
-    if len(set(keys)) != len(keys):
-        raise runner.RunError("scenario keys must be unique within a run")
-    n_jobs = runner.check_n_jobs(n_jobs)
-    runner.check_backend(backend, scheduler)
+    started = now()
+    scenarios = check_scenarios(scenarios)
+    n_jobs = check_n_jobs(n_jobs)
+    check_backend(backend, scheduler)
     out_path = Path(out) if out is not None else None
+    identity = _PowerIdentity(settings).as_dict()
     if out_path is not None:
-        runner._check_out(
-            out_path,
-            _PowerIdentity(settings),
-            resume=resume,
-            overwrite=overwrite,
-            owned=(POWER_FILE, MIN_DETECTABLE_FILE, POWER_SUMMARY_FILE),
-        )
-    curves: dict[str, pd.DataFrame] = {}
-
-    def path_of(s: Scenario) -> Path:
-        return out_path / runner.BLOCKS_DIR / f"{s.key}.parquet"
-
-    todo = []
-    for s in scenarios:
-        if out_path is not None and path_of(s).exists():
-            curves[s.key] = pq.read_table(path_of(s)).to_pandas()
-        else:
-            todo.append(s)
+        owned = (POWER_FILE, MIN_DETECTABLE_FILE, POWER_SUMMARY_FILE)
+        prepare_output(out_path, identity, resume=resume, overwrite=overwrite, owned=owned)
+    store = BlockStore(out_path)
+    todo = [s for s in scenarios if not store.has(s.key, CURVE_BLOCK)]
 
     def keep(i: int, table: pd.DataFrame) -> None:
-        curves[todo[i].key] = table
-        if out_path is not None:
-            runner.write_parquet(path_of(todo[i]), table)
+        store.put(todo[i].key, CURVE_BLOCK, table)
 
-    runner.parallel_map(
+    parallel_map(
         power_curve,
         [((s, settings), {}) for s in todo],
         n_jobs=n_jobs,
@@ -523,7 +511,9 @@ def run_power_study(
         desc="scenarios",
         backend=backend,
         scheduler=scheduler,
+        warm_up=_warm_up,
     )
+    curves = {s.key: store.get(s.key, CURVE_BLOCK) for s in scenarios}
     info = pd.DataFrame(
         [
             {
@@ -544,21 +534,18 @@ def run_power_study(
         pd.concat([minimum_detectable(curves[sc.key], sc, settings) for sc in scenarios], ignore_index=True),
         on="scenario",
     )
-    provenance = {
-        "study": study,
-        "identity": _PowerIdentity(settings).as_dict(),
-        "settings": {"n_jobs": n_jobs, "backend": backend, "scheduler": scheduler},
-        "n_scenarios": len(scenarios),
-        "scenarios_computed": len(todo),
-        "versions": runner._versions(),
-        "git_commit": runner._git_commit(),
-        "started_at": started,
-        "finished_at": runner._now(),
-    }
+    provenance = provenance_record(
+        study,
+        identity,
+        started,
+        settings={"n_jobs": n_jobs, "backend": backend, "scheduler": scheduler},
+        n_scenarios=len(scenarios),
+        scenarios_computed=len(todo),
+    )
     if out_path is not None:
-        runner.write_parquet(out_path / POWER_FILE, power, provenance)
-        runner.write_parquet(out_path / MIN_DETECTABLE_FILE, mdc, provenance)
+        write_parquet(out_path / POWER_FILE, power, provenance)
+        write_parquet(out_path / MIN_DETECTABLE_FILE, mdc, provenance)
         from simulation.report import power_summary_markdown
 
-        runner._write_text(out_path / POWER_SUMMARY_FILE, power_summary_markdown(mdc, provenance))
+        write_text(out_path / POWER_SUMMARY_FILE, power_summary_markdown(mdc, provenance))
     return PowerResult(power=power, min_detectable=mdc, provenance=provenance, out=out_path)

@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from simulation.storage import atomic_write
+
 #: Per-method style: colour, marker, line style.
 METHOD_STYLES = {
     "percentile": ("#000000", "o", "-"),
@@ -174,12 +176,10 @@ def _dodge(i: int, n_methods: int) -> float:
 def _save(fig, path_stem: Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
-    from simulation.runner import _atomic_write
-
     written = []
     for fmt in ("png", "pdf"):
         path = path_stem.with_suffix(f".{fmt}")
-        _atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight"))
+        atomic_write(path, lambda tmp, fmt=fmt: fig.savefig(tmp, format=fmt, dpi=150, bbox_inches="tight"))
         written.append(path)
     plt.close(fig)
     return written

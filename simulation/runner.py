@@ -1,4 +1,4 @@
-"""Study runner: scenarios x replicate blocks across cores, resumable, coverage tables in Parquet.
+"""Study runner: what to compute for an interval-coverage study, and how the tables are assembled.
 
 Units of work
 -------------
@@ -8,54 +8,77 @@ A scenario's replicates are cut into blocks of :data:`BLOCK_REPS`.  Block
 ``child_seed(child_seed(root, 1), b)``, with ``root = scenario_seed(seed, s)``
 (a hash of the scenario's key, never its position).  A block therefore
 depends on nothing but ``(seed, scenario, b)`` and the result-defining
-settings, so tables are bit-identical for any ``n_jobs``, any order, with
-scenarios added or removed, and after a resume.  Datasets never depend on
-``n_boot`` (the bootstrap has its own stream), and, because generators draw
-dataset by dataset, the first ``m`` replicates of a run are those of any
-longer run: raising ``n_reps`` (or ``--target-mcse``) only adds replicates.
+settings (:class:`RunIdentity`), so tables are bit-identical for any
+``n_jobs``, any order, with scenarios added or removed, and after a resume.
+Datasets never depend on ``n_boot`` (the bootstrap has its own stream), and,
+because generators draw dataset by dataset, the first ``m`` replicates of a
+run are those of any longer run: raising ``n_reps`` (or ``--target-mcse``)
+only adds replicates.
 
-Parallelism and storage
------------------------
-Blocks fan out over joblib worker processes (one numba thread each, so
-workers and numba threads never oversubscribe the cores); with one job the
-parent runs every block with numba threads on all cores.  Workers only
-compute; the parent writes each finished block atomically (a temporary file
-renamed into place) under ``<out>/blocks/``, then assembles the tables from
-the raw replicate results of each scenario (never by averaging summaries).
-A run killed at any moment leaves only whole block files, so a rerun with
-``resume=True`` computes only the missing blocks and ends with the same
-tables as an uninterrupted run.
+Three concerns, three homes: this module decides *what* to compute (blocks,
+rounds for ``target_mcse``) and assembles the tables from the raw replicate
+results of each scenario (never by averaging summaries);
+:mod:`simulation.parallel` decides *where* it runs (this process, worker
+processes, a Dask cluster); :mod:`simulation.storage` keeps *what exists*
+(block files written atomically by the parent, the manifest, Parquet with
+provenance).  A run killed at any moment leaves only whole block files, so a
+rerun with ``resume=True`` computes only the missing blocks and ends with the
+same tables as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as _dt
-import functools
-import json
 import os
-import platform
-import shutil
-import subprocess
-import tempfile
-from collections.abc import Callable, Iterable, Sequence
-from importlib import metadata
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from simulation import __version__, bootstrap
-from simulation._validation import check_confidence_level, check_n_jobs, check_positive_int, check_seed
+from simulation._validation import (
+    RunError,
+    check_confidence_level,
+    check_n_jobs,
+    check_positive_int,
+    check_seed,
+)
 from simulation.bootstrap import bootstrap_ci_averaged, default_chunk_size
 from simulation.generators import Calibration
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_OK, fisher_z_ci
 from simulation.metrics import performance_from_arrays, reps_for_coverage_mcse
-from simulation.scenarios import Scenario, scenario_seed
+from simulation.parallel import check_backend, parallel_map
+from simulation.report import summary_markdown
+from simulation.scenarios import Scenario, check_scenarios, scenario_seed
 from simulation.seeding import child_seed
+from simulation.storage import (
+    BlockStore,
+    now,
+    prepare_output,
+    provenance_record,
+    read_json,
+    read_provenance,
+    write_json,
+    write_parquet,
+    write_text,
+)
+
+__all__ = [
+    "ALL_METHODS",
+    "ASYMPTOTIC_METHODS",
+    "BLOCK_REPS",
+    "Execution",
+    "RunError",
+    "RunIdentity",
+    "StudyResult",
+    "check_methods",
+    "coverage_table",
+    "read_provenance",
+    "run_all_ci_scenarios",
+    "run_block",
+]
 
 #: Replicates per block: part of a run's identity (it fixes which stream each dataset uses).
 BLOCK_REPS = 500
@@ -69,24 +92,16 @@ STATUS_NAN_ESTIMATE = "nan_estimate"
 FORMAT_VERSION = 1
 #: Default cap on replicates per scenario for ``target_mcse``.
 DEFAULT_MAX_REPS = 20_000
+#: Rounds of ``target_mcse`` growth at most.
+MAX_ROUNDS = 8
 
-MANIFEST = "manifest.json"
 COVERAGE_FILE = "coverage.parquet"
 REPLICATES_FILE = "replicates.parquet"
 SUMMARY_FILE = "summary.md"
 CALIBRATIONS_FILE = "calibrations.json"
-BLOCKS_DIR = "blocks"
-METADATA_KEY = b"simulation"
+OWNED_FILES = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE)
 
 REPLICATE_COLUMNS = ("scenario", *bootstrap.REPLICATE_COLUMNS)
-
-SCENARIO_COLUMNS = (
-    "scenario", "case", "generator", "n", "k", "template", "rho", "estimand", "rho_true", "rho_true_mcse"
-)  # fmt: skip
-
-
-class RunError(ValueError):
-    """A problem with the run's inputs or its output folder; the message says what to do."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +114,31 @@ class RunIdentity:
     block_reps: int = BLOCK_REPS
     format_version: int = FORMAT_VERSION
     package_version: str = __version__
+
+    def __post_init__(self) -> None:
+        check_positive_int(self.n_boot, "n_boot")
+        check_confidence_level(self.confidence_level)
+        check_seed(self.seed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclasses.dataclass(frozen=True)
+class Execution:
+    """How and where a run computes; none of these change a number."""
+
+    n_jobs: int = -1
+    backend: str = "local"
+    scheduler: str | None = None
+    batch_bootstrap: bool = True
+    chunk_bytes: int = 64 * 2**20
+    progress: bool = False
+
+    def __post_init__(self) -> None:
+        check_n_jobs(self.n_jobs)
+        check_backend(self.backend, self.scheduler)
+        check_positive_int(self.chunk_bytes, "chunk_bytes")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -187,141 +227,42 @@ def run_block(
 
 
 # --------------------------------------------------------------------------
-# Files
+# Calibrations (computed once, cached beside the results)
 # --------------------------------------------------------------------------
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Write through ``write(tmp)`` to a temporary file beside ``path``, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _calibrate_one(scenario: Scenario) -> Calibration:
+    return scenario.calibration()
 
 
-@functools.cache
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+def calibrate_all(
+    scenarios: Sequence[Scenario], execution: Execution, out: Path | None
+) -> dict[str, Calibration]:
+    """Each scenario's calibration, computed once (in parallel) and kept in ``<out>/calibrations.json``.
 
-
-def _write_text(path: Path, text: str) -> None:
-    _atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
-def write_parquet(path: Path, table: pd.DataFrame, provenance: dict[str, Any] | None = None) -> None:
-    """Atomically write ``table`` to Parquet, with ``provenance`` as JSON in the schema metadata."""
-    arrow = pa.Table.from_pandas(table, preserve_index=False)
-    if provenance is not None:
-        meta = dict(arrow.schema.metadata or {})
-        meta[METADATA_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
-        arrow = arrow.replace_schema_metadata(meta)
-    _atomic_write(path, lambda tmp: pq.write_table(arrow, tmp))
-
-
-def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The provenance stored in a Parquet file written by the runner."""
-    meta = pq.read_schema(path).metadata or {}
-    if METADATA_KEY not in meta:
-        raise RunError(f"`{path}` carries no simulation provenance (not written by this package?)")
-    return json.loads(meta[METADATA_KEY])
-
-
-def _block_path(out: Path, scenario: Scenario, block: int, n_block: int) -> Path:
-    return out / BLOCKS_DIR / scenario.key / f"b{block:06d}_m{n_block}.parquet"
-
-
-def _check_out(
-    out: Path,
-    identity: RunIdentity,
-    *,
-    resume: bool,
-    overwrite: bool,
-    owned: tuple[str, ...] = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE),
-) -> None:
-    """Prepare ``out``: refuse to mix or overwrite results unless told; write the manifest.
-
-    ``identity`` needs ``as_dict()``; ``owned`` are the files an overwrite deletes (with ``blocks/``).
+    The file is the on-disk calibration cache: a resumed run reads it instead
+    of recalibrating.  Values round-trip exactly through JSON (``repr`` floats);
+    an unreadable cache is recomputed (calibration is deterministic).
     """
-    manifest = out / MANIFEST
-    main_file = out / owned[0]
-    if out.exists() and not out.is_dir():
-        raise RunError(f"output folder `{out}` exists and is not a folder")
-    if manifest.exists():
-        if overwrite:
-            shutil.rmtree(out / BLOCKS_DIR, ignore_errors=True)
-            for name in (*owned, MANIFEST):
-                (out / name).unlink(missing_ok=True)
-        elif not resume:
-            raise RunError(
-                f"`{out}` already holds results; pass --resume to reuse and extend them, "
-                "--overwrite to replace them, or choose another --out"
-            )
-        else:
-            try:
-                old = json.loads(manifest.read_text())["identity"]
-            except (OSError, ValueError, KeyError) as exc:
-                raise RunError(f"cannot read `{manifest}` ({exc}); use --overwrite or another --out") from None
-            new = identity.as_dict()
-            changed = {k: (old.get(k), v) for k, v in new.items() if old.get(k) != v}
-            if changed:
-                what = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
-                raise RunError(
-                    f"`{out}` holds results computed with other settings ({what}); rerun with the old "
-                    "settings to resume, or use --overwrite or another --out"
-                )
-    elif main_file.exists() and not overwrite:
-        raise RunError(f"`{out}` holds {owned[0]} without a manifest; use --overwrite or another --out")
+    path = out / CALIBRATIONS_FILE if out is not None else None
+    known: dict[str, Calibration] = {}
+    cached = read_json(path) if path is not None and path.exists() else None
     try:
-        (out / BLOCKS_DIR).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunError(f"cannot create output folder `{out}`: {exc.strerror}") from None
-    if not os.access(out, os.W_OK):
-        raise RunError(f"output folder `{out}` is not writable")
-    for stale in out.rglob(".*.tmp"):  # left by a killed run; never a complete file
-        stale.unlink(missing_ok=True)
-    if not manifest.exists():
-        _write_text(manifest, json.dumps({"identity": identity.as_dict()}, indent=2, sort_keys=True) + "\n")
+        known = {k: Calibration(*v) for k, v in (cached or {}).get("calibrations", {}).items()}
+    except (AttributeError, TypeError):
+        known = {}
+    missing = [s for s in scenarios if s.key not in known]
+
+    def keep(i: int, cal: Calibration) -> None:
+        known[missing[i].key] = Calibration(*cal)
+
+    n_jobs = execution.n_jobs if execution.backend == "local" else 1
+    parallel_map(_calibrate_one, [((s,), {}) for s in missing], n_jobs=n_jobs, progress=False, on_result=keep)
+    if path is not None and missing:
+        write_json(path, {"calibrations": {k: list(v) for k, v in sorted(known.items())}})
+    return known
 
 
 # --------------------------------------------------------------------------
-# Provenance
-# --------------------------------------------------------------------------
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
-
-
-def _versions() -> dict[str, str]:
-    out = {"python": platform.python_version(), "simulation": __version__}
-    for name in ("numpy", "numba", "scipy", "pandas", "pyarrow", "joblib"):
-        try:
-            out[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:  # pragma: no cover - core dependencies
-            out[name] = "unknown"
-    return out
-
-
-def _now() -> str:
-    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
-
-
-# --------------------------------------------------------------------------
-# Running
+# Blocks: which exist, which to compute
 # --------------------------------------------------------------------------
 def _n_blocks(n_reps: int, block_reps: int) -> list[int]:
     """Replicates in each block of a scenario with ``n_reps`` replicates."""
@@ -329,180 +270,55 @@ def _n_blocks(n_reps: int, block_reps: int) -> list[int]:
     return [block_reps] * full + ([rest] if rest else [])
 
 
-def _effective_jobs(n_jobs: int, n_units: int) -> int:
-    cores = os.cpu_count() or 1
-    jobs = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
-    return max(1, min(jobs, cores, n_units))
+def _block_name(block: int, n_block: int) -> str:
+    return f"b{block:06d}_m{n_block}"
 
 
-def _warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel in the parent before workers start."""
+def _blocks_of(n_reps: int, identity: RunIdentity) -> list[tuple[int, int]]:
+    return list(enumerate(_n_blocks(n_reps, identity.block_reps)))
+
+
+def warm_up() -> None:
+    """Compile (or load from numba's cache) every kernel of a block in the parent before workers start."""
     tiny = Scenario(case="warmup", generator="rank_mixing", n=12, rho=0.2, template="custom", counts=(3, 3, 3, 3))
     run_block(tiny, 0, 2, RunIdentity(n_boot=20, confidence_level=0.9, seed=0))
-
-
-def _calibrate_one(scenario: Scenario) -> Calibration:
-    return scenario.calibration()
-
-
-def _calibrate_all(
-    scenarios: Sequence[Scenario], n_jobs: int, out: Path | None
-) -> dict[str, Calibration]:
-    """Each scenario's calibration, computed once (in parallel) and kept in ``<out>/calibrations.json``.
-
-    The file is the on-disk calibration cache: a resumed run reads it instead
-    of recalibrating.  Values round-trip exactly through JSON (``repr`` floats).
-    """
-    path = out / CALIBRATIONS_FILE if out is not None else None
-    known: dict[str, Calibration] = {}
-    if path is not None and path.exists():
-        try:
-            known = {k: Calibration(*v) for k, v in json.loads(path.read_text())["calibrations"].items()}
-        except (OSError, ValueError, KeyError, TypeError):
-            known = {}  # unreadable cache: recompute (calibration is deterministic)
-    missing = [s for s in scenarios if s.key not in known]
-
-    def keep(i: int, cal: Calibration) -> None:
-        known[missing[i].key] = Calibration(*cal)
-
-    parallel_map(_calibrate_one, [((s,), {}) for s in missing], n_jobs=n_jobs, progress=False, on_result=keep)
-    if path is not None and missing:
-        body = {"calibrations": {k: list(v) for k, v in sorted(known.items())}}
-        _write_text(path, json.dumps(body, indent=1) + "\n")
-    return known
-
-
-def parallel_map(
-    fn: Callable[..., Any],
-    calls: list[tuple[tuple, dict]],
-    *,
-    n_jobs: int,
-    progress: bool,
-    on_result: Callable[[int, Any], None],
-    desc: str = "blocks",
-    backend: str = "local",
-    scheduler: str | None = None,
-) -> None:
-    """Run ``fn(*args, **kwargs)`` for each call; hand ``(index, result)`` to ``on_result`` in the parent.
-
-    ``backend="local"``, one job: in this process, numba threads on every
-    core.  More jobs: joblib worker processes, each task run with numba
-    limited to ``cores // jobs`` threads (so workers and threads never
-    oversubscribe).
-    ``backend="dask"``: joblib's Dask backend on the distributed scheduler at
-    ``scheduler`` (every worker thread runs one task with one numba thread).
-    Results are handed over as they finish, in any order: callers must not
-    depend on it, and the runner's callers do not (each result is a pure
-    function of its call).
-    """
-    if not calls:
-        return
-    from tqdm.auto import tqdm
-
-    check_backend(backend, scheduler)
-    jobs = _effective_jobs(n_jobs, len(calls))
-    bar = tqdm(total=len(calls), desc=desc, unit=desc.rstrip("s"), disable=not progress, smoothing=0.05)
-    try:
-        if backend == "dask":
-            _dask_map(fn, calls, on_result, bar, scheduler)
-            return
-        if jobs == 1:
-            for i, (args, kwargs) in enumerate(calls):
-                on_result(i, fn(*args, **kwargs))
-                bar.update()
-            return
-        from joblib import Parallel, delayed
-
-        _warm_up()
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        tasks = (
-            delayed(_indexed)(fn, i, args, kwargs, threads) for i, (args, kwargs) in enumerate(calls)
-        )
-        for i, result in Parallel(n_jobs=jobs, return_as="generator_unordered")(tasks):
-            on_result(i, result)
-            bar.update()
-    finally:
-        bar.close()
-
-
-def _indexed(fn, i, args, kwargs, numba_threads: int):
-    """Run one call in a worker with numba limited to ``numba_threads`` threads (thread-local setting)."""
-    import numba
-
-    numba.set_num_threads(numba_threads)
-    return i, fn(*args, **kwargs)
-
-
-BACKENDS = ("local", "dask")
-#: Seconds to wait for a Dask scheduler before giving up.
-SCHEDULER_TIMEOUT_S = 30
-
-
-def check_backend(backend: str, scheduler: str | None) -> None:
-    """Validate the execution backend (``local`` or ``dask`` with a scheduler address)."""
-    if backend not in BACKENDS:
-        raise RunError(f"`backend` must be one of {list(BACKENDS)}, got {backend!r}")
-    if backend == "dask" and not scheduler:
-        raise RunError("the dask backend needs a scheduler address (--scheduler tcp://HOST:8786)")
-    if backend == "local" and scheduler:
-        raise RunError("--scheduler applies only with --backend dask")
-
-
-def _dask_map(fn, calls, on_result, bar, scheduler: str) -> None:
-    try:
-        from dask.distributed import Client
-    except ImportError:
-        raise RunError("the dask backend needs dask.distributed: pip install -e '.[cluster]'") from None
-    from joblib import Parallel, delayed, parallel_config
-
-    try:
-        client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
-    except OSError as exc:
-        raise RunError(f"cannot reach the Dask scheduler at {scheduler!r}: {exc}") from None
-    try:
-        tasks = (
-            delayed(_indexed)(fn, i, args, kwargs, 1) for i, (args, kwargs) in enumerate(calls)
-        )
-        with parallel_config(backend="dask"):
-            for i, result in Parallel(n_jobs=-1, return_as="generator_unordered")(tasks):
-                on_result(i, result)
-                bar.update()
-    finally:
-        client.close()
 
 
 def _compute_blocks(
     todo: list[tuple[Scenario, int, int]],
     identity: RunIdentity,
-    *,
     calibrations: dict[str, Calibration],
-    n_jobs: int,
-    batch_bootstrap: bool,
-    chunk_bytes: int,
-    progress: bool,
-    store: Callable[[Scenario, int, int, pd.DataFrame], None],
-    backend: str = "local",
-    scheduler: str | None = None,
+    execution: Execution,
+    store: BlockStore,
 ) -> None:
-    """Run ``todo`` blocks and hand each result to ``store`` in the parent as it finishes."""
-    calls = [
-        (
-            (s, b, m, identity),
-            {"batch_bootstrap": batch_bootstrap, "chunk_bytes": chunk_bytes, "calibration": calibrations[s.key]},
-        )
-        for s, b, m in todo
-    ]
+    """Run the ``todo`` blocks; the parent stores each result as it finishes."""
+    options = {"batch_bootstrap": execution.batch_bootstrap, "chunk_bytes": execution.chunk_bytes}
+    calls = [((s, b, m, identity), options | {"calibration": calibrations[s.key]}) for s, b, m in todo]
+
+    def keep(i: int, table: pd.DataFrame) -> None:
+        scenario, block, n_block = todo[i]
+        store.put(scenario.key, _block_name(block, n_block), table)
+
     parallel_map(
         run_block,
         calls,
-        n_jobs=n_jobs,
-        progress=progress,
-        on_result=lambda i, table: store(*todo[i], table),
-        backend=backend,
-        scheduler=scheduler,
+        n_jobs=execution.n_jobs,
+        progress=execution.progress,
+        on_result=keep,
+        backend=execution.backend,
+        scheduler=execution.scheduler,
+        warm_up=warm_up,
     )
 
 
+def _load(store: BlockStore, scenario: Scenario, n_reps: int, identity: RunIdentity) -> pd.DataFrame:
+    """A scenario's first ``n_reps`` replicate results, merged from its blocks in block order."""
+    return store.get_all(scenario.key, [_block_name(b, m) for b, m in _blocks_of(n_reps, identity)])
+
+
+# --------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------
 def _scenario_row(s: Scenario, calibration: Calibration) -> dict[str, Any]:
     return {
         "scenario": s.key,
@@ -548,6 +364,9 @@ def coverage_table(
     return table.astype({"k": np.int64, "n": np.int64, "n_reps": np.int64, "n_failed": np.int64, "n_boot": np.int64})
 
 
+# --------------------------------------------------------------------------
+# The run
+# --------------------------------------------------------------------------
 def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
     """Validate a method list (``None`` = all)."""
     if methods is None:
@@ -557,6 +376,39 @@ def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
     if unknown or not methods:
         raise RunError(f"`methods` must be a non-empty subset of {list(ALL_METHODS)}, got {list(methods)}")
     return tuple(m for m in ALL_METHODS if m in methods)
+
+
+def _check_target_mcse(target_mcse: float | None) -> float | None:
+    if target_mcse is not None and not (
+        isinstance(target_mcse, float | int) and not isinstance(target_mcse, bool) and 0 < target_mcse < 0.5
+    ):
+        raise RunError(f"`target_mcse` must be a number in (0, 0.5), got {target_mcse!r}")
+    return target_mcse
+
+
+def _grow_for_target(
+    scenarios: Sequence[Scenario],
+    reps: dict[str, int],
+    coverage_of: Any,
+    identity: RunIdentity,
+    target_mcse: float,
+    max_reps: int,
+) -> bool:
+    """Raise ``reps`` (in whole blocks, up to ``max_reps``) of every scenario whose worst coverage MCSE
+    exceeds ``target_mcse``; True when any grew."""
+    grown = False
+    for s in scenarios:
+        table = coverage_of(s)
+        worst = float(np.nanmax(table["coverage_mcse"].to_numpy(), initial=0.0))
+        if worst > target_mcse and reps[s.key] < max_reps:
+            p = table["coverage"].to_numpy()
+            # the largest p (1 - p) over methods sets the replicates needed (Morris et al. 2019, eq. 5)
+            p_worst = float(p[np.nanargmax(p * (1 - p))])
+            need = max(reps_for_coverage_mcse(target_mcse, p_worst), reps[s.key] + 1)
+            whole_blocks = -(-need // identity.block_reps) * identity.block_reps
+            reps[s.key] = min(whole_blocks, max_reps)
+            grown = True
+    return grown
 
 
 def run_all_ci_scenarios(
@@ -620,7 +472,7 @@ def run_all_ci_scenarios(
         Recorded in the provenance.
     backend, scheduler : optional
         ``"dask"`` and a scheduler address run the blocks on a Dask cluster
-        (results identical to a local run); see :func:`parallel_map`.
+        (results identical to a local run); see :func:`simulation.parallel.parallel_map`.
 
     Returns
     -------
@@ -632,13 +484,8 @@ def run_all_ci_scenarios(
         Bad arguments, an output folder holding results from other settings
         (or any results, without ``resume``/``overwrite``), or an unwritable folder.
     """
-    started = _now()
-    scenarios = list(scenarios)
-    if not scenarios:
-        raise RunError("the study holds no scenarios")
-    keys = [s.key for s in scenarios]
-    if len(set(keys)) != len(keys):
-        raise RunError("scenario keys must be unique within a run")
+    started = now()
+    scenarios = check_scenarios(scenarios)
     n_reps = check_positive_int(n_reps, "n_reps")
     max_reps = check_positive_int(max_reps, "max_reps")
     identity = RunIdentity(
@@ -647,114 +494,52 @@ def run_all_ci_scenarios(
         seed=int(check_seed(seed)),
     )
     methods = check_methods(methods)
-    n_jobs = check_n_jobs(n_jobs)
-    check_backend(backend, scheduler)
-    if target_mcse is not None and not (isinstance(target_mcse, float | int) and 0 < target_mcse < 0.5):
-        raise RunError(f"`target_mcse` must be a number in (0, 0.5), got {target_mcse!r}")
+    execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
+    target_mcse = _check_target_mcse(target_mcse)
     out_path = Path(out) if out is not None else None
     if out_path is not None:
-        _check_out(out_path, identity, resume=resume, overwrite=overwrite)
+        prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite, owned=OWNED_FILES)
+    store = BlockStore(out_path)
+    calibrations = calibrate_all(scenarios, execution, out_path)
 
-    memory: dict[tuple[str, int, int], pd.DataFrame] = {}
+    def coverage_of(s: Scenario) -> pd.DataFrame:
+        return coverage_table([(s, _load(store, s, reps[s.key], identity))], identity, methods, calibrations)
 
-    def store(scenario: Scenario, block: int, m: int, table: pd.DataFrame) -> None:
-        if out_path is None:
-            memory[scenario.key, block, m] = table
-        else:
-            path = _block_path(out_path, scenario, block, m)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_parquet(path, table)
-
-    def have(scenario: Scenario, block: int, m: int) -> bool:
-        if out_path is None:
-            return (scenario.key, block, m) in memory
-        return _block_path(out_path, scenario, block, m).exists()
-
-    def load(scenario: Scenario, reps: int) -> pd.DataFrame:
-        parts = []
-        for b, m in enumerate(_n_blocks(reps, identity.block_reps)):
-            if out_path is None:
-                parts.append(memory[scenario.key, b, m])
-            else:
-                parts.append(pq.read_table(_block_path(out_path, scenario, b, m)).to_pandas())
-        return pd.concat(parts, ignore_index=True)
-
-    calibrations = _calibrate_all(scenarios, n_jobs if backend == "local" else 1, out_path)
-    reps_per_scenario = dict.fromkeys(keys, n_reps)
+    reps = {s.key: n_reps for s in scenarios}
     computed = 0
-    for _round in range(8):
+    for _round in range(MAX_ROUNDS):
         todo = [
             (s, b, m)
             for s in scenarios
-            for b, m in enumerate(_n_blocks(reps_per_scenario[s.key], identity.block_reps))
-            if not have(s, b, m)
+            for b, m in _blocks_of(reps[s.key], identity)
+            if not store.has(s.key, _block_name(b, m))
         ]
-        _compute_blocks(
-            todo,
-            identity,
-            calibrations=calibrations,
-            n_jobs=n_jobs,
-            batch_bootstrap=batch_bootstrap,
-            chunk_bytes=chunk_bytes,
-            progress=progress,
-            store=store,
-            backend=backend,
-            scheduler=scheduler,
-        )
+        _compute_blocks(todo, identity, calibrations, execution, store)
         computed += len(todo)
-        if target_mcse is None:
-            break
-        grown = False
-        for s in scenarios:
-            table = coverage_table([(s, load(s, reps_per_scenario[s.key]))], identity, methods, calibrations)
-            worst = float(np.nanmax(table["coverage_mcse"].to_numpy(), initial=0.0))
-            if worst > target_mcse and reps_per_scenario[s.key] < max_reps:
-                p = table["coverage"].to_numpy()
-                # the largest p (1 - p) over methods sets the replicates needed (Morris et al. 2019, eq. 5)
-                p_worst = float(p[np.nanargmax(p * (1 - p))])
-                need = max(reps_for_coverage_mcse(target_mcse, p_worst), reps_per_scenario[s.key] + 1)
-                whole_blocks = -(-need // identity.block_reps) * identity.block_reps
-                reps_per_scenario[s.key] = min(whole_blocks, max_reps)
-                grown = True
-        if not grown:
+        if target_mcse is None or not _grow_for_target(scenarios, reps, coverage_of, identity, target_mcse, max_reps):
             break
 
     # one scenario's replicates in memory at a time (unless they are to be kept)
     parts, kept = [], []
     for s in scenarios:
-        reps = load(s, reps_per_scenario[s.key])
-        parts.append(coverage_table([(s, reps)], identity, methods, calibrations))
+        table = _load(store, s, reps[s.key], identity)
+        parts.append(coverage_table([(s, table)], identity, methods, calibrations))
         if keep_replicates:
-            kept.append(reps)
+            kept.append(table)
     coverage = pd.concat(parts, ignore_index=True)
     replicates = pd.concat(kept, ignore_index=True) if keep_replicates else None
-    provenance = {
-        "study": study,
-        "identity": identity.as_dict(),
-        "settings": {
-            "n_reps": n_reps,
-            "methods": list(methods),
-            "target_mcse": target_mcse,
-            "max_reps": max_reps,
-            "n_jobs": n_jobs,
-            "backend": backend,
-            "scheduler": scheduler,
-            "batch_bootstrap": batch_bootstrap,
-            "chunk_bytes": chunk_bytes,
-        }
-        | (settings_extra or {}),
-        "n_scenarios": len(scenarios),
-        "blocks_computed": computed,
-        "versions": _versions(),
-        "git_commit": _git_commit(),
-        "started_at": started,
-        "finished_at": _now(),
-    }
+    settings = {"n_reps": n_reps, "methods": list(methods), "target_mcse": target_mcse, "max_reps": max_reps}
+    provenance = provenance_record(
+        study,
+        identity.as_dict(),
+        started,
+        settings=settings | execution.as_dict() | (settings_extra or {}),
+        n_scenarios=len(scenarios),
+        blocks_computed=computed,
+    )
     if out_path is not None:
         write_parquet(out_path / COVERAGE_FILE, coverage, provenance)
         if replicates is not None:
             write_parquet(out_path / REPLICATES_FILE, replicates, provenance)
-        from simulation.report import summary_markdown
-
-        _write_text(out_path / SUMMARY_FILE, summary_markdown(coverage, provenance))
+        write_text(out_path / SUMMARY_FILE, summary_markdown(coverage, provenance))
     return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=out_path)

@@ -36,11 +36,13 @@ import csv
 import dataclasses
 import hashlib
 import math
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from simulation import continuous, generators
+from simulation._validation import RunError
 from simulation.seeding import as_seed_sequence
 
 GENERATORS = (*generators.TIED_GENERATORS, *continuous.CONTINUOUS_GENERATORS)
@@ -256,6 +258,17 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
         raise ValueError(f"study file `{path}` repeats scenario(s) {dupes}")
     if not scenarios:
         raise ValueError(f"study file `{path}` holds no scenarios")
+    return scenarios
+
+
+def check_scenarios(scenarios: Iterable[Scenario]) -> list[Scenario]:
+    """A non-empty list of scenarios with unique keys (what a run needs)."""
+    scenarios = list(scenarios)
+    if not scenarios:
+        raise RunError("the study holds no scenarios")
+    keys = [s.key for s in scenarios]
+    if len(set(keys)) != len(keys):
+        raise RunError("scenario keys must be unique within a run")
     return scenarios
 
 

@@ -102,7 +102,7 @@ def run_check(check: str, n: int, parameter: float, n_reps: int, seed: int) -> d
 def run_toolkit_study(n_reps: int = 2000, *, seed: int = 0, n_jobs: int = -1, progress: bool = False) -> pd.DataFrame:
     """All checks of :data:`TOOLKIT_STUDY`; one row each (order of the table, whatever ``n_jobs``)."""
     from simulation._validation import check_positive_int
-    from simulation.runner import parallel_map
+    from simulation.parallel import parallel_map
 
     n_reps = check_positive_int(n_reps, "n_reps", minimum=10)
     rows: list[dict[str, Any] | None] = [None] * len(TOOLKIT_STUDY)

@@ -44,8 +44,8 @@ def test_backend_errors():
 
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
-    from simulation import runner
+    from simulation import parallel
 
-    monkeypatch.setattr(runner, "SCHEDULER_TIMEOUT_S", 1)
+    monkeypatch.setattr(parallel, "SCHEDULER_TIMEOUT_S", 1)
     with pytest.raises(RunError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
         run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, n_jobs=1, backend="dask", scheduler="tcp://127.0.0.1:9")

@@ -1,0 +1,289 @@
+"""Storage: atomic files, Parquet with provenance, results folders, manifests and block stores.
+
+Everything the package writes goes through here, and only the parent
+process writes:
+
+* :func:`atomic_write` writes a temporary file beside the target and renames
+  it into place, so a run killed at any moment leaves whole files or none;
+* :func:`write_parquet` stores a table with its provenance (settings, seed,
+  versions, git commit, times) as JSON in the Parquet schema metadata, and
+  :func:`read_provenance` reads it back;
+* :func:`prepare_output` guards a results folder: it refuses to mix results
+  of other settings (named in the message) or to replace results unless told,
+  and records the settings that define the numbers in ``manifest.json``;
+* :class:`BlockStore` keeps a run's units of work (``blocks/<scenario>/``)
+  on disk, or in memory when there is no folder.
+
+The runner, the power study and the reports all use this module; it uses
+none of them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import functools
+import json
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from simulation import __version__
+from simulation._validation import RunError
+
+MANIFEST = "manifest.json"
+BLOCKS_DIR = "blocks"
+#: Key of the provenance JSON in the Parquet schema metadata.
+METADATA_KEY = b"simulation"
+#: Packages whose versions are recorded in every provenance.
+VERSIONED_PACKAGES = ("numpy", "numba", "scipy", "pandas", "pyarrow", "joblib")
+
+__all__ = [
+    "BLOCKS_DIR",
+    "MANIFEST",
+    "BlockStore",
+    "RunError",
+    "atomic_write",
+    "git_commit",
+    "now",
+    "prepare_output",
+    "provenance_record",
+    "read_json",
+    "read_provenance",
+    "versions",
+    "write_json",
+    "write_parquet",
+    "write_text",
+]
+
+
+# --------------------------------------------------------------------------
+# Atomic files
+# --------------------------------------------------------------------------
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through ``write(tmp)`` to a temporary file beside ``path``, then rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; results get the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_text(path: Path, text: str) -> None:
+    """Atomically write ``text`` to ``path``."""
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def write_json(path: Path, value: Any) -> None:
+    """Atomically write ``value`` as indented, key-sorted JSON (floats round-trip exactly)."""
+    write_text(path, json.dumps(value, indent=1, sort_keys=True, default=str) + "\n")
+
+
+def read_json(path: Path) -> Any | None:
+    """The JSON in ``path``, or None when it is missing or unreadable (callers recompute)."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_parquet(path: Path, table: pd.DataFrame, provenance: dict[str, Any] | None = None) -> None:
+    """Atomically write ``table`` to Parquet, with ``provenance`` as JSON in the schema metadata."""
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    if provenance is not None:
+        meta = dict(arrow.schema.metadata or {})
+        meta[METADATA_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
+        arrow = arrow.replace_schema_metadata(meta)
+    atomic_write(Path(path), lambda tmp: pq.write_table(arrow, tmp))
+
+
+def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The provenance stored in a Parquet file written by this package."""
+    meta = pq.read_schema(path).metadata or {}
+    if METADATA_KEY not in meta:
+        raise RunError(f"`{path}` carries no simulation provenance (not written by this package?)")
+    return json.loads(meta[METADATA_KEY])
+
+
+# --------------------------------------------------------------------------
+# Provenance
+# --------------------------------------------------------------------------
+def git_commit() -> str | None:
+    """The commit of the package's checkout, or None outside a git checkout."""
+    try:
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=Path(__file__).resolve().parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+def versions() -> dict[str, str]:
+    """Python's, this package's and the core dependencies' versions."""
+    out = {"python": platform.python_version(), "simulation": __version__}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:  # pragma: no cover - core dependencies
+            out[name] = "unknown"
+    return out
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second."""
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def provenance_record(study: str | None, identity: dict[str, Any], started_at: str, **extra: Any) -> dict[str, Any]:
+    """The provenance every results table carries: study, identity, versions, commit, times, and ``extra``."""
+    return {
+        "study": study,
+        "identity": identity,
+        **extra,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "started_at": started_at,
+        "finished_at": now(),
+    }
+
+
+# --------------------------------------------------------------------------
+# Results folders
+# --------------------------------------------------------------------------
+def prepare_output(
+    out: Path,
+    identity: dict[str, Any],
+    *,
+    resume: bool,
+    overwrite: bool,
+    owned: tuple[str, ...],
+) -> None:
+    """Prepare the results folder ``out``: refuse to mix or overwrite results unless told; write the manifest.
+
+    ``identity`` holds the settings that define the numbers; ``owned`` are the
+    files a run writes (the first is its main table), which ``overwrite``
+    deletes together with ``blocks/``.
+
+    Raises
+    ------
+    RunError
+        ``out`` is a file; it holds results and neither ``resume`` nor
+        ``overwrite`` is set; ``resume`` with other settings (each named,
+        old and new value); an unreadable manifest; an unwritable folder.
+    """
+    manifest = out / MANIFEST
+    main_file = out / owned[0]
+    if out.exists() and not out.is_dir():
+        raise RunError(f"output folder `{out}` exists and is not a folder")
+    if manifest.exists():
+        if overwrite:
+            shutil.rmtree(out / BLOCKS_DIR, ignore_errors=True)
+            for name in (*owned, MANIFEST):
+                (out / name).unlink(missing_ok=True)
+        elif not resume:
+            raise RunError(
+                f"`{out}` already holds results; pass --resume to reuse and extend them, "
+                "--overwrite to replace them, or choose another --out"
+            )
+        else:
+            _check_manifest(manifest, out, identity)
+    elif main_file.exists() and not overwrite:
+        raise RunError(f"`{out}` holds {owned[0]} without a manifest; use --overwrite or another --out")
+    try:
+        (out / BLOCKS_DIR).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create output folder `{out}`: {exc.strerror}") from None
+    if not os.access(out, os.W_OK):
+        raise RunError(f"output folder `{out}` is not writable")
+    for stale in out.rglob(".*.tmp"):  # left by a killed run; never a complete file
+        stale.unlink(missing_ok=True)
+    if not manifest.exists():
+        write_text(manifest, json.dumps({"identity": identity}, indent=2, sort_keys=True) + "\n")
+
+
+def _check_manifest(manifest: Path, out: Path, identity: dict[str, Any]) -> None:
+    try:
+        old = json.loads(manifest.read_text())["identity"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise RunError(f"cannot read `{manifest}` ({exc}); use --overwrite or another --out") from None
+    changed = {k: (old.get(k), v) for k, v in identity.items() if old.get(k) != v}
+    changed |= {k: (v, None) for k, v in old.items() if k not in identity}
+    if changed:
+        what = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
+        raise RunError(
+            f"`{out}` holds results computed with other settings ({what}); rerun with the old "
+            "settings to resume, or use --overwrite or another --out"
+        )
+
+
+class BlockStore:
+    """A run's finished units of work, as Parquet tables under ``<out>/blocks/<scenario>/`` (or in memory).
+
+    A unit is named by its scenario key and a file stem that encodes what it
+    holds (e.g. ``b000003_m500``); names are pure functions of a unit's
+    identity, so a resumed run finds exactly the units it would compute.
+    Writes are atomic (:func:`atomic_write`).
+    """
+
+    def __init__(self, out: Path | None):
+        self.root = None if out is None else Path(out) / BLOCKS_DIR
+        self._memory: dict[tuple[str, str], pd.DataFrame] = {}
+
+    def path(self, scenario: str, name: str) -> Path:
+        assert self.root is not None
+        return self.root / scenario / f"{name}.parquet"
+
+    def has(self, scenario: str, name: str) -> bool:
+        if self.root is None:
+            return (scenario, name) in self._memory
+        return self.path(scenario, name).exists()
+
+    def put(self, scenario: str, name: str, table: pd.DataFrame) -> None:
+        if self.root is None:
+            self._memory[scenario, name] = table
+            return
+        path = self.path(scenario, name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_parquet(path, table)
+
+    def get(self, scenario: str, name: str) -> pd.DataFrame:
+        if self.root is None:
+            return self._memory[scenario, name]
+        return pq.read_table(self.path(scenario, name)).to_pandas()
+
+    def get_all(self, scenario: str, names: Iterable[str]) -> pd.DataFrame:
+        """The units ``names`` of one scenario, concatenated in the order given."""
+        return pd.concat([self.get(scenario, name) for name in names], ignore_index=True)
+
+    def disk_bytes(self) -> int:
+        """Bytes the stored units take on disk (0 in memory)."""
+        if self.root is None or not self.root.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.root.rglob("*.parquet"))
