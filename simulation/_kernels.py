@@ -393,6 +393,49 @@ def quantile_rows(sorted_theta, n_valid, probs) -> np.ndarray:
     return out
 
 
+@njit(cache=True, parallel=True)
+def studentized_quantile_rows(sorted_theta, n_valid, theta_hat, probs) -> np.ndarray:
+    """Quantiles (type 7) of ``t* = (atanh r* - atanh r_hat) / sqrt(1 + r*^2 / 2)`` per row -> ``(m, k)``.
+
+    ``sorted_theta`` holds each row's valid bootstrap values ascending
+    (:func:`summarize_rows`).  ``t*`` is usually increasing in ``r*``, so the
+    sorted order carries over and no sort is needed; a row where it does not
+    (``r_hat`` near -1 or 1) is sorted.  A resample with ``|r*| = 1`` gives
+    ``t* = +-inf``, which keeps its place at an end of the order; a quantile
+    that needs an infinite value is returned as +-inf (the caller flags it),
+    never as a NaN from ``0 * inf``.
+    """
+    m, k = probs.shape
+    out = np.full((m, k), np.nan)
+    for r in prange(m):
+        nv = n_valid[r]
+        if nv == 0:
+            continue
+        z_hat = np.arctanh(theta_hat[r])
+        t = np.empty(nv, np.float64)
+        ordered = True
+        for j in range(nv):
+            v = sorted_theta[r, j]
+            t[j] = (np.arctanh(v) - z_hat) / np.sqrt(1.0 + 0.5 * v * v)
+            if j > 0 and not t[j] >= t[j - 1]:
+                ordered = False
+        if not ordered:
+            t.sort()
+        for j in range(k):
+            h = (nv - 1) * probs[r, j]
+            lo = min(int(np.floor(h)), nv - 1)
+            frac = h - lo
+            a = t[lo]
+            b = t[min(lo + 1, nv - 1)]
+            if frac == 0.0 or a == b or not np.isfinite(a):
+                out[r, j] = a
+            elif not np.isfinite(b):
+                out[r, j] = b
+            else:
+                out[r, j] = a + frac * (b - a)
+    return out
+
+
 # --------------------------------------------------------------------------
 # Calibration of mixing generators
 # --------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class SingleBootstrapResult:
     rho_hat : float
         Spearman's rho of the data (NaN if x or y is constant).
     intervals : pandas.DataFrame
-        Indexed by method (``percentile``, ``basic``, ``bca``, ``normal``);
+        Indexed by method (``percentile``, ``basic``, ``bca``, ``normal``, ``studentized``);
         columns ``ci_lower``, ``ci_upper``, ``status``.
     n_boot : int
         Resamples drawn.
@@ -153,7 +153,7 @@ def bootstrap_ci_single(
 
     Pairs ``(x_i, y_i)`` are resampled with replacement (the paired bootstrap,
     Efron & Tibshirani 1993, §9.5); see :mod:`simulation.intervals` for the
-    four methods and the degenerate-case policy.
+    five methods and the degenerate-case policy.
 
     Parameters
     ----------
@@ -180,7 +180,7 @@ def bootstrap_ci_single(
     >>> round(res.rho_hat, 4)
     0.9487
     >>> list(res.intervals.index)
-    ['percentile', 'basic', 'bca', 'normal']
+    ['percentile', 'basic', 'bca', 'normal', 'studentized']
     """
     xa, ya = check_paired_data(x, y, ndim=1)
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
@@ -255,7 +255,7 @@ def bootstrap_ci_averaged(
     are drawn inside the kernel (O(n) per thread, no index buffer), and a
     chunk holds ``chunk_size * (n_boot + 2 n)`` float64 values of bootstrap
     and jackknife estimates, at most ``CHUNK_BYTES`` (or one replicate).  The
-    returned replicate table itself has ``4 * n_reps`` rows.
+    returned replicate table itself has ``5 * n_reps`` rows (one per method).
     """
     xa, ya = check_paired_data(x_all, y_all, ndim=2)
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)

@@ -2,9 +2,9 @@
 
 Figures (PNG and PDF, one figure per file) are drawn from ``coverage.parquet``
 alone, so ``python -m simulation plot RESULTS`` can redraw them at any time.
-Each method keeps one colour (Okabe & Ito's colour-blind-safe palette), one
-marker and one line style everywhere, so the figures stay readable in
-grayscale.
+Each method keeps one colour (Okabe & Ito's colour-blind-safe palette, and
+the yellow of Paul Tol's high-contrast scheme for the eighth), one marker and
+one line style everywhere, so the figures stay readable in grayscale.
 """
 
 from __future__ import annotations
@@ -20,11 +20,12 @@ import pandas as pd
 from simulation.storage import atomic_write
 
 #: Per-method style: colour, marker, line style.
-METHOD_STYLES = {
+METHOD_STYLES: dict[str, tuple[str, str, Any]] = {
     "percentile": ("#000000", "o", "-"),
     "basic": ("#E69F00", "s", "--"),
     "bca": ("#0072B2", "^", "-."),
     "normal": ("#009E73", "D", ":"),
+    "studentized": ("#DDAA33", "h", (0, (3, 1, 1, 1))),
     "fisher_z_fieller": ("#D55E00", "v", "-"),
     "fisher_z_bonett_wright": ("#CC79A7", "P", "--"),
     "fisher_z_pearson": ("#56B4E9", "X", "-."),
@@ -32,7 +33,7 @@ METHOD_STYLES = {
 FIGURES = ("coverage", "endpoints", "widths")
 
 
-def _style(method: str) -> tuple[str, str, str]:
+def _style(method: str) -> tuple[str, str, Any]:
     return METHOD_STYLES.get(method, ("#777777", "*", "-"))
 
 

@@ -152,7 +152,9 @@ def bootstrap_ci(
         ).astype(np.float64)
     else:
         jack = np.full(n, np.nan)  # only BCa uses the jackknife
-    rows = bootstrap_intervals(theta[None, :], np.array([estimate]), jack[None, :], confidence_level)
+    rows = bootstrap_intervals(
+        theta[None, :], np.array([estimate]), jack[None, :], confidence_level, studentized=False
+    )
     lower, upper, status = (v[0] for v in rows.intervals[method])
     warning = WARN_TWO if n == 2 else None
     if status != "ok":

@@ -146,7 +146,10 @@ def test_dropped_resamples_are_counted_and_too_few_flagged():
     # 1/3 of the resamples are dropped and counted, and intervals are still reported.
     res = bootstrap_ci_single([0.0, 0, 0, 0, 1], [1.0, 2, 3, 4, 5], n_boot=400, seed=1)
     assert 80 < res.n_boot - res.n_boot_valid < 200
-    assert (res.intervals["status"].drop("bca") == "ok").all()
+    assert (res.intervals["status"].drop(["bca", "studentized"]) == "ok").all()
+    # A resample holding the x = 1 pair and one repeated x = 0 pair has r* = 1, whose z is
+    # infinite; such resamples are far more than 2.5% here, so the studentized interval is undefined.
+    assert res.intervals.loc["studentized", "status"] == "studentized_infinite"
     # Leaving out the single x = 1 makes x constant: the jackknife, hence BCa, is undefined.
     assert np.isnan(res.acceleration)
     assert res.intervals.loc["bca", "status"] == "bca_accel_undefined"
@@ -225,3 +228,46 @@ def test_averaged_argument_errors(tied_batch):
 def test_empty_batch_is_rejected():
     with pytest.raises(ValueError, match=r"at least one replicate \(n_reps >= 1\), got 0"):
         bootstrap_ci_averaged(np.zeros((0, 6)), np.zeros((0, 6)), n_boot=10)
+
+
+# ---------------------------------------------------------------- studentized (bootstrap-t on Fisher's z)
+
+
+def _studentized(theta: np.ndarray, theta_hat: float, level: float = 0.95):
+    rows = bootstrap_intervals(theta[None, :], np.array([theta_hat]), np.linspace(-0.1, 0.1, 9)[None, :], level)
+    lower, upper, status = (v[0] for v in rows.intervals["studentized"])
+    return lower, upper, status
+
+
+def test_studentized_equals_the_written_out_formula_even_when_t_is_not_monotone_in_r():
+    """Near r_hat = -1, t* = (atanh r* - atanh r_hat) / sqrt(1 + r*^2/2) decreases in r* somewhere,
+    so the kernel must sort t*; the reference keeps n in the SE to show that n - 3 cancels."""
+    rng = np.random.default_rng(3)
+    for theta_hat, spread in ((0.31, 0.1), (-0.99999, 1.5), (0.999999, 1.5)):
+        theta = np.clip(theta_hat + spread * rng.standard_normal(999), -0.999, 0.999)
+        t = (np.arctanh(np.sort(theta)) - np.arctanh(theta_hat)) / np.sqrt(1 + np.sort(theta) ** 2 / 2)
+        monotone = bool(np.all(np.diff(t) >= 0))
+        assert monotone == (theta_hat == 0.31), "the cases must cover both kernel branches"
+        lower, upper, status = _studentized(theta, theta_hat)
+        ref = reference.studentized_interval(theta, theta_hat, 57, 0.95)
+        assert status == "ok"
+        np.testing.assert_allclose((lower, upper), ref, rtol=0, atol=1e-12)
+
+
+def test_studentized_with_resamples_at_plus_or_minus_one():
+    """r* = 1 has t* = +inf; it keeps its rank.  Below alpha/2 of the resamples the interval is
+    finite and equals the formula; above, the needed quantile is infinite and the status says so."""
+    rng = np.random.default_rng(8)
+    base = np.clip(0.6 + 0.15 * rng.standard_normal(1000), -0.99, 0.99)
+    few = base.copy()
+    few[:10] = 1.0  # 1% of the resamples
+    lower, upper, status = _studentized(few, 0.6)
+    assert status == "ok" and np.isfinite([lower, upper]).all()
+    np.testing.assert_allclose((lower, upper), reference.studentized_interval(few, 0.6, 80, 0.95), atol=1e-12)
+    many = base.copy()
+    many[:60] = 1.0  # 6% > 2.5%: the 97.5% quantile of t* is +inf
+    lower, upper, status = _studentized(many, 0.6)
+    assert status == "studentized_infinite" and np.isnan(lower) and np.isnan(upper)
+    minus = base.copy()
+    minus[:60] = -1.0  # the 2.5% quantile of t* is -inf: again undefined
+    assert _studentized(minus, 0.6)[2] == "studentized_infinite"
