@@ -6,8 +6,11 @@ Columns: ``case`` (label), ``generator``, ``n``, ``k`` (empty for
 where a generator needs them, ``df`` (``bivariate_t``, default 4),
 ``y_median`` and ``y_iqr`` (``log_linear``), ``pool`` (``empirical``: a
 CSV/Parquet path relative to the study file, or ``example``).  Built-in
-studies live in ``scenarios/`` at the repository root; :func:`load_study`
-also takes a path, so a user adds a study as a file without touching code.
+studies ship with the package (``simulation/studies/``, found with
+:mod:`importlib.resources`, so they work from an installed wheel); the
+repository's top-level ``scenarios/`` is a link to that folder, one copy of
+each file.  :func:`load_study` also takes a path, so a user adds a study as a
+file without touching code.
 
 Generators
 ----------
@@ -37,6 +40,7 @@ import dataclasses
 import hashlib
 import math
 from collections.abc import Iterable
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +51,16 @@ from simulation.seeding import as_seed_sequence
 
 GENERATORS = (*generators.TIED_GENERATORS, *continuous.CONTINUOUS_GENERATORS)
 STUDY_COLUMNS = ("case", "generator", "n", "k", "template", "counts", "rho", "df", "y_median", "y_iqr", "pool")
-BUILTIN_DIR = Path(__file__).resolve().parents[1] / "scenarios"
+
+
+def builtin_studies() -> dict[str, Path]:
+    """The packaged studies by name (``simulation/studies/<name>.csv``)."""
+    folder = resources.files("simulation").joinpath("studies")
+    return {
+        entry.name[: -len(".csv")]: Path(str(entry))
+        for entry in sorted(folder.iterdir(), key=lambda e: e.name)
+        if entry.name.endswith(".csv")
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -239,11 +252,10 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
     """
     path = Path(name_or_path)
     if not path.is_file():
-        builtin = BUILTIN_DIR / f"{name_or_path}.csv"
-        if not builtin.is_file():
-            known = sorted(p.stem for p in BUILTIN_DIR.glob("*.csv"))
-            raise ValueError(f"unknown study {str(name_or_path)!r}: not a file and not one of {known}")
-        path = builtin
+        builtin = builtin_studies()
+        if str(name_or_path) not in builtin:
+            raise ValueError(f"unknown study {str(name_or_path)!r}: not a file and not one of {sorted(builtin)}")
+        path = builtin[str(name_or_path)]
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in ("case", "generator", "n", "rho") if c not in (reader.fieldnames or [])]

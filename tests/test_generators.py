@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import re
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -24,7 +26,7 @@ from simulation.generators import (
     tie_counts,
     x_values,
 )
-from simulation.scenarios import Scenario, load_study, scenario_seed
+from simulation.scenarios import Scenario, builtin_studies, load_study, scenario_seed
 from simulation.seeding import child_seed, rng_from
 
 # Copied by hand from shared/reference/karwowski2018_tie_templates.csv.
@@ -107,6 +109,18 @@ def test_bivariate_normal_mean_spearman_matches_moran():
     rho = 2 * math.sin(math.pi * rho_s / 6)
     expected = 6 / math.pi * ((n - 2) / (n + 1) * math.asin(rho / 2) + math.asin(rho) / (n + 1))
     assert abs(r.mean() - expected) < 4.5 * r.std(ddof=1) / math.sqrt(r.size)
+
+
+def test_builtin_studies_ship_with_the_package_and_load_from_anywhere(tmp_path, monkeypatch):
+    folder = Path(str(resources.files("simulation").joinpath("studies")))
+    assert sorted(builtin_studies()) == ["karwowski2018", "smoke", "validation"]
+    assert all(path.parent == folder for path in builtin_studies().values())
+    # the repository's scenarios/ is the packaged folder itself (a link), not a copy that could drift
+    repo_scenarios = Path(__file__).resolve().parents[1] / "scenarios"
+    if repo_scenarios.exists():
+        assert repo_scenarios.resolve() == folder.resolve()
+    monkeypatch.chdir(tmp_path)
+    assert len(load_study("smoke")) == 9
 
 
 def test_builtin_studies_load():
