@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import runpy
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,18 @@ class Settings:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
 
+def _run_config(file: Path) -> dict[str, Any]:
+    """Execute a config file; a syntax error or exception becomes one ValueError naming file and line."""
+    try:
+        return runpy.run_path(str(file))
+    except SyntaxError as exc:
+        raise ValueError(f"config file `{file}` line {exc.lineno}: {exc.msg}") from None
+    except Exception as exc:
+        frames = [f for f in traceback.extract_tb(exc.__traceback__) if Path(f.filename).resolve() == file.resolve()]
+        where = f" line {frames[-1].lineno}" if frames else ""
+        raise ValueError(f"config file `{file}`{where}: {type(exc).__name__}: {exc}") from None
+
+
 _SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings) if f.name.isupper())
 
 
@@ -99,7 +112,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     FileNotFoundError
         If an explicitly named file does not exist.
     ValueError
-        If the file sets an unknown name or an invalid value.
+        If the file does not run (a syntax error or an exception: the message
+        gives the file, the line and the error), sets an unknown name, or
+        sets an invalid value.
     """
     if path is None:
         env = os.environ.get(CONFIG_ENV_VAR)
@@ -112,7 +127,7 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"config file `{file}` does not exist")
-    namespace = runpy.run_path(str(file))
+    namespace = _run_config(file)
     values = {k: v for k, v in namespace.items() if k.isupper()}
     unknown = sorted(set(values) - set(_SETTING_NAMES))
     if unknown:

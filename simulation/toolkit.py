@@ -38,12 +38,15 @@ class BootstrapResult:
 
     Attributes
     ----------
-    mean, std : float
-        Sample mean and standard deviation (ddof = 1; NaN for one sample).
+    mean : float
+        Sample mean.
+    std : float or None
+        Sample standard deviation (ddof = 1); None for one sample (it has none).
     estimate : float
         The statistic on the sample (equals ``mean`` for the default statistic).
-    ci_lower, ci_upper : float
-        The interval for the statistic (NaN when it cannot be computed).
+    ci_lower, ci_upper : float or None
+        The interval for the statistic; None when it cannot be computed (one
+        sample, or the method is undefined for these data: ``warning`` says why).
     n_samples : int
     confidence_level : float
     method : str
@@ -52,17 +55,17 @@ class BootstrapResult:
     """
 
     mean: float
-    std: float
+    std: float | None
     estimate: float
-    ci_lower: float
-    ci_upper: float
+    ci_lower: float | None
+    ci_upper: float | None
     n_samples: int
     confidence_level: float
     method: str
     warning: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict (NaN becomes None)."""
+        """JSON-ready dict (the fields; a missing value is None, never NaN)."""
         return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in dataclasses.asdict(self).items()}
 
 
@@ -112,8 +115,8 @@ def bootstrap_ci(
     Returns
     -------
     BootstrapResult
-        One sample: no interval (NaN) and a warning that it cannot be
-        computed.  Two samples: an interval and a warning that it is
+        One sample: no interval (``ci_lower`` and ``ci_upper`` None, ``std``
+        None) and a warning that it cannot be computed.  Two samples: an interval and a warning that it is
         unreliable.  Three or more: no warning.  All samples equal: the
         interval is that value, with a note.
     """
@@ -126,11 +129,11 @@ def bootstrap_ci(
     n = x.size
     estimate = float(statistic(x, axis=-1))
     mean = float(x.mean())
-    std = float(x.std(ddof=1)) if n > 1 else math.nan
+    std = float(x.std(ddof=1)) if n > 1 else None
     common = {"mean": mean, "std": std, "estimate": estimate, "n_samples": n}
     common |= {"confidence_level": confidence_level, "method": method}
     if n == 1:
-        return BootstrapResult(ci_lower=math.nan, ci_upper=math.nan, warning=WARN_ONE, **common)
+        return BootstrapResult(ci_lower=None, ci_upper=None, warning=WARN_ONE, **common)
     if np.all(x == x[0]):
         return BootstrapResult(ci_lower=estimate, ci_upper=estimate, warning=WARN_NO_SPREAD, **common)
     rng = np.random.default_rng(int(seed))
@@ -159,7 +162,12 @@ def bootstrap_ci(
     warning = WARN_TWO if n == 2 else None
     if status != "ok":
         warning = f"{warning + '; ' if warning else ''}{method} interval undefined ({status})"
-    return BootstrapResult(ci_lower=float(lower), ci_upper=float(upper), warning=warning, **common)
+    return BootstrapResult(ci_lower=_value(lower), ci_upper=_value(upper), warning=warning, **common)
+
+
+def _value(v: float) -> float | None:
+    """A finite endpoint as float; an undefined one (NaN) as None."""
+    return None if math.isnan(v) else float(v)
 
 
 def compute_metric_ci(values: Sequence[float], metric_name: str = "", confidence_level: float = 0.95) -> dict:

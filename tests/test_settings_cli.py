@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -50,6 +51,34 @@ def test_invalid_config_is_rejected(tmp_path, text, exc, match):
     path.write_text(text)
     with pytest.raises(exc, match=match):
         load_settings(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        ("N_REPS = 10\nN_BOOT = (\n", r"config file `.*config.py` line 2: '\(' was never closed"),
+        ("N_REPS = 10\n\nN_BOOT = 1 / 0\n", r"config file `.*config.py` line 3: ZeroDivisionError: division by zero"),
+        ("N_REPS = 10\nimport no_such_module_xyz\n", r"config file `.*config.py` line 2: ModuleNotFoundError"),
+    ],
+)
+def test_config_that_does_not_run_names_file_and_line(tmp_path, text, match):
+    path = tmp_path / "config.py"
+    path.write_text(text)
+    with pytest.raises(ValueError, match=match):
+        load_settings(path)
+
+
+def test_cli_config_syntax_error_exits_2_without_traceback(tmp_path, monkeypatch):
+    """The config.py in the working directory is read by path: a syntax error there is one line, exit 2."""
+    (tmp_path / "config.py").write_text("N_BOOT = 100\nSEED = [\n")
+    env = {k: v for k, v in os.environ.items() if k != "SIMULATION_CONFIG"}
+    out = subprocess.run(
+        [sys.executable, "-m", "simulation", "run", "smoke", "--quiet"], cwd=tmp_path, env=env,
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert out.returncode == 2
+    assert out.stderr.strip() == "error: config file `config.py` line 2: '[' was never closed"
+    assert not (tmp_path / "results").exists()
 
 
 def test_missing_config_file(tmp_path):

@@ -66,10 +66,15 @@ def test_bootstrap_ci_is_deterministic_and_seeded():
 
 def test_small_sample_degradation():
     one = bootstrap_ci([3.0])
-    assert math.isnan(one.ci_lower) and math.isnan(one.ci_upper) and one.warning == WARN_ONE
+    assert one.ci_lower is None and one.ci_upper is None and one.std is None and one.warning == WARN_ONE
+    assert one.to_dict()["ci_lower"] is None and one.mean == one.estimate == 3.0
     two = bootstrap_ci([3.0, 5.0])
     assert 3.0 <= two.ci_lower <= two.ci_upper <= 5.0 and two.warning == WARN_TWO
     assert bootstrap_ci([3.0, 5.0, 4.0]).warning is None
+    # the median leaving out any one of [1, 1, 1, 1, 2] is 1: the jackknife is flat and BCa undefined
+    undefined = bootstrap_ci([1.0, 1.0, 1.0, 1.0, 2.0], statistic=np.median, method="bca")
+    assert undefined.ci_lower is None and undefined.ci_upper is None
+    assert "bca interval undefined (bca_accel_undefined)" in undefined.warning
     flat = bootstrap_ci([2.0, 2.0, 2.0])
     assert flat.ci_lower == flat.ci_upper == 2.0 and "equal" in flat.warning
 
