@@ -9,11 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
-
-import numpy as np
 
 from simulation import __version__
 from simulation.settings import load_settings
@@ -208,20 +204,6 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")
 
-    demo = sub.add_parser(
-        "demo",
-        help="headline scenario (n = 73, x with 4 tied values): intervals averaged over datasets",
-        description=(
-            "Bootstrap and Fisher-z intervals for the headline scenario of Karwowski et al. (2018): "
-            "n = 73, x with 4 tied values (counts 19/18/18/18), y with Spearman near -0.13. "
-            "Writes a table and a figure under --out."
-        ),
-    )
-    demo.add_argument("--n-reps", type=_positive_int, help="datasets (default: N_REPS)")
-    demo.add_argument("--n-boot", type=_positive_int, help="resamples per dataset (default: N_BOOT)")
-    demo.add_argument("--confidence-level", type=_level, help="default: CONFIDENCE_LEVEL")
-    demo.add_argument("--seed", type=_seed, help="default: SEED")
-    demo.add_argument("--out", default="results/demo", help="output folder (default: results/demo)")
     return parser
 
 
@@ -234,8 +216,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         settings = load_settings(args.config)
-        if args.command == "demo":
-            return _demo(args, settings)
         from simulation import commands
 
         return getattr(commands, args.command.replace("-", "_"))(args, settings)
@@ -245,25 +225,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("\ninterrupted: finished blocks are saved; run again with --resume to continue", file=sys.stderr)
         return 130
-
-
-def _demo(args: argparse.Namespace, settings) -> int:
-    from simulation.demo import run_demo
-
-    out = Path(args.out)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise CliError(f"cannot create output folder `{out}`: {exc.strerror}") from None
-    t0 = time.perf_counter()
-    table = run_demo(
-        n_reps=args.n_reps or settings.N_REPS,
-        n_boot=args.n_boot or settings.N_BOOT,
-        confidence_level=args.confidence_level or settings.CONFIDENCE_LEVEL,
-        seed=settings.SEED if args.seed is None else args.seed,
-        out=out,
-    )
-    with np.printoptions(precision=4):
-        print(table.to_string(float_format=lambda v: f"{v:.4f}"))
-    print(f"\nwrote {out / 'demo_summary.csv'} and {out / 'demo_intervals.png'} in {time.perf_counter() - t0:.1f} s")
-    return 0

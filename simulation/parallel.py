@@ -138,7 +138,7 @@ def check_workers(fingerprints: dict[str, dict[str, str] | Exception], local: di
     problems = []
     for worker, theirs in sorted(fingerprints.items()):
         if isinstance(theirs, Exception):
-            problems.append(f"{worker}: cannot report its versions ({theirs})")
+            problems.append(f"{worker}: cannot report its versions ({type(theirs).__name__}: {theirs})")
             continue
         diff = [f"{k} {theirs.get(k)!s} (client {v})" for k, v in local.items() if theirs.get(k) != v]
         if diff:

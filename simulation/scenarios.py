@@ -78,6 +78,8 @@ class Scenario:
     y_median: float | None = None
     y_iqr: float | None = None
     pool: str | None = None
+    #: First 8 hex digits of the SHA-256 of the pool's values (``empirical``), set on construction.
+    pool_digest: str | None = dataclasses.field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.generator not in GENERATORS:
@@ -94,6 +96,8 @@ class Scenario:
                 pool = generators.load_pool(self.pool)
                 if pool.size < self.n:
                     raise ValueError(f"`pool` {self.pool!r} holds {pool.size} values, fewer than n = {self.n}")
+                digest = hashlib.sha256(pool.astype("<f8").tobytes()).hexdigest()[:8]
+                object.__setattr__(self, "pool_digest", digest)
         elif self.template != "all_distinct" or self.k is not None or self.counts:
             raise ValueError(
                 f"`template` must be 'all_distinct' with no `k` or `counts` for generator {self.generator!r}, "
@@ -127,7 +131,11 @@ class Scenario:
 
     @property
     def key(self) -> str:
-        """Stable, filename-safe identity, e.g. ``case1_rank_mixing_n80_k4_heavy_center_rho-0.13``."""
+        """Stable, filename-safe identity, e.g. ``case1_rank_mixing_n80_k4_heavy_center_rho-0.13``.
+
+        Every field that changes the data is in it; an empirical pool enters by
+        its file stem and a hash of its values (``_pool-<stem>-<sha256[:8]>``).
+        """
         k = f"_k{self.k}" if self.k is not None else ""
         extra = ""
         if self.template == "custom":
@@ -137,7 +145,9 @@ class Scenario:
         if self.y_median is not None:
             extra += f"_median{self.y_median:g}_iqr{self.y_iqr:g}"
         if self.pool is not None:
-            extra += "_pool-" + _safe(Path(self.pool).stem)
+            # the stem for readability, the content's hash for identity: two pools named alike in
+            # different folders get different keys (hence seeds), the same values the same key
+            extra += f"_pool-{_safe(Path(self.pool).stem)}-{self.pool_digest}"
         return f"{_safe(self.case)}_{self.generator}_n{self.n}{k}_{self.template}{extra}_rho{self.rho:g}"
 
     @property

@@ -49,3 +49,28 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
     monkeypatch.setattr(parallel, "SCHEDULER_TIMEOUT_S", 1)
     with pytest.raises(RunError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
         run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, n_jobs=1, backend="dask", scheduler="tcp://127.0.0.1:9")
+
+
+def test_workers_with_other_versions_are_refused(scheduler, monkeypatch, tmp_path):
+    """The client pretends its source differs; the workers (other processes) report the real digest."""
+    from simulation import parallel
+
+    monkeypatch.setattr(parallel, "_source_digest", lambda: "000000000000")
+    out = tmp_path / "r"
+    with pytest.raises(RunError, match=r"Dask workers differ from this client.*simulation source [0-9a-f]{12} "
+                       r"\(client 000000000000\)"):  # fmt: skip
+        run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, backend="dask", scheduler=scheduler, out=out)
+    assert not (out / "coverage.parquet").exists()
+
+
+def test_check_workers_names_each_mismatch():
+    from simulation.parallel import check_workers, environment_fingerprint
+
+    local = environment_fingerprint()
+    assert set(local) == {"numpy", "numba", "scipy", "simulation", "simulation source"}
+    check_workers({"tcp://a:1": dict(local)}, local)  # identical: accepted
+    other = dict(local, numpy="1.0.0")
+    with pytest.raises(RunError, match=rf"tcp://b:2: numpy 1.0.0 \(client {local['numpy']}\)"):
+        check_workers({"tcp://a:1": dict(local), "tcp://b:2": other}, local)
+    with pytest.raises(RunError, match=r"tcp://c:3: cannot report its versions \(ModuleNotFoundError"):
+        check_workers({"tcp://c:3": ModuleNotFoundError("No module named 'simulation'")}, local)

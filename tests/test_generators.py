@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import re
 from importlib import resources
@@ -361,8 +362,25 @@ def test_study_file_pool_paths_are_relative_to_the_file(tmp_path):
     study = tmp_path / "mine.csv"
     study.write_text("case,generator,n,k,template,rho,pool\nmy,empirical,20,4,even,0.2,pool.csv\n")
     (s,) = load_study(study)
-    assert s.key == "my_empirical_n20_k4_even_pool-pool_rho0.2"
+    digest = hashlib.sha256(np.arange(40.0).astype("<f8").tobytes()).hexdigest()[:8]
+    assert s.key == f"my_empirical_n20_k4_even_pool-pool-{digest}_rho0.2"
     assert s.generate(2, 0)[1].shape == (2, 20)
+
+
+def test_pool_key_follows_the_content_not_the_file_name(tmp_path):
+    """Two pools called pool.csv in different folders: different values, different keys and seeds;
+    the same values in a Parquet file of the same stem: the same key."""
+
+    def scenario(pool):
+        return Scenario(case="t", generator="empirical", n=20, rho=0.1, k=4, template="even", pool=str(pool))
+
+    for folder, values in (("a", range(40)), ("b", range(100, 140))):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "pool.csv").write_text("\n".join(map(str, values)))
+    a, b = scenario(tmp_path / "a" / "pool.csv"), scenario(tmp_path / "b" / "pool.csv")
+    assert a.key != b.key and scenario_seed(1, a).entropy != scenario_seed(1, b).entropy
+    pd.DataFrame({"v": np.arange(40.0)}).to_parquet(tmp_path / "pool.parquet")
+    assert scenario(tmp_path / "pool.parquet").key == a.key
 
 
 def test_unreachable_target_names_the_reachable_range():

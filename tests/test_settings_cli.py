@@ -89,23 +89,17 @@ def test_missing_config_file(tmp_path):
 def test_module_help_runs():
     out = subprocess.run([sys.executable, "-m", "simulation", "--help"], capture_output=True, text=True)
     assert out.returncode == 0
-    assert "demo" in out.stdout
-
-
-def test_demo_writes_table_and_figure(tmp_path, capsys):
-    assert main(["demo", "--n-reps", "6", "--n-boot", "50", "--out", str(tmp_path / "d")]) == 0
-    table = pd.read_csv(tmp_path / "d" / "demo_summary.csv", index_col=0)
-    assert {"percentile", "bca", "fisher_z_fieller"} <= set(table.index)
-    assert (table["mean_ci_lower"] < table["mean_ci_upper"]).all()
-    assert (tmp_path / "d" / "demo_intervals.png").stat().st_size > 1000
+    assert all(command in out.stdout for command in ("run", "plan", "power", "plot", "summary"))
+    assert "demo" not in out.stdout  # superseded by `run` (e.g. `run smoke`)
 
 
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["demo", "--n-boot", "0"], "--n-boot: expected an integer >= 1, got '0'"),
-        (["demo", "--confidence-level", "2"], r"--confidence-level: expected a number in \(0, 1\)"),
-        (["demo", "--seed", "-1"], "--seed: expected a non-negative integer"),
+        (["run", "--n-boot", "0"], "--n-boot: expected an integer >= 1, got '0'"),
+        (["run", "--confidence-level", "2"], r"--confidence-level: expected a number in \(0, 1\)"),
+        (["run", "--seed", "-1"], "--seed: expected a non-negative integer"),
+        (["demo"], "invalid choice: 'demo'"),
         (["frobnicate"], "invalid choice: 'frobnicate'"),
     ],
 )
@@ -119,11 +113,11 @@ def test_cli_bad_arguments_exit_2(argv, match, capsys):
 def test_cli_bad_config_and_unwritable_output_exit_2(tmp_path, capsys):
     bad = tmp_path / "bad.py"
     bad.write_text("N_REPS = -4\n")
-    assert main(["--config", str(bad), "demo"]) == 2
+    assert main(["--config", str(bad), "run", "smoke"]) == 2
     assert "`N_REPS` must be an integer >= 1, got -4" in capsys.readouterr().err
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    assert main(["demo", "--n-reps", "2", "--n-boot", "5", "--out", str(blocker / "sub")]) == 2
+    assert main(["run", "smoke", "--n-reps", "2", "--n-boot", "5", "--out", str(blocker / "sub")]) == 2
     err = capsys.readouterr().err
     assert "cannot create output folder" in err and "Traceback" not in err
 
