@@ -16,8 +16,9 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
+from simulation.figures import plot_all, plot_power
 from simulation.metrics import reps_for_coverage_mcse, reps_for_mean_mcse
-from simulation.report import method_overview, plot_all, summary_markdown
+from simulation.report import method_overview, summary_markdown
 from simulation.runner import COVERAGE_FILE, RunError, read_provenance, run_all_ci_scenarios
 from simulation.scenarios import load_study
 from simulation.settings import Settings
@@ -79,16 +80,23 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     written = [out / COVERAGE_FILE, out / "summary.md"]
     if args.replicates:
         written.append(out / "replicates.parquet")
-    if not args.no_plots:
-        written += plot_all(result.coverage, out)
+    figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
     print(method_overview(result.coverage).to_string(index=False))
     print(
         f"\n{len(scenarios)} scenarios x {opts['n_reps']} datasets x {opts['n_boot']} resamples "
-        f"({result.provenance['blocks_computed']} blocks computed) in {elapsed:.1f} s; wrote:"
+        f"({result.provenance['blocks_computed']} blocks computed) in {elapsed:.1f} s{figures[1]}; wrote:"
     )
+    written += figures[0]
     for path in written:
         print(f"  {path}")
     return 0
+
+
+def _timed(draw) -> tuple[list[Path], str]:
+    """Run ``draw()`` (which returns the figures written) and say how long it took, for the summary line."""
+    t0 = time.perf_counter()
+    written = draw()
+    return written, (f", figures in {time.perf_counter() - t0:.1f} s" if written else "")
 
 
 def _coverage_of(folder: str) -> tuple[pd.DataFrame, dict]:
@@ -105,7 +113,7 @@ def _coverage_of(folder: str) -> tuple[pd.DataFrame, dict]:
 def plot(args: argparse.Namespace, settings: Settings) -> int:
     """``plot``: redraw the figures of a results folder."""
     coverage, _ = _coverage_of(args.results)
-    for path in plot_all(coverage, args.results):
+    for path in plot_all(coverage, args.results, n_jobs=settings.N_JOBS):
         print(path)
     return 0
 
@@ -190,7 +198,6 @@ def _duration(seconds: float) -> str:
 def power(args: argparse.Namespace, settings: Settings) -> int:
     """``power``: power curves and minimum detectable correlations."""
     from simulation.power import PowerSettings, run_power_study
-    from simulation.report import plot_min_detectable, plot_power_curves
 
     scenarios, name, out = _study_and_out(args, "power")
     steps = int(math.floor(args.grid_max / args.grid_step + 1e-9))
@@ -222,13 +229,17 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
     )
     elapsed = time.perf_counter() - t0
     written = [out / "power.parquet", out / "min_detectable.parquet", out / "power_summary.md"]
-    if not args.no_plots:
-        written += plot_power_curves(result.power, out) + plot_min_detectable(result.min_detectable, out)
+    n_jobs = args.n_jobs or settings.N_JOBS
     mdc = result.min_detectable
+    figures = _timed(lambda: [] if args.no_plots else plot_power(result.power, mdc, out, n_jobs=n_jobs))
+    written += figures[0]
     brief = mdc.pivot_table(index="case", columns="test", values="rho_star", aggfunc=["min", "max"])
     print("minimum detectable |rho| across scenarios (min, max):")
     print(brief.round(3).to_string())
-    print(f"\n{len(scenarios)} scenarios x {len(grid)} grid points x {args.n_sims} datasets in {elapsed:.1f} s; wrote:")
+    print(
+        f"\n{len(scenarios)} scenarios x {len(grid)} grid points x {args.n_sims} datasets in {elapsed:.1f} s"
+        f"{figures[1]}; wrote:"
+    )
     for path in written:
         print(f"  {path}")
     return 0
@@ -275,7 +286,7 @@ def regression(args: argparse.Namespace, settings: Settings) -> int:
 def toolkit_study(args: argparse.Namespace, settings: Settings) -> int:
     """``toolkit-study``: Monte Carlo checks of the measurement toolkit."""
     from simulation import storage
-    from simulation.report import _markdown_table
+    from simulation.report import markdown_table
     from simulation.toolkit_study import run_toolkit_study
 
     out = Path(args.out)
@@ -291,7 +302,7 @@ def toolkit_study(args: argparse.Namespace, settings: Settings) -> int:
     shown = table.assign(
         estimate=[f"{e:.3f} ± {m:.3f}" for e, m in zip(table["estimate"], table["mcse"], strict=True)]
     )[["check", "n", "parameter", "nominal", "estimate", "wilson_lower", "wilson_upper"]].round(3)
-    text = f"# Toolkit checks ({args.n_reps} replicates each, seed {seed})\n\n" + _markdown_table(shown) + "\n"
+    text = f"# Toolkit checks ({args.n_reps} replicates each, seed {seed})\n\n" + markdown_table(shown) + "\n"
     storage.write_text(out / "toolkit_study.md", text)
     print(text)
     print(f"wrote {out / 'toolkit_study.parquet'} and {out / 'toolkit_study.md'}")

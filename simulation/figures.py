@@ -1,0 +1,319 @@
+"""Figures for papers: coverage, endpoints and widths of a coverage study; power curves and minimum detectable rho.
+
+Every figure is drawn from a results table alone (``coverage.parquet``,
+``power.parquet``, ``min_detectable.parquet``), so ``python -m simulation
+plot RESULTS`` can redraw it at any time.  Each method keeps one colour
+(Okabe & Ito's colour-blind-safe palette, and grey for the eighth, as
+yellow is too faint on white), one marker and one line style
+everywhere, so the figures stay readable in grayscale.
+
+Drawing is cheap by construction: a figure is laid out once (constrained
+layout, then frozen) and rendered to PNG and PDF in memory; several figures
+render concurrently in worker processes (:func:`write_figures`), and only
+the parent writes files (atomically).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulation.parallel import parallel_map
+from simulation.storage import atomic_write
+
+#: Per-method style: colour, marker, line style.
+METHOD_STYLES: dict[str, tuple[str, str, Any]] = {
+    "percentile": ("#000000", "o", "-"),
+    "basic": ("#E69F00", "s", "--"),
+    "bca": ("#0072B2", "^", "-."),
+    "normal": ("#009E73", "D", ":"),
+    "studentized": ("#999999", "h", (0, (3, 1, 1, 1))),
+    "fisher_z_fieller": ("#D55E00", "v", "-"),
+    "fisher_z_bonett_wright": ("#CC79A7", "P", "--"),
+    "fisher_z_pearson": ("#56B4E9", "X", "-."),
+}
+#: Per-test style in the power figures.
+TEST_STYLES: dict[str, tuple[str, str, Any]] = {
+    "permutation": ("#000000", "o", "-"),
+    "t_approx": ("#E69F00", "s", "--"),
+    "asymptotic": ("#0072B2", "^", ":"),
+}
+#: The figures of a coverage study, in drawing order.
+FIGURES = ("coverage", "endpoints", "widths")
+#: The figures of a power study.
+POWER_FIGURES = ("power_curves", "min_detectable")
+FORMATS = ("png", "pdf")
+DPI = 150
+
+
+def _style(method: str, styles: dict[str, tuple[str, str, Any]] = METHOD_STYLES) -> tuple[str, str, Any]:
+    return styles.get(method, ("#444444", "*", "-"))
+
+
+# --------------------------------------------------------------------------
+# Layout shared by the panel figures
+# --------------------------------------------------------------------------
+def _panels(coverage: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """One panel per (case, generator); scenarios grouped by template (in order of appearance), then by k."""
+    out = []
+    for (case, generator), g in coverage.groupby(["case", "generator"], sort=False):
+        template_rank = {t: i for i, t in enumerate(g["template"].unique())}
+        order = g.assign(_t=g["template"].map(template_rank)).sort_values(["_t", "k", "n", "rho"], kind="stable")
+        out.append((f"{case} ({generator})", order.drop(columns="_t")))
+    return out
+
+
+def _scenario_axis(panel: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Scenario keys in order and their tick labels (k for tied x, else n and rho)."""
+    first = panel.drop_duplicates("scenario")
+    labels = []
+    for row in first.itertuples(index=False):
+        if row.template == "all_distinct":
+            labels.append(f"n={row.n}\nρ={row.rho:g}" if row.case.startswith("validation") else "distinct")
+        else:
+            labels.append(f"{row.k}")
+    return list(first["scenario"]), labels
+
+
+def _template_spans(panel: pd.DataFrame, ax) -> None:
+    first = panel.drop_duplicates("scenario").reset_index(drop=True)
+    if (first["template"] == "all_distinct").all():
+        return
+    for template, g in first.groupby("template", sort=False):
+        lo, hi = g.index.min(), g.index.max()
+        ax.annotate(
+            template.replace("_", " "),
+            xy=((lo + hi) / 2, 1.0),
+            xycoords=("data", "axes fraction"),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+        if lo > 0:
+            ax.axvline(lo - 0.5, color="0.8", lw=0.6)
+
+
+def _grid(n_panels: int):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ncols = 1 if n_panels == 1 else 2
+    nrows = -(-n_panels // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(6.5 * ncols, 3.4 * nrows), squeeze=False, layout="constrained"
+    )
+    for ax in axes.ravel()[n_panels:]:
+        ax.set_visible(False)
+    return fig, axes.ravel()
+
+
+def _dodge(i: int, n_methods: int) -> float:
+    return (i - (n_methods - 1) / 2) * min(0.8 / n_methods, 0.12)
+
+
+def _panel_figure(frame: pd.DataFrame, ylabel: str, draw):
+    """One panel per (case, generator) with scenarios on the x axis; ``draw(ax, panel, pos)`` adds the data."""
+    panels = _panels(frame)
+    fig, axes = _grid(len(panels))
+    for ax, (title, panel) in zip(axes, panels, strict=False):
+        keys, labels = _scenario_axis(panel)
+        draw(ax, panel, {k: i for i, k in enumerate(keys)})
+        ax.set_xticks(range(len(keys)), labels, fontsize=7)
+        ax.set_title(title, fontsize=9, pad=12)
+        ax.set_ylabel(ylabel)
+        ax.set_xlabel("k distinct x values, by template" if labels and labels[0].isdigit() else "scenario")
+        _template_spans(panel, ax)
+    # one legend for all panels, below them, so that it never hides data
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", fontsize=7, ncol=min(len(labels), 9), frameon=False)
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Coverage study
+# --------------------------------------------------------------------------
+def coverage_figure(coverage: pd.DataFrame):
+    """Coverage per method with ±2 MCSE bars against the nominal level, one panel per case."""
+    methods = list(coverage["method"].unique())
+    level = float(coverage["confidence_level"].iloc[0])
+
+    def draw(ax, panel, pos):
+        for j, method in enumerate(methods):
+            g = panel[panel["method"] == method]
+            colour, marker, _ = _style(method)
+            x = np.array([pos[k] for k in g["scenario"]]) + _dodge(j, len(methods))
+            ax.errorbar(
+                x, g["coverage"], yerr=2 * g["coverage_mcse"], fmt=marker, ms=3.5, color=colour,
+                elinewidth=0.8, capsize=0, label=method,
+            )  # fmt: skip
+        ax.axhline(level, color="0.3", ls="--", lw=1)
+
+    return _panel_figure(coverage, "coverage (±2 MCSE)", draw)
+
+
+def endpoints_figure(coverage: pd.DataFrame):
+    """Averaged interval endpoints per scenario and method, with the true value."""
+    methods = list(coverage["method"].unique())
+
+    def draw(ax, panel, pos):
+        for j, method in enumerate(methods):
+            g = panel[panel["method"] == method]
+            colour, marker, _ = _style(method)
+            x = np.array([pos[k] for k in g["scenario"]]) + _dodge(j, len(methods))
+            ax.vlines(x, g["mean_ci_lower"], g["mean_ci_upper"], color=colour, lw=1.2, label=method)
+            # both ends in one artist: the markers of lower and upper endpoints
+            ax.plot(np.r_[x, x], np.r_[g["mean_ci_lower"], g["mean_ci_upper"]], marker, color=colour, ms=3)
+        truth = panel.drop_duplicates("scenario")
+        ax.plot([pos[k] for k in truth["scenario"]], truth["rho_true"], "_", color="k", ms=12, mew=1.5, label="truth")
+        ax.axhline(0, color="0.8", lw=0.6)
+
+    return _panel_figure(coverage, "mean interval endpoints", draw)
+
+
+def widths_figure(coverage: pd.DataFrame):
+    """Mean interval width per scenario and method."""
+    methods = list(coverage["method"].unique())
+
+    def draw(ax, panel, pos):
+        for method in methods:
+            g = panel[panel["method"] == method]
+            colour, marker, line = _style(method)
+            ax.plot([pos[k] for k in g["scenario"]], g["mean_width"], marker=marker, ls=line, color=colour,
+                    ms=3.5, lw=0.9, label=method)  # fmt: skip
+
+    return _panel_figure(coverage, "mean interval width", draw)
+
+
+# --------------------------------------------------------------------------
+# Power study
+# --------------------------------------------------------------------------
+def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
+    """Power against |rho| with ±2 MCSE bands, one panel per case and template, one curve per scenario."""
+    import matplotlib
+
+    data = power[power["test"] == test]
+    groups = list(data.groupby(["case", "template"], sort=False))
+    fig, axes = _grid(len(groups))
+    cmap = matplotlib.colormaps["viridis"]
+    for ax, ((case, template), g) in zip(axes, groups, strict=False):
+        keys = list(g["scenario"].unique())
+        for j, key in enumerate(keys):
+            c = g[g["scenario"] == key].assign(mag=lambda d: d["rho"].abs()).sort_values("mag")
+            colour = cmap(j / max(1, len(keys) - 1) * 0.9)
+            label = f"k={c['k'].iloc[0]}" if template != "all_distinct" else f"n={c['n'].iloc[0]}"
+            for _sign, part in c.groupby(np.sign(c["rho"]).replace(0, 1), sort=False):
+                ls = "-" if part["rho"].iloc[-1] >= 0 else "--"
+                ax.plot(part["mag"], part["power"], ls, color=colour, lw=1, label=label)
+                ax.fill_between(
+                    part["mag"], part["power"] - 2 * part["power_mcse"], part["power"] + 2 * part["power_mcse"],
+                    color=colour, alpha=0.25, lw=0,
+                )  # fmt: skip
+                label = None
+        ax.axhline(0.8, color="0.4", ls=":", lw=1)
+        ax.set_title(f"{case}, {template.replace('_', ' ')} ({test})", fontsize=9)
+        ax.set_xlabel("|rho| (true correlation)")
+        ax.set_ylabel("power (±2 MCSE)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=6, ncol=2, loc="lower right")
+    return fig
+
+
+def min_detectable_figure(mdc: pd.DataFrame):
+    """Minimum detectable |rho| per scenario (±2 SE), grouped like the coverage figures."""
+    tests = list(mdc["test"].unique())
+
+    def draw(ax, panel, pos):
+        for j, test in enumerate(tests):
+            g = panel[(panel["test"] == test) & (panel["status"] == "ok")]
+            colour, marker, _ = _style(test, TEST_STYLES)
+            x = np.array([pos[k] for k in g["scenario"]]) + _dodge(j, len(tests))
+            ax.errorbar(x, g["rho_star"], yerr=2 * g["rho_star_se"].fillna(0), fmt=marker, ms=3.5, color=colour,
+                        elinewidth=0.8, label=test)  # fmt: skip
+
+    frame = mdc.assign(method=mdc["test"], rho=mdc["observed_rho"])
+    return _panel_figure(frame, "minimum detectable |rho|", draw)
+
+
+#: Figure name (the file stem) -> function drawing it from its table.
+BUILDERS: dict[str, Callable[[pd.DataFrame], Any]] = {
+    "coverage": coverage_figure,
+    "endpoints": endpoints_figure,
+    "widths": widths_figure,
+    "power_curves": power_curves_figure,
+    "min_detectable": min_detectable_figure,
+}
+
+
+# --------------------------------------------------------------------------
+# Rendering and writing
+# --------------------------------------------------------------------------
+def render(name: str, table: pd.DataFrame) -> dict[str, bytes]:
+    """Figure ``name`` of ``table`` as PNG and PDF bytes (pure: runs in any process).
+
+    The layout is computed once, for the first format, then frozen, so the
+    second format does not lay the figure out again; constrained layout
+    already keeps every label inside the figure, so no tight bounding box
+    (another full draw) is needed.
+    """
+    import matplotlib.pyplot as plt
+
+    fig = BUILDERS[name](table)
+    out = {}
+    try:
+        for fmt in FORMATS:
+            buffer = io.BytesIO()
+            fig.savefig(buffer, format=fmt, dpi=DPI)
+            fig.set_layout_engine("none")
+            out[fmt] = buffer.getvalue()
+    finally:
+        plt.close(fig)
+    return out
+
+
+def write_figures(
+    jobs: Sequence[tuple[str, pd.DataFrame]], out: str | os.PathLike[str], *, n_jobs: int = 1
+) -> list[Path]:
+    """Render each ``(name, table)`` (concurrently with ``n_jobs`` > 1) and write ``<out>/<name>.png|pdf``.
+
+    Workers only render; the parent writes every file atomically.
+    """
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rendered: dict[int, dict[str, bytes]] = {}
+    parallel_map(
+        render,
+        [((name, table), {}) for name, table in jobs],
+        n_jobs=n_jobs,
+        progress=False,
+        on_result=rendered.__setitem__,
+        desc="figures",
+    )
+    written = []
+    for i, (name, _) in enumerate(jobs):
+        for fmt, data in rendered[i].items():
+            path = out / f"{name}.{fmt}"
+            atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
+            written.append(path)
+    return written
+
+
+def plot_all(
+    coverage: pd.DataFrame, out: str | os.PathLike[str], figures: Sequence[str] = FIGURES, *, n_jobs: int = 1
+) -> list[Path]:
+    """Draw every figure of a coverage table into ``out`` (PNG and PDF each)."""
+    return write_figures([(name, coverage) for name in figures], out, n_jobs=n_jobs)
+
+
+def plot_power(
+    power: pd.DataFrame, min_detectable: pd.DataFrame, out: str | os.PathLike[str], *, n_jobs: int = 1
+) -> list[Path]:
+    """Draw the power curves and the minimum detectable correlations into ``out`` (PNG and PDF each)."""
+    return write_figures([("power_curves", power), ("min_detectable", min_detectable)], out, n_jobs=n_jobs)
