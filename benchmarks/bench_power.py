@@ -29,13 +29,13 @@ def _timed(scenarios, settings, n_jobs: int) -> float:
 
 def main() -> None:
     scenarios = load_study("karwowski2018")
-    run_power_study(scenarios[:2], PowerSettings(n_sims=100, grid=(0.0, 0.1)), n_jobs=1)  # compile
-    settings = PowerSettings(n_sims=10_000, seed=20180201)
+    run_power_study(scenarios[:2], PowerSettings(n_reps=100, grid=(0.0, 0.1)), n_jobs=1)  # compile
+    settings = PowerSettings(n_reps=10_000, seed=20180201)
     one = _timed(scenarios, settings, 1)
     many = _timed(scenarios, settings, -1)
-    sims = len(scenarios) * len(settings.grid) * settings.n_sims
+    sims = len(scenarios) * len(settings.grid) * settings.n_reps
     grid = len(settings.grid)
-    print(f"{len(scenarios)} scenarios x {grid} grid points x {settings.n_sims} datasets ({sims / 1e6:.1f} M)")
+    print(f"{len(scenarios)} scenarios x {grid} grid points x {settings.n_reps} datasets ({sims / 1e6:.1f} M)")
     print(f"  n_jobs=1  (threads): {one:.1f} s")
     print(f"  n_jobs=-1 (processes, cold start): {many:.1f} s")
     print(f"best {min(one, many):.1f} s (target <= 60 s)")

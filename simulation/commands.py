@@ -205,7 +205,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
         raise RunError(f"--grid-step {args.grid_step} must not exceed --grid-max {args.grid_max}")
     grid = tuple(round(i * args.grid_step, 10) for i in range(steps + 1))
     power_settings = PowerSettings(
-        n_sims=args.n_sims,
+        n_reps=args.n_reps,
         grid=grid,
         alpha=args.alpha,
         alternative=args.alternative,
@@ -237,7 +237,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
     print("minimum detectable |rho| across scenarios (min, max):")
     print(brief.round(3).to_string())
     print(
-        f"\n{len(scenarios)} scenarios x {len(grid)} grid points x {args.n_sims} datasets in {elapsed:.1f} s"
+        f"\n{len(scenarios)} scenarios x {len(grid)} grid points x {args.n_reps} datasets in {elapsed:.1f} s"
         f"{figures[1]}; wrote:"
     )
     for path in written:

@@ -206,11 +206,11 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
     for ax, ((case, template), g) in zip(axes, groups, strict=False):
         keys = list(g["scenario"].unique())
         for j, key in enumerate(keys):
-            c = g[g["scenario"] == key].assign(mag=lambda d: d["rho"].abs()).sort_values("mag")
+            c = g[g["scenario"] == key].assign(mag=lambda d: d["rho_true"].abs()).sort_values("mag")
             colour = cmap(j / max(1, len(keys) - 1) * 0.9)
             label = f"k={c['k'].iloc[0]}" if template != "all_distinct" else f"n={c['n'].iloc[0]}"
-            for _sign, part in c.groupby(np.sign(c["rho"]).replace(0, 1), sort=False):
-                ls = "-" if part["rho"].iloc[-1] >= 0 else "--"
+            for _sign, part in c.groupby(np.sign(c["rho_true"]).replace(0, 1), sort=False):
+                ls = "-" if part["rho_true"].iloc[-1] >= 0 else "--"
                 ax.plot(part["mag"], part["power"], ls, color=colour, lw=1, label=label)
                 ax.fill_between(
                     part["mag"], part["power"] - 2 * part["power_mcse"], part["power"] + 2 * part["power_mcse"],
@@ -238,7 +238,7 @@ def min_detectable_figure(mdc: pd.DataFrame):
             ax.errorbar(x, g["rho_star"], yerr=2 * g["rho_star_se"].fillna(0), fmt=marker, ms=3.5, color=colour,
                         elinewidth=0.8, label=test)  # fmt: skip
 
-    frame = mdc.assign(method=mdc["test"], rho=mdc["observed_rho"])
+    frame = mdc.assign(method=mdc["test"])
     return _panel_figure(frame, "minimum detectable |rho|", draw)
 
 

@@ -37,7 +37,7 @@ For one scenario, every grid point uses the same datasets' random numbers
 curve is smooth and differences along it are precise.  The minimum
 detectable |rho| at a target power is the first crossing of the target on
 the grid, linearly interpolated between the two bracketing grid points; its
-Monte Carlo SE is by the delta method, ``sqrt(P (1 - P) / n_sims) / slope``
+Monte Carlo SE is by the delta method, ``sqrt(P (1 - P) / n_reps) / slope``
 with the slope of the curve between those points.
 """
 
@@ -234,7 +234,7 @@ def asymptotic_power(rho: float | np.ndarray, n: int, alpha: float = 0.05, alter
 class PowerSettings:
     """What defines a power study's numbers."""
 
-    n_sims: int = 10_000
+    n_reps: int = 10_000
     grid: tuple[float, ...] = DEFAULT_GRID
     alpha: float = 0.05
     alternative: str = "two-sided"
@@ -245,7 +245,7 @@ class PowerSettings:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        check_positive_int(self.n_sims, "n_sims", minimum=10)
+        check_positive_int(self.n_reps, "n_reps", minimum=10)
         object.__setattr__(self, "grid", check_grid(self.grid))
         _check_alpha(self.alpha)
         _check_alternative(self.alternative)
@@ -269,25 +269,25 @@ class PowerSettings:
 
 
 class _CurveData:
-    """The draws of one scenario's ``n_sims`` datasets, shared by every grid point (common random numbers)."""
+    """The draws of one scenario's ``n_reps`` datasets, shared by every grid point (common random numbers)."""
 
-    def __init__(self, scenario: Scenario, n_sims: int, seed) -> None:
+    def __init__(self, scenario: Scenario, n_reps: int, seed) -> None:
         self.scenario = scenario
         n = scenario.n
         self.y_tied = scenario.generator == "empirical"
         self.general = scenario.generator == "plackett"
         self.seed = seed
-        self.n_sims = n_sims
+        self.n_reps = n_reps
         if self.general:
             return
         if scenario.tied:
-            parts = generators._tied_parts(scenario.generator, n_sims, scenario.counts, seed, scenario.pool)
+            parts = generators._tied_parts(scenario.generator, n_reps, scenario.counts, seed, scenario.pool)
             self.sample = generators.MixingSample.from_parts(parts)
         else:
             if scenario.generator == "bivariate_t":
-                a, b = continuous.bivariate_t_parts(n_sims, n, seed, scenario.df)
+                a, b = continuous.bivariate_t_parts(n_reps, n, seed, scenario.df)
             else:
-                a, b = continuous.bivariate_normal_parts(n_sims, n, seed)
+                a, b = continuous.bivariate_normal_parts(n_reps, n, seed)
             self.sample = generators.MixingSample(a, b, midranks(a))
 
     def coefficients(self, rhos: Sequence[float]) -> list[float]:
@@ -302,7 +302,7 @@ class _CurveData:
     def sample_r(self, rho: float, coefficient: float) -> np.ndarray:
         """Spearman's rho of every dataset at this grid point."""
         if self.general:
-            x, y = dataclasses.replace(self.scenario, rho=rho).generate(self.n_sims, self.seed)
+            x, y = dataclasses.replace(self.scenario, rho=rho).generate(self.n_reps, self.seed)
             return spearman_rho_2d(x, y)
         return self.sample.sample_r(coefficient)
 
@@ -318,12 +318,14 @@ def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
     Returns
     -------
     pandas.DataFrame
-        ``scenario``, ``rho`` (signed), ``test`` (``permutation``, ``t_approx``,
-        ``asymptotic``), ``power``, ``power_mcse`` (binomial, 0 for
-        ``asymptotic``), ``rejections``, ``n_sims``.
+        ``scenario``, ``rho_true`` (the signed true correlation of the grid
+        point: the scenario's estimand at that strength), ``test``
+        (``permutation``, ``t_approx``, ``asymptotic``), ``power``,
+        ``power_mcse`` (binomial, 0 for ``asymptotic``), ``rejections``,
+        ``n_reps`` (datasets per grid point).
     """
     seed = child_seed(scenario_seed(settings.seed, scenario), 2)  # 0, 1: the interval study's streams
-    data = _CurveData(scenario, settings.n_sims, seed)
+    data = _CurveData(scenario, settings.n_reps, seed)
     null = None if data.y_tied else _null_for(scenario, settings)
     null_abs = None if null is None else np.sort(np.abs(null))
     rows = []
@@ -337,7 +339,7 @@ def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
             r = data.sample_r(rho, c)
             if data.y_tied:
                 if tied_nulls is None:  # per-dataset nulls: y's ties do not change along the grid
-                    keys = resample_keys([child_seed(seed, 10 + i) for i in range(settings.n_sims)])
+                    keys = resample_keys([child_seed(seed, 10 + i) for i in range(settings.n_reps)])
                     tied_nulls = _kernels.permutation_null_rows(
                         data.sample.ax, data.sample.ay, keys, settings.n_perm_tied_y
                     )
@@ -348,12 +350,12 @@ def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
             reject_t = _t_approx_reject(r, scenario.n, settings.alpha, settings.alternative)
             for test, reject in (("permutation", p_perm <= settings.alpha), ("t_approx", reject_t)):
                 k = int(np.count_nonzero(reject))
-                power = k / settings.n_sims
-                rows.append((scenario.key, rho, test, power, math.sqrt(power * (1 - power) / settings.n_sims), k))
+                power = k / settings.n_reps
+                rows.append((scenario.key, rho, test, power, math.sqrt(power * (1 - power) / settings.n_reps), k))
             asym = float(asymptotic_power(rho, scenario.n, settings.alpha, settings.alternative))
             rows.append((scenario.key, rho, "asymptotic", asym, 0.0, -1))
-    table = pd.DataFrame(rows, columns=["scenario", "rho", "test", "power", "power_mcse", "rejections"])
-    table["n_sims"] = np.where(table["test"] == "asymptotic", 0, settings.n_sims)
+    table = pd.DataFrame(rows, columns=["scenario", "rho_true", "test", "power", "power_mcse", "rejections"])
+    table["n_reps"] = np.where(table["test"] == "asymptotic", 0, settings.n_reps)
     return table
 
 
@@ -382,8 +384,8 @@ def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerS
     target = settings.target_power
     for sign in settings.signs(scenario):
         for test in (*TESTS, "asymptotic"):
-            g = curve[(curve["test"] == test) & (np.sign(curve["rho"]) * sign >= 0)].copy()
-            g = g.assign(mag=g["rho"].abs()).sort_values("mag").drop_duplicates("mag")
+            g = curve[(curve["test"] == test) & (np.sign(curve["rho_true"]) * sign >= 0)].copy()
+            g = g.assign(mag=g["rho_true"].abs()).sort_values("mag").drop_duplicates("mag")
             mag, power = g["mag"].to_numpy(), g["power"].to_numpy()
             base = {
                 "scenario": scenario.key,
@@ -395,7 +397,7 @@ def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerS
                 "search_lo": float(mag[0]),
                 "search_hi": float(mag[-1]),
                 "power_at_search_hi": float(power[-1]),
-                "n_sims": 0 if test == "asymptotic" else settings.n_sims,
+                "n_reps": 0 if test == "asymptotic" else settings.n_reps,
             }
             if test == "asymptotic":
                 rows.append(base | _asymptotic_star(sign, mag[0], mag[-1], scenario.n, settings))
@@ -410,7 +412,7 @@ def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerS
                 continue
             slope = (power[i] - power[i - 1]) / (mag[i] - mag[i - 1])
             rho_star = mag[i - 1] + (target - power[i - 1]) / slope
-            se = math.sqrt(target * (1 - target) / settings.n_sims) / slope
+            se = math.sqrt(target * (1 - target) / settings.n_reps) / slope
             rows.append(base | {"rho_star": float(rho_star), "rho_star_se": float(se), "status": "ok"})
     return pd.DataFrame(rows)
 
@@ -428,7 +430,7 @@ CURVE_BLOCK = "curve"
 def _warm_up() -> None:
     """Compile the kernels of a power curve in the parent before workers start (see ``parallel_map``)."""
     tiny = Scenario(case="warmup", generator="rank_mixing", n=12, rho=0.2, template="custom", counts=(3, 3, 3, 3))
-    power_curve(tiny, PowerSettings(n_sims=10, grid=(0.0, 0.2), n_perm=20))
+    power_curve(tiny, PowerSettings(n_reps=10, grid=(0.0, 0.2), n_perm=20))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -476,9 +478,10 @@ def run_power_study(
     Returns
     -------
     PowerResult
-        ``power``: scenario fields x signed rho x test (``permutation``,
+        ``power``: scenario fields (``rho`` is the scenario's own) x signed
+        ``rho_true`` of the grid x test (``permutation``,
         ``t_approx``, ``asymptotic``): ``power``, ``power_mcse``,
-        ``rejections``, ``n_sims``.  ``min_detectable``: scenario x test x
+        ``rejections``, ``n_reps``.  ``min_detectable``: scenario x test x
         direction: ``rho_star``, ``rho_star_se`` (delta method), the search
         range, the power at its end, ``status``.
     """
@@ -523,7 +526,7 @@ def run_power_study(
                 "n": sc.n,
                 "k": len(sc.counts) if sc.tied else sc.n,
                 "template": sc.template,
-                "observed_rho": float(sc.rho),
+                "rho": float(sc.rho),
                 "estimand": sc.estimand,
             }
             for sc in scenarios

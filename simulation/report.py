@@ -97,7 +97,7 @@ def power_summary_markdown(mdc: pd.DataFrame, provenance: dict[str, Any]) -> str
     lines = [
         f"# Power study: {provenance.get('study') or 'custom scenarios'}",
         "",
-        f"- {ident.get('n_sims')} simulated datasets per grid point; |rho| grid "
+        f"- {ident.get('n_reps')} simulated datasets per grid point; |rho| grid "
         f"{min(ident.get('grid', [0]))}–{max(ident.get('grid', [0]))} ({len(ident.get('grid', []))} points); "
         f"alpha {ident.get('alpha')} ({ident.get('alternative')}); target power {ident.get('target_power')}; "
         f"seed {ident.get('seed')}; {ident.get('n_perm')} permutations per shared null",

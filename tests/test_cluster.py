@@ -28,7 +28,7 @@ def test_dask_run_equals_local_run(scheduler, tmp_path):
     local = run_all_ci_scenarios(scenarios, n_jobs=1, **opts)
     remote = run_all_ci_scenarios(scenarios, backend="dask", scheduler=scheduler, out=tmp_path / "r", **opts)
     pd.testing.assert_frame_equal(local.coverage, remote.coverage, check_exact=True)
-    settings = PowerSettings(n_sims=100, grid=(0.0, 0.3), n_perm=999, seed=4)
+    settings = PowerSettings(n_reps=100, grid=(0.0, 0.3), n_perm=999, seed=4)
     p_local = run_power_study(scenarios, settings, n_jobs=1)
     p_remote = run_power_study(scenarios, settings, backend="dask", scheduler=scheduler)
     pd.testing.assert_frame_equal(p_local.power, p_remote.power, check_exact=True)

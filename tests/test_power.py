@@ -109,15 +109,15 @@ def test_untied_normal_power_matches_the_noncentral_t_approximation():
     approximation at every grid point.  Not a statistical test: the approximation treats r_s like Pearson's
     r (about 9% smaller variance), which is off by about 0.01 here; MCSE is below 0.004 (20,000 datasets)."""
     s = Scenario(case="t", generator="bivariate_normal", n=80, rho=0.3)
-    curve = power_curve(s, PowerSettings(n_sims=20_000, grid=(0.0, 0.1, 0.2, 0.3, 0.4), seed=3))
-    wide = curve.pivot_table(index="rho", columns="test", values="power")
+    curve = power_curve(s, PowerSettings(n_reps=20_000, grid=(0.0, 0.1, 0.2, 0.3, 0.4), seed=3))
+    wide = curve.pivot_table(index="rho_true", columns="test", values="power")
     assert np.all(np.abs(wide["permutation"] - wide["asymptotic"]) < 0.025)
 
 
 def test_curve_points_are_the_generated_datasets():
     """The fused power path gives the same Spearman values as generating each grid point's datasets."""
     for s in (load_study("smoke")[0], load_study("smoke")[3], load_study("smoke")[7]):
-        settings = PowerSettings(n_sims=50, grid=(0.0, 0.3), seed=2)
+        settings = PowerSettings(n_reps=50, grid=(0.0, 0.3), seed=2)
         from simulation.power import _CurveData
         from simulation.scenarios import scenario_seed
         from simulation.seeding import child_seed
@@ -132,11 +132,11 @@ def test_curve_points_are_the_generated_datasets():
 
 def test_minimum_detectable_interpolates_and_uses_the_delta_method():
     s = Scenario(case="t", generator="bivariate_normal", n=60, rho=0.2)
-    settings = PowerSettings(n_sims=1000, grid=(0.0, 0.2, 0.4), target_power=0.8, seed=0)
+    settings = PowerSettings(n_reps=1000, grid=(0.0, 0.2, 0.4), target_power=0.8, seed=0)
     curve = pd.DataFrame(
         {
             "scenario": s.key,
-            "rho": [0.0, 0.2, 0.4] * 3,
+            "rho_true": [0.0, 0.2, 0.4] * 3,
             "test": ["permutation"] * 3 + ["t_approx"] * 3 + ["asymptotic"] * 3,
             "power": [0.05, 0.6, 0.9, 0.05, 0.3, 0.7, 0.05, 0.5, 0.95],
         }
@@ -153,10 +153,10 @@ def test_minimum_detectable_interpolates_and_uses_the_delta_method():
 
 def test_power_study_is_reproducible_across_jobs_and_resumes(tmp_path):
     scenarios = load_study("smoke")[:3]
-    settings = PowerSettings(n_sims=200, grid=(0.0, 0.2, 0.4), n_perm=2000, seed=9)
+    settings = PowerSettings(n_reps=200, grid=(0.0, 0.2, 0.4), n_perm=2000, seed=9)
     a = run_power_study(scenarios, settings, n_jobs=1)
     b = run_power_study(scenarios[::-1], settings, n_jobs=2)
-    key = ["scenario", "rho", "test"]
+    key = ["scenario", "rho_true", "test"]
     pd.testing.assert_frame_equal(
         a.power.sort_values(key).reset_index(drop=True),
         b.power.sort_values(key).reset_index(drop=True),
@@ -178,7 +178,7 @@ def test_power_study_is_reproducible_across_jobs_and_resumes(tmp_path):
         ({"grid": (0.0, 1.0)}, r"`grid` must be increasing values of \|rho\| in \[0, 1\)"),
         ({"alpha": 0.0}, r"`alpha` must be a number in \(0, 1\)"),
         ({"direction": "up"}, "`direction` must be one of"),
-        ({"n_sims": 3}, "`n_sims` must be an integer >= 10"),
+        ({"n_reps": 3}, "`n_reps` must be an integer >= 10"),
     ],
 )
 def test_power_settings_errors(kwargs, match):

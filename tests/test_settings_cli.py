@@ -187,7 +187,7 @@ def test_run_refuses_to_overwrite_and_rejects_malformed_study(tmp_path, capsys):
 
 def test_power_command_writes_tables_and_figures(tmp_path, capsys):
     out = tmp_path / "p"
-    argv = ["power", "smoke", "--n-sims", "100", "--grid-max", "0.4", "--grid-step", "0.1", "--n-perm", "999"]
+    argv = ["power", "smoke", "--n-reps", "100", "--grid-max", "0.4", "--grid-step", "0.1", "--n-perm", "999"]
     assert main([*argv, "--n-jobs", "1", "--quiet", "--out", str(out)]) == 0
     assert "minimum detectable |rho|" in capsys.readouterr().out
     mdc = pd.read_parquet(out / "min_detectable.parquet")
