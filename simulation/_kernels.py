@@ -182,10 +182,15 @@ def _grouped_order(gid, n_groups, order, starts) -> None:
         starts[gid[i] + 1] += 1
     for g in range(n_groups):
         starts[g + 1] += starts[g]
-    fill = starts[:n_groups].copy()
-    for i in range(n):
-        order[fill[gid[i]]] = i
-        fill[gid[i]] += 1
+    # fill from the back with starts[g + 1] as the cursor, which ends at starts[g]'s old value...
+    for i in range(n - 1, -1, -1):
+        g = gid[i] + 1
+        starts[g] -= 1
+        order[starts[g]] = i
+    # ...so starts[g + 1] now holds the start of group g: shift back by one
+    for g in range(n_groups):
+        starts[g] = starts[g + 1]
+    starts[n_groups] = n
 
 
 @njit(cache=True)
@@ -263,19 +268,229 @@ def spearman_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     return out
 
 
+#: Scratch int64 slots per observation that :func:`_rank_statistics` needs (times n + 1).
+RANK_WORK = 16
+#: Rows that share one scratch allocation in the row-statistics kernels (allocation per row
+#: serialises threads on the allocator; results do not depend on it).
+ROWS_PER_CHUNK = 64
+
+
+@njit(cache=True)
+def _group_deviations(counts, n_groups, n, cum, dev, prefix) -> int:
+    """Doubled deviations ``dev[g] = 2 C_g + c_g - n`` of tie groups, ``prefix[g] = sum_{h<g} c_h dev[h]``;
+    returns ``sum_g c_g dev[g]^2``."""
+    total = 0
+    run = 0
+    acc = 0
+    for g in range(n_groups):
+        cum[g] = run
+        d = 2 * run + counts[g] - n
+        dev[g] = d
+        prefix[g] = acc
+        acc += counts[g] * d
+        total += counts[g] * d * d
+        run += counts[g]
+    return total
+
+
+@njit(cache=True)
+def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
+    """Spearman's rho of one row from tie-group ids; its leave-one-out values into ``jack`` if non-empty.
+
+    O(n * n_gx) integer arithmetic instead of n Spearman computations of
+    O(n) each.  With doubled midrank deviations ``A`` (integers, see the
+    module docstring) and ``s_ij = sign(x_i - x_j)``, leaving out pair ``i``
+    shifts every other deviation by ``s_ij`` (its rank drops by 1, 1/2 or 0
+    as ``x_j`` lies above, in or below ``x_i``'s group, and the mean rank by
+    1/2).  With ``p``, ``q`` the x and y groups of pair ``i``, ``c`` group
+    counts and ``P_p = sum_{g<p} c_g Ax_g``::
+
+        Sxx(-i) = Sxx + 2 (2 P_p + c_p Ax_p) + (n - c_p) - Ax_p^2      (likewise Syy)
+        Sxy(-i) = Sxy - Ax_p Ay_q + (2 W_<q + W_q) + (2 V_<p + V_p) + K_i
+
+    where ``W_q`` sums ``Ax`` over y group ``q`` (``sum_j Ax_j sy_ij``),
+    ``V_p`` sums ``Ay`` over x group ``p``, and ``K_i = sum_j sx_ij sy_ij`` is
+    pair ``i``'s concordance count, accumulated along the y groups.  Every
+    quantity is an exact integer, so each value equals the direct
+    leave-one-out computation bit for bit.  ``work``: int64 scratch of
+    length ``RANK_WORK * (n + 1)``.
+    """
+    n = gx.shape[0]
+    w = n + 1
+    cx, cumx, ax, px = work[0:w], work[w : 2 * w], work[2 * w : 3 * w], work[3 * w : 4 * w]
+    cy, cumy, ay, py = work[4 * w : 5 * w], work[5 * w : 6 * w], work[6 * w : 7 * w], work[7 * w : 8 * w]
+    vx, pvx, wy, pwy = work[8 * w : 9 * w], work[9 * w : 10 * w], work[10 * w : 11 * w], work[11 * w : 12 * w]
+    yo, ys, below, inq = work[12 * w : 13 * w], work[13 * w : 14 * w], work[14 * w : 15 * w], work[15 * w : 16 * w]
+    cx[:n_gx] = 0
+    for i in range(n):
+        cx[gx[i]] += 1
+    _grouped_order(gy, n_gy, yo, ys)
+    for q in range(n_gy):
+        cy[q] = ys[q + 1] - ys[q]
+    sxx = _group_deviations(cx, n_gx, n, cumx, ax, px)
+    syy = _group_deviations(cy, n_gy, n, cumy, ay, py)
+    sxy = 0
+    vx[:n_gx] = 0
+    for q in range(n_gy):
+        t = 0
+        for k in range(ys[q], ys[q + 1]):
+            i = yo[k]
+            t += ax[gx[i]]
+            vx[gx[i]] += ay[q]
+        wy[q] = t
+        sxy += ay[q] * t
+    rho = np.nan if sxx == 0 or syy == 0 else sxy / np.sqrt(float(sxx) * float(syy))
+    if jack.shape[0] == 0:
+        return rho
+    acc = 0
+    for g in range(n_gx):
+        pvx[g] = acc
+        acc += vx[g]
+    acc = 0
+    for q in range(n_gy):
+        pwy[q] = acc
+        acc += wy[q]
+    below[:n_gx] = 0
+    if n_gy == n:
+        # y untied (the usual case): one pair per y group, and with j pairs below it the
+        # concordance count of pair i is 4 B_<p + 2 B_p - 2 j - Ax_p (B: pairs below, by x group)
+        for q in range(n):
+            i = yo[ys[q]]
+            p = gx[i]
+            b_lt = 0
+            for g in range(p):
+                b_lt += below[g]
+            conc = 4 * b_lt + 2 * below[p] - 2 * q - ax[p]
+            syy_i = syy + 2 * (2 * py[q] + ay[q]) + (n - 1) - ay[q] * ay[q]
+            sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
+            num = sxy - ax[p] * ay[q] + 2 * pwy[q] + wy[q] + 2 * pvx[p] + vx[p] + conc
+            jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
+            below[p] += 1
+        return rho
+    for q in range(n_gy):
+        inq[:n_gx] = 0
+        for k in range(ys[q], ys[q + 1]):
+            inq[gx[yo[k]]] += 1
+        syy_i = syy + 2 * (2 * py[q] + cy[q] * ay[q]) + (n - cy[q]) - ay[q] * ay[q]
+        u = 2 * pwy[q] + wy[q]
+        for k in range(ys[q], ys[q + 1]):
+            i = yo[k]
+            p = gx[i]
+            sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
+            conc = 0
+            for g in range(n_gx):
+                # pairs of x group g below y group q count +-1, those above -+1 (sign of x_i - x_j)
+                d = below[g] - (cx[g] - below[g] - inq[g])
+                if g < p:
+                    conc += d
+                elif g > p:
+                    conc -= d
+            num = sxy - ax[p] * ay[q] + u + 2 * pvx[p] + vx[p] + conc
+            jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
+        for k in range(ys[q], ys[q + 1]):
+            below[gx[yo[k]]] += 1
+    return rho
+
+
 @njit(cache=True, parallel=True)
 def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
-    """Leave-one-pair-out Spearman values ``(m, n)``: entry ``[r, i]`` omits pair ``i`` of row ``r``."""
+    """Leave-one-pair-out Spearman values ``(m, n)``: entry ``[r, i]`` omits pair ``i`` of row ``r``
+    (:func:`_rank_statistics`, O(n * n_gx) per row)."""
     m, n = gx.shape
     out = np.empty((m, n), np.float64)
-    for r in prange(m):
-        xo, xs, yo, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        w = np.ones(n, np.int64)
-        for i in range(n):
-            w[i] = 0
-            out[r, i] = _rho_grouped(w, n - 1, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
-            w[i] = 1
+    n_chunks = (m + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    for c in prange(n_chunks):
+        work = np.empty(RANK_WORK * (n + 1), np.int64)  # scratch reused by the chunk's rows
+        for r in range(c * ROWS_PER_CHUNK, min((c + 1) * ROWS_PER_CHUNK, m)):
+            _rank_statistics(gx[r], n_gx[r], gy[r], n_gy[r], out[r], work)
     return out
+
+
+@njit(cache=True)
+def jackknife_se(jack) -> float:
+    """Jackknife standard error ``sqrt((n - 1) / n * sum (jack_i - mean)^2)`` (Efron & Tibshirani 1993,
+    eq. 11.5); NaN when a value is undefined."""
+    n = jack.shape[0]
+    total = 0.0
+    for i in range(n):
+        total += jack[i]
+    mean = total / n
+    ss = 0.0
+    for i in range(n):
+        d = jack[i] - mean
+        ss += d * d
+    return np.sqrt((n - 1) / n * ss)
+
+
+@njit(cache=True)
+def _score_ranks(scores, ranks) -> bool:
+    """0-based ranks of ``scores`` by counting smaller values: O(n^2) compares that vectorize, about
+    5x faster than a sort at n = 80 (measured: 0.7 vs 3.5 us per row).  Returns False if two
+    scores tie (the counts then collide; the caller sorts instead)."""
+    n = scores.shape[0]
+    total = 0
+    for i in range(n):
+        v = scores[i]
+        c = 0
+        for j in range(n):
+            c += scores[j] < v
+        ranks[i] = c
+        total += c
+    return total == n * (n - 1) // 2
+
+
+#: Above this n, ranks come from a sort rather than counting.
+COUNT_RANKS_MAX_N = 192
+
+
+@njit(cache=True)
+def _ranks_of(scores, ranks) -> None:
+    """0-based ranks of ``scores``, ties (if any) broken by position: a permutation of 0..n-1."""
+    n = scores.shape[0]
+    if n <= COUNT_RANKS_MAX_N and _score_ranks(scores, ranks):
+        return
+    order = np.argsort(scores, kind="mergesort")  # stable: ties keep their positions' order
+    for j in range(n):
+        ranks[order[j]] = j
+
+
+@njit(cache=True, parallel=True)
+def score_ranks_rows(scores) -> np.ndarray:
+    """0-based ranks ``(m, n)`` of each row of continuous scores (ties, if any, broken by position)."""
+    m, n = scores.shape
+    out = np.empty((m, n), np.int64)
+    for r in prange(m):
+        _ranks_of(scores[r], out[r])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def cheap_statistics_rows(gx, n_gx, y_scores, y_group_of_rank, n_gy, want_se) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman's rho and its jackknife SE ``(m,)`` each, for x tie groups ``gx`` and y ordered like ``y_scores``.
+
+    The y value of observation ``i`` is the ``rank_i``-th smallest of the
+    row's y values (``y_scores`` continuous: the generators' mixed scores),
+    in tie group ``y_group_of_rank[r, rank_i]`` (``n_gy[r]`` groups; 0..n-1
+    when y is untied).  So rho and the jackknife follow without building x
+    or y: the cheap phase of a study, a few microseconds per dataset.
+    Without ``want_se`` the jackknife is skipped and ``se`` is NaN.
+    """
+    m, n = gx.shape
+    rho = np.empty(m, np.float64)
+    se = np.empty(m, np.float64)
+    n_chunks = (m + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    for c in prange(n_chunks):
+        ranks = np.empty(n, np.int64)
+        gy = np.empty(n, np.int64)
+        work = np.empty(RANK_WORK * (n + 1), np.int64)
+        jack = np.empty(n if want_se else 0, np.float64)
+        for r in range(c * ROWS_PER_CHUNK, min((c + 1) * ROWS_PER_CHUNK, m)):
+            _ranks_of(y_scores[r], ranks)
+            for i in range(n):
+                gy[i] = y_group_of_rank[r, ranks[i]]
+            rho[r] = _rank_statistics(gx[r], n_gx[r], gy, n_gy[r], jack, work)
+            se[r] = jackknife_se(jack) if want_se else np.nan
+    return rho, se
 
 
 @njit(cache=True, parallel=True)
@@ -619,3 +834,36 @@ def permutation_mean_differences(values, n1, k0, k1, n_perm) -> np.ndarray:
             s1 += values[perm[j]]
         out[p] = (total - s1) / n2 - s1 / n1
     return out
+
+
+# --------------------------------------------------------------------------
+# Mergeable moments (the compact blocks of a study)
+# --------------------------------------------------------------------------
+@njit(cache=True)
+def column_moments(values, out_mean, out_m2) -> None:
+    """Mean and centred cross-product matrix ``sum (v - mean)(v - mean)'`` of the rows of ``values (n, d)``.
+
+    Two passes with a fixed summation order (row by row), so the result is a
+    pure function of the data: no BLAS, whose reduction order may depend on
+    its thread count.
+    """
+    n, d = values.shape
+    out_mean[:] = 0.0
+    for i in range(n):
+        for a in range(d):
+            out_mean[a] += values[i, a]
+    if n > 0:
+        for a in range(d):
+            out_mean[a] /= n
+    out_m2[:, :] = 0.0
+    centred = np.empty(d, np.float64)
+    for i in range(n):
+        for a in range(d):
+            centred[a] = values[i, a] - out_mean[a]
+        for a in range(d):
+            ca = centred[a]
+            for b in range(a, d):
+                out_m2[a, b] += ca * centred[b]
+    for a in range(d):
+        for b in range(a):
+            out_m2[a, b] = out_m2[b, a]

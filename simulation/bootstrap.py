@@ -265,25 +265,16 @@ def bootstrap_ci_averaged(
             batch_bootstrap = settings.BATCH_CI_BOOTSTRAP
         if chunk_size is None:
             chunk_size = default_chunk_size(n_boot, xa.shape[1], settings.CHUNK_BYTES)
-    batch_bootstrap = check_bool(batch_bootstrap, "batch_bootstrap")
-    chunk_size = check_positive_int(chunk_size, "chunk_size")
-    n_reps = xa.shape[0]
-
-    if batch_bootstrap:
-        parts = []
-        for start in range(0, n_reps, chunk_size):
-            stop = min(start + chunk_size, n_reps)
-            seeds = [child_seed(seed, r) for r in range(start, stop)]
-            parts.append(_bootstrap_rows(xa[start:stop], ya[start:stop], seeds, n_boot, confidence_level))
-        replicates = _replicate_table(parts)
-    else:
-        singles = [
-            bootstrap_ci_single(
-                xa[r], ya[r], n_boot=n_boot, confidence_level=confidence_level, seed=child_seed(seed, r)
-            )
-            for r in range(n_reps)
-        ]
-        replicates = _replicate_table_from_singles(singles)
+    rows = row_intervals(
+        xa,
+        ya,
+        n_boot=n_boot,
+        confidence_level=confidence_level,
+        seed=seed,
+        batch_bootstrap=check_bool(batch_bootstrap, "batch_bootstrap"),
+        chunk_size=check_positive_int(chunk_size, "chunk_size"),
+    )
+    replicates = _replicate_table(rows)
     return AveragedBootstrapResult(
         replicates=replicates,
         summary=summarize_replicates(replicates) if summarize else None,
@@ -292,14 +283,68 @@ def bootstrap_ci_averaged(
     )
 
 
-def _replicate_table(parts: list[RowIntervals]) -> pd.DataFrame:
-    """Long replicate table (rep-major, methods in registry order) from row chunks."""
-    rho = np.concatenate([p.rho_hat for p in parts])
-    n_reps = rho.shape[0]
+def row_intervals(
+    xa: np.ndarray,
+    ya: np.ndarray,
+    *,
+    n_boot: int,
+    confidence_level: float,
+    seed: int | np.random.SeedSequence,
+    batch_bootstrap: bool,
+    chunk_size: int,
+) -> RowIntervals:
+    """Intervals of every row of validated ``(n_reps, n)`` arrays as arrays (no table): the engine's core.
+
+    Replicate ``r`` is resampled from ``child_seed(seed, r)``; the batch path
+    runs chunks of ``chunk_size`` rows through the kernels, the fallback
+    loops over :func:`bootstrap_ci_single`; both give identical arrays.
+    """
+    n_reps = xa.shape[0]
+    if batch_bootstrap:
+        parts = []
+        for start in range(0, n_reps, chunk_size):
+            stop = min(start + chunk_size, n_reps)
+            seeds = [child_seed(seed, r) for r in range(start, stop)]
+            parts.append(_bootstrap_rows(xa[start:stop], ya[start:stop], seeds, n_boot, confidence_level))
+        return _concat_rows(parts)
+    singles = [
+        bootstrap_ci_single(xa[r], ya[r], n_boot=n_boot, confidence_level=confidence_level, seed=child_seed(seed, r))
+        for r in range(n_reps)
+    ]
+    return RowIntervals(
+        rho_hat=np.array([s.rho_hat for s in singles]),
+        intervals={
+            m: tuple(np.array([s.intervals.loc[m, c] for s in singles]) for c in ("ci_lower", "ci_upper", "status"))
+            for m in BOOTSTRAP_METHODS
+        },
+        n_boot_valid=np.array([s.n_boot_valid for s in singles], dtype=np.int64),
+        z0=np.array([s.z0 for s in singles]),
+        acceleration=np.array([s.acceleration for s in singles]),
+    )
+
+
+def _concat_rows(parts: list[RowIntervals]) -> RowIntervals:
+    """One :class:`RowIntervals` from row chunks, in order."""
+    if len(parts) == 1:
+        return parts[0]
+    return RowIntervals(
+        rho_hat=np.concatenate([p.rho_hat for p in parts]),
+        intervals={
+            m: tuple(np.concatenate([p.intervals[m][i] for p in parts]) for i in range(3)) for m in BOOTSTRAP_METHODS
+        },
+        n_boot_valid=np.concatenate([p.n_boot_valid for p in parts]),
+        z0=np.concatenate([p.z0 for p in parts]),
+        acceleration=np.concatenate([p.acceleration for p in parts]),
+    )
+
+
+def _replicate_table(rows: RowIntervals) -> pd.DataFrame:
+    """Long replicate table (rep-major, methods in registry order)."""
+    n_reps = rows.rho_hat.shape[0]
     n_methods = len(BOOTSTRAP_METHODS)
 
     def stack(i: int) -> np.ndarray:
-        return np.stack([np.concatenate([p.intervals[m][i] for p in parts]) for m in BOOTSTRAP_METHODS], axis=1).ravel()
+        return np.stack([rows.intervals[m][i] for m in BOOTSTRAP_METHODS], axis=1).ravel()
 
     def per_rep(values: np.ndarray) -> np.ndarray:
         return np.repeat(values, n_methods)
@@ -308,38 +353,15 @@ def _replicate_table(parts: list[RowIntervals]) -> pd.DataFrame:
         {
             "rep": per_rep(np.arange(n_reps)),
             "method": np.tile(np.array(BOOTSTRAP_METHODS), n_reps),
-            "rho_hat": per_rep(rho),
+            "rho_hat": per_rep(rows.rho_hat),
             "ci_lower": stack(0),
             "ci_upper": stack(1),
-            "status": stack(2),
-            "n_boot_valid": per_rep(np.concatenate([p.n_boot_valid for p in parts])),
-            "z0": per_rep(np.concatenate([p.z0 for p in parts])),
-            "acceleration": per_rep(np.concatenate([p.acceleration for p in parts])),
+            "status": stack(2).astype(str),
+            "n_boot_valid": per_rep(rows.n_boot_valid.astype(np.int64)),
+            "z0": per_rep(rows.z0),
+            "acceleration": per_rep(rows.acceleration),
         }
     )
-
-
-def _replicate_table_from_singles(singles: list[SingleBootstrapResult]) -> pd.DataFrame:
-    """Replicate table built from :func:`bootstrap_ci_single` results (the fallback path)."""
-    rows = []
-    for rep, res in enumerate(singles):
-        for method in BOOTSTRAP_METHODS:
-            iv = res.intervals.loc[method]
-            rows.append(
-                (
-                    rep,
-                    method,
-                    res.rho_hat,
-                    iv["ci_lower"],
-                    iv["ci_upper"],
-                    iv["status"],
-                    res.n_boot_valid,
-                    res.z0,
-                    res.acceleration,
-                )
-            )
-    table = pd.DataFrame(rows, columns=list(REPLICATE_COLUMNS))
-    return table.astype({"rep": np.int64, "n_boot_valid": np.int64})
 
 
 def summarize_replicates(replicates: pd.DataFrame) -> pd.DataFrame:

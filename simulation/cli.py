@@ -62,7 +62,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         default="karwowski2018",
         help="built-in study (karwowski2018, validation, smoke) or a scenario CSV file (default: karwowski2018)",
     )
-    p.add_argument("--n-reps", type=_positive_int, help="datasets per scenario (default: N_REPS)")
+    p.add_argument("--n-reps", type=_positive_int, help="bootstrapped datasets per scenario (default: N_REPS)")
     p.add_argument("--n-boot", type=_positive_int, help="resamples per dataset (default: N_BOOT)")
     p.add_argument("--confidence-level", type=_level, help="default: CONFIDENCE_LEVEL")
     p.add_argument("--seed", type=_seed, help="default: SEED")
@@ -109,6 +109,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--target-mcse", type=_mcse, help="add replicates until every coverage MCSE is below this (e.g. 0.005)"
     )
     run.add_argument("--max-reps", type=_positive_int, default=20_000, help="cap for --target-mcse (default 20000)")
+    run.add_argument(
+        "--n-reps-cheap", type=_positive_int,
+        help="cheap-phase datasets per scenario, >= --n-reps (default: --n-reps times the optimal allocation)",
+    )  # fmt: skip
+    run.add_argument(
+        "--no-control-variates", action="store_true",
+        help="headline estimates are plain means (the control-variate ones are then not computed)",
+    )  # fmt: skip
+    run.add_argument(
+        "--truth-mcse", type=_mcse,
+        help="precision of a measured truth (default 0.0005, or --target-mcse / 4 if smaller)",
+    )  # fmt: skip
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -126,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--target", type=_mcse, action="append",
         help="half-width(s) to plan for (default: the study tiers ±0.01, ±0.002, ±0.001 at 500 resamples)",
     )
-    plan.add_argument("--pilot-reps", type=_positive_int, default=100, help="datasets per scenario, timing run")
+    plan.add_argument(
+        "--pilot-reps", type=_positive_int, default=200, help="bootstrapped datasets per scenario in the pilot (200)"
+    )
     plan.add_argument("--workers", type=_positive_int, action="append", help="also estimate for N cores (repeatable)")
 
     power = sub.add_parser(

@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -68,6 +69,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         keep_replicates=args.replicates,
         target_mcse=args.target_mcse,
         max_reps=args.max_reps,
+        n_reps_cheap=args.n_reps_cheap,
+        control_variates=not args.no_control_variates,
+        truth_mcse=args.truth_mcse,
         batch_bootstrap=settings.BATCH_CI_BOOTSTRAP,
         chunk_bytes=settings.CHUNK_BYTES,
         progress=not args.quiet,
@@ -83,7 +87,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
     print(method_overview(result.coverage).to_string(index=False))
     print(
-        f"\n{len(scenarios)} scenarios x {opts['n_reps']} datasets x {opts['n_boot']} resamples "
+        f"\n{len(scenarios)} scenarios x {opts['n_reps']} bootstrapped datasets x {opts['n_boot']} resamples "
+        f"+ {result.provenance['settings']['n_reps_cheap']} cheap-phase datasets "
         f"({result.provenance['blocks_computed']} blocks computed) in {elapsed:.1f} s{figures[1]}; wrote:"
     )
     written += figures[0]
@@ -126,65 +131,109 @@ def summary(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def plan(args: argparse.Namespace, settings: Settings) -> int:
-    """``plan``: replicates per target precision and the runtime, from a short timing run.
+    """``plan``: datasets per target precision and the runtime, with and without control variates.
 
     Without ``--target`` it plans the original study's precision tiers
-    (:data:`PRECISION_TIERS`).  The pilot runs twice and the second run is
-    timed, so start-up, compilation and calibration are excluded.
+    (:data:`PRECISION_TIERS`).  A pilot run (``--pilot-reps`` bootstrapped
+    datasets per scenario, its default cheap phase) gives the endpoints' SD and
+    each method's variance ratios; timing one bootstrap block and one cheap
+    unit per scenario (first four scenarios, one thread, compilation
+    excluded) gives the cost per dataset of each phase.
     """
+    import numba
+
+    from simulation.blocks import UnitContext, run_boot_block, run_cheap_unit
+    from simulation.runner import default_cheap_ratio, warm_up
+
     scenarios = load_study(args.study)
     opts = _resolved(args, settings)
     n_boot = args.n_boot or (TIER_N_BOOT if not args.target else settings.N_BOOT)
-    pilot_args = {
-        "n_reps": args.pilot_reps,
-        "n_boot": n_boot,
-        "confidence_level": opts["confidence_level"],
-        "seed": opts["seed"],
-        "n_jobs": opts["n_jobs"],
-        "batch_bootstrap": settings.BATCH_CI_BOOTSTRAP,
-        "chunk_bytes": settings.CHUNK_BYTES,
-        "backend": args.backend,
-        "scheduler": args.scheduler,
-    }
-    run_all_ci_scenarios(scenarios, **pilot_args)  # start-up, compilation, calibration
-    t0 = time.perf_counter()
-    pilot = run_all_ci_scenarios(scenarios, **pilot_args)
-    seconds = time.perf_counter() - t0
-    cov = pilot.coverage
-    sd_endpoint = float(max(cov["sd_ci_lower"].max(), cov["sd_ci_upper"].max()))
     level = opts["confidence_level"]
-    per_rep = seconds / (len(scenarios) * args.pilot_reps)
+    pilot = run_all_ci_scenarios(
+        scenarios,
+        n_reps=args.pilot_reps,
+        n_boot=n_boot,
+        confidence_level=level,
+        seed=opts["seed"],
+        n_jobs=opts["n_jobs"],
+        batch_bootstrap=settings.BATCH_CI_BOOTSTRAP,
+        chunk_bytes=settings.CHUNK_BYTES,
+        backend=args.backend,
+        scheduler=args.scheduler,
+    ).coverage
+    warm_up()
+    c_boot, c_cheap = [], []
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        for scenario in scenarios[:4]:
+            cal = scenario.calibration()
+            ctx = UnitContext(n_boot, level, opts["seed"], cal, scenario.truth(calibration=cal))
+            t0 = time.perf_counter()
+            run_boot_block(scenario, 0, 100, ctx)
+            c_boot.append((time.perf_counter() - t0) / 100)
+            t0 = time.perf_counter()
+            run_cheap_unit(scenario, 0, 5000, ctx)
+            c_cheap.append((time.perf_counter() - t0) / 5000)
+    finally:
+        numba.set_num_threads(threads)
+    c_b, c_c = float(np.mean(c_boot)), float(np.mean(c_cheap))
+    boot = pilot[pilot["method_kind"] == "bootstrap"]
+    sd_endpoint = float(max(pilot["sd_ci_lower"].max(), pilot["sd_ci_upper"].max()))
+    # every method must reach the precision: the method with the smallest median ratio decides
+    ratio_end = float(
+        boot.groupby("method")[["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]].median().min().min()
+    )
+    ratio_cov = float(boot.groupby("method")["variance_ratio_coverage"].median().min())
     cores = os.cpu_count() or 1
-    resamples_per_core = len(scenarios) * args.pilot_reps * n_boot / seconds / cores
+    n_sc = len(scenarios)
     workers = sorted(set(args.workers or []))
     tiers = [(f"±{h:g}", h, tier_reps) for h, tier_reps in PRECISION_TIERS] if not args.target else [
         (f"±{h:g}", h, None) for h in args.target
     ]  # fmt: skip
     rows = []
     for name, h, tier_reps in tiers:
-        n_end = reps_for_mean_mcse(h / Z95, sd_endpoint)
-        n_use = tier_reps or n_end
-        row = {"tier": name}
-        if tier_reps:
-            row["n_reps (study tier)"] = tier_reps
-        row |= {
-            "n_reps (mean endpoints, pilot SD)": n_end,
-            "n_reps (coverage)": reps_for_coverage_mcse(h / Z95, level),
-            f"runtime here ({cores} cores)": _duration(per_rep * len(scenarios) * n_use),
-        }
+        n_plain = tier_reps or reps_for_mean_mcse(h / Z95, sd_endpoint)
+        m, big_n = two_phase_allocation(n_plain, ratio_end, c_b, c_c)
+        plain_s = n_sc * n_plain * c_b / cores
+        cv_s = n_sc * (m * c_b + big_n * c_c) / cores
+        row = {"tier": name, "plain n_reps": n_plain, "plain runtime": _duration(plain_s)}
+        row |= {"CV n_reps": m, "CV n_reps_cheap": big_n, "CV runtime": _duration(cv_s)}
+        row["speed-up"] = f"{plain_s / cv_s:.1f}x"
+        row["n_reps (coverage, plain)"] = reps_for_coverage_mcse(h / Z95, level)
         for w in workers:
-            row[f"on {w} cores"] = _duration(per_rep * len(scenarios) * n_use * cores / w)
+            row[f"CV on {w} cores"] = _duration(cv_s * cores / w)
         rows.append(row)
     print(
-        f"Pilot: {len(scenarios)} scenarios x {args.pilot_reps} datasets x {n_boot} resamples in {seconds:.1f} s "
-        f"(second of two runs: start-up excluded), {resamples_per_core / 1e6:.2f} M resamples/s per core; "
-        f"largest SD of an interval endpoint across datasets: {sd_endpoint:.4f}.\n"
-        f"n_reps = (z SD / h)^2 for a mean endpoint and z^2 p(1-p) / h^2 for a coverage near {level:g} "
-        "(Morris et al. 2019), z = 1.96, h the half-width of the 95% Monte Carlo interval. Runtimes scale "
-        "the pilot linearly; 'on N cores' assumes N cores as fast as these (e.g. a Dask cluster).\n"
+        f"Pilot: {n_sc} scenarios x {args.pilot_reps} bootstrapped datasets x {n_boot} resamples (and the default "
+        f"cheap phase); largest SD of an interval endpoint across datasets: {sd_endpoint:.4f}.\n"
+        f"Cost per dataset and core: bootstrap {c_b * 1e6:.0f} us, cheap phase {c_c * 1e6:.1f} us "
+        f"(ratio {c_b / c_c:.0f}). Smallest median variance ratio over the bootstrap methods: mean endpoints "
+        f"{ratio_end:.1f}, coverage {ratio_cov:.1f}.\n"
+        f"Allocation (Cochran 1977, §12.6): n_reps_cheap / n_reps = sqrt((R - 1) c_boot / c_cheap) = "
+        f"{math.sqrt(max(ratio_end - 1, 0) * c_b / c_c):.0f} for the endpoint tiers; the runner's default for "
+        f"coverage at {n_boot} resamples is {default_cheap_ratio(n_boot):.0f}.\n"
+        "Plain: n_reps = (z SD / h)^2 datasets (Morris et al. 2019); CV: the two-phase datasets with the same "
+        "MCSE for every method. Runtimes scale the measured costs linearly over this machine's cores; 'on N cores' "
+        "assumes N cores as fast as these (e.g. a Dask cluster).\n"
     )
     print(pd.DataFrame(rows).to_string(index=False))
     return 0
+
+
+def two_phase_allocation(n_plain: int, variance_ratio: float, c_boot: float, c_cheap: float) -> tuple[int, int]:
+    """Cheapest ``(m, N)`` whose two-phase variance ``a/m + b/N`` equals the plain ``1/n_plain``.
+
+    With ``a = 1/R`` (residual share) and ``b = 1 - a``, minimizing
+    ``m c_boot + N c_cheap`` subject to ``a/m + b/N = 1/n_plain`` gives
+    ``m = n_plain (a + sqrt(a b c_cheap / c_boot))`` and
+    ``N = n_plain (b + sqrt(a b c_boot / c_cheap))`` (Lagrange; Cochran 1977, §12.6).
+    """
+    a = 1.0 / max(variance_ratio, 1.0)
+    b = 1.0 - a
+    m = math.ceil(n_plain * (a + math.sqrt(a * b * c_cheap / c_boot)))
+    big_n = max(m, math.ceil(n_plain * (b + math.sqrt(a * b * c_boot / c_cheap))))
+    return m, big_n
 
 
 def _duration(seconds: float) -> str:

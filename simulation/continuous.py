@@ -81,6 +81,11 @@ def generate_bivariate_normal_batch(n_reps: int, n: int, rho_s: float, seed) -> 
     -------
     (x, y) : numpy.ndarray, each shape (n_reps, n)
     """
+    return normal_scores(n_reps, n, rho_s, seed)
+
+
+def normal_scores(n_reps: int, n: int, rho_s: float, seed) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of :func:`generate_bivariate_normal_batch` (the scores are the data)."""
     rho = 2 * math.sin(math.pi * _check_rho_s(rho_s) / 6)
     a, b = bivariate_normal_parts(n_reps, n, seed)
     return a, rho * a + math.sqrt(1 - rho**2) * b
@@ -165,6 +170,11 @@ def generate_bivariate_t_batch(
     -------
     (x, y) : numpy.ndarray, each shape (n_reps, n)
     """
+    return t_scores(n_reps, n, rho_s, seed, df)
+
+
+def t_scores(n_reps: int, n: int, rho_s: float, seed, df: float = DEFAULT_T_DF) -> tuple[np.ndarray, np.ndarray]:
+    """``(x, y)`` of :func:`generate_bivariate_t_batch` (the scores are the data)."""
     rho = bivariate_t_rho_for(_check_rho_s(rho_s), _check_df(df))
     a, b = bivariate_t_parts(n_reps, n, seed, df)
     return a, rho * a + math.sqrt(1 - rho**2) * b
@@ -238,13 +248,36 @@ def generate_plackett_batch(n_reps: int, n: int, rho_s: float, seed) -> tuple[np
     -------
     (x, y) : numpy.ndarray, each shape (n_reps, n)
     """
+    u, v = plackett_scores(n_reps, n, rho_s, seed)
+    return -np.log1p(-u), -np.log1p(-v)
+
+
+def plackett_scores(n_reps: int, n: int, rho_s: float, seed) -> tuple[np.ndarray, np.ndarray]:
+    """The copula's uniforms ``(u, v)`` of :func:`generate_plackett_batch` (the data are increasing in them)."""
     n_reps = check_positive_int(n_reps, "n_reps")
     n = check_positive_int(n, "n")
     theta = plackett_theta_for(_check_rho_s(rho_s))
     draws = rng_from(seed).random((n_reps, 2, n))
     u, t = draws[:, 0], draws[:, 1]
-    v = plackett_conditional_inverse(u, t, theta)  # = t exactly at theta = 1 (independence)
-    return -np.log1p(-u), -np.log1p(-v)
+    return u, plackett_conditional_inverse(u, t, theta)  # v = t exactly at theta = 1 (independence)
+
+
+def continuous_scores(
+    generator: str, n_reps: int, n: int, rho_s: float, seed, df: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Scores ``(x_score, y_score)`` whose ranks are those of the generator's x and y (row by row)."""
+    if generator == "bivariate_t":
+        return t_scores(n_reps, n, rho_s, seed, DEFAULT_T_DF if df is None else df)
+    if generator == "plackett":
+        return plackett_scores(n_reps, n, rho_s, seed)
+    return normal_scores(n_reps, n, rho_s, seed)
+
+
+def data_from_scores(generator: str, x_score: np.ndarray, y_score: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The generator's ``(x, y)`` from :func:`continuous_scores` (exponential margins for Plackett)."""
+    if generator == "plackett":
+        return -np.log1p(-x_score), -np.log1p(-y_score)
+    return x_score, y_score
 
 
 #: Continuous models: name -> (batch generator, population-Spearman function of its parameter).

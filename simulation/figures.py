@@ -119,8 +119,9 @@ def _dodge(i: int, n_methods: int) -> float:
     return (i - (n_methods - 1) / 2) * min(0.8 / n_methods, 0.12)
 
 
-def _panel_figure(frame: pd.DataFrame, ylabel: str, draw):
-    """One panel per (case, generator) with scenarios on the x axis; ``draw(ax, panel, pos)`` adds the data."""
+def _panel_figure(frame: pd.DataFrame, ylabel: str, draw, note: str | None = None):
+    """One panel per (case, generator) with scenarios on the x axis; ``draw(ax, panel, pos)`` adds the data;
+    ``note`` (what the estimates are) goes under the legend."""
     panels = _panels(frame)
     fig, axes = _grid(len(panels))
     for ax, (title, panel) in zip(axes, panels, strict=False):
@@ -133,8 +134,19 @@ def _panel_figure(frame: pd.DataFrame, ylabel: str, draw):
         _template_spans(panel, ax)
     # one legend for all panels, below them, so that it never hides data
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", fontsize=7, ncol=min(len(labels), 9), frameon=False)
+    ncol = min(len(labels), 9)
+    legend = fig.legend(handles, labels, loc="outside lower center", fontsize=7, ncol=ncol, frameon=False)
+    if note:
+        legend.set_title(note, prop={"size": 7, "style": "italic"})
     return fig
+
+
+def _estimator_note(coverage: pd.DataFrame) -> str | None:
+    if "estimator" not in coverage:
+        return None
+    from simulation.report import estimator_sentence
+
+    return estimator_sentence(coverage).replace("`", "")
 
 
 # --------------------------------------------------------------------------
@@ -156,7 +168,7 @@ def coverage_figure(coverage: pd.DataFrame):
             )  # fmt: skip
         ax.axhline(level, color="0.3", ls="--", lw=1)
 
-    return _panel_figure(coverage, "coverage (±2 MCSE)", draw)
+    return _panel_figure(coverage, "coverage (±2 MCSE)", draw, _estimator_note(coverage))
 
 
 def endpoints_figure(coverage: pd.DataFrame):
@@ -175,7 +187,7 @@ def endpoints_figure(coverage: pd.DataFrame):
         ax.plot([pos[k] for k in truth["scenario"]], truth["rho_true"], "_", color="k", ms=12, mew=1.5, label="truth")
         ax.axhline(0, color="0.8", lw=0.6)
 
-    return _panel_figure(coverage, "mean interval endpoints", draw)
+    return _panel_figure(coverage, "mean interval endpoints", draw, _estimator_note(coverage))
 
 
 def widths_figure(coverage: pd.DataFrame):
@@ -189,7 +201,7 @@ def widths_figure(coverage: pd.DataFrame):
             ax.plot([pos[k] for k in g["scenario"]], g["mean_width"], marker=marker, ls=line, color=colour,
                     ms=3.5, lw=0.9, label=method)  # fmt: skip
 
-    return _panel_figure(coverage, "mean interval width", draw)
+    return _panel_figure(coverage, "mean interval width", draw, _estimator_note(coverage))
 
 
 # --------------------------------------------------------------------------

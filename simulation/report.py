@@ -16,7 +16,8 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 def method_overview(coverage: pd.DataFrame) -> pd.DataFrame:
-    """Per method: scenarios, coverage range, and how often the nominal level lies outside the Wilson interval."""
+    """Per method: scenarios, coverage range, how often the nominal level lies outside the coverage's 95%
+    Monte Carlo interval, mean width, the median variance ratio of the coverage estimator, failures."""
     rows = []
     for method, g in coverage.groupby("method", sort=False):
         nominal = float(g["confidence_level"].iloc[0])
@@ -27,13 +28,36 @@ def method_overview(coverage: pd.DataFrame) -> pd.DataFrame:
                 "mean coverage": f"{g['coverage'].mean():.3f}",
                 "min": f"{g['coverage'].min():.3f}",
                 "max": f"{g['coverage'].max():.3f}",
-                "under-covers": int((g["coverage_wilson_upper"] < nominal).sum()),
-                "over-covers": int((g["coverage_wilson_lower"] > nominal).sum()),
+                "under-covers": int((g["coverage_upper95"] < nominal).sum()),
+                "over-covers": int((g["coverage_lower95"] > nominal).sum()),
                 "mean width": f"{g['mean_width'].mean():.3f}",
+                "variance ratio": f"{g['variance_ratio_coverage'].median():.1f}",
                 "failed replicates": int(g["n_failed"].sum()),
             }
         )
     return pd.DataFrame(rows)
+
+
+def estimator_sentence(coverage: pd.DataFrame) -> str:
+    """What the headline numbers are, in one sentence (for summaries and figure notes)."""
+    kinds = set(coverage.loc[coverage["method_kind"] == "bootstrap", "estimator"])
+    if kinds == {"control_variates (misses plain)"}:
+        return (
+            "Bootstrap methods: two-phase control-variate estimates of coverage and endpoints; one-sided misses "
+            "plain (too few misses for their controls); plain means beside them as `*_plain`. Asymptotic "
+            "methods: plain means over the cheap phase."
+        )
+    if kinds == {"control_variates"}:
+        return (
+            "Bootstrap methods: two-phase control-variate estimates (plain means beside them as `*_plain`); "
+            "asymptotic methods: plain means over the cheap phase."
+        )
+    if kinds & {"control_variates", "control_variates (misses plain)"}:
+        return (
+            "Bootstrap methods: two-phase control-variate estimates, except rows with failed replicates (plain "
+            "means; column `estimator`); asymptotic methods: plain means over the cheap phase."
+        )
+    return "Every estimate is a plain mean (bootstrap methods over the bootstrapped datasets)."
 
 
 def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
@@ -42,20 +66,27 @@ def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
     settings = provenance.get("settings", {})
     versions = provenance.get("versions", {})
     level = float(coverage["confidence_level"].iloc[0])
+    boot_reps = coverage.loc[coverage["method_kind"] == "bootstrap", "n_reps"]
+    if boot_reps.empty:
+        boot_reps = coverage["n_reps"]
     lines = [
         f"# Coverage study: {provenance.get('study') or 'custom scenarios'}",
         "",
-        f"- scenarios: {coverage['scenario'].nunique()}; replicates per scenario: "
-        f"{coverage['n_reps'].min()}–{coverage['n_reps'].max()}; resamples: {ident.get('n_boot')}; "
+        f"- scenarios: {coverage['scenario'].nunique()}; bootstrapped datasets per scenario: "
+        f"{boot_reps.min()}–{boot_reps.max()}; cheap-phase datasets: {coverage['n_reps_cheap'].min()}–"
+        f"{coverage['n_reps_cheap'].max()}; resamples: {ident.get('n_boot')}; "
         f"confidence level: {level:g}; seed: {ident.get('seed')}",
         f"- methods: {', '.join(settings.get('methods', []))}",
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}; commit: {provenance.get('git_commit')}",
         f"- started {provenance.get('started_at')}, finished {provenance.get('finished_at')}",
         "",
-        "Coverage is the share of replicates whose interval contains `rho_true` (the scenario's estimand); "
-        "MCSE and the Wilson 95% interval per Morris, White & Crowther (2019). A method under-covers "
-        "(over-covers) in a scenario when the nominal level lies above (below) that Wilson interval "
-        "(expect about 5% of scenarios by chance alone).",
+        "Coverage is the share of datasets whose interval contains `rho_true` (the scenario's estimand, "
+        f"measured to an MCSE of at most {ident.get('truth_mcse')} where it is not exact). "
+        + estimator_sentence(coverage)
+        + " Every estimate carries its MCSE (Morris, White & Crowther 2019; for the control-variate estimator "
+        "from its own variance). A method under-covers (over-covers) in a scenario when the nominal level lies "
+        "above (below) the coverage's 95% Monte Carlo interval, estimate ± 1.96 MCSE (expect about 5% of "
+        "scenarios by chance alone).",
         "",
         "## By method",
         "",

@@ -1,58 +1,79 @@
-"""Study runner: what to compute for an interval-coverage study, and how the tables are assembled.
+"""Study runner: what an interval-coverage study computes, in two phases, and how its tables are assembled.
 
-Units of work
--------------
-A scenario's replicates are cut into blocks of :data:`BLOCK_REPS`.  Block
-``b`` of scenario ``s`` draws its datasets from
-``child_seed(child_seed(root, 0), b)`` and its bootstrap resamples from
-``child_seed(child_seed(root, 1), b)``, with ``root = scenario_seed(seed, s)``
-(a hash of the scenario's key, never its position).  A block therefore
-depends on nothing but ``(seed, scenario, b)`` and the result-defining
-settings (:class:`RunIdentity`), so tables are bit-identical for any
-``n_jobs``, any order, with scenarios added or removed, and after a resume.
-Datasets never depend on ``n_boot`` (the bootstrap has its own stream), and,
-because generators draw dataset by dataset, the first ``m`` replicates of a
-run are those of any longer run: raising ``n_reps`` (or ``--target-mcse``)
-only adds replicates.
+Two phases per scenario
+-----------------------
+* **Bootstrap phase**: ``n_reps`` datasets, every interval computed, cut into
+  blocks of :data:`~simulation.blocks.BLOCK_REPS` (see :mod:`simulation.blocks`
+  for the streams).
+* **Cheap phase**: ``n_reps_cheap`` datasets of the same process on their own
+  streams, with only Spearman's rho and its jackknife SE (a few
+  microseconds each): the asymptotic intervals, the estimate's bias and SE,
+  and the controls' means for the control-variate estimators of the
+  bootstrap methods (:mod:`simulation.estimators`).
 
-Three concerns, three homes: this module decides *what* to compute (blocks,
-rounds for ``target_mcse``) and assembles the tables from the raw replicate
-results of each scenario (never by averaging summaries);
-:mod:`simulation.parallel` decides *where* it runs (this process, worker
-processes, a Dask cluster); :mod:`simulation.storage` keeps *what exists*
-(block files written atomically by the parent, the manifest, Parquet with
-provenance).  A run killed at any moment leaves only whole block files, so a
-rerun with ``resume=True`` computes only the missing blocks and ends with the
-same tables as an uninterrupted run.
+Blocks store mergeable moments, not replicates (unless asked), and merge in
+block order, so tables are bit-identical for any ``n_jobs``, order, backend
+and after a resume; raising ``n_reps`` or ``n_reps_cheap`` (or
+``--target-mcse``) only adds datasets.  The truth of an ``expected_sample``
+scenario is measured first, to a quarter of the run's target precision
+(:meth:`simulation.scenarios.Scenario.truth`).
+
+Three concerns, three homes: this module decides *what* to compute and
+assembles the tables; :mod:`simulation.parallel` decides *where* it runs;
+:mod:`simulation.storage` keeps *what exists* (block files written
+atomically by the parent, the manifest, Parquet with provenance).  A run
+killed at any moment leaves only whole block files, so a rerun with
+``resume=True`` computes only what is missing and ends with the same tables
+as an uninterrupted run.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from simulation import __version__, bootstrap
+from simulation import __version__
 from simulation._validation import (
     RunError,
+    check_bool,
     check_confidence_level,
     check_n_jobs,
     check_positive_int,
     check_seed,
 )
-from simulation.bootstrap import bootstrap_ci_averaged, default_chunk_size
-from simulation.generators import Calibration
-from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_OK, fisher_z_ci
-from simulation.metrics import performance_from_arrays, reps_for_coverage_mcse
+from simulation.blocks import (
+    ALL_METHODS,
+    ASYMPTOTIC_METHODS,
+    BLOCK_REPS,
+    BOOT_DIM,
+    CHEAP_DIM,
+    CHEAP_UNIT_BLOCKS,
+    Record,
+    UnitContext,
+    boot_name,
+    boot_units,
+    cheap_name,
+    cheap_units,
+    merge_records,
+    replicates_name,
+    run_boot_block,
+    run_cheap_unit,
+)
+from simulation.estimators import N_CONTROLS, method_performance
+from simulation.generators import Calibration, Truth
+from simulation.intervals import BOOTSTRAP_METHODS
+from simulation.metrics import wilson_interval
+from simulation.moments import Moments
 from simulation.parallel import check_backend, parallel_map
 from simulation.report import summary_markdown
-from simulation.scenarios import Scenario, check_scenarios, scenario_seed
-from simulation.seeding import child_seed
+from simulation.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.storage import (
     BlockStore,
     now,
@@ -74,34 +95,46 @@ __all__ = [
     "RunIdentity",
     "StudyResult",
     "check_methods",
-    "coverage_table",
+    "default_cheap_ratio",
     "read_provenance",
     "run_all_ci_scenarios",
-    "run_block",
 ]
 
-#: Replicates per block: part of a run's identity (it fixes which stream each dataset uses).
-BLOCK_REPS = 500
-#: Asymptotic interval methods, one per Fisher-z variance.
-ASYMPTOTIC_METHODS = tuple(f"fisher_z_{name}" for name in FISHER_Z_VARIANCES)
-#: Every interval method, in table order.
-ALL_METHODS = (*BOOTSTRAP_METHODS, *ASYMPTOTIC_METHODS)
-#: Status of an asymptotic interval whose estimate is NaN (constant x or y).
-STATUS_NAN_ESTIMATE = "nan_estimate"
-#: Version of the on-disk layout (manifest, blocks).
-FORMAT_VERSION = 1
-#: Default cap on replicates per scenario for ``target_mcse``.
+#: Version of the on-disk layout (manifest, blocks): 2 = compact blocks and a cheap phase.
+FORMAT_VERSION = 2
+#: Version of the control set (:mod:`simulation.estimators`): part of a run's identity.
+CONTROLS_VERSION = "jackknife-se+indicators-v1"
+#: Default cap on bootstrapped datasets per scenario for ``target_mcse``.
 DEFAULT_MAX_REPS = 20_000
 #: Rounds of ``target_mcse`` growth at most.
 MAX_ROUNDS = 8
+#: Median variance ratio of the coverage estimators over the default study (measured; see
+#: :mod:`simulation.estimators`), and the cost of bootstrapping a dataset relative to its cheap
+#: phase, per resample (measured with ``benchmarks/bench_twophase.py``): they set the default
+#: cheap-phase size.
+COVERAGE_VARIANCE_RATIO = 5.5
+COST_RATIO_PER_RESAMPLE = 0.15
+#: Status of an asymptotic interval whose estimate is NaN (constant x or y).
+STATUS_NAN_ESTIMATE = "nan_estimate"
+ROW_OK, ROW_SOME_FAILED, ROW_ALL_FAILED = "ok", "some_failed", "all_failed"
 
 COVERAGE_FILE = "coverage.parquet"
 REPLICATES_FILE = "replicates.parquet"
 SUMMARY_FILE = "summary.md"
 CALIBRATIONS_FILE = "calibrations.json"
 OWNED_FILES = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE)
+Z95 = 1.959963984540054
 
-REPLICATE_COLUMNS = ("scenario", *bootstrap.REPLICATE_COLUMNS)
+
+def default_cheap_ratio(n_boot: int, variance_ratio: float = COVERAGE_VARIANCE_RATIO) -> float:
+    """Cheap-phase datasets per bootstrapped dataset: Cochran's optimal allocation for double sampling.
+
+    ``N / m = sqrt(rho^2 / (1 - rho^2) * c_boot / c_cheap)`` (Cochran 1977,
+    *Sampling Techniques*, §12.6, eq. 12.54), with ``rho^2 / (1 - rho^2) =
+    R - 1`` for a variance ratio ``R`` of the estimator and ``c_boot /
+    c_cheap = COST_RATIO_PER_RESAMPLE * n_boot``.  At least 1.
+    """
+    return max(1.0, math.sqrt(max(variance_ratio - 1.0, 0.0) * COST_RATIO_PER_RESAMPLE * n_boot))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -111,7 +144,11 @@ class RunIdentity:
     n_boot: int
     confidence_level: float
     seed: int
+    control_variates: bool = True
+    truth_mcse: float = DEFAULT_TRUTH_MCSE
     block_reps: int = BLOCK_REPS
+    cheap_unit_blocks: int = CHEAP_UNIT_BLOCKS
+    controls: str = CONTROLS_VERSION
     format_version: int = FORMAT_VERSION
     package_version: str = __version__
 
@@ -119,6 +156,7 @@ class RunIdentity:
         check_positive_int(self.n_boot, "n_boot")
         check_confidence_level(self.confidence_level)
         check_seed(self.seed)
+        check_bool(self.control_variates, "control_variates")
 
     def as_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -155,171 +193,112 @@ class StudyResult:
 
 
 # --------------------------------------------------------------------------
-# One block (runs in a worker)
+# Calibrations and truths (computed once, cached beside the results)
 # --------------------------------------------------------------------------
-def run_block(
-    scenario: Scenario,
-    block: int,
-    n_block: int,
-    identity: RunIdentity,
-    *,
-    batch_bootstrap: bool = True,
-    chunk_bytes: int = 64 * 2**20,
-    calibration: Calibration | None = None,
-) -> pd.DataFrame:
-    """Replicate results (all methods) of block ``block``: its first ``n_block`` replicates.
-
-    ``calibration`` is the scenario's (computed once by the parent's run, so
-    that workers do not each recalibrate); ``None`` computes it here.
-
-    Returns
-    -------
-    pandas.DataFrame
-        :data:`REPLICATE_COLUMNS`, replicate-major, methods in :data:`ALL_METHODS` order;
-        ``rep`` is the replicate's index within the scenario.
-    """
-    root = scenario_seed(identity.seed, scenario)
-    x, y = scenario.generate(n_block, child_seed(child_seed(root, 0), block), calibration=calibration)
-    boot = bootstrap_ci_averaged(
-        x,
-        y,
-        n_boot=identity.n_boot,
-        confidence_level=identity.confidence_level,
-        seed=child_seed(child_seed(root, 1), block),
-        batch_bootstrap=batch_bootstrap,
-        chunk_size=default_chunk_size(identity.n_boot, scenario.n, chunk_bytes),
-        summarize=False,
-    )
-    table = boot.replicates
-    n_boot_methods = len(BOOTSTRAP_METHODS)
-    rho_hat = table["rho_hat"].to_numpy()[::n_boot_methods]
-    asymptotic = []
-    for name in FISHER_Z_VARIANCES:
-        lower, upper = fisher_z_ci(
-            rho_hat, scenario.n, confidence_level=identity.confidence_level, variance=name
-        )
-        asymptotic.append((f"fisher_z_{name}", lower, upper))
-    n_methods = len(ALL_METHODS)
-    first = block * identity.block_reps
-    status_boot = table["status"].to_numpy().reshape(n_block, n_boot_methods)
-    status_asym = np.where(np.isnan(rho_hat), STATUS_NAN_ESTIMATE, STATUS_OK)
-
-    def grid(boot_values: np.ndarray, asym_values: list[np.ndarray]) -> np.ndarray:
-        return np.column_stack([boot_values.reshape(n_block, n_boot_methods), *asym_values]).ravel()
-
-    nan = np.full(n_block, np.nan)
-    return pd.DataFrame(
-        {
-            "scenario": scenario.key,
-            "rep": np.repeat(np.arange(first, first + n_block), n_methods),
-            "method": np.tile(np.array(ALL_METHODS), n_block),
-            "rho_hat": np.repeat(rho_hat, n_methods),
-            "ci_lower": grid(table["ci_lower"].to_numpy(), [a[1] for a in asymptotic]),
-            "ci_upper": grid(table["ci_upper"].to_numpy(), [a[2] for a in asymptotic]),
-            "status": np.column_stack([status_boot, *[status_asym] * len(asymptotic)]).ravel(),
-            "n_boot_valid": grid(
-                table["n_boot_valid"].to_numpy().astype(np.float64), [nan] * len(asymptotic)
-            ),
-            "z0": grid(table["z0"].to_numpy(), [nan] * len(asymptotic)),
-            "acceleration": grid(table["acceleration"].to_numpy(), [nan] * len(asymptotic)),
-        }
-    )
-
-
-# --------------------------------------------------------------------------
-# Calibrations (computed once, cached beside the results)
-# --------------------------------------------------------------------------
-def _calibrate_one(scenario: Scenario) -> Calibration:
-    return scenario.calibration()
+def _calibrate_one(scenario: Scenario, truth_mcse: float) -> tuple[Calibration, Truth]:
+    calibration = scenario.calibration()
+    return calibration, scenario.truth(truth_mcse, calibration=calibration)
 
 
 def calibrate_all(
-    scenarios: Sequence[Scenario], execution: Execution, out: Path | None
-) -> dict[str, Calibration]:
-    """Each scenario's calibration, computed once (in parallel) and kept in ``<out>/calibrations.json``.
-
-    The file is the on-disk calibration cache: a resumed run reads it instead
-    of recalibrating.  Values round-trip exactly through JSON (``repr`` floats);
-    an unreadable cache is recomputed (calibration is deterministic).
-    """
+    scenarios: Sequence[Scenario], execution: Execution, out: Path | None, truth_mcse: float
+) -> dict[str, tuple[Calibration, Truth]]:
+    """Each scenario's calibration and measured truth, computed once (in parallel), cached in
+    ``<out>/calibrations.json`` (floats round-trip exactly through JSON; an unreadable cache is
+    recomputed, as both are deterministic)."""
     path = out / CALIBRATIONS_FILE if out is not None else None
-    known: dict[str, Calibration] = {}
-    cached = read_json(path) if path is not None and path.exists() else None
+    cached = (read_json(path) if path is not None and path.exists() else None) or {}
+    known: dict[str, tuple[Calibration, Truth]] = {}
     try:
-        known = {k: Calibration(*v) for k, v in (cached or {}).get("calibrations", {}).items()}
-    except (AttributeError, TypeError):
+        for key, entry in cached.get("scenarios", {}).items():
+            if entry.get("truth_mcse") == truth_mcse:
+                known[key] = (Calibration(*entry["calibration"]), Truth(*entry["truth"]))
+    except (AttributeError, TypeError, KeyError):
         known = {}
     missing = [s for s in scenarios if s.key not in known]
 
-    def keep(i: int, cal: Calibration) -> None:
-        known[missing[i].key] = Calibration(*cal)
+    def keep(i: int, result: tuple[Calibration, Truth]) -> None:
+        known[missing[i].key] = (Calibration(*result[0]), Truth(*result[1]))
 
     n_jobs = execution.n_jobs if execution.backend == "local" else 1
-    parallel_map(_calibrate_one, [((s,), {}) for s in missing], n_jobs=n_jobs, progress=False, on_result=keep)
+    calls = [((s, truth_mcse), {}) for s in missing]
+    parallel_map(_calibrate_one, calls, n_jobs=n_jobs, progress=False, on_result=keep, desc="calibrations")
     if path is not None and missing:
-        write_json(path, {"calibrations": {k: list(v) for k, v in sorted(known.items())}})
+        body = {
+            key: {"calibration": list(cal), "truth": list(truth), "truth_mcse": truth_mcse}
+            for key, (cal, truth) in sorted(known.items())
+        }
+        write_json(path, {"scenarios": body})
     return known
 
 
 # --------------------------------------------------------------------------
-# Blocks: which exist, which to compute
+# Units of work
 # --------------------------------------------------------------------------
-def _n_blocks(n_reps: int, block_reps: int) -> list[int]:
-    """Replicates in each block of a scenario with ``n_reps`` replicates."""
-    full, rest = divmod(n_reps, block_reps)
-    return [block_reps] * full + ([rest] if rest else [])
-
-
-def _block_name(block: int, n_block: int) -> str:
-    return f"b{block:06d}_m{n_block}"
-
-
-def _blocks_of(n_reps: int, identity: RunIdentity) -> list[tuple[int, int]]:
-    return list(enumerate(_n_blocks(n_reps, identity.block_reps)))
-
-
 def warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel of a block in the parent before workers start."""
+    """Compile (or load from numba's cache) every kernel of both phases in the parent before workers start."""
     tiny = Scenario(case="warmup", generator="rank_mixing", n=12, rho=0.2, template="custom", counts=(3, 3, 3, 3))
-    run_block(tiny, 0, 2, RunIdentity(n_boot=20, confidence_level=0.9, seed=0))
+    ctx = UnitContext(20, 0.9, 0, tiny.calibration(), Truth(0.2, 0.0, 0))
+    run_boot_block(tiny, 0, 2, ctx)
+    run_cheap_unit(tiny, 0, 2, ctx)
 
 
-def _compute_blocks(
-    todo: list[tuple[Scenario, int, int]],
-    identity: RunIdentity,
-    calibrations: dict[str, Calibration],
+def _run_unit(kind: str, scenario: Scenario, index: int, size: int, ctx: UnitContext):
+    if kind == "boot":
+        return run_boot_block(scenario, index, size, ctx)
+    return run_cheap_unit(scenario, index, size, ctx), None
+
+
+def _unit_names(kind: str, index: int, size: int, keep_replicates: bool) -> list[str]:
+    if kind == "cheap":
+        return [cheap_name(index, size)]
+    return [boot_name(index, size)] + ([replicates_name(index, size)] if keep_replicates else [])
+
+
+def _compute_units(
+    todo: list[tuple[str, Scenario, int, int]],
+    contexts: dict[str, UnitContext],
     execution: Execution,
     store: BlockStore,
 ) -> None:
-    """Run the ``todo`` blocks; the parent stores each result as it finishes."""
-    options = {"batch_bootstrap": execution.batch_bootstrap, "chunk_bytes": execution.chunk_bytes}
-    calls = [((s, b, m, identity), options | {"calibration": calibrations[s.key]}) for s, b, m in todo]
+    """Run the ``todo`` units; the parent stores each result as it finishes."""
+    calls = [((kind, s, index, size, contexts[s.key]), {}) for kind, s, index, size in todo]
 
-    def keep(i: int, table: pd.DataFrame) -> None:
-        scenario, block, n_block = todo[i]
-        store.put(scenario.key, _block_name(block, n_block), table)
+    def keep(i: int, result: tuple[Record, pd.DataFrame | None]) -> None:
+        kind, scenario, index, size = todo[i]
+        record, replicates = result
+        name = boot_name(index, size) if kind == "boot" else cheap_name(index, size)
+        if replicates is not None:
+            store.put(scenario.key, replicates_name(index, size), replicates)
+        store.put(scenario.key, name, record.to_frame())
 
     parallel_map(
-        run_block,
+        _run_unit,
         calls,
         n_jobs=execution.n_jobs,
         progress=execution.progress,
         on_result=keep,
+        desc="blocks",
         backend=execution.backend,
         scheduler=execution.scheduler,
         warm_up=warm_up,
     )
 
 
-def _load(store: BlockStore, scenario: Scenario, n_reps: int, identity: RunIdentity) -> pd.DataFrame:
-    """A scenario's first ``n_reps`` replicate results, merged from its blocks in block order."""
-    return store.get_all(scenario.key, [_block_name(b, m) for b, m in _blocks_of(n_reps, identity)])
+def _merged(store: BlockStore, scenario: Scenario, n_reps: int, n_reps_cheap: int) -> tuple[Record, Record]:
+    """A scenario's bootstrap and cheap records, merged in block (unit) order."""
+    boot = [Record.from_frame(store.get(scenario.key, boot_name(b, m))) for b, m in boot_units(n_reps)]
+    cheap = [Record.from_frame(store.get(scenario.key, cheap_name(u, m))) for u, m in cheap_units(n_reps_cheap)]
+    return (
+        merge_records(boot, len(BOOTSTRAP_METHODS), BOOT_DIM, 2),
+        merge_records(cheap, len(ASYMPTOTIC_METHODS), CHEAP_DIM, 1),
+    )
 
 
 # --------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------
-def _scenario_row(s: Scenario, calibration: Calibration) -> dict[str, Any]:
+def _scenario_row(s: Scenario, calibration: Calibration, truth: Truth) -> dict[str, Any]:
     return {
         "scenario": s.key,
         "case": s.case,
@@ -329,39 +308,88 @@ def _scenario_row(s: Scenario, calibration: Calibration) -> dict[str, Any]:
         "template": s.template,
         "rho": float(s.rho),
         "estimand": s.estimand,
-        "rho_true": s.rho_true,
-        "rho_true_mcse": calibration.mcse,
+        "rho_true": truth.value,
+        "rho_true_mcse": truth.mcse,
+        "rho_true_n_reps": truth.n_reps,
+        "coefficient": calibration.coefficient,
     }
 
 
-def coverage_table(
-    replicates_by_scenario: Iterable[tuple[Scenario, pd.DataFrame]],
+def scenario_rows(
+    scenario: Scenario,
+    boot: Record,
+    cheap: Record,
     identity: RunIdentity,
-    methods: Sequence[str] = ALL_METHODS,
-    calibrations: dict[str, Calibration] | None = None,
-) -> pd.DataFrame:
-    """One row per scenario x method from raw replicate results (:func:`~simulation.metrics.interval_performance`)."""
+    methods: Sequence[str],
+    calibration: Calibration,
+    truth: Truth,
+) -> list[dict[str, Any]]:
+    """One row per method of one scenario from its merged records (see :mod:`simulation.estimators`)."""
+    base = _scenario_row(scenario, calibration, truth)
+    cheap_controls = cheap.moments.select(np.arange(N_CONTROLS))
+    estimates = _estimate_summary(cheap, truth.value)
     rows = []
-    for scenario, reps in replicates_by_scenario:
-        cal = calibrations[scenario.key] if calibrations is not None else scenario.calibration()
-        base = _scenario_row(scenario, cal)
-        method_of = reps["method"].to_numpy()
-        rho_hat, lower, upper = (reps[c].to_numpy() for c in ("rho_hat", "ci_lower", "ci_upper"))
-        ok = reps["status"].to_numpy() == STATUS_OK
-        for method in methods:
-            sel = method_of == method
-            rows.append(
-                base
-                | {
-                    "method": method,
-                    "method_kind": "bootstrap" if method in BOOTSTRAP_METHODS else "asymptotic",
-                    "confidence_level": identity.confidence_level,
-                    "n_boot": identity.n_boot if method in BOOTSTRAP_METHODS else 0,
-                }
-                | performance_from_arrays(rho_hat[sel], lower[sel], upper[sel], ok[sel], scenario.rho_true)
-            )
+    for method in methods:
+        if method in BOOTSTRAP_METHODS:
+            j = BOOTSTRAP_METHODS.index(method)
+            record, kind, n_boot, halves = boot, "bootstrap", identity.n_boot, boot.parts
+            control_variates = identity.control_variates
+        else:
+            j = ASYMPTOTIC_METHODS.index(method)
+            record, kind, n_boot = cheap, "asymptotic", 0
+            halves = (cheap.parts[0], Moments.empty(cheap.parts[0].dim))
+            control_variates = False  # already over every cheap-phase dataset
+        n_ok = record.moments.n - record.failed[j]
+        n_failed = record.n_nan + record.failed[j]
+        perf = method_performance(
+            halves, cheap_controls, j, n_ok, n_controls=N_CONTROLS, control_variates=control_variates,
+            confidence_level=identity.confidence_level,
+        )  # fmt: skip
+        w_lo, w_hi = wilson_interval(np.array(round(perf["coverage_plain"] * n_ok) if n_ok else 0), np.array(n_ok))
+        half = Z95 * perf["coverage_mcse"]
+        rows.append(
+            base
+            | {
+                "method": method,
+                "method_kind": kind,
+                "confidence_level": identity.confidence_level,
+                "n_boot": n_boot,
+                "n_reps": record.n_reps,
+                "n_reps_cheap": cheap.n_reps,
+                "n_failed": n_failed,
+            }
+            | perf
+            | {
+                "coverage_lower95": max(0.0, perf["coverage"] - half),
+                "coverage_upper95": min(1.0, perf["coverage"] + half),
+                "coverage_wilson_lower": float(w_lo),
+                "coverage_wilson_upper": float(w_hi),
+            }
+            | estimates
+            | {"status": ROW_OK if n_failed == 0 else (ROW_ALL_FAILED if n_ok == 0 else ROW_SOME_FAILED)}
+        )
+    return rows
+
+
+def _estimate_summary(cheap: Record, rho_true: float) -> dict[str, float]:
+    """Mean, bias and empirical SE of ``rho_hat`` over the cheap phase, with MCSEs (Morris et al. 2019,
+    Table 6); plain estimators (no controls)."""
+    n = cheap.moments.n
+    mean = float(cheap.moments.mean[0]) if n else math.nan
+    se = math.sqrt(cheap.moments.m2[0, 0] / (n - 1)) if n > 1 else math.nan
+    return {
+        "mean_rho_hat": mean,
+        "bias": mean - rho_true,
+        "bias_mcse": se / math.sqrt(n) if n > 1 else math.nan,
+        "empirical_se": se,
+        "empirical_se_mcse": se / math.sqrt(2 * (n - 1)) if n > 1 else math.nan,
+    }
+
+
+def _coverage_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
-    return table.astype({"k": np.int64, "n": np.int64, "n_reps": np.int64, "n_failed": np.int64, "n_boot": np.int64})
+    ints = ("k", "n", "n_reps", "n_reps_cheap", "n_failed", "n_boot", "rho_true_n_reps")
+    return table.astype({c: np.int64 for c in ints})
 
 
 # --------------------------------------------------------------------------
@@ -378,35 +406,51 @@ def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
     return tuple(m for m in ALL_METHODS if m in methods)
 
 
-def _check_target_mcse(target_mcse: float | None) -> float | None:
-    if target_mcse is not None and not (
-        isinstance(target_mcse, float | int) and not isinstance(target_mcse, bool) and 0 < target_mcse < 0.5
+def _check_fraction(value: float | None, name: str, upper: float) -> float | None:
+    if value is not None and not (
+        isinstance(value, float | int) and not isinstance(value, bool) and 0 < value < upper
     ):
-        raise RunError(f"`target_mcse` must be a number in (0, 0.5), got {target_mcse!r}")
-    return target_mcse
+        raise RunError(f"`{name}` must be a number in (0, {upper:g}), got {value!r}")
+    return None if value is None else float(value)
+
+
+def _check_sizes(n_reps: int, n_reps_cheap: int | None, n_boot: int, control_variates: bool) -> tuple[int, int]:
+    """``(n_reps, n_reps_cheap)``: the cheap phase defaults to Cochran's allocation (1:1 without controls)."""
+    n_reps = check_positive_int(n_reps, "n_reps")
+    if n_reps_cheap is None:
+        ratio = default_cheap_ratio(n_boot) if control_variates else 1.0
+        return n_reps, math.ceil(n_reps * ratio)
+    n_reps_cheap = check_positive_int(n_reps_cheap, "n_reps_cheap")
+    if n_reps_cheap < n_reps:
+        raise RunError(
+            f"`n_reps_cheap` (--n-reps-cheap) must be at least `n_reps` = {n_reps} (the cheap phase is the larger "
+            f"one), got {n_reps_cheap}"
+        )
+    return n_reps, n_reps_cheap
 
 
 def _grow_for_target(
     scenarios: Sequence[Scenario],
-    reps: dict[str, int],
-    coverage_of: Any,
-    identity: RunIdentity,
+    sizes: dict[str, tuple[int, int]],
+    coverage_of,
     target_mcse: float,
     max_reps: int,
 ) -> bool:
-    """Raise ``reps`` (in whole blocks, up to ``max_reps``) of every scenario whose worst coverage MCSE
-    exceeds ``target_mcse``; True when any grew."""
+    """Raise the phases of every scenario whose worst coverage MCSE exceeds ``target_mcse``; True if any grew.
+
+    The MCSE of either estimator scales as ``1 / sqrt(n_reps)`` when both
+    phases grow in proportion, so the bootstrap phase grows to
+    ``n_reps (mcse / target)^2`` (10% more, whole blocks, at most
+    ``max_reps``) and the cheap phase keeps its ratio.
+    """
     grown = False
     for s in scenarios:
-        table = coverage_of(s)
-        worst = float(np.nanmax(table["coverage_mcse"].to_numpy(), initial=0.0))
-        if worst > target_mcse and reps[s.key] < max_reps:
-            p = table["coverage"].to_numpy()
-            # the largest p (1 - p) over methods sets the replicates needed (Morris et al. 2019, eq. 5)
-            p_worst = float(p[np.nanargmax(p * (1 - p))])
-            need = max(reps_for_coverage_mcse(target_mcse, p_worst), reps[s.key] + 1)
-            whole_blocks = -(-need // identity.block_reps) * identity.block_reps
-            reps[s.key] = min(whole_blocks, max_reps)
+        m, big_n = sizes[s.key]
+        worst = float(np.nanmax(coverage_of(s)["coverage_mcse"].to_numpy(), initial=0.0))
+        if worst > target_mcse and m < max_reps:
+            need = max(math.ceil(m * (worst / target_mcse) ** 2 * 1.1), m + 1)
+            new_m = min(-(-need // BLOCK_REPS) * BLOCK_REPS, max_reps)
+            sizes[s.key] = (new_m, max(big_n, math.ceil(big_n * new_m / m)))
             grown = True
     return grown
 
@@ -426,6 +470,9 @@ def run_all_ci_scenarios(
     keep_replicates: bool = False,
     target_mcse: float | None = None,
     max_reps: int = DEFAULT_MAX_REPS,
+    n_reps_cheap: int | None = None,
+    control_variates: bool = True,
+    truth_mcse: float | None = None,
     batch_bootstrap: bool = True,
     chunk_bytes: int = 64 * 2**20,
     progress: bool = False,
@@ -434,14 +481,16 @@ def run_all_ci_scenarios(
     backend: str = "local",
     scheduler: str | None = None,
 ) -> StudyResult:
-    """Run an interval-coverage study: every scenario, ``n_reps`` datasets, all interval methods.
+    """Run an interval-coverage study: every scenario, both phases, all interval methods.
 
     Parameters
     ----------
     scenarios : sequence of Scenario
         The study (:func:`simulation.scenarios.load_study`); keys must be unique.
-    n_reps, n_boot : int
-        Datasets per scenario and bootstrap resamples per dataset.
+    n_reps : int
+        Bootstrapped datasets per scenario (every interval computed).
+    n_boot : int
+        Bootstrap resamples per dataset.
     confidence_level : float
         Two-sided level of every interval.
     methods : sequence of str, optional
@@ -449,21 +498,34 @@ def run_all_ci_scenarios(
     n_jobs : int
         Worker processes (joblib convention: -1 = all cores).  Does not change results.
     seed : int
-        Base seed; each scenario's stream derives from it and the scenario key.
+        Base seed; each scenario's streams derive from it and the scenario key.
     out : path, optional
         Results folder: ``coverage.parquet``, ``summary.md``, ``manifest.json``,
-        ``blocks/`` (raw replicate results, which make resuming possible) and,
-        with ``keep_replicates``, ``replicates.parquet``.  ``None``: nothing is written.
+        ``calibrations.json`` and ``blocks/`` (compact records that make
+        resuming possible) and, with ``keep_replicates``, ``replicates.parquet``.
+        ``None``: nothing is written.
     resume : bool
         Reuse the blocks already in ``out`` (same settings required) and compute only the rest.
     overwrite : bool
         Delete earlier results in ``out`` first.
     keep_replicates : bool
-        Also return (and write) every replicate's intervals.
+        Also return (and write) every bootstrapped dataset's intervals.
     target_mcse : float, optional
-        Add replicate blocks to each scenario until the coverage MCSE of
-        every method is below this (estimated from the coverage so far), up
-        to ``max_reps`` replicates.  Deterministic: blocks are seeded by index.
+        Grow both phases of each scenario until the coverage MCSE of every
+        method (as reported: control-variate where used) is below this, up to
+        ``max_reps`` bootstrapped datasets.  Also sets the truth's precision
+        to a quarter of it.  Deterministic.
+    n_reps_cheap : int, optional
+        Cheap-phase datasets per scenario (>= ``n_reps``).  Default: ``n_reps``
+        times :func:`default_cheap_ratio` (``n_reps`` with ``control_variates``
+        off).
+    control_variates : bool
+        Headline estimates of the bootstrap methods by the two-phase
+        control-variate estimator (:mod:`simulation.estimators`); off: plain
+        means.  The plain estimates are always in the table too.
+    truth_mcse : float, optional
+        Precision of a measured (``expected_sample``) truth.  Default 0.0005,
+        or a quarter of ``target_mcse`` when smaller.
     batch_bootstrap, chunk_bytes : optional
         Engine path and memory bound (do not change results).
     progress : bool
@@ -471,7 +533,7 @@ def run_all_ci_scenarios(
     study, settings_extra : optional
         Recorded in the provenance.
     backend, scheduler : optional
-        ``"dask"`` and a scheduler address run the blocks on a Dask cluster
+        ``"dask"`` and a scheduler address run the units on a Dask cluster
         (results identical to a local run); see :func:`simulation.parallel.parallel_map`.
 
     Returns
@@ -486,49 +548,75 @@ def run_all_ci_scenarios(
     """
     started = now()
     scenarios = check_scenarios(scenarios)
-    n_reps = check_positive_int(n_reps, "n_reps")
     max_reps = check_positive_int(max_reps, "max_reps")
+    target_mcse = _check_fraction(target_mcse, "target_mcse", 0.5)
+    truth_mcse = _check_fraction(truth_mcse, "truth_mcse", 0.5)
+    if truth_mcse is None:
+        truth_mcse = min(DEFAULT_TRUTH_MCSE, target_mcse / 4) if target_mcse else DEFAULT_TRUTH_MCSE
     identity = RunIdentity(
         n_boot=check_positive_int(n_boot, "n_boot"),
         confidence_level=check_confidence_level(confidence_level),
         seed=int(check_seed(seed)),
+        control_variates=check_bool(control_variates, "control_variates"),
+        truth_mcse=truth_mcse,
     )
+    n_reps, n_reps_cheap = _check_sizes(n_reps, n_reps_cheap, identity.n_boot, identity.control_variates)
     methods = check_methods(methods)
     execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
-    target_mcse = _check_target_mcse(target_mcse)
+    keep_replicates = check_bool(keep_replicates, "keep_replicates")
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite, owned=OWNED_FILES)
     store = BlockStore(out_path)
-    calibrations = calibrate_all(scenarios, execution, out_path)
+    known = calibrate_all(scenarios, execution, out_path, truth_mcse)
+    contexts = {
+        s.key: UnitContext(
+            identity.n_boot, identity.confidence_level, identity.seed, *known[s.key],
+            batch_bootstrap=batch_bootstrap, chunk_bytes=chunk_bytes, keep_replicates=keep_replicates,
+        )
+        for s in scenarios
+    }  # fmt: skip
 
-    def coverage_of(s: Scenario) -> pd.DataFrame:
-        return coverage_table([(s, _load(store, s, reps[s.key], identity))], identity, methods, calibrations)
+    def rows_of(s: Scenario) -> list[dict[str, Any]]:
+        boot, cheap = _merged(store, s, *sizes[s.key])
+        return scenario_rows(s, boot, cheap, identity, methods, *known[s.key])
 
-    reps = {s.key: n_reps for s in scenarios}
+    sizes = {s.key: (n_reps, n_reps_cheap) for s in scenarios}
     computed = 0
     for _round in range(MAX_ROUNDS):
+        todo = [("boot", s, b, m) for s in scenarios for b, m in boot_units(sizes[s.key][0])]
+        todo += [("cheap", s, u, m) for s in scenarios for u, m in cheap_units(sizes[s.key][1])]
         todo = [
-            (s, b, m)
-            for s in scenarios
-            for b, m in _blocks_of(reps[s.key], identity)
-            if not store.has(s.key, _block_name(b, m))
+            (kind, s, index, size)
+            for kind, s, index, size in todo
+            if not all(store.has(s.key, name) for name in _unit_names(kind, index, size, keep_replicates))
         ]
-        _compute_blocks(todo, identity, calibrations, execution, store)
+        _compute_units(todo, contexts, execution, store)
         computed += len(todo)
-        if target_mcse is None or not _grow_for_target(scenarios, reps, coverage_of, identity, target_mcse, max_reps):
+        if target_mcse is None or not _grow_for_target(
+            scenarios, sizes, lambda s: pd.DataFrame(rows_of(s)), target_mcse, max_reps
+        ):
             break
 
-    # one scenario's replicates in memory at a time (unless they are to be kept)
-    parts, kept = [], []
-    for s in scenarios:
-        table = _load(store, s, reps[s.key], identity)
-        parts.append(coverage_table([(s, table)], identity, methods, calibrations))
-        if keep_replicates:
-            kept.append(table)
-    coverage = pd.concat(parts, ignore_index=True)
-    replicates = pd.concat(kept, ignore_index=True) if keep_replicates else None
-    settings = {"n_reps": n_reps, "methods": list(methods), "target_mcse": target_mcse, "max_reps": max_reps}
+    coverage = _coverage_frame([row for s in scenarios for row in rows_of(s)])
+    replicates = None
+    if keep_replicates:
+        replicates = pd.concat(
+            [
+                store.get(s.key, replicates_name(b, m))
+                for s in scenarios
+                for b, m in boot_units(sizes[s.key][0])
+            ],
+            ignore_index=True,
+        )
+    settings = {
+        "n_reps": n_reps,
+        "n_reps_cheap": n_reps_cheap,
+        "methods": list(methods),
+        "target_mcse": target_mcse,
+        "max_reps": max_reps,
+        "keep_replicates": keep_replicates,
+    }
     provenance = provenance_record(
         study,
         identity.as_dict(),
@@ -536,6 +624,7 @@ def run_all_ci_scenarios(
         settings=settings | execution.as_dict() | (settings_extra or {}),
         n_scenarios=len(scenarios),
         blocks_computed=computed,
+        block_bytes=store.disk_bytes(),
     )
     if out_path is not None:
         write_parquet(out_path / COVERAGE_FILE, coverage, provenance)

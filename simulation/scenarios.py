@@ -50,6 +50,10 @@ from simulation._validation import RunError
 from simulation.seeding import as_seed_sequence
 
 GENERATORS = (*generators.TIED_GENERATORS, *continuous.CONTINUOUS_GENERATORS)
+#: Default precision (MCSE) of a measured ``expected_sample`` truth.
+DEFAULT_TRUTH_MCSE = 0.0005
+#: First entropy word of the truth streams (a scenario's key hash follows).
+TRUTH_ENTROPY = 0x7275_7468
 STUDY_COLUMNS = ("case", "generator", "n", "k", "template", "counts", "rho", "df", "y_median", "y_iqr", "pool")
 
 
@@ -170,13 +174,66 @@ class Scenario:
 
     @property
     def rho_true(self) -> float:
-        """The estimand coverage is measured against: ``rho`` (see module docstring)."""
+        """The target ``rho``: exactly the estimand for ``population``; for ``expected_sample`` the
+        value calibration aims at, which :meth:`truth` measures to a stated precision."""
         return float(self.rho)
 
     @property
     def rho_true_mcse(self) -> float:
-        """Monte Carlo error of ``rho_true``: 0 when exact."""
+        """Monte Carlo error of the calibration's achieved mean (0 when exact)."""
         return self.calibration().mcse
+
+    def truth(self, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
+        """The estimand and its Monte Carlo error: what coverage and bias are measured against.
+
+        ``population``: ``rho`` itself, exact.  ``expected_sample``: the mean
+        sample Spearman of datasets generated at the calibrated coefficient,
+        measured with a control variate of known mean until its MCSE is at
+        most ``target_mcse`` (:func:`simulation.generators.expected_sample_spearman`),
+        on a stream of its own derived from the key (so it depends on the
+        scenario and ``target_mcse`` only, not on a run's seed).
+        """
+        if self.estimand == "population":
+            return generators.Truth(float(self.rho), 0.0, 0)
+        coefficient = (calibration or self.calibration()).coefficient
+        digest = hashlib.sha256(self.key.encode()).digest()
+        seed = np.random.SeedSequence([TRUTH_ENTROPY, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
+        return generators.expected_sample_spearman(
+            self.generator, self.counts, coefficient, seed, target_mcse=target_mcse, pool=self.pool
+        )
+
+    def _coefficient(self, calibration) -> float:
+        return (calibration or self.calibration()).coefficient
+
+    def sample(
+        self, n_reps: int, seed: int | np.random.SeedSequence, *, calibration: generators.Calibration | None = None
+    ) -> tuple[np.ndarray, np.ndarray, generators.RankInputs]:
+        """``(x, y)`` datasets, each ``(n_reps, n)``, and their :class:`~simulation.generators.RankInputs`.
+
+        The datasets are those of :meth:`generate`; the inputs give their
+        Spearman's rho and jackknife without re-ranking x and y.
+        """
+        seed = as_seed_sequence(seed)
+        if self.tied:
+            parts = generators._tied_parts(self.generator, n_reps, self.counts, seed, self.pool)
+            c = self._coefficient(calibration)
+            y = generators._tied_y(self.generator, parts, c, self.y_median, self.y_iqr)
+            return parts.x, y, generators.tied_rank_inputs(self.generator, parts, c)
+        x_score, y_score = continuous.continuous_scores(self.generator, n_reps, self.n, float(self.rho), seed, self.df)
+        x, y = continuous.data_from_scores(self.generator, x_score, y_score)
+        return x, y, generators.score_rank_inputs(x_score, y_score)
+
+    def cheap_inputs(
+        self, n_reps: int, seed: int | np.random.SeedSequence, *, calibration: generators.Calibration | None = None
+    ) -> generators.RankInputs:
+        """:class:`~simulation.generators.RankInputs` of ``n_reps`` datasets with the distribution of
+        :meth:`generate`'s, drawn the cheapest exact way (see :func:`~simulation.generators.tied_cheap_inputs`)."""
+        seed = as_seed_sequence(seed)
+        if self.tied:
+            c = self._coefficient(calibration)
+            return generators.tied_cheap_inputs(self.generator, n_reps, self.counts, c, seed, self.pool)
+        scores = continuous.continuous_scores(self.generator, n_reps, self.n, float(self.rho), seed, self.df)
+        return generators.score_rank_inputs(*scores)
 
     def generate(
         self, n_reps: int, seed: int | np.random.SeedSequence, *, calibration: generators.Calibration | None = None
@@ -192,7 +249,7 @@ class Scenario:
                 self.generator,
                 n_reps,
                 self.counts,
-                (calibration or self.calibration()).coefficient,
+                self._coefficient(calibration),
                 seed,
                 pool=self.pool,
                 y_median=self.y_median,

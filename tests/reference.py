@@ -126,3 +126,29 @@ def bca_lower_bound_reference(scores, run_id: str, n_resamples: int = 1000, tail
     h = (n_resamples - 1) * level
     lo = math.floor(h)
     return ordered[lo] + (h - lo) * (ordered[min(lo + 1, n_resamples - 1)] - ordered[lo])
+
+
+def crossfit_reference(
+    x_a: np.ndarray, y_a: np.ndarray, x_b: np.ndarray, y_b: np.ndarray, x_cheap: np.ndarray
+) -> tuple[float, float]:
+    """Cross-fitted two-phase regression estimate and its MCSE, written out with np.linalg.lstsq.
+
+    Half A's mean corrected by B's coefficients and vice versa; weights m_h / m;
+    variance sum_h w_h^2 var(y_h - x_h beta_other) / m_h + beta_bar' cov(x_cheap) beta_bar / N.
+    """
+    m = len(y_a) + len(y_b)
+
+    def slope(x, y):
+        design = np.column_stack([np.ones(len(y)), x])
+        return np.linalg.lstsq(design, y, rcond=None)[0][1:]
+
+    beta_from_b, beta_from_a = slope(x_b, y_b), slope(x_a, y_a)
+    mean_cheap = x_cheap.mean(axis=0)
+    estimate, variance, beta_bar = 0.0, 0.0, 0.0
+    for x, y, beta in ((x_a, y_a, beta_from_b), (x_b, y_b, beta_from_a)):
+        w = len(y) / m
+        estimate += w * (y.mean() - beta @ (x.mean(axis=0) - mean_cheap))
+        variance += w * w * np.var(y - x @ beta, ddof=1) / len(y)
+        beta_bar = beta_bar + w * beta
+    variance += beta_bar @ np.atleast_2d(np.cov(x_cheap, rowvar=False)) @ beta_bar / len(x_cheap)
+    return float(estimate), float(np.sqrt(variance))

@@ -143,9 +143,26 @@ def test_plan_reports_replicates_for_each_target(capsys):
     argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "0.01"]
     assert main([*argv, "--workers", "16"]) == 0
     text = capsys.readouterr().out
-    assert "n_reps (mean endpoints, pilot SD)" in text and "on 16 cores" in text
+    for column in ("plain n_reps", "CV n_reps", "CV n_reps_cheap", "speed-up", "CV on 16 cores"):
+        assert column in text
+    assert "Allocation (Cochran 1977, §12.6)" in text and "Cost per dataset and core" in text
     # coverage: 1.96^2 * 0.95 * 0.05 / 0.01^2 = 1824.8 -> 1825 (Morris et al. 2019, eq. 5)
     assert " 1825 " in text
+
+
+def test_two_phase_allocation_is_the_lagrange_optimum():
+    """(m, N) meets the plain variance and no other split of the same budget does better."""
+    from simulation.commands import two_phase_allocation
+
+    n_plain, ratio, c_b, c_c = 10_000, 40.0, 300e-6, 4e-6
+    m, big_n = two_phase_allocation(n_plain, ratio, c_b, c_c)
+    a, b = 1 / ratio, 1 - 1 / ratio
+    assert a / m + b / big_n == pytest.approx(1 / n_plain, rel=1e-3)
+    cost = m * c_b + big_n * c_c
+    for shift in (0.8, 0.9, 1.1, 1.25):  # other m on the same variance need a larger budget
+        m2 = m * shift
+        n2 = b / (1 / n_plain - a / m2)
+        assert m2 * c_b + n2 * c_c > cost
 
 
 @pytest.mark.parametrize(
@@ -205,7 +222,7 @@ def test_plan_without_targets_covers_the_study_tiers(capsys):
     text = capsys.readouterr().out
     for tier, reps in (("±0.01", "1300"), ("±0.002", "32500"), ("±0.001", "129700")):
         assert tier in text and reps in text
-    assert "x 500 resamples" in text and "resamples/s per core" in text
+    assert "x 500 resamples" in text and "Cost per dataset and core" in text
 
 
 def test_power_grid_step_larger_than_grid_end_exits_2(capsys):

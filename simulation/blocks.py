@@ -1,0 +1,267 @@
+"""A study's units of work and their compact records: bootstrap blocks and cheap units.
+
+Bootstrap block ``b`` of a scenario holds datasets ``500 b ... 500 b + m_b - 1``
+of the bootstrap phase: their datasets come from ``child_seed(child_seed(root,
+0), b)`` and their resamples from ``child_seed(child_seed(root, 1), b)``.  It
+stores the mergeable moments (:class:`~simulation.moments.Moments`) of each
+dataset's controls and, per bootstrap method, its interval measures
+(:func:`~simulation.estimators.interval_measures`), plus failure counts;
+with ``keep_replicates`` also every replicate's intervals (all methods).
+
+Cheap unit ``u`` holds :data:`CHEAP_UNIT_BLOCKS` blocks of the cheap phase
+(datasets of the same process drawn on their own streams,
+``child_seed(child_seed(root, 3), block)``): the moments of the controls and of
+the asymptotic intervals' measures.
+
+``root = scenario_seed(seed, scenario)``; every unit is a pure function of
+``(identity, scenario, index, size)``, so a run's tables do not depend on
+``n_jobs``, order, backend or resumption; the first ``k`` datasets of a
+block are those of any longer block.  Records merge in index order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from simulation.bootstrap import default_chunk_size, row_intervals
+from simulation.estimators import N_CONTROLS, controls, interval_measures
+from simulation.generators import Calibration, Truth, rank_statistics
+from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_OK, fisher_z_ci
+from simulation.moments import Moments
+from simulation.scenarios import Scenario, scenario_seed
+from simulation.seeding import child_seed
+
+#: Datasets per block (bootstrap blocks, and the blocks that make up cheap units).
+BLOCK_REPS = 500
+#: Blocks per cheap unit (one unit of work: 20,000 datasets, about 0.1 s).
+CHEAP_UNIT_BLOCKS = 40
+#: Asymptotic interval methods, one per Fisher-z variance.
+ASYMPTOTIC_METHODS = tuple(f"fisher_z_{name}" for name in FISHER_Z_VARIANCES)
+#: Every interval method, in table order.
+ALL_METHODS = (*BOOTSTRAP_METHODS, *ASYMPTOTIC_METHODS)
+#: Status of an asymptotic interval whose estimate is NaN (constant x or y).
+STATUS_NAN_ESTIMATE = "nan_estimate"
+#: Stream indices under a scenario's root: datasets, resamples, (2: power), cheap phase.
+STREAM_DATA, STREAM_RESAMPLES, STREAM_CHEAP = 0, 1, 3
+#: Columns of the moments: controls, then 4 stored measures per bootstrap (or asymptotic) method.
+BOOT_DIM = N_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
+CHEAP_DIM = N_CONTROLS + 4 * len(ASYMPTOTIC_METHODS)
+
+REPLICATE_COLUMNS = (
+    "scenario", "rep", "method", "rho_hat", "ci_lower", "ci_upper", "status", "n_boot_valid", "z0", "acceleration",
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitContext:
+    """What a unit needs besides its index: settings and the scenario's calibration and truth."""
+
+    n_boot: int
+    confidence_level: float
+    seed: int
+    calibration: Calibration
+    truth: Truth
+    batch_bootstrap: bool = True
+    chunk_bytes: int = 64 * 2**20
+    keep_replicates: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """The compact content of a unit: datasets drawn, NaN estimates, failures per method, and moments.
+
+    ``parts`` holds the moments of the datasets with a finite estimate: for
+    bootstrap blocks two, over the even- and the odd-indexed datasets (the
+    halves that cross-fitting needs, :mod:`simulation.estimators`); for cheap
+    units one.
+    """
+
+    n_reps: int
+    n_nan: int
+    failed: tuple[int, ...]
+    parts: tuple[Moments, ...]
+
+    @property
+    def moments(self) -> Moments:
+        """The moments of all its datasets (the parts merged)."""
+        out = self.parts[0]
+        for part in self.parts[1:]:
+            out = out.merge(part)
+        return out
+
+    def merge(self, other: Record) -> Record:
+        failed = tuple(a + b for a, b in zip(self.failed, other.failed, strict=True))
+        parts = tuple(a.merge(b) for a, b in zip(self.parts, other.parts, strict=True))
+        return Record(self.n_reps + other.n_reps, self.n_nan + other.n_nan, failed, parts)
+
+    def to_frame(self) -> pd.DataFrame:
+        records = [p.to_record() for p in self.parts]
+        return pd.DataFrame(
+            {
+                "n_reps": [self.n_reps],
+                "n_nan": [self.n_nan],
+                "failed": [list(self.failed)],
+                "n": [[r["n"] for r in records]],
+                "mean": [[r["mean"] for r in records]],
+                "m2": [[r["m2"] for r in records]],
+            }
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Record:
+        row = frame.iloc[0]
+        parts = tuple(
+            Moments.from_record({"n": n, "mean": list(mean), "m2": list(m2)})
+            for n, mean, m2 in zip(row["n"], row["mean"], row["m2"], strict=True)
+        )
+        return cls(int(row["n_reps"]), int(row["n_nan"]), tuple(int(v) for v in row["failed"]), parts)
+
+
+def empty_record(n_methods: int, dim: int, n_parts: int) -> Record:
+    return Record(0, 0, (0,) * n_methods, tuple(Moments.empty(dim) for _ in range(n_parts)))
+
+
+def merge_records(records: Sequence[Record], n_methods: int, dim: int, n_parts: int) -> Record:
+    """Merge in the order given (index order)."""
+    out = empty_record(n_methods, dim, n_parts)
+    for r in records:
+        out = out.merge(r)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Names and sizes
+# --------------------------------------------------------------------------
+def block_sizes(n_reps: int) -> list[int]:
+    """Datasets in each block of a phase with ``n_reps`` datasets."""
+    full, rest = divmod(n_reps, BLOCK_REPS)
+    return [BLOCK_REPS] * full + ([rest] if rest else [])
+
+
+def boot_units(n_reps: int) -> list[tuple[int, int]]:
+    """``(block, datasets)`` of the bootstrap phase."""
+    return list(enumerate(block_sizes(n_reps)))
+
+
+def cheap_units(n_reps: int) -> list[tuple[int, int]]:
+    """``(unit, datasets)`` of the cheap phase."""
+    per_unit = CHEAP_UNIT_BLOCKS * BLOCK_REPS
+    full, rest = divmod(n_reps, per_unit)
+    return [(u, per_unit) for u in range(full)] + ([(full, rest)] if rest else [])
+
+
+def boot_name(block: int, n_block: int) -> str:
+    return f"b{block:06d}_m{n_block}"
+
+
+def cheap_name(unit: int, n_unit: int) -> str:
+    return f"c{unit:05d}_n{n_unit}"
+
+
+def replicates_name(block: int, n_block: int) -> str:
+    return f"{boot_name(block, n_block)}.replicates"
+
+
+# --------------------------------------------------------------------------
+# The units (run in workers)
+# --------------------------------------------------------------------------
+def _controls_and_finite(scenario: Scenario, inputs, ctx: UnitContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    rho, se = rank_statistics(inputs)
+    finite = np.isfinite(rho)
+    x = controls(rho[finite], se[finite], scenario.n, ctx.truth.value, ctx.confidence_level)
+    return rho, finite, x
+
+
+def run_boot_block(
+    scenario: Scenario, block: int, n_block: int, ctx: UnitContext
+) -> tuple[Record, pd.DataFrame | None]:
+    """Bootstrap block ``block`` (its first ``n_block`` datasets): the record, and the replicates if kept."""
+    root = scenario_seed(ctx.seed, scenario)
+    data_seed = child_seed(child_seed(root, STREAM_DATA), block)
+    x, y, inputs = scenario.sample(n_block, data_seed, calibration=ctx.calibration)
+    rows = row_intervals(
+        x,
+        y,
+        n_boot=ctx.n_boot,
+        confidence_level=ctx.confidence_level,
+        seed=child_seed(child_seed(root, STREAM_RESAMPLES), block),
+        batch_bootstrap=ctx.batch_bootstrap,
+        chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
+    )
+    _, finite, controls_x = _controls_and_finite(scenario, inputs, ctx)
+    measures, failed = [], []
+    for method in BOOTSTRAP_METHODS:
+        lower, upper, status = rows.intervals[method]
+        ok = (status == STATUS_OK)[finite]
+        failed.append(int(np.count_nonzero(~ok)))
+        measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
+    values = np.hstack([controls_x, *measures])
+    even = (np.arange(n_block) % 2 == 0)[finite]  # block starts are even: local parity is global parity
+    halves = (Moments.of(values[even]), Moments.of(values[~even]))
+    record = Record(n_block, int(np.count_nonzero(~finite)), tuple(failed), halves)
+    replicates = _replicate_table(scenario, block, n_block, rows, ctx) if ctx.keep_replicates else None
+    return record, replicates
+
+
+def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext) -> Record:
+    """Cheap unit ``unit`` (its first ``n_unit`` datasets): controls and asymptotic intervals' measures."""
+    root = scenario_seed(ctx.seed, scenario)
+    cheap_root = child_seed(root, STREAM_CHEAP)
+    record = empty_record(len(ASYMPTOTIC_METHODS), CHEAP_DIM, 1)
+    first_block = unit * CHEAP_UNIT_BLOCKS
+    for i, n_block in enumerate(block_sizes(n_unit)):
+        inputs = scenario.cheap_inputs(n_block, child_seed(cheap_root, first_block + i), calibration=ctx.calibration)
+        rho, finite, controls_x = _controls_and_finite(scenario, inputs, ctx)
+        measures = []
+        for name in FISHER_Z_VARIANCES:
+            lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
+            measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
+        part = Record(
+            n_block, int(np.count_nonzero(~finite)), (0,) * len(ASYMPTOTIC_METHODS),
+            (Moments.of(np.hstack([controls_x, *measures])),),
+        )  # fmt: skip
+        record = record.merge(part)
+    return record
+
+
+def _replicate_table(scenario: Scenario, block: int, n_block: int, rows, ctx: UnitContext) -> pd.DataFrame:
+    """Every replicate's intervals, all methods (rep-major, methods in :data:`ALL_METHODS` order)."""
+    rho_hat = rows.rho_hat
+    status_asym = np.where(np.isnan(rho_hat), STATUS_NAN_ESTIMATE, STATUS_OK)
+    lowers, uppers, statuses = [], [], []
+    for method in BOOTSTRAP_METHODS:
+        lo, hi, st = rows.intervals[method]
+        lowers.append(lo)
+        uppers.append(hi)
+        statuses.append(st.astype(str))
+    for name in FISHER_Z_VARIANCES:
+        lo, hi = fisher_z_ci(rho_hat, scenario.n, confidence_level=ctx.confidence_level, variance=name)
+        lowers.append(lo)
+        uppers.append(hi)
+        statuses.append(status_asym)
+    n_methods = len(ALL_METHODS)
+    nan = np.full(n_block, np.nan)
+    n_asym = len(FISHER_Z_VARIANCES)
+
+    def grid(columns: list[np.ndarray]) -> np.ndarray:
+        return np.column_stack(columns).ravel()
+
+    first = block * BLOCK_REPS
+    return pd.DataFrame(
+        {
+            "scenario": scenario.key,
+            "rep": np.repeat(np.arange(first, first + n_block), n_methods),
+            "method": np.tile(np.array(ALL_METHODS), n_block),
+            "rho_hat": np.repeat(rho_hat, n_methods),
+            "ci_lower": grid(lowers),
+            "ci_upper": grid(uppers),
+            "status": grid(statuses),
+            "n_boot_valid": grid([rows.n_boot_valid.astype(np.float64)] * len(BOOTSTRAP_METHODS) + [nan] * n_asym),
+            "z0": grid([rows.z0] * len(BOOTSTRAP_METHODS) + [nan] * n_asym),
+            "acceleration": grid([rows.acceleration] * len(BOOTSTRAP_METHODS) + [nan] * n_asym),
+        }
+    )

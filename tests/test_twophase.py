@@ -1,0 +1,225 @@
+"""Two-phase studies: cheap statistics, measured truth, mergeable moments, the cross-fitted control-variate
+estimator against a written-out reference, its unbiasedness and the calibration of its MCSEs."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulation import _kernels
+from simulation.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, STREAM_CHEAP, STREAM_DATA
+from simulation.estimators import CONTROL_SETS, controls, crossfit_estimate
+from simulation.generators import rank_statistics
+from simulation.metrics import interval_performance
+from simulation.moments import Moments
+from simulation.runner import run_all_ci_scenarios
+from simulation.scenarios import Scenario, load_study, scenario_seed
+from simulation.seeding import child_seed
+from simulation.spearman import group_ids, spearman_rho_2d
+from tests import reference
+
+SMOKE = load_study("smoke")
+TIED_MODELS = {
+    "rank_mixing": Scenario(case="t", generator="rank_mixing", n=40, k=5, template="heavy_center", rho=0.3),
+    "gaussian_copula": Scenario(case="t", generator="gaussian_copula", n=40, k=6, template="even", rho=-0.2),
+    "log_linear": Scenario(
+        case="t", generator="log_linear", n=40, k=4, template="heavy_tail", rho=0.3, y_median=15, y_iqr=10
+    ),
+    "empirical": Scenario(case="t", generator="empirical", n=40, k=5, template="even", rho=0.3, pool="example"),
+}
+
+
+@pytest.mark.parametrize("scenario", SMOKE, ids=lambda s: s.generator)
+def test_rank_statistics_of_generated_data_equal_the_kernels_on_x_and_y(scenario):
+    """What the controls see of a dataset is exactly Spearman's rho and the jackknife SE of its x and y."""
+    x, y, inputs = scenario.sample(300, 17)
+    rho, se = rank_statistics(inputs)
+    np.testing.assert_array_equal(rho, spearman_rho_2d(x, y))
+    jack = _kernels.jackknife_rows(*group_ids(x, y))
+    np.testing.assert_array_equal(se, [_kernels.jackknife_se(j) for j in jack])
+    gx, gy = scenario.generate(300, 17)
+    np.testing.assert_array_equal(x, gx)
+    np.testing.assert_array_equal(y, gy)
+
+
+@pytest.mark.parametrize("model", list(TIED_MODELS))
+def test_cheap_datasets_have_the_distribution_of_generated_ones(model):
+    """Means and SDs of rho_hat and of its jackknife SE over 40,000 datasets of each path agree.
+
+    Two-sample z statistics (SE of a SD: sd / sqrt(2 n)), |z| < 4 each: a false-alarm rate of 6e-5 per
+    statistic, 1e-3 for the 16 here.
+    """
+    scenario = TIED_MODELS[model]
+    full = np.column_stack(rank_statistics(scenario.sample(40_000, 3)[2]))
+    cheap = np.column_stack(rank_statistics(scenario.cheap_inputs(40_000, 4)))
+    for j in range(2):
+        a, b = full[:, j], cheap[:, j]
+        z_mean = (a.mean() - b.mean()) / math.sqrt(a.var() / a.size + b.var() / b.size)
+        z_sd = (a.std() - b.std()) / math.sqrt(a.var() / (2 * a.size) + b.var() / (2 * b.size))
+        assert abs(z_mean) < 4 and abs(z_sd) < 4, (j, z_mean, z_sd)
+
+
+def test_measured_truth_matches_brute_force_and_its_control_has_mean_zero():
+    """The control-variate truth agrees with a plain mean over 400,000 datasets (4 combined SEs), and
+    the control's own mean is within 4 SEs of 0 (false-alarm rate about 1e-4 for the pair)."""
+    scenario = TIED_MODELS["rank_mixing"]
+    truth = scenario.truth(0.0003)
+    assert truth.mcse <= 0.0003 and truth.n_reps > 0
+    inputs = scenario.cheap_inputs(400_000, 99)
+    rho, _ = rank_statistics(inputs)
+    se = rho.std() / math.sqrt(rho.size)
+    assert abs(truth.value - rho.mean()) < 4 * math.sqrt(truth.mcse**2 + se**2)
+    u = inputs.truth_control
+    assert abs(u.mean()) < 4 * u.std() / math.sqrt(u.size)
+    assert abs(truth.value - scenario.rho) < 0.01  # calibration aimed at rho
+    exact = load_study("smoke")[3].truth()  # bivariate normal: population estimand, exact
+    assert (exact.value, exact.mcse, exact.n_reps) == (0.5, 0.0, 0)
+
+
+def test_moments_merge_in_order_equals_numpy_on_all_rows():
+    rng = np.random.default_rng(5)
+    values = rng.normal(size=(2300, 5)) * [1, 10, 0.1, 3, 1] + [0, 5, -2, 100, 0.3]
+    parts = [Moments.of(values[i : i + 500]) for i in range(0, 2300, 500)]
+    merged = parts[0]
+    for p in parts[1:]:
+        merged = merged.merge(p)
+    assert merged.n == 2300
+    np.testing.assert_allclose(merged.mean, values.mean(axis=0), rtol=1e-13, atol=1e-12)
+    np.testing.assert_allclose(merged.covariance(), np.cov(values, rowvar=False), rtol=1e-11, atol=1e-11)
+    again = Moments.from_record(merged.to_record())
+    np.testing.assert_array_equal(again.m2, merged.m2)
+    sel = merged.select([3, 1])
+    np.testing.assert_allclose(sel.covariance(), np.cov(values[:, [3, 1]], rowvar=False), rtol=1e-11)
+
+
+def test_crossfit_estimate_equals_the_written_out_reference():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(301, 3))
+    y = 0.5 + x @ [0.7, -0.2, 0.0] + rng.normal(scale=0.3, size=301)
+    x_cheap = rng.normal(size=(4000, 3))
+    even = np.arange(301) % 2 == 0
+    halves = tuple(Moments.of(np.column_stack([x[h], y[h]])) for h in (even, ~even))
+    got = crossfit_estimate(halves, Moments.of(x_cheap), [0, 1, 2], 3)
+    want = reference.crossfit_reference(x[even], y[even], x[~even], y[~even], x_cheap)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+    # a control without variance carries no information: it is dropped, not inverted
+    x[:, 2] = 1.0
+    halves = tuple(Moments.of(np.column_stack([x[h], y[h]])) for h in (even, ~even))
+    got = crossfit_estimate(halves, Moments.of(np.column_stack([x_cheap[:, :2], np.ones(4000)])), [0, 1, 2], 3)
+    want = reference.crossfit_reference(x[even, :2], y[even], x[~even, :2], y[~even], x_cheap[:, :2])
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+def test_table_equals_the_two_phase_estimator_written_out_from_replicates():
+    """End to end: the plain columns are the plain means of the replicate table, and the headline
+    columns are the cross-fitted estimator computed with NumPy from the very datasets of both phases."""
+    scenario = SMOKE[0]
+    n_reps, n_cheap = 700, 3000
+    res = run_all_ci_scenarios(
+        [scenario], n_reps=n_reps, n_boot=60, seed=8, n_jobs=1, n_reps_cheap=n_cheap, keep_replicates=True
+    )
+    cov = res.coverage.set_index("method")
+    reps = res.replicates
+    truth = cov["rho_true"].iloc[0]
+    root = scenario_seed(8, scenario)
+    # controls of the bootstrapped datasets, block by block, then of the cheap phase
+    x_boot = []
+    for b, m in ((0, BLOCK_REPS), (1, n_reps - BLOCK_REPS)):
+        rho, se = rank_statistics(scenario.sample(m, child_seed(child_seed(root, STREAM_DATA), b))[2])
+        x_boot.append(controls(rho, se, scenario.n, truth, 0.95))
+    x_boot = np.vstack(x_boot)
+    x_cheap = []
+    cheap_root = child_seed(root, STREAM_CHEAP)
+    for b in range(-(-n_cheap // BLOCK_REPS)):
+        m = min(BLOCK_REPS, n_cheap - b * BLOCK_REPS)
+        assert b < CHEAP_UNIT_BLOCKS
+        rho, se = rank_statistics(scenario.cheap_inputs(m, child_seed(cheap_root, b)))
+        x_cheap.append(controls(rho, se, scenario.n, truth, 0.95))
+    x_cheap = np.vstack(x_cheap)
+    even = np.arange(n_reps) % 2 == 0
+    for method in ("percentile", "bca", "studentized"):
+        r = reps[reps["method"] == method]
+        plain = interval_performance(r, truth)
+        row = cov.loc[method]
+        assert row["n_failed"] == plain["n_failed"] == 0
+        for name in ("coverage", "miss_below", "mean_ci_lower", "mean_ci_upper", "mean_width"):
+            assert row[f"{name}_plain"] == pytest.approx(plain[name], abs=1e-12)
+        assert row["coverage_plain_mcse"] == pytest.approx(plain["coverage_mcse"], abs=1e-12)
+        assert row["mean_ci_lower_plain_mcse"] == pytest.approx(plain["mean_ci_lower_mcse"], abs=1e-12)
+        assert row["sd_ci_upper"] == pytest.approx(plain["sd_ci_upper"], abs=1e-12)
+        lower, upper = r["ci_lower"].to_numpy(), r["ci_upper"].to_numpy()
+        measures = {
+            "coverage": ((lower <= truth) & (truth <= upper)).astype(float),
+            "mean_ci_lower": lower,
+            "mean_ci_upper": upper,
+        }
+        for name, y in measures.items():
+            cols = CONTROL_SETS["indicators" if name == "coverage" else "continuous"]
+            want = reference.crossfit_reference(
+                x_boot[even][:, cols], y[even], x_boot[~even][:, cols], y[~even], x_cheap[:, cols]
+            )
+            assert (row[name], row[f"{name}_mcse"]) == pytest.approx(want, rel=1e-9, abs=1e-12), (method, name)
+    asym = cov.loc["fisher_z_fieller"]
+    assert asym["n_reps"] == n_cheap and asym["mean_rho_hat"] == pytest.approx(x_cheap[:, 0].mean(), abs=1e-13)
+
+
+def test_blocks_are_compact_and_hold_no_replicates_unless_asked(tmp_path):
+    res = run_all_ci_scenarios(SMOKE[:2], n_reps=600, n_boot=30, seed=1, n_jobs=1, out=tmp_path / "r")
+    files = sorted((tmp_path / "r" / "blocks").rglob("*.parquet"))
+    assert [f.name[0] for f in files].count("c") == 2 and not any("replicates" in f.name for f in files)
+    assert all(f.stat().st_size < 40_000 for f in files)  # moments of 34 columns, two halves: ~20 KB
+    assert res.provenance["block_bytes"] == sum(f.stat().st_size for f in files)
+
+
+def test_plain_estimates_without_control_variates():
+    res = run_all_ci_scenarios(SMOKE[:1], n_reps=300, n_boot=30, seed=1, n_jobs=1, control_variates=False)
+    cov = res.coverage
+    assert (cov["estimator"] == "plain").all() and (cov["n_reps_cheap"] == 300).all()
+    np.testing.assert_array_equal(cov["coverage"], cov["coverage_plain"])
+    np.testing.assert_array_equal(cov["variance_ratio_coverage"], np.ones(len(cov)))
+
+
+@pytest.mark.slow
+def test_control_variate_estimates_are_unbiased():
+    """Four models: the headline estimates of 1,000 bootstrapped datasets agree with plain means of 6,000
+    others (independent seeds) within 4 combined MCSEs, for coverage and both mean endpoints of the five
+    bootstrap methods (60 comparisons: a false-alarm rate below 0.4%)."""
+    for scenario in (
+        TIED_MODELS["rank_mixing"], TIED_MODELS["gaussian_copula"], TIED_MODELS["empirical"],
+        Scenario(case="t", generator="bivariate_normal", n=40, rho=0.5),
+    ):  # fmt: skip
+        cv = run_all_ci_scenarios([scenario], n_reps=1000, n_boot=200, seed=21, n_jobs=-1).coverage
+        plain = run_all_ci_scenarios(
+            [scenario], n_reps=6000, n_boot=200, seed=22, n_jobs=-1, control_variates=False
+        ).coverage
+        cv, plain = cv.set_index("method"), plain.set_index("method")
+        for method in ("percentile", "basic", "bca", "normal", "studentized"):
+            assert cv.loc[method, "estimator"] == "control_variates", (scenario.generator, method)  # m >= 960
+            for name in ("coverage", "mean_ci_lower", "mean_ci_upper"):
+                a, b = cv.loc[method], plain.loc[method]
+                z = (a[name] - b[name]) / math.hypot(a[f"{name}_mcse"], b[f"{name}_mcse"])
+                assert abs(z) < 4, (scenario.generator, method, name, a[name], b[name], z)
+
+
+@pytest.mark.slow
+def test_reported_mcse_is_calibrated():
+    """200 independent runs of 200 bootstrapped datasets: the SD of the headline estimates over the runs,
+    divided by their mean reported MCSE, lies within 0.2 of 1 for coverage, the lower endpoint and the miss
+    below (plain at this size) of every bootstrap method.  The SD of 200 values has a relative SE of
+    1/sqrt(2 * 199) = 0.05, so 0.2 is 4 SEs (false-alarm rate about 1e-3 for the 15 ratios)."""
+    scenario = Scenario(case="t", generator="rank_mixing", n=30, k=5, template="even", rho=0.3)
+    rows = [
+        run_all_ci_scenarios([scenario], n_reps=200, n_boot=100, seed=1000 + i, n_jobs=1).coverage
+        for i in range(200)
+    ]
+    table = pd.concat(rows)
+    for method in ("percentile", "basic", "bca", "normal", "studentized"):
+        g = table[table["method"] == method]
+        assert (g["estimator"] == "control_variates (misses plain)").all()
+        assert (g["miss_below"] == g["miss_below_plain"]).all()
+        for name in ("coverage", "mean_ci_lower", "miss_below"):
+            ratio = g[name].std() / g[f"{name}_mcse"].mean()
+            assert abs(ratio - 1) < 0.2, (method, name, ratio)
