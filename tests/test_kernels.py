@@ -167,3 +167,47 @@ def test_indices_beyond_16_bits_use_whole_words_and_stay_uniform():
     assert idx.min() >= 0 and idx.max() < n
     counts = np.bincount(idx * 8 // n, minlength=8)
     assert stats.chisquare(counts).pvalue > 1e-4
+
+
+def test_jackknife_equals_direct_leave_one_out_bit_for_bit():
+    """The O(n k) jackknife equals Spearman of each leave-one-out sample exactly (integer arithmetic),
+    with ties in x and y, untied y, and samples that become constant (NaN)."""
+    rng = np.random.default_rng(31)
+    for _ in range(60):
+        n = int(rng.integers(4, 25))
+        x = rng.integers(0, int(rng.integers(1, n + 1)), n).astype(float)
+        y = rng.standard_normal(n) if rng.random() < 0.4 else rng.integers(0, int(rng.integers(1, n + 1)), n) * 1.0
+        jack = _kernels.jackknife_rows(*group_ids(x[None], y[None]))[0]
+        direct = [spearman_rho_2d(np.delete(x, i)[None], np.delete(y, i)[None])[0] for i in range(n)]
+        np.testing.assert_array_equal(jack, direct)
+
+
+def test_score_ranks_count_and_fall_back_to_a_stable_sort_on_ties():
+    scores = np.array([[0.3, -1.0, 2.5, 0.0], [1.0, 1.0, 0.0, 1.0]])
+    np.testing.assert_array_equal(_kernels.score_ranks_rows(scores), [[2, 0, 3, 1], [1, 2, 0, 3]])
+
+
+def test_cheap_statistics_equal_spearman_and_jackknife_se(tied_batch):
+    x, y = tied_batch
+    gx, n_gx, gy, n_gy = group_ids(x, y)
+    # y given by scores whose ranks are y's (ties broken by position) and y's tie group of each rank
+    order = np.argsort(y, axis=1, kind="mergesort")
+    scores = np.empty_like(y)
+    np.put_along_axis(scores, order, np.arange(y.shape[1], dtype=float)[None, :].repeat(len(y), 0), axis=1)
+    group_of_rank = np.take_along_axis(gy, order, axis=1)
+    rho, se = _kernels.cheap_statistics_rows(gx, n_gx, scores, group_of_rank, n_gy, True)
+    np.testing.assert_array_equal(rho, _kernels.spearman_rows(gx, n_gx, gy, n_gy))
+    jack = _kernels.jackknife_rows(gx, n_gx, gy, n_gy)
+    ref = np.sqrt((x.shape[1] - 1) / x.shape[1] * ((jack - jack.mean(1, keepdims=True)) ** 2).sum(1))
+    np.testing.assert_allclose(se, ref, rtol=1e-12)
+    no_se = _kernels.cheap_statistics_rows(gx, n_gx, scores, group_of_rank, n_gy, False)
+    np.testing.assert_array_equal(no_se[0], rho)
+    assert np.isnan(no_se[1]).all()
+
+
+def test_column_moments_equal_numpy():
+    values = np.random.default_rng(2).normal(size=(37, 4)) + [1.0, -3.0, 0.0, 50.0]
+    mean, m2 = np.empty(4), np.empty((4, 4))
+    _kernels.column_moments(values, mean, m2)
+    np.testing.assert_allclose(mean, values.mean(0), rtol=1e-14)
+    np.testing.assert_allclose(m2 / 36, np.cov(values, rowvar=False), rtol=1e-12)
