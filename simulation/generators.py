@@ -403,7 +403,7 @@ def expected_sample_spearman(
     step = 0
     estimate, mcse = math.nan, math.inf
     while moments.n < max_reps:
-        inputs = tied_cheap_inputs(model, chunk, counts, coefficient, child_seed(seed, step), pool)
+        inputs = tied_cheap_inputs(model, chunk, counts, coefficient, child_seed(seed, step), pool, truth_control=True)
         r, _ = rank_statistics(inputs, jackknife=False)
         moments = moments.merge(Moments.of(np.column_stack([r, inputs.truth_control])))
         step += 1
@@ -532,13 +532,16 @@ def score_rank_inputs(x_score: np.ndarray, y_score: np.ndarray) -> RankInputs:
     return RankInputs(x_group, np.full(m, n, dtype=np.int64), y_score, groups, n_groups)
 
 
-def tied_rank_inputs(model: str, parts: _TiedParts, coefficient: float) -> RankInputs:
+def tied_rank_inputs(
+    model: str, parts: _TiedParts, coefficient: float, *, truth_control: bool = False
+) -> RankInputs:
     """:class:`RankInputs` of generated tied-x datasets (the very datasets :func:`generate_tied_batch` returns).
 
     y's order is that of the mixed score ``c a + sqrt(1 - c^2) b`` for every
     model: ``log_linear`` applies an increasing transform to it and
     ``empirical`` places the sorted pool sample by it (its ties become y's tie
-    groups).
+    groups).  ``truth_control``: also the mixing draws' control of known mean
+    (for :func:`expected_sample_spearman`).
     """
     m, n = parts.a.shape
     if parts.y_sorted is None:
@@ -552,12 +555,19 @@ def tied_rank_inputs(model: str, parts: _TiedParts, coefficient: float) -> RankI
         _mix(coefficient, parts.a, parts.b),
         groups,
         n_groups,
-        _mixing_truth_control(parts.a, parts.b),
+        _mixing_truth_control(parts.a, parts.b) if truth_control else None,
     )
 
 
 def tied_cheap_inputs(
-    model: str, n_reps: int, counts: tuple[int, ...], coefficient: float, seed, pool=None
+    model: str,
+    n_reps: int,
+    counts: tuple[int, ...],
+    coefficient: float,
+    seed,
+    pool=None,
+    *,
+    truth_control: bool = False,
 ) -> RankInputs:
     """:class:`RankInputs` of ``n_reps`` datasets of ``model`` drawn the cheap way (same distribution).
 
@@ -593,7 +603,7 @@ def tied_cheap_inputs(
                 pick = rng_from(child_seed(seed, 2)).permuted(np.tile(np.arange(values.size), (n_reps, 1)), axis=1)
                 y_sorted = np.sort(values[pick[:, :n]], axis=1)
             parts = _TiedParts(None, a, _standardize_rows(noise), y_sorted, x_group=x_group)
-    return tied_rank_inputs(model, parts, coefficient)
+    return tied_rank_inputs(model, parts, coefficient, truth_control=truth_control)
 
 
 def _tied_y(model: str, parts: _TiedParts, c: float, y_median: float | None, y_iqr: float | None) -> np.ndarray:

@@ -68,8 +68,11 @@ def test_measured_truth_matches_brute_force_and_its_control_has_mean_zero():
     scenario = TIED_MODELS["rank_mixing"]
     truth = scenario.truth(0.0003)
     assert truth.mcse <= 0.0003 and truth.n_reps > 0
-    inputs = scenario.cheap_inputs(400_000, 99)
-    rho, _ = rank_statistics(inputs)
+    from simulation.generators import tied_cheap_inputs
+
+    inputs = tied_cheap_inputs("rank_mixing", 400_000, scenario.counts, scenario.calibration().coefficient, 99,
+                               truth_control=True)  # fmt: skip
+    rho, _ = rank_statistics(inputs, jackknife=False)
     se = rho.std() / math.sqrt(rho.size)
     assert abs(truth.value - rho.mean()) < 4 * math.sqrt(truth.mcse**2 + se**2)
     u = inputs.truth_control
