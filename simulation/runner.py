@@ -96,6 +96,7 @@ __all__ = [
     "StudyResult",
     "check_methods",
     "default_cheap_ratio",
+    "residual_share",
     "read_provenance",
     "run_all_ci_scenarios",
 ]
@@ -106,8 +107,9 @@ FORMAT_VERSION = 2
 CONTROLS_VERSION = "jackknife-se+indicators-v1"
 #: Default cap on bootstrapped datasets per scenario for ``target_mcse``.
 DEFAULT_MAX_REPS = 20_000
-#: Rounds of ``target_mcse`` growth at most.
-MAX_ROUNDS = 8
+#: Rounds of ``target_mcse`` growth at most, and the largest growth of one round.
+MAX_ROUNDS = 10
+MAX_GROWTH = 4.0
 #: Median variance ratio of the coverage estimators over the default study (measured; see
 #: :mod:`simulation.estimators`), and the cost of bootstrapping a dataset relative to its cheap
 #: phase, per resample (measured with ``benchmarks/bench_twophase.py``): they set the default
@@ -135,6 +137,20 @@ def default_cheap_ratio(n_boot: int, variance_ratio: float = COVERAGE_VARIANCE_R
     c_cheap = COST_RATIO_PER_RESAMPLE * n_boot``.  At least 1.
     """
     return max(1.0, math.sqrt(max(variance_ratio - 1.0, 0.0) * COST_RATIO_PER_RESAMPLE * n_boot))
+
+
+def residual_share(variance_ratio: float, n_reps: int, n_reps_cheap: int) -> float:
+    """The share ``a = sigma_e^2 / sigma_y^2`` left by the controls, from a reported variance ratio.
+
+    A run reports ``VR = 1 / (a + (1 - a) m / N)`` (the cheap phase's term
+    included, :mod:`simulation.estimators`), so ``a = (1 / VR - m / N) / (1 -
+    m / N)``: the quantity an allocation for other sizes needs.  Clipped to
+    [1e-6, 1].
+    """
+    f = n_reps / n_reps_cheap
+    if not math.isfinite(variance_ratio) or variance_ratio <= 0 or f >= 1:
+        return 1.0
+    return min(max((1 / variance_ratio - f) / (1 - f), 1e-6), 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -441,14 +457,17 @@ def _grow_for_target(
     The MCSE of either estimator scales as ``1 / sqrt(n_reps)`` when both
     phases grow in proportion, so the bootstrap phase grows to
     ``n_reps (mcse / target)^2`` (10% more, whole blocks, at most
-    ``max_reps``) and the cheap phase keeps its ratio.
+    ``max_reps``) and the cheap phase keeps its ratio.  It grows at most
+    :data:`MAX_GROWTH` times per round: a small first round understates the
+    control variates' gain (their coefficients are estimated from fewer
+    datasets), and the next round re-estimates from more.
     """
     grown = False
     for s in scenarios:
         m, big_n = sizes[s.key]
         worst = float(np.nanmax(coverage_of(s)["coverage_mcse"].to_numpy(), initial=0.0))
         if worst > target_mcse and m < max_reps:
-            need = max(math.ceil(m * (worst / target_mcse) ** 2 * 1.1), m + 1)
+            need = max(math.ceil(m * min((worst / target_mcse) ** 2 * 1.1, MAX_GROWTH)), m + 1)
             new_m = min(-(-need // BLOCK_REPS) * BLOCK_REPS, max_reps)
             sizes[s.key] = (new_m, max(big_n, math.ceil(big_n * new_m / m)))
             grown = True
