@@ -917,3 +917,73 @@ def column_moments(values, out_mean, out_m2) -> None:
     for a in range(d):
         for b in range(a):
             out_m2[a, b] = out_m2[b, a]
+
+
+# --------------------------------------------------------------------------
+# SeedSequence children's Philox keys, many at once
+# --------------------------------------------------------------------------
+# numpy.random.SeedSequence (after O'Neill 2015, "Developing a seed_seq alternative", pcg-random.org):
+# the entropy words are hashed into a pool (mix_entropy), and generate_state hashes the pool out.
+# Constants as NumPy documents them; tests/test_kernels.py checks equality with NumPy on many seeds.
+_SS_INIT_A = np.uint64(0x43B0D7E5)
+_SS_MULT_A = np.uint64(0x931E8875)
+_SS_INIT_B = np.uint64(0x8B51F9DD)
+_SS_MULT_B = np.uint64(0x58F38DED)
+_SS_MIX_L = np.uint64(0xCA01F9DD)
+_SS_MIX_R = np.uint64(0x4973F715)
+_SS_SHIFT = np.uint64(16)
+_TWO32 = np.uint64(1 << 32)
+# 32-bit arithmetic is done in uint64 and masked after every product and difference (numba would
+# otherwise widen uint32 products)
+
+
+@njit(cache=True, inline="always")
+def _ss_hashmix(value, hash_const):
+    value = value ^ hash_const
+    hash_const = (hash_const * _SS_MULT_A) & _MASK32
+    value = (value * hash_const) & _MASK32
+    return value ^ (value >> _SS_SHIFT), hash_const
+
+
+@njit(cache=True, inline="always")
+def _ss_mix(x, y):
+    # (L x - R y) mod 2^32, without a negative intermediate: every product fits in 64 bits
+    result = (((_SS_MIX_L * x) & _MASK32) + _TWO32 - ((_SS_MIX_R * y) & _MASK32)) & _MASK32
+    return result ^ (result >> _SS_SHIFT)
+
+
+@njit(cache=True)
+def seed_sequence_keys(prefix, last, pool_size) -> np.ndarray:
+    """Philox keys ``(m, 2)`` (uint32 in uint64) of ``SeedSequence`` children: the first two words of
+    ``generate_state`` of the sequence whose assembled entropy is ``prefix`` (uint32 words: run entropy,
+    padded, and the spawn key so far) followed by the word ``last[r]``."""
+    m = last.shape[0]
+    p = prefix.shape[0]
+    out = np.empty((m, 2), np.uint64)
+    entropy = np.empty(p + 1, np.uint64)
+    for i in range(p):
+        entropy[i] = np.uint64(prefix[i])
+    pool = np.empty(pool_size, np.uint64)
+    zero = np.uint64(0)
+    for r in range(m):
+        entropy[p] = np.uint64(last[r])
+        hash_const = _SS_INIT_A
+        for i in range(pool_size):
+            word = entropy[i] if i < p + 1 else zero
+            pool[i], hash_const = _ss_hashmix(word, hash_const)
+        for i_src in range(pool_size):
+            for i_dst in range(pool_size):
+                if i_src != i_dst:
+                    h, hash_const = _ss_hashmix(pool[i_src], hash_const)
+                    pool[i_dst] = _ss_mix(pool[i_dst], h)
+        for i_src in range(pool_size, p + 1):
+            for i_dst in range(pool_size):
+                h, hash_const = _ss_hashmix(entropy[i_src], hash_const)
+                pool[i_dst] = _ss_mix(pool[i_dst], h)
+        hash_b = _SS_INIT_B
+        for j in range(2):
+            value = pool[j % pool_size] ^ hash_b
+            hash_b = (hash_b * _SS_MULT_B) & _MASK32
+            value = (value * hash_b) & _MASK32
+            out[r, j] = value ^ (value >> _SS_SHIFT)
+    return out

@@ -57,7 +57,7 @@ from simulation import _kernels, continuous, generators
 from simulation._validation import check_n_jobs, check_paired_data, check_positive_int, check_seed
 from simulation.bootstrap import resample_keys
 from simulation.scenarios import Scenario, check_scenarios, scenario_seed
-from simulation.seeding import child_seed
+from simulation.seeding import child_keys, child_seed
 from simulation.spearman import midranks, spearman_rho_2d
 from simulation.storage import provenance_record, write_parquet, write_text
 
@@ -163,7 +163,7 @@ def permutation_pvalues(
     x, y = check_paired_data(np.atleast_2d(x), np.atleast_2d(y), ndim=2)
     n_perm = check_positive_int(n_perm, "n_perm")
     _check_alternative(alternative)
-    keys = resample_keys([child_seed(seed, r) for r in range(x.shape[0])])
+    keys = child_keys(seed, 0, x.shape[0])
     ax, ay = _deviations(midranks(x)), _deviations(midranks(y))
     nulls = _kernels.permutation_null_rows(ax, ay, keys, n_perm)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -339,7 +339,7 @@ def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
             r = data.sample_r(rho, c)
             if data.y_tied:
                 if tied_nulls is None:  # per-dataset nulls: y's ties do not change along the grid
-                    keys = resample_keys([child_seed(seed, 10 + i) for i in range(settings.n_reps)])
+                    keys = child_keys(seed, 10, 10 + settings.n_reps)
                     tied_nulls = _kernels.permutation_null_rows(
                         data.sample.ax, data.sample.ay, keys, settings.n_perm_tied_y
                     )

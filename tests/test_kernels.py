@@ -211,3 +211,24 @@ def test_column_moments_equal_numpy():
     _kernels.column_moments(values, mean, m2)
     np.testing.assert_allclose(mean, values.mean(0), rtol=1e-14)
     np.testing.assert_allclose(m2 / 36, np.cov(values, rowvar=False), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "seed",
+    [
+        0,
+        2**40 + 3,
+        np.random.SeedSequence([3, 2**33, 7]),
+        np.random.SeedSequence([1, 2, 3, 4, 5, 6, 7, 8, 9]),
+        np.random.SeedSequence(123, pool_size=8),
+        child_seed(child_seed(np.random.SeedSequence([20180201, 4, 5, 6, 7]), 1), 4),
+    ],
+)
+def test_child_keys_equal_numpy_seed_sequence(seed):
+    """The kernel's SeedSequence hashing gives the keys NumPy gives each child (entropy of any length,
+    big integers, other pool sizes, nested spawn keys)."""
+    from simulation.seeding import child_keys
+
+    want = resample_keys([child_seed(seed, r) for r in range(300)])
+    np.testing.assert_array_equal(child_keys(seed, 0, 300), want)
+    np.testing.assert_array_equal(child_keys(seed, 120, 130), want[120:130])
