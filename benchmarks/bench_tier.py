@@ -38,6 +38,7 @@ import time
 
 import numpy as np
 
+from simulation.blocks import UnitContext, phase_costs
 from simulation.commands import two_phase_allocation
 from simulation.runner import residual_share, run_all_ci_scenarios
 from simulation.scenarios import load_study
@@ -71,14 +72,13 @@ def main() -> None:
         )  # fmt: skip
         brute_full = brute_s * (len(study) * TIER_REPS) / (len(sample) * BRUTE_SAMPLE_REPS)
 
-        # 2. pilot: costs and variance ratios
+        # 2. pilot: costs (one block and one unit per scenario, one thread) and variance ratios
         t0 = time.perf_counter()
-        _, boot_s = _timed(scenarios=sample, n_reps=PILOT_REPS, n_boot=TIER_BOOT, seed=3, n_reps_cheap=PILOT_REPS)
+        contexts = [UnitContext(TIER_BOOT, 0.95, 3, s.calibration(), s.truth()) for s in sample]
+        c_boot, c_cheap = phase_costs(sample, contexts, boot_reps=200, cheap_reps=10_000)
         cheap_reps = 40 * PILOT_REPS
-        both, both_s = _timed(scenarios=sample, n_reps=PILOT_REPS, n_boot=TIER_BOOT, seed=3, n_reps_cheap=cheap_reps)
-        c_cheap = max(both_s - boot_s, 1e-9) * cores / (len(sample) * (cheap_reps - PILOT_REPS))
-        c_boot = boot_s * cores / (len(sample) * PILOT_REPS)
-        cov = both.coverage
+        pilot = run_all_ci_scenarios(sample, n_reps=PILOT_REPS, n_boot=TIER_BOOT, seed=3, n_reps_cheap=cheap_reps)
+        cov = pilot.coverage
         boot_rows = cov[cov["method_kind"] == "bootstrap"]
         reported = float(boot_rows[["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]].min().min())
         ratio = 1 / residual_share(reported, PILOT_REPS, cheap_reps)  # without the pilot's cheap-phase term

@@ -544,6 +544,46 @@ def cheap_statistics_rows(gx, n_gx, y_scores, y_group_of_rank, n_gy, want_se) ->
 
 
 @njit(cache=True, parallel=True)
+def template_statistics_rows(gx, n_gx, a, noise, c, standardize) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman's rho and jackknife SE ``(m,)`` of datasets pairing the sorted template with noise.
+
+    Observation ``i`` has x group ``gx[i]`` and y ordered like ``c a[i] +
+    sqrt(1 - c^2) b[r, i]``, with ``b`` the row of ``noise`` (standardized to
+    mean 0 and SD 1 over the row when ``standardize``): the cheap phase of the
+    rank-mixing and log-linear models in one pass, with nothing stored per
+    dataset but its two numbers.
+    """
+    m, n = noise.shape
+    s = np.sqrt(1.0 - c * c)
+    rho = np.empty(m, np.float64)
+    se = np.empty(m, np.float64)
+    n_chunks = (m + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
+    for ch in prange(n_chunks):
+        score = np.empty(n, np.float64)
+        ranks = np.empty(n, np.int64)
+        work = np.empty(RANK_WORK * (n + 1), np.int64)
+        jack = np.empty(n, np.float64)
+        for r in range(ch * ROWS_PER_CHUNK, min((ch + 1) * ROWS_PER_CHUNK, m)):
+            shift, scale = 0.0, 1.0
+            if standardize:
+                total = 0.0
+                for i in range(n):
+                    total += noise[r, i]
+                shift = total / n
+                ss = 0.0
+                for i in range(n):
+                    d = noise[r, i] - shift
+                    ss += d * d
+                scale = np.sqrt(ss / n)
+            for i in range(n):
+                score[i] = c * a[i] + s * ((noise[r, i] - shift) / scale)
+            _ranks_of(score, ranks)
+            rho[r] = _rank_statistics_untied_y(gx, n_gx, ranks, jack, work)
+            se[r] = jackknife_se(jack)
+    return rho, se
+
+
+@njit(cache=True, parallel=True)
 def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot) -> np.ndarray:
     """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``.
 

@@ -169,11 +169,12 @@ def replicates_name(block: int, n_block: int) -> str:
 # --------------------------------------------------------------------------
 # The units (run in workers)
 # --------------------------------------------------------------------------
-def _controls_and_finite(scenario: Scenario, inputs, ctx: UnitContext) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    rho, se = rank_statistics(inputs)
+def _controls_and_finite(
+    scenario: Scenario, rho: np.ndarray, se: np.ndarray, ctx: UnitContext
+) -> tuple[np.ndarray, np.ndarray]:
     finite = np.isfinite(rho)
     x = controls(rho[finite], se[finite], scenario.n, ctx.truth.value, ctx.confidence_level)
-    return rho, finite, x
+    return finite, x
 
 
 def run_boot_block(
@@ -192,7 +193,7 @@ def run_boot_block(
         batch_bootstrap=ctx.batch_bootstrap,
         chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
     )
-    _, finite, controls_x = _controls_and_finite(scenario, inputs, ctx)
+    finite, controls_x = _controls_and_finite(scenario, *rank_statistics(inputs), ctx)
     measures, failed = [], []
     for method in BOOTSTRAP_METHODS:
         lower, upper, status = rows.intervals[method]
@@ -208,24 +209,61 @@ def run_boot_block(
 
 
 def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext) -> Record:
-    """Cheap unit ``unit`` (its first ``n_unit`` datasets): controls and asymptotic intervals' measures."""
+    """Cheap unit ``unit`` (its first ``n_unit`` datasets): controls and asymptotic intervals' measures.
+
+    The unit's blocks (each on its own stream) are drawn and computed together
+    (fewer, larger array operations); their moments are formed block by block
+    and merged in order.
+    """
     root = scenario_seed(ctx.seed, scenario)
     cheap_root = child_seed(root, STREAM_CHEAP)
-    record = empty_record(len(ASYMPTOTIC_METHODS), CHEAP_DIM, 1)
     first_block = unit * CHEAP_UNIT_BLOCKS
-    for i, n_block in enumerate(block_sizes(n_unit)):
-        inputs = scenario.cheap_inputs(n_block, child_seed(cheap_root, first_block + i), calibration=ctx.calibration)
-        rho, finite, controls_x = _controls_and_finite(scenario, inputs, ctx)
-        measures = []
-        for name in FISHER_Z_VARIANCES:
-            lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
-            measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
-        part = Record(
-            n_block, int(np.count_nonzero(~finite)), (0,) * len(ASYMPTOTIC_METHODS),
-            (Moments.of(np.hstack([controls_x, *measures])),),
-        )  # fmt: skip
+    sizes = block_sizes(n_unit)
+    blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)]
+    rho, se = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
+    finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+    measures = []
+    for name in FISHER_Z_VARIANCES:
+        lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
+        measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
+    values = np.hstack([controls_x, *measures])
+    # rows of ``values`` are the finite datasets; locate each block's among them
+    ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
+    record = empty_record(len(ASYMPTOTIC_METHODS), CHEAP_DIM, 1)
+    first_row = 0
+    for size, end in zip(sizes, ends, strict=True):
+        n_nan = size - int(end - first_row)
+        part = Record(size, n_nan, (0,) * len(ASYMPTOTIC_METHODS), (Moments.of(values[first_row:end]),))
         record = record.merge(part)
+        first_row = int(end)
     return record
+
+
+def phase_costs(
+    scenarios: Sequence[Scenario], contexts: Sequence[UnitContext], boot_reps: int = 100, cheap_reps: int = 5000
+) -> tuple[float, float]:
+    """Seconds per dataset and core of each phase: one bootstrap block and one cheap unit per scenario,
+    timed in this process with one numba thread (run each once first: compilation excluded)."""
+    import time
+
+    import numba
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    boot, cheap = 0.0, 0.0
+    try:
+        for scenario, ctx in zip(scenarios, contexts, strict=True):
+            run_boot_block(scenario, 0, 2, ctx)
+            run_cheap_unit(scenario, 0, 2, ctx)
+            t0 = time.perf_counter()
+            run_boot_block(scenario, 1, boot_reps, ctx)
+            boot += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            run_cheap_unit(scenario, 1, cheap_reps, ctx)
+            cheap += time.perf_counter() - t0
+    finally:
+        numba.set_num_threads(threads)
+    return boot / (len(scenarios) * boot_reps), cheap / (len(scenarios) * cheap_reps)
 
 
 def _replicate_table(scenario: Scenario, block: int, n_block: int, rows, ctx: UnitContext) -> pd.DataFrame:

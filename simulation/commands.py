@@ -13,7 +13,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -140,10 +139,8 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     unit per scenario (first four scenarios, one thread, compilation
     excluded) gives the cost per dataset of each phase.
     """
-    import numba
-
-    from simulation.blocks import UnitContext, run_boot_block, run_cheap_unit
-    from simulation.runner import default_cheap_ratio, residual_share, warm_up
+    from simulation.blocks import UnitContext, phase_costs
+    from simulation.runner import default_cheap_ratio, residual_share
 
     scenarios = load_study(args.study)
     opts = _resolved(args, settings)
@@ -161,23 +158,9 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         backend=args.backend,
         scheduler=args.scheduler,
     ).coverage
-    warm_up()
-    c_boot, c_cheap = [], []
-    threads = numba.get_num_threads()
-    numba.set_num_threads(1)
-    try:
-        for scenario in scenarios[:4]:
-            cal = scenario.calibration()
-            ctx = UnitContext(n_boot, level, opts["seed"], cal, scenario.truth(calibration=cal))
-            t0 = time.perf_counter()
-            run_boot_block(scenario, 0, 100, ctx)
-            c_boot.append((time.perf_counter() - t0) / 100)
-            t0 = time.perf_counter()
-            run_cheap_unit(scenario, 0, 5000, ctx)
-            c_cheap.append((time.perf_counter() - t0) / 5000)
-    finally:
-        numba.set_num_threads(threads)
-    c_b, c_c = float(np.mean(c_boot)), float(np.mean(c_cheap))
+    timed = scenarios[:4]
+    contexts = [UnitContext(n_boot, level, opts["seed"], s.calibration(), s.truth()) for s in timed]
+    c_b, c_c = phase_costs(timed, contexts)
     boot = pilot[pilot["method_kind"] == "bootstrap"]
     sd_endpoint = float(max(pilot["sd_ci_lower"].max(), pilot["sd_ci_upper"].max()))
     # every method must reach the precision: the method with the smallest median ratio decides; the

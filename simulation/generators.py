@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -561,10 +562,10 @@ def tied_rank_inputs(
 
 def tied_cheap_inputs(
     model: str,
-    n_reps: int,
+    n_reps: int | Sequence[tuple[int, object]],
     counts: tuple[int, ...],
     coefficient: float,
-    seed,
+    seed=None,
     pool=None,
     *,
     truth_control: bool = False,
@@ -579,14 +580,24 @@ def tied_cheap_inputs(
     of a dataset at n = 80).  The Gaussian copula's x order comes from its
     latent normal and is drawn as in generation.  Streams: child 0 of ``seed``
     the copula's latent x, child 1 the noise, child 2 the pool sample.
+
+    ``n_reps`` may instead be a list of ``(datasets, seed)`` blocks, each on
+    its own seed: their datasets are stacked in order (one computation for
+    many blocks; a block's datasets do not depend on the others).
     """
     counts = tuple(counts)
     n = sum(counts)
-    n_reps = check_positive_int(n_reps, "n_reps")
-    noise = rng_from(child_seed(seed, 1)).standard_normal((n_reps, n))
+    blocks = [(check_positive_int(n_reps, "n_reps"), seed)] if isinstance(n_reps, int) else list(n_reps)
+    n_reps = sum(size for size, _ in blocks)
+
+    def stacked(stream: int, sample) -> np.ndarray:
+        """``sample(rng, size)`` of every block on child ``stream`` of its seed, stacked in order."""
+        return np.concatenate([sample(rng_from(child_seed(s, stream)), size) for size, s in blocks])
+
+    noise = stacked(1, lambda rng, size: rng.standard_normal((size, n)))
     groups_of_position = _group_of_position(counts)
     if model == "gaussian_copula":
-        latent = rng_from(child_seed(seed, 0)).standard_normal((n_reps, n))
+        latent = stacked(0, lambda rng, size: rng.standard_normal((size, n)))
         x_group = groups_of_position[_kernels.score_ranks_rows(latent)]
         parts = _TiedParts(None, latent, noise, None, x_group=x_group)
     else:
@@ -600,10 +611,28 @@ def tied_cheap_inputs(
             if model == "empirical":
                 values = _pool_values(pool, n)
                 # a uniform random n-subset of the pool per row (any uniform subset has the law of generation's)
-                pick = rng_from(child_seed(seed, 2)).permuted(np.tile(np.arange(values.size), (n_reps, 1)), axis=1)
+                pool_index = np.arange(values.size)
+                pick = stacked(2, lambda rng, size: rng.permuted(np.tile(pool_index, (size, 1)), axis=1))
                 y_sorted = np.sort(values[pick[:, :n]], axis=1)
             parts = _TiedParts(None, a, _standardize_rows(noise), y_sorted, x_group=x_group)
     return tied_rank_inputs(model, parts, coefficient, truth_control=truth_control)
+
+
+def tied_cheap_statistics(
+    model: str, blocks: Sequence[tuple[int, object]], counts: tuple[int, ...], coefficient: float, pool=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman's rho and jackknife SE of the cheap datasets of :func:`tied_cheap_inputs` (same blocks,
+    same distribution): for rank mixing and the log-linear model computed in one kernel pass from the
+    noise (:func:`simulation._kernels.template_statistics_rows`), else through :class:`RankInputs`."""
+    if model not in ("rank_mixing", "log_linear"):
+        return rank_statistics(tied_cheap_inputs(model, blocks, counts, coefficient, pool=pool))
+    counts = tuple(counts)
+    n = sum(counts)
+    noise = np.concatenate([rng_from(child_seed(s, 1)).standard_normal((size, n)) for size, s in blocks])
+    a = _standard_ranks(counts) if model == "rank_mixing" else _standard_values(counts)
+    return _kernels.template_statistics_rows(
+        _group_of_position(counts), len(counts), a, noise, float(coefficient), model == "rank_mixing"
+    )
 
 
 def _tied_y(model: str, parts: _TiedParts, c: float, y_median: float | None, y_iqr: float | None) -> np.ndarray:

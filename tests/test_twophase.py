@@ -226,3 +226,17 @@ def test_reported_mcse_is_calibrated():
         for name in ("coverage", "mean_ci_lower", "miss_below"):
             ratio = g[name].std() / g[f"{name}_mcse"].mean()
             assert abs(ratio - 1) < 0.2, (method, name, ratio)
+
+
+@pytest.mark.parametrize("model", ["rank_mixing", "log_linear"])
+def test_one_pass_template_kernel_equals_the_general_cheap_path(model):
+    """The fused kernel (noise -> rho, jackknife SE) gives what RankInputs give for the same draws."""
+    from simulation.generators import rank_statistics, tied_cheap_inputs, tied_cheap_statistics
+
+    scenario = TIED_MODELS[model]
+    blocks = [(500, child_seed(7, 0)), (123, child_seed(7, 1))]
+    c = scenario.calibration().coefficient
+    fused = tied_cheap_statistics(model, blocks, scenario.counts, c)
+    general = rank_statistics(tied_cheap_inputs(model, blocks, scenario.counts, c))
+    np.testing.assert_array_equal(fused[0], general[0])
+    np.testing.assert_allclose(fused[1], general[1], rtol=1e-13)
