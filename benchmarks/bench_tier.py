@@ -7,15 +7,18 @@ This script
 1. times brute force on a representative fraction (one scenario per case,
    k = 7, heavy centre, x 10,000 plain datasets x 500 resamples, control
    variates off) and extrapolates linearly to 88 x 129,700, as before;
-2. runs a short pilot (those 4 scenarios, 2,000 bootstrapped datasets) for
-   the cost per dataset of each phase and the smallest variance ratio of a
-   mean endpoint over the bootstrap methods, and allocates the two phases
-   (:func:`simulation.commands.two_phase_allocation`, with a 15% margin on
-   the ratio);
+2. times each phase's cost per dataset (one block and one unit of those 4
+   scenarios, one thread);
 3. runs the whole tier for all 88 scenarios, in full, into a temporary
-   results folder with the default worker processes, and checks every
-   bootstrap method's mean-endpoint MCSE against the brute-force one
-   (``sd / sqrt(129,700)``, the SD from the same run);
+   results folder with the default worker processes, in two rounds: a first
+   round of 1,000 bootstrapped and 40,000 cheap datasets per scenario (its
+   blocks are kept), then each scenario's own allocation
+   (:func:`simulation.commands.two_phase_allocation`, Cochran's optimum for
+   double sampling) from the largest residual share that round measured over
+   the bootstrap methods' endpoints, with a 20% margin on the variance ratio.
+   Both rounds count in the tier's time.  Then it checks every method's
+   mean-endpoint MCSE against the brute-force one (``sd / sqrt(129,700)``,
+   the SD from the same run);
 4. times ``--target-mcse 0.002`` on coverage for the 88 scenarios at the
    default 1,000 resamples.
 
@@ -45,8 +48,9 @@ from simulation.scenarios import load_study
 
 TIER_REPS, TIER_BOOT = 129_700, 500
 BRUTE_SAMPLE_REPS = 10_000
-PILOT_REPS = 2_000
-MARGIN = 0.85
+FIRST_REPS, FIRST_CHEAP = 1_000, 40_000
+MARGIN = 0.80
+TRUTH_MCSE = 0.00025  # a quarter of the tier's +-0.001
 
 
 def _timed(**kwargs):
@@ -72,24 +76,25 @@ def main() -> None:
         )  # fmt: skip
         brute_full = brute_s * (len(study) * TIER_REPS) / (len(sample) * BRUTE_SAMPLE_REPS)
 
-        # 2. pilot: costs (one block and one unit per scenario, one thread) and variance ratios
-        t0 = time.perf_counter()
+        # 2. the cost of each phase per dataset and core
         contexts = [UnitContext(TIER_BOOT, 0.95, 3, s.calibration(), s.truth()) for s in sample]
         c_boot, c_cheap = phase_costs(sample, contexts, boot_reps=200, cheap_reps=10_000)
-        cheap_reps = 40 * PILOT_REPS
-        pilot = run_all_ci_scenarios(sample, n_reps=PILOT_REPS, n_boot=TIER_BOOT, seed=3, n_reps_cheap=cheap_reps)
-        cov = pilot.coverage
-        boot_rows = cov[cov["method_kind"] == "bootstrap"]
-        reported = float(boot_rows[["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]].min().min())
-        ratio = 1 / residual_share(reported, PILOT_REPS, cheap_reps)  # without the pilot's cheap-phase term
-        m, big_n = two_phase_allocation(TIER_REPS, ratio * MARGIN, c_boot, c_cheap)
-        pilot_s = time.perf_counter() - t0
 
-        # 3. the tier, in full
-        tier, tier_s = _timed(
-            scenarios=study, n_reps=m, n_boot=TIER_BOOT, seed=4, n_reps_cheap=big_n, truth_mcse=0.0001,
-            out=f"{tmp}/tier",
-        )  # fmt: skip
+        # 3. the tier, in full: a first round for all, then each scenario's own allocation
+        common = dict(scenarios=study, n_boot=TIER_BOOT, seed=4, truth_mcse=TRUTH_MCSE, out=f"{tmp}/tier")
+        first, first_s = _timed(n_reps=FIRST_REPS, n_reps_cheap=FIRST_CHEAP, **common)
+        sizes = {}
+        fc = first.coverage
+        for key, rows in fc[fc["method_kind"] == "bootstrap"].groupby("scenario", sort=False):
+            ratios = rows[["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]].to_numpy().ravel()
+            share = max(residual_share(float(r), FIRST_REPS, FIRST_CHEAP) for r in ratios)
+            m, big_n = two_phase_allocation(TIER_REPS, MARGIN / share, c_boot, c_cheap)
+            sizes[key] = (max(m, FIRST_REPS), max(big_n, FIRST_CHEAP))
+        tier, second_s = _timed(n_reps=FIRST_REPS, n_reps_cheap=FIRST_CHEAP, scenario_sizes=sizes, resume=True,
+                                **common)  # fmt: skip
+        tier_s = first_s + second_s
+        ms = np.array([v[0] for v in sizes.values()])
+        ns = np.array([v[1] for v in sizes.values()])
         tc = tier.coverage
         boots = tc[tc["method_kind"] == "bootstrap"]
         worst = 0.0
@@ -104,22 +109,25 @@ def main() -> None:
         disk_mb = tier.provenance["block_bytes"] / 1e6
         print(f"brute force: {len(sample)} scenarios x {BRUTE_SAMPLE_REPS} x {TIER_BOOT} in {brute_s:.1f} s -> "
               f"88 x {TIER_REPS} x {TIER_BOOT} extrapolated {brute_full / 60:.1f} min on {cores} cores")
-        print(f"pilot ({pilot_s:.0f} s): per dataset and core, bootstrap {c_boot * 1e6:.0f} us, cheap phase "
-              f"{c_cheap * 1e6:.1f} us (ratio {c_boot / c_cheap:.0f}); smallest endpoint variance ratio {ratio:.1f} "
-              f"(x {MARGIN} margin) -> n_reps {m}, n_reps_cheap {big_n} per scenario")
+        print(f"cost per dataset and core: bootstrap {c_boot * 1e6:.0f} us, cheap phase {c_cheap * 1e6:.1f} us "
+              f"(ratio {c_boot / c_cheap:.0f})")
+        print(f"allocation per scenario (x {MARGIN} margin on its variance ratio): n_reps {ms.min()}-{ms.max()} "
+              f"(median {np.median(ms):.0f}), n_reps_cheap {ns.min()}-{ns.max()} (median {np.median(ns):.0f})")
         print(f"tier with control variates, all 88 scenarios in full: {tier_s:.1f} s = {tier_s / 60:.2f} min "
-              f"(goal <= 2 min); {brute_full / tier_s:.1f}x faster than brute force (goal >= 14x)")
+              f"(first round {first_s:.1f} s; goal <= 2 min); {brute_full / tier_s:.1f}x faster than brute force "
+              f"(goal >= 14x)")
         ends = ["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]
         four = boots[boots["method"] != "studentized"]
         share = np.vectorize(residual_share)
+        fm, fn = four["n_reps"].to_numpy(), four["n_reps_cheap"].to_numpy()
         print(f"achieved: largest (MCSE / brute-force MCSE) of a mean endpoint over bootstrap methods and scenarios "
               f"{worst:.3f} (<= 1 means equal or better), asymptotic methods {worst_asym:.3f}")
         print(f"variance ratios (medians over scenarios and methods; the four classic methods in brackets): mean "
               f"endpoints {np.nanmedian(boots[ends]):.1f} [{np.nanmedian(four[ends]):.1f}], coverage "
               f"{boots['variance_ratio_coverage'].median():.1f} [{four['variance_ratio_coverage'].median():.1f}]; "
               f"without the cheap phase's term (the controls' own): endpoints "
-              f"{np.nanmedian(1 / share(four[ends].to_numpy(), m, big_n)):.1f}, coverage "
-              f"{np.nanmedian(1 / share(four['variance_ratio_coverage'].to_numpy(), m, big_n)):.1f}")
+              f"{np.nanmedian(1 / share(four[ends].to_numpy(), fm[:, None], fn[:, None])):.1f}, coverage "
+              f"{np.nanmedian(1 / share(four['variance_ratio_coverage'].to_numpy(), fm, fn)):.1f}")
         print(f"truth MCSE of expected-sample scenarios <= {tc['rho_true_mcse'].max():.5f}; blocks on disk "
               f"{disk_mb:.1f} MB (goal <= 50 MB; brute force's replicate blocks were about 2.7 GB)")
 

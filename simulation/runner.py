@@ -32,7 +32,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -445,6 +445,28 @@ def _check_sizes(n_reps: int, n_reps_cheap: int | None, n_boot: int, control_var
     return n_reps, n_reps_cheap
 
 
+def _check_scenario_sizes(
+    scenario_sizes: Mapping[str, tuple[int, int]] | None,
+    scenarios: Sequence[Scenario],
+    n_boot: int,
+    control_variates: bool,
+) -> dict[str, tuple[int, int]]:
+    """Validated per-scenario ``(n_reps, n_reps_cheap)``; keys must name scenarios of the study."""
+    if scenario_sizes is None:
+        return {}
+    if not isinstance(scenario_sizes, Mapping):
+        raise RunError(f"`scenario_sizes` must map scenario keys to (n_reps, n_reps_cheap), got {scenario_sizes!r}")
+    keys = {s.key for s in scenarios}
+    out = {}
+    for key, value in scenario_sizes.items():
+        if key not in keys:
+            raise RunError(f"`scenario_sizes` names {key!r}, which is not a scenario of this study")
+        if not isinstance(value, Sequence) or len(value) != 2:
+            raise RunError(f"`scenario_sizes[{key!r}]` must be (n_reps, n_reps_cheap), got {value!r}")
+        out[key] = _check_sizes(value[0], value[1], n_boot, control_variates)
+    return out
+
+
 def _grow_for_target(
     scenarios: Sequence[Scenario],
     sizes: dict[str, tuple[int, int]],
@@ -492,6 +514,7 @@ def run_all_ci_scenarios(
     n_reps_cheap: int | None = None,
     control_variates: bool = True,
     truth_mcse: float | None = None,
+    scenario_sizes: Mapping[str, tuple[int, int]] | None = None,
     batch_bootstrap: bool = True,
     chunk_bytes: int = 64 * 2**20,
     progress: bool = False,
@@ -600,7 +623,9 @@ def run_all_ci_scenarios(
         boot, cheap = _merged(store, s, *sizes[s.key])
         return scenario_rows(s, boot, cheap, identity, methods, *known[s.key])
 
-    sizes = {s.key: (n_reps, n_reps_cheap) for s in scenarios}
+    sizes = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
+        scenario_sizes, scenarios, identity.n_boot, identity.control_variates
+    )
     computed = 0
     for _round in range(MAX_ROUNDS):
         todo = [("boot", s, b, m) for s in scenarios for b, m in boot_units(sizes[s.key][0])]
@@ -634,6 +659,7 @@ def run_all_ci_scenarios(
         "methods": list(methods),
         "target_mcse": target_mcse,
         "max_reps": max_reps,
+        "scenario_sizes": {key: list(sizes[key]) for key in scenario_sizes or {}},
         "keep_replicates": keep_replicates,
     }
     provenance = provenance_record(

@@ -240,3 +240,26 @@ def test_one_pass_template_kernel_equals_the_general_cheap_path(model):
     general = rank_statistics(tied_cheap_inputs(model, blocks, scenario.counts, c))
     np.testing.assert_array_equal(fused[0], general[0])
     np.testing.assert_allclose(fused[1], general[1], rtol=1e-13)
+
+
+def test_scenario_sizes_give_each_scenario_its_own_phases():
+    """A scenario with its own (n_reps, n_reps_cheap) gets exactly the rows it gets when run alone with those
+    sizes; the others keep the common sizes; a key that names no scenario, or N < M, is refused."""
+    from simulation._validation import RunError
+
+    two = SMOKE[:2]
+    own = {two[1].key: (300, 900)}
+    both = run_all_ci_scenarios(two, n_reps=100, n_reps_cheap=400, n_boot=100, seed=4, scenario_sizes=own, n_jobs=1)
+    alone = run_all_ci_scenarios(two[1:], n_reps=300, n_reps_cheap=900, n_boot=100, seed=4, n_jobs=1)
+    first = run_all_ci_scenarios(two[:1], n_reps=100, n_reps_cheap=400, n_boot=100, seed=4, n_jobs=1)
+    cov = both.coverage
+    pd.testing.assert_frame_equal(
+        cov[cov["scenario"] == two[1].key].reset_index(drop=True), alone.coverage.reset_index(drop=True)
+    )
+    pd.testing.assert_frame_equal(
+        cov[cov["scenario"] == two[0].key].reset_index(drop=True), first.coverage.reset_index(drop=True)
+    )
+    with pytest.raises(RunError, match="not a scenario of this study"):
+        run_all_ci_scenarios(two, n_reps=100, n_boot=100, scenario_sizes={"nope": (100, 100)})
+    with pytest.raises(RunError, match="n_reps_cheap"):
+        run_all_ci_scenarios(two, n_reps=100, n_boot=100, scenario_sizes={two[0].key: (300, 200)})
