@@ -10,7 +10,9 @@ Tests
     tie structure (:func:`permutation_null`, 100,000 permutations by default)
     and shared by every dataset and generator with that structure.  When y is
     tied (``empirical`` pools) each dataset gets its own null
-    (:func:`permutation_pvalues`).  p-values are ``(1 + #{null at least as
+    (:func:`permutation_pvalues`), unless every dataset holds the same y
+    values (a pool of exactly n values, as ``analyze`` builds): then one
+    null of ``n_perm`` permutations is shared.  p-values are ``(1 + #{null at least as
     extreme}) / (M + 1)`` (Phipson & Smyth 2010, Stat. Appl. Genet. Mol.
     Biol. 9:39), valid at any number of permutations M.
 ``t_approx``
@@ -67,6 +69,9 @@ DIRECTIONS = ("observed", "positive", "negative", "both")
 #: Permutations of a shared null (continuous y) and of a per-dataset null (tied y).
 DEFAULT_N_PERM = 100_000
 DEFAULT_N_PERM_TIED_Y = 999
+#: Child stream of a power curve's seed for the shared null of datasets that all hold the same y values
+#: (below the per-dataset nulls' streams, which start at 10).
+FIXED_Y_NULL_STREAM = 9
 #: Default grid of |rho|: 0 to 0.6 in steps of 0.02.
 DEFAULT_GRID = tuple(round(0.02 * i, 2) for i in range(31))
 
@@ -220,11 +225,13 @@ def asymptotic_power(rho: float | np.ndarray, n: int, alpha: float = 0.05, alter
         raise ValueError(f"`rho` must lie in (-1, 1), got {rho!r}")
     df = n - 2
     delta = rho * math.sqrt(df) / np.sqrt(1 - rho * rho)
+    # P(T <= -c | delta) is computed as P(T >= c | -delta) (T -> -T): SciPy's nct.cdf returns NaN deep in
+    # the lower tail for a large noncentrality (|rho| >= 0.88 at n = 30), its sf does not.
     if alternative == "two-sided":
         crit = stats.t.ppf(1 - alpha / 2, df)
-        return stats.nct.sf(crit, df, delta) + stats.nct.cdf(-crit, df, delta)
+        return stats.nct.sf(crit, df, delta) + stats.nct.sf(crit, df, -delta)
     crit = stats.t.ppf(1 - alpha, df)
-    return stats.nct.sf(crit, df, delta) if alternative == "greater" else stats.nct.cdf(-crit, df, delta)
+    return stats.nct.sf(crit, df, delta) if alternative == "greater" else stats.nct.sf(crit, df, -delta)
 
 
 # --------------------------------------------------------------------------
@@ -327,6 +334,13 @@ def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
     seed = child_seed(scenario_seed(settings.seed, scenario), 2)  # 0, 1: the interval study's streams
     data = _CurveData(scenario, settings.n_reps, seed)
     null = None if data.y_tied else _null_for(scenario, settings)
+    per_dataset_nulls = data.y_tied
+    if data.y_tied and np.all(data.sample.ay == data.sample.ay[0]):
+        # every dataset has the same y values (a pool of exactly n values): one shared null, as for untied y
+        keys = child_keys(seed, FIXED_Y_NULL_STREAM, FIXED_Y_NULL_STREAM + 1)
+        ax, ay = data.sample.ax[:1], data.sample.ay[:1]
+        null = np.sort(_kernels.permutation_null_rows(ax, ay, keys, settings.n_perm)[0])
+        per_dataset_nulls = False
     null_abs = None if null is None else np.sort(np.abs(null))
     rows = []
     for sign in settings.signs(scenario):
@@ -337,7 +351,7 @@ def power_curve(scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
         tied_nulls = None
         for rho, c in zip(rhos, coefficients, strict=True):
             r = data.sample_r(rho, c)
-            if data.y_tied:
+            if per_dataset_nulls:
                 if tied_nulls is None:  # per-dataset nulls: y's ties do not change along the grid
                     keys = child_keys(seed, 10, 10 + settings.n_reps)
                     tied_nulls = _kernels.permutation_null_rows(

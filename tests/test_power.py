@@ -104,6 +104,19 @@ def test_asymptotic_power_has_size_alpha_and_grows():
     assert np.all(np.diff(values) > 0)
 
 
+def test_asymptotic_power_strong_correlation_is_finite_and_symmetric():
+    """Deep in the tails SciPy's nct.cdf returns NaN; power must stay finite, symmetric in rho and monotone,
+    and equal the direct noncentral-t tail sum where that is finite (rho = 0.5)."""
+    rhos = np.array([0.5, 0.8, 0.88, 0.9, 0.99])
+    up, down = asymptotic_power(rhos, 30), asymptotic_power(-rhos, 30)
+    assert np.all(np.isfinite(up)) and np.all(np.diff(up) >= 0) and up[-1] == pytest.approx(1.0)
+    np.testing.assert_allclose(up, down, rtol=1e-12)
+    crit, delta = stats.t.ppf(0.975, 28), 0.5 * math.sqrt(28 / 0.75)
+    direct = stats.nct.sf(crit, 28, delta) + stats.nct.cdf(-crit, 28, delta)
+    assert up[0] == pytest.approx(direct, rel=1e-10)
+    assert asymptotic_power(-0.9, 30, alternative="less") == pytest.approx(up[3], rel=1e-9)
+
+
 def test_untied_normal_power_matches_the_noncentral_t_approximation():
     """Bivariate normal, n = 80: Monte Carlo power of the permutation test within 0.025 of the noncentral-t
     approximation at every grid point.  Not a statistical test: the approximation treats r_s like Pearson's
@@ -189,3 +202,19 @@ def test_power_settings_errors(kwargs, match):
 def test_asymptotic_power_rejects_rho_of_one():
     with pytest.raises(ValueError, match=r"`rho` must lie in \(-1, 1\)"):
         asymptotic_power(1.0, 30)
+
+
+def test_pool_of_exactly_n_values_shares_one_null(tmp_path):
+    """A pool of exactly n values gives every dataset the same y values, so one null serves all: the test
+    keeps its size (P(p <= alpha) <= alpha for a permutation test; 4-sigma binomial tolerance) and its power
+    grows with rho."""
+    values = np.repeat([1.0, 2.0, 3.0, 5.0, 8.0], 4)  # n = 20, y tied
+    pool = tmp_path / "pool.csv"
+    pool.write_text("y\n" + "\n".join(map(str, values)) + "\n")
+    s = Scenario(case="p", generator="empirical", n=20, rho=0.4, k=4, template="custom", counts=(5, 5, 5, 5),
+                 pool=str(pool))  # fmt: skip
+    settings = PowerSettings(n_reps=4000, grid=(0.0, 0.4), n_perm=20_000, seed=2)
+    curve = power_curve(s, settings)
+    perm = curve[curve["test"] == "permutation"].set_index("rho_true")["power"]
+    assert perm[0.0] <= 0.05 + 4 * math.sqrt(0.05 * 0.95 / 4000)
+    assert perm[0.4] > perm[0.0] + 0.1
