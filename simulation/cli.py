@@ -174,6 +174,36 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("--no-plots", action="store_true", help="skip the figures")
     power.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    an = sub.add_parser(
+        "analyze",
+        help="analyze a dataset: r_s, every interval, tests, and coverage and power at its own design",
+        description=(
+            "Spearman's r_s of two columns of a CSV or Parquet file ('example': the packaged example, columns "
+            "dose and level), its eight intervals and tests of rho_s = 0, and a design-matched simulation (the "
+            "observed n and tie counts of x; y by rank mixing and from the observed values) giving each method's "
+            "coverage, the power curve, the minimum detectable |rho_s| and a recommended interval. Writes "
+            "report.md, analysis.json, Parquet tables and a figure under --out (default results/analyze/<file stem>)."
+        ),
+    )
+    an.add_argument("data", help="CSV or Parquet file, or 'example'")
+    an.add_argument("--x", help="column of x (the tied one, e.g. a dose); required unless DATA is 'example'")
+    an.add_argument("--y", help="column of y; required unless DATA is 'example'")
+    an.add_argument("--out", help="results folder (default: results/analyze/<data file stem>)")
+    an.add_argument("--confidence-level", type=_level, help="interval level (default: CONFIDENCE_LEVEL)")
+    an.add_argument("--n-boot", type=_positive_int, default=10_000, help="resamples for the data's intervals (10000)")
+    an.add_argument("--n-perm", type=_positive_int, default=100_000, help="permutations of the test (100000)")
+    an.add_argument("--design-reps", type=_positive_int, default=1_500,
+                    help="bootstrapped datasets per design scenario (1500)")  # fmt: skip
+    an.add_argument("--design-boot", type=_positive_int, default=1_000, help="resamples in the design study (1000)")
+    an.add_argument("--power-reps", type=_checked(int, lambda v: v >= 10, "an integer >= 10"), default=4_000,
+                    help="datasets per power grid point (4000)")  # fmt: skip
+    an.add_argument("--seed", type=_seed, help="default: SEED")
+    an.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
+    an.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
+    an.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
+    an.add_argument("--no-plots", action="store_true", help="skip the figure")
+    an.add_argument("--quiet", action="store_true", help="no progress bar")
+
     slo = sub.add_parser(
         "slo",
         help="is a percentile of the measurements under a target? (bootstrap interval)",

@@ -1,4 +1,4 @@
-"""Subcommands of ``python -m simulation`` (``run``, ``plan``, ``plot``, ``summary``).
+"""Subcommands of ``python -m simulation`` (``run``, ``plan``, ``power``, ``analyze``, ``plot``, ``summary``).
 
 Each takes the parsed arguments and the settings, prints what a researcher
 needs, and returns the exit status; input problems raise ``ValueError`` (the
@@ -230,6 +230,46 @@ def _duration(seconds: float) -> str:
     if seconds < 7200:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h" if math.isfinite(seconds) else "n/a"
+
+
+def analyze(args: argparse.Namespace, settings: Settings) -> int:
+    """``analyze``: one dataset's intervals and tests, and coverage and power at its design."""
+    from simulation.analyze import EXAMPLE, EXAMPLE_COLUMNS, AnalysisSettings, analyze, read_pairs
+
+    x_col, y_col = args.x, args.y
+    if args.data == EXAMPLE:
+        x_col, y_col = x_col or EXAMPLE_COLUMNS[0], y_col or EXAMPLE_COLUMNS[1]
+    if not x_col or not y_col:
+        raise RunError("--x and --y (the two columns to correlate) are required")
+    if args.resume and args.overwrite:
+        raise RunError("--resume and --overwrite exclude each other")
+    frame, name = read_pairs(args.data, x_col, y_col)
+    analysis_settings = AnalysisSettings(
+        confidence_level=args.confidence_level or settings.CONFIDENCE_LEVEL,
+        n_boot=args.n_boot,
+        n_perm=args.n_perm,
+        design_n_reps=args.design_reps,
+        design_n_boot=args.design_boot,
+        power_n_reps=args.power_reps,
+        seed=settings.SEED if args.seed is None else args.seed,
+    )
+    out = Path(args.out) if args.out else Path("results", "analyze", name)
+    t0 = time.perf_counter()
+    result = analyze(
+        frame[x_col].to_numpy(), frame[y_col].to_numpy(), settings=analysis_settings, out=out, name=name,
+        columns=(x_col, y_col), n_jobs=args.n_jobs or settings.N_JOBS, resume=args.resume,
+        overwrite=args.overwrite, progress=not args.quiet, plots=not args.no_plots,
+    )  # fmt: skip
+    rec = result.recommendation
+    iv = result.intervals.set_index("method")
+    chosen = rec["method"] or rec["closest"]
+    dropped = len(result.dropped_rows)
+    print(f"{name}: n = {result.n_used} complete pairs ({dropped} dropped), r_s = {result.rho_hat:.4f}")
+    if chosen is not None:
+        print(f"{'recommended' if rec['method'] else 'closest (none qualifies)'}: {chosen} "
+              f"({iv.loc[chosen, 'ci_lower']:.4f}, {iv.loc[chosen, 'ci_upper']:.4f})")  # fmt: skip
+    print(f"report: {out / 'report.md'} ({time.perf_counter() - t0:.1f} s)")
+    return 0
 
 
 def power(args: argparse.Namespace, settings: Settings) -> int:

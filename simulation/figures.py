@@ -275,9 +275,13 @@ def render(name: str, table: pd.DataFrame) -> dict[str, bytes]:
     already keeps every label inside the figure, so no tight bounding box
     (another full draw) is needed.
     """
+    return _figure_bytes(BUILDERS[name](table))
+
+
+def _figure_bytes(fig) -> dict[str, bytes]:
+    """``fig`` as PNG and PDF bytes (laid out once, for the first format), then closed."""
     import matplotlib.pyplot as plt
 
-    fig = BUILDERS[name](table)
     out = {}
     try:
         for fmt in FORMATS:
@@ -329,3 +333,67 @@ def plot_power(
 ) -> list[Path]:
     """Draw the power curves and the minimum detectable correlations into ``out`` (PNG and PDF each)."""
     return write_figures([("power_curves", power), ("min_detectable", min_detectable)], out, n_jobs=n_jobs)
+
+
+# --------------------------------------------------------------------------
+# analyze: the data, coverage at its design, power
+# --------------------------------------------------------------------------
+GENERATOR_MARKERS = {"rank_mixing": "o", "empirical": "s"}
+
+
+def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
+    """Three panels: the data (x jittered within its tie groups), coverage +- 2 MCSE by method at the
+    design's scenarios, and the permutation test's power curve with the observed |r_s| marked."""
+    import matplotlib.pyplot as plt
+
+    fig, (ax_data, ax_cov, ax_pow) = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
+    distinct = np.unique(x)
+    gap = float(np.min(np.diff(distinct))) if distinct.size > 1 else 1.0
+    jitter = np.random.default_rng(0).uniform(-0.25 * gap, 0.25 * gap, x.size)
+    ax_data.scatter(x + jitter, y, s=12, color="#000000", alpha=0.6, linewidths=0)
+    x_name, y_name = analysis.columns
+    ax_data.set(xlabel=f"{x_name} (jittered within tie groups)", ylabel=y_name,
+                title=f"n = {analysis.n_used}, r_s = {analysis.rho_hat:.3f}")  # fmt: skip
+
+    cov = analysis.coverage
+    methods = [m for m in METHOD_STYLES if m in set(cov["method"])]
+    order = cov.drop_duplicates("scenario").sort_values(["generator", "rho"], ascending=[False, True])
+    keys = list(order["scenario"])  # rank_mixing first, then by target rho
+    for j, key in enumerate(keys):
+        g = cov[cov["scenario"] == key].set_index("method").reindex(methods)
+        pos = np.arange(len(methods)) + (j - (len(keys) - 1) / 2) * 0.8 / max(len(keys), 1)
+        colors = [_style(m)[0] for m in methods]
+        ax_cov.errorbar(pos, g["coverage"], yerr=2 * g["coverage_mcse"], fmt="none", ecolor=colors, elinewidth=1)
+        ax_cov.scatter(pos, g["coverage"], c=colors, marker=GENERATOR_MARKERS.get(g["generator"].iloc[0], "o"), s=14)
+    level = float(analysis.settings.confidence_level)
+    ax_cov.axhline(level, color="#555555", linestyle="--", linewidth=1)
+    ax_cov.set_xticks(np.arange(len(methods)), [m.replace("fisher_z_", "z_") for m in methods], rotation=45,
+                      ha="right")  # fmt: skip
+    ax_cov.set(ylabel="coverage ± 2 MCSE", title="coverage at this design (o rank mixing, □ empirical y)")
+
+    pw = analysis.power
+    perm = pw[pw["test"] == "permutation"]
+    for key, g in perm.groupby("scenario", sort=False):
+        gen = cov.loc[cov["scenario"] == key, "generator"]
+        label = gen.iloc[0] if len(gen) else key
+        mag, power, se = g["rho_true"].abs(), g["power"], g["power_mcse"]
+        ax_pow.plot(mag, power, marker=GENERATOR_MARKERS.get(label, "o"), markersize=3, label=label,
+                    color="#000000" if label == "rank_mixing" else "#0072B2")  # fmt: skip
+        ax_pow.fill_between(mag, power - 2 * se, power + 2 * se, alpha=0.2,
+                            color="#000000" if label == "rank_mixing" else "#0072B2")  # fmt: skip
+    ax_pow.axvline(abs(analysis.rho_hat), color="#D55E00", linestyle=":", label=f"|r_s| = {abs(analysis.rho_hat):.3f}")
+    ax_pow.axhline(analysis.settings.target_power, color="#555555", linestyle="--", linewidth=1)
+    ax_pow.set(xlabel="|rho_s| (true)", ylabel="power", ylim=(0, 1.02),
+               title=f"permutation test, alpha = {analysis.settings.alpha:g}")  # fmt: skip
+    ax_pow.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def write_analysis_figure(x: np.ndarray, y: np.ndarray, analysis, stem: str | os.PathLike[str]) -> list[Path]:
+    """Draw :func:`analysis_figure` and write ``<stem>.png`` and ``<stem>.pdf`` atomically."""
+    written = []
+    for fmt, data in _figure_bytes(analysis_figure(x, y, analysis)).items():
+        path = Path(f"{stem}.{fmt}")
+        atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
+        written.append(path)
+    return written

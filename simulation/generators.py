@@ -836,6 +836,16 @@ def _solve(objective: MixingSample, target: float, model: str, counts) -> float:
     return brentq(lambda v: objective.mean_r(v) - target, -C_MAX, C_MAX, xtol=1e-7)
 
 
+def reachable_range(
+    model: str, counts: tuple[int, ...], *, pool: str | None = None, n_cal: int = 4000, seed: int = 0
+) -> tuple[float, float]:
+    """The expected sample Spearman at the mixing coefficients ``-C_MAX`` and ``C_MAX``: the targets
+    :func:`calibrate_tied_grid` can reach with this model and tie structure lie strictly between them."""
+    _check_model(model, pool, 1.0, 1.0)
+    objective = _objective(model, tuple(int(c) for c in counts), n_cal, seed, pool)
+    return objective.mean_r(-C_MAX), objective.mean_r(C_MAX)
+
+
 @functools.lru_cache(maxsize=4096)
 def calibrate_tied(
     model: str,

@@ -1,0 +1,662 @@
+"""Analyze a researcher's dataset: its Spearman correlation, every interval, tests of independence, and how
+well each interval method works for a design like it.
+
+Two answers, one call (:func:`analyze`, or ``python -m simulation analyze DATA --x COL --y COL``):
+
+* **The data's answer.**  Complete pairs (rows with a missing or non-finite
+  value in either column are dropped and counted), the tie structure of x
+  and y, r_s, the eight intervals at the chosen level (five paired-bootstrap
+  intervals from 10,000 resamples by default, :func:`simulation.bootstrap.bootstrap_ci_single`,
+  and Fisher-z with the Fieller, Bonett-Wright and Pearson variances,
+  :func:`simulation.intervals.fisher_z_ci`), and two tests of rho_s = 0: the
+  Monte Carlo permutation test that keeps the observed ties of x and y
+  (p-value ``(1 + #{|r*| >= |r_s|}) / (B + 1)``, Phipson & Smyth 2010, Stat.
+  Appl. Genet. Mol. Biol. 9:39, with its binomial MCSE) and the t
+  approximation ``t = r_s sqrt((n - 2) / (1 - r_s^2))`` on n - 2 df
+  (Zar 1972, JASA 67:578-580).
+* **The design's answer.**  A design-matched study built from the data:
+  scenarios with the observed n and x tie counts (in x order), y from (a)
+  rank mixing and (b) the empirical pool of the observed y values (n drawn
+  without replacement from n values: exactly the data's y values, so its
+  ties are the data's), at rho_s = 0, the estimate and the ends of the
+  Bonett-Wright interval, each clipped to 97% of the range the generator can
+  reach (:func:`simulation.generators.reachable_range`).  It runs through
+  :func:`simulation.runner.run_all_ci_scenarios` (resumable, parallel,
+  control-variate estimates) and :func:`simulation.power.run_power_study`
+  (the permutation test's power curve in the direction of the estimate and
+  the minimum detectable |rho_s| at 80% power, alpha = 0.05).
+
+The recommendation (:func:`recommend`) is a rule applied to the design's
+coverage table, never a judgement without its numbers: among the methods
+whose coverage is at least nominal minus 2 MCSE at every scenario of the
+design, the shortest mean width; if none qualifies, the method whose worst
+coverage is closest to nominal, and how it errs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from simulation._validation import (
+    RunError,
+    check_confidence_level,
+    check_positive_int,
+    check_seed,
+)
+from simulation.bootstrap import bootstrap_ci_single
+from simulation.generators import reachable_range
+from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.power import PowerSettings, permutation_pvalues, run_power_study, t_approx_pvalues
+from simulation.report import markdown_table
+from simulation.runner import ALL_METHODS, run_all_ci_scenarios
+from simulation.scenarios import Scenario
+from simulation.storage import now, prepare_output, provenance_record, write_json, write_parquet, write_text
+
+#: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
+EXAMPLE = "example"
+EXAMPLE_COLUMNS = ("dose", "level")
+#: Fewest complete pairs analyzed.
+MIN_PAIRS = 10
+#: Design-matched generators.
+DESIGN_GENERATORS = ("rank_mixing", "empirical")
+#: Share of the reachable range the design's correlations are clipped to.
+REACH_SHARE = 0.97
+POWER_GRID_POINTS = 30
+POWER_GRID_MAX = 0.9
+INTERVALS_FILE = "data_intervals.parquet"
+TESTS_FILE = "tests.parquet"
+JSON_FILE = "analysis.json"
+REPORT_FILE = "report.md"
+POOL_FILE = "y_pool.csv"
+FIGURE_NAME = "analysis"
+OWNED_FILES = (JSON_FILE, REPORT_FILE, INTERVALS_FILE, TESTS_FILE, POOL_FILE, f"{FIGURE_NAME}.png",
+               f"{FIGURE_NAME}.pdf")  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class AnalysisSettings:
+    """What defines an analysis's numbers (recorded with every output)."""
+
+    confidence_level: float = 0.95
+    n_boot: int = 10_000
+    n_perm: int = 100_000
+    design_n_reps: int = 1_500
+    design_n_boot: int = 1_000
+    power_n_reps: int = 4_000
+    alpha: float = 0.05
+    target_power: float = 0.8
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_confidence_level(self.confidence_level)
+        for name in ("n_boot", "n_perm", "design_n_reps", "design_n_boot"):
+            check_positive_int(getattr(self, name), name)
+        check_positive_int(self.power_n_reps, "power_n_reps", minimum=10)
+        for name in ("alpha", "target_power"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, float | int) or not 0 < value < 1:
+                raise ValueError(f"`{name}` must be a number in (0, 1), got {value!r}")
+        check_seed(self.seed)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# --------------------------------------------------------------------------
+# Reading and checking the data
+# --------------------------------------------------------------------------
+def example_path() -> Path:
+    """The packaged example dataset (``simulation/data/example_pairs.csv``)."""
+    return Path(str(resources.files("simulation.data").joinpath("example_pairs.csv")))
+
+
+def example_pairs(n: int = 60, seed: int = 2018, rho: float = 0.35) -> pd.DataFrame:
+    """A synthetic dataset shaped like the founding study: ``dose`` (6 levels, heavy centre) and ``level``
+    (log-normal, median about 15, rounded to 0.1 so it has ties), rank-mixed to an expected Spearman of
+    ``rho``.  The packaged example is ``example_pairs()``; the analyze benchmark uses other ``n``.
+    Not the study's data (which are not public)."""
+    from simulation.generators import calibrate_rank_mixing, generate_rank_mixing_batch, tie_counts
+
+    counts = tie_counts(n, 6, "heavy_center")
+    c = calibrate_rank_mixing(rho, counts).coefficient
+    x, y = generate_rank_mixing_batch(1, counts, c, np.random.SeedSequence(seed))
+    doses = np.array([0.0, 1.2, 2.5, 3.7, 4.9, 6.2])
+    dose = doses[np.searchsorted(np.unique(x[0]), x[0])]
+    level = np.round(np.exp(np.log(15.0) + 0.6 * y[0]), 1)
+    shuffle = np.random.default_rng(seed).permutation(n)
+    return pd.DataFrame({"dose": dose[shuffle], "level": level[shuffle]})
+
+
+def read_pairs(data: str | Path, x: str, y: str) -> tuple[pd.DataFrame, str]:
+    """Columns ``x`` and ``y`` of a CSV or Parquet file (``"example"``: the packaged dataset), as floats
+    with NaN where a value is missing or non-finite, and the data's name (file stem).
+
+    Raises
+    ------
+    ValueError
+        Missing or unreadable file, a column not found (the message lists the
+        columns), the same column twice, a value that is not a number.
+    """
+    path = example_path() if str(data) == EXAMPLE else Path(data)
+    if not path.is_file():
+        raise ValueError(f"data file {str(data)!r} does not exist (give a CSV or Parquet file, or {EXAMPLE!r})")
+    try:
+        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
+        raise ValueError(f"data file {str(data)!r} is not a readable CSV or Parquet file: {exc}") from None
+    columns = [str(c) for c in frame.columns]
+    frame.columns = columns
+    for option, name in (("--x", x), ("--y", y)):
+        if name not in columns:
+            raise ValueError(f"column {name!r} ({option}) not found in {str(data)!r}; its columns: {columns}")
+    if x == y:
+        raise ValueError(f"--x and --y name the same column {x!r}; give two columns")
+    out = {}
+    for option, name in (("--x", x), ("--y", y)):
+        raw = frame[name]
+        values = pd.to_numeric(raw, errors="coerce")
+        bad = values.isna() & raw.notna()
+        if bad.any():
+            row = int(np.flatnonzero(bad.to_numpy())[0])
+            raise ValueError(
+                f"column {name!r} ({option}) holds {raw.iloc[row]!r} in data row {row + 1}, which is not a number "
+                f"({int(bad.sum())} such value(s)); only numbers and empty cells are allowed"
+            )
+        out[name] = values.astype(np.float64)
+    return pd.DataFrame(out), path.stem
+
+
+@dataclasses.dataclass(frozen=True)
+class Pairs:
+    """The complete pairs of a dataset and what was dropped."""
+
+    x: np.ndarray
+    y: np.ndarray
+    n_input: int
+    dropped_rows: tuple[int, ...]
+
+    @property
+    def n(self) -> int:
+        return self.x.size
+
+
+def complete_pairs(x: ArrayLike, y: ArrayLike) -> Pairs:
+    """Drop pairs with a missing or non-finite value; require >= 10 pairs and non-constant x and y.
+
+    Raises
+    ------
+    ValueError
+        Different lengths, not 1-D numbers, fewer than :data:`MIN_PAIRS`
+        complete pairs, or x or y constant (Spearman's rho undefined).
+    """
+    try:
+        xa = np.asarray(x, dtype=np.float64)
+        ya = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError("`x` and `y` must be 1-D sequences of numbers") from None
+    if xa.ndim != 1 or ya.ndim != 1 or xa.size != ya.size:
+        raise ValueError(f"`x` and `y` must be 1-D of equal length, got shapes {xa.shape} and {ya.shape}")
+    keep = np.isfinite(xa) & np.isfinite(ya)
+    dropped = tuple(int(i) for i in np.flatnonzero(~keep))
+    xa, ya = xa[keep], ya[keep]
+    if xa.size < MIN_PAIRS:
+        raise ValueError(
+            f"only {xa.size} complete pair(s) after dropping {len(dropped)} row(s) with a missing or non-finite "
+            f"value; at least {MIN_PAIRS} are needed"
+        )
+    for name, values in (("x", xa), ("y", ya)):
+        if np.all(values == values[0]):
+            raise ValueError(
+                f"`{name}` is constant ({values[0]:g}) over the {xa.size} complete pairs: Spearman's rho is undefined"
+            )
+    return Pairs(xa, ya, keep.size, dropped)
+
+
+def tie_table(values: np.ndarray) -> pd.DataFrame:
+    """Distinct values in increasing order and how often each occurs."""
+    distinct, counts = np.unique(values, return_counts=True)
+    return pd.DataFrame({"value": distinct, "count": counts})
+
+
+def _tie_summary(values: np.ndarray) -> dict[str, Any]:
+    counts = np.unique(values, return_counts=True)[1]
+    return {
+        "distinct": int(counts.size),
+        "tied_values": int(np.count_nonzero(counts > 1)),
+        "largest_group": int(counts.max()),
+        "share_in_ties": float(counts[counts > 1].sum() / values.size),
+    }
+
+
+def _subseed(seed: int, stream: int) -> int:
+    return int(np.random.SeedSequence([int(seed), 0xA7A1, stream]).generate_state(1, np.uint64)[0] >> 1)
+
+
+# --------------------------------------------------------------------------
+# The data's answer
+# --------------------------------------------------------------------------
+def data_intervals(pairs: Pairs, settings: AnalysisSettings) -> tuple[float, pd.DataFrame]:
+    """r_s and the eight intervals on the data (``method``, ``kind``, ``ci_lower``, ``ci_upper``, ``status``)."""
+    boot = bootstrap_ci_single(
+        pairs.x, pairs.y, n_boot=settings.n_boot, confidence_level=settings.confidence_level,
+        seed=_subseed(settings.seed, 1),
+    )  # fmt: skip
+    rows = [
+        {"method": m, "kind": "bootstrap", "ci_lower": float(boot.intervals.loc[m, "ci_lower"]),
+         "ci_upper": float(boot.intervals.loc[m, "ci_upper"]), "status": str(boot.intervals.loc[m, "status"])}
+        for m in BOOTSTRAP_METHODS
+    ]  # fmt: skip
+    for name in FISHER_Z_VARIANCES:
+        lo, hi = fisher_z_ci(boot.rho_hat, pairs.n, confidence_level=settings.confidence_level, variance=name)
+        rows.append({"method": f"fisher_z_{name}", "kind": "asymptotic", "ci_lower": float(lo),
+                     "ci_upper": float(hi), "status": "ok"})  # fmt: skip
+    return boot.rho_hat, pd.DataFrame(rows)
+
+
+def independence_tests(pairs: Pairs, rho_hat: float, settings: AnalysisSettings) -> pd.DataFrame:
+    """Two-sided tests of rho_s = 0: permutation (ties of x and y kept; Monte Carlo with its MCSE) and t."""
+    p_perm = float(permutation_pvalues(pairs.x, pairs.y, n_perm=settings.n_perm, seed=_subseed(settings.seed, 2))[0])
+    p_t = float(t_approx_pvalues(np.array([rho_hat]), pairs.n)[0])
+    return pd.DataFrame(
+        [
+            {"test": "permutation", "alternative": "two-sided", "p_value": p_perm,
+             "p_value_mcse": math.sqrt(p_perm * (1 - p_perm) / settings.n_perm), "n_perm": settings.n_perm},
+            {"test": "t_approx", "alternative": "two-sided", "p_value": p_t, "p_value_mcse": 0.0, "n_perm": 0},
+        ]
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# The design's answer
+# --------------------------------------------------------------------------
+def design_scenarios(
+    pairs: Pairs, rho_hat: float, bw: tuple[float, float], pool: str | Path
+) -> tuple[list[Scenario], pd.DataFrame]:
+    """The design-matched scenarios and a table of their targets (asked, clipped to the reachable range)."""
+    counts = tuple(int(c) for c in np.unique(pairs.x, return_counts=True)[1])
+    wanted = {"zero": 0.0, "estimate": rho_hat, "bw_lower": bw[0], "bw_upper": bw[1]}
+    scenarios, rows = [], []
+    for generator in DESIGN_GENERATORS:
+        pool_arg = str(pool) if generator == "empirical" else None
+        lo, hi = reachable_range(generator, counts, pool=pool_arg)
+        seen = set()
+        for label, target in wanted.items():
+            rho = float(np.clip(target, REACH_SHARE * lo, REACH_SHARE * hi))
+            rho = round(rho, 4)
+            rows.append({"generator": generator, "point": label, "rho_asked": target, "rho": rho,
+                         "clipped": bool(abs(rho - target) > 5e-5), "reach_lower": lo, "reach_upper": hi})  # fmt: skip
+            if rho in seen:
+                continue
+            seen.add(rho)
+            scenarios.append(
+                Scenario(case="design", generator=generator, n=pairs.n, rho=rho, k=len(counts), template="custom",
+                         counts=counts, pool=pool_arg)
+            )  # fmt: skip
+    return scenarios, pd.DataFrame(rows)
+
+
+def recommend(coverage: pd.DataFrame, confidence_level: float) -> dict[str, Any]:
+    """The recommended method for this design, with the evidence (one row per method).
+
+    A method qualifies when ``coverage + 2 coverage_mcse >= confidence_level``
+    at every scenario of the design (and no scenario has undefined coverage);
+    among those the one with the shortest mean width (averaged over the
+    scenarios) is recommended.  If none qualifies, the method whose worst
+    coverage is closest to nominal is named as the closest, with how it errs:
+    which side its misses fall on (``miss_below``: the interval lies entirely
+    below the truth).
+    """
+    rows = []
+    for method, g in coverage.groupby("method", sort=False):
+        cov = g["coverage"].to_numpy(dtype=float)
+        mcse = g["coverage_mcse"].to_numpy(dtype=float)
+        defined = bool(np.all(np.isfinite(cov)))
+        worst = int(np.nanargmin(cov)) if np.any(np.isfinite(cov)) else 0
+        rows.append(
+            {
+                "method": method,
+                "qualifies": defined and bool(np.all(cov + 2 * mcse >= confidence_level)),
+                "worst_coverage": float(cov[worst]),
+                "worst_coverage_mcse": float(mcse[worst]),
+                "worst_at_rho": float(g["rho_true"].iloc[worst]),
+                "worst_generator": str(g["generator"].iloc[worst]),
+                "mean_width": float(g["mean_width"].mean()),
+                "miss_below": float(g["miss_below"].mean()),
+                "miss_above": float(g["miss_above"].mean()),
+            }
+        )
+    evidence = pd.DataFrame(rows)
+    qualified = evidence[evidence["qualifies"]]
+    if len(qualified):
+        best = qualified.loc[qualified["mean_width"].idxmin()]
+        text = (
+            f"**{best['method']}**: its coverage is at least {confidence_level:g} - 2 MCSE at every scenario of "
+            f"this design (lowest {best['worst_coverage']:.3f} ± {best['worst_coverage_mcse']:.3f} at "
+            f"rho_s = {best['worst_at_rho']:.3f}, {best['worst_generator']}), and its mean width "
+            f"{best['mean_width']:.3f} is the shortest of the {len(qualified)} method(s) that qualify "
+            f"({', '.join(qualified['method'])})."
+        )
+        return {"method": str(best["method"]), "qualified": list(qualified["method"]), "closest": None,
+                "text": text, "evidence": evidence}  # fmt: skip
+    defined = evidence[np.isfinite(evidence["worst_coverage"])]
+    if not len(defined):
+        return {"method": None, "qualified": [], "closest": None, "evidence": evidence,
+                "text": "No method has a defined coverage at this design; no recommendation."}  # fmt: skip
+    closest = defined.loc[(confidence_level - defined["worst_coverage"]).idxmin()]
+    side = "below" if closest["miss_below"] > closest["miss_above"] else "above"
+    text = (
+        f"No method reaches {confidence_level:g} - 2 MCSE at every scenario of this design. Closest: "
+        f"**{closest['method']}**, too narrow at its worst (coverage {closest['worst_coverage']:.3f} ± "
+        f"{closest['worst_coverage_mcse']:.3f} at rho_s = {closest['worst_at_rho']:.3f}, "
+        f"{closest['worst_generator']}); its misses fall mostly {side} the truth (interval entirely below: "
+        f"{closest['miss_below']:.3f}, above: {closest['miss_above']:.3f}, averaged over the design)."
+    )
+    return {"method": None, "qualified": [], "closest": str(closest["method"]), "text": text,
+            "evidence": evidence}  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# The whole analysis
+# --------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """Everything :func:`analyze` found; ``to_dict()`` is what ``analysis.json`` holds."""
+
+    name: str
+    columns: tuple[str, str]
+    n_input: int
+    n_used: int
+    dropped_rows: tuple[int, ...]
+    x_ties: pd.DataFrame
+    y_ties: dict[str, Any]
+    rho_hat: float
+    intervals: pd.DataFrame
+    tests: pd.DataFrame
+    design: pd.DataFrame
+    coverage: pd.DataFrame
+    power: pd.DataFrame
+    min_detectable: pd.DataFrame
+    recommendation: dict[str, Any]
+    settings: AnalysisSettings
+    provenance: dict[str, Any]
+    out: Path | None
+
+    def min_detectable_rho(self) -> pd.DataFrame:
+        """The permutation test's minimum detectable |rho_s| per design generator (direction of the estimate)."""
+        md = self.min_detectable
+        return md[md["test"] == "permutation"].reset_index(drop=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+            return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+        rec = {k: v for k, v in self.recommendation.items() if k != "evidence"}
+        return {
+            "data": self.name,
+            "x": self.columns[0],
+            "y": self.columns[1],
+            "n_input": self.n_input,
+            "n_used": self.n_used,
+            "n_dropped": len(self.dropped_rows),
+            "dropped_rows": [i + 1 for i in self.dropped_rows],
+            "x_ties": records(self.x_ties),
+            "y_ties": self.y_ties,
+            "rho_hat": self.rho_hat,
+            "intervals": records(self.intervals),
+            "tests": records(self.tests),
+            "design": records(self.design),
+            "coverage": records(self.coverage[_COVERAGE_COLUMNS]),
+            "min_detectable": records(self.min_detectable_rho()),
+            "recommendation": rec | {"evidence": records(self.recommendation["evidence"])},
+            "settings": self.settings.as_dict(),
+            "provenance": self.provenance,
+        }
+
+
+_COVERAGE_COLUMNS = ["scenario", "generator", "rho_true", "method", "coverage", "coverage_mcse", "miss_below",
+                     "miss_above", "mean_width", "n_reps", "estimator"]  # fmt: skip
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    return v
+
+
+def _digest(pairs: Pairs) -> str:
+    h = hashlib.sha256(np.ascontiguousarray(pairs.x).tobytes() + np.ascontiguousarray(pairs.y).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _power_grid(n: int, design: pd.DataFrame, alpha: float) -> tuple[float, ...]:
+    """|rho| grid of the power curves: :data:`POWER_GRID_POINTS` steps from 0 to where the noncentral-t
+    approximation's power reaches 0.999, times 1.25 (so the curve's top is on the grid at any n), at most
+    :data:`POWER_GRID_MAX` and 97% of what both generators can reach."""
+    from scipy import optimize
+
+    from simulation.power import asymptotic_power
+
+    reach = float(np.min(np.minimum(-design["reach_lower"], design["reach_upper"])))
+    top = min(POWER_GRID_MAX, REACH_SHARE * reach)
+    f = lambda r: float(asymptotic_power(r, n, alpha)) - 0.999  # noqa: E731
+    if f(top) > 0:
+        top = min(top, 1.25 * optimize.brentq(f, 1e-6, top, xtol=1e-6))
+    return tuple(float(v) for v in np.round(np.linspace(0.0, top, POWER_GRID_POINTS + 1), 4))
+
+
+def analyze(
+    x: ArrayLike,
+    y: ArrayLike,
+    *,
+    settings: AnalysisSettings | None = None,
+    out: str | Path | None = None,
+    name: str = "data",
+    columns: tuple[str, str] = ("x", "y"),
+    n_jobs: int = -1,
+    resume: bool = False,
+    overwrite: bool = False,
+    progress: bool = False,
+    plots: bool = True,
+) -> Analysis:
+    """Analyze one paired dataset: its intervals and tests, and a design-matched coverage and power study.
+
+    Parameters
+    ----------
+    x, y : array_like, shape (n,)
+        The pairs; pairs with a missing or non-finite value are dropped (and
+        counted).  At least 10 complete pairs, neither column constant.
+    settings : AnalysisSettings, optional
+        Confidence level, resamples, permutations, the design study's sizes, seed.
+    out : path, optional
+        Results folder: ``report.md``, ``analysis.json``, ``data_intervals.parquet``,
+        ``tests.parquet``, ``analysis.png``/``.pdf``, ``y_pool.csv`` (the
+        empirical pool), ``design/`` (the coverage study) and ``power/``.
+        ``None``: a temporary folder, deleted after (the pool must be a file).
+    name, columns : optional
+        The data's name and column names, for the report.
+    n_jobs, resume, overwrite, progress, plots : optional
+        As for :func:`simulation.runner.run_all_ci_scenarios`; ``plots`` draws the figure.
+
+    Returns
+    -------
+    Analysis
+
+    Raises
+    ------
+    ValueError
+        Bad data (see :func:`complete_pairs`) or settings; nothing is written.
+    RunError
+        ``out`` holds an analysis and neither ``resume`` nor ``overwrite`` is set, or other settings.
+    """
+    import tempfile
+
+    settings = settings or AnalysisSettings()
+    pairs = complete_pairs(x, y)
+    if resume and overwrite:
+        raise RunError("--resume and --overwrite exclude each other")
+    if out is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return dataclasses.replace(
+                _analyze(pairs, settings, Path(tmp), name, columns, n_jobs, False, False, progress, plots), out=None
+            )
+    return _analyze(pairs, settings, Path(out), name, columns, n_jobs, resume, overwrite, progress, plots)
+
+
+def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, progress, plots) -> Analysis:
+    started = now()
+    identity = {"data_digest": _digest(pairs), "columns": list(columns)} | settings.as_dict()
+    prepare_output(out, identity, resume=resume, overwrite=overwrite, owned=OWNED_FILES)
+    rho_hat, intervals = data_intervals(pairs, settings)
+    tests = independence_tests(pairs, rho_hat, settings)
+    bw = intervals.set_index("method").loc["fisher_z_bonett_wright", ["ci_lower", "ci_upper"]]
+    pool = out / POOL_FILE
+    write_text(pool, "y\n" + "\n".join(repr(float(v)) for v in pairs.y) + "\n")
+    scenarios, design = design_scenarios(pairs, rho_hat, (float(bw["ci_lower"]), float(bw["ci_upper"])), pool)
+    flags = {"resume": resume, "overwrite": overwrite}
+    study = run_all_ci_scenarios(
+        scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
+        confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
+        progress=progress, study=f"analyze:{name}", **flags,
+    )  # fmt: skip
+    estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
+    at_estimate = [s for s in scenarios if s.rho == estimate[s.generator]]
+    power_settings = PowerSettings(
+        n_reps=settings.power_n_reps, grid=_power_grid(pairs.n, design, settings.alpha), alpha=settings.alpha,
+        target_power=settings.target_power, seed=settings.seed,
+    )  # fmt: skip
+    pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
+                         study=f"analyze:{name}", **flags)  # fmt: skip
+    coverage = study.coverage
+    recommendation = recommend(coverage, settings.confidence_level)
+    provenance = provenance_record(f"analyze:{name}", identity, started)
+    result = Analysis(
+        name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
+        x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_hat=rho_hat, intervals=intervals, tests=tests,
+        design=design, coverage=coverage, power=pw.power, min_detectable=pw.min_detectable,
+        recommendation=recommendation, settings=settings, provenance=provenance, out=out,
+    )  # fmt: skip
+    write_parquet(out / INTERVALS_FILE, intervals, provenance)
+    write_parquet(out / TESTS_FILE, tests, provenance)
+    write_json(out / JSON_FILE, result.to_dict())
+    write_text(out / REPORT_FILE, report_markdown(result))
+    if plots:
+        from simulation.figures import write_analysis_figure
+
+        write_analysis_figure(pairs.x, pairs.y, result, out / FIGURE_NAME)
+    return result
+
+
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
+def _fmt(v: float, digits: int = 3) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
+
+
+def _generator_order(column: pd.Series) -> pd.Series:
+    return column.map(DESIGN_GENERATORS.index) if column.name == "generator" else column
+
+
+def report_markdown(a: Analysis) -> str:
+    """One page a researcher can paste from."""
+    s = a.settings
+    level = f"{100 * s.confidence_level:g}%"
+    iv = a.intervals.set_index("method")
+    rec = a.recommendation
+    chosen = rec["method"] or rec["closest"]
+    x_name, y_name = a.columns
+    lines = [f"# Spearman correlation of `{y_name}` with `{x_name}` ({a.name})", ""]
+    dropped = len(a.dropped_rows)
+    lines.append(
+        f"n = {a.n_used} complete pairs"
+        + (f" ({dropped} of {a.n_input} rows dropped for a missing or non-finite value: rows "
+           f"{', '.join(str(i + 1) for i in a.dropped_rows[:20])}{' ...' if dropped > 20 else ''})" if dropped
+           else " (no rows dropped)")
+        + f"; x has {len(a.x_ties)} distinct values (counts {' '.join(map(str, a.x_ties['count']))}), y has "
+        f"{a.y_ties['distinct']} ({a.y_ties['share_in_ties']:.0%} of values in ties)."
+    )  # fmt: skip
+    lines += ["", f"**r_s = {a.rho_hat:.4f}**"]
+    if chosen is not None:
+        lo, hi = iv.loc[chosen, "ci_lower"], iv.loc[chosen, "ci_upper"]
+        what = "recommended" if rec["method"] else "closest to nominal (none qualifies; see below)"
+        lines.append(f"{level} interval, {chosen} ({what}): ({_fmt(lo)}, {_fmt(hi)}).")
+    tests = a.tests.set_index("test")
+    lines += [
+        "",
+        f"Test of rho_s = 0 (two-sided): permutation p = {tests.loc['permutation', 'p_value']:.4g} "
+        f"(MCSE {tests.loc['permutation', 'p_value_mcse']:.2g}, {s.n_perm} permutations keeping the ties of x and y); "
+        f"t approximation p = {tests.loc['t_approx', 'p_value']:.4g}.",
+        "",
+        "## Recommendation",
+        "",
+        rec["text"],
+        "",
+        f"## Intervals on the data ({level}; bootstrap: {s.n_boot} paired resamples, seed {s.seed})",
+        "",
+    ]
+    table = a.intervals.assign(ci_lower=a.intervals["ci_lower"].map(_fmt), ci_upper=a.intervals["ci_upper"].map(_fmt))
+    lines += [markdown_table(table), ""]
+    lines += [
+        "## Coverage at this design",
+        "",
+        f"Design-matched study: n = {a.n_used}, x's tie counts as observed; y by rank mixing and from the observed "
+        f"y values (empirical pool); {s.design_n_reps} bootstrapped datasets per scenario x {s.design_n_boot} "
+        f"resamples; columns by target rho_s (the measured truth is in `design/coverage.parquet`). Coverage ± "
+        f"MCSE (headline estimator; see `design/summary.md`):",
+        "",
+    ]
+    cov = a.coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
+    cols = {}
+    for (generator, rho), g in cov.groupby(["generator", "rho"], sort=False):
+        cols[f"{generator} rho_s={rho:.3f}"] = {
+            m: f"{c:.3f} ± {e:.3f}" for m, c, e in zip(g["method"], g["coverage"], g["coverage_mcse"], strict=True)
+        }
+    cov_table = pd.DataFrame(cols).reindex(list(ALL_METHODS)).reset_index(names="method")
+    width = cov.groupby("method", sort=False)["mean_width"].mean()
+    cov_table["mean width"] = cov_table["method"].map(lambda m: _fmt(width.get(m, math.nan)))
+    lines += [markdown_table(cov_table), ""]
+    clipped = a.design[a.design["clipped"]]
+    if len(clipped):
+        lines += [
+            "Clipped to the reachable range: "
+            + "; ".join(f"{r.generator} {r.point} {r.rho_asked:.3f} -> {r.rho:.3f}" for r in clipped.itertuples())
+            + ".",
+            "",
+        ]
+    md = a.min_detectable_rho()
+    lines += ["## What this design could detect", ""]
+    for r in md.itertuples():
+        gen = cov.loc[cov["scenario"] == r.scenario, "generator"]
+        gen = gen.iloc[0] if len(gen) else r.scenario
+        if r.status == "ok":
+            lines.append(
+                f"- {gen}: minimum detectable |rho_s| = {r.rho_star:.3f} (± {r.rho_star_se:.3f}) for "
+                f"{s.target_power:.0%} power, permutation test, alpha = {s.alpha:g}, {r.alternative}, {r.direction} "
+                f"direction."
+            )
+        else:
+            lines.append(f"- {gen}: {r.status} (power {r.power_at_search_hi:.2f} at |rho_s| = {r.search_hi:.2f}).")
+    lines += [
+        "",
+        "## What this does and does not show",
+        "",
+        "The coverage table is a simulation at this study's n and tie structure under two models of how y depends "
+        "on x; it shows how each method behaves for a design like this one, not that any interval computed on "
+        "these data contains the true correlation. A method that covers under both models is a safer choice; "
+        "neither model is claimed to be how these data arose. The minimum detectable correlation is a property "
+        "of the design, not evidence about the observed effect.",
+        "",
+        f"Settings: {s.as_dict()}; data digest {a.provenance['identity']['data_digest']}.",
+    ]
+    return "\n".join(lines) + "\n"

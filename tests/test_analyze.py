@@ -1,0 +1,252 @@
+"""``analyze``: the data's numbers against independent references, the design-matched scenarios, the
+recommendation rule, reproducibility and every input error.
+
+False-alarm rates: the Monte Carlo comparisons use 4-sigma tolerances (about 6e-5 each, two-sided).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from simulation import analyze as an
+from simulation.cli import main
+
+# statpsych (Bonett), ci.spear example: 15 pairs, r_s and the 95% Bonett-Wright interval it prints.
+STATPSYCH_Y = [21, 4, 9, 12, 35, 18, 10, 22, 24, 1, 6, 8, 13, 16, 19]
+STATPSYCH_X = [67, 28, 30, 28, 52, 40, 25, 37, 44, 10, 14, 20, 28, 40, 51]
+SMALL = an.AnalysisSettings(n_boot=400, n_perm=2000, design_n_reps=200, design_n_boot=200, power_n_reps=200)
+
+
+def test_statpsych_ci_spear_example():
+    pairs = an.complete_pairs(STATPSYCH_X, STATPSYCH_Y)
+    rho, table = an.data_intervals(pairs, an.AnalysisSettings(n_boot=200))
+    assert rho == pytest.approx(0.8699639, abs=5e-8)
+    bw = table.set_index("method").loc["fisher_z_bonett_wright"]
+    assert bw["ci_lower"] == pytest.approx(0.5840951, abs=5e-8)
+    assert bw["ci_upper"] == pytest.approx(0.9638297, abs=5e-8)
+
+
+def _scipy_spearman(x, y, axis=-1):
+    rx = stats.rankdata(x, axis=axis)
+    ry = stats.rankdata(y, axis=axis)
+    rx = rx - rx.mean(axis=axis, keepdims=True)
+    ry = ry - ry.mean(axis=axis, keepdims=True)
+    return (rx * ry).sum(axis=axis) / np.sqrt((rx * rx).sum(axis=axis) * (ry * ry).sum(axis=axis))
+
+
+@pytest.fixture(scope="module")
+def example():
+    frame, name = an.read_pairs("example", "dose", "level")
+    assert name == "example_pairs"
+    return an.complete_pairs(frame["dose"], frame["level"])
+
+
+def test_example_file_is_example_pairs(example):
+    """The shipped file is what :func:`example_pairs` generates (one source of truth)."""
+    expected = an.example_pairs()
+    np.testing.assert_array_equal(example.x, expected["dose"].to_numpy())
+    np.testing.assert_array_equal(example.y, expected["level"].to_numpy())
+
+
+def test_rho_and_t_test_against_scipy(example):
+    rho, _ = an.data_intervals(example, an.AnalysisSettings(n_boot=100))
+    ref = stats.spearmanr(example.x, example.y)
+    assert rho == pytest.approx(ref.statistic, abs=1e-12)
+    tests = an.independence_tests(example, rho, an.AnalysisSettings(n_perm=100)).set_index("test")
+    assert tests.loc["t_approx", "p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+
+
+def test_permutation_p_against_scipy(example):
+    """Our Monte Carlo p-value and SciPy's (independent permutations) agree within 4 combined MCSEs."""
+    b = 20_000
+    rho, _ = an.data_intervals(example, an.AnalysisSettings(n_boot=100))
+    ours = an.independence_tests(example, rho, an.AnalysisSettings(n_perm=b)).set_index("test").loc["permutation"]
+    ref = stats.permutation_test(
+        (example.x, example.y), lambda x, y, axis: _scipy_spearman(x, y, axis), permutation_type="pairings",
+        n_resamples=b, vectorized=True, rng=np.random.default_rng(7),
+    ).pvalue  # fmt: skip
+    p = ours["p_value"]
+    assert ours["p_value_mcse"] == pytest.approx(math.sqrt(p * (1 - p) / b))
+    assert abs(p - ref) <= 4 * math.sqrt(2 * p * (1 - p) / b)
+
+
+@pytest.mark.parametrize("method", ["percentile", "bca"])
+def test_bootstrap_intervals_against_scipy(example, method):
+    """Each of our endpoints sits at the level SciPy's bootstrap distribution puts SciPy's own endpoint.
+
+    ``F(e)``, the share of SciPy's resamples at or below our endpoint (ties
+    half), estimates the endpoint's level; SciPy's endpoint has level ``F(e_scipy)``.
+    Both are quantile levels of B-resample distributions: they differ by
+    ``sqrt(2 q (1 - q) / B)`` (plus, for BCa, the noise of z0's estimate,
+    about ``phi(z) sqrt(1 / (4 B)) / phi(z0)`` per side, added in quadrature).
+    """
+    b = 20_000
+    settings = an.AnalysisSettings(n_boot=b, seed=3)
+    _, table = an.data_intervals(example, settings)
+    ours = table.set_index("method").loc[method]
+    ref = stats.bootstrap(
+        (example.x, example.y), lambda x, y, axis: _scipy_spearman(x, y, axis), paired=True, vectorized=True,
+        n_resamples=b, method=method, rng=np.random.default_rng(11),
+    )  # fmt: skip
+    dist = np.sort(ref.bootstrap_distribution)
+
+    def level(e: float) -> float:
+        return (np.searchsorted(dist, e, "left") + np.searchsorted(dist, e, "right")) / (2 * b)
+
+    for end, ref_end in (("ci_lower", ref.confidence_interval.low), ("ci_upper", ref.confidence_interval.high)):
+        q = level(ref_end)
+        tol = 4 * math.sqrt(2 * q * (1 - q) / b + (2 * 0.06 * math.sqrt(1 / (4 * b)) / 0.35) ** 2)
+        assert abs(level(ours[end]) - q) <= tol, (end, level(ours[end]), q, tol)
+
+
+def test_design_scenarios_reproduce_n_and_ties(example, tmp_path):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("y\n" + "\n".join(repr(float(v)) for v in example.y) + "\n")
+    scenarios, design = an.design_scenarios(example, 0.3, (0.05, 0.52), pool)
+    assert {s.generator for s in scenarios} == set(an.DESIGN_GENERATORS)
+    assert set(design["point"]) == {"zero", "estimate", "bw_lower", "bw_upper"}
+    observed = np.unique(example.x, return_counts=True)[1]
+    for s in scenarios:
+        assert s.n == example.n
+        x, y = s.generate(5, np.random.SeedSequence(1))
+        for r in range(5):
+            np.testing.assert_array_equal(np.unique(x[r], return_counts=True)[1], observed)
+            if s.generator == "empirical":
+                np.testing.assert_array_equal(np.sort(y[r]), np.sort(example.y))
+
+
+def test_design_targets_clipped_to_reach(example, tmp_path):
+    pool = tmp_path / "pool.csv"
+    pool.write_text("y\n" + "\n".join(repr(float(v)) for v in example.y) + "\n")
+    _, design = an.design_scenarios(example, 0.3, (-0.999, 0.999), pool)
+    for r in design.itertuples():
+        assert an.REACH_SHARE * r.reach_lower - 1e-4 <= r.rho <= an.REACH_SHARE * r.reach_upper + 1e-4
+    assert design.loc[design["point"] == "bw_upper", "clipped"].all()
+
+
+def _table(rows):
+    base = {"generator": "rank_mixing", "miss_below": 0.02, "miss_above": 0.03, "mean_width": 0.5}
+    return pd.DataFrame([base | r for r in rows])
+
+
+def test_recommend_shortest_qualifying():
+    cov = _table(
+        [
+            {"method": "a", "rho_true": 0.0, "coverage": 0.951, "coverage_mcse": 0.005, "mean_width": 0.50},
+            {"method": "a", "rho_true": 0.3, "coverage": 0.941, "coverage_mcse": 0.005, "mean_width": 0.48},
+            {"method": "b", "rho_true": 0.0, "coverage": 0.960, "coverage_mcse": 0.004, "mean_width": 0.55},
+            {"method": "b", "rho_true": 0.3, "coverage": 0.955, "coverage_mcse": 0.004, "mean_width": 0.53},
+            {"method": "c", "rho_true": 0.0, "coverage": 0.950, "coverage_mcse": 0.005, "mean_width": 0.40},
+            {"method": "c", "rho_true": 0.3, "coverage": 0.939, "coverage_mcse": 0.005, "mean_width": 0.40},
+        ]
+    )
+    rec = an.recommend(cov, 0.95)
+    assert rec["method"] == "a"  # c is shorter but 0.939 + 0.010 < 0.95
+    assert rec["qualified"] == ["a", "b"]
+    assert "0.941" in rec["text"] and "a, b" in rec["text"]
+
+
+def test_recommend_none_qualifies_names_closest_and_side():
+    cov = _table(
+        [
+            {"method": "a", "rho_true": 0.3, "coverage": 0.90, "coverage_mcse": 0.005, "miss_below": 0.08},
+            {"method": "b", "rho_true": 0.3, "coverage": 0.93, "coverage_mcse": 0.005, "miss_above": 0.06},
+            {"method": "c", "rho_true": 0.3, "coverage": math.nan, "coverage_mcse": math.nan},
+        ]
+    )
+    rec = an.recommend(cov, 0.95)
+    assert rec["method"] is None and rec["qualified"] == []
+    assert rec["closest"] == "b"
+    assert "above" in rec["text"] and "0.930" in rec["text"]
+    assert not rec["evidence"].set_index("method").loc["c", "qualifies"]
+
+
+def _write_example(path, rows=None):
+    frame = an.example_pairs(n=30, seed=5)
+    if rows:
+        frame = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
+    frame.to_csv(path, index=False)
+    return frame
+
+
+def _cli(data, out, *extra):
+    return main(
+        ["analyze", str(data), "--x", "dose", "--y", "level", "--out", str(out), "--n-boot", "300", "--n-perm",
+         "1000", "--design-reps", "150", "--design-boot", "150", "--power-reps", "100", "--n-jobs", "1", "--quiet",
+         "--no-plots", *extra]
+    )  # fmt: skip
+
+
+def test_analyze_end_to_end_and_reproducible(tmp_path):
+    data = tmp_path / "pairs.csv"
+    _write_example(data, [{"dose": math.nan, "level": 3.0}, {"dose": 1.2, "level": math.inf}])
+    assert _cli(data, tmp_path / "a") == 0
+    assert _cli(data, tmp_path / "b") == 0
+    report_a = (tmp_path / "a" / "report.md").read_text()
+    assert report_a == (tmp_path / "b" / "report.md").read_text()
+    doc = json.loads((tmp_path / "a" / "analysis.json").read_text())
+    assert doc["n_input"] == 32 and doc["n_used"] == 30 and doc["dropped_rows"] == [31, 32]
+    assert "2 of 32 rows dropped" in report_a
+    assert len(doc["intervals"]) == 8
+    methods = {r["method"] for r in doc["coverage"]}
+    assert len(methods) == 8
+    for name in ("data_intervals.parquet", "tests.parquet", "y_pool.csv", "design/coverage.parquet",
+                 "power/power.parquet"):  # fmt: skip
+        assert (tmp_path / "a" / name).is_file()
+    # the design's scenarios hold the data's n
+    assert {r["generator"] for r in doc["coverage"]} == set(an.DESIGN_GENERATORS)
+    # a rerun without --resume/--overwrite is refused
+    assert _cli(data, tmp_path / "a") == 2
+    assert _cli(data, tmp_path / "a", "--resume") == 0
+    assert (tmp_path / "a" / "report.md").read_text() == report_a
+
+
+def test_analyze_api_with_figure(tmp_path):
+    frame = an.example_pairs(n=24, seed=9)
+    result = an.analyze(frame["dose"], frame["level"], settings=SMALL, out=tmp_path / "r", n_jobs=1)
+    assert (tmp_path / "r" / "analysis.png").stat().st_size > 0
+    assert (tmp_path / "r" / "analysis.pdf").stat().st_size > 0
+    d = result.to_dict()
+    assert d["n_used"] == 24 and d["rho_hat"] == pytest.approx(stats.spearmanr(frame["dose"], frame["level"])[0])
+    assert set(result.min_detectable_rho()["status"]) <= {"ok", "not_reached", "at_grid_start"}
+    json.dumps(d)  # serializable
+
+
+@pytest.mark.parametrize(
+    "setup, message",
+    [
+        (lambda p: None, "does not exist"),
+        (lambda p: p.write_bytes(b"\x00\x01garbage"), "not a readable"),
+        (lambda p: pd.DataFrame({"dose": [1.0] * 12, "other": range(12)}).to_csv(p, index=False),
+         "column 'level' (--y) not found"),
+        (lambda p: pd.DataFrame({"dose": ["a"] + [1.0] * 11, "level": range(12)}).to_csv(p, index=False),
+         "not a number"),
+        (lambda p: pd.DataFrame({"dose": range(9), "level": range(9)}).to_csv(p, index=False), "only 9 complete"),
+        (lambda p: pd.DataFrame({"dose": [2.0] * 12, "level": range(12)}).to_csv(p, index=False), "constant"),
+    ],
+)  # fmt: skip
+def test_bad_input_exit_2_nothing_written(tmp_path, capsys, setup, message):
+    data = tmp_path / ("data.parquet" if "readable" in message else "data.csv")
+    setup(data)
+    out = tmp_path / "out"
+    assert _cli(data, out) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_column_not_found_lists_columns(tmp_path, capsys):
+    data = tmp_path / "d.csv"
+    pd.DataFrame({"a": range(12), "b": range(12)}).to_csv(data, index=False)
+    assert main(["analyze", str(data), "--x", "a", "--y", "zz", "--out", str(tmp_path / "o")]) == 2
+    assert "['a', 'b']" in capsys.readouterr().err
+    assert main(["analyze", str(data), "--x", "a", "--y", "a", "--out", str(tmp_path / "o")]) == 2
+    assert main(["analyze", str(data), "--out", str(tmp_path / "o")]) == 2
+    assert "--x and --y" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
