@@ -594,10 +594,10 @@ def tied_cheap_inputs(
         """``sample(rng, size)`` of every block on child ``stream`` of its seed, stacked in order."""
         return np.concatenate([sample(rng_from(child_seed(s, stream)), size) for size, s in blocks])
 
-    noise = stacked(1, lambda rng, size: rng.standard_normal((size, n)))
+    noise = stacked_normals(blocks, 1, n)
     groups_of_position = _group_of_position(counts)
     if model == "gaussian_copula":
-        latent = stacked(0, lambda rng, size: rng.standard_normal((size, n)))
+        latent = stacked_normals(blocks, 0, n)
         x_group = groups_of_position[_kernels.score_ranks_rows(latent)]
         parts = _TiedParts(None, latent, noise, None, x_group=x_group)
     else:
@@ -618,6 +618,18 @@ def tied_cheap_inputs(
     return tied_rank_inputs(model, parts, coefficient, truth_control=truth_control)
 
 
+def stacked_normals(blocks: Sequence[tuple[int, object]], stream: int, n: int) -> np.ndarray:
+    """Standard normals ``(sum of sizes, n)``: block ``(size, seed)``'s rows from child ``stream`` of its seed,
+    in order; drawn straight into one array (the same values as drawing each block and stacking them,
+    without the copy)."""
+    out = np.empty((sum(size for size, _ in blocks), n))
+    start = 0
+    for size, seed in blocks:
+        rng_from(child_seed(seed, stream)).standard_normal(out=out[start : start + size])
+        start += size
+    return out
+
+
 def tied_cheap_statistics(
     model: str, blocks: Sequence[tuple[int, object]], counts: tuple[int, ...], coefficient: float, pool=None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -628,7 +640,7 @@ def tied_cheap_statistics(
         return rank_statistics(tied_cheap_inputs(model, blocks, counts, coefficient, pool=pool))
     counts = tuple(counts)
     n = sum(counts)
-    noise = np.concatenate([rng_from(child_seed(s, 1)).standard_normal((size, n)) for size, s in blocks])
+    noise = stacked_normals(blocks, 1, n)
     a = _standard_ranks(counts) if model == "rank_mixing" else _standard_values(counts)
     return _kernels.template_statistics_rows(
         _group_of_position(counts), len(counts), a, noise, float(coefficient), model == "rank_mixing"
