@@ -377,10 +377,9 @@ def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
         gen = cov.loc[cov["scenario"] == key, "generator"]
         label = gen.iloc[0] if len(gen) else key
         mag, power, se = g["rho_true"].abs(), g["power"], g["power_mcse"]
-        ax_pow.plot(mag, power, marker=GENERATOR_MARKERS.get(label, "o"), markersize=3, label=label,
-                    color="#000000" if label == "rank_mixing" else "#0072B2")  # fmt: skip
-        ax_pow.fill_between(mag, power - 2 * se, power + 2 * se, alpha=0.2,
-                            color="#000000" if label == "rank_mixing" else "#0072B2")  # fmt: skip
+        color = "#000000" if label == "rank_mixing" else "#0072B2"
+        ax_pow.plot(mag, power, marker=GENERATOR_MARKERS.get(label, "o"), markersize=3, label=label, color=color)
+        ax_pow.fill_between(mag, power - 2 * se, power + 2 * se, alpha=0.2, color=color)
     ax_pow.axvline(abs(analysis.rho_hat), color="#D55E00", linestyle=":", label=f"|r_s| = {abs(analysis.rho_hat):.3f}")
     ax_pow.axhline(analysis.settings.target_power, color="#555555", linestyle="--", linewidth=1)
     ax_pow.set(xlabel="|rho_s| (true)", ylabel="power", ylim=(0, 1.02),

@@ -250,3 +250,14 @@ def test_column_not_found_lists_columns(tmp_path, capsys):
     assert main(["analyze", str(data), "--out", str(tmp_path / "o")]) == 2
     assert "--x and --y" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_api_errors_name_the_problem():
+    with pytest.raises(ValueError, match="1-D of equal length"):
+        an.complete_pairs([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="`alpha` must be a number in"):
+        an.AnalysisSettings(alpha=1.5)
+    with pytest.raises(ValueError, match="n_boot"):
+        an.AnalysisSettings(n_boot=0)
+    with pytest.raises(ValueError, match="--x and --y name the same column"):
+        an.read_pairs("example", "dose", "dose")

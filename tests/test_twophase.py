@@ -263,3 +263,7 @@ def test_scenario_sizes_give_each_scenario_its_own_phases():
         run_all_ci_scenarios(two, n_reps=100, n_boot=100, scenario_sizes={"nope": (100, 100)})
     with pytest.raises(RunError, match="n_reps_cheap"):
         run_all_ci_scenarios(two, n_reps=100, n_boot=100, scenario_sizes={two[0].key: (300, 200)})
+    with pytest.raises(RunError, match="must be \\(n_reps, n_reps_cheap\\)"):
+        run_all_ci_scenarios(two, n_reps=100, n_boot=100, scenario_sizes={two[0].key: 300})
+    with pytest.raises(RunError, match="must map scenario keys"):
+        run_all_ci_scenarios(two, n_reps=100, n_boot=100, scenario_sizes=[(100, 100)])
