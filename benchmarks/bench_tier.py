@@ -27,7 +27,7 @@ used.  Goals: the tier in <= 2 minutes on 2 cores (>= 14x faster than brute
 force at equal or better MCSE), blocks <= 50 MB; the coverage target in <= 3
 minutes.  Compilation and worker start-up are excluded (a warm-up run).
 
-Run: ``python benchmarks/bench_tier.py`` (about 8 minutes on 2 cores), or
+Run: ``python benchmarks/bench_tier.py`` (about 6 minutes on 2 cores), or
 ``--skip-target`` for the tier alone.
 """
 
@@ -43,12 +43,12 @@ import numpy as np
 
 from simulation.blocks import UnitContext, phase_costs
 from simulation.commands import two_phase_allocation
-from simulation.runner import residual_share, run_all_ci_scenarios
+from simulation.runner import run_all_ci_scenarios
 from simulation.scenarios import load_study
 
 TIER_REPS, TIER_BOOT = 129_700, 500
 BRUTE_SAMPLE_REPS = 10_000
-FIRST_REPS, FIRST_CHEAP = 2_000, 80_000
+FIRST_REPS, FIRST_CHEAP = 1_000, 10_000
 MARGIN = 0.85
 TRUTH_MCSE = 0.00025  # a quarter of the tier's +-0.001
 
@@ -85,11 +85,14 @@ def main() -> None:
         first, first_s = _timed(n_reps=FIRST_REPS, n_reps_cheap=FIRST_CHEAP, **common)
         sizes = {}
         fc = first.coverage
+        n_target = math.ceil(TIER_REPS / MARGIN)
         for key, rows in fc[fc["method_kind"] == "bootstrap"].groupby("scenario", sort=False):
-            ratios = rows[["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]].to_numpy().ravel()
-            share = max(residual_share(float(r), FIRST_REPS, FIRST_CHEAP) for r in ratios)
-            m, big_n = two_phase_allocation(TIER_REPS, MARGIN / share, c_boot, c_cheap)
-            sizes[key] = (max(m, FIRST_REPS), max(big_n, FIRST_CHEAP))
+            allocations = [
+                two_phase_allocation(n_target, row[f"residual_share_{e}"], row[f"cheap_share_{e}"], c_boot, c_cheap)
+                for _, row in rows.iterrows()
+                for e in ("mean_ci_lower", "mean_ci_upper")
+            ]
+            sizes[key] = (max(FIRST_REPS, *(a[0] for a in allocations)), max(FIRST_CHEAP, *(a[1] for a in allocations)))
         tier, second_s = _timed(n_reps=FIRST_REPS, n_reps_cheap=FIRST_CHEAP, scenario_sizes=sizes, resume=True,
                                 **common)  # fmt: skip
         tier_s = first_s + second_s
@@ -111,23 +114,24 @@ def main() -> None:
               f"88 x {TIER_REPS} x {TIER_BOOT} extrapolated {brute_full / 60:.1f} min on {cores} cores")
         print(f"cost per dataset and core: bootstrap {c_boot * 1e6:.0f} us, cheap phase {c_cheap * 1e6:.1f} us "
               f"(ratio {c_boot / c_cheap:.0f})")
-        print(f"allocation per scenario (x {MARGIN} margin on its variance ratio): n_reps {ms.min()}-{ms.max()} "
+        print(f"allocation per scenario ({MARGIN} margin on the variance): n_reps {ms.min()}-{ms.max()} "
               f"(median {np.median(ms):.0f}), n_reps_cheap {ns.min()}-{ns.max()} (median {np.median(ns):.0f})")
         print(f"tier with control variates, all 88 scenarios in full: {tier_s:.1f} s = {tier_s / 60:.2f} min "
               f"(first round {first_s:.1f} s; goal <= 2 min); {brute_full / tier_s:.1f}x faster than brute force "
               f"(goal >= 14x)")
         ends = ["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]
         four = boots[boots["method"] != "studentized"]
-        share = np.vectorize(residual_share)
-        fm, fn = four["n_reps"].to_numpy(), four["n_reps_cheap"].to_numpy()
+        own = ["residual_share_mean_ci_lower", "residual_share_mean_ci_upper"]
+        cheap_own = ["cheap_share_mean_ci_lower", "cheap_share_mean_ci_upper"]
         print(f"achieved: largest (MCSE / brute-force MCSE) of a mean endpoint over bootstrap methods and scenarios "
               f"{worst:.3f} (<= 1 means equal or better), asymptotic methods {worst_asym:.3f}")
         print(f"variance ratios (medians over scenarios and methods; the four classic methods in brackets): mean "
               f"endpoints {np.nanmedian(boots[ends]):.1f} [{np.nanmedian(four[ends]):.1f}], coverage "
               f"{boots['variance_ratio_coverage'].median():.1f} [{four['variance_ratio_coverage'].median():.1f}]; "
-              f"without the cheap phase's term (the controls' own): endpoints "
-              f"{np.nanmedian(1 / share(four[ends].to_numpy(), fm[:, None], fn[:, None])):.1f}, coverage "
-              f"{np.nanmedian(1 / share(four['variance_ratio_coverage'].to_numpy(), fm, fn)):.1f}")
+              f"the bootstrapped datasets' own (1 / residual share): endpoints "
+              f"{np.nanmedian(1 / four[own].to_numpy()):.1f}, coverage "
+              f"{np.nanmedian(1 / four['residual_share_coverage']):.1f}; cheap phase's share of the plain variance: "
+              f"endpoints {np.nanmedian(four[cheap_own]):.4f}, coverage {four['cheap_share_coverage'].median():.3f}")
         print(f"truth MCSE of expected-sample scenarios <= {tc['rho_true_mcse'].max():.5f}; blocks on disk "
               f"{disk_mb:.1f} MB (goal <= 50 MB; brute force's replicate blocks were about 2.7 GB)")
 

@@ -22,6 +22,8 @@ with every sum an exact integer: a resample costs O(n) and needs no sort.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -544,19 +546,23 @@ def cheap_statistics_rows(gx, n_gx, y_scores, y_group_of_rank, n_gy, want_se) ->
 
 
 @njit(cache=True, parallel=True)
-def template_statistics_rows(gx, n_gx, a, noise, c, standardize) -> tuple[np.ndarray, np.ndarray]:
-    """Spearman's rho and jackknife SE ``(m,)`` of datasets pairing the sorted template with noise.
+def template_statistics_rows(gx, n_gx, a, noise, c, standardize) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spearman's rho, jackknife SE and mixing control ``(m,)`` of datasets pairing the sorted template with noise.
 
     Observation ``i`` has x group ``gx[i]`` and y ordered like ``c a[i] +
     sqrt(1 - c^2) b[r, i]``, with ``b`` the row of ``noise`` (standardized to
     mean 0 and SD 1 over the row when ``standardize``): the cheap phase of the
     rank-mixing and log-linear models in one pass, with nothing stored per
-    dataset but its two numbers.
+    dataset but its three numbers.  The third is ``u = mean_i a_i erf(b_i /
+    sqrt 2)``, odd in ``b`` and so of expectation exactly 0 (the generators'
+    truth control, :func:`simulation.generators.expected_sample_spearman`).
     """
     m, n = noise.shape
     s = np.sqrt(1.0 - c * c)
     rho = np.empty(m, np.float64)
     se = np.empty(m, np.float64)
+    u = np.empty(m, np.float64)
+    root_half = np.sqrt(0.5)
     n_chunks = (m + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for ch in prange(n_chunks):
         score = np.empty(n, np.float64)
@@ -575,28 +581,87 @@ def template_statistics_rows(gx, n_gx, a, noise, c, standardize) -> tuple[np.nda
                     d = noise[r, i] - shift
                     ss += d * d
                 scale = np.sqrt(ss / n)
+            control = 0.0
             for i in range(n):
-                score[i] = c * a[i] + s * ((noise[r, i] - shift) / scale)
+                b = (noise[r, i] - shift) / scale
+                score[i] = c * a[i] + s * b
+                control += a[i] * math.erf(b * root_half)
+            u[r] = control / n
             _ranks_of(score, ranks)
             rho[r] = _rank_statistics_untied_y(gx, n_gx, ranks, jack, work)
             se[r] = jackknife_se(jack)
-    return rho, se
+    return rho, se, u
+
+
+#: Resample controls per row: Hermite polynomials 1-4 of the standardized linear approximation.
+N_RESAMPLE_CONTROLS = 4
+
+
+@njit(cache=True)
+def _influence_moments(jack, ell) -> tuple[float, float, float]:
+    """Centred empirical influence values ``ell`` of a row from its jackknife values, and the exact
+    expectations of ``He_3(T)`` and ``He_4(T)`` for a resample's ``T`` (see :func:`bootstrap_rows`);
+    returns ``(scale, e3, e4)`` with ``scale = sqrt(n mu_2)``, or scale 0 when undefined."""
+    n = jack.shape[0]
+    total = 0.0
+    for i in range(n):
+        total += jack[i]
+    mean = total / n
+    centre = 0.0
+    for i in range(n):
+        ell[i] = mean - jack[i]
+        centre += ell[i]
+    centre /= n
+    mu2, mu3, mu4 = 0.0, 0.0, 0.0
+    for i in range(n):
+        d = ell[i] - centre
+        ell[i] = d
+        mu2 += d * d
+        mu3 += d * d * d
+        mu4 += d * d * d * d
+    mu2, mu3, mu4 = mu2 / n, mu3 / n, mu4 / n
+    if not (np.isfinite(mu2) and mu2 > 0.0 and np.isfinite(mu4)):
+        return 0.0, 0.0, 0.0
+    return np.sqrt(n * mu2), mu3 / (np.sqrt(n) * mu2**1.5), (mu4 / (mu2 * mu2) - 3.0) / n
 
 
 @njit(cache=True, parallel=True)
-def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot) -> np.ndarray:
-    """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``.
+def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tuple[np.ndarray, np.ndarray]:
+    """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``, and resample controls.
 
     Resample ``b`` of row ``r`` counts the pairs drawn by
     ``_draw_resample(keys[r], b)`` (the same as :func:`resample_indices`);
     NaN where the resample has constant x or constant y.
+
+    The controls ``(m, N_RESAMPLE_CONTROLS)`` are exact control variates for
+    the resampling noise (Davison, Hinkley & Schechtman 1986, "Efficient
+    bootstrap simulation", Biometrika 73:555-566; Davison & Hinkley 1997,
+    *Bootstrap Methods and their Application*, §9.3): with ``ell_i`` the
+    centred empirical influence values from the jackknife values ``jack``
+    (Efron & Tibshirani 1993, eq. 21.32: ``ell_i`` proportional to ``mean -
+    jack_i``), a resample's linear approximation ``S = sum_i w_i ell_i`` is a
+    sum of ``n`` independent draws from ``{ell_i}``, so its moments are known
+    exactly: ``E S = 0``, ``E S^2 = n mu_2``, ``E S^3 = n mu_3``, ``E S^4 = n
+    mu_4 + 3 n (n - 1) mu_2^2`` (cumulants add; ``mu_k`` the moments of
+    ``ell``).  With ``T = S / sqrt(n mu_2)``, column ``k - 1`` holds
+    ``mean_b He_k(T_b) - E He_k(T)`` over all ``n_boot`` resamples (Hermite
+    polynomials ``He_1 = T``, ``He_2 = T^2 - 1``, ``He_3 = T^3 - 3T``, ``He_4
+    = T^4 - 6T^2 + 3``; ``E He_1 = E He_2 = 0``, ``E He_3 = mu_3 / (sqrt(n)
+    mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``).  Given the data each
+    has expectation exactly 0, so it has mean 0 over datasets too; 0 where
+    the jackknife is undefined, and everywhere without ``with_controls``.
+    The resample's ``S`` is summed over its draws, ``sum_j ell_{draw_j}``.
     """
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
+    controls = np.zeros((m, N_RESAMPLE_CONTROLS), np.float64)
     for r in prange(m):
         xo, xs, yo, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
+        ell = np.empty(n, np.float64)
+        scale, e3, e4 = _influence_moments(jack[r], ell) if with_controls else (0.0, 0.0, 0.0)
+        h1, h2, h3, h4 = 0.0, 0.0, 0.0, 0.0
         for b in range(n_boot):
             _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
             for j in range(n):
@@ -604,7 +669,31 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot) -> np.ndarray:
             for j in range(n):
                 w[draws[j]] += 1
             out[r, b] = _rho_grouped(w, n, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
-    return out
+            if scale > 0.0:
+                # four partial sums in a fixed order: no long dependency chain, same result on any thread
+                s0, s1, s2, s3 = 0.0, 0.0, 0.0, 0.0
+                j = 0
+                while j + 4 <= n:
+                    s0 += ell[draws[j]]
+                    s1 += ell[draws[j + 1]]
+                    s2 += ell[draws[j + 2]]
+                    s3 += ell[draws[j + 3]]
+                    j += 4
+                while j < n:
+                    s0 += ell[draws[j]]
+                    j += 1
+                t = ((s0 + s1) + (s2 + s3)) / scale
+                t2 = t * t
+                h1 += t
+                h2 += t2 - 1.0
+                h3 += t * (t2 - 3.0)
+                h4 += t2 * (t2 - 6.0) + 3.0
+        if scale > 0.0:
+            controls[r, 0] = h1 / n_boot
+            controls[r, 1] = h2 / n_boot
+            controls[r, 2] = h3 / n_boot - e3
+            controls[r, 3] = h4 / n_boot - e4
+    return out, controls
 
 
 @njit(cache=True, parallel=True)

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.bootstrap import default_chunk_size, row_intervals
-from simulation.estimators import N_CONTROLS, controls, interval_measures
+from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, controls, interval_measures
 from simulation.generators import Calibration, Truth, rank_statistics
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_OK, fisher_z_ci
 from simulation.moments import Moments
@@ -47,9 +47,10 @@ ALL_METHODS = (*BOOTSTRAP_METHODS, *ASYMPTOTIC_METHODS)
 STATUS_NAN_ESTIMATE = "nan_estimate"
 #: Stream indices under a scenario's root: datasets, resamples, (2: power), cheap phase.
 STREAM_DATA, STREAM_RESAMPLES, STREAM_CHEAP = 0, 1, 3
-#: Columns of the moments: controls, then 4 stored measures per bootstrap (or asymptotic) method.
-BOOT_DIM = N_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
-CHEAP_DIM = N_CONTROLS + 4 * len(ASYMPTOTIC_METHODS)
+#: Columns of the moments: controls (a bootstrap block's followed by its exact resample controls, a
+#: cheap unit's by its exact mixing control), then 4 stored measures per bootstrap (asymptotic) method.
+BOOT_DIM = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
+CHEAP_DIM = CHEAP_CONTROLS + 4 * len(ASYMPTOTIC_METHODS)
 
 REPLICATE_COLUMNS = (
     "scenario", "rep", "method", "rho_hat", "ci_lower", "ci_upper", "status", "n_boot_valid", "z0", "acceleration",
@@ -68,6 +69,8 @@ class UnitContext:
     batch_bootstrap: bool = True
     chunk_bytes: int = 64 * 2**20
     keep_replicates: bool = False
+    #: Compute the exact resample controls (zeros without: a plain run does not pay for them).
+    control_variates: bool = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -192,15 +195,19 @@ def run_boot_block(
         seed=child_seed(child_seed(root, STREAM_RESAMPLES), block),
         batch_bootstrap=ctx.batch_bootstrap,
         chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
+        resample_controls=ctx.control_variates,
     )
-    finite, controls_x = _controls_and_finite(scenario, *rank_statistics(inputs), ctx)
+    rho, se = rank_statistics(inputs)
+    finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+    # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
+    exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]
     measures, failed = [], []
     for method in BOOTSTRAP_METHODS:
         lower, upper, status = rows.intervals[method]
         ok = (status == STATUS_OK)[finite]
         failed.append(int(np.count_nonzero(~ok)))
         measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
-    values = np.hstack([controls_x, *measures])
+    values = np.hstack([controls_x, exact, *measures])
     even = (np.arange(n_block) % 2 == 0)[finite]  # block starts are even: local parity is global parity
     halves = (Moments.of(values[even]), Moments.of(values[~even]))
     record = Record(n_block, int(np.count_nonzero(~finite)), tuple(failed), halves)
@@ -220,13 +227,13 @@ def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext)
     first_block = unit * CHEAP_UNIT_BLOCKS
     sizes = block_sizes(n_unit)
     blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)]
-    rho, se = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
+    rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
     finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     measures = []
     for name in FISHER_Z_VARIANCES:
         lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
         measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
-    values = np.hstack([controls_x, *measures])
+    values = np.hstack([controls_x, exact[finite][:, None], *measures])
     # rows of ``values`` are the finite datasets; locate each block's among them
     ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
     record = empty_record(len(ASYMPTOTIC_METHODS), CHEAP_DIM, 1)

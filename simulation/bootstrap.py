@@ -5,8 +5,8 @@ Two paths compute the same numbers:
 * **batch** (``batch_bootstrap=True``): the replicates of a chunk are
   bootstrapped together; one kernel call runs the loop over ``n_boot``
   resamples for every replicate of the chunk, in parallel over replicates.
-* **fallback** (``batch_bootstrap=False``): a Python loop calling
-  :func:`bootstrap_ci_single` once per replicate.
+* **fallback** (``batch_bootstrap=False``): a Python loop over the
+  replicates, one row per kernel call (the path of :func:`bootstrap_ci_single`).
 
 Replicate ``r`` draws its resample indices from its own stream,
 ``child_seed(seed, r)`` (see :mod:`simulation.seeding`), and every kernel
@@ -118,13 +118,16 @@ def _bootstrap_rows(
     keys: np.ndarray,
     n_boot: int,
     confidence_level: float,
+    resample_controls: bool = False,
 ) -> RowIntervals:
-    """Intervals for validated rows ``x, y (m, n)``; row ``r`` resampled with Philox key ``keys[r]``."""
+    """Intervals for validated rows ``x, y (m, n)``; row ``r`` resampled with Philox key ``keys[r]``; with
+    ``resample_controls`` also the exact controls of the resampling noise (else zeros)."""
     gx, n_gx, gy, n_gy = group_ids(x, y)
     theta_hat = _kernels.spearman_rows(gx, n_gx, gy, n_gy)
-    theta = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot)
     jack = _kernels.jackknife_rows(gx, n_gx, gy, n_gy)
-    return bootstrap_intervals(theta, theta_hat, jack, confidence_level)
+    theta, controls = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, resample_controls)
+    rows = bootstrap_intervals(theta, theta_hat, jack, confidence_level)
+    return dataclasses.replace(rows, resample_controls=controls)
 
 
 def _resolve(n_boot, confidence_level, seed):
@@ -292,12 +295,14 @@ def row_intervals(
     seed: int | np.random.SeedSequence,
     batch_bootstrap: bool,
     chunk_size: int,
+    resample_controls: bool = False,
 ) -> RowIntervals:
     """Intervals of every row of validated ``(n_reps, n)`` arrays as arrays (no table): the engine's core.
 
     Replicate ``r`` is resampled from ``child_seed(seed, r)``; the batch path
     runs chunks of ``chunk_size`` rows through the kernels, the fallback
-    loops over :func:`bootstrap_ci_single`; both give identical arrays.
+    loops over the rows one at a time (as :func:`bootstrap_ci_single` does); both give identical arrays,
+    the resample controls (computed with ``resample_controls``, else zeros) included.
     """
     n_reps = xa.shape[0]
     if batch_bootstrap:
@@ -305,21 +310,16 @@ def row_intervals(
         for start in range(0, n_reps, chunk_size):
             stop = min(start + chunk_size, n_reps)
             keys = child_keys(seed, start, stop)  # = resample_keys([child_seed(seed, r) ...]), 100x faster
-            parts.append(_bootstrap_rows(xa[start:stop], ya[start:stop], keys, n_boot, confidence_level))
+            parts.append(
+                _bootstrap_rows(xa[start:stop], ya[start:stop], keys, n_boot, confidence_level, resample_controls)
+            )
         return _concat_rows(parts)
-    singles = [
-        bootstrap_ci_single(xa[r], ya[r], n_boot=n_boot, confidence_level=confidence_level, seed=child_seed(seed, r))
-        for r in range(n_reps)
-    ]
-    return RowIntervals(
-        rho_hat=np.array([s.rho_hat for s in singles]),
-        intervals={
-            m: tuple(np.array([s.intervals.loc[m, c] for s in singles]) for c in ("ci_lower", "ci_upper", "status"))
-            for m in BOOTSTRAP_METHODS
-        },
-        n_boot_valid=np.array([s.n_boot_valid for s in singles], dtype=np.int64),
-        z0=np.array([s.z0 for s in singles]),
-        acceleration=np.array([s.acceleration for s in singles]),
+    keys = [resample_keys([child_seed(seed, r)]) for r in range(n_reps)]
+    return _concat_rows(
+        [
+            _bootstrap_rows(xa[r : r + 1], ya[r : r + 1], keys[r], n_boot, confidence_level, resample_controls)
+            for r in range(n_reps)
+        ]
     )
 
 
@@ -335,6 +335,7 @@ def _concat_rows(parts: list[RowIntervals]) -> RowIntervals:
         n_boot_valid=np.concatenate([p.n_boot_valid for p in parts]),
         z0=np.concatenate([p.z0 for p in parts]),
         acceleration=np.concatenate([p.acceleration for p in parts]),
+        resample_controls=np.concatenate([p.resample_controls for p in parts]),
     )
 
 

@@ -140,7 +140,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     excluded) gives the cost per dataset of each phase.
     """
     from simulation.blocks import UnitContext, phase_costs
-    from simulation.runner import default_cheap_ratio, residual_share
+    from simulation.runner import default_cheap_ratio
 
     scenarios = load_study(args.study)
     opts = _resolved(args, settings)
@@ -163,16 +163,17 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     c_b, c_c = phase_costs(timed, contexts)
     boot = pilot[pilot["method_kind"] == "bootstrap"]
     sd_endpoint = float(max(pilot["sd_ci_lower"].max(), pilot["sd_ci_upper"].max()))
-    # every method must reach the precision: the method with the smallest median ratio decides; the
-    # pilot's ratios include its own cheap phase's term, removed to get the controls' residual share
-    m_pilot, n_pilot = int(boot["n_reps"].iloc[0]), int(boot["n_reps_cheap"].iloc[0])
+    # every method must reach the precision: the method whose median shares cost most decides
 
-    def pure_ratio(columns: list[str]) -> float:
-        worst = float(boot.groupby("method")[columns].median().min().min())
-        return 1.0 / residual_share(worst, m_pilot, n_pilot)
+    def shares(measures: list[str]) -> tuple[float, float]:
+        medians = boot.groupby("method")[[f"{k}_share_{m}" for m in measures for k in ("residual", "cheap")]].median()
+        pairs = [
+            (row[f"residual_share_{m}"], row[f"cheap_share_{m}"]) for _, row in medians.iterrows() for m in measures
+        ]
+        return max(pairs, key=lambda p: (math.sqrt(p[0] * c_b) + math.sqrt(p[1] * c_c)) ** 2)
 
-    ratio_end = pure_ratio(["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"])
-    ratio_cov = pure_ratio(["variance_ratio_coverage"])
+    share_end = shares(["mean_ci_lower", "mean_ci_upper"])
+    share_cov = shares(["coverage"])
     cores = os.cpu_count() or 1
     n_sc = len(scenarios)
     workers = sorted(set(args.workers or []))
@@ -182,7 +183,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     rows = []
     for name, h, tier_reps in tiers:
         n_plain = tier_reps or reps_for_mean_mcse(h / Z95, sd_endpoint)
-        m, big_n = two_phase_allocation(n_plain, ratio_end, c_b, c_c)
+        m, big_n = two_phase_allocation(n_plain, *share_end, c_b, c_c)
         plain_s = n_sc * n_plain * c_b / cores
         cv_s = n_sc * (m * c_b + big_n * c_c) / cores
         row = {"tier": name, "plain n_reps": n_plain, "plain runtime": _duration(plain_s)}
@@ -196,11 +197,13 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         f"Pilot: {n_sc} scenarios x {args.pilot_reps} bootstrapped datasets x {n_boot} resamples (and the default "
         f"cheap phase); largest SD of an interval endpoint across datasets: {sd_endpoint:.4f}.\n"
         f"Cost per dataset and core: bootstrap {c_b * 1e6:.0f} us, cheap phase {c_c * 1e6:.1f} us "
-        f"(ratio {c_b / c_c:.0f}). Smallest median share of variance the controls leave, as a ratio R "
-        f"(bootstrap methods): mean endpoints {ratio_end:.1f}, coverage {ratio_cov:.1f}.\n"
-        f"Allocation (Cochran 1977, §12.6): n_reps_cheap / n_reps = sqrt((R - 1) c_boot / c_cheap) = "
-        f"{math.sqrt(max(ratio_end - 1, 0) * c_b / c_c):.0f} for the endpoint tiers; the runner's default for "
-        f"coverage at {n_boot} resamples is {default_cheap_ratio(n_boot):.0f}.\n"
+        f"(ratio {c_b / c_c:.0f}). Variance of the control-variate estimators as shares of the plain one "
+        f"(a: the bootstrapped datasets' residual, b: the cheap phase's; medians, the costliest bootstrap method): "
+        f"mean endpoints a = {share_end[0]:.4f}, b = {share_end[1]:.4f}; coverage a = {share_cov[0]:.3f}, "
+        f"b = {share_cov[1]:.3f}.\n"
+        f"Allocation (Cochran 1977, §12.6): n_reps_cheap / n_reps = sqrt(b c_boot / (a c_cheap)) = "
+        f"{math.sqrt(share_end[1] * c_b / (share_end[0] * c_c)):.0f} for the endpoint tiers; the runner's default "
+        f"for coverage at {n_boot} resamples is {default_cheap_ratio(n_boot):.0f}.\n"
         "Plain: n_reps = (z SD / h)^2 datasets (Morris et al. 2019); CV: the two-phase datasets with the same "
         "MCSE for every method. Runtimes scale the measured costs linearly over this machine's cores; 'on N cores' "
         "assumes N cores as fast as these (e.g. a Dask cluster).\n"
@@ -209,16 +212,20 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def two_phase_allocation(n_plain: int, variance_ratio: float, c_boot: float, c_cheap: float) -> tuple[int, int]:
+def two_phase_allocation(
+    n_plain: int, residual: float, cheap: float, c_boot: float, c_cheap: float
+) -> tuple[int, int]:
     """Cheapest ``(m, N)`` whose two-phase variance ``a/m + b/N`` equals the plain ``1/n_plain``.
 
-    With ``a = 1/R`` (residual share) and ``b = 1 - a``, minimizing
-    ``m c_boot + N c_cheap`` subject to ``a/m + b/N = 1/n_plain`` gives
-    ``m = n_plain (a + sqrt(a b c_cheap / c_boot))`` and
-    ``N = n_plain (b + sqrt(a b c_boot / c_cheap))`` (Lagrange; Cochran 1977, §12.6).
+    ``a = residual`` and ``b = cheap`` are the estimator's shares of the
+    plain variance (``residual_share_*`` and ``cheap_share_*`` of a run's
+    table).  Minimizing ``m c_boot + N c_cheap`` subject to ``a/m + b/N =
+    1/n_plain`` gives ``m = n_plain (a + sqrt(a b c_cheap / c_boot))`` and
+    ``N = n_plain (b + sqrt(a b c_boot / c_cheap))`` (Lagrange; Cochran 1977,
+    §12.6); ``N`` at least ``m``.
     """
-    a = 1.0 / max(variance_ratio, 1.0)
-    b = 1.0 - a
+    a = min(max(residual, 1e-6), 1.0)
+    b = max(cheap, 0.0)
     m = math.ceil(n_plain * (a + math.sqrt(a * b * c_cheap / c_boot)))
     big_n = max(m, math.ceil(n_plain * (b + math.sqrt(a * b * c_boot / c_cheap))))
     return m, big_n

@@ -632,12 +632,14 @@ def stacked_normals(blocks: Sequence[tuple[int, object]], stream: int, n: int) -
 
 def tied_cheap_statistics(
     model: str, blocks: Sequence[tuple[int, object]], counts: tuple[int, ...], coefficient: float, pool=None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Spearman's rho and jackknife SE of the cheap datasets of :func:`tied_cheap_inputs` (same blocks,
-    same distribution): for rank mixing and the log-linear model computed in one kernel pass from the
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Spearman's rho, jackknife SE and the mixing draws' control ``u`` (expectation exactly 0, see
+    :class:`RankInputs`) of the cheap datasets of :func:`tied_cheap_inputs` (same blocks, same
+    distribution): for rank mixing and the log-linear model computed in one kernel pass from the
     noise (:func:`simulation._kernels.template_statistics_rows`), else through :class:`RankInputs`."""
     if model not in ("rank_mixing", "log_linear"):
-        return rank_statistics(tied_cheap_inputs(model, blocks, counts, coefficient, pool=pool))
+        inputs = tied_cheap_inputs(model, blocks, counts, coefficient, pool=pool, truth_control=True)
+        return (*rank_statistics(inputs), inputs.truth_control)
     counts = tuple(counts)
     n = sum(counts)
     noise = stacked_normals(blocks, 1, n)

@@ -76,6 +76,9 @@ class RowIntervals:
     n_boot_valid: np.ndarray
     z0: np.ndarray
     acceleration: np.ndarray
+    #: ``(m, 4)`` exact control variates of the resampling noise (mean 0; see
+    #: :func:`simulation._kernels.bootstrap_rows`); None where not computed.
+    resample_controls: np.ndarray | None = None
 
 
 def min_valid_resamples(n_boot: int) -> int:

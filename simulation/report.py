@@ -38,26 +38,43 @@ def method_overview(coverage: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _asymptotic_clause(coverage: pd.DataFrame) -> str:
+    kinds = set(coverage.loc[coverage["method_kind"] == "asymptotic", "estimator"])
+    if not kinds:
+        return ""
+    if kinds == {"plain"}:
+        return " Asymptotic methods: plain means over the cheap phase."
+    if "plain" not in kinds:
+        return (
+            " Asymptotic methods: means over the cheap phase with the generator's exact mixing control (plain "
+            "means beside them)."
+        )
+    return (
+        " Asymptotic methods: means over the cheap phase, with the generator's exact mixing control where it has "
+        "one (column `estimator`)."
+    )
+
+
 def estimator_sentence(coverage: pd.DataFrame) -> str:
-    """What the headline numbers are, in one sentence (for summaries and figure notes)."""
+    """What the headline numbers are, in one sentence or two (for summaries and figure notes)."""
     kinds = set(coverage.loc[coverage["method_kind"] == "bootstrap", "estimator"])
     if kinds == {"control_variates (misses plain)"}:
-        return (
+        boot = (
             "Bootstrap methods: two-phase control-variate estimates of coverage and endpoints; one-sided misses "
-            "plain (too few misses for their controls); plain means beside them as `*_plain`. Asymptotic "
-            "methods: plain means over the cheap phase."
+            "plain (too few misses for their controls); plain means beside them as `*_plain`."
         )
-    if kinds == {"control_variates"}:
-        return (
-            "Bootstrap methods: two-phase control-variate estimates (plain means beside them as `*_plain`); "
-            "asymptotic methods: plain means over the cheap phase."
-        )
-    if kinds & {"control_variates", "control_variates (misses plain)"}:
-        return (
+    elif kinds == {"control_variates"}:
+        boot = "Bootstrap methods: two-phase control-variate estimates (plain means beside them as `*_plain`)."
+    elif kinds & {"control_variates", "control_variates (misses plain)"}:
+        boot = (
             "Bootstrap methods: two-phase control-variate estimates, except rows with failed replicates (plain "
-            "means; column `estimator`); asymptotic methods: plain means over the cheap phase."
+            "means; column `estimator`)."
         )
-    return "Every estimate is a plain mean (bootstrap methods over the bootstrapped datasets)."
+    elif kinds:
+        boot = "Bootstrap methods: plain means over the bootstrapped datasets."
+    else:
+        boot = ""
+    return (boot + _asymptotic_clause(coverage)).strip()
 
 
 def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:

@@ -66,7 +66,7 @@ from simulation.blocks import (
     run_boot_block,
     run_cheap_unit,
 )
-from simulation.estimators import N_CONTROLS, method_performance
+from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, N_CONTROLS, method_performance
 from simulation.generators import Calibration, Truth
 from simulation.intervals import BOOTSTRAP_METHODS
 from simulation.metrics import wilson_interval
@@ -96,25 +96,29 @@ __all__ = [
     "StudyResult",
     "check_methods",
     "default_cheap_ratio",
-    "residual_share",
     "read_provenance",
     "run_all_ci_scenarios",
 ]
 
-#: Version of the on-disk layout (manifest, blocks): 2 = compact blocks and a cheap phase.
-FORMAT_VERSION = 2
+#: Version of the on-disk layout (manifest, blocks): 2 = compact blocks and a cheap phase; 3 = exact
+#: controls in both (resample controls in bootstrap blocks, the mixing control in cheap units).
+FORMAT_VERSION = 3
 #: Version of the control set (:mod:`simulation.estimators`): part of a run's identity.
-CONTROLS_VERSION = "jackknife-se+indicators-v1"
+CONTROLS_VERSION = "jackknife-se+indicators+resample-hermite+mixing-u-v2"
 #: Default cap on bootstrapped datasets per scenario for ``target_mcse``.
 DEFAULT_MAX_REPS = 20_000
 #: Rounds of ``target_mcse`` growth at most, and the largest growth of one round.
 MAX_ROUNDS = 10
 MAX_GROWTH = 4.0
-#: Median variance ratio of the coverage estimators over the default study (measured; see
+#: Rounding of the bootstrap phase's size in an uncapped ``target_mcse`` round.
+FINAL_GROWTH_STEP = 100
+#: Median shares of the coverage estimators' variance over the default study (the residual's and the
+#: cheap phase's, ``residual_share_coverage`` and ``cheap_share_coverage``; measured, see
 #: :mod:`simulation.estimators`), and the cost of bootstrapping a dataset relative to its cheap
-#: phase, per resample (measured with ``benchmarks/bench_twophase.py``): they set the default
+#: phase, per resample (measured with ``benchmarks/bench_tier.py``): they set the default
 #: cheap-phase size.
-COVERAGE_VARIANCE_RATIO = 5.5
+COVERAGE_RESIDUAL_SHARE = 0.19
+COVERAGE_CHEAP_SHARE = 0.83
 COST_RATIO_PER_RESAMPLE = 0.15
 #: Status of an asymptotic interval whose estimate is NaN (constant x or y).
 STATUS_NAN_ESTIMATE = "nan_estimate"
@@ -128,29 +132,19 @@ OWNED_FILES = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE)
 Z95 = 1.959963984540054
 
 
-def default_cheap_ratio(n_boot: int, variance_ratio: float = COVERAGE_VARIANCE_RATIO) -> float:
+def default_cheap_ratio(
+    n_boot: int, residual: float = COVERAGE_RESIDUAL_SHARE, cheap: float = COVERAGE_CHEAP_SHARE
+) -> float:
     """Cheap-phase datasets per bootstrapped dataset: Cochran's optimal allocation for double sampling.
 
-    ``N / m = sqrt(rho^2 / (1 - rho^2) * c_boot / c_cheap)`` (Cochran 1977,
-    *Sampling Techniques*, §12.6, eq. 12.54), with ``rho^2 / (1 - rho^2) =
-    R - 1`` for a variance ratio ``R`` of the estimator and ``c_boot /
-    c_cheap = COST_RATIO_PER_RESAMPLE * n_boot``.  At least 1.
+    For an estimator with variance ``sigma^2 (a / m + b / N)`` (``a`` the
+    residual share, ``b`` the cheap phase's share, :mod:`simulation.estimators`)
+    and costs ``c_boot``, ``c_cheap`` per dataset, the cheapest split has
+    ``N / m = sqrt(b c_boot / (a c_cheap))`` (Cochran 1977, *Sampling
+    Techniques*, §12.6, eq. 12.54, where ``a = 1 - rho^2`` and ``b = rho^2``),
+    with ``c_boot / c_cheap = COST_RATIO_PER_RESAMPLE * n_boot``.  At least 1.
     """
-    return max(1.0, math.sqrt(max(variance_ratio - 1.0, 0.0) * COST_RATIO_PER_RESAMPLE * n_boot))
-
-
-def residual_share(variance_ratio: float, n_reps: int, n_reps_cheap: int) -> float:
-    """The share ``a = sigma_e^2 / sigma_y^2`` left by the controls, from a reported variance ratio.
-
-    A run reports ``VR = 1 / (a + (1 - a) m / N)`` (the cheap phase's term
-    included, :mod:`simulation.estimators`), so ``a = (1 / VR - m / N) / (1 -
-    m / N)``: the quantity an allocation for other sizes needs.  Clipped to
-    [1e-6, 1].
-    """
-    f = n_reps / n_reps_cheap
-    if not math.isfinite(variance_ratio) or variance_ratio <= 0 or f >= 1:
-        return 1.0
-    return min(max((1 / variance_ratio - f) / (1 - f), 1e-6), 1.0)
+    return max(1.0, math.sqrt(cheap / residual * COST_RATIO_PER_RESAMPLE * n_boot))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -342,24 +336,26 @@ def scenario_rows(
 ) -> list[dict[str, Any]]:
     """One row per method of one scenario from its merged records (see :mod:`simulation.estimators`)."""
     base = _scenario_row(scenario, calibration, truth)
-    cheap_controls = cheap.moments.select(np.arange(N_CONTROLS))
+    cheap_controls = cheap.moments.select(np.arange(CHEAP_CONTROLS))
+    cheap_exact_varies = bool(np.any(np.diag(cheap_controls.m2)[N_CONTROLS:] > 0))
     estimates = _estimate_summary(cheap, truth.value)
     rows = []
     for method in methods:
         if method in BOOTSTRAP_METHODS:
             j = BOOTSTRAP_METHODS.index(method)
             record, kind, n_boot, halves = boot, "bootstrap", identity.n_boot, boot.parts
-            control_variates = identity.control_variates
+            control_variates, n_controls = identity.control_variates, BOOT_CONTROLS
         else:
             j = ASYMPTOTIC_METHODS.index(method)
             record, kind, n_boot = cheap, "asymptotic", 0
             halves = (cheap.parts[0], Moments.empty(cheap.parts[0].dim))
-            control_variates = False  # already over every cheap-phase dataset
+            # every cheap-phase dataset, with its exact control only
+            control_variates, n_controls = identity.control_variates and cheap_exact_varies, CHEAP_CONTROLS
         n_ok = record.moments.n - record.failed[j]
         n_failed = record.n_nan + record.failed[j]
         perf = method_performance(
-            halves, cheap_controls, j, n_ok, n_controls=N_CONTROLS, control_variates=control_variates,
-            confidence_level=identity.confidence_level,
+            halves, cheap_controls, j, n_ok, n_controls=n_controls, control_variates=control_variates,
+            confidence_level=identity.confidence_level, single_phase=kind == "asymptotic",
         )  # fmt: skip
         w_lo, w_hi = wilson_interval(np.array(round(perf["coverage_plain"] * n_ok) if n_ok else 0), np.array(n_ok))
         half = Z95 * perf["coverage_mcse"]
@@ -478,8 +474,9 @@ def _grow_for_target(
 
     The MCSE of either estimator scales as ``1 / sqrt(n_reps)`` when both
     phases grow in proportion, so the bootstrap phase grows to
-    ``n_reps (mcse / target)^2`` (10% more, whole blocks, at most
-    ``max_reps``) and the cheap phase keeps its ratio.  It grows at most
+    ``n_reps (mcse / target)^2`` (10% more, at most ``max_reps``; whole
+    blocks while capped, else a multiple of :data:`FINAL_GROWTH_STEP`) and
+    the cheap phase keeps its ratio.  It grows at most
     :data:`MAX_GROWTH` times per round: a small first round understates the
     control variates' gain (their coefficients are estimated from fewer
     datasets), and the next round re-estimates from more.
@@ -489,8 +486,12 @@ def _grow_for_target(
         m, big_n = sizes[s.key]
         worst = float(np.nanmax(coverage_of(s)["coverage_mcse"].to_numpy(), initial=0.0))
         if worst > target_mcse and m < max_reps:
-            need = max(math.ceil(m * min((worst / target_mcse) ** 2 * 1.1, MAX_GROWTH)), m + 1)
-            new_m = min(-(-need // BLOCK_REPS) * BLOCK_REPS, max_reps)
+            growth = (worst / target_mcse) ** 2 * 1.1
+            need = max(math.ceil(m * min(growth, MAX_GROWTH)), m + 1)
+            # a capped round will grow again: whole blocks; the last one only what it needs (a partial
+            # block is recomputed whole if a later round extends it)
+            step = BLOCK_REPS if growth > MAX_GROWTH else FINAL_GROWTH_STEP
+            new_m = min(-(-need // step) * step, max_reps)
             sizes[s.key] = (new_m, max(big_n, math.ceil(big_n * new_m / m)))
             grown = True
     return grown
@@ -615,6 +616,7 @@ def run_all_ci_scenarios(
         s.key: UnitContext(
             identity.n_boot, identity.confidence_level, identity.seed, *known[s.key],
             batch_bootstrap=batch_bootstrap, chunk_bytes=chunk_bytes, keep_replicates=keep_replicates,
+            control_variates=identity.control_variates,
         )
         for s in scenarios
     }  # fmt: skip

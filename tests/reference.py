@@ -128,27 +128,61 @@ def bca_lower_bound_reference(scores, run_id: str, n_resamples: int = 1000, tail
     return ordered[lo] + (h - lo) * (ordered[min(lo + 1, n_resamples - 1)] - ordered[lo])
 
 
+def resample_controls_reference(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """The four resample controls of one dataset from its resample indices ``(n_boot, n)``, written out:
+    ``mean_b He_k(T_b) - E He_k(T)`` with ``T = sum_j ell_{idx_j} / sqrt(n mu_2)``, ``ell`` the centred
+    ``mean(jack) - jack_i``, and ``E He_3 = mu_3 / (sqrt(n) mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``."""
+    n = len(x)
+    ell = jackknife(x, y)
+    ell = ell.mean() - ell
+    ell -= ell.mean()
+    mu2, mu3, mu4 = (np.mean(ell**k) for k in (2, 3, 4))
+    t = ell[idx].sum(axis=1) / np.sqrt(n * mu2)
+    he = np.stack([t, t**2 - 1, t**3 - 3 * t, t**4 - 6 * t**2 + 3], axis=-1)
+    return he.mean(axis=0) - [0.0, 0.0, mu3 / (np.sqrt(n) * mu2**1.5), (mu4 / mu2**2 - 3) / n]
+
+
 def crossfit_reference(
-    x_a: np.ndarray, y_a: np.ndarray, x_b: np.ndarray, y_b: np.ndarray, x_cheap: np.ndarray
+    x_a: np.ndarray,
+    y_a: np.ndarray,
+    x_b: np.ndarray,
+    y_b: np.ndarray,
+    x_cheap: np.ndarray,
+    e_a: np.ndarray | None = None,
+    e_b: np.ndarray | None = None,
+    u_cheap: np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Cross-fitted two-phase regression estimate and its MCSE, written out with np.linalg.lstsq.
 
     Half A's mean corrected by B's coefficients and vice versa; weights m_h / m;
     variance sum_h w_h^2 var(y_h - x_h beta_other) / m_h + beta_bar' cov(x_cheap) beta_bar / N.
+    ``e_a, e_b``: exact controls of the halves (known mean 0), regressed on with the others;
+    ``u_cheap``: exact controls of the cheap phase (known mean 0): the cheap means of x are
+    ``mean(x) - Gamma mean(u)`` and cov(x_cheap) the covariance of the residuals of x on u.
     """
     m = len(y_a) + len(y_b)
+    if e_a is not None:
+        x_a, x_b = np.column_stack([x_a, e_a]), np.column_stack([x_b, e_b])
+    k = x_cheap.shape[1]
 
     def slope(x, y):
         design = np.column_stack([np.ones(len(y)), x])
         return np.linalg.lstsq(design, y, rcond=None)[0][1:]
 
     beta_from_b, beta_from_a = slope(x_b, y_b), slope(x_a, y_a)
-    mean_cheap = x_cheap.mean(axis=0)
+    mean_cheap, resid = x_cheap.mean(axis=0), x_cheap
+    if u_cheap is not None:
+        design = np.column_stack([np.ones(len(u_cheap)), u_cheap])
+        coef = np.linalg.lstsq(design, x_cheap, rcond=None)[0]
+        mean_cheap = mean_cheap - u_cheap.mean(axis=0) @ np.atleast_2d(coef[1:])
+        resid = x_cheap - design @ coef
+    target = np.concatenate([mean_cheap, np.zeros(x_a.shape[1] - k)])
     estimate, variance, beta_bar = 0.0, 0.0, 0.0
     for x, y, beta in ((x_a, y_a, beta_from_b), (x_b, y_b, beta_from_a)):
         w = len(y) / m
-        estimate += w * (y.mean() - beta @ (x.mean(axis=0) - mean_cheap))
+        estimate += w * (y.mean() - beta @ (x.mean(axis=0) - target))
         variance += w * w * np.var(y - x @ beta, ddof=1) / len(y)
         beta_bar = beta_bar + w * beta
-    variance += beta_bar @ np.atleast_2d(np.cov(x_cheap, rowvar=False)) @ beta_bar / len(x_cheap)
+    beta_x = beta_bar[:k]
+    variance += beta_x @ np.atleast_2d(np.cov(resid, rowvar=False)) @ beta_x / len(x_cheap)
     return float(estimate), float(np.sqrt(variance))

@@ -16,6 +16,49 @@ from simulation.spearman import group_ids
 from tests import reference
 
 
+def _boot(x, y, seeds, n_boot):
+    """The bootstrap kernel's ``(theta, resample controls)`` for rows ``x, y``."""
+    ids = group_ids(x, y)
+    return _kernels.bootstrap_rows(*ids, resample_keys(seeds), n_boot, _kernels.jackknife_rows(*ids), True)
+
+
+def _hermite_1_to_4(t: np.ndarray) -> np.ndarray:
+    return np.stack([t, t**2 - 1, t**3 - 3 * t, t**4 - 6 * t**2 + 3], axis=-1)
+
+
+def test_resample_controls_match_a_slow_reference(tied_batch):
+    # mean over resamples of He_k(T), T the standardized linear approximation sum_i w_i ell_i with
+    # ell_i = mean(jack) - jack_i (centred), minus E He_k(T) from the moments of ell (exact formulas)
+    x, y = tied_batch
+    n_boot, n = 50, x.shape[1]
+    seeds = [child_seed(5, r) for r in range(x.shape[0])]
+    _, got = _boot(x, y, seeds, n_boot)
+    idx = resample_indices(seeds, n_boot, n)
+    for r in range(x.shape[0]):
+        want = reference.resample_controls_reference(x[r], y[r], idx[r])
+        np.testing.assert_allclose(got[r], want, rtol=0, atol=1e-9)
+
+
+def test_resample_control_expectations_are_exact_by_enumeration():
+    # n = 6: all 6^6 resamples enumerated; the mean of He_k(T) over them is E He_k(T) exactly
+    n = 6
+    jack = np.array([0.1, 0.2, 0.15, 0.12, 0.18, 0.9])  # one outlier: skewed and heavy-tailed influence
+    ell = np.empty(n)
+    scale, e3, e4 = _kernels._influence_moments(jack, ell)
+    grid = np.stack(np.meshgrid(*[np.arange(n)] * n, indexing="ij"), axis=-1).reshape(-1, n)
+    t = ell[grid].sum(axis=1) / scale
+    np.testing.assert_allclose(_hermite_1_to_4(t).mean(axis=0), [0.0, 0.0, e3, e4], rtol=0, atol=1e-12)
+    assert abs(e3) > 0.05 and abs(e4) > 0.05
+
+
+def test_resample_controls_are_zero_where_the_jackknife_is_undefined():
+    # x has one value apart from the rest: leaving that pair out gives constant x (NaN jackknife value)
+    x = np.array([[0.0, 0, 0, 0, 1, 0, 0, 0]])
+    y = np.arange(8.0)[None, :]
+    _, got = _boot(x, y, [child_seed(0, 0)], 30)
+    np.testing.assert_array_equal(got, np.zeros((1, 4)))
+
+
 def test_midranks_equal_scipy_rankdata_on_ties():
     rng = np.random.default_rng(1)
     a = rng.integers(0, 5, size=(20, 40)).astype(float)
@@ -60,7 +103,7 @@ def test_bootstrap_kernel_equals_scipy_on_actual_resamples(tied_batch):
     x, y = tied_batch
     n_boot = 40
     seeds = [child_seed(3, r) for r in range(x.shape[0])]
-    got = _kernels.bootstrap_rows(*group_ids(x, y), resample_keys(seeds), n_boot)
+    got = _boot(x, y, seeds, n_boot)[0]
     idx = resample_indices(seeds, n_boot, x.shape[1])
     for r in range(x.shape[0]):
         ref = reference.bootstrap_distribution(x[r], y[r], idx[r])
@@ -72,7 +115,7 @@ def test_bootstrap_kernel_drops_constant_resamples():
     x = np.array([[0.0, 0, 0, 0, 1]])
     y = np.array([[1.0, 2, 3, 4, 5]])
     seeds = [child_seed(0, 0)]
-    got = _kernels.bootstrap_rows(*group_ids(x, y), resample_keys(seeds), 60)[0]
+    got = _boot(x, y, seeds, 60)[0][0]
     idx = resample_indices(seeds, 60, 5)[0]
     constant = ~np.any(idx == 4, axis=1)
     assert 5 < constant.sum() < 55
@@ -232,3 +275,14 @@ def test_child_keys_equal_numpy_seed_sequence(seed):
     want = resample_keys([child_seed(seed, r) for r in range(300)])
     np.testing.assert_array_equal(child_keys(seed, 0, 300), want)
     np.testing.assert_array_equal(child_keys(seed, 120, 130), want[120:130])
+
+
+def test_resample_controls_off_leave_the_resamples_unchanged(tied_batch):
+    x, y = tied_batch
+    ids = group_ids(x, y)
+    keys = resample_keys([child_seed(6, r) for r in range(x.shape[0])])
+    jack = _kernels.jackknife_rows(*ids)
+    theta_on, on = _kernels.bootstrap_rows(*ids, keys, 30, jack, True)
+    theta_off, off = _kernels.bootstrap_rows(*ids, keys, 30, jack, False)
+    np.testing.assert_array_equal(theta_on, theta_off)
+    assert np.all(off == 0) and np.all(np.any(on != 0, axis=1))

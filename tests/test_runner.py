@@ -91,7 +91,10 @@ def test_coverage_schema_metadata_and_files(tmp_path):
     assert (table.loc[boot, "n_reps"] == BLOCK_REPS + 20).all() and (table["n_reps_cheap"] == n_cheap).all()
     assert (table.loc[~boot, "n_reps"] == n_cheap).all()  # the asymptotic methods use the whole cheap phase
     assert (table.loc[boot, "estimator"] == "control_variates").all()  # 520 datasets >= 48 / (1 - 0.9)
-    assert (table.loc[~boot, "estimator"] == "plain").all()
+    # the asymptotic methods: all cheap datasets, with the mixing control where the generator has one
+    tied = table["generator"].isin(["rank_mixing", "gaussian_copula", "log_linear", "empirical"])
+    assert (table.loc[~boot & tied, "estimator"] == "control_variates").all()
+    assert (table.loc[~boot & ~tied, "estimator"] == "plain").all()
     assert (table.loc[table["method"] == "fisher_z_fieller", "n_boot"] == 0).all()
     prov = read_provenance(tmp_path / "r" / "coverage.parquet")
     assert prov["identity"]["n_boot"] == 40 and prov["identity"]["seed"] == 5
@@ -267,3 +270,18 @@ def test_output_folder_and_provenance_errors(tmp_path):
     pd.DataFrame({"a": [1]}).to_parquet(plain)
     with pytest.raises(RunError, match="carries no simulation provenance"):
         read_provenance(plain)
+
+
+def test_estimator_sentence_names_each_kind_of_estimate():
+    from simulation.report import estimator_sentence
+
+    def frame(boot: list[str], asym: list[str]) -> pd.DataFrame:
+        return pd.DataFrame(
+            {"method_kind": ["bootstrap"] * len(boot) + ["asymptotic"] * len(asym), "estimator": boot + asym}
+        )
+
+    text = estimator_sentence(frame(["control_variates"], ["control_variates"]))
+    assert "two-phase control-variate estimates" in text and "exact mixing control (plain means" in text
+    text = estimator_sentence(frame(["plain"], ["plain"]))
+    assert "plain means over the bootstrapped datasets" in text and "plain means over the cheap phase" in text
+    assert "where it has one" in estimator_sentence(frame(["control_variates"], ["control_variates", "plain"]))

@@ -154,15 +154,18 @@ def test_two_phase_allocation_is_the_lagrange_optimum():
     """(m, N) meets the plain variance and no other split of the same budget does better."""
     from simulation.commands import two_phase_allocation
 
-    n_plain, ratio, c_b, c_c = 10_000, 40.0, 300e-6, 4e-6
-    m, big_n = two_phase_allocation(n_plain, ratio, c_b, c_c)
-    a, b = 1 / ratio, 1 - 1 / ratio
-    assert a / m + b / big_n == pytest.approx(1 / n_plain, rel=1e-3)
-    cost = m * c_b + big_n * c_c
-    for shift in (0.8, 0.9, 1.1, 1.25):  # other m on the same variance need a larger budget
-        m2 = m * shift
-        n2 = b / (1 / n_plain - a / m2)
-        assert m2 * c_b + n2 * c_c > cost
+    n_plain, c_b, c_c = 10_000, 300e-6, 4e-6
+    for a, b in ((1 / 40, 1 - 1 / 40), (0.006, 0.02)):
+        m, big_n = two_phase_allocation(n_plain, a, b, c_b, c_c)
+        # rounded up to whole datasets: at most the plain variance, which one dataset fewer of each exceeds
+        assert a / m + b / big_n <= 1 / n_plain < a / (m - 1) + b / (big_n - 1)
+        cost = m * c_b + big_n * c_c
+        for shift in (0.8, 0.9, 1.1, 1.25):  # other m on the same variance need a larger budget
+            m2 = m * shift
+            if a / m2 >= 1 / n_plain:
+                continue  # no cheap phase can reach the variance with so few bootstrapped datasets
+            n2 = b / (1 / n_plain - a / m2)
+            assert m2 * c_b + n2 * c_c > cost
 
 
 @pytest.mark.parametrize(

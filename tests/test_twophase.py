@@ -10,9 +10,19 @@ import pandas as pd
 import pytest
 
 from simulation import _kernels
-from simulation.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, STREAM_CHEAP, STREAM_DATA
+from simulation.blocks import (
+    ALL_METHODS,
+    ASYMPTOTIC_METHODS,
+    BLOCK_REPS,
+    CHEAP_UNIT_BLOCKS,
+    STREAM_CHEAP,
+    STREAM_DATA,
+    STREAM_RESAMPLES,
+)
+from simulation.bootstrap import resample_indices
 from simulation.estimators import CONTROL_SETS, controls, crossfit_estimate
-from simulation.generators import rank_statistics
+from simulation.generators import rank_statistics, tied_cheap_inputs
+from simulation.intervals import BOOTSTRAP_METHODS, fisher_z_ci
 from simulation.metrics import interval_performance
 from simulation.moments import Moments
 from simulation.runner import run_all_ci_scenarios
@@ -107,13 +117,39 @@ def test_crossfit_estimate_equals_the_written_out_reference():
     halves = tuple(Moments.of(np.column_stack([x[h], y[h]])) for h in (even, ~even))
     got = crossfit_estimate(halves, Moments.of(x_cheap), [0, 1, 2], 3)
     want = reference.crossfit_reference(x[even], y[even], x[~even], y[~even], x_cheap)
-    np.testing.assert_allclose(got, want, rtol=1e-10)
+    np.testing.assert_allclose(got[:2], want, rtol=1e-10)
+    assert got.mcse**2 == pytest.approx(got.boot_variance + got.cheap_variance, rel=1e-12)
     # a control without variance carries no information: it is dropped, not inverted
     x[:, 2] = 1.0
     halves = tuple(Moments.of(np.column_stack([x[h], y[h]])) for h in (even, ~even))
     got = crossfit_estimate(halves, Moments.of(np.column_stack([x_cheap[:, :2], np.ones(4000)])), [0, 1, 2], 3)
     want = reference.crossfit_reference(x[even, :2], y[even], x[~even, :2], y[~even], x_cheap[:, :2])
-    np.testing.assert_allclose(got, want, rtol=1e-10)
+    np.testing.assert_allclose(got[:2], want, rtol=1e-10)
+
+
+def test_crossfit_estimate_with_exact_controls_equals_the_written_out_reference():
+    """Exact controls of the halves (mean 0, no cheap-phase term) and of the cheap phase (adjusting its
+    means and covariance) against the lstsq reference; a cheap exact control without variance
+    (continuous generators: zeros) changes nothing."""
+    rng = np.random.default_rng(12)
+    m, big_n = 401, 5000
+    x = rng.normal(size=(m, 2))
+    e = rng.normal(size=(m, 2))
+    y = 0.2 + x @ [0.7, -0.2] + e @ [0.3, 0.1] + rng.normal(scale=0.2, size=m)
+    u_cheap = rng.normal(size=big_n)
+    x_cheap = np.column_stack([0.9 * u_cheap + 0.3 * rng.normal(size=big_n), rng.normal(size=big_n)])
+    even = np.arange(m) % 2 == 0
+    halves = tuple(Moments.of(np.column_stack([x[h], e[h], y[h]])) for h in (even, ~even))
+    cheap = Moments.of(np.column_stack([x_cheap, u_cheap]))
+    got = crossfit_estimate(halves, cheap, [0, 1], 4, exact_index=[2, 3], cheap_exact_index=[2])
+    want = reference.crossfit_reference(
+        x[even], y[even], x[~even], y[~even], x_cheap, e[even], e[~even], u_cheap[:, None]
+    )
+    np.testing.assert_allclose(got[:2], want, rtol=1e-10)
+    unadjusted = crossfit_estimate(halves, cheap, [0, 1], 4, exact_index=[2, 3])
+    assert unadjusted.cheap_variance > 3 * got.cheap_variance  # u explains most of the first control
+    zeros = Moments.of(np.column_stack([x_cheap, np.zeros(big_n)]))
+    assert crossfit_estimate(halves, zeros, [0, 1], 4, exact_index=[2, 3], cheap_exact_index=[2]) == unadjusted
 
 
 def test_table_equals_the_two_phase_estimator_written_out_from_replicates():
@@ -129,19 +165,30 @@ def test_table_equals_the_two_phase_estimator_written_out_from_replicates():
     truth = cov["rho_true"].iloc[0]
     root = scenario_seed(8, scenario)
     # controls of the bootstrapped datasets, block by block, then of the cheap phase
-    x_boot = []
+    # and the exact controls: the resample controls (from the resample indices) times the jackknife SE,
+    # and the mixing draws' u of the cheap phase
+    x_boot, e_boot = [], []
     for b, m in ((0, BLOCK_REPS), (1, n_reps - BLOCK_REPS)):
-        rho, se = rank_statistics(scenario.sample(m, child_seed(child_seed(root, STREAM_DATA), b))[2])
+        x, y, inputs = scenario.sample(m, child_seed(child_seed(root, STREAM_DATA), b))
+        rho, se = rank_statistics(inputs)
         x_boot.append(controls(rho, se, scenario.n, truth, 0.95))
-    x_boot = np.vstack(x_boot)
-    x_cheap = []
+        seeds = [child_seed(child_seed(child_seed(root, STREAM_RESAMPLES), b), r) for r in range(m)]
+        idx = resample_indices(seeds, 60, scenario.n)
+        e_boot.append([se[r] * reference.resample_controls_reference(x[r], y[r], idx[r]) for r in range(m)])
+    x_boot, e_boot = np.vstack(x_boot), np.vstack(e_boot)
+    x_cheap, u_cheap = [], []
     cheap_root = child_seed(root, STREAM_CHEAP)
+    c = scenario.calibration().coefficient
     for b in range(-(-n_cheap // BLOCK_REPS)):
         m = min(BLOCK_REPS, n_cheap - b * BLOCK_REPS)
         assert b < CHEAP_UNIT_BLOCKS
-        rho, se = rank_statistics(scenario.cheap_inputs(m, child_seed(cheap_root, b)))
+        inputs = tied_cheap_inputs(
+            scenario.generator, [(m, child_seed(cheap_root, b))], scenario.counts, c, truth_control=True
+        )
+        rho, se = rank_statistics(inputs)
         x_cheap.append(controls(rho, se, scenario.n, truth, 0.95))
-    x_cheap = np.vstack(x_cheap)
+        u_cheap.append(inputs.truth_control)
+    x_cheap, u_cheap = np.vstack(x_cheap), np.concatenate(u_cheap)[:, None]
     even = np.arange(n_reps) % 2 == 0
     for method in ("percentile", "bca", "studentized"):
         r = reps[reps["method"] == method]
@@ -160,13 +207,26 @@ def test_table_equals_the_two_phase_estimator_written_out_from_replicates():
             "mean_ci_upper": upper,
         }
         for name, y in measures.items():
-            cols = CONTROL_SETS["indicators" if name == "coverage" else "continuous"]
+            if name == "coverage":
+                cols, exact = CONTROL_SETS["indicators"], {}
+            else:
+                cols, exact = CONTROL_SETS["continuous"], {"e_a": e_boot[even], "e_b": e_boot[~even]}
             want = reference.crossfit_reference(
-                x_boot[even][:, cols], y[even], x_boot[~even][:, cols], y[~even], x_cheap[:, cols]
-            )
+                x_boot[even][:, cols], y[even], x_boot[~even][:, cols], y[~even], x_cheap[:, cols], **exact,
+                u_cheap=u_cheap,
+            )  # fmt: skip
             assert (row[name], row[f"{name}_mcse"]) == pytest.approx(want, rel=1e-9, abs=1e-12), (method, name)
     asym = cov.loc["fisher_z_fieller"]
     assert asym["n_reps"] == n_cheap and asym["mean_rho_hat"] == pytest.approx(x_cheap[:, 0].mean(), abs=1e-13)
+    # the asymptotic methods: every cheap dataset, with u as an exact control (one-sample lstsq)
+    lower, upper = fisher_z_ci(x_cheap[:, 0], scenario.n, confidence_level=0.95, variance="fieller")
+    design = np.column_stack([np.ones(n_cheap), u_cheap])
+    for name, y in (("mean_ci_lower", lower), ("mean_ci_upper", upper)):
+        coef = np.linalg.lstsq(design, y, rcond=None)[0]
+        want = (y.mean() - coef[1] * u_cheap.mean(), np.std(y - design @ coef, ddof=1) / math.sqrt(n_cheap))
+        assert (asym[name], asym[f"{name}_mcse"]) == pytest.approx(want, rel=1e-9), name
+        assert asym[f"{name}_plain"] == pytest.approx(y.mean(), rel=1e-12)
+    assert asym["estimator"] == "control_variates" and asym["variance_ratio_mean_ci_lower"] > 10
 
 
 def test_blocks_are_compact_and_hold_no_replicates_unless_asked(tmp_path):
@@ -189,7 +249,8 @@ def test_plain_estimates_without_control_variates():
 def test_control_variate_estimates_are_unbiased():
     """Four models: the headline estimates of 1,000 bootstrapped datasets agree with plain means of 6,000
     others (independent seeds) within 4 combined MCSEs, for coverage and both mean endpoints of the five
-    bootstrap methods (60 comparisons: a false-alarm rate below 0.4%)."""
+    bootstrap methods, and of the three asymptotic methods (their cheap phase with the mixing control
+    against 6,000 plain datasets): 96 comparisons, a false-alarm rate below 0.7%."""
     for scenario in (
         TIED_MODELS["rank_mixing"], TIED_MODELS["gaussian_copula"], TIED_MODELS["empirical"],
         Scenario(case="t", generator="bivariate_normal", n=40, rho=0.5),
@@ -199,8 +260,9 @@ def test_control_variate_estimates_are_unbiased():
             [scenario], n_reps=6000, n_boot=200, seed=22, n_jobs=-1, control_variates=False
         ).coverage
         cv, plain = cv.set_index("method"), plain.set_index("method")
-        for method in ("percentile", "basic", "bca", "normal", "studentized"):
-            assert cv.loc[method, "estimator"] == "control_variates", (scenario.generator, method)  # m >= 960
+        for method in ALL_METHODS:
+            if method in BOOTSTRAP_METHODS or scenario.generator != "bivariate_normal":  # m >= 960; u exists
+                assert cv.loc[method, "estimator"] == "control_variates", (scenario.generator, method)
             for name in ("coverage", "mean_ci_lower", "mean_ci_upper"):
                 a, b = cv.loc[method], plain.loc[method]
                 z = (a[name] - b[name]) / math.hypot(a[f"{name}_mcse"], b[f"{name}_mcse"])
@@ -211,8 +273,9 @@ def test_control_variate_estimates_are_unbiased():
 def test_reported_mcse_is_calibrated():
     """200 independent runs of 200 bootstrapped datasets: the SD of the headline estimates over the runs,
     divided by their mean reported MCSE, lies within 0.2 of 1 for coverage, the lower endpoint and the miss
-    below (plain at this size) of every bootstrap method.  The SD of 200 values has a relative SE of
-    1/sqrt(2 * 199) = 0.05, so 0.2 is 4 SEs (false-alarm rate about 1e-3 for the 15 ratios)."""
+    below (plain at this size) of every bootstrap method, and for the same measures of the asymptotic
+    methods (their cheap phase with the mixing control; misses too).  The SD of 200 values has a relative
+    SE of 1/sqrt(2 * 199) = 0.05, so 0.2 is 4 SEs (false-alarm rate about 1.5e-3 for the 24 ratios)."""
     scenario = Scenario(case="t", generator="rank_mixing", n=30, k=5, template="even", rho=0.3)
     rows = [
         run_all_ci_scenarios([scenario], n_reps=200, n_boot=100, seed=1000 + i, n_jobs=1).coverage
@@ -223,6 +286,12 @@ def test_reported_mcse_is_calibrated():
         g = table[table["method"] == method]
         assert (g["estimator"] == "control_variates (misses plain)").all()
         assert (g["miss_below"] == g["miss_below_plain"]).all()
+        for name in ("coverage", "mean_ci_lower", "miss_below"):
+            ratio = g[name].std() / g[f"{name}_mcse"].mean()
+            assert abs(ratio - 1) < 0.2, (method, name, ratio)
+    for method in ASYMPTOTIC_METHODS:
+        g = table[table["method"] == method]
+        assert (g["estimator"] == "control_variates").all()
         for name in ("coverage", "mean_ci_lower", "miss_below"):
             ratio = g[name].std() / g[f"{name}_mcse"].mean()
             assert abs(ratio - 1) < 0.2, (method, name, ratio)
@@ -240,6 +309,8 @@ def test_one_pass_template_kernel_equals_the_general_cheap_path(model):
     general = rank_statistics(tied_cheap_inputs(model, blocks, scenario.counts, c))
     np.testing.assert_array_equal(fused[0], general[0])
     np.testing.assert_allclose(fused[1], general[1], rtol=1e-13)
+    with_control = tied_cheap_inputs(model, blocks, scenario.counts, c, truth_control=True)
+    np.testing.assert_allclose(fused[2], with_control.truth_control, rtol=0, atol=1e-14)
 
 
 def test_scenario_sizes_give_each_scenario_its_own_phases():
