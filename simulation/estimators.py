@@ -337,8 +337,11 @@ def exact_control_estimate(moments: Moments, x_index: Sequence[int], y_index: in
     (expectation 0): ``mean(y) - beta' mean(x)``, ``beta`` the least-squares coefficients on the same
     sample, MCSE the residual SD over ``sqrt(N)`` (Glasserman 2004, §4.1.1, eqs. 4.2-4.5; the bias and
     the optimism of the MCSE from fitting ``beta`` in-sample are of order ``1 / N``).  The cheap
-    phase's estimator for the asymptotic methods.  None below ``MIN_HALF`` rows."""
+    phase's estimator for the asymptotic methods.  None below ``MIN_HALF`` rows, and when no control
+    varies (continuous generators have none): the plain mean is the estimate then."""
     x_index = np.asarray(x_index, dtype=np.int64)
+    if not np.any(np.diag(moments.m2)[x_index] > 0):
+        return None
     beta = _coefficients(moments, x_index, y_index)
     if beta is None:
         return None
@@ -420,9 +423,10 @@ def method_performance(
                 exact_index=EXACT_SETS[kind], cheap_exact_index=CHEAP_EXACT_INDEX,
             )  # fmt: skip
     cv_used = use_cv and all(headline[name] is not None for name in MEASURES if tails_cv or name not in ONE_SIDED)
+    fits = {name: headline[name] if cv_used else None for name in MEASURES}
     for name in MEASURES:
         mean, mcse, _ = plain[name]
-        fit = headline[name] if cv_used else None
+        fit = fits[name]
         out[name] = fit.estimate if fit is not None else mean
         out[f"{name}_mcse"] = fit.mcse if fit is not None else mcse
         out[f"{name}_plain"] = mean
@@ -431,7 +435,7 @@ def method_performance(
         plain_mcse, mcse = out[f"{name}_plain_mcse"], out[f"{name}_mcse"]
         out[f"variance_ratio_{name}"] = (plain_mcse / mcse) ** 2 if mcse and mcse > 0 else math.nan
     for name in RATIO_MEASURES:
-        fit = headline[name] if cv_used else None
+        fit = fits[name]
         sigma2 = out[f"{name}_plain_mcse"] ** 2 * n_ok if n_ok else math.nan
         if fit is not None and sigma2 > 0:
             out[f"residual_share_{name}"] = fit.boot_variance * total.n / sigma2
