@@ -28,9 +28,12 @@ Two answers, one call (:func:`analyze`, or ``python -m simulation analyze DATA -
 
 The recommendation (:func:`recommend`) is a rule applied to the design's
 coverage table, never a judgement without its numbers: among the methods
-whose coverage is at least nominal minus 2 MCSE at every scenario of the
-design, the shortest mean width; if none qualifies, the method whose worst
-coverage is closest to nominal, and how it errs.
+whose coverage estimate is at least nominal minus Bradley's (1978)
+tolerance at every scenario of the design (the design grown until every
+coverage MCSE is at most half the tolerance), the shortest mean width, with
+the methods indistinguishable from it at this precision named; if none
+qualifies, the method whose worst coverage is closest to nominal, and how it
+errs.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ from numpy.typing import ArrayLike
 
 from simulation._validation import (
     RunError,
+    check_bool,
     check_confidence_level,
     check_positive_int,
     check_seed,
@@ -59,6 +63,7 @@ from simulation.power import PowerSettings, permutation_pvalues, run_power_study
 from simulation.report import markdown_table
 from simulation.runner import ALL_METHODS, run_all_ci_scenarios
 from simulation.scenarios import Scenario
+from simulation.settings import resolve_seed
 from simulation.storage import now, prepare_output, provenance_record, write_json, write_parquet, write_text
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
@@ -94,9 +99,17 @@ class AnalysisSettings:
     power_n_reps: int = 4_000
     alpha: float = 0.05
     target_power: float = 0.8
-    seed: int = 0
+    #: None: ``SEED`` from the settings (as on the command line).
+    seed: int | None = None
+    #: Bradley's criterion of the recommendation (:data:`CRITERIA`).
+    criterion: str = "stringent"
+    #: Grow the design until every coverage MCSE is at most half the criterion's tolerance.
+    grow_design: bool = True
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "seed", resolve_seed(self.seed))
+        coverage_tolerance(0.95, self.criterion)
+        check_bool(self.grow_design, "grow_design")
         check_confidence_level(self.confidence_level)
         for name in ("n_boot", "n_perm", "design_n_reps", "design_n_boot"):
             check_positive_int(getattr(self, name), name)
@@ -304,64 +317,112 @@ def design_scenarios(
     return scenarios, pd.DataFrame(rows)
 
 
-def recommend(coverage: pd.DataFrame, confidence_level: float) -> dict[str, Any]:
+#: Bradley's (1978, Br. J. Math. Stat. Psychol. 31:144-152) criteria of robustness: an error rate within
+#: (1 -/+ share) alpha, so coverage at least ``level - share (1 - level)`` (0.945 at 95%, stringent;
+#: 0.925, liberal).
+CRITERIA = {"stringent": 0.1, "liberal": 0.5}
+
+
+def coverage_tolerance(confidence_level: float, criterion: str = "stringent") -> float:
+    """How far below nominal a coverage may fall and still count: Bradley's ``share * (1 - level)``."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"`criterion` must be one of {list(CRITERIA)}, got {criterion!r}")
+    return CRITERIA[criterion] * (1 - confidence_level)
+
+
+def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = "stringent") -> dict[str, Any]:
     """The recommended method for this design, with the evidence (one row per method).
 
-    A method qualifies when ``coverage + 2 coverage_mcse >= confidence_level``
-    at every scenario of the design (and no scenario has undefined coverage);
-    among those the one with the shortest mean width (averaged over the
-    scenarios) is recommended.  If none qualifies, the method whose worst
-    coverage is closest to nominal is named as the closest, with how it errs:
-    which side its misses fall on (``miss_below``: the interval lies entirely
-    below the truth).
+    The rule does not reward noise.  A method qualifies when its coverage
+    *estimate* is at least ``confidence_level - delta`` at every scenario of
+    the design (and none is undefined), with ``delta`` Bradley's tolerance
+    (:func:`coverage_tolerance`: 0.005 at 95% for ``stringent``, 0.025 for
+    ``liberal``); a noisier estimate gets no extra allowance (the earlier
+    rule, ``coverage + 2 MCSE >= nominal``, let a method through because its
+    MCSE was large).  :func:`analyze` sizes the design so every coverage
+    MCSE is at most ``delta / 2``; a method with a coverage within 2 MCSE
+    of the threshold is flagged ``borderline``, and one whose MCSE exceeds
+    ``delta / 2`` ``decided = False``.  Among the qualifying methods the one
+    with the shortest mean width (averaged over the scenarios) is named;
+    those whose mean width is within 2 combined MCSEs of it are reported as
+    indistinguishable at this precision (``tied_with``), not ranked by
+    noise.  If none qualifies, the method whose worst coverage is closest to
+    nominal is named as the closest, with which side its misses fall on.
     """
+    delta = coverage_tolerance(confidence_level, criterion)
+    threshold = confidence_level - delta
     rows = []
     for method, g in coverage.groupby("method", sort=False):
         cov = g["coverage"].to_numpy(dtype=float)
         mcse = g["coverage_mcse"].to_numpy(dtype=float)
         defined = bool(np.all(np.isfinite(cov)))
         worst = int(np.nanargmin(cov)) if np.any(np.isfinite(cov)) else 0
+        width_mcse = g["mean_width_mcse"].to_numpy(dtype=float) if "mean_width_mcse" in g else np.zeros(len(g))
         rows.append(
             {
                 "method": method,
-                "qualifies": defined and bool(np.all(cov + 2 * mcse >= confidence_level)),
+                "qualifies": defined and bool(np.all(cov >= threshold)),
+                "borderline": bool(np.any(np.abs(cov - threshold) < 2 * mcse)),
+                "decided": bool(np.all(mcse <= delta / 2)),
                 "worst_coverage": float(cov[worst]),
                 "worst_coverage_mcse": float(mcse[worst]),
-                "worst_at_rho": float(g["rho_true"].iloc[worst]),
+                "worst_at_rho": float(g["rho"].iloc[worst]),
+                "worst_at_rho_true": float(g["rho_true"].iloc[worst]),
                 "worst_generator": str(g["generator"].iloc[worst]),
                 "mean_width": float(g["mean_width"].mean()),
+                "mean_width_mcse": float(np.sqrt(np.sum(width_mcse**2)) / len(g)),
                 "miss_below": float(g["miss_below"].mean()),
                 "miss_above": float(g["miss_above"].mean()),
             }
         )
     evidence = pd.DataFrame(rows)
+    rule = (
+        f"Rule: Bradley's (1978) {criterion} criterion, coverage at least {confidence_level:g} - {delta:.3g} = "
+        f"{threshold:.3g} (error rate at most {1 + CRITERIA[criterion]:g} alpha) at every scenario of the design, "
+        f"judged on the estimate; then the shortest mean width."
+    )
+    base = {"criterion": criterion, "tolerance": delta, "threshold": threshold, "rule": rule, "evidence": evidence}
     qualified = evidence[evidence["qualifies"]]
     if len(qualified):
         best = qualified.loc[qualified["mean_width"].idxmin()]
+        others = qualified[qualified["method"] != best["method"]]
+        tied = others[
+            others["mean_width"] - best["mean_width"]
+            < 2 * np.hypot(others["mean_width_mcse"], best["mean_width_mcse"])
+        ]
         text = (
-            f"**{best['method']}**: its coverage is at least {confidence_level:g} - 2 MCSE at every scenario of "
-            f"this design (lowest {best['worst_coverage']:.3f} ± {best['worst_coverage_mcse']:.3f} at "
-            f"rho_s = {best['worst_at_rho']:.3f}, {best['worst_generator']}), and its mean width "
-            f"{best['mean_width']:.3f} is the shortest of the {len(qualified)} method(s) that qualify "
-            f"({', '.join(qualified['method'])})."
+            f"**{best['method']}**: its coverage is at least {threshold:.3g} at every scenario of this design "
+            f"(lowest {best['worst_coverage']:.4f} ± {best['worst_coverage_mcse']:.4f} at target "
+            f"rho_s = {best['worst_at_rho']:.3f} (measured truth {best['worst_at_rho_true']:.4f}), "
+            f"{best['worst_generator']}), and its mean width {best['mean_width']:.4f} is the shortest of the "
+            f"{len(qualified)} method(s) that qualify ({', '.join(qualified['method'])})."
         )
-        return {"method": str(best["method"]), "qualified": list(qualified["method"]), "closest": None,
-                "text": text, "evidence": evidence}  # fmt: skip
+        if len(tied):
+            text += (
+                f" Indistinguishable in width at this precision: {', '.join(tied['method'])} (within 2 MCSE of "
+                f"{best['method']}'s); any of them is as good a choice."
+            )
+        unsure = qualified[qualified["borderline"] | ~qualified["decided"]]
+        if len(unsure):
+            text += f" At the threshold within 2 MCSE: {', '.join(unsure['method'])}."
+        return base | {"method": str(best["method"]), "qualified": list(qualified["method"]),
+                       "tied_with": list(tied["method"]), "closest": None, "text": text + " " + rule}  # fmt: skip
     defined = evidence[np.isfinite(evidence["worst_coverage"])]
     if not len(defined):
-        return {"method": None, "qualified": [], "closest": None, "evidence": evidence,
-                "text": "No method has a defined coverage at this design; no recommendation."}  # fmt: skip
+        return base | {"method": None, "qualified": [], "tied_with": [], "closest": None,
+                       "text": "No method has a defined coverage at this design; no recommendation."}  # fmt: skip
     closest = defined.loc[(confidence_level - defined["worst_coverage"]).idxmin()]
     side = "below" if closest["miss_below"] > closest["miss_above"] else "above"
     text = (
-        f"No method reaches {confidence_level:g} - 2 MCSE at every scenario of this design. Closest: "
-        f"**{closest['method']}**, too narrow at its worst (coverage {closest['worst_coverage']:.3f} ± "
-        f"{closest['worst_coverage_mcse']:.3f} at rho_s = {closest['worst_at_rho']:.3f}, "
-        f"{closest['worst_generator']}); its misses fall mostly {side} the truth (interval entirely below: "
-        f"{closest['miss_below']:.3f}, above: {closest['miss_above']:.3f}, averaged over the design)."
+        f"No method reaches {threshold:.3g} at every scenario of this design. Closest: "
+        f"**{closest['method']}**, too narrow at its worst (coverage {closest['worst_coverage']:.4f} ± "
+        f"{closest['worst_coverage_mcse']:.4f} at target rho_s = {closest['worst_at_rho']:.3f} (measured truth "
+        f"{closest['worst_at_rho_true']:.4f}), {closest['worst_generator']}); its misses fall mostly {side} the "
+        f"truth (interval entirely below: {closest['miss_below']:.3f}, above: {closest['miss_above']:.3f}, "
+        f"averaged over the design). {rule}"
     )
-    return {"method": None, "qualified": [], "closest": str(closest["method"]), "text": text,
-            "evidence": evidence}  # fmt: skip
+    return base | {"method": None, "qualified": [], "tied_with": [], "closest": str(closest["method"]),
+                   "text": text}  # fmt: skip
 
 
 # --------------------------------------------------------------------------
@@ -527,6 +588,8 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
     study = run_all_ci_scenarios(
         scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
         confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
+        target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
+                     if settings.grow_design else None),
         progress=progress, study=f"analyze:{name}", **flags,
     )  # fmt: skip
     estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
@@ -538,7 +601,7 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
     pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
                          study=f"analyze:{name}", **flags)  # fmt: skip
     coverage = study.coverage
-    recommendation = recommend(coverage, settings.confidence_level)
+    recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
     provenance = provenance_record(f"analyze:{name}", identity, started)
     result = Analysis(
         name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
@@ -612,14 +675,16 @@ def report_markdown(a: Analysis) -> str:
         "",
         f"Design-matched study: n = {a.n_used}, x's tie counts as observed; y by rank mixing and from the observed "
         f"y values (empirical pool); {s.design_n_reps} bootstrapped datasets per scenario x {s.design_n_boot} "
-        f"resamples; columns by target rho_s (the measured truth is in `design/coverage.parquet`). Coverage ± "
-        f"MCSE (headline estimator; see `design/summary.md`):",
+        f"resamples (grown until every coverage MCSE is at most {a.recommendation['tolerance'] / 2:.4f} unless "
+        f"turned off); columns by target rho_s with the measured truth (± its MCSE) it was calibrated to. "
+        f"Coverage ± MCSE (headline estimator; see `design/summary.md`):",
         "",
     ]
     cov = a.coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
     cols = {}
     for (generator, rho), g in cov.groupby(["generator", "rho"], sort=False):
-        cols[f"{generator} rho_s={rho:.3f}"] = {
+        truth, truth_mcse = float(g["rho_true"].iloc[0]), float(g["rho_true_mcse"].iloc[0])
+        cols[f"{generator} target {rho:.3f} (truth {truth:.4f} ± {truth_mcse:.4f})"] = {
             m: f"{c:.3f} ± {e:.3f}" for m, c, e in zip(g["method"], g["coverage"], g["coverage_mcse"], strict=True)
         }
     cov_table = pd.DataFrame(cols).reindex(list(ALL_METHODS)).reset_index(names="method")
@@ -657,6 +722,11 @@ def report_markdown(a: Analysis) -> str:
         "neither model is claimed to be how these data arose. The minimum detectable correlation is a property "
         "of the design, not evidence about the observed effect.",
         "",
-        f"Settings: {s.as_dict()}; data digest {a.provenance['identity']['data_digest']}.",
+        f"Settings: {level} intervals; {s.n_boot} bootstrap resamples and {s.n_perm} permutations on the data; "
+        f"design study of {s.design_n_reps} bootstrapped datasets per scenario"
+        f"{' (grown to the precision above)' if s.grow_design else ''} x {s.design_n_boot} resamples; power from "
+        f"{s.power_n_reps} datasets per grid point at alpha = {s.alpha:g}, target power {s.target_power:g}; "
+        f"recommendation by Bradley's {s.criterion} criterion; seed {s.seed}. Data digest "
+        f"{a.provenance['identity']['data_digest']}.",
     ]
     return "\n".join(lines) + "\n"

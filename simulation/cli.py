@@ -198,6 +198,12 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--power-reps", type=_checked(int, lambda v: v >= 10, "an integer >= 10"), default=4_000,
                     help="datasets per power grid point (4000)")  # fmt: skip
     an.add_argument("--seed", type=_seed, help="default: SEED")
+    an.add_argument("--criterion", choices=["stringent", "liberal"], default="stringent",
+                    help="Bradley's (1978) criterion for the recommendation: coverage >= nominal - 0.1 alpha "
+                    "(stringent, default) or - 0.5 alpha (liberal)")
+    an.add_argument("--no-grow-design", action="store_true",
+                    help="keep --design-reps as given instead of growing the design until every coverage MCSE is "
+                    "at most half the criterion's tolerance")
     an.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
     an.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     an.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")

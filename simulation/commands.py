@@ -259,6 +259,8 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
         design_n_boot=args.design_boot,
         power_n_reps=args.power_reps,
         seed=settings.SEED if args.seed is None else args.seed,
+        criterion=args.criterion,
+        grow_design=not args.no_grow_design,
     )
     out = Path(args.out) if args.out else Path("results", "analyze", name)
     t0 = time.perf_counter()

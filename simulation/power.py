@@ -60,6 +60,7 @@ from simulation._validation import check_n_jobs, check_paired_data, check_positi
 from simulation.bootstrap import resample_keys
 from simulation.scenarios import Scenario, check_scenarios, scenario_seed
 from simulation.seeding import child_keys, child_seed
+from simulation.settings import resolve_seed
 from simulation.spearman import midranks, spearman_rho_2d
 from simulation.storage import provenance_record, write_parquet, write_text
 
@@ -249,9 +250,11 @@ class PowerSettings:
     target_power: float = 0.8
     n_perm: int = DEFAULT_N_PERM
     n_perm_tied_y: int = DEFAULT_N_PERM_TIED_Y
-    seed: int = 0
+    #: None: ``SEED`` from the settings (as on the command line).
+    seed: int | None = None
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "seed", resolve_seed(self.seed))
         check_positive_int(self.n_reps, "n_reps", minimum=10)
         object.__setattr__(self, "grid", check_grid(self.grid))
         _check_alpha(self.alpha)
@@ -464,8 +467,10 @@ class _PowerIdentity:
 
     def as_dict(self) -> dict:
         from simulation import __version__
+        from simulation.generators import CALIBRATION_VERSION
 
-        return self.settings.as_dict() | {"format_version": self.format_version, "package_version": __version__}
+        return self.settings.as_dict() | {"format_version": self.format_version, "package_version": __version__,
+                                          "calibration": CALIBRATION_VERSION}  # fmt: skip
 
 
 def run_power_study(

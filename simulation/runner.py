@@ -67,13 +67,14 @@ from simulation.blocks import (
     run_cheap_unit,
 )
 from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, method_performance
-from simulation.generators import Calibration, Truth
+from simulation.generators import CALIBRATION_VERSION, Calibration, Truth
 from simulation.intervals import BOOTSTRAP_METHODS
 from simulation.metrics import wilson_interval
 from simulation.moments import Moments
 from simulation.parallel import check_backend, parallel_map
 from simulation.report import summary_markdown
 from simulation.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
+from simulation.settings import resolve_seed
 from simulation.storage import (
     BlockStore,
     now,
@@ -159,6 +160,7 @@ class RunIdentity:
     block_reps: int = BLOCK_REPS
     cheap_unit_blocks: int = CHEAP_UNIT_BLOCKS
     controls: str = CONTROLS_VERSION
+    calibration: str = CALIBRATION_VERSION
     format_version: int = FORMAT_VERSION
     package_version: str = __version__
 
@@ -221,7 +223,7 @@ def calibrate_all(
     known: dict[str, tuple[Calibration, Truth]] = {}
     try:
         for key, entry in cached.get("scenarios", {}).items():
-            if entry.get("truth_mcse") == truth_mcse:
+            if entry.get("truth_mcse") == truth_mcse and entry.get("calibration_version") == CALIBRATION_VERSION:
                 known[key] = (Calibration(*entry["calibration"]), Truth(*entry["truth"]))
     except (AttributeError, TypeError, KeyError):
         known = {}
@@ -235,7 +237,8 @@ def calibrate_all(
     parallel_map(_calibrate_one, calls, n_jobs=n_jobs, progress=False, on_result=keep, desc="calibrations")
     if path is not None and missing:
         body = {
-            key: {"calibration": list(cal), "truth": list(truth), "truth_mcse": truth_mcse}
+            key: {"calibration": list(cal), "truth": list(truth), "truth_mcse": truth_mcse,
+                  "calibration_version": CALIBRATION_VERSION}  # fmt: skip
             for key, (cal, truth) in sorted(known.items())
         }
         write_json(path, {"scenarios": body})
@@ -322,6 +325,8 @@ def _scenario_row(s: Scenario, calibration: Calibration, truth: Truth) -> dict[s
         "rho_true_mcse": truth.mcse,
         "rho_true_n_reps": truth.n_reps,
         "coefficient": calibration.coefficient,
+        "calibration_achieved": calibration.achieved,
+        "calibration_mcse": calibration.mcse,
     }
 
 
@@ -407,9 +412,11 @@ def _coverage_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 # The run
 # --------------------------------------------------------------------------
 def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
-    """Validate a method list (``None`` = all)."""
+    """Validate a method list (``None`` = all; a string is one method or a comma-separated list)."""
     if methods is None:
         return ALL_METHODS
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",")]
     methods = tuple(methods)
     unknown = [m for m in methods if m not in ALL_METHODS]
     if unknown or not methods:
@@ -504,7 +511,7 @@ def run_all_ci_scenarios(
     confidence_level: float = 0.95,
     methods: Sequence[str] | None = None,
     n_jobs: int = -1,
-    seed: int = 0,
+    seed: int | None = None,
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
@@ -598,7 +605,7 @@ def run_all_ci_scenarios(
     identity = RunIdentity(
         n_boot=check_positive_int(n_boot, "n_boot"),
         confidence_level=check_confidence_level(confidence_level),
-        seed=int(check_seed(seed)),
+        seed=int(check_seed(resolve_seed(seed))),
         control_variates=check_bool(control_variates, "control_variates"),
         truth_mcse=truth_mcse,
     )

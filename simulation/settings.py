@@ -133,3 +133,9 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     if unknown:
         raise ValueError(f"config file `{file}` sets unknown setting(s) {unknown}; allowed: {list(_SETTING_NAMES)}")
     return Settings(**values, source=str(file))
+
+
+def resolve_seed(seed: int | None) -> int:
+    """``seed``, or ``SEED`` from the settings (:func:`load_settings`) when it is None: the one default seed
+    of the command line and the Python API alike."""
+    return load_settings().SEED if seed is None else seed

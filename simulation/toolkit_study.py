@@ -31,6 +31,7 @@ import pandas as pd
 
 from simulation.metrics import wilson_interval
 from simulation.seeding import child_seed, rng_from
+from simulation.settings import resolve_seed
 from simulation.slo import regression_check, slo_compliance
 from simulation.toolkit import bootstrap_ci, compute_lower_bound_95
 
@@ -99,7 +100,9 @@ def run_check(check: str, n: int, parameter: float, n_reps: int, seed: int) -> d
     }
 
 
-def run_toolkit_study(n_reps: int = 2000, *, seed: int = 0, n_jobs: int = -1, progress: bool = False) -> pd.DataFrame:
+def run_toolkit_study(
+    n_reps: int = 2000, *, seed: int | None = None, n_jobs: int = -1, progress: bool = False
+) -> pd.DataFrame:
     """All checks of :data:`TOOLKIT_STUDY`; one row each (order of the table, whatever ``n_jobs``)."""
     from simulation._validation import check_positive_int
     from simulation.parallel import parallel_map
@@ -110,6 +113,7 @@ def run_toolkit_study(n_reps: int = 2000, *, seed: int = 0, n_jobs: int = -1, pr
     def keep(i: int, row: dict[str, Any]) -> None:
         rows[i] = row
 
+    seed = resolve_seed(seed)
     calls = [((check, n, p, n_reps, seed), {}) for check, n, p in TOOLKIT_STUDY]
     parallel_map(run_check, calls, n_jobs=n_jobs, progress=progress, on_result=keep, desc="checks")
     return pd.DataFrame(rows)

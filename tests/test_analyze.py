@@ -20,7 +20,8 @@ from simulation.cli import main
 # statpsych (Bonett), ci.spear example: 15 pairs, r_s and the 95% Bonett-Wright interval it prints.
 STATPSYCH_Y = [21, 4, 9, 12, 35, 18, 10, 22, 24, 1, 6, 8, 13, 16, 19]
 STATPSYCH_X = [67, 28, 30, 28, 52, 40, 25, 37, 44, 10, 14, 20, 28, 40, 51]
-SMALL = an.AnalysisSettings(n_boot=400, n_perm=2000, design_n_reps=200, design_n_boot=200, power_n_reps=200)
+SMALL = an.AnalysisSettings(n_boot=400, n_perm=2000, design_n_reps=200, design_n_boot=200, power_n_reps=200,
+                            grow_design=False)
 
 
 def test_statpsych_ci_spear_example():
@@ -136,35 +137,69 @@ def _table(rows):
 
 
 def test_recommend_shortest_qualifying():
+    """Stringent criterion at 95%: coverage >= 0.945 (Bradley 1978: error rate <= 1.1 alpha) on the estimate."""
     cov = _table(
         [
-            {"method": "a", "rho_true": 0.0, "coverage": 0.951, "coverage_mcse": 0.005, "mean_width": 0.50},
-            {"method": "a", "rho_true": 0.3, "coverage": 0.941, "coverage_mcse": 0.005, "mean_width": 0.48},
-            {"method": "b", "rho_true": 0.0, "coverage": 0.960, "coverage_mcse": 0.004, "mean_width": 0.55},
-            {"method": "b", "rho_true": 0.3, "coverage": 0.955, "coverage_mcse": 0.004, "mean_width": 0.53},
-            {"method": "c", "rho_true": 0.0, "coverage": 0.950, "coverage_mcse": 0.005, "mean_width": 0.40},
-            {"method": "c", "rho_true": 0.3, "coverage": 0.939, "coverage_mcse": 0.005, "mean_width": 0.40},
+            {"method": "a", "rho": 0.0, "rho_true": 0.0, "coverage": 0.951, "coverage_mcse": 0.002, "mean_width": 0.50},
+            {"method": "a", "rho": 0.3, "rho_true": 0.3002, "coverage": 0.946, "coverage_mcse": 0.002,
+             "mean_width": 0.48},
+            {"method": "b", "rho": 0.0, "rho_true": 0.0, "coverage": 0.960, "coverage_mcse": 0.002, "mean_width": 0.55},
+            {"method": "b", "rho": 0.3, "rho_true": 0.3002, "coverage": 0.955, "coverage_mcse": 0.002,
+             "mean_width": 0.53},
+            {"method": "c", "rho": 0.0, "rho_true": 0.0, "coverage": 0.950, "coverage_mcse": 0.002, "mean_width": 0.40},
+            {"method": "c", "rho": 0.3, "rho_true": 0.3002, "coverage": 0.944, "coverage_mcse": 0.002,
+             "mean_width": 0.40},
         ]
-    )
+    )  # fmt: skip
     rec = an.recommend(cov, 0.95)
-    assert rec["method"] == "a"  # c is shorter but 0.939 + 0.010 < 0.95
-    assert rec["qualified"] == ["a", "b"]
-    assert "0.941" in rec["text"] and "a, b" in rec["text"]
+    assert rec["method"] == "a"  # c is shorter but 0.944 < 0.945
+    assert rec["qualified"] == ["a", "b"] and rec["tied_with"] == []
+    assert rec["threshold"] == pytest.approx(0.945) and "stringent" in rec["text"]
+    assert "0.9460" in rec["text"] and "a, b" in rec["text"] and "measured truth 0.3002" in rec["text"]
+    liberal = an.recommend(cov, 0.95, "liberal")  # coverage >= 0.925: c qualifies and is the shortest
+    assert liberal["method"] == "c" and liberal["threshold"] == pytest.approx(0.925)
+
+
+def test_recommend_does_not_reward_a_noisier_estimate():
+    """The issue's case: studentized 0.9471 +- 0.0030 passed `coverage + 2 MCSE >= 0.95` and fisher_z_pearson
+    0.9472 +- 0.0011 did not.  On the estimate both meet 0.945 and both qualify; a noisier estimate of the
+    same coverage below the threshold fails whatever its MCSE."""
+    rows = [
+        {"method": "studentized", "rho": 0.2, "rho_true": 0.2, "coverage": 0.9471, "coverage_mcse": 0.0030,
+         "mean_width": 0.41, "mean_width_mcse": 0.001},
+        {"method": "fisher_z_pearson", "rho": 0.2, "rho_true": 0.2, "coverage": 0.9472, "coverage_mcse": 0.0011,
+         "mean_width": 0.4105, "mean_width_mcse": 0.001},
+        {"method": "noisy", "rho": 0.2, "rho_true": 0.2, "coverage": 0.9440, "coverage_mcse": 0.0100,
+         "mean_width": 0.30, "mean_width_mcse": 0.001},
+    ]  # fmt: skip
+    rec = an.recommend(_table(rows), 0.95)
+    assert rec["qualified"] == ["studentized", "fisher_z_pearson"]
+    assert rec["method"] == "studentized" and rec["tied_with"] == ["fisher_z_pearson"]  # widths within 2 MCSE
+    assert "Indistinguishable" in rec["text"]
+    ev = rec["evidence"].set_index("method")
+    assert not ev.loc["studentized", "decided"] and ev.loc["fisher_z_pearson", "decided"]  # MCSE vs 0.0025
 
 
 def test_recommend_none_qualifies_names_closest_and_side():
     cov = _table(
         [
-            {"method": "a", "rho_true": 0.3, "coverage": 0.90, "coverage_mcse": 0.005, "miss_below": 0.08},
-            {"method": "b", "rho_true": 0.3, "coverage": 0.93, "coverage_mcse": 0.005, "miss_above": 0.06},
-            {"method": "c", "rho_true": 0.3, "coverage": math.nan, "coverage_mcse": math.nan},
+            {"method": "a", "rho": 0.3, "rho_true": 0.3, "coverage": 0.90, "coverage_mcse": 0.005,
+             "miss_below": 0.08},
+            {"method": "b", "rho": 0.3, "rho_true": 0.3, "coverage": 0.93, "coverage_mcse": 0.005,
+             "miss_above": 0.06},
+            {"method": "c", "rho": 0.3, "rho_true": 0.3, "coverage": math.nan, "coverage_mcse": math.nan},
         ]
-    )
+    )  # fmt: skip
     rec = an.recommend(cov, 0.95)
     assert rec["method"] is None and rec["qualified"] == []
     assert rec["closest"] == "b"
-    assert "above" in rec["text"] and "0.930" in rec["text"]
+    assert "above" in rec["text"] and "0.9300" in rec["text"]
     assert not rec["evidence"].set_index("method").loc["c", "qualifies"]
+
+
+def test_recommend_rejects_an_unknown_criterion():
+    with pytest.raises(ValueError, match=r"`criterion` must be one of \['stringent', 'liberal'\], got 'lax'"):
+        an.AnalysisSettings(criterion="lax")
 
 
 def _write_example(path, rows=None):

@@ -11,19 +11,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
+from scipy import special, stats
 
-from simulation import spearman_rho_2d
+from simulation import generators, spearman_rho_2d
 from simulation.generators import (
     calibrate_rank_mixing,
     calibrate_tied,
     calibrate_tied_grid,
+    expected_sample_spearman,
     generate_bivariate_normal_batch,
     generate_cumulative_aluminum_batch,
     generate_rank_mixing_batch,
     generate_tied_batch,
     load_pool,
     lognormal_parameters,
+    reachable_range,
     tie_counts,
     x_values,
 )
@@ -95,11 +97,70 @@ def test_rank_mixing_calibration_hits_target_on_fresh_data():
     assert abs(r.mean() + 0.13) < 4.5 * math.hypot(mcse, fresh_mcse)
 
 
+def _cv_reference(r, u):
+    """Regression of r on (1, u) by least squares: with E u = 0 the intercept is the control-variate mean,
+    and the residual SD (m - 2 df) over sqrt(m) its MCSE."""
+    design = np.column_stack([np.ones_like(u), u])
+    coef, *_ = np.linalg.lstsq(design, r, rcond=None)
+    resid = r - design @ coef
+    return coef[0], math.sqrt(resid @ resid / (r.size - 2) / r.size)
+
+
 def test_calibration_runs_the_generation_path():
+    """The calibration's estimate is the control-variate mean of the generated datasets' Spearman, with the
+    mixing control written out from the documented streams (standardized midranks of x, child 1's noise)."""
     counts = (3, 3, 3, 3)
-    rho_c, achieved, _ = calibrate_rank_mixing(0.3, counts, n_cal=500, seed=4)
+    rho_c, achieved, mcse = calibrate_rank_mixing(0.3, counts, n_cal=500, seed=4)
     x, y = generate_rank_mixing_batch(500, counts, rho_c, seed=4)
-    assert np.mean(spearman_rho_2d(x, y)) == achieved
+    a = stats.rankdata(x, axis=1)
+    a = (a - a.mean(axis=1, keepdims=True)) / a.std(axis=1, keepdims=True)
+    noise = rng_from(child_seed(np.random.SeedSequence(4), 1)).standard_normal(x.shape)
+    b = (noise - noise.mean(axis=1, keepdims=True)) / noise.std(axis=1, keepdims=True)
+    u = np.mean(a * special.erf(b / math.sqrt(2)), axis=1)
+    ref, ref_mcse = _cv_reference(spearman_rho_2d(x, y), u)
+    assert achieved == pytest.approx(ref, abs=1e-12) and mcse == pytest.approx(ref_mcse, rel=1e-9)
+    assert abs(achieved - 0.3) < 0.1 * mcse  # a step function at n = 12: Brent stops at the step nearest 0.3
+
+
+@pytest.mark.parametrize("model", ["rank_mixing", "gaussian_copula", "log_linear", "empirical"])
+def test_target_zero_is_exactly_independent(model):
+    """rho = 0: coefficient exactly 0, achieved exactly 0, and y's values do not depend on x at all (the same
+    noise with x drawn otherwise gives the same y), so the data are independent by construction."""
+    counts = (6, 3, 3, 8)
+    kw = TIED_KW[model]
+    cal = calibrate_tied(model, 0.0, counts, n_cal=300, pool=kw.get("pool"))
+    assert cal == (0.0, 0.0, 0.0)
+    seed = np.random.SeedSequence(11)
+    x, y = generate_tied_batch(model, 50, counts, cal.coefficient, seed, **kw)
+    if model != "gaussian_copula":  # the copula's y is the noise itself (child 1), whatever x is
+        y2 = generate_tied_batch(model, 50, counts, 0.0, seed, **kw)[1]
+        np.testing.assert_array_equal(y, y2)
+    noise = rng_from(child_seed(seed, 1)).standard_normal(x.shape)
+    order_y = np.argsort(np.argsort(y, axis=1, kind="stable"), axis=1, kind="stable")
+    order_noise = np.argsort(np.argsort(noise, axis=1, kind="stable"), axis=1, kind="stable")
+    if model != "empirical":  # y is an increasing function of the noise alone
+        np.testing.assert_array_equal(order_y, order_noise)
+    truth = expected_sample_spearman(model, counts, 0.0, seed, target_mcse=0.001, pool=kw.get("pool"))
+    assert truth == (0.0, 0.0, 0)
+
+
+@pytest.mark.parametrize("model", ["rank_mixing", "gaussian_copula", "log_linear"])
+def test_calibration_is_exactly_odd_where_the_model_is(model):
+    """c(-t) = -c(t) to the last bit; and the model is odd: Spearman at -c equals minus Spearman at c with
+    the noise negated (checked on generated data, not assumed)."""
+    counts = (10, 20, 30, 20)
+    kw = TIED_KW[model]
+    up, down = calibrate_tied_grid(model, [0.35, -0.35], counts, n_cal=400)
+    assert down.coefficient == -up.coefficient and down.achieved == -up.achieved and down.mcse == up.mcse
+    lo, hi = reachable_range(model, counts, n_cal=400)
+    assert lo == -hi
+    parts = generators._tied_parts(model, 200, counts, np.random.SeedSequence(3), None)
+    flipped = parts._replace(b=-parts.b)
+    r_pos = spearman_rho_2d(parts.x, generators._tied_y(model, flipped, up.coefficient, kw.get("y_median"),
+                                                        kw.get("y_iqr")))
+    r_neg = spearman_rho_2d(parts.x, generators._tied_y(model, parts, -up.coefficient, kw.get("y_median"),
+                                                        kw.get("y_iqr")))
+    np.testing.assert_allclose(r_neg, -r_pos, atol=1e-12)
 
 
 def test_bivariate_normal_mean_spearman_matches_moran():
@@ -223,10 +284,15 @@ def test_tied_calibration_hits_target_on_fresh_data(model):
 
 @pytest.mark.parametrize("model", list(TIED_KW))
 def test_tied_calibration_runs_the_generation_path(model):
+    """The calibration's estimate at its coefficient is the least-squares control-variate mean of the
+    generated datasets' Spearman on the mixing draws' control."""
     counts = (3, 5, 4, 8)
-    cal = calibrate_tied(model, -0.25, counts, n_cal=500, seed=4, pool=TIED_KW[model].get("pool"))
+    cal = calibrate_tied(model, 0.25, counts, n_cal=500, seed=4, pool=TIED_KW[model].get("pool"))
     x, y = generate_tied_batch(model, 500, counts, cal.coefficient, np.random.SeedSequence(4), **TIED_KW[model])
-    assert np.mean(spearman_rho_2d(x, y)) == pytest.approx(cal.achieved, abs=1e-14)
+    parts = generators._tied_parts(model, 500, counts, np.random.SeedSequence(4), TIED_KW[model].get("pool"))
+    u = np.mean(parts.a * special.erf(parts.b / math.sqrt(2)), axis=1)
+    ref, ref_mcse = _cv_reference(spearman_rho_2d(x, y), u)
+    assert cal.achieved == pytest.approx(ref, abs=1e-12) and cal.mcse == pytest.approx(ref_mcse, rel=1e-9)
 
 
 def _reference_tied(model, counts, c, seed, n_reps):
@@ -413,3 +479,33 @@ def test_generator_level_errors(tmp_path):
     broken.write_bytes(b"not parquet at all")
     with pytest.raises(ValueError, match="is not a readable Parquet file"):
         load_pool(broken)
+
+
+@pytest.mark.parametrize("study", ["karwowski2018", "smoke"])
+def test_measured_truth_meets_the_target_in_every_builtin_scenario(study):
+    """The truth measured on streams of its own equals the target within its error and the calibration's.
+
+    Per scenario |truth - rho| < 4.4 sqrt(truth_mcse^2 + calibration_mcse^2): two-sided normal false-alarm
+    rate 1.1e-5 per scenario, at most 1e-3 over the 88 + 7 checks.  And the calibration itself meets the
+    target to 0.0005 (3 of its MCSEs at n >= 73) in the default study.
+    """
+    for s in load_study(study):
+        if s.estimand != "expected_sample":
+            continue
+        cal = s.calibration()
+        truth = s.truth(0.0005, calibration=cal)
+        assert abs(truth.value - s.rho) <= 4.4 * math.hypot(truth.mcse, cal.mcse), (s.key, truth, cal)
+        if s.rho == 0:
+            assert truth == (0.0, 0.0, 0) and cal == (0.0, 0.0, 0.0)  # exact null: no error to allow for
+        if study == "karwowski2018":
+            assert cal.mcse < 0.0005 / 3 and abs(cal.achieved - s.rho) < 1e-6, (s.key, cal)
+
+
+def test_scenario_accepts_numpy_scalars_and_checks_k_against_counts():
+    s = Scenario(case="np", generator="rank_mixing", n=np.int64(30), rho=np.float32(0.4), k=np.int64(3),
+                 template="custom", counts=(10, 10, 10))  # fmt: skip
+    assert type(s.n) is int and type(s.rho) is float and type(s.k) is int
+    assert s.key == Scenario(case="np", generator="rank_mixing", n=30, rho=float(np.float32(0.4)), k=3,
+                             template="custom", counts=(10, 10, 10)).key  # fmt: skip
+    with pytest.raises(ValueError, match=r"`k` must equal the number of `counts` \(3\) or be left out, got k=5"):
+        Scenario(case="k", generator="rank_mixing", n=30, rho=0.4, k=5, template="custom", counts=(10, 10, 10))

@@ -218,3 +218,22 @@ def test_pool_of_exactly_n_values_shares_one_null(tmp_path):
     perm = curve[curve["test"] == "permutation"].set_index("rho_true")["power"]
     assert perm[0.0] <= 0.05 + 4 * math.sqrt(0.05 * 0.95 / 4000)
     assert perm[0.4] > perm[0.0] + 0.1
+
+
+@pytest.mark.parametrize("counts", [(10, 10, 10), (22, 2, 2, 2, 2)])
+def test_permutation_test_has_size_alpha_at_rho_zero_on_tied_designs(counts):
+    """At rho = 0 the generator's coefficient is exactly 0, so the data are independent and the permutation
+    test's rejection rate is alpha.  Two sources of error: the 20,000 datasets (binomial SE) and the one
+    null of ``n_perm`` permutations that every dataset shares (its tail share at the critical value has the
+    same binomial form in ``n_perm``, and moves every dataset's p-value together); |rate - 0.05| < 4
+    combined SEs (false alarm 6e-5 per design), with the Monte Carlo p-value's conservative bias (at most
+    1 / (n_perm + 1)) allowed for."""
+    s = Scenario(case="size", generator="rank_mixing", n=30, rho=0.3, template="custom", counts=counts)
+    settings = PowerSettings(n_reps=20_000, grid=(0.0, 0.3), n_perm=100_000, seed=13)
+    from simulation.power import _CurveData
+
+    assert _CurveData(s, 10, 0).coefficients([0.0, -0.3, 0.3])[0] == 0.0
+    curve = power_curve(s, settings)
+    size = curve[(curve["test"] == "permutation") & (curve["rho_true"] == 0.0)]["power"].iloc[0]
+    se = math.sqrt(0.05 * 0.95 / settings.n_reps + 0.05 * 0.95 / settings.n_perm)
+    assert 0.05 - 4 * se - 1 / (settings.n_perm + 1) < size < 0.05 + 4 * se

@@ -285,3 +285,16 @@ def test_estimator_sentence_names_each_kind_of_estimate():
     text = estimator_sentence(frame(["plain"], ["plain"]))
     assert "plain means over the bootstrapped datasets" in text and "plain means over the cheap phase" in text
     assert "where it has one" in estimator_sentence(frame(["control_variates"], ["control_variates", "plain"]))
+
+
+def test_one_scenario_and_one_method_string_are_accepted_and_wrong_types_named():
+    from simulation.runner import check_methods
+    from simulation.scenarios import check_scenarios
+
+    s = SMALL[0]
+    assert check_scenarios(s) == [s]
+    assert check_methods("bca") == ("bca",) and check_methods("percentile, bca") == ("percentile", "bca")
+    with pytest.raises(RunError, match="`scenarios` must be a Scenario or a list of them"):
+        check_scenarios(3)
+    with pytest.raises(RunError, match="`scenarios` must hold Scenario objects, got str"):
+        check_scenarios(["karwowski2018"])
