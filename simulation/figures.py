@@ -247,8 +247,9 @@ def min_detectable_figure(mdc: pd.DataFrame):
             g = panel[(panel["test"] == test) & (panel["status"] == "ok")]
             colour, marker, _ = _style(test, TEST_STYLES)
             x = np.array([pos[k] for k in g["scenario"]]) + _dodge(j, len(tests))
+            label = f"{test} (approximation)" if test == "asymptotic" else test
             ax.errorbar(x, g["rho_star"], yerr=2 * g["rho_star_se"].fillna(0), fmt=marker, ms=3.5, color=colour,
-                        elinewidth=0.8, label=test)  # fmt: skip
+                        elinewidth=0.8, label=label)  # fmt: skip
 
     frame = mdc.assign(method=mdc["test"])
     return _panel_figure(frame, "minimum detectable |rho|", draw)

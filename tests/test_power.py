@@ -160,7 +160,9 @@ def test_minimum_detectable_interpolates_and_uses_the_delta_method():
     assert mdc.loc["permutation", "rho_star_se"] == pytest.approx(math.sqrt(0.16 / 1000) / 1.5, abs=1e-12)
     assert mdc.loc["t_approx", "status"] == "not_reached" and math.isnan(mdc.loc["t_approx", "rho_star"])
     exact = mdc.loc["asymptotic", "rho_star"]
-    assert mdc.loc["asymptotic", "status"] == "ok" and mdc.loc["asymptotic", "rho_star_se"] == 0
+    assert mdc.loc["asymptotic", "status"] == "ok" and math.isnan(mdc.loc["asymptotic", "rho_star_se"])
+    assert mdc.loc["asymptotic", "estimate"] == "noncentral_t_approximation"
+    assert mdc.loc["permutation", "estimate"] == "monte_carlo"
     assert asymptotic_power(exact, 60) == pytest.approx(0.8, abs=1e-9)
 
 

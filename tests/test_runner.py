@@ -298,3 +298,17 @@ def test_one_scenario_and_one_method_string_are_accepted_and_wrong_types_named()
         check_scenarios(3)
     with pytest.raises(RunError, match="`scenarios` must hold Scenario objects, got str"):
         check_scenarios(["karwowski2018"])
+
+
+def test_bias_mcse_includes_the_measured_truths_error():
+    """bias = mean_rho_hat - rho_true, a difference of independent estimates: its MCSE is
+    sqrt(empirical_se^2 / N + rho_true_mcse^2), and reduces to SE / sqrt(N) for an exact truth."""
+    result = _run(SMALL, methods=["fisher_z_fieller"])
+    t = result.coverage
+    np.testing.assert_allclose(t["bias"], t["mean_rho_hat"] - t["rho_true"], rtol=0, atol=1e-15)
+    expected = np.sqrt(t["empirical_se"] ** 2 / t["n_reps_cheap"] + t["rho_true_mcse"] ** 2)
+    np.testing.assert_allclose(t["bias_mcse"], expected, rtol=1e-12)
+    measured = t["rho_true_mcse"] > 0
+    assert measured.any() and (~measured).any()
+    plain = t["empirical_se"] / np.sqrt(t["n_reps_cheap"])
+    assert (t.loc[measured, "bias_mcse"] > plain[measured]).all()
