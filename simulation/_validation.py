@@ -87,4 +87,20 @@ def check_paired_data(
     n = xa.shape[-1]
     if n < min_n:
         raise ValueError(f"sample size n must be >= {min_n} (length of `x`, `y`), got {n}")
+    check_max_sample_size(n)
     return xa, ya
+
+
+#: Largest sample size: the rank kernels sum doubled midrank deviations exactly in int64, and
+#: ``(n^3 - n) / 3`` (the sum of squares of untied ranks' deviations, times 4) overflows it from
+#: n = 2,097,152 on; numba wraps silently, so larger samples are refused at the boundary.
+MAX_SAMPLE_SIZE = 2_000_000
+
+
+def check_max_sample_size(n: int, name: str = "sample size n") -> int:
+    """``n`` if at most :data:`MAX_SAMPLE_SIZE`, else a ValueError naming the limit and why."""
+    if n > MAX_SAMPLE_SIZE:
+        raise ValueError(
+            f"{name} must be at most {MAX_SAMPLE_SIZE:,} (the exact integer rank sums would overflow), got {n:,}"
+        )
+    return n

@@ -49,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 from simulation import continuous, generators
-from simulation._validation import RunError
+from simulation._validation import RunError, check_max_sample_size
 from simulation.seeding import as_seed_sequence
 
 GENERATORS = (*generators.TIED_GENERATORS, *continuous.CONTINUOUS_GENERATORS)
@@ -102,6 +102,7 @@ class Scenario:
             raise ValueError(f"`generator` must be one of {list(GENERATORS)}, got {self.generator!r}")
         if isinstance(self.n, bool) or not isinstance(self.n, int) or self.n < 4:
             raise ValueError(f"`n` must be an integer >= 4, got {self.n!r}")
+        check_max_sample_size(self.n, "`n`")
         if isinstance(self.rho, bool) or not (isinstance(self.rho, float | int) and -1 < self.rho < 1):
             raise ValueError(f"`rho` must be in (-1, 1), got {self.rho!r}")
         self._check_extras()

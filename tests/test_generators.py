@@ -509,3 +509,8 @@ def test_scenario_accepts_numpy_scalars_and_checks_k_against_counts():
                              template="custom", counts=(10, 10, 10)).key  # fmt: skip
     with pytest.raises(ValueError, match=r"`k` must equal the number of `counts` \(3\) or be left out, got k=5"):
         Scenario(case="k", generator="rank_mixing", n=30, rho=0.4, k=5, template="custom", counts=(10, 10, 10))
+
+
+def test_scenario_n_above_the_exact_sum_limit_is_refused():
+    with pytest.raises(ValueError, match=r"`n` must be at most 2,000,000 .*got 2,000,001"):
+        Scenario(case="big", generator="bivariate_normal", n=2_000_001, rho=0.3)

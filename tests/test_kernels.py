@@ -286,3 +286,22 @@ def test_resample_controls_off_leave_the_resamples_unchanged(tied_batch):
     theta_off, off = _kernels.bootstrap_rows(*ids, keys, 30, jack, False)
     np.testing.assert_array_equal(theta_on, theta_off)
     assert np.all(off == 0) and np.all(np.any(on != 0, axis=1))
+
+
+def test_sample_size_limit_of_the_exact_integer_sums():
+    """Just below the limit the exact-integer kernel equals SciPy; above it the boundary refuses (beyond
+    2,097,151 the int64 sums wrap silently: the kernel then returns NaN or a wrong value)."""
+    from scipy import stats
+
+    from simulation._validation import MAX_SAMPLE_SIZE, check_paired_data
+    from simulation.generators import rank_statistics, score_rank_inputs
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=MAX_SAMPLE_SIZE)
+    y = 0.3 * x + rng.normal(size=MAX_SAMPLE_SIZE)
+    r, _ = rank_statistics(score_rank_inputs(x[None], y[None]), jackknife=False)
+    assert r[0] == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12)
+    check_paired_data(x, y, ndim=1)
+    big = np.zeros(MAX_SAMPLE_SIZE + 1)
+    with pytest.raises(ValueError, match=r"sample size n must be at most 2,000,000 .*got 2,000,001"):
+        check_paired_data(big, big, ndim=1)
