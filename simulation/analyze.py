@@ -149,7 +149,7 @@ def example_pairs(n: int = 60, seed: int = 2018, rho: float = 0.35) -> pd.DataFr
     return pd.DataFrame({"dose": dose[shuffle], "level": level[shuffle]})
 
 
-def read_pairs(data: str | Path, x: str, y: str) -> tuple[pd.DataFrame, str]:
+def read_pairs(data: str | Path, x: str, y: str, sep: str = ",") -> tuple[pd.DataFrame, str]:
     """Columns ``x`` and ``y`` of a CSV or Parquet file (``"example"``: the packaged dataset), as floats
     with NaN where a value is missing or non-finite, and the data's name (file stem).
 
@@ -163,14 +163,20 @@ def read_pairs(data: str | Path, x: str, y: str) -> tuple[pd.DataFrame, str]:
     if not path.is_file():
         raise ValueError(f"data file {str(data)!r} does not exist (give a CSV or Parquet file, or {EXAMPLE!r})")
     try:
-        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+        frame = pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path, sep=sep)
     except Exception as exc:  # pandas and pyarrow raise many types for unreadable files
         raise ValueError(f"data file {str(data)!r} is not a readable CSV or Parquet file: {exc}") from None
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     for option, name in (("--x", x), ("--y", y)):
         if name not in columns:
-            raise ValueError(f"column {name!r} ({option}) not found in {str(data)!r}; its columns: {columns}")
+            hint = ""
+            if len(columns) == 1:
+                found = [c for c in (";", "\t", "|", " ") if c in columns[0]]
+                if found:
+                    hint = (f"; the file was read as one column, so its separator is probably {found[0]!r}, not "
+                            f"{sep!r}: give it with --sep (sep= in Python)")  # fmt: skip
+            raise ValueError(f"column {name!r} ({option}) not found in {str(data)!r}; its columns: {columns}{hint}")
     if x == y:
         raise ValueError(f"--x and --y name the same column {x!r}; give two columns")
     out = {}

@@ -188,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("data", help="CSV or Parquet file, or 'example'")
     an.add_argument("--x", help="column of x (the tied one, e.g. a dose); required unless DATA is 'example'")
     an.add_argument("--y", help="column of y; required unless DATA is 'example'")
+    an.add_argument("--sep", default=",", help="field separator of a CSV file (default ','; e.g. ';' or '\\t')")
     an.add_argument("--out", help="results folder (default: results/analyze/<data file stem>)")
     an.add_argument("--confidence-level", type=_level, help="interval level (default: CONFIDENCE_LEVEL)")
     an.add_argument("--n-boot", type=_positive_int, default=10_000, help="resamples for the data's intervals (10000)")

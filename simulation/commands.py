@@ -250,7 +250,7 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
         raise RunError("--x and --y (the two columns to correlate) are required")
     if args.resume and args.overwrite:
         raise RunError("--resume and --overwrite exclude each other")
-    frame, name = read_pairs(args.data, x_col, y_col)
+    frame, name = read_pairs(args.data, x_col, y_col, sep=args.sep)
     analysis_settings = AnalysisSettings(
         confidence_level=args.confidence_level or settings.CONFIDENCE_LEVEL,
         n_boot=args.n_boot,

@@ -305,7 +305,7 @@ def _parse_row(row: dict[str, str], where: str, base_dir: Path) -> Scenario:
 
     def need(name: str) -> str:
         if not text(name):
-            raise ValueError(f"{where}: field `{name}` is required")
+            raise ValueError(f"field `{name}` is required")
         return text(name)
 
     def number(name: str, kind: type, required: bool = False):
@@ -316,16 +316,16 @@ def _parse_row(row: dict[str, str], where: str, base_dir: Path) -> Scenario:
             return kind(value)
         except ValueError:
             what = "an integer" if kind is int else "a number"
-            raise ValueError(f"{where}: field `{name}` must be {what}, got {value!r}") from None
+            raise ValueError(f"field `{name}` must be {what}, got {value!r}") from None
 
     try:
-        counts = tuple(int(c) for c in text("counts").split())
-    except ValueError:
-        raise ValueError(f"{where}: field `counts` must be space-separated integers, got {text('counts')!r}") from None
-    pool = text("pool") or None
-    if pool is not None and pool != generators.EXAMPLE_POOL and not Path(pool).is_absolute():
-        pool = str(base_dir / pool)
-    try:
+        try:
+            counts = tuple(int(c) for c in text("counts").split())
+        except ValueError:
+            raise ValueError(f"field `counts` must be space-separated integers, got {text('counts')!r}") from None
+        pool = text("pool") or None
+        if pool is not None and pool != generators.EXAMPLE_POOL and not Path(pool).is_absolute():
+            pool = str(base_dir / pool)
         return Scenario(
             case=need("case"),
             generator=need("generator"),
@@ -362,7 +362,11 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
         reader = csv.DictReader(fh)
         missing = [c for c in ("case", "generator", "n", "rho") if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"study file `{path}` lacks column(s) {missing}; columns: {list(STUDY_COLUMNS)}")
+            raise ValueError(
+                f"study file `{path}` lacks column(s) {missing}; it has {list(reader.fieldnames or [])} "
+                f"(a study file needs case, generator, n, rho, and may have {list(STUDY_COLUMNS[3:])}; "
+                "comma-separated)"
+            )
         scenarios = [
             _parse_row(row, f"study file `{path}`, row {i}", path.parent) for i, row in enumerate(reader, start=2)
         ]

@@ -287,6 +287,18 @@ def test_column_not_found_lists_columns(tmp_path, capsys):
     assert not (tmp_path / "o").exists()
 
 
+def test_a_csv_with_another_separator_gets_a_hint_and_reads_with_sep(tmp_path, capsys):
+    data = tmp_path / "semi.csv"
+    pd.DataFrame({"dose": np.repeat([1.0, 2.0, 3.0], 4), "level": np.arange(12.0)}).to_csv(data, sep=";",
+                                                                                           index=False)
+    assert main(["analyze", str(data), "--x", "dose", "--y", "level", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "['dose;level']" in err and "separator is probably ';'" in err and "--sep" in err
+    assert not (tmp_path / "o").exists()
+    frame, _ = an.read_pairs(data, "dose", "level", sep=";")
+    assert list(frame.columns) == ["dose", "level"] and frame["level"].sum() == 66
+
+
 def test_api_errors_name_the_problem():
     with pytest.raises(ValueError, match="1-D of equal length"):
         an.complete_pairs([1.0, 2.0], [1.0])

@@ -232,8 +232,14 @@ def test_study_file_errors(tmp_path):
     bad.write_text("case,generator,n,rho\nx,rank_mixing,ten,0.1\n")
     with pytest.raises(ValueError, match="row 2: field `n` must be an integer, got 'ten'"):
         load_study(bad)
+    with pytest.raises(ValueError) as err:
+        load_study(bad)
+    assert str(err.value).count("row 2") == 1  # the prefix once
     bad.write_text("case,n,rho\nx,10,0.1\n")
-    with pytest.raises(ValueError, match=r"lacks column\(s\) \['generator'\]"):
+    with pytest.raises(ValueError, match=r"lacks column\(s\) \['generator'\]; it has \['case', 'n', 'rho'\]"):
+        load_study(bad)
+    bad.write_text("case;generator;n;rho\nx;rank_mixing;10;0.1\n")  # another separator: one column found
+    with pytest.raises(ValueError, match=r"it has \['case;generator;n;rho'\].*comma-separated"):
         load_study(bad)
 
 
