@@ -571,7 +571,7 @@ def analyze(
     settings = settings or AnalysisSettings()
     pairs = complete_pairs(x, y)
     if resume and overwrite:
-        raise RunError("--resume and --overwrite exclude each other")
+        raise RunError("resume=True and overwrite=True exclude each other")
     if out is None:
         with tempfile.TemporaryDirectory() as tmp:
             return dataclasses.replace(

@@ -209,13 +209,15 @@ def prepare_output(
                 (out / name).unlink(missing_ok=True)
         elif not resume:
             raise RunError(
-                f"`{out}` already holds results; pass --resume to reuse and extend them, "
-                "--overwrite to replace them, or choose another --out"
+                f"`{out}` already holds results; pass --resume (resume=True in Python) to reuse and extend them, "
+                "--overwrite (overwrite=True) to replace them, or choose another --out (out=)"
             )
         else:
             _check_manifest(manifest, out, identity)
     elif main_file.exists() and not overwrite:
-        raise RunError(f"`{out}` holds {owned[0]} without a manifest; use --overwrite or another --out")
+        raise RunError(
+            f"`{out}` holds {owned[0]} without a manifest; use --overwrite (overwrite=True) or another --out (out=)"
+        )
     try:
         (out / BLOCKS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -232,14 +234,16 @@ def _check_manifest(manifest: Path, out: Path, identity: dict[str, Any]) -> None
     try:
         old = json.loads(manifest.read_text())["identity"]
     except (OSError, ValueError, KeyError) as exc:
-        raise RunError(f"cannot read `{manifest}` ({exc}); use --overwrite or another --out") from None
+        raise RunError(
+            f"cannot read `{manifest}` ({exc}); use --overwrite (overwrite=True) or another --out (out=)"
+        ) from None
     changed = {k: (old.get(k), v) for k, v in identity.items() if old.get(k) != v}
     changed |= {k: (v, None) for k, v in old.items() if k not in identity}
     if changed:
         what = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in changed.items())
         raise RunError(
             f"`{out}` holds results computed with other settings ({what}); rerun with the old "
-            "settings to resume, or use --overwrite or another --out"
+            "settings to resume, or use --overwrite (overwrite=True) or another --out (out=)"
         )
 
 

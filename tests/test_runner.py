@@ -110,7 +110,8 @@ def test_changed_settings_are_detected_and_nothing_is_overwritten(tmp_path):
     out = tmp_path / "r"
     _run(SMALL[:1], out=out)
     before = (out / "coverage.parquet").read_bytes()
-    with pytest.raises(RunError, match="already holds results; pass --resume"):
+    python_names = r"already holds results; pass --resume \(resume=True in Python\).*--overwrite \(overwrite=True\)"
+    with pytest.raises(RunError, match=python_names):
         _run(SMALL[:1], out=out)
     with pytest.raises(RunError, match=r"other settings \(n_boot: 40 -> 41\)"):
         _run(SMALL[:1], out=out, n_boot=41, resume=True)
