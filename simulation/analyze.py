@@ -187,7 +187,8 @@ def read_pairs(data: str | Path, x: str, y: str, sep: str = ",") -> tuple[pd.Dat
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise ValueError(
-                f"column {name!r} ({option}) holds {raw.iloc[row]!r} in data row {row + 1}, which is not a number "
+                f"column {name!r} ({option}) holds {raw.iloc[row]!r} at 0-based position {row} (data row "
+                f"{row + 1}), which is not a number "
                 f"({int(bad.sum())} such value(s)); only numbers and empty cells are allowed"
             )
         out[name] = values.astype(np.float64)
@@ -201,6 +202,7 @@ class Pairs:
     x: np.ndarray
     y: np.ndarray
     n_input: int
+    #: 0-based positions of the dropped rows among the data rows (0 = the first row after a CSV's header).
     dropped_rows: tuple[int, ...]
 
     @property
@@ -474,6 +476,9 @@ class Analysis:
             "n_input": self.n_input,
             "n_used": self.n_used,
             "n_dropped": len(self.dropped_rows),
+            # one numbering everywhere: 0-based positions among the data rows (as ``Analysis.dropped_rows``)
+            "dropped_positions": list(self.dropped_rows),
+            # deprecated (1-based data row numbers, as written before); removed in the next release
             "dropped_rows": [i + 1 for i in self.dropped_rows],
             "x_ties": records(self.x_ties),
             "y_ties": self.y_ties,
@@ -649,8 +654,10 @@ def report_markdown(a: Analysis) -> str:
     dropped = len(a.dropped_rows)
     lines.append(
         f"n = {a.n_used} complete pairs"
-        + (f" ({dropped} of {a.n_input} rows dropped for a missing or non-finite value: rows "
-           f"{', '.join(str(i + 1) for i in a.dropped_rows[:20])}{' ...' if dropped > 20 else ''})" if dropped
+        + (f" ({dropped} of {a.n_input} rows dropped for a missing or non-finite value, at 0-based positions "
+           f"{', '.join(str(i) for i in a.dropped_rows[:20])}{' ...' if dropped > 20 else ''}: position 0 is the "
+           f"first data row, the line after a CSV's header; `dropped_rows` in Python and `dropped_positions` in "
+           f"analysis.json hold the same numbers)" if dropped
            else " (no rows dropped)")
         + f"; x has {len(a.x_ties)} distinct values (counts {' '.join(map(str, a.x_ties['count']))}), y has "
         f"{a.y_ties['distinct']} ({a.y_ties['share_in_ties']:.0%} of values in ties)."

@@ -226,7 +226,9 @@ def test_analyze_end_to_end_and_reproducible(tmp_path):
     report_a = (tmp_path / "a" / "report.md").read_text()
     assert report_a == (tmp_path / "b" / "report.md").read_text()
     doc = json.loads((tmp_path / "a" / "analysis.json").read_text())
-    assert doc["n_input"] == 32 and doc["n_used"] == 30 and doc["dropped_rows"] == [31, 32]
+    assert doc["n_input"] == 32 and doc["n_used"] == 30 and doc["dropped_positions"] == [30, 31]
+    assert doc["dropped_rows"] == [31, 32]  # deprecated 1-based numbering, kept for one release
+    assert "at 0-based positions 30, 31" in report_a
     assert "2 of 32 rows dropped" in report_a
     assert len(doc["intervals"]) == 8
     methods = {r["method"] for r in doc["coverage"]}
