@@ -368,9 +368,14 @@ def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
         ax_cov.scatter(pos, g["coverage"], c=colors, marker=GENERATOR_MARKERS.get(g["generator"].iloc[0], "o"), s=14)
     level = float(analysis.settings.confidence_level)
     ax_cov.axhline(level, color="#555555", linestyle="--", linewidth=1)
+    threshold = analysis.recommendation.get("threshold")
+    if threshold is not None:  # the recommendation's criterion (Bradley 1978), see simulation.analyze.recommend
+        ax_cov.axhline(threshold, color="#555555", linestyle=":", linewidth=1)
     ax_cov.set_xticks(np.arange(len(methods)), [m.replace("fisher_z_", "z_") for m in methods], rotation=45,
                       ha="right")  # fmt: skip
-    ax_cov.set(ylabel="coverage ± 2 MCSE", title="coverage at this design (o rank mixing, □ empirical y)")
+    ax_cov.set(ylabel="coverage ± 2 MCSE")
+    ax_cov.set_title("coverage at this design (o rank mixing, □ empirical y)\ndashed: nominal; dotted: the "
+                     "recommendation's criterion", fontsize=9)  # fmt: skip
 
     pw = analysis.power
     perm = pw[pw["test"] == "permutation"]
