@@ -50,6 +50,7 @@ from simulation.toolkit import (
     bootstrap_ci,
     compute_lower_bound_95,
     compute_metric_ci,
+    lower_bound_95,
 )
 
 __all__ = [
@@ -58,6 +59,7 @@ __all__ = [
     "bootstrap_ci",
     "compliance_report",
     "compute_lower_bound_95",
+    "lower_bound_95",
     "compute_metric_ci",
     "regression_check",
     "slo_compliance",

@@ -247,13 +247,54 @@ def _run_id_seed(run_id: str) -> int:
         raise ValueError(f"`run_id` must start with 8 hexadecimal characters, got {run_id!r}") from None
 
 
+#: BCa bias-correction conventions: ``strict`` counts the bootstrap values strictly below the estimate
+#: (Efron & Tibshirani 1993, eq. 14.14 as printed; seed 004's specified computation), ``half`` counts values
+#: equal to it as half (Davison & Hinkley 1997, §5.3.2; ``scipy.stats.bootstrap``; this package's engine,
+#: :mod:`simulation.intervals`).  They differ only when many resamples equal the estimate (small n, discrete
+#: scores), where ``strict`` biases ``z0`` downward.
+BCA_CONVENTIONS = ("strict", "half")
+#: Status of a BCa bound whose bias correction is undefined (every bootstrap value on one side of the
+#: estimate): the same name as the engine's (:data:`simulation.intervals.STATUS_BCA_BIAS`).
+STATUS_BCA_BIAS_UNDEFINED = "bca_bias_undefined"
+
+
+@dataclasses.dataclass(frozen=True)
+class LowerBound:
+    """A BCa lower bound with how it was computed (:func:`lower_bound_95`)."""
+
+    bound: float
+    #: ``ok``; ``bca_bias_undefined`` (every bootstrap mean on one side of the mean: the bound is the plain
+    #: percentile at ``tail``, stated here instead of silently); ``too_few_scores`` (bound 0.0);
+    #: ``constant`` (all scores equal: the bound is their mean).
+    status: str
+    z0: float
+    acceleration: float
+    #: The quantile level of the bootstrap means that gave the bound.
+    level: float
+    convention: str
+
+
 def compute_lower_bound_95(
     scores: Sequence[float],
     *,
     run_id: str,
     n_resamples: int = 1000,
     tail: float = 0.025,
+    convention: str = "strict",
 ) -> float:
+    """The bound of :func:`lower_bound_95` (its ``bound``); see there.  ``convention="strict"`` (the default)
+    is seed 004's specified computation and keeps its byte-identical bounds."""
+    return lower_bound_95(scores, run_id=run_id, n_resamples=n_resamples, tail=tail, convention=convention).bound
+
+
+def lower_bound_95(
+    scores: Sequence[float],
+    *,
+    run_id: str,
+    n_resamples: int = 1000,
+    tail: float = 0.025,
+    convention: str = "strict",
+) -> LowerBound:
     """Deterministic BCa lower confidence bound on the mean of ``scores`` in [0, 1].
 
     The specified computation (kept as the default because downstream gates
@@ -264,8 +305,13 @@ def compute_lower_bound_95(
 
     BCa (Efron & Tibshirani 1993, §14.3): ``a1 = Phi(z0 + (z0 + z)/(1 - a (z0 + z)))``
     with ``z = Phi^-1(tail)``, bias correction ``z0 = Phi^-1(#{means < mean} / B)``
-    (eq. 14.14) and jackknife acceleration ``a`` (eq. 14.15); the bound is
-    the ``a1`` quantile (linear interpolation) of the bootstrap means.
+    (eq. 14.14; ``convention="half"`` adds half the means equal to the mean,
+    Davison & Hinkley 1997, §5.3.2, as the engine does: see
+    :data:`BCA_CONVENTIONS`) and jackknife acceleration ``a`` (eq. 14.15); the
+    bound is the ``a1`` quantile (linear interpolation) of the bootstrap means.
+    When every bootstrap mean lies on one side of the mean ``z0`` is
+    undefined; the bound is then the plain percentile at ``tail`` and
+    ``status`` says ``bca_bias_undefined``.
     "Below" is meant in exact arithmetic: a bootstrap mean within 1e-12 of
     the mean (rounding of an equal sum) is not below it, so a uniform shift
     of the scores cannot flip ties and move ``z0``.
@@ -281,14 +327,18 @@ def compute_lower_bound_95(
     n_resamples : int
     tail : float
         Lower tail probability in (0, 0.5).
+    convention : {"strict", "half"}
+        How bootstrap means equal to the mean count in ``z0``.
 
     Returns
     -------
-    float
-        0.0 when there are fewer than 5 scores (with a WARNING log naming the
+    LowerBound
+        ``bound`` 0.0 when there are fewer than 5 scores (with a WARNING log naming the
         count and the run id); the mean itself when all scores are equal (no
         resampling); otherwise the bound.
     """
+    if convention not in BCA_CONVENTIONS:
+        raise ValueError(f"`convention` must be one of {list(BCA_CONVENTIONS)}, got {convention!r}")
     seed = _run_id_seed(run_id)
     n_resamples = check_positive_int(n_resamples, "n_resamples")
     if isinstance(tail, bool) or not isinstance(tail, (int, float)) or not 0 < tail < 0.5:
@@ -299,23 +349,24 @@ def compute_lower_bound_95(
     n = x.size
     if n < 5:
         log.warning("compute_lower_bound_95: only %d cases (need >= 5) for run %s; returning 0.0", n, run_id)
-        return 0.0
+        return LowerBound(0.0, "too_few_scores", math.nan, math.nan, math.nan, convention)
     mean = float(x.mean())
     if np.all(x == x[0]):
-        return mean
+        return LowerBound(mean, "constant", math.nan, math.nan, math.nan, convention)
     rng = np.random.default_rng(seed)
     means = x[rng.integers(0, n, size=(n_resamples, n))].mean(axis=1)
     # strictly below in exact arithmetic: resamples with the data's own multiset of values equal the
     # mean exactly, but floating sums can land an ulp away; differences under 1e-12 count as equal
     below = np.count_nonzero(means < mean - _TIE_TOL) / n_resamples
+    if convention == "half":
+        below += 0.5 * np.count_nonzero(np.abs(means - mean) <= _TIE_TOL) / n_resamples
     z0 = float(ndtri(below)) if 0 < below < 1 else math.copysign(math.inf, below - 0.5)
     jack = (x.sum() - x) / (n - 1)
     d = jack.mean() - jack
     denom = 6 * float(np.sum(d * d)) ** 1.5
     a = float(np.sum(d**3)) / denom if denom > 0 else 0.0
     z = float(ndtri(tail))
-    if not math.isfinite(z0):  # every bootstrap mean on one side: fall back to the plain percentile
-        level = tail
-    else:
-        level = float(ndtr(z0 + (z0 + z) / (1 - a * (z0 + z))))
-    return float(np.quantile(means, level))
+    if not math.isfinite(z0):  # every bootstrap mean on one side: the plain percentile, and say so
+        return LowerBound(float(np.quantile(means, tail)), STATUS_BCA_BIAS_UNDEFINED, z0, a, tail, convention)
+    level = float(ndtr(z0 + (z0 + z) / (1 - a * (z0 + z))))
+    return LowerBound(float(np.quantile(means, level)), "ok", z0, a, level, convention)

@@ -303,3 +303,45 @@ def test_slo_errors_name_the_parameter(call, match):
 def test_campaign_cycle_must_be_a_mapping():
     with pytest.raises(TypeError, match="config 'a': each cycle must be a mapping of metric -> value"):
         aggregate_campaign_results({"a": [3.0]})
+
+
+def test_lower_bound_bca_conventions_written_out_on_data_with_many_ties_at_the_mean():
+    """Discrete scores where about a fifth of the bootstrap means equal the mean: ``strict`` (seed 004's,
+    the default) counts them as not below, ``half`` (the engine's, Davison & Hinkley 1997 §5.3.2) as half;
+    both written out on the same resamples (the documented stream: default_rng(int(run_id[:8], 16)))."""
+    from scipy.special import ndtr, ndtri
+
+    from simulation.toolkit import lower_bound_95
+
+    x = np.array([0.0, 0.0, 0.5, 0.5, 0.5, 1.0, 1.0, 0.5])
+    run_id = "3f2a9c1e"
+    b = 4000
+    means = x[np.random.default_rng(int(run_id, 16)).integers(0, x.size, size=(b, x.size))].mean(axis=1)
+    equal = np.isclose(means, x.mean(), rtol=0, atol=1e-12)
+    assert equal.mean() > 0.15  # a case where the convention matters
+    jack = (x.sum() - x) / (x.size - 1)
+    d = jack.mean() - jack
+    a = np.sum(d**3) / (6 * np.sum(d * d) ** 1.5)
+    z = ndtri(0.025)
+    for convention, share in (("strict", np.mean(means < x.mean() - 1e-12)),
+                              ("half", np.mean(means < x.mean() - 1e-12) + equal.mean() / 2)):  # fmt: skip
+        res = lower_bound_95(x, run_id=run_id, n_resamples=b, convention=convention)
+        z0 = ndtri(share)
+        level = ndtr(z0 + (z0 + z) / (1 - a * (z0 + z)))
+        assert res.status == "ok" and res.z0 == pytest.approx(z0, abs=1e-12)
+        assert res.bound == pytest.approx(np.quantile(means, level), abs=1e-12)
+    strict = lower_bound_95(x, run_id=run_id, n_resamples=b)
+    half = lower_bound_95(x, run_id=run_id, n_resamples=b, convention="half")
+    assert half.z0 - strict.z0 > 0.2  # strict biases z0 downward when many means tie with the mean
+    assert compute_lower_bound_95(x, run_id=run_id, n_resamples=b) == strict.bound  # the default stays
+
+
+def test_lower_bound_states_its_percentile_fallback():
+    """One resample lies on one side of the mean: z0 is undefined, the bound is the plain percentile, and the
+    result says so (it was silent)."""
+    from simulation.toolkit import lower_bound_95
+
+    res = lower_bound_95([0.1, 0.2, 0.9, 0.4, 0.3], run_id="00000001", n_resamples=1)
+    assert res.status == "bca_bias_undefined" and math.isinf(res.z0) and res.level == 0.025
+    with pytest.raises(ValueError, match=r"`convention` must be one of \['strict', 'half'\], got 'mid'"):
+        lower_bound_95([0.1, 0.2, 0.9, 0.4, 0.3], run_id="00000001", convention="mid")
