@@ -103,7 +103,9 @@ def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
         + " Every estimate carries its MCSE (Morris, White & Crowther 2019; for the control-variate estimator "
         "from its own variance). A method under-covers (over-covers) in a scenario when the nominal level lies "
         "above (below) the coverage's 95% Monte Carlo interval, estimate ± 1.96 MCSE (expect about 5% of "
-        "scenarios by chance alone).",
+        "scenarios by chance alone). `bias` = `mean_rho_hat` - `rho_true`, and its MCSE includes the measured "
+        "truth's own (`rho_true_mcse`); for `expected_sample` scenarios the bias is zero by construction (the "
+        "truth is the expected estimate), so there the column checks the truth's measurement.",
         "",
         "## By method",
         "",
