@@ -313,3 +313,35 @@ def test_bias_mcse_includes_the_measured_truths_error():
     assert measured.any() and (~measured).any()
     plain = t["empirical_se"] / np.sqrt(t["n_reps_cheap"])
     assert (t.loc[measured, "bias_mcse"] > plain[measured]).all()
+
+
+def test_bias_mcse_matches_the_spread_of_bias_over_runs_with_independent_truths():
+    """Repeat (measured truth, cheap phase) 150 times on independent streams: the SD of ``bias`` over the
+    repeats must equal the RMS of the reported ``bias_mcse``.  The truth is measured on 100 datasets so its
+    error (about 0.004) is as large as the cheap phase's (2,000 datasets, about 0.003): leaving it out of the
+    MCSE (``SE / sqrt(N)`` alone) would give a ratio near 1.6.  The SD of 150 normal draws has relative SE
+    1/sqrt(2 * 149) = 0.058; the bound 4 of those (0.23) is a false-alarm rate of about 6e-5."""
+    from simulation import generators as g
+    from simulation.blocks import Record
+    from simulation.moments import Moments
+    from simulation.runner import _estimate_summary
+
+    counts, model, coefficient, n_cheap, repeats = (8, 8, 8, 6), "rank_mixing", 0.5, 2000, 150
+    seeds = np.random.SeedSequence(20261202).spawn(2 * repeats)
+    bias, mcse, plain = [], [], []
+    for i in range(repeats):
+        truth = g.expected_sample_spearman(model, counts, coefficient, seeds[2 * i], target_mcse=0.5, chunk=100)
+        assert truth.n_reps == 100
+        r, _ = g.rank_statistics(g.tied_cheap_inputs(model, n_cheap, counts, coefficient, seeds[2 * i + 1]),
+                                 jackknife=False)
+        summary = _estimate_summary(Record(n_cheap, 0, (), (Moments.of(r[:, None]),)), truth.value, truth.mcse)
+        bias.append(summary["bias"])
+        mcse.append(summary["bias_mcse"])
+        plain.append(summary["empirical_se"] / math.sqrt(n_cheap))
+    spread = np.std(bias, ddof=1)
+    ratio = spread / math.sqrt(np.mean(np.square(mcse)))
+    assert abs(ratio - 1) < 4 / math.sqrt(2 * (repeats - 1)), (spread, ratio)
+    # the test can fail: the plain SE / sqrt(N) is far below the spread
+    assert spread / math.sqrt(np.mean(np.square(plain))) > 1 + 4 / math.sqrt(2 * (repeats - 1))
+    # and bias is centred on 0 (the truth is the expected estimate), within 4 SEs of the mean of 150
+    assert abs(np.mean(bias)) < 4 * spread / math.sqrt(repeats)
