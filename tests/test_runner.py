@@ -332,8 +332,8 @@ def test_bias_mcse_matches_the_spread_of_bias_over_runs_with_independent_truths(
     for i in range(repeats):
         truth = g.expected_sample_spearman(model, counts, coefficient, seeds[2 * i], target_mcse=0.5, chunk=100)
         assert truth.n_reps == 100
-        r, _ = g.rank_statistics(g.tied_cheap_inputs(model, n_cheap, counts, coefficient, seeds[2 * i + 1]),
-                                 jackknife=False)
+        inputs = g.tied_cheap_inputs(model, n_cheap, counts, coefficient, seeds[2 * i + 1])
+        r, _ = g.rank_statistics(inputs, jackknife=False)
         summary = _estimate_summary(Record(n_cheap, 0, (), (Moments.of(r[:, None]),)), truth.value, truth.mcse)
         bias.append(summary["bias"])
         mcse.append(summary["bias_mcse"])
