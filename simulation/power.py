@@ -450,6 +450,14 @@ APPROXIMATION = "noncentral_t_approximation"
 POWER_FILE = "power.parquet"
 MIN_DETECTABLE_FILE = "min_detectable.parquet"
 POWER_SUMMARY_FILE = "power_summary.md"
+_SCENARIO_COLUMNS = ("scenario", "case", "generator", "n", "k", "template", "rho", "estimand")
+#: Columns of ``power.parquet`` and ``min_detectable.parquet``, in order (each is checked by name in
+#: ``tests/test_columns.py``: a new column without a check fails there).
+POWER_COLUMNS = (*_SCENARIO_COLUMNS, "rho_true", "test", "power", "power_mcse", "rejections", "n_reps")
+MIN_DETECTABLE_COLUMNS = (
+    *_SCENARIO_COLUMNS, "test", "direction", "target_power", "alpha", "alternative", "search_lo", "search_hi",
+    "power_at_search_hi", "n_reps", "estimate", "rho_star", "rho_star_se", "status",
+)  # fmt: skip
 #: Name of a scenario's power curve in the block store (one unit of work per scenario).
 CURVE_BLOCK = "curve"
 
@@ -566,6 +574,9 @@ def run_power_study(
         pd.concat([minimum_detectable(curves[sc.key], sc, settings) for sc in scenarios], ignore_index=True),
         on="scenario",
     )
+    for table, columns in ((power, POWER_COLUMNS), (mdc, MIN_DETECTABLE_COLUMNS)):
+        if list(table.columns) != list(columns):
+            raise RuntimeError(f"power table has columns {list(table.columns)}, expected {list(columns)}")
     provenance = provenance_record(
         study,
         identity,

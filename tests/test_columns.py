@@ -1,0 +1,437 @@
+"""Every column of the coverage table, checked by name against an independent computation.
+
+The reference rebuilds each row from what the run kept or can be redrawn: the
+bootstrap methods from the replicate table (``keep_replicates``), the
+asymptotic methods and the estimate's summary from the cheap phase's datasets
+redrawn on their documented streams (``child_seed(child_seed(scenario_seed,
+3), block)``), with plain NumPy means and SDs, SciPy's Wilson interval, and
+the scenario's own truth and calibration.  Two runs: without control variates
+every headline column must equal its plain mean; with them, the headline
+columns must keep the identities that tie the measures together and stay
+within a few plain MCSEs of the plain means.
+
+``CHECKS`` names a check for every column of
+:data:`simulation.runner.COVERAGE_COLUMNS`, the list the table is built from:
+a new column without a check fails ``test_every_column_has_a_check``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from simulation.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, STREAM_CHEAP
+from simulation.intervals import fisher_z_ci
+from simulation.runner import ALL_METHODS, COVERAGE_COLUMNS, run_all_ci_scenarios
+from simulation.scenarios import DEFAULT_TRUTH_MCSE, load_study, scenario_seed
+from simulation.seeding import child_seed
+
+SMOKE = load_study("smoke")
+# tied rank mixing (measured truth), tied Gaussian copula, continuous Plackett (exact truth)
+SCENARIOS = [SMOKE[0], SMOKE[4], SMOKE[8]]
+LEVEL, SEED, N_BOOT = 0.9, 11, 40
+N_REPS = BLOCK_REPS + 20  # two bootstrap blocks
+N_CHEAP = CHEAP_UNIT_BLOCKS * BLOCK_REPS + 1_000  # two cheap units, the second partial
+Z95 = stats.norm.ppf(0.975)
+PROPORTIONS = ("miss_below", "miss_above", "coverage", "coverage_lower_bound", "coverage_upper_bound")
+MEANS = ("mean_ci_lower", "mean_ci_upper", "mean_width")
+RATIOS = ("coverage", "mean_ci_lower", "mean_ci_upper")
+#: Headline (control-variate) estimates may differ from the plain mean by at most this many plain MCSEs.
+#: The difference of two estimates of one mean from the same data has SD at most the plain MCSE, so
+#: each comparison's false-alarm rate is below 2 (1 - Phi(5)) = 6e-7; 8 measures x 24 rows keep the
+#: family-wise rate below 1.2e-4.
+HEADLINE_SDS = 5.0
+
+
+def _run(control_variates: bool):
+    return run_all_ci_scenarios(
+        SCENARIOS, n_reps=N_REPS, n_reps_cheap=N_CHEAP, n_boot=N_BOOT, confidence_level=LEVEL, seed=SEED,
+        n_jobs=1, keep_replicates=True, control_variates=control_variates,
+    )  # fmt: skip
+
+
+def _cheap_rho(scenario) -> np.ndarray:
+    """The cheap phase's estimates, redrawn block by block on the documented streams."""
+    root = child_seed(scenario_seed(SEED, scenario), STREAM_CHEAP)
+    full, rest = divmod(N_CHEAP, BLOCK_REPS)
+    sizes = [BLOCK_REPS] * full + ([rest] if rest else [])
+    blocks = [(size, child_seed(root, b)) for b, size in enumerate(sizes)]
+    rho, _, _ = scenario.cheap_statistics(blocks)
+    return rho
+
+
+def _measures(lower, upper, truth) -> dict[str, float]:
+    """Plain means, MCSEs and SDs of every measure over the ok replicates (written out)."""
+    n = len(lower)
+    indicators = {
+        "miss_below": upper < truth,
+        "miss_above": lower > truth,
+        "coverage": (lower <= truth) & (truth <= upper),
+        "coverage_lower_bound": lower <= truth,
+        "coverage_upper_bound": truth <= upper,
+    }
+    out: dict[str, float] = {}
+    for name, hit in indicators.items():
+        p = float(np.mean(hit))
+        out[f"{name}_plain"], out[f"{name}_plain_mcse"] = p, math.sqrt(p * (1 - p) / n)
+    for name, values in (("mean_ci_lower", lower), ("mean_ci_upper", upper), ("mean_width", upper - lower)):
+        sd = float(np.std(values, ddof=1))
+        out[f"{name}_plain"], out[f"{name}_plain_mcse"] = float(np.mean(values)), sd / math.sqrt(n)
+    out["sd_ci_lower"], out["sd_ci_upper"] = float(np.std(lower, ddof=1)), float(np.std(upper, ddof=1))
+    successes = round(out["coverage_plain"] * n)
+    ci = stats.binomtest(successes, n).proportion_ci(0.95, method="wilson")
+    out["coverage_wilson_lower"], out["coverage_wilson_upper"] = ci.low, ci.high
+    return out
+
+
+def _reference(result) -> pd.DataFrame:
+    """One row per (scenario, method) in the table's order, every plain quantity computed afresh."""
+    rows = []
+    reps = result.replicates
+    for s in SCENARIOS:
+        truth, calibration = s.truth(DEFAULT_TRUTH_MCSE), s.calibration()
+        rho = _cheap_rho(s)
+        finite = rho[np.isfinite(rho)]
+        se = float(np.std(finite, ddof=1))
+        base = {
+            "scenario": s.key, "case": s.case, "generator": s.generator, "n": s.n,
+            "k": len(s.counts) if s.counts else s.n, "template": s.template, "rho": s.rho, "estimand": s.estimand,
+            "rho_true": truth.value, "rho_true_mcse": truth.mcse, "rho_true_n_reps": truth.n_reps,
+            "coefficient": calibration.coefficient, "calibration_achieved": calibration.achieved,
+            "calibration_mcse": calibration.mcse, "confidence_level": LEVEL, "n_reps_cheap": N_CHEAP,
+            "mean_rho_hat": float(np.mean(finite)), "bias": float(np.mean(finite)) - truth.value,
+            "bias_mcse": math.sqrt(se**2 / len(finite) + truth.mcse**2), "empirical_se": se,
+            "empirical_se_mcse": se / math.sqrt(2 * (len(finite) - 1)),
+        }  # fmt: skip
+        for method in ALL_METHODS:
+            if method.startswith("fisher_z_"):
+                variance = method.removeprefix("fisher_z_")
+                lower, upper = fisher_z_ci(finite, s.n, confidence_level=LEVEL, variance=variance)
+                kind, n_boot, n_reps, n_failed = "asymptotic", 0, N_CHEAP, N_CHEAP - len(finite)
+            else:
+                mine = reps[(reps["scenario"] == s.key) & (reps["method"] == method)].sort_values("rep")
+                assert len(mine) == N_REPS
+                ok = (mine["status"] == "ok").to_numpy()
+                lower, upper = mine["ci_lower"].to_numpy()[ok], mine["ci_upper"].to_numpy()[ok]
+                kind, n_boot, n_reps, n_failed = "bootstrap", N_BOOT, N_REPS, int(np.count_nonzero(~ok))
+            row = base | {"method": method, "method_kind": kind, "n_boot": n_boot, "n_reps": n_reps,
+                          "n_failed": n_failed, "status": "ok" if n_failed == 0 else "some_failed"}  # fmt: skip
+            rows.append(row | _measures(lower, upper, truth.value))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def runs():
+    plain, cv = _run(False), _run(True)
+    return {False: (plain.coverage, _reference(plain)), True: (cv.coverage, _reference(cv))}
+
+
+def _same(got: pd.Series, expected: pd.Series) -> None:
+    if not (pd.api.types.is_numeric_dtype(got) and pd.api.types.is_numeric_dtype(expected)):
+        assert got.tolist() == expected.tolist()
+    else:
+        np.testing.assert_allclose(got.to_numpy(float), expected.to_numpy(float), rtol=1e-9, atol=1e-12)
+
+
+def _from_reference(col):
+    """The column equals the reference's column of the same name (or ``source``), in both runs."""
+
+    def check(table, ref, cv):
+        _same(table[col], ref[col])
+
+    return check
+
+
+def _headline(name):
+    def check(table, ref, cv):
+        if not cv:
+            _same(table[name], ref[f"{name}_plain"])
+            return
+        gap = (table[name] - ref[f"{name}_plain"]).abs()
+        assert (gap <= HEADLINE_SDS * ref[f"{name}_plain_mcse"] + 1e-12).all(), gap.max()
+        # the identities that tie the measures hold for the headline estimates too (linear in the measure)
+        cv_rows = table["estimator"] == "control_variates"
+        t = table[cv_rows]
+        if name == "coverage":
+            _same(t["coverage"], 1 - t["miss_below"] - t["miss_above"])
+        elif name == "coverage_lower_bound":
+            _same(t[name], 1 - t["miss_above"])
+        elif name == "coverage_upper_bound":
+            _same(t[name], 1 - t["miss_below"])
+        elif name == "mean_width":
+            _same(t[name], t["mean_ci_upper"] - t["mean_ci_lower"])
+
+    return check
+
+
+def _headline_mcse(name):
+    def check(table, ref, cv):
+        if not cv:
+            _same(table[f"{name}_mcse"], ref[f"{name}_plain_mcse"])
+            return
+        assert (table[f"{name}_mcse"] > 0).all()
+        plain_rows = table["estimator"] == "plain"
+        _same(table.loc[plain_rows, f"{name}_mcse"], ref.loc[plain_rows, f"{name}_plain_mcse"])
+
+    return check
+
+
+def _variance_ratio(name):
+    def check(table, ref, cv):
+        expected = (table[f"{name}_plain_mcse"] / table[f"{name}_mcse"]) ** 2
+        _same(table[f"variance_ratio_{name}"], expected)
+        if not cv:
+            _same(table[f"variance_ratio_{name}"], pd.Series(1.0, index=table.index))
+
+    return check
+
+
+def _shares(name, which):
+    def check(table, ref, cv):
+        residual, cheap = table[f"residual_share_{name}"], table[f"cheap_share_{name}"]
+        if not cv:
+            _same(residual if which == "residual" else cheap, pd.Series(1.0 if which == "residual" else 0.0,
+                                                                       index=table.index))  # fmt: skip
+            return
+        # MCSE^2 = (residual share) sigma^2 / N + (cheap share) sigma^2 / N_cheap, sigma^2 = N plain MCSE^2
+        n = table["n_reps"] - table["n_failed"]
+        implied = residual + cheap * n / table["n_reps_cheap"]
+        _same(1 / table[f"variance_ratio_{name}"], implied)
+        assert ((residual > 0) & (residual <= 1 + 1e-9) & (cheap >= 0)).all()
+
+    return check
+
+
+def _estimator(table, ref, cv):
+    if not cv:
+        assert (table["estimator"] == "plain").all()
+        return
+    # every dataset ok, enough tail events (520 x 0.1 / 4 = 13 >= 12): control variates wherever a control
+    # exists (the tied generators' mixing control; the bootstrap phase's controls for every generator)
+    has_control = table["generator"].isin(["rank_mixing", "gaussian_copula"]) | (table["method_kind"] == "bootstrap")
+    expected = np.where(has_control & (table["n_failed"] == 0), "control_variates", "plain")
+    assert table["estimator"].tolist() == expected.tolist()
+
+
+def _coverage_interval(which):
+    def check(table, ref, cv):
+        sign = -1 if which == "lower95" else 1
+        expected = (table["coverage"] + sign * Z95 * table["coverage_mcse"]).clip(0, 1)
+        _same(table[f"coverage_{which}"], expected)
+
+    return check
+
+
+CHECKS = {col: _from_reference(col) for col in COVERAGE_COLUMNS if col not in ("coverage_lower95", "coverage_upper95")}
+for _name in (*PROPORTIONS, *MEANS):
+    CHECKS[_name] = _headline(_name)
+    CHECKS[f"{_name}_mcse"] = _headline_mcse(_name)
+for _name in RATIOS:
+    CHECKS[f"variance_ratio_{_name}"] = _variance_ratio(_name)
+    CHECKS[f"residual_share_{_name}"] = _shares(_name, "residual")
+    CHECKS[f"cheap_share_{_name}"] = _shares(_name, "cheap")
+CHECKS["estimator"] = _estimator
+CHECKS["coverage_lower95"] = _coverage_interval("lower95")
+CHECKS["coverage_upper95"] = _coverage_interval("upper95")
+
+
+def test_every_column_has_a_check():
+    assert list(CHECKS) and set(CHECKS) == set(COVERAGE_COLUMNS)
+
+
+def test_table_has_exactly_the_listed_columns(runs):
+    for table, ref in runs.values():
+        assert list(table.columns) == list(COVERAGE_COLUMNS)
+        assert table[["scenario", "method"]].values.tolist() == ref[["scenario", "method"]].values.tolist()
+
+
+@pytest.mark.parametrize("column", COVERAGE_COLUMNS)
+@pytest.mark.parametrize("cv", [False, True], ids=["plain", "control_variates"])
+def test_column(runs, column, cv):
+    table, ref = runs[cv]
+    CHECKS[column](table, ref, cv)
+
+
+# --------------------------------------------------------------------------
+# power.parquet and min_detectable.parquet
+# --------------------------------------------------------------------------
+POWER_SCENARIOS = [SMOKE[0], SMOKE[8]]  # tied rank mixing at rho -0.2 (searched downwards), continuous Plackett
+POWER_GRID = (0.0, 0.2, 0.4, 0.6)
+
+
+@pytest.fixture(scope="module")
+def power_run():
+    from simulation.power import PowerSettings, run_power_study
+
+    settings = PowerSettings(n_reps=400, n_perm=400, grid=POWER_GRID, seed=3)
+    result = run_power_study(POWER_SCENARIOS, settings, n_jobs=1)
+    return result, settings
+
+
+def _scenario_info(table: pd.DataFrame, col: str) -> None:
+    by_key = {s.key: s for s in POWER_SCENARIOS}
+    expected = []
+    for key in table["scenario"]:
+        s = by_key[key]
+        info = {"scenario": s.key, "case": s.case, "generator": s.generator, "n": s.n,
+                "k": len(s.counts) if s.counts else s.n, "template": s.template, "rho": s.rho, "estimand": s.estimand}
+        expected.append(info[col])
+    _same(table[col], pd.Series(expected, index=table.index))
+
+
+def _plackett_rejections(settings) -> dict[tuple[float, str], int]:
+    """Rejections of the Plackett scenario, its datasets redrawn on the power stream (index 2 under the
+    scenario's root) and tested with SciPy's Spearman p-value (the t approximation) and a brute-force count
+    against the shared permutation null."""
+    import dataclasses
+
+    from simulation.power import permutation_null
+
+    s = POWER_SCENARIOS[1]
+    seed = child_seed(scenario_seed(settings.seed, s), 2)
+    null = permutation_null((1,) * s.n, settings.n_perm, settings.seed)
+    out = {}
+    for g in POWER_GRID:
+        x, y = dataclasses.replace(s, rho=g).generate(settings.n_reps, seed)
+        res = [stats.spearmanr(xi, yi) for xi, yi in zip(x, y, strict=True)]
+        r = np.array([v.statistic for v in res])
+        out[(g, "t_approx")] = int(np.count_nonzero(np.array([v.pvalue for v in res]) <= settings.alpha))
+        extreme = (np.abs(null)[None, :] >= np.abs(r)[:, None] * (1 - 1e-12)).sum(axis=1)
+        out[(g, "permutation")] = int(np.count_nonzero((1 + extreme) / (settings.n_perm + 1) <= settings.alpha))
+    return out
+
+
+def _power_check(col):
+    def check(table, settings):
+        if col in ("scenario", "case", "generator", "n", "k", "template", "rho", "estimand"):
+            _scenario_info(table, col)
+            return
+        mc = table["test"] != "asymptotic"
+        if col == "test":
+            per_point = table.groupby(["scenario", "rho_true"])["test"].apply(list)
+            assert all(v == ["permutation", "t_approx", "asymptotic"] for v in per_point)
+        elif col == "rho_true":
+            for s in POWER_SCENARIOS:
+                sign = -1.0 if s.rho < 0 else 1.0  # direction "observed"
+                got = table.loc[(table["scenario"] == s.key) & (table["test"] == "t_approx"), "rho_true"]
+                assert got.tolist() == [sign * g for g in POWER_GRID]
+        elif col == "n_reps":
+            assert (table.loc[mc, "n_reps"] == settings.n_reps).all() and (table.loc[~mc, "n_reps"] == 0).all()
+        elif col == "rejections":
+            assert (table.loc[~mc, "rejections"] == -1).all()
+            plackett = table[mc & (table["scenario"] == POWER_SCENARIOS[1].key)]
+            expected = _plackett_rejections(settings)
+            got = {(r.rho_true, r.test): r.rejections for r in plackett.itertuples()}
+            assert got == expected
+        elif col == "power":
+            _same(table.loc[mc, "power"], table.loc[mc, "rejections"] / settings.n_reps)
+            # the noncentral t, written with the CDF (the code uses survival functions)
+            t = table[~mc]
+            n = t["n"].to_numpy()
+            rho = t["rho_true"].to_numpy()
+            crit = stats.t.ppf(1 - settings.alpha / 2, n - 2)
+            delta = rho * np.sqrt(n - 2) / np.sqrt(1 - rho**2)
+            expected = 1 - stats.nct.cdf(crit, n - 2, delta) + stats.nct.cdf(-crit, n - 2, delta)
+            np.testing.assert_allclose(t["power"], expected, rtol=1e-7, atol=1e-10)
+        elif col == "power_mcse":
+            p = table.loc[mc, "power"]
+            _same(table.loc[mc, "power_mcse"], np.sqrt(p * (1 - p) / settings.n_reps))
+            assert (table.loc[~mc, "power_mcse"] == 0).all()
+        else:
+            raise AssertionError(f"no check for power column {col!r}")
+
+    return check
+
+
+def _expected_min_detectable(power: pd.DataFrame, settings) -> pd.DataFrame:
+    """Linear interpolation of the simulated power at the target (first grid point at or above it), delta-method
+    SE ``sqrt(t (1 - t) / N) / slope``; the noncentral t's root by bisection."""
+    rows = []
+    target = settings.target_power
+    for (key, test), g in power.groupby(["scenario", "test"], sort=False):
+        g = g.assign(mag=g["rho_true"].abs()).sort_values("mag")
+        mag, pw = g["mag"].to_numpy(), g["power"].to_numpy()
+        sign = 1.0 if (g["rho_true"] >= 0).all() else -1.0
+        row = {"scenario": key, "test": test, "direction": "positive" if sign > 0 else "negative",
+               "target_power": target, "alpha": settings.alpha, "alternative": settings.alternative,
+               "search_lo": mag[0], "search_hi": mag[-1], "power_at_search_hi": pw[-1],
+               "n_reps": 0 if test == "asymptotic" else settings.n_reps,
+               "estimate": "noncentral_t_approximation" if test == "asymptotic" else "monte_carlo"}  # fmt: skip
+        reached = np.nonzero(pw >= target)[0]
+        if reached.size == 0:
+            row |= {"rho_star": math.nan, "rho_star_se": math.nan, "status": "not_reached"}
+        elif reached[0] == 0:
+            row |= {"rho_star": mag[0], "rho_star_se": math.nan, "status": "at_grid_start"}
+        elif test == "asymptotic":
+            n = int(g["n"].iloc[0])
+            crit = stats.t.ppf(1 - settings.alpha / 2, n - 2)
+
+            def power_at(m, n=n, crit=crit, sign=sign):
+                d = sign * m * math.sqrt(n - 2) / math.sqrt(1 - m * m)
+                return 1 - stats.nct.cdf(crit, n - 2, d) + stats.nct.cdf(-crit, n - 2, d)
+
+            lo, hi = mag[0], mag[-1]
+            for _ in range(200):
+                mid = (lo + hi) / 2
+                lo, hi = (mid, hi) if power_at(mid) < target else (lo, mid)
+            row |= {"rho_star": (lo + hi) / 2, "rho_star_se": math.nan, "status": "ok"}
+        else:
+            i = reached[0]
+            slope = (pw[i] - pw[i - 1]) / (mag[i] - mag[i - 1])
+            row |= {"rho_star": mag[i - 1] + (target - pw[i - 1]) / slope,
+                    "rho_star_se": math.sqrt(target * (1 - target) / settings.n_reps) / slope, "status": "ok"}
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _min_detectable_check(col):
+    def check(table, power, settings):
+        if col in ("scenario", "case", "generator", "n", "k", "template", "rho", "estimand"):
+            _scenario_info(table, col)
+            return
+        expected = _expected_min_detectable(power, settings).set_index(["scenario", "test"])
+        expected = expected.loc[list(zip(table["scenario"], table["test"], strict=True))].reset_index()
+        assert table["test"].tolist() == expected["test"].tolist()
+        if col == "rho_star":
+            np.testing.assert_allclose(table[col], expected[col], rtol=0, atol=1e-9)
+        else:
+            _same(table[col], expected[col])
+
+    return check
+
+
+def test_every_power_column_has_a_check_and_the_tables_have_exactly_them(power_run):
+    from simulation.power import MIN_DETECTABLE_COLUMNS, POWER_COLUMNS
+
+    result, _ = power_run
+    assert list(result.power.columns) == list(POWER_COLUMNS)
+    assert list(result.min_detectable.columns) == list(MIN_DETECTABLE_COLUMNS)
+    assert (result.min_detectable["status"] == "ok").any() and (result.min_detectable["status"] != "ok").any()
+
+
+def _power_columns():
+    from simulation.power import POWER_COLUMNS
+
+    return POWER_COLUMNS
+
+
+def _min_detectable_columns():
+    from simulation.power import MIN_DETECTABLE_COLUMNS
+
+    return MIN_DETECTABLE_COLUMNS
+
+
+@pytest.mark.parametrize("column", _power_columns())
+def test_power_column(power_run, column):
+    result, settings = power_run
+    _power_check(column)(result.power, settings)
+
+
+@pytest.mark.parametrize("column", _min_detectable_columns())
+def test_min_detectable_column(power_run, column):
+    result, settings = power_run
+    _min_detectable_check(column)(result.min_detectable, result.power, settings)
