@@ -186,3 +186,40 @@ def crossfit_reference(
     beta_x = beta_bar[:k]
     variance += beta_x @ np.atleast_2d(np.cov(resid, rowvar=False)) @ beta_x / len(x_cheap)
     return float(estimate), float(np.sqrt(variance))
+
+
+# --------------------------------------------------------------------------
+# Resample index stream, written out in plain Python integers
+# --------------------------------------------------------------------------
+def philox4x32_10(counter: tuple[int, int, int, int], key: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Philox4x32-10 (Salmon et al. 2011, SC'11, Figure 2 and Table 2), in Python integers."""
+    m0, m1, w0, w1, mask = 0xD2511F53, 0xCD9E8D57, 0x9E3779B9, 0xBB67AE85, 0xFFFFFFFF
+    c0, c1, c2, c3 = counter
+    k0, k1 = key
+    for round_ in range(10):
+        if round_:
+            k0, k1 = (k0 + w0) & mask, (k1 + w1) & mask
+        hi0, lo0 = divmod(m0 * c0, 1 << 32)
+        hi1, lo1 = divmod(m1 * c2, 1 << 32)
+        c0, c1, c2, c3 = hi1 ^ c1 ^ k0, lo1, hi0 ^ c3 ^ k1, lo0
+    return c0, c1, c2, c3
+
+
+def resample_draws(key: tuple[int, int], b: int, n: int, stream: int = 0) -> list[int]:
+    """Resample ``b`` of a replicate with Philox key ``key``: words from counters ``(j, b, stream, 0)``,
+    j = 0, 1, ...; for n <= 2^16 each 32-bit word is two 16-bit words (low half first), otherwise
+    whole words; Lemire's (2019) multiply-shift with rejection of ``x n mod 2^L < 2^L mod n``."""
+    bits = 16 if n <= 1 << 16 else 32
+    threshold = (1 << bits) % n
+    out: list[int] = []
+    j = 0
+    while len(out) < n:
+        words = philox4x32_10((j, b, stream, 0), key)
+        j += 1
+        if bits == 16:
+            words = tuple(w for word in words for w in (word & 0xFFFF, word >> 16))
+        for w in words:
+            product = w * n
+            if len(out) < n and product % (1 << bits) >= threshold:
+                out.append(product >> bits)
+    return out
