@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 import pandas as pd
@@ -115,6 +117,55 @@ def test_agrees_with_scipy_bootstrap_within_monte_carlo_error(method):
     row = ours.intervals.loc[method.lower()]
     assert row["ci_lower"] == pytest.approx(ref.confidence_interval.low, abs=tol)
     assert row["ci_upper"] == pytest.approx(ref.confidence_interval.high, abs=tol)
+
+
+def test_bca_agrees_with_scipy_on_skewed_data_where_its_corrections_are_large():
+    """n = 16, x in 4 tied groups, y = exp(1.5 x + noise): r_s = 0.958, z0 = 0.31, a = -0.088, so BCa's
+    lower endpoint sits 0.025 above the percentile one and a sign error in either correction moves it by
+    0.025 (acceleration) or 0.16 (bias correction), far beyond the tolerance (checked below).
+
+    Tolerance per endpoint, distribution-free (the bootstrap distribution of a rank correlation on 16
+    tied pairs is discrete): each side is an independent B = 50,000 bootstrap whose endpoint is the
+    order statistic near position alpha_1 B, alpha_1 = Phi(z0 + (z0 + z) / (1 - a (z0 + z))) (Efron &
+    Tibshirani 1993, eq. 14.10).  That position has SD H = sqrt(B alpha_1 (1 - alpha_1) + (B d alpha_1)^2)
+    (a sample quantile, plus z0's own Monte Carlo error sqrt(p0 (1 - p0) / B) / phi(z0) carried through
+    d alpha_1 / d z0); the two positions differ by at most 4.5 sqrt(2) H with a false-alarm rate of 7e-6,
+    so the endpoints differ by at most the spread of SciPy's order statistics over that window.
+    """
+    rng = np.random.default_rng(8)
+    x = reference.tied_x(rng, [4, 4, 4, 4])
+    y = np.exp(1.5 * x + 0.5 * rng.normal(size=16))
+    n_boot, level = 50_000, 0.95
+    ours = bootstrap_ci_single(x, y, n_boot=n_boot, confidence_level=level, seed=3)
+    ref = stats.bootstrap(
+        (x, y), reference.spearman_vectorized, paired=True, vectorized=True, n_resamples=n_boot,
+        confidence_level=level, method="BCa", rng=np.random.default_rng(4),
+    )  # fmt: skip
+    theta = np.sort(ref.bootstrap_distribution)
+    z0, a = ours.z0, ours.acceleration
+    assert z0 > 0.25 and a < -0.07  # the corrections are large here
+
+    def alpha_1(z0, a, z):
+        w = z0 + z
+        return norm.cdf(z0 + w / (1 - a * w))
+
+    def order_statistic(position):
+        return theta[min(max(int(round(position)), 0), n_boot - 1)]
+
+    p0 = norm.cdf(z0)
+    z0_se = math.sqrt(p0 * (1 - p0) / n_boot) / norm.pdf(z0)
+    for z, got, expected in (
+        (norm.ppf((1 - level) / 2), ours.intervals.loc["bca", "ci_lower"], ref.confidence_interval.low),
+        (norm.ppf((1 + level) / 2), ours.intervals.loc["bca", "ci_upper"], ref.confidence_interval.high),
+    ):
+        p = alpha_1(z0, a, z)
+        d_p = (alpha_1(z0 + 1e-4, a, z) - alpha_1(z0 - 1e-4, a, z)) / 2e-4 * z0_se
+        window = 4.5 * math.sqrt(2) * math.sqrt(n_boot * p * (1 - p) + (n_boot * d_p) ** 2)
+        tol = order_statistic(p * n_boot + window) - order_statistic(p * n_boot - window)
+        assert got == pytest.approx(expected, abs=tol)
+        # the comparison can fail: either sign error moves the endpoint beyond the tolerance
+        for wrong in (alpha_1(-z0, a, z), alpha_1(z0, -a, z)):
+            assert abs(np.quantile(theta, wrong) - expected) > tol
 
 
 def test_summary_is_derived_from_ok_replicates(tied_batch):

@@ -29,6 +29,50 @@ def test_fisher_z_matches_hand_computation(variance, var_of):
     assert float(hi) == pytest.approx(math.tanh(z + c * se), abs=1e-14)
 
 
+#: statpsych's ``ci.spear`` example (Bonett's own implementation of the Bonett & Wright 2000 interval; its
+#: documentation, versions 1.6-2.0): x has ties (28 three times, 40 twice).
+STATPSYCH_Y = [21, 4, 9, 12, 35, 18, 10, 22, 24, 1, 6, 8, 13, 16, 19]
+STATPSYCH_X = [67, 28, 30, 28, 52, 40, 25, 37, 44, 10, 14, 20, 28, 40, 51]
+
+
+def test_bonett_wright_interval_equals_statpsych_published_output():
+    """``ci.spear(.05, y, x)`` prints Estimate 0.8699639, LL 0.5840951, UL 0.9638297 (7 digits)."""
+    from simulation.spearman import spearman_rho_2d
+
+    r = float(spearman_rho_2d(np.array([STATPSYCH_X], float), np.array([STATPSYCH_Y], float))[0])
+    assert r == pytest.approx(0.8699639, abs=5e-8)
+    lo, hi = fisher_z_ci(r, 15, variance="bonett_wright")
+    assert float(lo) == pytest.approx(0.5840951, abs=5e-8)
+    assert float(hi) == pytest.approx(0.9638297, abs=5e-8)
+
+
+def test_pearson_interval_equals_a_published_example():
+    """The Fisher interval with variance 1 / (n - 3) for r = 0.684848, n = 10: [0.0971, 0.9184] (the
+    worked example of the Cross Validated question "How to calculate a confidence interval for
+    Spearman's rank correlation?", whose answer reproduces the asker's textbook value to 4 decimals).  The
+    example steps 1.96 standard errors, so the level is 2 Phi(1.96) - 1 = 0.950004."""
+    from scipy.stats import norm
+
+    lo, hi = fisher_z_ci(0.684848, 10, confidence_level=2 * norm.cdf(1.96) - 1, variance="pearson")
+    assert float(lo) == pytest.approx(0.097071, abs=5e-7)
+    assert float(hi) == pytest.approx(0.918445, abs=5e-7)
+
+
+@pytest.mark.parametrize(("r", "n", "level"), [(0.2, 100, 0.95), (-0.45, 12, 0.9), (0.87, 15, 0.99)])
+def test_fieller_interval_equals_genefu_construction(r, n, level):
+    """Bioconductor genefu's ``spearmanCI`` builds the Fieller interval another way: it scales z by
+    sqrt((n - 3) / 1.06) to a standard normal statistic, steps +-q there with SE 1, and scales back.
+    The two constructions agree only if the constant 1.06 and the n - 3 are right in ours."""
+    from scipy.stats import norm
+
+    q = norm.ppf(1 - (1 - level) / 2)
+    scale = math.sqrt((n - 3) / 1.06)
+    zz = scale * math.atanh(r)
+    expected = (math.tanh((zz - q) / scale), math.tanh((zz + q) / scale))
+    lo, hi = fisher_z_ci(r, n, confidence_level=level, variance="fieller")
+    assert (float(lo), float(hi)) == pytest.approx(expected, abs=1e-14)
+
+
 def test_fisher_z_vectorized_and_edge_values():
     lo, hi = fisher_z_ci(np.array([0.0, 1.0, np.nan, -0.2]), np.array([10, 10, 10, 50]), confidence_level=0.9)
     assert lo.shape == (4,)
