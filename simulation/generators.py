@@ -75,15 +75,18 @@ def _tabulated_counts() -> dict[tuple[int, int, str], tuple[int, ...]]:
 def _largest_remainder(weights: np.ndarray, n: int) -> tuple[int, ...]:
     """Integers proportional to ``weights`` summing to ``n``, each >= 1.
 
-    Hamilton's largest-remainder method: floor of each exact share, then the
-    leftover units to the largest remainders (ties: the smaller x value
-    first).  A share below 1 is raised to 1, taking the unit back from the
-    largest count.
+    Hamilton's largest-remainder method (Balinski & Young 2001, *Fair
+    Representation*, ch. 2) with a minimum of 1: floor of each exact share,
+    raised to 1 where the share is below 1, then the leftover units to the
+    largest remainders ``share - base`` (ties: the smaller x value first; a
+    raised count's remainder is negative, so it gets no unit before any
+    other).  When the raised counts overshoot ``n``, the units are taken back
+    from the largest count.
     """
     share = weights / weights.sum() * n
     base = np.maximum(np.floor(share).astype(int), 1)
     rest = n - int(base.sum())
-    order = np.argsort(-(share - np.floor(share)), kind="stable")
+    order = np.argsort(-(share - base), kind="stable")
     base[order[: max(rest, 0)]] += 1
     for _ in range(-rest):
         base[int(np.argmax(base))] -= 1
@@ -750,8 +753,10 @@ DEFAULT_N_CAL = 8000
 #: order of a tied pool sample does not mirror its tie pattern.
 ODD_GENERATORS = ("rank_mixing", "gaussian_copula", "log_linear")
 #: Version of the calibration procedure: part of a run's identity and of the calibration cache.
-#: 2 = the mixing control variate, coefficient exactly 0 at target 0, odd symmetry.
-CALIBRATION_VERSION = "cv-mixing-u+exact-null+odd-v2"
+#: 2 = the mixing control variate, coefficient exactly 0 at target 0, odd symmetry; 3 = derived tie
+#: templates' largest remainders fixed (counts change for some n <= 19 with k >= 7), so a results folder
+#: of such a design is refused on resume instead of mixed.
+CALIBRATION_VERSION = "cv-mixing-u+exact-null+odd-v3"
 
 
 def control_variate_mean(r: np.ndarray, u: np.ndarray) -> tuple[float, float]:

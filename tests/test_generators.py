@@ -56,6 +56,29 @@ def test_derived_templates_sum_to_n_with_every_value_present(n, k, template):
         assert max(counts) - min(counts) <= 1
 
 
+@pytest.mark.parametrize(
+    ("n", "k", "template", "expected"),
+    [
+        # shares 11 15 28 15 11 / 80 x 37 = 5.0875 6.9375 12.95 6.9375 5.0875: floors 5 6 12 6 5 (34), the
+        # 3 leftover units to remainders .95, .9375, .9375 (equal remainders: the smaller x first)
+        (37, 5, "heavy_center", (5, 7, 13, 7, 5)),
+        # 12 30 29 9 / 80 x 10 = 1.5 3.75 3.625 1.125: floors 1 3 3 1, 2 units to .75 and .625
+        (10, 4, "heavy_center", (1, 4, 4, 1)),
+        # 5.5 each: floors 5 (20), 2 units to four equal remainders .5, the smallest x values first
+        (22, 4, "even", (6, 6, 5, 5)),
+        # 4 6 8 11 11 11 11 8 6 4 / 80 x 12 = .6 .9 1.2 1.65 x4 1.2 .9 .6: raised to 1 where below 1 (all
+        # ten at 1), 2 units to the largest remainders share - base: .65 (the first two of four), not to
+        # the raised .9s (remainder -.1)
+        (12, 10, "heavy_center", (1, 1, 1, 2, 2, 1, 1, 1, 1, 1)),
+        # 13 8 7 8 8 8 7 8 13 / 80 x 10 = 1.625 1 .875 1 1 1 .875 1 1.625: bases 1 (9), 1 unit to .625
+        (10, 9, "heavy_tail", (2, 1, 1, 1, 1, 1, 1, 1, 1)),
+    ],
+)
+def test_largest_remainder_worked_cases(n, k, template, expected):
+    """Hamilton's method with a minimum of 1, by hand (Balinski & Young 2001, ch. 2)."""
+    assert tie_counts(n, k, template) == expected
+
+
 def test_derived_heavy_center_keeps_its_shape():
     counts = tie_counts(400, 5, "heavy_center")  # n = 80 shape 11 15 28 15 11, scaled by 5
     assert counts == (55, 75, 140, 75, 55)

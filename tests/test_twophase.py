@@ -92,6 +92,30 @@ def test_measured_truth_matches_brute_force_and_its_control_has_mean_zero():
     assert (exact.value, exact.mcse, exact.n_reps) == (0.5, 0.0, 0)
 
 
+def test_measured_truth_equals_a_written_out_least_squares_fit_on_the_same_draws():
+    """Exact, not statistical: on the datasets the truth drew (chunks on child_seed(seed, step)), the
+    control-variate estimate is the intercept of the least-squares line of r on the control u (whose
+    mean is exactly 0), and its MCSE is the residual SD (n - 2 degrees of freedom) over sqrt(n)
+    (Glasserman 2004, §4.1.1).  A wrong sign of the correction moves the value by 2 beta mean(u)."""
+    from simulation.generators import expected_sample_spearman, tied_cheap_inputs
+
+    counts, coefficient, seed, chunk = (20, 8, 8, 6), 0.4, np.random.SeedSequence(77), 300
+    truth = expected_sample_spearman("rank_mixing", counts, coefficient, seed, target_mcse=0.0009, chunk=chunk)
+    assert truth.n_reps > chunk  # several chunks were merged
+    r, u = [], []
+    for step in range(truth.n_reps // chunk):
+        inputs = tied_cheap_inputs("rank_mixing", chunk, counts, coefficient, child_seed(seed, step),
+                                   truth_control=True)  # fmt: skip
+        r.append(rank_statistics(inputs, jackknife=False)[0])
+        u.append(inputs.truth_control)
+    r, u = np.concatenate(r), np.concatenate(u)
+    design = np.column_stack([np.ones_like(u), u])
+    (intercept, slope), rss, *_ = np.linalg.lstsq(design, r, rcond=None)
+    assert truth.value == pytest.approx(intercept, abs=1e-12)
+    assert truth.mcse == pytest.approx(math.sqrt(rss[0] / (r.size - 2) / r.size), rel=1e-9)
+    assert abs(slope * u.mean()) > 1e-4  # 0.0009 here: a sign error would miss by 0.0019, not 1e-12
+
+
 def test_moments_merge_in_order_equals_numpy_on_all_rows():
     rng = np.random.default_rng(5)
     values = rng.normal(size=(2300, 5)) * [1, 10, 0.1, 3, 1] + [0, 5, -2, 100, 0.3]
