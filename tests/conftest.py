@@ -28,3 +28,20 @@ def tied_batch() -> tuple[np.ndarray, np.ndarray]:
         xs.append(x)
         ys.append(np.round(x * 0.3 + rng.normal(size=25), 0))
     return np.array(xs), np.array(ys)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--full-size",
+        action="store_true",
+        default=False,
+        help="run the slow statistical checks at full size (5x the datasets and runs; CI runs them reduced)",
+    )
+
+
+@pytest.fixture(scope="session")
+def size_factor(request: pytest.FixtureRequest) -> int:
+    """How many times the reduced size a ``slow`` test runs: 1 by default (CI), 5 with ``--full-size``.
+    Each slow test derives its tolerance from the size it runs at, so its stated false-alarm rate holds
+    at both sizes."""
+    return 5 if request.config.getoption("--full-size") else 1
