@@ -279,3 +279,14 @@ def test_permutation_test_size_with_heavily_tied_x_and_y():
     p = permutation_pvalues(x[keep], y[keep], n_perm=999, seed=5)
     rejections = int(np.count_nonzero(p <= 0.05))
     assert stats.binomtest(rejections, p.size, 0.05, alternative="greater").pvalue > 1e-4, rejections / p.size
+
+
+def test_a_p_value_equal_to_alpha_rejects():
+    """With 19 permutations the smallest p-value is 1/20 = alpha = 0.05 exactly: at rho_s = 0.95 and n = 15
+    nearly every dataset is beyond every permuted value, so the permutation test rejects at p = alpha (the
+    rule is p <= alpha; with p < alpha it would never reject here)."""
+    s = Scenario(case="edge", generator="bivariate_normal", n=15, rho=0.95)
+    settings = PowerSettings(n_reps=200, grid=(0.0, 0.95), n_perm=19, seed=3)
+    curve = power_curve(s, settings)
+    perm = curve[(curve["test"] == "permutation") & (curve["rho_true"] == 0.95)]["power"].iloc[0]
+    assert perm > 0.9
