@@ -1,4 +1,5 @@
-"""Bootstrap confidence intervals for Spearman's rho: one dataset or a batch.
+"""Bootstrap confidence intervals for a rank correlation (Spearman's rho by default, or any
+:class:`~simulation.statistics.Statistic`, e.g. Kendall's tau-b): one dataset or a batch.
 
 Two paths compute the same numbers:
 
@@ -30,10 +31,11 @@ from simulation._validation import (
     check_positive_int,
     check_seed,
 )
-from simulation.intervals import BOOTSTRAP_METHODS, STATUS_OK, RowIntervals, bootstrap_intervals
+from simulation.intervals import STATUS_OK, RowIntervals, bootstrap_intervals
 from simulation.seeding import as_seed_sequence, child_keys, child_seed
 from simulation.settings import load_settings
 from simulation.spearman import group_ids
+from simulation.statistics import SPEARMAN, Statistic, get_statistic
 
 REPLICATE_COLUMNS = (
     "rep",
@@ -67,6 +69,8 @@ class SingleBootstrapResult:
     z0, acceleration : float
         BCa bias correction and jackknife acceleration (NaN where undefined).
     confidence_level : float
+    statistic : str
+        Which statistic ``rho_hat`` and the intervals are of (``spearman`` or ``kendall_b``).
     """
 
     rho_hat: float
@@ -76,6 +80,7 @@ class SingleBootstrapResult:
     z0: float
     acceleration: float
     confidence_level: float
+    statistic: str = "spearman"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,14 +124,16 @@ def _bootstrap_rows(
     n_boot: int,
     confidence_level: float,
     resample_controls: bool = False,
+    statistic: Statistic = SPEARMAN,
 ) -> RowIntervals:
     """Intervals for validated rows ``x, y (m, n)``; row ``r`` resampled with Philox key ``keys[r]``; with
-    ``resample_controls`` also the exact controls of the resampling noise (else zeros)."""
+    ``resample_controls`` also the exact controls of the resampling noise (else zeros).  The statistic's
+    kernels give the estimate, the jackknife and the replicates; the interval formulas are shared."""
     gx, n_gx, gy, n_gy = group_ids(x, y)
-    theta_hat = _kernels.spearman_rows(gx, n_gx, gy, n_gy)
-    jack = _kernels.jackknife_rows(gx, n_gx, gy, n_gy)
-    theta, controls = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, resample_controls)
-    rows = bootstrap_intervals(theta, theta_hat, jack, confidence_level)
+    theta_hat = statistic.estimate_rows(gx, n_gx, gy, n_gy)
+    jack = statistic.jackknife_rows(gx, n_gx, gy, n_gy)
+    theta, controls = statistic.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, resample_controls)
+    rows = bootstrap_intervals(theta, theta_hat, jack, confidence_level, studentized=statistic.studentized)
     return dataclasses.replace(rows, resample_controls=controls)
 
 
@@ -151,8 +158,9 @@ def bootstrap_ci_single(
     n_boot: int | None = None,
     confidence_level: float | None = None,
     seed: int | np.random.SeedSequence | None = None,
+    statistic: str | Statistic = "spearman",
 ) -> SingleBootstrapResult:
-    """Bootstrap confidence intervals for Spearman's rho of one paired dataset.
+    """Bootstrap confidence intervals for Spearman's rho (or another rank correlation) of one paired dataset.
 
     Pairs ``(x_i, y_i)`` are resampled with replacement (the paired bootstrap,
     Efron & Tibshirani 1993, §9.5); see :mod:`simulation.intervals` for the
@@ -168,6 +176,10 @@ def bootstrap_ci_single(
         Two-sided level in (0, 1).  Default: ``CONFIDENCE_LEVEL``.
     seed : int or numpy.random.SeedSequence, optional
         Seed of the resampling stream.  Default: ``SEED``.
+    statistic : {"spearman", "kendall_b"}, default "spearman"
+        The statistic (:data:`simulation.statistics.STATISTICS`).  The same
+        seed draws the same resamples for every statistic.  Kendall's tau-b
+        has no studentized interval yet (its table has the other four).
 
     Returns
     -------
@@ -185,16 +197,18 @@ def bootstrap_ci_single(
     >>> list(res.intervals.index)
     ['percentile', 'basic', 'bca', 'normal', 'studentized']
     """
+    stat = get_statistic(statistic)
     xa, ya = check_paired_data(x, y, ndim=1)
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
-    rows = _bootstrap_rows(xa[None, :], ya[None, :], resample_keys([seed]), n_boot, confidence_level)
+    rows = _bootstrap_rows(xa[None, :], ya[None, :], resample_keys([seed]), n_boot, confidence_level, statistic=stat)
+    methods = list(rows.intervals)
     table = pd.DataFrame(
         {
-            "ci_lower": [rows.intervals[m][0][0] for m in BOOTSTRAP_METHODS],
-            "ci_upper": [rows.intervals[m][1][0] for m in BOOTSTRAP_METHODS],
-            "status": [rows.intervals[m][2][0] for m in BOOTSTRAP_METHODS],
+            "ci_lower": [rows.intervals[m][0][0] for m in methods],
+            "ci_upper": [rows.intervals[m][1][0] for m in methods],
+            "status": [rows.intervals[m][2][0] for m in methods],
         },
-        index=pd.Index(BOOTSTRAP_METHODS, name="method"),
+        index=pd.Index(methods, name="method"),
     )
     return SingleBootstrapResult(
         rho_hat=float(rows.rho_hat[0]),
@@ -204,6 +218,7 @@ def bootstrap_ci_single(
         z0=float(rows.z0[0]),
         acceleration=float(rows.acceleration[0]),
         confidence_level=confidence_level,
+        statistic=stat.name,
     )
 
 
@@ -223,6 +238,7 @@ def bootstrap_ci_averaged(
     batch_bootstrap: bool | None = None,
     chunk_size: int | None = None,
     summarize: bool = True,
+    statistic: str | Statistic = "spearman",
 ) -> AveragedBootstrapResult:
     """Bootstrap intervals for each of ``n_reps`` datasets, and their averages.
 
@@ -247,6 +263,9 @@ def bootstrap_ci_averaged(
     summarize : bool, default True
         False skips the summary table (``summary`` is then None), for
         callers that aggregate the replicate table themselves.
+    statistic : {"spearman", "kendall_b"}, default "spearman"
+        The statistic (see :func:`bootstrap_ci_single`); ``rho_hat`` in the
+        tables is then its estimate.
 
     Returns
     -------
@@ -260,6 +279,7 @@ def bootstrap_ci_averaged(
     and jackknife estimates, at most ``CHUNK_BYTES`` (or one replicate).  The
     returned replicate table itself has ``5 * n_reps`` rows (one per method).
     """
+    stat = get_statistic(statistic)
     xa, ya = check_paired_data(x_all, y_all, ndim=2)
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
     if batch_bootstrap is None or chunk_size is None:
@@ -276,6 +296,7 @@ def bootstrap_ci_averaged(
         seed=seed,
         batch_bootstrap=check_bool(batch_bootstrap, "batch_bootstrap"),
         chunk_size=check_positive_int(chunk_size, "chunk_size"),
+        statistic=stat,
     )
     replicates = _replicate_table(rows)
     return AveragedBootstrapResult(
@@ -296,6 +317,7 @@ def row_intervals(
     batch_bootstrap: bool,
     chunk_size: int,
     resample_controls: bool = False,
+    statistic: Statistic = SPEARMAN,
 ) -> RowIntervals:
     """Intervals of every row of validated ``(n_reps, n)`` arrays as arrays (no table): the engine's core.
 
@@ -311,13 +333,17 @@ def row_intervals(
             stop = min(start + chunk_size, n_reps)
             keys = child_keys(seed, start, stop)  # = resample_keys([child_seed(seed, r) ...]), 100x faster
             parts.append(
-                _bootstrap_rows(xa[start:stop], ya[start:stop], keys, n_boot, confidence_level, resample_controls)
+                _bootstrap_rows(
+                    xa[start:stop], ya[start:stop], keys, n_boot, confidence_level, resample_controls, statistic
+                )
             )
         return _concat_rows(parts)
     keys = [resample_keys([child_seed(seed, r)]) for r in range(n_reps)]
     return _concat_rows(
         [
-            _bootstrap_rows(xa[r : r + 1], ya[r : r + 1], keys[r], n_boot, confidence_level, resample_controls)
+            _bootstrap_rows(
+                xa[r : r + 1], ya[r : r + 1], keys[r], n_boot, confidence_level, resample_controls, statistic
+            )
             for r in range(n_reps)
         ]
     )
@@ -330,7 +356,7 @@ def _concat_rows(parts: list[RowIntervals]) -> RowIntervals:
     return RowIntervals(
         rho_hat=np.concatenate([p.rho_hat for p in parts]),
         intervals={
-            m: tuple(np.concatenate([p.intervals[m][i] for p in parts]) for i in range(3)) for m in BOOTSTRAP_METHODS
+            m: tuple(np.concatenate([p.intervals[m][i] for p in parts]) for i in range(3)) for m in parts[0].intervals
         },
         n_boot_valid=np.concatenate([p.n_boot_valid for p in parts]),
         z0=np.concatenate([p.z0 for p in parts]),
@@ -342,10 +368,11 @@ def _concat_rows(parts: list[RowIntervals]) -> RowIntervals:
 def _replicate_table(rows: RowIntervals) -> pd.DataFrame:
     """Long replicate table (rep-major, methods in registry order)."""
     n_reps = rows.rho_hat.shape[0]
-    n_methods = len(BOOTSTRAP_METHODS)
+    methods = list(rows.intervals)
+    n_methods = len(methods)
 
     def stack(i: int) -> np.ndarray:
-        return np.stack([rows.intervals[m][i] for m in BOOTSTRAP_METHODS], axis=1).ravel()
+        return np.stack([rows.intervals[m][i] for m in methods], axis=1).ravel()
 
     def per_rep(values: np.ndarray) -> np.ndarray:
         return np.repeat(values, n_methods)
@@ -353,7 +380,7 @@ def _replicate_table(rows: RowIntervals) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "rep": per_rep(np.arange(n_reps)),
-            "method": np.tile(np.array(BOOTSTRAP_METHODS), n_reps),
+            "method": np.tile(np.array(methods), n_reps),
             "rho_hat": per_rep(rows.rho_hat),
             "ci_lower": stack(0),
             "ci_upper": stack(1),

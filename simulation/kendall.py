@@ -1,0 +1,398 @@
+"""Kendall's tau-b with ties: kernels (numba) and formulas.
+
+Notation (Kendall 1970, *Rank Correlation Methods*, 4th ed., ch. 3): ``n``
+pairs, tie groups of x with sizes ``t`` and of y with sizes ``u``,
+``n0 = n (n - 1) / 2``, ``Tx = sum t (t - 1) / 2``, ``Ty = sum u (u - 1) / 2``,
+``S`` = concordant minus discordant pairs and
+
+    tau_b = S / sqrt((n0 - Tx) (n0 - Ty)).
+
+Per observation ``s_k = sum_j sign(x_k - x_j) sign(y_k - y_j)``, so
+``S = sum_k s_k / 2``; ``t_k``, ``u_k`` are the sizes of k's tie groups.
+
+Every count is an exact integer, so the result does not depend on the order
+of summation (the same bit-identity argument as for Spearman's kernels).
+
+* :func:`tau_b_rows`: tau-b of each row in O(n log n) (Knight 1966, JASA
+  61:436-439: pairs in y order, discordances counted with a Fenwick tree over
+  x's tie groups, as SciPy's ``_kendall_dis`` does).
+* :func:`bootstrap_rows`: tau-b of each paired resample from its
+  multiplicities, without re-sorting: with the data's groups known, one pass
+  in y order with a Fenwick tree over x's groups gives ``S`` and both tie
+  totals of the weighted multiset, O(n log k) for k distinct x values.
+* :func:`concordance_rows` and :func:`jackknife_rows`: the ``s_k`` in
+  O(n log n) (two Fenwick passes), and from them the exact leave-one-out
+  values ``tau_b(-k) = (S - s_k) / sqrt((n0' - Tx + t_k - 1)(n0' - Ty + u_k - 1))``
+  with ``n0' = (n - 1)(n - 2) / 2``.
+* :func:`ase_rows`: the delta-method (non-null) standard error of tau-b
+  (Brown & Benedetti 1977, Psychometrika 42:347-355; Agresti 2010, *Analysis
+  of Ordinal Categorical Data*, 2nd ed., §7.1; the ASE of SAS PROC FREQ).
+* :func:`null_variance_s`: the exact permutation variance of ``S`` with
+  ties in both variables (Kendall 1970, eq. 4.4), and :func:`normal_pvalues`.
+* :func:`fisher_z_ci`: Fisher-z intervals with Fieller, Hartley & Pearson's
+  variance ``0.437 / (n - 4)`` (1957, Biometrika 44:470-481) or with the ASE;
+  :func:`ase_ci`: ``tau_b -+ z ASE`` on tau-b's own scale.
+* :func:`population_tau`: ``(2 / pi) asin(rho)`` for elliptical models.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+from numpy.typing import ArrayLike
+from scipy import stats
+from scipy.special import ndtri
+
+from simulation import _kernels
+from simulation._validation import check_confidence_level, check_paired_data
+
+#: Fieller, Hartley & Pearson's (1957) variance of atanh(tau) for untied bivariate-normal samples:
+#: ``FHP_KENDALL / (n - 4)``.
+FHP_KENDALL = 0.437
+
+
+# --------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _fenwick_add(tree, i, value) -> None:
+    """Add ``value`` at 0-based position ``i`` of a Fenwick tree (``tree[0]`` unused)."""
+    i += 1
+    while i < tree.shape[0]:
+        tree[i] += value
+        i += i & (-i)
+
+
+@njit(cache=True, inline="always")
+def _fenwick_below(tree, i) -> int:
+    """Sum of positions ``0 .. i - 1``."""
+    total = 0
+    while i > 0:
+        total += tree[i]
+        i -= i & (-i)
+    return total
+
+
+@njit(cache=True)
+def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
+    """``S``, ``Tx``, ``Ty`` of the multiset with weights ``w``: copies of one pair tie in both variables.
+
+    y groups are visited in increasing order; ``tree`` and ``seen`` hold the weight of each x group among
+    the strictly smaller y values, so a member of x group ``g`` with weight ``w_i`` meets
+    ``below(g)`` concordant and ``earlier - below(g) - seen[g]`` discordant earlier pairs.
+    """
+    for g in range(n_gx + 1):
+        tree[g] = 0
+    for g in range(n_gx):
+        seen[g] = 0
+    s = 0
+    ty = 0
+    earlier = 0
+    for g in range(n_gy):
+        c = 0
+        for k in range(ys[g], ys[g + 1]):
+            i = yo[k]
+            wi = w[i]
+            if wi != 0:
+                gi = gx[i]
+                below = _fenwick_below(tree, gi)
+                s += wi * (2 * below + seen[gi] - earlier)
+                c += wi
+        for k in range(ys[g], ys[g + 1]):
+            i = yo[k]
+            wi = w[i]
+            if wi != 0:
+                _fenwick_add(tree, gx[i], wi)
+                seen[gx[i]] += wi
+        ty += c * (c - 1) // 2
+        earlier += c
+    tx = 0
+    for g in range(n_gx):
+        tx += seen[g] * (seen[g] - 1) // 2
+    return s, tx, ty
+
+
+@njit(cache=True, inline="always")
+def _tau_from_counts(s, tx, ty, n) -> float:
+    n0 = n * (n - 1) // 2
+    if n0 - tx == 0 or n0 - ty == 0:
+        return np.nan
+    return s / np.sqrt(float(n0 - tx) * float(n0 - ty))
+
+
+@njit(cache=True)
+def _layout(gx, n_gx, gy, n_gy):
+    n = gx.shape[0]
+    yo = np.empty(n, np.int64)
+    ys = np.empty(n + 1, np.int64)
+    _kernels._grouped_order(gy, n_gy, yo, ys)
+    return yo, ys, np.empty(n_gx + 1, np.int64), np.empty(n_gx, np.int64)
+
+
+@njit(cache=True, parallel=True)
+def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """tau-b ``(m,)`` of each row from tie-group ids; NaN where x or y is constant."""
+    m, n = gx.shape
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        s, tx, ty = _weighted_s(np.ones(n, np.int64), gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
+        out[r] = _tau_from_counts(s, tx, ty, n)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot) -> np.ndarray:
+    """tau-b of ``n_boot`` paired resamples per row ``(m, n_boot)``, drawn exactly as Spearman's
+    (:func:`simulation._kernels.bootstrap_rows`: the same indices for the same keys); NaN where a resample
+    has constant x or constant y."""
+    m, n = gx.shape
+    out = np.empty((m, n_boot), np.float64)
+    for r in prange(m):
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        w = np.zeros(n, np.int64)
+        draws = np.empty(n, np.int64)
+        for b in range(n_boot):
+            _kernels._draw_resample(keys[r, 0], keys[r, 1], b, _kernels.STREAM_BOOTSTRAP, draws)
+            for j in range(n):
+                w[j] = 0
+            for j in range(n):
+                w[draws[j]] += 1
+            s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
+            out[r, b] = _tau_from_counts(s, tx, ty, n)
+    return out
+
+
+@njit(cache=True)
+def _concordance(gx, n_gx, yo, ys, n_gy, out, tree, seen) -> None:
+    """``out[k] = s_k``: a forward pass over y groups counts the smaller-y partners, a backward pass the
+    larger-y ones (each partner in x group ``h`` counts ``sign(gx_k - h)`` times the y order's sign)."""
+    n = gx.shape[0]
+    for k in range(n):
+        out[k] = 0
+    for direction in (1, -1):
+        for g in range(n_gx + 1):
+            tree[g] = 0
+        for g in range(n_gx):
+            seen[g] = 0
+        earlier = 0
+        for step in range(n_gy):
+            g = step if direction == 1 else n_gy - 1 - step
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
+                gi = gx[i]
+                below = _fenwick_below(tree, gi)
+                out[i] += direction * (2 * below + seen[gi] - earlier)
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
+                _fenwick_add(tree, gx[i], 1)
+                seen[gx[i]] += 1
+            earlier += ys[g + 1] - ys[g]
+
+
+@njit(cache=True, parallel=True)
+def concordance_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """``s_k`` of every observation of every row ``(m, n)``, int64."""
+    m, n = gx.shape
+    out = np.empty((m, n), np.int64)
+    for r in prange(m):
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        _concordance(gx[r], n_gx[r], yo, ys, n_gy[r], out[r], tree, seen)
+    return out
+
+
+@njit(cache=True)
+def _group_sizes(gid, n_groups, sizes) -> None:
+    for g in range(n_groups):
+        sizes[g] = 0
+    for i in range(gid.shape[0]):
+        sizes[gid[i]] += 1
+
+
+@njit(cache=True, parallel=True)
+def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """Exact leave-one-pair-out tau-b ``(m, n)`` from the ``s_k``; NaN where the rest has constant x or y."""
+    m, n = gx.shape
+    out = np.empty((m, n), np.float64)
+    for r in prange(m):
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        sk = np.empty(n, np.int64)
+        _concordance(gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
+        tsize = np.empty(n_gx[r], np.int64)
+        usize = np.empty(n_gy[r], np.int64)
+        _group_sizes(gx[r], n_gx[r], tsize)
+        _group_sizes(gy[r], n_gy[r], usize)
+        s2 = 0
+        for k in range(n):
+            s2 += sk[k]
+        tx = 0
+        for g in range(n_gx[r]):
+            tx += tsize[g] * (tsize[g] - 1) // 2
+        ty = 0
+        for g in range(n_gy[r]):
+            ty += usize[g] * (usize[g] - 1) // 2
+        for k in range(n):
+            s_minus = s2 // 2 - sk[k]
+            out[r, k] = _tau_from_counts(s_minus, tx - (tsize[gx[r, k]] - 1), ty - (usize[gy[r, k]] - 1), n - 1)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """Delta-method ASE of tau-b per row (see :func:`ase`); NaN where tau-b is undefined."""
+    m, n = gx.shape
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        sk = np.empty(n, np.int64)
+        _concordance(gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
+        tsize = np.empty(n_gx[r], np.int64)
+        usize = np.empty(n_gy[r], np.int64)
+        _group_sizes(gx[r], n_gx[r], tsize)
+        _group_sizes(gy[r], n_gy[r], usize)
+        sum_t2 = 0
+        for g in range(n_gx[r]):
+            sum_t2 += tsize[g] * tsize[g]
+        sum_u2 = 0
+        for g in range(n_gy[r]):
+            sum_u2 += usize[g] * usize[g]
+        wr = float(n * n - sum_t2)
+        wc = float(n * n - sum_u2)
+        if wr == 0.0 or wc == 0.0:
+            out[r] = np.nan
+            continue
+        s = 0
+        for k in range(n):
+            s += sk[k]
+        w = np.sqrt(wr * wc)
+        tau = (s / 2) / np.sqrt((wr / 2) * (wc / 2))
+        total = 0.0
+        for k in range(n):
+            v = tsize[gx[r, k]] * wc + usize[gy[r, k]] * wr
+            d = 2.0 * w * sk[k] + tau * v
+            total += d * d
+        var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / w**4
+        out[r] = np.sqrt(max(var, 0.0))
+    return out
+
+
+# --------------------------------------------------------------------------
+# Validated wrappers and formulas
+# --------------------------------------------------------------------------
+def _groups(x: np.ndarray, y: np.ndarray):
+    gx, n_gx = _kernels.group_ids_rows(x)
+    gy, n_gy = _kernels.group_ids_rows(y)
+    return gx, n_gx, gy, n_gy
+
+
+def tau_b(x: ArrayLike, y: ArrayLike) -> np.ndarray | float:
+    """Kendall's tau-b of one dataset ``(n,)`` or of each row of ``(m, n)`` arrays, ties in both allowed.
+
+    Equal to ``scipy.stats.kendalltau(x, y).statistic`` (variant ``"b"``); NaN where x or y is constant.
+    """
+    ndim = np.ndim(x)
+    xa, ya = check_paired_data(np.atleast_2d(x), np.atleast_2d(y), ndim=2, min_n=2)
+    out = tau_b_rows(*_groups(xa, ya))
+    return float(out[0]) if ndim == 1 else out
+
+
+def jackknife(x: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """Leave-one-pair-out tau-b of one dataset ``(n,)`` (exact, O(n log n))."""
+    xa, ya = check_paired_data(x, y, ndim=1, min_n=3)
+    return jackknife_rows(*_groups(xa[None], ya[None]))[0]
+
+
+def ase(x: ArrayLike, y: ArrayLike) -> float:
+    """Delta-method standard error of tau-b (Brown & Benedetti 1977; Agresti 2010, §7.1).
+
+    With ``w_r = n^2 - sum t^2``, ``w_c = n^2 - sum u^2``, ``w = sqrt(w_r w_c)``
+    (tie groups of x and y; a value seen once is a group of 1):
+
+        ASE^2 = {sum_k (2 w s_k + tau_b (t_k w_c + u_k w_r))^2 - n^3 tau_b^2 (w_r + w_c)^2} / w^4.
+    """
+    xa, ya = check_paired_data(x, y, ndim=1, min_n=3)
+    return float(ase_rows(*_groups(xa[None], ya[None]))[0])
+
+
+def null_variance_s(x_counts: ArrayLike, y_counts: ArrayLike) -> float:
+    """Exact permutation variance of ``S`` with tie groups of sizes ``x_counts`` and ``y_counts``.
+
+    Kendall (1970), *Rank Correlation Methods*, eq. 4.4 (also in SciPy's
+    ``kendalltau`` and R's ``cor.test``)::
+
+        Var0(S) = [n(n-1)(2n+5) - sum t(t-1)(2t+5) - sum u(u-1)(2u+5)] / 18
+                + [sum t(t-1)] [sum u(u-1)] / [2 n (n-1)]
+                + [sum t(t-1)(t-2)] [sum u(u-1)(u-2)] / [9 n (n-1)(n-2)]
+    """
+    t = np.asarray(x_counts, dtype=np.float64)
+    u = np.asarray(y_counts, dtype=np.float64)
+    n = t.sum()
+    if u.sum() != n or n < 3:
+        raise ValueError(f"`x_counts` and `y_counts` must each sum to the same n >= 3, got {t.sum():g} and {u.sum():g}")
+    v0 = n * (n - 1) * (2 * n + 5)
+    vt = np.sum(t * (t - 1) * (2 * t + 5))
+    vu = np.sum(u * (u - 1) * (2 * u + 5))
+    v1 = np.sum(t * (t - 1)) * np.sum(u * (u - 1)) / (2 * n * (n - 1))
+    v2 = np.sum(t * (t - 1) * (t - 2)) * np.sum(u * (u - 1) * (u - 2)) / (9 * n * (n - 1) * (n - 2))
+    return float((v0 - vt - vu) / 18 + v1 + v2)
+
+
+def normal_pvalue(x: ArrayLike, y: ArrayLike, alternative: str = "two-sided") -> float:
+    """p-value of H0: independence from ``S / sqrt(Var0(S))`` against the standard normal (no continuity
+    correction), the asymptotic test of SciPy's ``kendalltau`` and R's ``cor.test(exact = FALSE)``."""
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"`alternative` must be one of ['two-sided', 'greater', 'less'], got {alternative!r}")
+    xa, ya = check_paired_data(x, y, ndim=1, min_n=3)
+    gx, n_gx, gy, n_gy = _groups(xa[None], ya[None])
+    s = int(concordance_rows(gx, n_gx, gy, n_gy)[0].sum()) // 2
+    var = null_variance_s(np.bincount(gx[0]), np.bincount(gy[0]))
+    if var <= 0:
+        return math.nan
+    z = s / math.sqrt(var)
+    if alternative == "greater":
+        return float(stats.norm.sf(z))
+    if alternative == "less":
+        return float(stats.norm.cdf(z))
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def fisher_z_ci(
+    tau: ArrayLike, n: ArrayLike, *, confidence_level: float = 0.95, se: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher-z interval for Kendall's tau-b.
+
+    Without ``se``: ``tanh(atanh tau -+ z sqrt(0.437 / (n - 4)))`` (Fieller,
+    Hartley & Pearson 1957; recommended by Bonett & Wright 2000, Psychometrika
+    65:23-28; derived for untied bivariate-normal samples).  With ``se`` (the
+    ASE of tau-b): ``tanh(atanh tau -+ z se / (1 - tau^2))`` (the delta method
+    through ``d atanh(t) / dt = 1 / (1 - t^2)``).
+    """
+    level = check_confidence_level(confidence_level)
+    tau = np.asarray(tau, dtype=np.float64)
+    n = np.asarray(n)
+    if np.any(n < 5):
+        raise ValueError(f"`n` must be integer(s) >= 5 for Kendall's Fisher-z interval, got {n!r}")
+    c = float(ndtri(1 - (1 - level) / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.arctanh(tau)
+        half = c * (np.sqrt(FHP_KENDALL / (n - 4)) if se is None else np.asarray(se, float) / (1 - tau * tau))
+        return np.tanh(z - half), np.tanh(z + half)
+
+
+def ase_ci(tau: ArrayLike, se: ArrayLike, *, confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """``tau_b -+ z ASE`` on tau-b's own scale, clipped to [-1, 1] (what SAS PROC FREQ and DescTools print,
+    unclipped)."""
+    level = check_confidence_level(confidence_level)
+    c = float(ndtri(1 - (1 - level) / 2))
+    tau = np.asarray(tau, dtype=np.float64)
+    half = c * np.asarray(se, dtype=np.float64)
+    return np.clip(tau - half, -1.0, 1.0), np.clip(tau + half, -1.0, 1.0)
+
+
+def population_tau(rho: ArrayLike) -> np.ndarray:
+    """Kendall's tau of an elliptical distribution (bivariate normal, bivariate t) with correlation
+    (shape) parameter ``rho``: ``(2 / pi) asin(rho)`` (Lindskog, McNeil & Schmock 2003, "Kendall's tau for
+    elliptical distributions", Theorem 2; Kruskal 1958 for the normal)."""
+    return 2.0 / np.pi * np.arcsin(np.asarray(rho, dtype=np.float64))

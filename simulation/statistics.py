@@ -1,0 +1,99 @@
+"""The statistic as a dimension: one object per rank correlation, and a registry by name.
+
+A :class:`Statistic` bundles what the bootstrap engine needs from a
+statistic (its estimate, exact jackknife and paired-bootstrap replicates,
+all computed from tie-group ids by numba kernels) and which interval methods
+it defines.  The engine (:mod:`simulation.bootstrap`) takes one and never
+names a statistic itself; Spearman's entries are today's kernels unchanged,
+so its numbers stay bit-identical.  Every statistic sees the same resample
+indices for the same seed (the statistic is not part of the stream), so two
+statistics on one dataset are a paired comparison.
+
+Status of the wider framework: the study runner, its two phases, power and
+``analyze`` still compute Spearman only; :data:`STATISTICS` is the seam they
+will take.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from simulation import _kernels, kendall
+from simulation.intervals import BOOTSTRAP_METHODS
+
+
+@dataclasses.dataclass(frozen=True)
+class Statistic:
+    """A rank correlation as the engine sees it.
+
+    Attributes
+    ----------
+    name : str
+        Registry name (``spearman``, ``kendall_b``).
+    label : str
+        For tables and figures.
+    estimate_rows, jackknife_rows : callable
+        ``(gx, n_gx, gy, n_gy) -> (m,)`` and ``-> (m, n)`` from tie-group ids.
+    bootstrap_rows : callable
+        ``(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> (theta (m, n_boot), controls (m, 4))``,
+        resample ``b`` of row ``r`` drawn from Philox key ``keys[r]`` as
+        :func:`simulation.bootstrap.resample_indices` draws it.
+    bootstrap_methods : tuple of str
+        The bootstrap interval methods it defines (the studentized interval
+        needs a standard error of the statistic on the Fisher-z scale).
+    resample_controls : bool
+        Whether ``bootstrap_rows`` computes the exact resample controls of
+        the two-phase estimator.
+    """
+
+    name: str
+    label: str
+    estimate_rows: Callable[..., np.ndarray]
+    jackknife_rows: Callable[..., np.ndarray]
+    bootstrap_rows: Callable[..., tuple[np.ndarray, np.ndarray]]
+    bootstrap_methods: tuple[str, ...]
+    resample_controls: bool = True
+
+    @property
+    def studentized(self) -> bool:
+        return "studentized" in self.bootstrap_methods
+
+
+def _kendall_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls):
+    if with_controls:
+        raise NotImplementedError("resample controls are not implemented for Kendall's tau-b yet")
+    theta = kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot)
+    return theta, np.zeros((gx.shape[0], _kernels.N_RESAMPLE_CONTROLS))
+
+
+SPEARMAN = Statistic(
+    name="spearman",
+    label="Spearman's rho",
+    estimate_rows=_kernels.spearman_rows,
+    jackknife_rows=_kernels.jackknife_rows,
+    bootstrap_rows=_kernels.bootstrap_rows,
+    bootstrap_methods=BOOTSTRAP_METHODS,
+)
+KENDALL_B = Statistic(
+    name="kendall_b",
+    label="Kendall's tau-b",
+    estimate_rows=kendall.tau_b_rows,
+    jackknife_rows=kendall.jackknife_rows,
+    bootstrap_rows=_kendall_bootstrap_rows,
+    bootstrap_methods=tuple(m for m in BOOTSTRAP_METHODS if m != "studentized"),
+    resample_controls=False,
+)
+#: Statistics by name.
+STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B)}
+
+
+def get_statistic(statistic: str | Statistic) -> Statistic:
+    """The :class:`Statistic` named ``statistic`` (or ``statistic`` itself), with a clear error otherwise."""
+    if isinstance(statistic, Statistic):
+        return statistic
+    if isinstance(statistic, str) and statistic in STATISTICS:
+        return STATISTICS[statistic]
+    raise ValueError(f"`statistic` must be one of {list(STATISTICS)}, got {statistic!r}")

@@ -1,0 +1,231 @@
+"""Kendall's tau-b kernels and formulas against SciPy, brute force, enumeration and published values."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from simulation import _kernels, kendall
+from simulation.bootstrap import resample_indices, resample_keys
+from simulation.seeding import child_seed
+from tests import reference
+
+
+def _groups(x, y):
+    gx, n_gx = _kernels.group_ids_rows(np.atleast_2d(np.asarray(x, float)))
+    gy, n_gy = _kernels.group_ids_rows(np.atleast_2d(np.asarray(y, float)))
+    return gx, n_gx, gy, n_gy
+
+
+def _tied_datasets():
+    """Datasets from untied to heavily tied in both variables, n from 5 to 90."""
+    rng = np.random.default_rng(2024)
+    out = []
+    for n, kx, ky in [(5, 5, 5), (12, 3, 3), (30, 4, 30), (40, 2, 6), (73, 5, 73), (90, 10, 4), (25, 25, 25)]:
+        x = rng.integers(0, kx, n).astype(float) if kx < n else rng.normal(size=n)
+        y = (0.6 * x + rng.normal(size=n)).round(0) % ky if ky < n else 0.4 * x + rng.normal(size=n)
+        out.append((x, y))
+    return out
+
+
+@pytest.mark.parametrize("data", _tied_datasets())
+def test_tau_b_equals_scipy(data):
+    x, y = data
+    assert kendall.tau_b(x, y) == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+
+
+def test_tau_b_rows_and_constant_input():
+    x = np.array([[1.0, 2, 3, 4, 5], [1, 1, 1, 1, 1], [3, 1, 2, 2, 5]])
+    y = np.array([[2.0, 1, 4, 3, 5], [1, 2, 3, 4, 5], [1, 1, 1, 1, 1]])
+    got = kendall.tau_b(x, y)
+    assert got[0] == pytest.approx(stats.kendalltau(x[0], y[0]).statistic, abs=1e-12)
+    assert np.isnan(got[1]) and np.isnan(got[2])
+
+
+def test_published_check_values():
+    """Kendall (1970) example in SciPy's test suite; R's cor.test example (also SciPy's docstring); Kendall
+    (1976) Ex. 4.3 and 3.4 as quoted in R package Kendall (see ../shared/reference/kendall_tau_b.md)."""
+    x = [1, 2, 2, 4, 4, 6, 6, 8, 9, 9]
+    y = [1, 2, 4, 4, 4, 4, 8, 8, 8, 10]
+    assert kendall.tau_b(x, y) == pytest.approx(0.85895569, abs=5e-9)
+    x, y = [12, 2, 1, 12, 2], [1, 4, 7, 1, 0]
+    assert kendall.tau_b(x, y) == pytest.approx(-0.47140452079103173, abs=1e-14)
+    assert kendall.normal_pvalue(x, y) == pytest.approx(0.28274545993277478, abs=1e-14)
+    x = [1.5, 1.5, 3, 4, 6, 6, 6, 8, 9.5, 9.5, 11, 12]
+    y = [2.5, 2.5, 7, 4.5, 1, 4.5, 6, 11.5, 11.5, 8.5, 8.5, 10]
+    s_k = kendall.concordance_rows(*_groups(x, y))[0]
+    assert s_k.sum() // 2 == 34
+    _, tx = np.unique(x, return_counts=True)
+    _, ty = np.unique(y, return_counts=True)
+    assert kendall.null_variance_s(tx, ty) == pytest.approx(203.30, abs=0.005)
+    a = [2.5, 2.5, 2.5, 2.5, 5, 6.5, 6.5, 10, 10, 10, 10, 10, 14, 14, 14, 16, 17]
+    b = [1, 1, 1, 1, 2, 1, 1, 2, 1, 1, 1, 1, 1, 1, 2, 2, 2]
+    assert kendall.concordance_rows(*_groups(a, b))[0].sum() // 2 == 34
+    assert kendall.tau_b(a, b) == pytest.approx(34 / math.sqrt(116 * 60), abs=1e-14)
+
+
+@pytest.mark.parametrize("data", _tied_datasets())
+def test_concordance_counts_and_jackknife_equal_brute_force(data):
+    """s_k against the O(n^2) sum of signs; each leave-one-out value against SciPy on the data without k."""
+    x, y = data
+    np.testing.assert_array_equal(kendall.concordance_rows(*_groups(x, y))[0], reference.kendall_s_k(x, y))
+    jack = kendall.jackknife(x, y)
+    keep = ~np.eye(x.size, dtype=bool)
+    expected = [stats.kendalltau(x[k], y[k]).statistic for k in keep]
+    np.testing.assert_allclose(jack, expected, rtol=0, atol=1e-12)
+
+
+def test_jackknife_of_a_point_whose_removal_makes_x_constant():
+    x, y = np.array([1.0, 1, 1, 2]), np.array([1.0, 2, 3, 4])
+    jack = kendall.jackknife(x, y)
+    assert np.isnan(jack[3]) and np.all(np.isfinite(jack[:3]))
+
+
+@pytest.mark.parametrize("data", _tied_datasets()[1:5])
+def test_bootstrap_replicates_equal_scipy_on_the_same_resample_indices(data):
+    x, y = data
+    seeds = [child_seed(8, 0)]
+    theta = kendall.bootstrap_rows(*_groups(x, y), resample_keys(seeds), 60)[0]
+    idx = resample_indices(seeds, 60, x.size)[0]
+    expected = []
+    for i in idx:
+        xi, yi = x[i], y[i]
+        constant = np.all(xi == xi[0]) or np.all(yi == yi[0])
+        expected.append(np.nan if constant else stats.kendalltau(xi, yi).statistic)
+    np.testing.assert_allclose(theta, expected, rtol=0, atol=1e-12)
+
+
+def test_bootstrap_marks_constant_resamples_nan():
+    x = np.array([0.0, 0, 0, 0, 1])  # many resamples miss the single 1
+    y = np.arange(5.0)
+    theta = kendall.bootstrap_rows(*_groups(x, y), resample_keys([3]), 200)[0]
+    idx = resample_indices([3], 200, 5)[0]
+    np.testing.assert_array_equal(np.isnan(theta), ~np.any(idx == 4, axis=1))
+
+
+@pytest.mark.parametrize("data", _tied_datasets())
+def test_ase_equals_the_contingency_table_form(data):
+    x, y = data
+    assert kendall.ase(x, y) == pytest.approx(reference.kendall_ase_table(x, y), rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("t", "u"),
+    [((2, 3, 1, 1), (3, 1, 2, 1)), ((4, 3), (1, 2, 2, 2)), ((1,) * 7, (2, 2, 3))],
+)
+def test_null_variance_of_s_equals_full_enumeration(t, u):
+    """Every one of the 7! re-pairings of y against fixed x: the variance of S over them is Var0(S)."""
+    x = np.repeat(np.arange(len(t)), t).astype(float)
+    y = np.repeat(np.arange(len(u)), u).astype(float)
+    sx = np.sign(x[:, None] - x[None, :])
+    s_all = []
+    for p in itertools.permutations(range(7)):
+        yp = y[list(p)]
+        s_all.append((sx * np.sign(yp[:, None] - yp[None, :])).sum() / 2)
+    s_all = np.array(s_all)
+    assert s_all.mean() == pytest.approx(0.0, abs=1e-12)
+    assert kendall.null_variance_s(t, u) == pytest.approx(s_all.var(), rel=1e-12)
+
+
+def test_normal_pvalue_equals_scipy_asymptotic_on_tied_data():
+    for x, y in _tied_datasets()[1:]:
+        ref = stats.kendalltau(x, y, method="asymptotic")
+        assert kendall.normal_pvalue(x, y) == pytest.approx(ref.pvalue, rel=1e-9, abs=1e-15)
+        one = stats.kendalltau(x, y, method="asymptotic", alternative="greater").pvalue
+        assert kendall.normal_pvalue(x, y, "greater") == pytest.approx(one, rel=1e-9, abs=1e-15)
+
+
+def test_fisher_z_and_ase_intervals_by_hand():
+    tau, n, level = 0.3, 40, 0.9
+    c = stats.norm.ppf(0.95)
+    lo, hi = kendall.fisher_z_ci(tau, n, confidence_level=level)
+    half = c * math.sqrt(0.437 / 36)
+    assert (float(lo), float(hi)) == pytest.approx((math.tanh(math.atanh(0.3) - half),
+                                                    math.tanh(math.atanh(0.3) + half)), abs=1e-15)  # fmt: skip
+    lo, hi = kendall.fisher_z_ci(tau, n, confidence_level=level, se=0.1)
+    half = c * 0.1 / (1 - 0.09)
+    assert (float(lo), float(hi)) == pytest.approx((math.tanh(math.atanh(0.3) - half),
+                                                    math.tanh(math.atanh(0.3) + half)), abs=1e-15)  # fmt: skip
+    lo, hi = kendall.ase_ci(0.95, 0.1, confidence_level=level)
+    assert float(lo) == pytest.approx(0.95 - c * 0.1) and float(hi) == 1.0
+    with pytest.raises(ValueError, match=r"`n` must be integer\(s\) >= 5"):
+        kendall.fisher_z_ci(0.2, 4)
+
+
+@pytest.mark.parametrize(("model", "rho"), [("normal", 0.5), ("normal", -0.8), ("t3", 0.5)])
+def test_population_tau_against_a_long_simulation(model, rho):
+    """Sample tau (untied data) is unbiased for the population tau (a U-statistic), so the mean of 4,000
+    samples of n = 60 is within 4.5 SEs of (2/pi) asin(rho) (false-alarm rate 7e-6 per case); the normal's
+    Spearman-style (6/pi) asin(rho/2) would be off by 0.15 at rho = 0.5."""
+    rng = np.random.default_rng(17)
+    m, n = 4000, 60
+    cov = np.array([[1.0, rho], [rho, 1.0]])
+    z = rng.multivariate_normal([0.0, 0.0], cov, size=(m, n))
+    if model == "t3":
+        z = z / np.sqrt(rng.chisquare(3, size=(m, n, 1)) / 3)
+    taus = kendall.tau_b(z[..., 0], z[..., 1])
+    se = taus.std(ddof=1) / math.sqrt(m)
+    assert abs(taus.mean() - kendall.population_tau(rho)) < 4.5 * se
+
+
+# --------------------------------------------------------------------------
+# Through the bootstrap engine
+# --------------------------------------------------------------------------
+def _kendall_scipy(x, y):
+    if np.all(x == x[0]) or np.all(y == y[0]):
+        return np.nan
+    return stats.kendalltau(x, y).statistic
+
+
+def test_engine_intervals_for_kendall_equal_plain_formulas_on_the_same_resamples(tied_batch):
+    """percentile, basic, BCa and normal for tau-b against np.percentile and the textbook formulas on the
+    very same resamples, with tau-b, its replicates and its jackknife from SciPy."""
+    from simulation import bootstrap_ci_averaged
+
+    x, y = tied_batch
+    n_boot, level = 300, 0.9
+    res = bootstrap_ci_averaged(x, y, n_boot=n_boot, confidence_level=level, seed=21, statistic="kendall_b")
+    reps = res.replicates
+    assert set(reps["method"]) == {"percentile", "basic", "bca", "normal"}
+    idx = resample_indices([child_seed(21, r) for r in range(x.shape[0])], n_boot, x.shape[1])
+    for r in range(x.shape[0]):
+        theta = np.array([_kendall_scipy(x[r][i], y[r][i]) for i in idx[r]])
+        theta_hat = _kendall_scipy(x[r], y[r])
+        keep = ~np.eye(x.shape[1], dtype=bool)
+        jack = np.array([_kendall_scipy(x[r][k], y[r][k]) for k in keep])
+        ref = reference.intervals_numpy(theta, theta_hat, jack, level)
+        rows = reps[reps["rep"] == r].set_index("method")
+        assert rows["rho_hat"].iloc[0] == pytest.approx(theta_hat, abs=1e-12)
+        for method in ("percentile", "basic", "bca", "normal"):
+            assert rows.loc[method, "status"] == "ok"
+            got = (rows.loc[method, "ci_lower"], rows.loc[method, "ci_upper"])
+            np.testing.assert_allclose(got, ref[method], rtol=0, atol=1e-12)
+
+
+def test_statistics_share_the_resample_stream_and_spearman_is_unchanged(tied_pair):
+    """The statistic is not part of the stream: the same seed resamples the same pairs for both, so the
+    count of valid resamples (constant-x resamples are the same ones) agrees; Spearman's default path and
+    ``statistic="spearman"`` are one computation."""
+    from simulation import bootstrap_ci_single
+
+    x, y = tied_pair
+    s = bootstrap_ci_single(x, y, n_boot=300, seed=4)
+    s2 = bootstrap_ci_single(x, y, n_boot=300, seed=4, statistic="spearman")
+    k = bootstrap_ci_single(x, y, n_boot=300, seed=4, statistic="kendall_b")
+    pd.testing.assert_frame_equal(s.intervals, s2.intervals, check_exact=True)
+    assert (s.rho_hat, s.z0, s.acceleration) == (s2.rho_hat, s2.z0, s2.acceleration)
+    assert (s.statistic, k.statistic) == ("spearman", "kendall_b")
+    assert k.n_boot_valid == s.n_boot_valid
+    assert k.rho_hat == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
+
+
+def test_unknown_statistic_is_named():
+    from simulation import bootstrap_ci_single
+
+    with pytest.raises(ValueError, match=r"`statistic` must be one of \['spearman', 'kendall_b'\], got 'pearson'"):
+        bootstrap_ci_single(np.arange(6.0), np.arange(6.0), n_boot=10, seed=1, statistic="pearson")
