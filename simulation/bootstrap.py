@@ -132,8 +132,11 @@ def _bootstrap_rows(
     gx, n_gx, gy, n_gy = group_ids(x, y)
     theta_hat = statistic.estimate_rows(gx, n_gx, gy, n_gy)
     jack = statistic.jackknife_rows(gx, n_gx, gy, n_gy)
-    theta, controls = statistic.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, resample_controls)
-    rows = bootstrap_intervals(theta, theta_hat, jack, confidence_level, studentized=statistic.studentized)
+    theta, controls, t_star = statistic.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, resample_controls)
+    z_se = None if t_star is None else statistic.z_se_rows(gx, n_gx, gy, n_gy)
+    rows = bootstrap_intervals(
+        theta, theta_hat, jack, confidence_level, studentized=statistic.studentized, t_star=t_star, z_se=z_se
+    )
     return dataclasses.replace(rows, resample_controls=controls)
 
 
@@ -178,8 +181,7 @@ def bootstrap_ci_single(
         Seed of the resampling stream.  Default: ``SEED``.
     statistic : {"spearman", "kendall_b"}, default "spearman"
         The statistic (:data:`simulation.statistics.STATISTICS`).  The same
-        seed draws the same resamples for every statistic.  Kendall's tau-b
-        has no studentized interval yet (its table has the other four).
+        seed draws the same resamples for every statistic.
 
     Returns
     -------

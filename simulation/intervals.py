@@ -93,6 +93,8 @@ def bootstrap_intervals(
     confidence_level: float,
     *,
     studentized: bool = True,
+    t_star: np.ndarray | None = None,
+    z_se: np.ndarray | None = None,
 ) -> RowIntervals:
     """All bootstrap intervals of ``m`` rows.
 
@@ -109,6 +111,14 @@ def bootstrap_intervals(
     studentized : bool, default True
         Also the studentized interval, which is specific to a correlation
         (its pivot lives on the Fisher-z scale); False for other statistics.
+    t_star, z_se : ndarray, optional
+        For a statistic whose SE is not a function of its value (Kendall's
+        tau-b): each resample's ``t* = (atanh theta* - atanh theta_hat) /
+        se*`` ``(m, n_boot)`` (NaN where undefined) and ``se(atanh theta_hat)``
+        ``(m,)``; the studentized interval is then
+        ``[tanh(z_hat - t*_(1-alpha/2) z_se), tanh(z_hat - t*_(alpha/2) z_se)]``
+        with the same quantile rule.  Without them, Spearman's Bonett-Wright
+        form below.
 
     Returns
     -------
@@ -179,7 +189,9 @@ def bootstrap_intervals(
         "bca": (q[:, 2], q[:, 3], bca_status),
         "normal": (theta_hat - half, theta_hat + half, common),
     }
-    if studentized:
+    if studentized and t_star is not None:
+        raw["studentized"] = _studentized_from_t(t_star, theta_hat, z_se, alpha, common)
+    elif studentized:
         raw["studentized"] = _studentized(sorted_theta, n_valid, theta_hat, alpha, common)
     intervals = {}
     for method, (lower, upper, status) in raw.items():
@@ -212,6 +224,28 @@ def _studentized(sorted_theta, n_valid, theta_hat, alpha, common):
         upper = np.tanh(z_hat - t[:, 0] * scale)
     status = common.copy()
     status[(common == STATUS_OK) & ~(np.isfinite(t).all(axis=1) & np.isfinite(z_hat))] = STATUS_STUDENTIZED_INFINITE
+    return lower, upper, status
+
+
+def _studentized_from_t(t_star, theta_hat, z_se, alpha, common):
+    """Bootstrap-t on the Fisher-z scale from given ``t*`` and ``se(z_hat)`` (see :func:`bootstrap_intervals`):
+    the valid ``t*`` sorted (+-inf at the ends), type-7 quantiles; a quantile that touches an infinite
+    value is infinite and flagged."""
+    m = theta_hat.shape[0]
+    sorted_t = np.sort(t_star, axis=1)  # NaN last
+    n_valid = np.count_nonzero(~np.isnan(sorted_t), axis=1)
+    probs = np.empty((m, 2))
+    probs[:, 0] = alpha / 2
+    probs[:, 1] = 1 - alpha / 2
+    with np.errstate(invalid="ignore"):
+        t = _kernels.quantile_rows(sorted_t, n_valid, probs)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z_hat = np.arctanh(theta_hat)
+        lower = np.tanh(z_hat - t[:, 1] * z_se)
+        upper = np.tanh(z_hat - t[:, 0] * z_se)
+    status = common.copy()
+    finite = np.isfinite(t).all(axis=1) & np.isfinite(z_hat) & np.isfinite(z_se)
+    status[(common == STATUS_OK) & ~finite] = STATUS_STUDENTIZED_INFINITE
     return lower, upper, status
 
 

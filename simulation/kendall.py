@@ -172,16 +172,33 @@ def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
 
 
 @njit(cache=True, parallel=True)
-def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot) -> np.ndarray:
+def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.ndarray, np.ndarray]:
     """tau-b of ``n_boot`` paired resamples per row ``(m, n_boot)``, drawn exactly as Spearman's
     (:func:`simulation._kernels.bootstrap_rows`: the same indices for the same keys); NaN where a resample
-    has constant x or constant y."""
+    has constant x or constant y.
+
+    With ``with_t`` also each resample's bootstrap-t statistic on Fisher's z,
+    ``t* = (atanh tau* - atanh tau_hat) / (ASE* / (1 - tau*^2))``, with the
+    resample's own delta-method ASE (:func:`_weighted_ase`; Davison & Hinkley
+    1997, §5.2.1); NaN where undefined, +-inf where ``|tau*| = 1``.  Without,
+    the second array is empty ``(m, 0)``.
+    """
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
+    t_out = np.full((m, n_boot if with_t else 0), np.nan)
     for r in prange(m):
         yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
+        sk = np.empty(n, np.int64)
+        tsize = np.empty(n_gx[r], np.int64)
+        usize = np.empty(n_gy[r], np.int64)
+        z_hat = np.nan
+        if with_t:
+            for j in range(n):
+                w[j] = 1
+            s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
+            z_hat = np.arctanh(_tau_from_counts(s, tx, ty, n))
         for b in range(n_boot):
             _kernels._draw_resample(keys[r, 0], keys[r, 1], b, _kernels.STREAM_BOOTSTRAP, draws)
             for j in range(n):
@@ -189,14 +206,24 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot) -> np.ndarray:
             for j in range(n):
                 w[draws[j]] += 1
             s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
-            out[r, b] = _tau_from_counts(s, tx, ty, n)
-    return out
+            tau = _tau_from_counts(s, tx, ty, n)
+            out[r, b] = tau
+            if with_t and np.isfinite(tau):
+                _weighted_concordance(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
+                se = _weighted_ase(w, gx[r], n_gx[r], gy[r], n_gy[r], sk, tsize, usize, tau) / (1.0 - tau * tau)
+                if abs(tau) == 1.0:
+                    t_out[r, b] = np.inf if tau > 0 else -np.inf
+                elif se > 0.0:
+                    t_out[r, b] = (np.arctanh(tau) - z_hat) / se
+    return out, t_out
 
 
 @njit(cache=True)
-def _concordance(gx, n_gx, yo, ys, n_gy, out, tree, seen) -> None:
-    """``out[k] = s_k``: a forward pass over y groups counts the smaller-y partners, a backward pass the
-    larger-y ones (each partner in x group ``h`` counts ``sign(gx_k - h)`` times the y order's sign)."""
+def _weighted_concordance(w, gx, n_gx, yo, ys, n_gy, out, tree, seen) -> None:
+    """``out[k] = sum_j w_j sign(x_k - x_j) sign(y_k - y_j)`` (copies of k itself tie: 0).
+
+    A forward pass over y groups counts the smaller-y partners, a backward pass the larger-y ones (each
+    partner in x group ``h`` counts ``sign(gx_k - h)`` times the y order's sign)."""
     n = gx.shape[0]
     for k in range(n):
         out[k] = 0
@@ -208,16 +235,54 @@ def _concordance(gx, n_gx, yo, ys, n_gy, out, tree, seen) -> None:
         earlier = 0
         for step in range(n_gy):
             g = step if direction == 1 else n_gy - 1 - step
+            c = 0
             for k in range(ys[g], ys[g + 1]):
                 i = yo[k]
-                gi = gx[i]
-                below = _fenwick_below(tree, gi)
-                out[i] += direction * (2 * below + seen[gi] - earlier)
+                if w[i] != 0:
+                    gi = gx[i]
+                    below = _fenwick_below(tree, gi)
+                    out[i] += direction * (2 * below + seen[gi] - earlier)
             for k in range(ys[g], ys[g + 1]):
                 i = yo[k]
-                _fenwick_add(tree, gx[i], 1)
-                seen[gx[i]] += 1
-            earlier += ys[g + 1] - ys[g]
+                wi = w[i]
+                if wi != 0:
+                    _fenwick_add(tree, gx[i], wi)
+                    seen[gx[i]] += wi
+                    c += wi
+            earlier += c
+
+
+@njit(cache=True)
+def _weighted_ase(w, gx, n_gx, gy, n_gy, sk, tsize, usize, tau) -> float:
+    """The delta-method ASE (see :func:`ase`) of the multiset with weights ``w``: every copy of unit k is a
+    unit with concordance ``sk[k]`` and the weighted sizes of k's tie groups."""
+    n = 0
+    for g in range(n_gx):
+        tsize[g] = 0
+    for g in range(n_gy):
+        usize[g] = 0
+    for k in range(gx.shape[0]):
+        tsize[gx[k]] += w[k]
+        usize[gy[k]] += w[k]
+        n += w[k]
+    sum_t2 = 0
+    for g in range(n_gx):
+        sum_t2 += tsize[g] * tsize[g]
+    sum_u2 = 0
+    for g in range(n_gy):
+        sum_u2 += usize[g] * usize[g]
+    wr = float(n * n - sum_t2)
+    wc = float(n * n - sum_u2)
+    if wr == 0.0 or wc == 0.0:
+        return np.nan
+    ww = np.sqrt(wr * wc)
+    total = 0.0
+    for k in range(gx.shape[0]):
+        if w[k] != 0:
+            d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wc + usize[gy[k]] * wr)
+            total += w[k] * d * d
+    var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
+    return np.sqrt(max(var, 0.0))
 
 
 @njit(cache=True, parallel=True)
@@ -227,7 +292,7 @@ def concordance_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     out = np.empty((m, n), np.int64)
     for r in prange(m):
         yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        _concordance(gx[r], n_gx[r], yo, ys, n_gy[r], out[r], tree, seen)
+        _weighted_concordance(np.ones(n, np.int64), gx[r], n_gx[r], yo, ys, n_gy[r], out[r], tree, seen)
     return out
 
 
@@ -247,7 +312,7 @@ def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     for r in prange(m):
         yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         sk = np.empty(n, np.int64)
-        _concordance(gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
+        _weighted_concordance(np.ones(n, np.int64), gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
         tsize = np.empty(n_gx[r], np.int64)
         usize = np.empty(n_gy[r], np.int64)
         _group_sizes(gx[r], n_gx[r], tsize)
@@ -274,35 +339,16 @@ def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     out = np.empty(m, np.float64)
     for r in prange(m):
         yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        sk = np.empty(n, np.int64)
-        _concordance(gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
-        tsize = np.empty(n_gx[r], np.int64)
-        usize = np.empty(n_gy[r], np.int64)
-        _group_sizes(gx[r], n_gx[r], tsize)
-        _group_sizes(gy[r], n_gy[r], usize)
-        sum_t2 = 0
-        for g in range(n_gx[r]):
-            sum_t2 += tsize[g] * tsize[g]
-        sum_u2 = 0
-        for g in range(n_gy[r]):
-            sum_u2 += usize[g] * usize[g]
-        wr = float(n * n - sum_t2)
-        wc = float(n * n - sum_u2)
-        if wr == 0.0 or wc == 0.0:
+        w = np.ones(n, np.int64)
+        s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
+        tau = _tau_from_counts(s, tx, ty, n)
+        if not np.isfinite(tau):
             out[r] = np.nan
             continue
-        s = 0
-        for k in range(n):
-            s += sk[k]
-        w = np.sqrt(wr * wc)
-        tau = (s / 2) / np.sqrt((wr / 2) * (wc / 2))
-        total = 0.0
-        for k in range(n):
-            v = tsize[gx[r, k]] * wc + usize[gy[r, k]] * wr
-            d = 2.0 * w * sk[k] + tau * v
-            total += d * d
-        var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / w**4
-        out[r] = np.sqrt(max(var, 0.0))
+        sk = np.empty(n, np.int64)
+        _weighted_concordance(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
+        out[r] = _weighted_ase(w, gx[r], n_gx[r], gy[r], n_gy[r], sk, np.empty(n_gx[r], np.int64),
+                               np.empty(n_gy[r], np.int64), tau)  # fmt: skip
     return out
 
 

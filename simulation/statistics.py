@@ -38,9 +38,14 @@ class Statistic:
     estimate_rows, jackknife_rows : callable
         ``(gx, n_gx, gy, n_gy) -> (m,)`` and ``-> (m, n)`` from tie-group ids.
     bootstrap_rows : callable
-        ``(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> (theta (m, n_boot), controls (m, 4))``,
-        resample ``b`` of row ``r`` drawn from Philox key ``keys[r]`` as
-        :func:`simulation.bootstrap.resample_indices` draws it.
+        ``(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> (theta (m, n_boot), controls (m, 4),
+        t_star)``, resample ``b`` of row ``r`` drawn from Philox key ``keys[r]`` as
+        :func:`simulation.bootstrap.resample_indices` draws it; ``t_star`` the bootstrap-t statistics on
+        Fisher's z ``(m, n_boot)`` with the resample's own SE, or None where the interval code derives them
+        from ``theta`` (Spearman: the Bonett-Wright SE is a function of r).
+    z_se_rows : callable or None
+        ``(gx, n_gx, gy, n_gy) -> (m,)``: the SE of ``atanh(estimate)`` that scales the studentized
+        interval when ``bootstrap_rows`` gives ``t_star``.
     bootstrap_methods : tuple of str
         The bootstrap interval methods it defines (the studentized interval
         needs a standard error of the statistic on the Fisher-z scale).
@@ -53,20 +58,32 @@ class Statistic:
     label: str
     estimate_rows: Callable[..., np.ndarray]
     jackknife_rows: Callable[..., np.ndarray]
-    bootstrap_rows: Callable[..., tuple[np.ndarray, np.ndarray]]
+    bootstrap_rows: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray | None]]
     bootstrap_methods: tuple[str, ...]
     resample_controls: bool = True
+    z_se_rows: Callable[..., np.ndarray] | None = None
 
     @property
     def studentized(self) -> bool:
         return "studentized" in self.bootstrap_methods
 
 
+def _spearman_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls):
+    theta, controls = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls)
+    return theta, controls, None  # t* follows from r* (Bonett-Wright SE) inside the interval code
+
+
 def _kendall_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls):
     if with_controls:
         raise NotImplementedError("resample controls are not implemented for Kendall's tau-b yet")
-    theta = kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot)
-    return theta, np.zeros((gx.shape[0], _kernels.N_RESAMPLE_CONTROLS))
+    theta, t_star = kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, True)
+    return theta, np.zeros((gx.shape[0], _kernels.N_RESAMPLE_CONTROLS)), t_star
+
+
+def _kendall_z_se(gx, n_gx, gy, n_gy):
+    tau = kendall.tau_b_rows(gx, n_gx, gy, n_gy)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return kendall.ase_rows(gx, n_gx, gy, n_gy) / (1 - tau * tau)
 
 
 SPEARMAN = Statistic(
@@ -74,7 +91,7 @@ SPEARMAN = Statistic(
     label="Spearman's rho",
     estimate_rows=_kernels.spearman_rows,
     jackknife_rows=_kernels.jackknife_rows,
-    bootstrap_rows=_kernels.bootstrap_rows,
+    bootstrap_rows=_spearman_bootstrap_rows,
     bootstrap_methods=BOOTSTRAP_METHODS,
 )
 KENDALL_B = Statistic(
@@ -83,8 +100,9 @@ KENDALL_B = Statistic(
     estimate_rows=kendall.tau_b_rows,
     jackknife_rows=kendall.jackknife_rows,
     bootstrap_rows=_kendall_bootstrap_rows,
-    bootstrap_methods=tuple(m for m in BOOTSTRAP_METHODS if m != "studentized"),
+    bootstrap_methods=BOOTSTRAP_METHODS,
     resample_controls=False,
+    z_se_rows=_kendall_z_se,
 )
 #: Statistics by name.
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B)}

@@ -90,7 +90,7 @@ def test_jackknife_of_a_point_whose_removal_makes_x_constant():
 def test_bootstrap_replicates_equal_scipy_on_the_same_resample_indices(data):
     x, y = data
     seeds = [child_seed(8, 0)]
-    theta = kendall.bootstrap_rows(*_groups(x, y), resample_keys(seeds), 60)[0]
+    theta = kendall.bootstrap_rows(*_groups(x, y), resample_keys(seeds), 60)[0][0]
     idx = resample_indices(seeds, 60, x.size)[0]
     expected = []
     for i in idx:
@@ -103,7 +103,7 @@ def test_bootstrap_replicates_equal_scipy_on_the_same_resample_indices(data):
 def test_bootstrap_marks_constant_resamples_nan():
     x = np.array([0.0, 0, 0, 0, 1])  # many resamples miss the single 1
     y = np.arange(5.0)
-    theta = kendall.bootstrap_rows(*_groups(x, y), resample_keys([3]), 200)[0]
+    theta = kendall.bootstrap_rows(*_groups(x, y), resample_keys([3]), 200)[0][0]
     idx = resample_indices([3], 200, 5)[0]
     np.testing.assert_array_equal(np.isnan(theta), ~np.any(idx == 4, axis=1))
 
@@ -183,28 +183,37 @@ def _kendall_scipy(x, y):
 
 
 def test_engine_intervals_for_kendall_equal_plain_formulas_on_the_same_resamples(tied_batch):
-    """percentile, basic, BCa and normal for tau-b against np.percentile and the textbook formulas on the
-    very same resamples, with tau-b, its replicates and its jackknife from SciPy."""
+    """All five bootstrap intervals for tau-b against np.percentile and the textbook formulas on the very
+    same resamples, with tau-b, its replicates and its jackknife from SciPy; the studentized one with each
+    resample's ASE from the contingency-table reference: ``t* = (atanh tau* - atanh tau) / (ASE* / (1 -
+    tau*^2))`` and ``[tanh(z - t*_(1-a/2) se), tanh(z - t*_(a/2) se)]``, ``se = ASE / (1 - tau^2)``."""
     from simulation import bootstrap_ci_averaged
 
     x, y = tied_batch
-    n_boot, level = 300, 0.9
+    n_boot, level = 150, 0.9
     res = bootstrap_ci_averaged(x, y, n_boot=n_boot, confidence_level=level, seed=21, statistic="kendall_b")
     reps = res.replicates
-    assert set(reps["method"]) == {"percentile", "basic", "bca", "normal"}
+    assert list(reps["method"].unique()) == ["percentile", "basic", "bca", "normal", "studentized"]
     idx = resample_indices([child_seed(21, r) for r in range(x.shape[0])], n_boot, x.shape[1])
-    for r in range(x.shape[0]):
-        theta = np.array([_kendall_scipy(x[r][i], y[r][i]) for i in idx[r]])
-        theta_hat = _kendall_scipy(x[r], y[r])
+    for r in range(0, x.shape[0], 2):
+        xr, yr = x[r], y[r]
+        theta = np.array([_kendall_scipy(xr[i], yr[i]) for i in idx[r]])
+        theta_hat = _kendall_scipy(xr, yr)
         keep = ~np.eye(x.shape[1], dtype=bool)
-        jack = np.array([_kendall_scipy(x[r][k], y[r][k]) for k in keep])
+        jack = np.array([_kendall_scipy(xr[k], yr[k]) for k in keep])
         ref = reference.intervals_numpy(theta, theta_hat, jack, level)
+        se_star = np.array([reference.kendall_ase_table(xr[i], yr[i]) for i in idx[r]]) / (1 - theta**2)
+        t = np.sort((np.arctanh(theta) - np.arctanh(theta_hat)) / se_star)
+        t_lo, t_hi = np.percentile(t, [5, 95])
+        se_hat = reference.kendall_ase_table(xr, yr) / (1 - theta_hat**2)
+        z = np.arctanh(theta_hat)
+        ref["studentized"] = (np.tanh(z - t_hi * se_hat), np.tanh(z - t_lo * se_hat))
         rows = reps[reps["rep"] == r].set_index("method")
         assert rows["rho_hat"].iloc[0] == pytest.approx(theta_hat, abs=1e-12)
-        for method in ("percentile", "basic", "bca", "normal"):
+        for method in ("percentile", "basic", "bca", "normal", "studentized"):
             assert rows.loc[method, "status"] == "ok"
             got = (rows.loc[method, "ci_lower"], rows.loc[method, "ci_upper"])
-            np.testing.assert_allclose(got, ref[method], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(got, ref[method], rtol=0, atol=1e-10)
 
 
 def test_statistics_share_the_resample_stream_and_spearman_is_unchanged(tied_pair):
