@@ -8,8 +8,9 @@ at least 300x faster than ``scipy.stats.bootstrap`` with
 once per resample).
 
 The per-resample comparison times the two replicate kernels alone
-(``_kernels.bootstrap_rows`` without controls, ``kendall.bootstrap_rows``) on
-the same keys, one numba thread, medians of ``--repeats`` interleaved runs;
+(``_kernels.bootstrap_rows`` without controls, ``kendall.bootstrap_rows``
+without and with the studentized interval's per-resample ASE) on the same
+keys, one numba thread, medians of ``--repeats`` interleaved runs;
 compilation excluded.  Only the ratios are meaningful on a noisy machine.
 
 Run: ``python benchmarks/bench_kendall.py``
@@ -39,17 +40,20 @@ def _per_resample(x: np.ndarray, y: np.ndarray, n_boot: int, repeats: int) -> tu
     keys = resample_keys([child_seed(1, r) for r in range(x.shape[0])])
     jack = _kernels.jackknife_rows(gx, n_gx, gy, n_gy)
     _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys[:1], 2, jack[:1], False)
-    kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys[:1], 2)
-    spear, tau = [], []
+    kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys[:1], 2, True)
+    spear, tau, tau_t = [], [], []
     for _ in range(repeats):
         t0 = time.perf_counter()
         _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, False)
         spear.append(time.perf_counter() - t0)
         t0 = time.perf_counter()
-        kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot)
+        kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, False)
         tau.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, True)
+        tau_t.append(time.perf_counter() - t0)
     per = x.shape[0] * n_boot
-    return statistics.median(spear) / per, statistics.median(tau) / per
+    return statistics.median(spear) / per, statistics.median(tau) / per, statistics.median(tau_t) / per
 
 
 def main() -> None:
@@ -70,8 +74,9 @@ def main() -> None:
     ):
         x = np.array([rng.permutation(row) for row in x])
         y = 0.3 * x + rng.normal(size=x.shape)
-        s, t = _per_resample(x, y, args.n_boot, args.repeats)
-        print(f"  {label:20s} Spearman {1e6 * s:6.2f} us  tau-b {1e6 * t:6.2f} us  ratio {t / s:4.2f}x")
+        s, t, tt = _per_resample(x, y, args.n_boot, args.repeats)
+        print(f"  {label:20s} Spearman {1e6 * s:5.2f} us  tau-b {1e6 * t:5.2f} us ({t / s:4.2f}x)"
+              f"  with its studentized t* {1e6 * tt:5.2f} us ({tt / s:4.2f}x)")  # fmt: skip
 
     (headline,) = [s for s in load_study("karwowski2018") if s.key == HEADLINE]
     x, y = headline.generate(args.scipy_datasets, seed=1)

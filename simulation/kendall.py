@@ -227,6 +227,24 @@ def _weighted_concordance(w, gx, n_gx, yo, ys, n_gy, out, tree, seen) -> None:
     n = gx.shape[0]
     for k in range(n):
         out[k] = 0
+    if n_gy == n and n_gx <= SMALL_K:
+        # y untied in the data and few x values: one member per y group, prefix sums by hand
+        for direction in (1, -1):
+            for g in range(n_gx):
+                seen[g] = 0
+            earlier = 0
+            for step in range(n):
+                i = yo[step] if direction == 1 else yo[n - 1 - step]
+                wi = w[i]
+                if wi != 0:
+                    gi = gx[i]
+                    below = 0
+                    for h in range(gi):
+                        below += seen[h]
+                    out[i] += direction * (2 * below + seen[gi] - earlier)
+                    seen[gi] += wi
+                    earlier += wi
+        return
     for direction in (1, -1):
         for g in range(n_gx + 1):
             tree[g] = 0
