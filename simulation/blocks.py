@@ -34,6 +34,7 @@ from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_O
 from simulation.moments import Moments
 from simulation.scenarios import Scenario, scenario_seed
 from simulation.seeding import child_seed
+from simulation.statistics import SPEARMAN, Statistic, get_statistic
 
 #: Datasets per block (bootstrap blocks, and the blocks that make up cheap units).
 BLOCK_REPS = 500
@@ -53,7 +54,8 @@ BOOT_DIM = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
 CHEAP_DIM = CHEAP_CONTROLS + 4 * len(ASYMPTOTIC_METHODS)
 
 REPLICATE_COLUMNS = (
-    "scenario", "rep", "method", "rho_hat", "ci_lower", "ci_upper", "status", "n_boot_valid", "z0", "acceleration",
+    "scenario", "statistic", "rep", "method", "rho_hat", "ci_lower", "ci_upper", "status", "n_boot_valid", "z0",
+    "acceleration",
 )  # fmt: skip
 
 
@@ -71,6 +73,9 @@ class UnitContext:
     keep_replicates: bool = False
     #: Compute the exact resample controls (zeros without: a plain run does not pay for them).
     control_variates: bool = True
+    #: The statistic (:data:`simulation.statistics.STATISTICS`); it does not enter the streams, so every
+    #: statistic sees the same datasets and resamples.
+    statistic: str = "spearman"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,14 +181,20 @@ def _controls_and_finite(
     scenario: Scenario, rho: np.ndarray, se: np.ndarray, ctx: UnitContext
 ) -> tuple[np.ndarray, np.ndarray]:
     finite = np.isfinite(rho)
-    x = controls(rho[finite], se[finite], scenario.n, ctx.truth.value, ctx.confidence_level)
+    scale = get_statistic(ctx.statistic).control_scale(scenario.n)
+    x = controls(rho[finite], se[finite], scenario.n, ctx.truth.value, ctx.confidence_level, scale)
     return finite, x
+
+
+def _asymptotic_methods(stat: Statistic) -> tuple[str, ...]:
+    return ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods
 
 
 def run_boot_block(
     scenario: Scenario, block: int, n_block: int, ctx: UnitContext
 ) -> tuple[Record, pd.DataFrame | None]:
     """Bootstrap block ``block`` (its first ``n_block`` datasets): the record, and the replicates if kept."""
+    stat = get_statistic(ctx.statistic)
     root = scenario_seed(ctx.seed, scenario)
     data_seed = child_seed(child_seed(root, STREAM_DATA), block)
     x, y, inputs = scenario.sample(n_block, data_seed, calibration=ctx.calibration)
@@ -195,9 +206,10 @@ def run_boot_block(
         seed=child_seed(child_seed(root, STREAM_RESAMPLES), block),
         batch_bootstrap=ctx.batch_bootstrap,
         chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
-        resample_controls=ctx.control_variates,
+        resample_controls=ctx.control_variates and stat.resample_controls,
+        statistic=stat,
     )
-    rho, se = rank_statistics(inputs)
+    rho, se, extra = (*rank_statistics(inputs), None) if stat is SPEARMAN else stat.cheap_rows(inputs)
     finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
     exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]
@@ -211,7 +223,7 @@ def run_boot_block(
     even = (np.arange(n_block) % 2 == 0)[finite]  # block starts are even: local parity is global parity
     halves = (Moments.of(values[even]), Moments.of(values[~even]))
     record = Record(n_block, int(np.count_nonzero(~finite)), tuple(failed), halves)
-    replicates = _replicate_table(scenario, block, n_block, rows, ctx) if ctx.keep_replicates else None
+    replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None
     return record, replicates
 
 
@@ -222,25 +234,43 @@ def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext)
     (fewer, larger array operations); their moments are formed block by block
     and merged in order.
     """
+    stat = get_statistic(ctx.statistic)
     root = scenario_seed(ctx.seed, scenario)
     cheap_root = child_seed(root, STREAM_CHEAP)
     first_block = unit * CHEAP_UNIT_BLOCKS
     sizes = block_sizes(n_unit)
     blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)]
-    rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
-    finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     measures = []
-    for name in FISHER_Z_VARIANCES:
-        lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
-        measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
+    n_methods = len(_asymptotic_methods(stat))
+    bad = None  # (finite datasets, methods): interval not ok (never for Spearman's Fisher z)
+    if stat is SPEARMAN:
+        rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
+        finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+        for name in FISHER_Z_VARIANCES:
+            lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
+            measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
+    else:
+        # the same datasets as Spearman's cheap phase, through RankInputs (no fused kernel)
+        inputs = scenario.cheap_inputs(blocks, calibration=ctx.calibration, truth_control=True)
+        rho, se, extra = stat.cheap_rows(inputs)
+        exact = inputs.truth_control if inputs.truth_control is not None else np.zeros_like(rho)
+        finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+        oks = []
+        for method in stat.asymptotic_methods:
+            lower, upper = stat.asymptotic_ci(method, rho[finite], extra[finite], scenario.n, ctx.confidence_level)
+            ok = np.isfinite(lower) & np.isfinite(upper)
+            oks.append(ok)
+            measures.append(interval_measures(lower, upper, ok, ctx.truth.value))
+        bad = ~np.column_stack(oks)
     values = np.hstack([controls_x, exact[finite][:, None], *measures])
     # rows of ``values`` are the finite datasets; locate each block's among them
     ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
-    record = empty_record(len(ASYMPTOTIC_METHODS), CHEAP_DIM, 1)
+    record = empty_record(n_methods, CHEAP_CONTROLS + 4 * n_methods, 1)
     first_row = 0
     for size, end in zip(sizes, ends, strict=True):
         n_nan = size - int(end - first_row)
-        part = Record(size, n_nan, (0,) * len(ASYMPTOTIC_METHODS), (Moments.of(values[first_row:end]),))
+        failed = (0,) * n_methods if bad is None else tuple(int(v) for v in bad[first_row:end].sum(axis=0))
+        part = Record(size, n_nan, failed, (Moments.of(values[first_row:end]),))
         record = record.merge(part)
         first_row = int(end)
     return record
@@ -273,8 +303,13 @@ def phase_costs(
     return boot / (len(scenarios) * boot_reps), cheap / (len(scenarios) * cheap_reps)
 
 
-def _replicate_table(scenario: Scenario, block: int, n_block: int, rows, ctx: UnitContext) -> pd.DataFrame:
-    """Every replicate's intervals, all methods (rep-major, methods in :data:`ALL_METHODS` order)."""
+def _replicate_table(
+    scenario: Scenario, block: int, n_block: int, rows, ctx: UnitContext, extra: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Every replicate's intervals, all methods of the statistic (rep-major: its bootstrap methods, then its
+    asymptotic ones; :data:`ALL_METHODS` for Spearman).  ``extra``: what the statistic's asymptotic
+    intervals need besides the estimate (Kendall's ASE)."""
+    stat = get_statistic(ctx.statistic)
     rho_hat = rows.rho_hat
     status_asym = np.where(np.isnan(rho_hat), STATUS_NAN_ESTIMATE, STATUS_OK)
     lowers, uppers, statuses = [], [], []
@@ -283,14 +318,21 @@ def _replicate_table(scenario: Scenario, block: int, n_block: int, rows, ctx: Un
         lowers.append(lo)
         uppers.append(hi)
         statuses.append(st.astype(str))
-    for name in FISHER_Z_VARIANCES:
-        lo, hi = fisher_z_ci(rho_hat, scenario.n, confidence_level=ctx.confidence_level, variance=name)
+    asymptotic = _asymptotic_methods(stat)
+    for method in asymptotic:
+        if stat is SPEARMAN:
+            lo, hi = fisher_z_ci(
+                rho_hat, scenario.n, confidence_level=ctx.confidence_level, variance=method.removeprefix("fisher_z_")
+            )
+        else:
+            lo, hi = stat.asymptotic_ci(method, rho_hat, extra, scenario.n, ctx.confidence_level)
         lowers.append(lo)
         uppers.append(hi)
         statuses.append(status_asym)
-    n_methods = len(ALL_METHODS)
+    methods = (*BOOTSTRAP_METHODS, *asymptotic)
+    n_methods = len(methods)
     nan = np.full(n_block, np.nan)
-    n_asym = len(FISHER_Z_VARIANCES)
+    n_asym = len(asymptotic)
 
     def grid(columns: list[np.ndarray]) -> np.ndarray:
         return np.column_stack(columns).ravel()
@@ -299,8 +341,9 @@ def _replicate_table(scenario: Scenario, block: int, n_block: int, rows, ctx: Un
     return pd.DataFrame(
         {
             "scenario": scenario.key,
+            "statistic": stat.name,
             "rep": np.repeat(np.arange(first, first + n_block), n_methods),
-            "method": np.tile(np.array(ALL_METHODS), n_block),
+            "method": np.tile(np.array(methods), n_block),
             "rho_hat": np.repeat(rho_hat, n_methods),
             "ci_lower": grid(lowers),
             "ci_upper": grid(uppers),

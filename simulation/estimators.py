@@ -183,7 +183,12 @@ def indicator_thresholds(confidence_level: float) -> np.ndarray:
 
 
 def controls(
-    rho_hat: np.ndarray, jackknife_se: np.ndarray, n: int, rho_true: float, confidence_level: float
+    rho_hat: np.ndarray,
+    jackknife_se: np.ndarray,
+    n: int,
+    rho_true: float,
+    confidence_level: float,
+    scale: float | None = None,
 ) -> np.ndarray:
     """The control variates ``(m, N_CONTROLS)`` of datasets with these ``rho_hat`` and jackknife SEs.
 
@@ -191,11 +196,16 @@ def controls(
     same in both phases.  An undefined jackknife SE (NaN: a leave-one-out
     sample with constant x or y) counts as 0, and ``d_J`` of a zero SE is
     ``+-inf`` (0 when ``rho_hat`` equals the truth), so every control is finite.
+    ``scale`` standardizes ``atanh(rho_hat) - atanh(rho_true)`` for the
+    indicator thresholds: ``sqrt(n - 3)`` by default (Spearman), the
+    statistic's own for another (:meth:`simulation.statistics.Statistic.control_scale`).
     """
     r = np.asarray(rho_hat, dtype=np.float64)
     s = np.nan_to_num(np.asarray(jackknife_se, dtype=np.float64), nan=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if n > 3:
+        if scale is not None:
+            d = (np.arctanh(r) - math.atanh(rho_true)) * scale
+        elif n > 3:
             d = (np.arctanh(r) - math.atanh(rho_true)) * math.sqrt(n - 3)
         else:
             d = np.sign(r - rho_true) * np.inf

@@ -391,8 +391,14 @@ def expected_sample_spearman(
     pool=None,
     chunk: int = TRUTH_CHUNK,
     max_reps: int = TRUTH_MAX_REPS,
+    estimates=None,
 ) -> Truth:
     """The expected sample Spearman of ``model`` at ``coefficient``, to a Monte Carlo error of ``target_mcse``.
+
+    ``estimates``: another statistic of the same datasets, a function of their
+    :class:`RankInputs` (e.g. Kendall's tau-b); the control ``u`` and the
+    zero at ``coefficient`` 0 hold for any rank correlation whose expectation
+    vanishes under independence.
 
     Draws datasets (:func:`tied_cheap_inputs`, ``chunk`` at a time from
     ``child_seed(seed, step)``) until the MCSE is at most ``target_mcse`` (or
@@ -419,7 +425,7 @@ def expected_sample_spearman(
     estimate, mcse = math.nan, math.inf
     while moments.n < max_reps:
         inputs = tied_cheap_inputs(model, chunk, counts, coefficient, child_seed(seed, step), pool, truth_control=True)
-        r, _ = rank_statistics(inputs, jackknife=False)
+        r = rank_statistics(inputs, jackknife=False)[0] if estimates is None else estimates(inputs)
         moments = moments.merge(Moments.of(np.column_stack([r, inputs.truth_control])))
         step += 1
         m2 = moments.m2

@@ -53,7 +53,6 @@ from simulation.blocks import (
     ASYMPTOTIC_METHODS,
     BLOCK_REPS,
     BOOT_DIM,
-    CHEAP_DIM,
     CHEAP_UNIT_BLOCKS,
     Record,
     UnitContext,
@@ -75,6 +74,7 @@ from simulation.parallel import check_backend, parallel_map
 from simulation.report import summary_markdown
 from simulation.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.settings import resolve_seed
+from simulation.statistics import SPEARMAN, STATISTICS, get_statistic
 from simulation.storage import (
     BlockStore,
     now,
@@ -163,6 +163,8 @@ class RunIdentity:
     calibration: str = CALIBRATION_VERSION
     format_version: int = FORMAT_VERSION
     package_version: str = __version__
+    #: The statistics computed (Spearman's alone unless asked; a folder without the entry means that).
+    statistics: tuple[str, ...] = ("spearman",)
 
     def __post_init__(self) -> None:
         check_positive_int(self.n_boot, "n_boot")
@@ -171,7 +173,41 @@ class RunIdentity:
         check_bool(self.control_variates, "control_variates")
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.statistics == ("spearman",):
+            del out["statistics"]  # the identity of a Spearman-only run is unchanged: old folders resume
+        else:
+            out["statistics"] = list(self.statistics)
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One scenario under one statistic: its own blocks (under :attr:`key`), truth and rows; the same
+    datasets and resamples as the scenario under any other statistic (the statistic is not in the streams)."""
+
+    scenario: Scenario
+    statistic: str = "spearman"
+
+    @property
+    def key(self) -> str:
+        """Where its blocks live: the scenario's key for Spearman (as before), ``<key>__<statistic>`` else."""
+        return self.scenario.key if self.statistic == "spearman" else f"{self.scenario.key}__{self.statistic}"
+
+
+def check_statistics(statistics: str | Sequence[str] | None) -> tuple[str, ...]:
+    """Validate the statistics of a run (a string may be comma-separated); None = Spearman alone."""
+    if statistics is None:
+        return ("spearman",)
+    if isinstance(statistics, str):
+        statistics = [v.strip() for v in statistics.split(",")]
+    out = tuple(statistics)
+    unknown = [v for v in out if v not in STATISTICS]
+    if not out or unknown or len(set(out)) != len(out):
+        raise RunError(
+            f"`statistics` must be a non-empty list of distinct names from {list(STATISTICS)}, got {list(out)}"
+        )
+    return out
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,17 +243,20 @@ class StudyResult:
 # --------------------------------------------------------------------------
 # Calibrations and truths (computed once, cached beside the results)
 # --------------------------------------------------------------------------
-def _calibrate_one(scenario: Scenario, truth_mcse: float) -> tuple[Calibration, Truth]:
+def _calibrate_one(scenario: Scenario, truth_mcse: float, statistic: str = "spearman") -> tuple[Calibration, Truth]:
     calibration = scenario.calibration()
-    return calibration, scenario.truth(truth_mcse, calibration=calibration)
+    if statistic == "spearman":
+        return calibration, scenario.truth(truth_mcse, calibration=calibration)
+    return calibration, scenario.kendall_truth(truth_mcse, calibration=calibration)
 
 
 def calibrate_all(
-    scenarios: Sequence[Scenario], execution: Execution, out: Path | None, truth_mcse: float
+    scenarios: Sequence[Scenario | Job], execution: Execution, out: Path | None, truth_mcse: float
 ) -> dict[str, tuple[Calibration, Truth]]:
-    """Each scenario's calibration and measured truth, computed once (in parallel), cached in
-    ``<out>/calibrations.json`` (floats round-trip exactly through JSON; an unreadable cache is
-    recomputed, as both are deterministic)."""
+    """Each scenario's (or job's: scenario and statistic) calibration and measured truth, computed once (in
+    parallel), cached in ``<out>/calibrations.json`` under the job's key (floats round-trip exactly
+    through JSON; an unreadable cache is recomputed, as both are deterministic)."""
+    jobs = [s if isinstance(s, Job) else Job(s) for s in scenarios]
     path = out / CALIBRATIONS_FILE if out is not None else None
     cached = (read_json(path) if path is not None and path.exists() else None) or {}
     known: dict[str, tuple[Calibration, Truth]] = {}
@@ -227,13 +266,13 @@ def calibrate_all(
                 known[key] = (Calibration(*entry["calibration"]), Truth(*entry["truth"]))
     except (AttributeError, TypeError, KeyError):
         known = {}
-    missing = [s for s in scenarios if s.key not in known]
+    missing = [j for j in jobs if j.key not in known]
 
     def keep(i: int, result: tuple[Calibration, Truth]) -> None:
         known[missing[i].key] = (Calibration(*result[0]), Truth(*result[1]))
 
     n_jobs = execution.n_jobs if execution.backend == "local" else 1
-    calls = [((s, truth_mcse), {}) for s in missing]
+    calls = [((j.scenario, truth_mcse, j.statistic), {}) for j in missing]
     parallel_map(_calibrate_one, calls, n_jobs=n_jobs, progress=False, on_result=keep, desc="calibrations")
     if path is not None and missing:
         body = {
@@ -269,21 +308,21 @@ def _unit_names(kind: str, index: int, size: int, keep_replicates: bool) -> list
 
 
 def _compute_units(
-    todo: list[tuple[str, Scenario, int, int]],
+    todo: list[tuple[str, Job, int, int]],
     contexts: dict[str, UnitContext],
     execution: Execution,
     store: BlockStore,
 ) -> None:
     """Run the ``todo`` units; the parent stores each result as it finishes."""
-    calls = [((kind, s, index, size, contexts[s.key]), {}) for kind, s, index, size in todo]
+    calls = [((kind, j.scenario, index, size, contexts[j.key]), {}) for kind, j, index, size in todo]
 
     def keep(i: int, result: tuple[Record, pd.DataFrame | None]) -> None:
-        kind, scenario, index, size = todo[i]
+        kind, job, index, size = todo[i]
         record, replicates = result
         name = boot_name(index, size) if kind == "boot" else cheap_name(index, size)
         if replicates is not None:
-            store.put(scenario.key, replicates_name(index, size), replicates)
-        store.put(scenario.key, name, record.to_frame())
+            store.put(job.key, replicates_name(index, size), replicates)
+        store.put(job.key, name, record.to_frame())
 
     parallel_map(
         _run_unit,
@@ -298,22 +337,25 @@ def _compute_units(
     )
 
 
-def _merged(store: BlockStore, scenario: Scenario, n_reps: int, n_reps_cheap: int) -> tuple[Record, Record]:
-    """A scenario's bootstrap and cheap records, merged in block (unit) order."""
-    boot = [Record.from_frame(store.get(scenario.key, boot_name(b, m))) for b, m in boot_units(n_reps)]
-    cheap = [Record.from_frame(store.get(scenario.key, cheap_name(u, m))) for u, m in cheap_units(n_reps_cheap)]
+def _merged(store: BlockStore, job: Scenario | Job, n_reps: int, n_reps_cheap: int) -> tuple[Record, Record]:
+    """A job's bootstrap and cheap records, merged in block (unit) order."""
+    stat = get_statistic(job.statistic if isinstance(job, Job) else "spearman")
+    n_asym = len(ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods)
+    boot = [Record.from_frame(store.get(job.key, boot_name(b, m))) for b, m in boot_units(n_reps)]
+    cheap = [Record.from_frame(store.get(job.key, cheap_name(u, m))) for u, m in cheap_units(n_reps_cheap)]
     return (
         merge_records(boot, len(BOOTSTRAP_METHODS), BOOT_DIM, 2),
-        merge_records(cheap, len(ASYMPTOTIC_METHODS), CHEAP_DIM, 1),
+        merge_records(cheap, n_asym, CHEAP_CONTROLS + 4 * n_asym, 1),
     )
 
 
 # --------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------
-def _scenario_row(s: Scenario, calibration: Calibration, truth: Truth) -> dict[str, Any]:
+def _scenario_row(s: Scenario, calibration: Calibration, truth: Truth, statistic: str) -> dict[str, Any]:
     return {
         "scenario": s.key,
+        "statistic": statistic,
         "case": s.case,
         "generator": s.generator,
         "n": s.n,
@@ -338,9 +380,13 @@ def scenario_rows(
     methods: Sequence[str],
     calibration: Calibration,
     truth: Truth,
+    statistic: str = "spearman",
 ) -> list[dict[str, Any]]:
-    """One row per method of one scenario from its merged records (see :mod:`simulation.estimators`)."""
-    base = _scenario_row(scenario, calibration, truth)
+    """One row per method of one scenario (under one statistic) from its merged records (see
+    :mod:`simulation.estimators`); ``methods`` are the statistic's."""
+    stat = get_statistic(statistic)
+    asymptotic = ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods
+    base = _scenario_row(scenario, calibration, truth, stat.name)
     cheap_controls = cheap.moments.select(np.arange(CHEAP_CONTROLS))
     estimates = _estimate_summary(cheap, truth.value, truth.mcse)
     rows = []
@@ -350,7 +396,7 @@ def scenario_rows(
             record, kind, n_boot, halves = boot, "bootstrap", identity.n_boot, boot.parts
             control_variates, n_controls = identity.control_variates, BOOT_CONTROLS
         else:
-            j = ASYMPTOTIC_METHODS.index(method)
+            j = asymptotic.index(method)
             record, kind, n_boot = cheap, "asymptotic", 0
             halves = (cheap.parts[0], Moments.empty(cheap.parts[0].dim))
             # every cheap-phase dataset, with its exact control only (plain where it has none)
@@ -419,7 +465,7 @@ def _estimate_summary(cheap: Record, rho_true: float, rho_true_mcse: float = 0.0
 #: summary and the status.  The table is built in this order and ``tests/test_columns.py`` checks each
 #: column by name, so a column added without a check fails there.
 COVERAGE_COLUMNS: tuple[str, ...] = (
-    "scenario", "case", "generator", "n", "k", "template", "rho", "estimand", "rho_true", "rho_true_mcse",
+    "scenario", "statistic", "case", "generator", "n", "k", "template", "rho", "estimand", "rho_true", "rho_true_mcse",
     "rho_true_n_reps", "coefficient", "calibration_achieved", "calibration_mcse",
     "method", "method_kind", "confidence_level", "n_boot", "n_reps", "n_reps_cheap", "n_failed",
     *(f"{name}{suffix}" for name in MEASURES for suffix in ("", "_mcse", "_plain", "_plain_mcse")),
@@ -443,6 +489,40 @@ def _coverage_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 # --------------------------------------------------------------------------
 # The run
 # --------------------------------------------------------------------------
+def statistic_methods(statistic: str) -> tuple[str, ...]:
+    """Every interval method a statistic defines, in table order (its bootstrap methods, then its
+    asymptotic ones)."""
+    stat = get_statistic(statistic)
+    asymptotic = ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods
+    return (*stat.bootstrap_methods, *asymptotic)
+
+
+def check_statistic_methods(
+    methods: Sequence[str] | None, statistics: Sequence[str]
+) -> dict[str, tuple[str, ...]]:
+    """The methods of each statistic of a run: all it defines (``methods`` None), or those of ``methods``
+    it defines; every method must be defined by some statistic, every statistic must keep one."""
+    if methods is None:
+        return {stat: statistic_methods(stat) for stat in statistics}
+    if isinstance(methods, str):
+        methods = [m.strip() for m in methods.split(",")]
+    wanted = tuple(methods)
+    allowed = list(dict.fromkeys(m for stat in statistics for m in statistic_methods(stat)))
+    unknown = [m for m in wanted if m not in allowed]
+    if unknown or not wanted:
+        raise RunError(
+            f"`methods` must be a non-empty subset of {allowed} (the methods of {list(statistics)}), got {list(wanted)}"
+        )
+    out = {stat: tuple(m for m in statistic_methods(stat) if m in wanted) for stat in statistics}
+    empty = [stat for stat, ms in out.items() if not ms]
+    if empty:
+        raise RunError(
+            f"`methods` {list(wanted)} include none that {empty[0]} defines "
+            f"(it defines {list(statistic_methods(empty[0]))})"
+        )
+    return out
+
+
 def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
     """Validate a method list (``None`` = all; a string is one method or a comma-separated list)."""
     if methods is None:
@@ -561,6 +641,7 @@ def run_all_ci_scenarios(
     settings_extra: dict[str, Any] | None = None,
     backend: str = "local",
     scheduler: str | None = None,
+    statistics: str | Sequence[str] | None = None,
 ) -> StudyResult:
     """Run an interval-coverage study: every scenario, both phases, all interval methods.
 
@@ -575,7 +656,9 @@ def run_all_ci_scenarios(
     confidence_level : float
         Two-sided level of every interval.
     methods : sequence of str, optional
-        Subset of :data:`ALL_METHODS` for the coverage table (all are computed).
+        Methods for the coverage table (all are computed): a subset of those
+        the statistics define (:func:`statistic_methods`; :data:`ALL_METHODS`
+        for Spearman).
     n_jobs : int
         Worker processes (joblib convention: -1 = all cores).  Does not change results.
     seed : int
@@ -616,6 +699,15 @@ def run_all_ci_scenarios(
     backend, scheduler : optional
         ``"dask"`` and a scheduler address run the units on a Dask cluster
         (results identical to a local run); see :func:`simulation.parallel.parallel_map`.
+    statistics : str or sequence of str, optional
+        ``spearman`` (the default), ``kendall_b``, or both (a list, or
+        ``"spearman,kendall_b"``): a scenario x statistic x method is one row,
+        with a ``statistic`` column.  Every statistic sees the same datasets
+        and resamples (a paired comparison); the generators stay calibrated
+        on their Spearman target, and each statistic has its own truth
+        (:meth:`simulation.scenarios.Scenario.kendall_truth`).  Kendall's
+        bootstrap phase has no resample controls yet, so its bootstrap
+        methods are estimated with the dataset-level controls alone.
 
     Returns
     -------
@@ -640,66 +732,69 @@ def run_all_ci_scenarios(
         seed=int(check_seed(resolve_seed(seed))),
         control_variates=check_bool(control_variates, "control_variates"),
         truth_mcse=truth_mcse,
+        statistics=check_statistics(statistics),
     )
     n_reps, n_reps_cheap = _check_sizes(n_reps, n_reps_cheap, identity.n_boot, identity.control_variates)
-    methods = check_methods(methods)
+    methods_of = check_statistic_methods(methods, identity.statistics)
+    if "kendall_b" in identity.statistics and min(s.n for s in scenarios) < 5:
+        small = min(scenarios, key=lambda s: s.n)
+        raise RunError(f"Kendall's tau-b intervals need n >= 5; scenario {small.key!r} has n = {small.n}")
+    jobs = [Job(s, stat) for s in scenarios for stat in identity.statistics]
     execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
     keep_replicates = check_bool(keep_replicates, "keep_replicates")
     out_path = Path(out) if out is not None else None
     if out_path is not None:
         prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite, owned=OWNED_FILES)
     store = BlockStore(out_path)
-    known = calibrate_all(scenarios, execution, out_path, truth_mcse)
+    known = calibrate_all(jobs, execution, out_path, truth_mcse)
     contexts = {
-        s.key: UnitContext(
-            identity.n_boot, identity.confidence_level, identity.seed, *known[s.key],
+        j.key: UnitContext(
+            identity.n_boot, identity.confidence_level, identity.seed, *known[j.key],
             batch_bootstrap=batch_bootstrap, chunk_bytes=chunk_bytes, keep_replicates=keep_replicates,
-            control_variates=identity.control_variates,
+            control_variates=identity.control_variates, statistic=j.statistic,
         )
-        for s in scenarios
+        for j in jobs
     }  # fmt: skip
 
-    def rows_of(s: Scenario) -> list[dict[str, Any]]:
-        boot, cheap = _merged(store, s, *sizes[s.key])
-        return scenario_rows(s, boot, cheap, identity, methods, *known[s.key])
+    def rows_of(j: Job) -> list[dict[str, Any]]:
+        boot, cheap = _merged(store, j, *sizes[j.key])
+        return scenario_rows(j.scenario, boot, cheap, identity, methods_of[j.statistic], *known[j.key], j.statistic)
 
-    sizes = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
+    per_scenario = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
         scenario_sizes, scenarios, identity.n_boot, identity.control_variates
     )
+    sizes = {j.key: per_scenario[j.scenario.key] for j in jobs}
     computed = 0
     for _round in range(MAX_ROUNDS):
-        todo = [("boot", s, b, m) for s in scenarios for b, m in boot_units(sizes[s.key][0])]
-        todo += [("cheap", s, u, m) for s in scenarios for u, m in cheap_units(sizes[s.key][1])]
+        todo = [("boot", j, b, m) for j in jobs for b, m in boot_units(sizes[j.key][0])]
+        todo += [("cheap", j, u, m) for j in jobs for u, m in cheap_units(sizes[j.key][1])]
         todo = [
-            (kind, s, index, size)
-            for kind, s, index, size in todo
-            if not all(store.has(s.key, name) for name in _unit_names(kind, index, size, keep_replicates))
+            (kind, j, index, size)
+            for kind, j, index, size in todo
+            if not all(store.has(j.key, name) for name in _unit_names(kind, index, size, keep_replicates))
         ]
         _compute_units(todo, contexts, execution, store)
         computed += len(todo)
         if target_mcse is None or not _grow_for_target(
-            scenarios, sizes, lambda s: pd.DataFrame(rows_of(s)), target_mcse, max_reps
+            jobs, sizes, lambda j: pd.DataFrame(rows_of(j)), target_mcse, max_reps
         ):
             break
 
-    coverage = _coverage_frame([row for s in scenarios for row in rows_of(s)])
+    coverage = _coverage_frame([row for j in jobs for row in rows_of(j)])
     replicates = None
     if keep_replicates:
         replicates = pd.concat(
-            [
-                store.get(s.key, replicates_name(b, m))
-                for s in scenarios
-                for b, m in boot_units(sizes[s.key][0])
-            ],
+            [store.get(j.key, replicates_name(b, m)) for j in jobs for b, m in boot_units(sizes[j.key][0])],
             ignore_index=True,
         )
+    methods = list(dict.fromkeys(m for stat in identity.statistics for m in methods_of[stat]))
     settings = {
         "n_reps": n_reps,
         "n_reps_cheap": n_reps_cheap,
         "methods": list(methods),
         "target_mcse": target_mcse,
         "max_reps": max_reps,
-        "scenario_sizes": {key: list(sizes[key]) for key in scenario_sizes or {}},
+        "scenario_sizes": {key: list(per_scenario[key]) for key in scenario_sizes or {}},
         "keep_replicates": keep_replicates,
     }
     provenance = provenance_record(

@@ -196,6 +196,39 @@ class Scenario:
         """Monte Carlo error of the calibration's achieved mean (0 when exact)."""
         return self.calibration().mcse
 
+    def _truth_seed(self) -> np.random.SeedSequence:
+        digest = hashlib.sha256(self.key.encode()).digest()
+        return np.random.SeedSequence([TRUTH_ENTROPY, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
+
+    def kendall_truth(self, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
+        """Kendall's tau-b estimand of this data-generating process (the calibration stays on Spearman).
+
+        ``population``: exact, the population tau of the continuous model
+        (``(2/pi) asin`` of the latent correlation for the normal, the t and
+        the untied Gaussian copula; Plackett by quadrature,
+        :func:`simulation.kendall.plackett_tau`).  ``expected_sample``: the
+        expected sample tau-b at the calibrated coefficient, measured like
+        :meth:`truth` on the same streams (the same datasets), with the same
+        mixing control variate.
+        """
+        from simulation import kendall
+
+        if self.estimand == "population":
+            rho_s = float(self.rho)
+            if self.generator == "plackett":
+                value = kendall.plackett_tau(continuous.plackett_theta_for(rho_s))
+            elif self.generator == "bivariate_t":
+                shape = continuous.bivariate_t_rho_for(rho_s, self.df or continuous.DEFAULT_T_DF)
+                value = float(kendall.population_tau(shape))
+            else:  # bivariate normal, untied Gaussian copula: latent Pearson 2 sin(pi rho_s / 6)
+                value = float(kendall.population_tau(2 * math.sin(math.pi * rho_s / 6)))
+            return generators.Truth(value, 0.0, 0)
+        coefficient = (calibration or self.calibration()).coefficient
+        return generators.expected_sample_spearman(
+            self.generator, self.counts, coefficient, self._truth_seed(), target_mcse=target_mcse, pool=self.pool,
+            estimates=lambda inputs: kendall.tau_b_rows(*kendall.inputs_groups(inputs)),
+        )  # fmt: skip
+
     def truth(self, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
         """The estimand and its Monte Carlo error: what coverage and bias are measured against.
 
@@ -209,10 +242,8 @@ class Scenario:
         if self.estimand == "population":
             return generators.Truth(float(self.rho), 0.0, 0)
         coefficient = (calibration or self.calibration()).coefficient
-        digest = hashlib.sha256(self.key.encode()).digest()
-        seed = np.random.SeedSequence([TRUTH_ENTROPY, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
         return generators.expected_sample_spearman(
-            self.generator, self.counts, coefficient, seed, target_mcse=target_mcse, pool=self.pool
+            self.generator, self.counts, coefficient, self._truth_seed(), target_mcse=target_mcse, pool=self.pool
         )
 
     def _coefficient(self, calibration) -> float:
@@ -242,16 +273,20 @@ class Scenario:
         seed: int | np.random.SeedSequence | None = None,
         *,
         calibration: generators.Calibration | None = None,
+        truth_control: bool = False,
     ) -> generators.RankInputs:
         """:class:`~simulation.generators.RankInputs` of ``n_reps`` datasets with the distribution of
         :meth:`generate`'s, drawn the cheapest exact way (see :func:`~simulation.generators.tied_cheap_inputs`).
 
         ``n_reps`` may be a list of ``(datasets, seed)`` blocks, stacked in order (``seed`` unused).
+        ``truth_control``: also the mixing draws' exact control (tied-x models; None otherwise).
         """
         blocks = [(n_reps, as_seed_sequence(seed))] if isinstance(n_reps, int) else list(n_reps)
         if self.tied:
             c = self._coefficient(calibration)
-            return generators.tied_cheap_inputs(self.generator, blocks, self.counts, c, pool=self.pool)
+            return generators.tied_cheap_inputs(
+                self.generator, blocks, self.counts, c, pool=self.pool, truth_control=truth_control
+            )
         rho = float(self.rho)
         scores = [continuous.continuous_scores(self.generator, m, self.n, rho, s, self.df) for m, s in blocks]
         return generators.score_rank_inputs(
