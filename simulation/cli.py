@@ -44,15 +44,26 @@ _percent = _checked(float, lambda v: 0 < v < 100, "a number in (0, 100)")
 
 
 def _method_list(text: str) -> tuple[str, ...]:
-    from simulation.runner import ALL_METHODS
+    from simulation.runner import statistic_methods
+    from simulation.statistics import STATISTICS
 
+    known = list(dict.fromkeys(m for stat in STATISTICS for m in statistic_methods(stat)))
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in methods if m not in ALL_METHODS]
+    unknown = [m for m in methods if m not in known]
     if unknown or not methods:
-        raise argparse.ArgumentTypeError(
-            f"expected a comma-separated subset of {','.join(ALL_METHODS)}, got {text!r}"
-        )
+        raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(known)}, got {text!r}")
     return methods
+
+
+def _statistic_list(text: str) -> tuple[str, ...]:
+    from simulation.statistics import STATISTICS
+
+    names = tuple(v.strip() for v in text.split(",") if v.strip())
+    if not names or any(v not in STATISTICS for v in names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(
+            f"expected distinct names from {','.join(STATISTICS)}, comma-separated, got {text!r}"
+        )
+    return names
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -101,6 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_arguments(run)
     run.add_argument("--methods", type=_method_list, help="comma-separated interval methods (default: all)")
+    run.add_argument(
+        "--statistic", type=_statistic_list, default=("spearman",),
+        help="comma-separated statistics: spearman (default), kendall_b, or spearman,kendall_b (same datasets)",
+    )  # fmt: skip
     run.add_argument("--out", help="results folder (default: results/<study name>)")
     run.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     run.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")

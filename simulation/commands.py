@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from simulation.figures import plot_all, plot_power
 from simulation.metrics import reps_for_coverage_mcse, reps_for_mean_mcse
-from simulation.report import method_overview, summary_markdown
+from simulation.report import label_statistics, method_overview, summary_markdown
 from simulation.runner import COVERAGE_FILE, RunError, read_provenance, run_all_ci_scenarios
 from simulation.scenarios import load_study
 from simulation.settings import Settings
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         scenarios,
         **opts,
         methods=args.methods,
+        statistics=args.statistic,
         out=out,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.replicates:
         written.append(out / "replicates.parquet")
     figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
-    print(method_overview(result.coverage).to_string(index=False))
+    print(method_overview(label_statistics(result.coverage)).to_string(index=False))
     print(
         f"\n{len(scenarios)} scenarios x {opts['n_reps']} bootstrapped datasets x {opts['n_boot']} resamples "
         f"+ {result.provenance['settings']['n_reps_cheap']} cheap-phase datasets "

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.parallel import parallel_map
+from simulation.report import label_statistics
 from simulation.storage import atomic_write
 
 #: Per-method style: colour, marker, line style.
@@ -37,6 +38,9 @@ METHOD_STYLES: dict[str, tuple[str, str, Any]] = {
     "fisher_z_fieller": ("#D55E00", "v", "-"),
     "fisher_z_bonett_wright": ("#CC79A7", "P", "--"),
     "fisher_z_pearson": ("#56B4E9", "X", "-."),
+    # Kendall's tau-b only
+    "fisher_z_ase": ("#8C564B", "d", "--"),
+    "wald_ase": ("#BCBD22", "<", ":"),
 }
 #: Per-test style in the power figures.
 TEST_STYLES: dict[str, tuple[str, str, Any]] = {
@@ -53,7 +57,13 @@ DPI = 150
 
 
 def _style(method: str, styles: dict[str, tuple[str, str, Any]] = METHOD_STYLES) -> tuple[str, str, Any]:
-    return styles.get(method, ("#444444", "*", "-"))
+    """A method's colour, marker and line style; a method labelled with a statistic other than Spearman
+    (``bca [tau_b]``) keeps its colour with a hollow-looking ``x`` marker and dashes."""
+    base, _, statistic = method.partition(" [")
+    colour, marker, line = styles.get(base, ("#444444", "*", "-"))
+    if statistic and not statistic.startswith("rho_s"):
+        return colour, "x", (0, (4, 2))
+    return colour, marker, line
 
 
 # --------------------------------------------------------------------------
@@ -154,6 +164,7 @@ def _estimator_note(coverage: pd.DataFrame) -> str | None:
 # --------------------------------------------------------------------------
 def coverage_figure(coverage: pd.DataFrame):
     """Coverage per method with ±2 MCSE bars against the nominal level, one panel per case."""
+    coverage = label_statistics(coverage)
     methods = list(coverage["method"].unique())
     level = float(coverage["confidence_level"].iloc[0])
 
@@ -173,6 +184,7 @@ def coverage_figure(coverage: pd.DataFrame):
 
 def endpoints_figure(coverage: pd.DataFrame):
     """Averaged interval endpoints per scenario and method, with the true value."""
+    coverage = label_statistics(coverage)
     methods = list(coverage["method"].unique())
 
     def draw(ax, panel, pos):
@@ -192,6 +204,7 @@ def endpoints_figure(coverage: pd.DataFrame):
 
 def widths_figure(coverage: pd.DataFrame):
     """Mean interval width per scenario and method."""
+    coverage = label_statistics(coverage)
     methods = list(coverage["method"].unique())
 
     def draw(ax, panel, pos):

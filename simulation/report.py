@@ -15,6 +15,19 @@ def markdown_table(frame: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
+#: Short labels of the statistics in tables and figures.
+STATISTIC_LABELS = {"spearman": "rho_s", "kendall_b": "tau_b"}
+
+
+def label_statistics(coverage: pd.DataFrame) -> pd.DataFrame:
+    """``coverage`` with each method labelled by its statistic (``bca [tau_b]``) when the table holds any
+    statistic besides Spearman; unchanged otherwise (a Spearman-only study reads as before)."""
+    if "statistic" not in coverage or set(coverage["statistic"]) <= {"spearman"}:
+        return coverage
+    labels = coverage["statistic"].map(lambda v: STATISTIC_LABELS.get(v, v))
+    return coverage.assign(method=coverage["method"] + " [" + labels + "]")
+
+
 def method_overview(coverage: pd.DataFrame) -> pd.DataFrame:
     """Per method: scenarios, coverage range, how often the nominal level lies outside the coverage's 95%
     Monte Carlo interval, mean width, the median variance ratio of the coverage estimator, failures."""
@@ -78,7 +91,8 @@ def estimator_sentence(coverage: pd.DataFrame) -> str:
 
 
 def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
-    """The ``summary.md`` written beside the tables."""
+    """The ``summary.md`` written beside the tables (methods labelled by statistic when there are several)."""
+    coverage = label_statistics(coverage)
     ident = provenance.get("identity", {})
     settings = provenance.get("settings", {})
     versions = provenance.get("versions", {})
@@ -94,6 +108,7 @@ def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
         f"{coverage['n_reps_cheap'].max()}; resamples: {ident.get('n_boot')}; "
         f"confidence level: {level:g}; seed: {ident.get('seed')}",
         f"- methods: {', '.join(settings.get('methods', []))}",
+        f"- statistics: {', '.join(ident.get('statistics', ['spearman']))}",
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}; commit: {provenance.get('git_commit')}",
         f"- started {provenance.get('started_at')}, finished {provenance.get('finished_at')}",
         "",
