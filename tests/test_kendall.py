@@ -238,3 +238,120 @@ def test_unknown_statistic_is_named():
 
     with pytest.raises(ValueError, match=r"`statistic` must be one of \['spearman', 'kendall_b'\], got 'pearson'"):
         bootstrap_ci_single(np.arange(6.0), np.arange(6.0), n_boot=10, seed=1, statistic="pearson")
+
+
+# --------------------------------------------------------------------------
+# Through the study runner
+# --------------------------------------------------------------------------
+def _small():
+    from simulation.scenarios import load_study
+
+    smoke = load_study("smoke")
+    return [smoke[0], smoke[8]]  # tied rank mixing (measured truth), continuous Plackett (exact truth)
+
+
+def _run(**kw):
+    from simulation.runner import BLOCK_REPS, run_all_ci_scenarios
+
+    opts = {"n_reps": BLOCK_REPS + 20, "n_boot": 40, "confidence_level": 0.9, "seed": 5, "n_jobs": 1,
+            "statistics": ("spearman", "kendall_b")} | kw  # fmt: skip
+    return run_all_ci_scenarios(_small(), **opts)
+
+
+def test_runner_tables_with_kendall_are_identical_across_n_jobs_paths_and_resume(tmp_path):
+    """Bit-identity as for Spearman: n_jobs, the fallback engine path, and a resumed run; and the Spearman rows
+    of a two-statistic run equal a Spearman-only run (the statistic is not in the streams)."""
+    base = _run(keep_replicates=True)
+    pd.testing.assert_frame_equal(base.coverage, _run(n_jobs=2, keep_replicates=True).coverage, check_exact=True)
+    pd.testing.assert_frame_equal(base.coverage, _run(batch_bootstrap=False, chunk_bytes=10_000).coverage,
+                                  check_exact=True)  # fmt: skip
+    out = tmp_path / "r"
+    first = _run(out=out, n_reps=300)
+    assert (first.coverage["n_reps"] > 0).all()
+    resumed = _run(out=out, resume=True)
+    pd.testing.assert_frame_equal(base.coverage, resumed.coverage, check_exact=True)
+    spearman_only = _run(statistics="spearman").coverage
+    mine = base.coverage[base.coverage["statistic"] == "spearman"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(mine, spearman_only, check_exact=True)
+    # both statistics saw the same datasets: Kendall's replicate tau-b equals SciPy's on Spearman's data
+    reps = base.replicates
+    sp = reps[(reps["statistic"] == "spearman") & (reps["method"] == "percentile")]
+    kd = reps[(reps["statistic"] == "kendall_b") & (reps["method"] == "percentile")]
+    np.testing.assert_array_equal(sp["rep"].to_numpy(), kd["rep"].to_numpy())
+    x, y, _ = _small()[0].sample(20, child_seed(child_seed(_scenario_root(_small()[0]), 0), 0))
+    expected = [stats.kendalltau(x[i], y[i]).statistic for i in range(20)]
+    got = kd[kd["scenario"] == _small()[0].key]["rho_hat"].to_numpy()[:20]
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def _scenario_root(scenario):
+    from simulation.scenarios import scenario_seed
+
+    return scenario_seed(5, scenario)
+
+
+def test_runner_refuses_a_method_kendall_does_not_define_and_an_unknown_statistic():
+    from simulation.runner import RunError
+
+    with pytest.raises(RunError, match=r"`methods` must be a non-empty subset of \['percentile', .*'wald_ase'\] "
+                                       r"\(the methods of \['kendall_b'\]\), got \['fisher_z_bonett_wright'\]"):
+        _run(statistics="kendall_b", methods=["fisher_z_bonett_wright"])
+    with pytest.raises(RunError, match=r"include none that kendall_b defines \(it defines \['percentile'"):
+        _run(methods=["fisher_z_bonett_wright"])
+    with pytest.raises(RunError, match=r"`statistics` must be a non-empty list of distinct names from "
+                                       r"\['spearman', 'kendall_b'\], got \['pearson'\]"):  # fmt: skip
+        _run(statistics="pearson")
+    res = _run(statistics=("spearman", "kendall_b"), methods=["fisher_z_bonett_wright", "fisher_z_ase", "bca"])
+    got = res.coverage.groupby("statistic")["method"].apply(lambda g: list(dict.fromkeys(g))).to_dict()
+    assert got == {"kendall_b": ["bca", "fisher_z_ase"], "spearman": ["bca", "fisher_z_bonett_wright"]}
+
+
+def test_kendall_truth_is_the_written_out_least_squares_fit_and_population_values():
+    """The measured expected tau-b: the intercept of the least-squares line of tau-b on the mixing control
+    over the very datasets it drew (exact); the continuous models' population tau in closed form."""
+    from simulation.generators import expected_sample_spearman, tied_cheap_inputs
+    from simulation.scenarios import Scenario
+
+    counts, c, seed = (8, 8, 8, 6), 0.4, np.random.SeedSequence(3)
+    est = lambda inputs: kendall.tau_b_rows(*kendall.inputs_groups(inputs))  # noqa: E731
+    truth = expected_sample_spearman("rank_mixing", counts, c, seed, target_mcse=0.0012, chunk=300, estimates=est)
+    assert truth.n_reps > 300
+    taus, us = [], []
+    for step in range(truth.n_reps // 300):
+        inputs = tied_cheap_inputs("rank_mixing", 300, counts, c, child_seed(seed, step), truth_control=True)
+        taus.append(est(inputs))
+        us.append(inputs.truth_control)
+    tau, u = np.concatenate(taus), np.concatenate(us)
+    (intercept, _), rss, *_ = np.linalg.lstsq(np.column_stack([np.ones_like(u), u]), tau, rcond=None)
+    assert truth.value == pytest.approx(intercept, abs=1e-12)
+    assert truth.mcse == pytest.approx(math.sqrt(rss[0] / (tau.size - 2) / tau.size), rel=1e-9)
+    normal = Scenario(case="t", generator="bivariate_normal", n=30, rho=0.5)
+    assert normal.kendall_truth().value == pytest.approx(2 / math.pi * math.asin(2 * math.sin(math.pi / 12)), abs=1e-15)
+    assert normal.kendall_truth().mcse == 0.0
+
+
+def test_plackett_tau_against_a_long_simulation_and_its_symmetry():
+    from simulation.continuous import plackett_scores, plackett_theta_for
+
+    theta = plackett_theta_for(0.5)
+    assert kendall.plackett_tau(theta) == pytest.approx(-kendall.plackett_tau(1 / theta), abs=1e-13)
+    assert kendall.plackett_tau(theta, 200) == pytest.approx(kendall.plackett_tau(theta, 800), abs=1e-12)
+    x, y = plackett_scores(4000, 60, 0.5, 1)
+    taus = kendall.tau_b(x, y)  # untied: sample tau is unbiased for the population tau
+    assert abs(taus.mean() - kendall.plackett_tau(theta)) < 4.5 * taus.std(ddof=1) / math.sqrt(taus.size)
+
+
+def test_kendall_controls_are_on_kendalls_scale():
+    """The indicator controls standardize atanh(tau) by sqrt((n - 4) / 0.437): at the truth they fire about as
+    often as their nominal levels (with Spearman's sqrt(n - 3) they would sit about 1.5 SD further out and
+    almost never fire).  Bivariate normal, n = 60: share of d <= -z (alpha = 0.1) within 0.02 of 0.05."""
+    from simulation.estimators import controls
+    from simulation.scenarios import Scenario
+    from simulation.statistics import KENDALL_B
+
+    s = Scenario(case="t", generator="bivariate_normal", n=60, rho=0.3)
+    x, y = s.generate(4000, 1)
+    tau = kendall.tau_b(x, y)
+    c = controls(tau, np.full(tau.shape, 0.1), 60, s.kendall_truth().value, 0.9, KENDALL_B.control_scale(60))
+    share = c[:, 6].mean()  # first indicator: d <= -z
+    assert abs(share - 0.05) < 0.02, share
