@@ -126,6 +126,24 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("midrank_off_by_one", "simulation/_kernels.py",
            "            rank = 0.5 * (start + 1 + stop)", "            rank = 0.5 * (start + stop)",
            ("tests/test_kernels.py",)),
+    # Kendall's tau-b
+    Mutant("kendall_ase_weights_swapped", "simulation/kendall.py",
+           "            d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wc + usize[gy[k]] * wr)",
+           "            d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wr + usize[gy[k]] * wc)",
+           ("tests/test_kendall.py",)),
+    Mutant("kendall_jackknife_tie_total", "simulation/kendall.py",
+           "tx - (tsize[gx[r, k]] - 1), ty - (usize[gy[r, k]] - 1), n - 1)",
+           "tx - tsize[gx[r, k]], ty - (usize[gy[r, k]] - 1), n - 1)",
+           ("tests/test_kendall.py",)),
+    Mutant("kendall_null_variance_third_term", "simulation/kendall.py",
+           "/ (9 * n * (n - 1) * (n - 2))", "/ (18 * n * (n - 1) * (n - 2))",
+           ("tests/test_kendall.py",)),
+    Mutant("kendall_fhp_constant", "simulation/kendall.py",
+           "FHP_KENDALL = 0.437", "FHP_KENDALL = 0.5",
+           ("tests/test_kendall.py",)),
+    Mutant("kendall_controls_on_spearmans_scale", "simulation/statistics.py",
+           "    control_variance=(kendall.FHP_KENDALL, 4.0),", "    control_variance=None,",
+           ("tests/test_kendall.py",)),
 )  # fmt: skip
 
 
