@@ -625,6 +625,54 @@ def _influence_moments(jack, ell) -> tuple[float, float, float]:
     return np.sqrt(n * mu2), mu3 / (np.sqrt(n) * mu2**1.5), (mu4 / (mu2 * mu2) - 3.0) / n
 
 
+@njit(cache=True, inline="always")
+def _resample_t(ell, draws, scale) -> float:
+    """A resample's standardized linear approximation ``sum_j ell[draw_j] / scale`` (see :func:`bootstrap_rows`):
+    four partial sums in a fixed order (no long dependency chain, the same result on any thread)."""
+    n = draws.shape[0]
+    s0, s1, s2, s3 = 0.0, 0.0, 0.0, 0.0
+    j = 0
+    while j + 4 <= n:
+        s0 += ell[draws[j]]
+        s1 += ell[draws[j + 1]]
+        s2 += ell[draws[j + 2]]
+        s3 += ell[draws[j + 3]]
+        j += 4
+    while j < n:
+        s0 += ell[draws[j]]
+        j += 1
+    return ((s0 + s1) + (s2 + s3)) / scale
+
+
+@njit(cache=True, parallel=True)
+def resample_controls_rows(keys, n_boot, jack) -> np.ndarray:
+    """The exact resample controls of :func:`bootstrap_rows` ``(m, N_RESAMPLE_CONTROLS)`` for any statistic
+    whose jackknife values are ``jack``: they depend only on the resample indices (drawn here again, the
+    same for the same keys) and the influence values, never on the statistic's replicates."""
+    m, n = jack.shape
+    controls = np.zeros((m, N_RESAMPLE_CONTROLS), np.float64)
+    for r in prange(m):
+        draws = np.empty(n, np.int64)
+        ell = np.empty(n, np.float64)
+        scale, e3, e4 = _influence_moments(jack[r], ell)
+        if scale <= 0.0:
+            continue
+        h1, h2, h3, h4 = 0.0, 0.0, 0.0, 0.0
+        for b in range(n_boot):
+            _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
+            t = _resample_t(ell, draws, scale)
+            t2 = t * t
+            h1 += t
+            h2 += t2 - 1.0
+            h3 += t * (t2 - 3.0)
+            h4 += t2 * (t2 - 6.0) + 3.0
+        controls[r, 0] = h1 / n_boot
+        controls[r, 1] = h2 / n_boot
+        controls[r, 2] = h3 / n_boot - e3
+        controls[r, 3] = h4 / n_boot - e4
+    return controls
+
+
 @njit(cache=True, parallel=True)
 def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tuple[np.ndarray, np.ndarray]:
     """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``, and resample controls.
@@ -670,19 +718,7 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
                 w[draws[j]] += 1
             out[r, b] = _rho_grouped(w, n, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
             if scale > 0.0:
-                # four partial sums in a fixed order: no long dependency chain, same result on any thread
-                s0, s1, s2, s3 = 0.0, 0.0, 0.0, 0.0
-                j = 0
-                while j + 4 <= n:
-                    s0 += ell[draws[j]]
-                    s1 += ell[draws[j + 1]]
-                    s2 += ell[draws[j + 2]]
-                    s3 += ell[draws[j + 3]]
-                    j += 4
-                while j < n:
-                    s0 += ell[draws[j]]
-                    j += 1
-                t = ((s0 + s1) + (s2 + s3)) / scale
+                t = _resample_t(ell, draws, scale)
                 t2 = t * t
                 h1 += t
                 h2 += t2 - 1.0

@@ -705,9 +705,7 @@ def run_all_ci_scenarios(
         with a ``statistic`` column.  Every statistic sees the same datasets
         and resamples (a paired comparison); the generators stay calibrated
         on their Spearman target, and each statistic has its own truth
-        (:meth:`simulation.scenarios.Scenario.kendall_truth`).  Kendall's
-        bootstrap phase has no resample controls yet, so its bootstrap
-        methods are estimated with the dataset-level controls alone.
+        (:meth:`simulation.scenarios.Scenario.kendall_truth`).
 
     Returns
     -------

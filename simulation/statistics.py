@@ -102,10 +102,12 @@ def _spearman_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_contro
 
 
 def _kendall_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls):
-    if with_controls:
-        raise NotImplementedError("resample controls are not implemented for Kendall's tau-b yet")
     theta, t_star = kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, True)
-    return theta, np.zeros((gx.shape[0], _kernels.N_RESAMPLE_CONTROLS)), t_star
+    if with_controls:
+        controls = _kernels.resample_controls_rows(keys, n_boot, jack)
+    else:
+        controls = np.zeros((gx.shape[0], _kernels.N_RESAMPLE_CONTROLS))
+    return theta, controls, t_star
 
 
 def _spearman_cheap_rows(inputs):
@@ -151,7 +153,6 @@ KENDALL_B = Statistic(
     jackknife_rows=kendall.jackknife_rows,
     bootstrap_rows=_kendall_bootstrap_rows,
     bootstrap_methods=BOOTSTRAP_METHODS,
-    resample_controls=False,
     z_se_rows=_kendall_z_se,
     #: Fieller's Fisher z (0.437 / (n - 4)); Fisher's z with the delta-method ASE; tau-b +- z ASE
     asymptotic_methods=("fisher_z_fieller", "fisher_z_ase", "wald_ase"),

@@ -130,12 +130,15 @@ def bca_lower_bound_reference(scores, run_id: str, n_resamples: int = 1000, tail
     return ordered[lo] + (h - lo) * (ordered[min(lo + 1, n_resamples - 1)] - ordered[lo])
 
 
-def resample_controls_reference(x: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+def resample_controls_reference(
+    x: np.ndarray, y: np.ndarray, idx: np.ndarray, jack: np.ndarray | None = None
+) -> np.ndarray:
     """The four resample controls of one dataset from its resample indices ``(n_boot, n)``, written out:
     ``mean_b He_k(T_b) - E He_k(T)`` with ``T = sum_j ell_{idx_j} / sqrt(n mu_2)``, ``ell`` the centred
-    ``mean(jack) - jack_i``, and ``E He_3 = mu_3 / (sqrt(n) mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``."""
+    ``mean(jack) - jack_i``, and ``E He_3 = mu_3 / (sqrt(n) mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``.
+    ``jack``: the statistic's jackknife values (default: Spearman's, by SciPy)."""
     n = len(x)
-    ell = jackknife(x, y)
+    ell = jackknife(x, y) if jack is None else np.asarray(jack, dtype=np.float64)
     ell = ell.mean() - ell
     ell -= ell.mean()
     mu2, mu3, mu4 = (np.mean(ell**k) for k in (2, 3, 4))

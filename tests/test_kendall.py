@@ -355,3 +355,23 @@ def test_kendall_controls_are_on_kendalls_scale():
     c = controls(tau, np.full(tau.shape, 0.1), 60, s.kendall_truth().value, 0.9, KENDALL_B.control_scale(60))
     share = c[:, 6].mean()  # first indicator: d <= -z
     assert abs(share - 0.05) < 0.02, share
+
+
+def test_resample_controls_for_kendall_equal_the_written_out_controls(tied_pair):
+    """The statistic-agnostic control kernel equals Spearman's fused one bit for bit (same draws, same order of
+    summation), and with Kendall's jackknife the written-out controls of the same resamples."""
+    from simulation.statistics import KENDALL_B
+
+    x, y = tied_pair
+    gx, n_gx, gy, n_gy = _groups(x, y)
+    keys = resample_keys([child_seed(2, 0)])
+    jack_s = _kernels.jackknife_rows(gx, n_gx, gy, n_gy)
+    fused = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, 300, jack_s, True)[1]
+    np.testing.assert_array_equal(_kernels.resample_controls_rows(keys, 300, jack_s), fused)
+    jack_k = kendall.jackknife_rows(gx, n_gx, gy, n_gy)
+    _, controls, _ = KENDALL_B.bootstrap_rows(gx, n_gx, gy, n_gy, keys, 300, jack_k, True)
+    idx = resample_indices([child_seed(2, 0)], 300, x.size)[0]
+    keep = ~np.eye(x.size, dtype=bool)
+    jack_ref = np.array([stats.kendalltau(x[k], y[k]).statistic for k in keep])
+    expected = reference.resample_controls_reference(x, y, idx, jack=jack_ref)
+    np.testing.assert_allclose(controls[0], expected, rtol=0, atol=1e-10)
