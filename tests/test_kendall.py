@@ -375,3 +375,32 @@ def test_resample_controls_for_kendall_equal_the_written_out_controls(tied_pair)
     jack_ref = np.array([stats.kendalltau(x[k], y[k]).statistic for k in keep])
     expected = reference.resample_controls_reference(x, y, idx, jack=jack_ref)
     np.testing.assert_allclose(controls[0], expected, rtol=0, atol=1e-10)
+
+
+@pytest.mark.slow
+def test_kendall_control_variate_estimates_are_unbiased(size_factor):
+    """Kendall's headline (control-variate) coverage and mean endpoints of 1,000 bootstrapped datasets agree
+    with plain means of 6,000 others (independent seeds) within 4 combined MCSEs, for every method, on a tied
+    model and the bivariate normal: 48 comparisons, a false-alarm rate below 0.3% (48 x 2 (1 - Phi(4))).
+    ``--full-size``: 5 times the datasets, the same rate."""
+    from simulation.runner import run_all_ci_scenarios
+    from simulation.scenarios import Scenario
+
+    for scenario in (
+        Scenario(case="t", generator="rank_mixing", n=30, k=4, template="even", rho=0.4),
+        Scenario(case="t", generator="bivariate_normal", n=40, rho=0.5),
+    ):
+        kw = {"n_boot": 200, "n_jobs": -1, "statistics": "kendall_b"}
+        cv = run_all_ci_scenarios([scenario], n_reps=1000 * size_factor, seed=21, **kw).coverage
+        plain = run_all_ci_scenarios(
+            [scenario], n_reps=6000 * size_factor, seed=22, control_variates=False, **kw
+        ).coverage
+        cv, plain = cv.set_index("method"), plain.set_index("method")
+        assert (cv.loc[["percentile", "bca"], "estimator"] == "control_variates").all()
+        for method in cv.index:
+            for name in ("coverage", "mean_ci_lower", "mean_ci_upper"):
+                a, b = cv.loc[method], plain.loc[method]
+                z = (a[name] - b[name]) / math.hypot(a[f"{name}_mcse"], b[f"{name}_mcse"])
+                assert abs(z) < 4, (scenario.generator, method, name, a[name], b[name], z)
+        # the controls earn their keep for Kendall too (they would not, on Spearman's scale)
+        assert cv.loc["percentile", "variance_ratio_coverage"] > 1.3
