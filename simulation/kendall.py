@@ -378,6 +378,31 @@ def _jackknife_se_rows(jack) -> np.ndarray:
     return out
 
 
+@njit(cache=True, parallel=True)
+def permutation_null_rows(gx, n_gx, gy, n_gy, keys, n_perm) -> np.ndarray:
+    """tau-b of ``n_perm`` random re-pairings of each row ``(m, n_perm)``, both variables' ties kept.
+
+    Re-pairing ``p`` of row ``r`` pairs x of observation ``perm[j]`` with y of
+    observation ``j``, ``perm`` from :func:`simulation._kernels._permute`
+    with key ``keys[r]`` (the same permutations Spearman's null uses for the
+    same keys, so the two tests are paired too).  The tie totals do not
+    change under re-pairing; only ``S`` is recomputed, O(n log k) each.
+    """
+    m, n = gx.shape
+    out = np.empty((m, n_perm), np.float64)
+    for r in range(m):
+        for p in prange(n_perm):
+            yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+            perm = np.empty(n, np.int64)
+            _kernels._permute(keys[r, 0], keys[r, 1], p, _kernels.STREAM_PERMUTATION, perm)
+            gxp = np.empty(n, np.int64)
+            for j in range(n):
+                gxp[j] = gx[r, perm[j]]
+            s, tx, ty = _weighted_s(np.ones(n, np.int64), gxp, n_gx[r], yo, ys, n_gy[r], tree, seen)
+            out[r, p] = _tau_from_counts(s, tx, ty, n)
+    return out
+
+
 # --------------------------------------------------------------------------
 # Validated wrappers and formulas
 # --------------------------------------------------------------------------
@@ -456,6 +481,26 @@ def normal_pvalue(x: ArrayLike, y: ArrayLike, alternative: str = "two-sided") ->
     if alternative == "less":
         return float(stats.norm.cdf(z))
     return float(2 * stats.norm.sf(abs(z)))
+
+
+def permutation_pvalues(
+    x: ArrayLike, y: ArrayLike, *, n_perm: int = 9999, seed: int = 0, alternative: str = "two-sided"
+) -> np.ndarray:
+    """Permutation p-values of H0: independence for tau-b of each row of ``(m, n)`` arrays, ties in x and y
+    kept: ``(1 + #{null as extreme as tau}) / (n_perm + 1)``, counting ties with the observed value as
+    extreme (as :func:`simulation.power.permutation_pvalues` does for Spearman, with the same streams: row
+    ``r`` from ``child_seed(seed, r)``)."""
+    from simulation._validation import check_positive_int
+    from simulation.power import pvalues_rowwise
+    from simulation.seeding import child_keys
+
+    xa, ya = check_paired_data(np.atleast_2d(x), np.atleast_2d(y), ndim=2, min_n=3)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"`alternative` must be one of ['two-sided', 'greater', 'less'], got {alternative!r}")
+    groups = _groups(xa, ya)
+    nulls = permutation_null_rows(*groups, child_keys(seed, 0, xa.shape[0]), n_perm)
+    return pvalues_rowwise(tau_b_rows(*groups), nulls, alternative)
 
 
 def fisher_z_ci(
