@@ -170,6 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     power.add_argument("study", nargs="?", default="karwowski2018", help="study name or CSV file")
     power.add_argument("--n-reps", type=_positive_int, default=10_000, help="datasets per grid point (10000)")
+    power.add_argument(
+        "--statistic", type=_statistic_list, default=("spearman",),
+        help="comma-separated statistics: spearman (default), kendall_b, or both (the same datasets)",
+    )  # fmt: skip
     power.add_argument("--grid-max", type=_level, default=0.6, help="largest |rho| of the grid (0.6)")
     power.add_argument("--grid-step", type=_level, default=0.02, help="grid step (0.02)")
     power.add_argument("--alpha", type=_level, default=0.05, help="test level (0.05)")

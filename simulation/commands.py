@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from simulation.figures import plot_all, plot_power
 from simulation.metrics import reps_for_coverage_mcse, reps_for_mean_mcse
-from simulation.report import label_statistics, method_overview, summary_markdown
+from simulation.report import label_statistics, label_tests, method_overview, summary_markdown
 from simulation.runner import COVERAGE_FILE, RunError, read_provenance, run_all_ci_scenarios
 from simulation.scenarios import load_study
 from simulation.settings import Settings
@@ -313,6 +313,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
         study=name,
         backend=args.backend,
         scheduler=args.scheduler,
+        statistics=args.statistic,
     )
     elapsed = time.perf_counter() - t0
     written = [out / "power.parquet", out / "min_detectable.parquet", out / "power_summary.md"]
@@ -320,7 +321,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
     mdc = result.min_detectable
     figures = _timed(lambda: [] if args.no_plots else plot_power(result.power, mdc, out, n_jobs=n_jobs))
     written += figures[0]
-    brief = mdc.pivot_table(index="case", columns="test", values="rho_star", aggfunc=["min", "max"])
+    brief = label_tests(mdc).pivot_table(index="case", columns="test", values="rho_star", aggfunc=["min", "max"])
     print("minimum detectable |rho| across scenarios (min, max):")
     print(brief.round(3).to_string())
     print(

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.parallel import parallel_map
-from simulation.report import label_statistics
+from simulation.report import label_statistics, label_tests
 from simulation.storage import atomic_write
 
 #: Per-method style: colour, marker, line style.
@@ -47,6 +47,7 @@ TEST_STYLES: dict[str, tuple[str, str, Any]] = {
     "permutation": ("#000000", "o", "-"),
     "t_approx": ("#E69F00", "s", "--"),
     "asymptotic": ("#0072B2", "^", ":"),
+    "normal_approx": ("#009E73", "D", "-."),
 }
 #: The figures of a coverage study, in drawing order.
 FIGURES = ("coverage", "endpoints", "widths")
@@ -225,17 +226,26 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
     import matplotlib
 
     data = power[power["test"] == test]
+    if "statistic" not in data:
+        data = data.assign(statistic="spearman")
+    several = data["statistic"].nunique() > 1
     groups = list(data.groupby(["case", "template"], sort=False))
     fig, axes = _grid(len(groups))
     cmap = matplotlib.colormaps["viridis"]
     for ax, ((case, template), g) in zip(axes, groups, strict=False):
-        keys = list(g["scenario"].unique())
-        for j, key in enumerate(keys):
-            c = g[g["scenario"] == key].assign(mag=lambda d: d["rho_true"].abs()).sort_values("mag")
-            colour = cmap(j / max(1, len(keys) - 1) * 0.9)
+        scenario_keys = list(g["scenario"].unique())
+        for key, statistic in dict.fromkeys(zip(g["scenario"], g["statistic"], strict=True)):
+            j = scenario_keys.index(key)
+            mine = g[(g["scenario"] == key) & (g["statistic"] == statistic)]
+            c = mine.assign(mag=lambda d: d["rho_true"].abs()).sort_values("mag")
+            colour = cmap(j / max(1, len(scenario_keys) - 1) * 0.9)
             label = f"k={c['k'].iloc[0]}" if template != "all_distinct" else f"n={c['n'].iloc[0]}"
+            kendall = statistic != "spearman"
+            if several:
+                label += " tau_b" if kendall else " rho_s"
             for _sign, part in c.groupby(np.sign(c["rho_true"]).replace(0, 1), sort=False):
-                ls = "-" if part["rho_true"].iloc[-1] >= 0 else "--"
+                positive = part["rho_true"].iloc[-1] >= 0
+                ls = ("-." if positive else ":") if kendall else ("-" if positive else "--")
                 ax.plot(part["mag"], part["power"], ls, color=colour, lw=1, label=label)
                 ax.fill_between(
                     part["mag"], part["power"] - 2 * part["power_mcse"], part["power"] + 2 * part["power_mcse"],
@@ -244,7 +254,7 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
                 label = None
         ax.axhline(0.8, color="0.4", ls=":", lw=1)
         ax.set_title(f"{case}, {template.replace('_', ' ')} ({test})", fontsize=9)
-        ax.set_xlabel("|rho| (true correlation)")
+        ax.set_xlabel("|rho| or |tau| (true correlation)" if several else "|rho| (true correlation)")
         ax.set_ylabel("power (±2 MCSE)")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6, ncol=2, loc="lower right")
@@ -252,7 +262,9 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
 
 
 def min_detectable_figure(mdc: pd.DataFrame):
-    """Minimum detectable |rho| per scenario (±2 SE), grouped like the coverage figures."""
+    """Minimum detectable |rho| per scenario (±2 SE), grouped like the coverage figures (tests labelled by
+    statistic when there are several; Kendall's in units of tau-b)."""
+    mdc = label_tests(mdc)
     tests = list(mdc["test"].unique())
 
     def draw(ax, panel, pos):
@@ -260,7 +272,7 @@ def min_detectable_figure(mdc: pd.DataFrame):
             g = panel[(panel["test"] == test) & (panel["status"] == "ok")]
             colour, marker, _ = _style(test, TEST_STYLES)
             x = np.array([pos[k] for k in g["scenario"]]) + _dodge(j, len(tests))
-            label = f"{test} (approximation)" if test == "asymptotic" else test
+            label = f"{test} (approximation)" if test.startswith("asymptotic") else test
             ax.errorbar(x, g["rho_star"], yerr=2 * g["rho_star_se"].fillna(0), fmt=marker, ms=3.5, color=colour,
                         elinewidth=0.8, label=label)  # fmt: skip
 

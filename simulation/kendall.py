@@ -379,6 +379,29 @@ def _jackknife_se_rows(jack) -> np.ndarray:
 
 
 @njit(cache=True, parallel=True)
+def ordered_tau_rows(gx, n_gx, order, gy_sorted, n_gy) -> np.ndarray:
+    """tau-b of rows whose y order is given: observation ``order[r, k]`` holds the ``k``-th smallest y, in y
+    tie group ``gy_sorted[r, k]`` (non-decreasing in ``k``): the datasets of a mixing generator at one
+    coefficient without building y (the power curves' common random numbers)."""
+    m, n = gx.shape
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        ys = np.empty(n + 1, np.int64)
+        g = 0
+        ys[0] = 0
+        for k in range(1, n):
+            if gy_sorted[r, k] != gy_sorted[r, k - 1]:
+                g += 1
+                ys[g] = k
+        ys[g + 1] = n
+        tree = np.empty(n_gx[r] + 1, np.int64)
+        seen = np.empty(n_gx[r], np.int64)
+        s, tx, ty = _weighted_s(np.ones(n, np.int64), gx[r], n_gx[r], order[r], ys, n_gy[r], tree, seen)
+        out[r] = _tau_from_counts(s, tx, ty, n)
+    return out
+
+
+@njit(cache=True, parallel=True)
 def permutation_null_rows(gx, n_gx, gy, n_gy, keys, n_perm) -> np.ndarray:
     """tau-b of ``n_perm`` random re-pairings of each row ``(m, n_perm)``, both variables' ties kept.
 
@@ -501,6 +524,18 @@ def permutation_pvalues(
     groups = _groups(xa, ya)
     nulls = permutation_null_rows(*groups, child_keys(seed, 0, xa.shape[0]), n_perm)
     return pvalues_rowwise(tau_b_rows(*groups), nulls, alternative)
+
+
+def normal_critical_tau(x_counts: ArrayLike, y_counts: ArrayLike, alpha: float, alternative: str) -> float:
+    """The |tau-b| at which the normal approximation ``S / sqrt(Var0(S))`` (:func:`normal_pvalue`) rejects at
+    ``alpha``: ``z sqrt(Var0(S)) / sqrt((n0 - Tx)(n0 - Ty))`` for tie counts ``x_counts``, ``y_counts``."""
+    t = np.asarray(x_counts, dtype=np.float64)
+    u = np.asarray(y_counts, dtype=np.float64)
+    n = t.sum()
+    n0 = n * (n - 1) / 2
+    den = math.sqrt((n0 - np.sum(t * (t - 1)) / 2) * (n0 - np.sum(u * (u - 1)) / 2))
+    tail = alpha / 2 if alternative == "two-sided" else alpha
+    return float(stats.norm.isf(tail) * math.sqrt(null_variance_s(t, u)) / den)
 
 
 def fisher_z_ci(

@@ -28,6 +28,15 @@ def label_statistics(coverage: pd.DataFrame) -> pd.DataFrame:
     return coverage.assign(method=coverage["method"] + " [" + labels + "]")
 
 
+def label_tests(table: pd.DataFrame) -> pd.DataFrame:
+    """A power table with each test labelled by its statistic (``permutation [tau_b]``) when it holds any
+    statistic besides Spearman."""
+    if "statistic" not in table or set(table["statistic"]) <= {"spearman"}:
+        return table
+    labels = table["statistic"].map(lambda v: STATISTIC_LABELS.get(v, v))
+    return table.assign(test=table["test"] + " [" + labels + "]")
+
+
 def method_overview(coverage: pd.DataFrame) -> pd.DataFrame:
     """Per method: scenarios, coverage range, how often the nominal level lies outside the coverage's 95%
     Monte Carlo interval, mean width, the median variance ratio of the coverage estimator, failures."""
@@ -150,7 +159,9 @@ def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
 # Power study
 # --------------------------------------------------------------------------
 def power_summary_markdown(mdc: pd.DataFrame, provenance: dict[str, Any]) -> str:
-    """``power_summary.md``: the minimum detectable correlations, one row per scenario and direction."""
+    """``power_summary.md``: the minimum detectable correlations, one row per scenario and direction (tests
+    labelled by statistic when there are several: Kendall's in units of tau-b)."""
+    mdc = label_tests(mdc)
     ident = provenance.get("identity", {})
     wide = mdc.assign(
         cell=[
@@ -175,7 +186,9 @@ def power_summary_markdown(mdc: pd.DataFrame, provenance: dict[str, Any]) -> str
         "column is the noncentral-t **approximation** (marked approx.): it has no Monte Carlo error but is not "
         "exact (on the default study its |rho| differs from the simulated t test's by up to 0.005, median 0.0025; "
         "power by up to 0.02), so no ± is given. `not_reached`: "
-        "the target power is not reached on the grid.",
+        "the target power is not reached on the grid. Kendall's tau-b tests (`[tau_b]`) are `permutation` and "
+        "`normal_approx` (the tie-corrected normal approximation), their minimum detectable correlation in units "
+        "of tau-b.",
         "",
         markdown_table(wide),
         "",
