@@ -253,6 +253,23 @@ def test_analyze_api_with_figure(tmp_path):
     assert d["n_used"] == 24 and d["rho_hat"] == pytest.approx(stats.spearmanr(frame["dose"], frame["level"])[0])
     assert set(result.min_detectable_rho()["status"]) <= {"ok", "not_reached", "at_grid_start"}
     json.dumps(d)  # serializable
+    # Kendall's tau-b on the same data: the estimate and the normal approximation against SciPy, the
+    # intervals those of the engine on the same resamples, the report's section
+    x, y = frame["dose"].to_numpy(), frame["level"].to_numpy()
+    ref = stats.kendalltau(x, y, method="asymptotic")
+    k = d["kendall_b"]
+    assert k["tau_hat"] == pytest.approx(ref.statistic, abs=1e-12)
+    tests = {t["test"]: t for t in k["tests"]}
+    assert tests["normal_approx"]["p_value"] == pytest.approx(ref.pvalue, rel=1e-9)
+    assert 0 < tests["permutation"]["p_value"] <= 1
+    from simulation import bootstrap_ci_single
+
+    boot = bootstrap_ci_single(x, y, n_boot=SMALL.n_boot, seed=an._subseed(SMALL.seed, 1), statistic="kendall_b")
+    got = {r["method"]: (r["ci_lower"], r["ci_upper"]) for r in k["intervals"]}
+    for m in boot.intervals.index:
+        assert got[m] == (boot.intervals.loc[m, "ci_lower"], boot.intervals.loc[m, "ci_upper"])
+    assert set(got) == {*boot.intervals.index, "fisher_z_fieller", "fisher_z_ase", "wald_ase"}
+    assert "## Kendall's tau-b on the same data" in (tmp_path / "r" / "report.md").read_text()
 
 
 @pytest.mark.parametrize(

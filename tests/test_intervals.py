@@ -29,23 +29,6 @@ def test_fisher_z_matches_hand_computation(variance, var_of):
     assert float(hi) == pytest.approx(math.tanh(z + c * se), abs=1e-14)
 
 
-#: statpsych's ``ci.spear`` example (Bonett's own implementation of the Bonett & Wright 2000 interval; its
-#: documentation, versions 1.6-2.0): x has ties (28 three times, 40 twice).
-STATPSYCH_Y = [21, 4, 9, 12, 35, 18, 10, 22, 24, 1, 6, 8, 13, 16, 19]
-STATPSYCH_X = [67, 28, 30, 28, 52, 40, 25, 37, 44, 10, 14, 20, 28, 40, 51]
-
-
-def test_bonett_wright_interval_equals_statpsych_published_output():
-    """``ci.spear(.05, y, x)`` prints Estimate 0.8699639, LL 0.5840951, UL 0.9638297 (7 digits)."""
-    from simulation.spearman import spearman_rho_2d
-
-    r = float(spearman_rho_2d(np.array([STATPSYCH_X], float), np.array([STATPSYCH_Y], float))[0])
-    assert r == pytest.approx(0.8699639, abs=5e-8)
-    lo, hi = fisher_z_ci(r, 15, variance="bonett_wright")
-    assert float(lo) == pytest.approx(0.5840951, abs=5e-8)
-    assert float(hi) == pytest.approx(0.9638297, abs=5e-8)
-
-
 def test_pearson_interval_equals_a_published_example():
     """The Fisher interval with variance 1 / (n - 3) for r = 0.684848, n = 10: [0.0971, 0.9184] (the
     worked example of the Cross Validated question "How to calculate a confidence interval for
