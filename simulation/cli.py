@@ -157,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--pilot-reps", type=_positive_int, default=200, help="bootstrapped datasets per scenario in the pilot (200)"
     )
     plan.add_argument("--workers", type=_positive_int, action="append", help="also estimate for N cores (repeatable)")
+    plan.add_argument(
+        "--statistic", type=_statistic_list, default=("spearman",),
+        help="comma-separated statistics to plan for: spearman (default), kendall_b, or both",
+    )  # fmt: skip
 
     power = sub.add_parser(
         "power",

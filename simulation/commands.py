@@ -158,16 +158,26 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         chunk_bytes=settings.CHUNK_BYTES,
         backend=args.backend,
         scheduler=args.scheduler,
+        statistics=args.statistic,
     ).coverage
     timed = scenarios[:4]
-    contexts = [UnitContext(n_boot, level, opts["seed"], s.calibration(), s.truth()) for s in timed]
-    c_b, c_c = phase_costs(timed, contexts)
+    # a dataset of the run computes every statistic: the costs add up
+    c_b, c_c = 0.0, 0.0
+    for statistic in args.statistic:
+        contexts = [
+            UnitContext(n_boot, level, opts["seed"], s.calibration(),
+                        s.truth() if statistic == "spearman" else s.kendall_truth(), statistic=statistic)
+            for s in timed
+        ]  # fmt: skip
+        b_cost, c_cost = phase_costs(timed, contexts)
+        c_b, c_c = c_b + b_cost, c_c + c_cost
     boot = pilot[pilot["method_kind"] == "bootstrap"]
     sd_endpoint = float(max(pilot["sd_ci_lower"].max(), pilot["sd_ci_upper"].max()))
     # every method must reach the precision: the method whose median shares cost most decides
 
     def shares(measures: list[str]) -> tuple[float, float]:
-        medians = boot.groupby("method")[[f"{k}_share_{m}" for m in measures for k in ("residual", "cheap")]].median()
+        columns = [f"{k}_share_{m}" for m in measures for k in ("residual", "cheap")]
+        medians = boot.groupby(["statistic", "method"])[columns].median()
         pairs = [
             (row[f"residual_share_{m}"], row[f"cheap_share_{m}"]) for _, row in medians.iterrows() for m in measures
         ]
@@ -196,7 +206,8 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         rows.append(row)
     print(
         f"Pilot: {n_sc} scenarios x {args.pilot_reps} bootstrapped datasets x {n_boot} resamples (and the default "
-        f"cheap phase); largest SD of an interval endpoint across datasets: {sd_endpoint:.4f}.\n"
+        f"cheap phase), statistics {', '.join(args.statistic)}; largest SD of an interval endpoint across "
+        f"datasets: {sd_endpoint:.4f}.\n"
         f"Cost per dataset and core: bootstrap {c_b * 1e6:.0f} us, cheap phase {c_c * 1e6:.1f} us "
         f"(ratio {c_b / c_c:.0f}). Variance of the control-variate estimators as shares of the plain one "
         f"(a: the bootstrapped datasets' residual, b: the cheap phase's; medians, the costliest bootstrap method): "

@@ -150,6 +150,17 @@ def test_plan_reports_replicates_for_each_target(capsys):
     assert " 1825 " in text
 
 
+def test_plan_for_both_statistics(capsys):
+    argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "0.01"]
+    assert main([*argv, "--statistic", "spearman,kendall_b"]) == 0
+    text = capsys.readouterr().out
+    assert "statistics spearman, kendall_b" in text and text.rstrip().endswith(" 1825")
+    with pytest.raises(SystemExit) as exc:
+        main([*argv, "--statistic", "pearson"])
+    assert exc.value.code == 2
+    assert "expected distinct names from spearman,kendall_b" in capsys.readouterr().err
+
+
 def test_two_phase_allocation_is_the_lagrange_optimum():
     """(m, N) meets the plain variance and no other split of the same budget does better."""
     from simulation.commands import two_phase_allocation
