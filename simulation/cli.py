@@ -113,8 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_arguments(run)
     run.add_argument("--methods", type=_method_list, help="comma-separated interval methods (default: all)")
     run.add_argument(
-        "--statistic", type=_statistic_list, default=("spearman",),
-        help="comma-separated statistics: spearman (default), kendall_b, or spearman,kendall_b (same datasets)",
+        "--statistic", type=_statistic_list, default=None,
+        help="comma-separated statistics: spearman (default; tie_sweep: both), kendall_b, or spearman,kendall_b",
     )  # fmt: skip
     run.add_argument("--out", help="results folder (default: results/<study name>)")
     run.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
@@ -158,8 +158,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--workers", type=_positive_int, action="append", help="also estimate for N cores (repeatable)")
     plan.add_argument(
-        "--statistic", type=_statistic_list, default=("spearman",),
-        help="comma-separated statistics to plan for: spearman (default), kendall_b, or both",
+        "--statistic", type=_statistic_list, default=None,
+        help="comma-separated statistics to plan for: spearman (default; tie_sweep: both), kendall_b, or both",
     )  # fmt: skip
 
     power = sub.add_parser(
@@ -175,8 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("study", nargs="?", default="karwowski2018", help="study name or CSV file")
     power.add_argument("--n-reps", type=_positive_int, default=10_000, help="datasets per grid point (10000)")
     power.add_argument(
-        "--statistic", type=_statistic_list, default=("spearman",),
-        help="comma-separated statistics: spearman (default), kendall_b, or both (the same datasets)",
+        "--statistic", type=_statistic_list, default=None,
+        help="comma-separated statistics: spearman (default; tie_sweep: both), kendall_b, or both (same datasets)",
     )  # fmt: skip
     power.add_argument("--grid-max", type=_level, default=0.6, help="largest |rho| of the grid (0.6)")
     power.add_argument("--grid-step", type=_level, default=0.02, help="grid step (0.02)")

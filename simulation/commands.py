@@ -20,7 +20,7 @@ from simulation.figures import plot_all, plot_power
 from simulation.metrics import reps_for_coverage_mcse, reps_for_mean_mcse
 from simulation.report import label_statistics, label_tests, method_overview, summary_markdown
 from simulation.runner import COVERAGE_FILE, RunError, read_provenance, run_all_ci_scenarios
-from simulation.scenarios import load_study
+from simulation.scenarios import load_study, study_statistics
 from simulation.settings import Settings
 
 #: The original study's precision tiers: (half-width of the 95% Monte Carlo interval of a mean
@@ -62,7 +62,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         scenarios,
         **opts,
         methods=args.methods,
-        statistics=args.statistic,
+        statistics=args.statistic or study_statistics(name),
         out=out,
         resume=args.resume,
         overwrite=args.overwrite,
@@ -144,6 +144,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     from simulation.runner import default_cheap_ratio
 
     scenarios = load_study(args.study)
+    statistics = args.statistic or study_statistics(_study_name(args.study))
     opts = _resolved(args, settings)
     n_boot = args.n_boot or (TIER_N_BOOT if not args.target else settings.N_BOOT)
     level = opts["confidence_level"]
@@ -158,12 +159,12 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         chunk_bytes=settings.CHUNK_BYTES,
         backend=args.backend,
         scheduler=args.scheduler,
-        statistics=args.statistic,
+        statistics=statistics,
     ).coverage
     timed = scenarios[:4]
     # a dataset of the run computes every statistic: the costs add up
     c_b, c_c = 0.0, 0.0
-    for statistic in args.statistic:
+    for statistic in statistics:
         contexts = [
             UnitContext(n_boot, level, opts["seed"], s.calibration(),
                         s.truth() if statistic == "spearman" else s.kendall_truth(), statistic=statistic)
@@ -206,7 +207,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         rows.append(row)
     print(
         f"Pilot: {n_sc} scenarios x {args.pilot_reps} bootstrapped datasets x {n_boot} resamples (and the default "
-        f"cheap phase), statistics {', '.join(args.statistic)}; largest SD of an interval endpoint across "
+        f"cheap phase), statistics {', '.join(statistics)}; largest SD of an interval endpoint across "
         f"datasets: {sd_endpoint:.4f}.\n"
         f"Cost per dataset and core: bootstrap {c_b * 1e6:.0f} us, cheap phase {c_c * 1e6:.1f} us "
         f"(ratio {c_b / c_c:.0f}). Variance of the control-variate estimators as shares of the plain one "
@@ -324,7 +325,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
         study=name,
         backend=args.backend,
         scheduler=args.scheduler,
-        statistics=args.statistic,
+        statistics=args.statistic or study_statistics(name),
     )
     elapsed = time.perf_counter() - t0
     written = [out / "power.parquet", out / "min_detectable.parquet", out / "power_summary.md"]

@@ -60,6 +60,15 @@ TRUTH_ENTROPY = 0x7275_7468
 STUDY_COLUMNS = ("case", "generator", "n", "k", "template", "counts", "rho", "df", "y_median", "y_iqr", "pool")
 
 
+#: Built-in studies whose command-line runs compute more than Spearman's rho by default.
+STUDY_STATISTICS: dict[str, tuple[str, ...]] = {"tie_sweep": ("spearman", "kendall_b")}
+
+
+def study_statistics(name: str) -> tuple[str, ...]:
+    """The statistics a study runs when none are asked for (``spearman`` except where listed)."""
+    return STUDY_STATISTICS.get(name, ("spearman",))
+
+
 def builtin_studies() -> dict[str, Path]:
     """The packaged studies by name (``simulation/studies/<name>.csv``)."""
     folder = resources.files("simulation").joinpath("studies")

@@ -198,7 +198,7 @@ def test_bivariate_normal_mean_spearman_matches_moran():
 
 def test_builtin_studies_ship_with_the_package_and_load_from_anywhere(tmp_path, monkeypatch):
     folder = Path(str(resources.files("simulation").joinpath("studies")))
-    assert sorted(builtin_studies()) == ["karwowski2018", "smoke", "validation"]
+    assert sorted(builtin_studies()) == ["karwowski2018", "smoke", "tie_sweep", "validation"]
     assert all(path.parent == folder for path in builtin_studies().values())
     # the repository's scenarios/ is the packaged folder itself (a link), not a copy that could drift
     repo_scenarios = Path(__file__).resolve().parents[1] / "scenarios"
