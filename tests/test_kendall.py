@@ -475,3 +475,21 @@ def test_kendall_power_curve_has_size_alpha_at_zero_and_grows():
     expected = s.kendall_truth().value  # same scenario at its own rho = 0.3
     assert abs(tau - expected) < 0.003  # the curve's measurement (MCSE ~0.0003) against the truth's (0.0005)
     assert (strong.set_index("test")["power"] > at0 + 0.3).all()
+
+
+def test_summary_compares_the_statistics_on_one_scale():
+    """With both statistics the summary has a comparison section whose rows are every (statistic, method) and
+    whose width column is mean_width / empirical_se recomputed from the table; a Spearman-only summary has none."""
+    from simulation.report import summary_markdown
+
+    res = _run(n_reps=120)
+    text = summary_markdown(res.coverage, res.provenance)
+    assert "## Spearman and Kendall on the same datasets" in text
+    section = text.split("## Spearman and Kendall on the same datasets")[1]
+    cov = res.coverage
+    for (stat, method), g in cov.groupby(["statistic", "method"], sort=False):
+        expected = f"{(g['mean_width'] / g['empirical_se']).mean():.2f}"
+        line = next(ln for ln in section.splitlines() if ln.startswith(f"| {stat} | {method} |"))
+        assert line.rstrip(" |").endswith(expected), (line, expected)
+    only = _run(n_reps=120, statistics="spearman")
+    assert "Spearman and Kendall" not in summary_markdown(only.coverage, only.provenance)
