@@ -644,6 +644,25 @@ def _resample_t(ell, draws, scale) -> float:
     return ((s0 + s1) + (s2 + s3)) / scale
 
 
+@njit(cache=True, inline="always")
+def _add_hermite(h, t) -> None:
+    """Add ``He_1..He_4(t)`` to the running sums ``h``."""
+    t2 = t * t
+    h[0] += t
+    h[1] += t2 - 1.0
+    h[2] += t * (t2 - 3.0)
+    h[3] += t2 * (t2 - 6.0) + 3.0
+
+
+@njit(cache=True, inline="always")
+def _finish_controls(out, h, n_boot, e3, e4) -> None:
+    """The controls ``mean_b He_k(T_b) - E He_k(T)`` from the sums over ``n_boot`` resamples."""
+    out[0] = h[0] / n_boot
+    out[1] = h[1] / n_boot
+    out[2] = h[2] / n_boot - e3
+    out[3] = h[3] / n_boot - e4
+
+
 @njit(cache=True, parallel=True)
 def resample_controls_rows(keys, n_boot, jack) -> np.ndarray:
     """The exact resample controls of :func:`bootstrap_rows` ``(m, N_RESAMPLE_CONTROLS)`` for any statistic
@@ -657,19 +676,11 @@ def resample_controls_rows(keys, n_boot, jack) -> np.ndarray:
         scale, e3, e4 = _influence_moments(jack[r], ell)
         if scale <= 0.0:
             continue
-        h1, h2, h3, h4 = 0.0, 0.0, 0.0, 0.0
+        h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
         for b in range(n_boot):
             _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
-            t = _resample_t(ell, draws, scale)
-            t2 = t * t
-            h1 += t
-            h2 += t2 - 1.0
-            h3 += t * (t2 - 3.0)
-            h4 += t2 * (t2 - 6.0) + 3.0
-        controls[r, 0] = h1 / n_boot
-        controls[r, 1] = h2 / n_boot
-        controls[r, 2] = h3 / n_boot - e3
-        controls[r, 3] = h4 / n_boot - e4
+            _add_hermite(h, _resample_t(ell, draws, scale))
+        _finish_controls(controls[r], h, n_boot, e3, e4)
     return controls
 
 
@@ -709,7 +720,7 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
         draws = np.empty(n, np.int64)
         ell = np.empty(n, np.float64)
         scale, e3, e4 = _influence_moments(jack[r], ell) if with_controls else (0.0, 0.0, 0.0)
-        h1, h2, h3, h4 = 0.0, 0.0, 0.0, 0.0
+        h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
         for b in range(n_boot):
             _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
             for j in range(n):
@@ -718,17 +729,9 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
                 w[draws[j]] += 1
             out[r, b] = _rho_grouped(w, n, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
             if scale > 0.0:
-                t = _resample_t(ell, draws, scale)
-                t2 = t * t
-                h1 += t
-                h2 += t2 - 1.0
-                h3 += t * (t2 - 3.0)
-                h4 += t2 * (t2 - 6.0) + 3.0
+                _add_hermite(h, _resample_t(ell, draws, scale))
         if scale > 0.0:
-            controls[r, 0] = h1 / n_boot
-            controls[r, 1] = h2 / n_boot
-            controls[r, 2] = h3 / n_boot - e3
-            controls[r, 3] = h4 / n_boot - e4
+            _finish_controls(controls[r], h, n_boot, e3, e4)
     return out, controls
 
 

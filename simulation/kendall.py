@@ -159,15 +159,21 @@ def _layout(gx, n_gx, gy, n_gy):
     return yo, ys, np.empty(n_gx + 1, np.int64), np.empty(n_gx, np.int64)
 
 
+@njit(cache=True)
+def _row_tau(gx, n_gx, gy, n_gy):
+    """tau-b of one row, with the row's layout and scratch (for callers that go on with them)."""
+    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, tree, seen)
+    return _tau_from_counts(s, tx, ty, gx.shape[0]), yo, ys, tree, seen
+
+
 @njit(cache=True, parallel=True)
 def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """tau-b ``(m,)`` of each row from tie-group ids; NaN where x or y is constant."""
-    m, n = gx.shape
+    m = gx.shape[0]
     out = np.empty(m, np.float64)
     for r in prange(m):
-        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        s, tx, ty = _weighted_s(np.ones(n, np.int64), gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
-        out[r] = _tau_from_counts(s, tx, ty, n)
+        out[r] = _row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]
     return out
 
 
@@ -193,12 +199,7 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
         sk = np.empty(n, np.int64)
         tsize = np.empty(n_gx[r], np.int64)
         usize = np.empty(n_gy[r], np.int64)
-        z_hat = np.nan
-        if with_t:
-            for j in range(n):
-                w[j] = 1
-            s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
-            z_hat = np.arctanh(_tau_from_counts(s, tx, ty, n))
+        z_hat = np.arctanh(_row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]) if with_t else np.nan
         for b in range(n_boot):
             _kernels._draw_resample(keys[r, 0], keys[r, 1], b, _kernels.STREAM_BOOTSTRAP, draws)
             for j in range(n):
@@ -303,14 +304,20 @@ def _weighted_ase(w, gx, n_gx, gy, n_gy, sk, tsize, usize, tau) -> float:
     return np.sqrt(max(var, 0.0))
 
 
+@njit(cache=True)
+def _row_concordance(gx, n_gx, gy, n_gy, out) -> None:
+    """``out[k] = s_k`` for one row (all weights 1)."""
+    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    _weighted_concordance(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, out, tree, seen)
+
+
 @njit(cache=True, parallel=True)
 def concordance_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """``s_k`` of every observation of every row ``(m, n)``, int64."""
     m, n = gx.shape
     out = np.empty((m, n), np.int64)
     for r in prange(m):
-        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        _weighted_concordance(np.ones(n, np.int64), gx[r], n_gx[r], yo, ys, n_gy[r], out[r], tree, seen)
+        _row_concordance(gx[r], n_gx[r], gy[r], n_gy[r], out[r])
     return out
 
 
@@ -328,9 +335,8 @@ def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     m, n = gx.shape
     out = np.empty((m, n), np.float64)
     for r in prange(m):
-        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         sk = np.empty(n, np.int64)
-        _weighted_concordance(np.ones(n, np.int64), gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
+        _row_concordance(gx[r], n_gx[r], gy[r], n_gy[r], sk)
         tsize = np.empty(n_gx[r], np.int64)
         usize = np.empty(n_gy[r], np.int64)
         _group_sizes(gx[r], n_gx[r], tsize)
@@ -356,10 +362,8 @@ def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     m, n = gx.shape
     out = np.empty(m, np.float64)
     for r in prange(m):
-        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        tau, yo, ys, tree, seen = _row_tau(gx[r], n_gx[r], gy[r], n_gy[r])
         w = np.ones(n, np.int64)
-        s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
-        tau = _tau_from_counts(s, tx, ty, n)
         if not np.isfinite(tau):
             out[r] = np.nan
             continue
