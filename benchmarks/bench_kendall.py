@@ -93,7 +93,7 @@ def main() -> None:
         )  # fmt: skip
         theirs.append(time.perf_counter() - t0)
     o, s = statistics.median(ours), statistics.median(theirs)
-    print(f"headline (n = {x.shape[1]}, {args.n_boot} resamples, BCa and three more), per dataset, one thread:")
+    print(f"headline (n = {x.shape[1]}, {args.n_boot} resamples, all five methods), per dataset, one thread:")
     print(f"  ours, one call per dataset {1e3 * o:7.2f} ms   scipy.stats.bootstrap + kendalltau {1e3 * s:8.1f} ms"
           f"   {s / o:5.0f}x faster")  # fmt: skip
     xb, yb = headline.generate(args.batch_datasets, seed=2)
