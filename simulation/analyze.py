@@ -105,9 +105,18 @@ class AnalysisSettings:
     criterion: str = "stringent"
     #: Grow the design until every coverage MCSE is at most half the criterion's tolerance.
     grow_design: bool = True
+    #: Statistics of the design study: Spearman's always; ``("spearman", "kendall_b")`` adds Kendall's
+    #: coverage at this design and a recommendation for it (the design study then costs several times more).
+    statistics: tuple[str, ...] = ("spearman",)
 
     def __post_init__(self) -> None:
+        from simulation.runner import check_statistics
+
         object.__setattr__(self, "seed", resolve_seed(self.seed))
+        stats_ = check_statistics(self.statistics)
+        if "spearman" not in stats_:
+            raise ValueError(f"`statistics` must include 'spearman' (the analysis is built on it), got {list(stats_)}")
+        object.__setattr__(self, "statistics", stats_)
         coverage_tolerance(0.95, self.criterion)
         check_bool(self.grow_design, "grow_design")
         check_confidence_level(self.confidence_level)
@@ -121,7 +130,12 @@ class AnalysisSettings:
         check_seed(self.seed)
 
     def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        out = dataclasses.asdict(self)
+        if self.statistics == ("spearman",):
+            del out["statistics"]  # an analysis folder from before keeps its identity
+        else:
+            out["statistics"] = list(self.statistics)
+        return out
 
 
 # --------------------------------------------------------------------------
@@ -502,6 +516,9 @@ class Analysis:
     tau_hat: float = math.nan
     kendall_intervals: pd.DataFrame | None = None
     kendall_tests: pd.DataFrame | None = None
+    #: With ``statistics`` including ``kendall_b``: Kendall's coverage at the design and its recommendation.
+    kendall_coverage: pd.DataFrame | None = None
+    kendall_recommendation: dict[str, Any] | None = None
 
     def min_detectable_rho(self) -> pd.DataFrame:
         """The permutation test's minimum detectable |rho_s| per design generator (direction of the estimate)."""
@@ -537,7 +554,16 @@ class Analysis:
                 "tau_hat": self.tau_hat,
                 "intervals": records(self.kendall_intervals) if self.kendall_intervals is not None else [],
                 "tests": records(self.kendall_tests) if self.kendall_tests is not None else [],
-            },
+            }
+            | (
+                {
+                    "coverage": records(self.kendall_coverage[_COVERAGE_COLUMNS]),
+                    "recommendation": {k: v for k, v in self.kendall_recommendation.items() if k != "evidence"}
+                    | {"evidence": records(self.kendall_recommendation["evidence"])},
+                }
+                if self.kendall_coverage is not None
+                else {}
+            ),
             "settings": self.settings.as_dict(),
             "provenance": self.provenance,
         }
@@ -651,7 +677,7 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
         target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
                      if settings.grow_design else None),
-        progress=progress, study=f"analyze:{name}", **flags,
+        progress=progress, study=f"analyze:{name}", statistics=settings.statistics, **flags,
     )  # fmt: skip
     estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
     at_estimate = [s for s in scenarios if s.rho == estimate[s.generator]]
@@ -661,15 +687,20 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
     )  # fmt: skip
     pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
                          study=f"analyze:{name}", **flags)  # fmt: skip
-    coverage = study.coverage
+    coverage = study.coverage[study.coverage["statistic"] == "spearman"].reset_index(drop=True)
     recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
+    kendall_coverage = kendall_recommendation = None
+    if "kendall_b" in settings.statistics:
+        kendall_coverage = study.coverage[study.coverage["statistic"] == "kendall_b"].reset_index(drop=True)
+        kendall_recommendation = recommend(kendall_coverage, settings.confidence_level, settings.criterion)
     provenance = provenance_record(f"analyze:{name}", identity, started)
     result = Analysis(
         name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
         x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_hat=rho_hat, intervals=intervals, tests=tests,
         design=design, coverage=coverage, power=pw.power, min_detectable=pw.min_detectable,
         recommendation=recommendation, settings=settings, provenance=provenance, out=out, tau_hat=tau_hat,
-        kendall_intervals=kendall_intervals, kendall_tests=kendall_tests,
+        kendall_intervals=kendall_intervals, kendall_tests=kendall_tests, kendall_coverage=kendall_coverage,
+        kendall_recommendation=kendall_recommendation,
     )  # fmt: skip
     write_parquet(out / INTERVALS_FILE, intervals, provenance)
     write_parquet(out / TESTS_FILE, tests, provenance)
@@ -792,10 +823,40 @@ def report_markdown(a: Analysis) -> str:
             markdown_table(kiv.assign(ci_lower=kiv["ci_lower"].map(_fmt), ci_upper=kiv["ci_upper"].map(_fmt))),
             "",
             "tau-b is on its own scale (for the bivariate normal, tau = (2/pi) asin(rho) is about two thirds of "
-            "rho_s), so its interval is not comparable with r_s's in width. Which of its methods covers at this "
-            "design is not simulated by `analyze` yet: `python -m simulation run <study> --statistic "
-            "spearman,kendall_b` answers it for a study file of this design.",
+            "rho_s), so its interval is not comparable with r_s's in width.",
         ]
+        if a.kendall_coverage is None:
+            lines += [
+                "",
+                "Which of its methods covers at this design is not simulated here: run the analysis with "
+                "`--statistic spearman,kendall_b` (the design study then takes several times longer).",
+            ]
+        else:
+            krec = a.kendall_recommendation
+            kchosen = krec["method"] or krec["closest"]
+            kiv_by = kiv.set_index("method")
+            if kchosen is not None:
+                what = "recommended" if krec["method"] else "closest to nominal (none qualifies)"
+                lines += ["", f"{level} interval for tau-b, {kchosen} ({what}): "
+                              f"({_fmt(kiv_by.loc[kchosen, 'ci_lower'])}, {_fmt(kiv_by.loc[kchosen, 'ci_upper'])})."]
+            kcov = a.kendall_coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
+            kcols = {}
+            for (generator, rho), g in kcov.groupby(["generator", "rho"], sort=False):
+                truth, truth_mcse = float(g["rho_true"].iloc[0]), float(g["rho_true_mcse"].iloc[0])
+                kcols[f"{generator} target rho_s {rho:.3f} (tau-b truth {truth:.4f} ± {truth_mcse:.4f})"] = {
+                    m: f"{c:.3f} ± {e:.3f}" for m, c, e in zip(g["method"], g["coverage"], g["coverage_mcse"],
+                                                               strict=True)
+                }  # fmt: skip
+            ktable = pd.DataFrame(kcols).reindex(list(dict.fromkeys(kcov["method"]))).reset_index(names="method")
+            lines += [
+                "",
+                "Kendall's coverage at this design (the same datasets as Spearman's; tau-b's truth is the expected "
+                "sample tau-b at the generator's Spearman-calibrated strength):",
+                "",
+                markdown_table(ktable),
+                "",
+                krec["text"],
+            ]
     lines += [
         "",
         "## What this does and does not show",

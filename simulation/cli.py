@@ -225,6 +225,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--criterion", choices=["stringent", "liberal"], default="stringent",
                     help="Bradley's (1978) criterion for the recommendation: coverage >= nominal - 0.1 alpha "
                     "(stringent, default) or - 0.5 alpha (liberal)")
+    an.add_argument(
+        "--statistic", type=_statistic_list, default=None,
+        help="statistics of the design study: spearman (default) or spearman,kendall_b (adds Kendall's coverage "
+        "and recommendation; several times slower). tau-b on the data is always reported",
+    )  # fmt: skip
     an.add_argument("--no-grow-design", action="store_true",
                     help="keep --design-reps as given instead of growing the design until every coverage MCSE is "
                     "at most half the criterion's tolerance")

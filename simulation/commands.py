@@ -274,6 +274,7 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
         seed=settings.SEED if args.seed is None else args.seed,
         criterion=args.criterion,
         grow_design=not args.no_grow_design,
+        statistics=args.statistic or ("spearman",),
     )
     out = Path(args.out) if args.out else Path("results", "analyze", name)
     t0 = time.perf_counter()

@@ -327,3 +327,29 @@ def test_api_errors_name_the_problem():
         an.AnalysisSettings(n_boot=0)
     with pytest.raises(ValueError, match="--x and --y name the same column"):
         an.read_pairs("example", "dose", "dose")
+
+
+def test_analyze_with_kendalls_design_coverage(tmp_path):
+    """``statistics=("spearman", "kendall_b")``: Kendall's coverage at the design and its own recommendation
+    (by the same rule, recomputed here), in the result, analysis.json and the report; Spearman's design
+    numbers are those of a Spearman-only analysis (same datasets, the statistic is not in the streams)."""
+    import dataclasses
+
+    frame = an.example_pairs(n=24, seed=9)
+    both = dataclasses.replace(SMALL, statistics=("spearman", "kendall_b"))
+    a = an.analyze(frame["dose"], frame["level"], settings=both, out=tmp_path / "k", n_jobs=1, plots=False)
+    b = an.analyze(frame["dose"], frame["level"], settings=SMALL, out=tmp_path / "s", n_jobs=1, plots=False)
+    pd.testing.assert_frame_equal(a.coverage, b.coverage, check_exact=True)
+    assert set(a.kendall_coverage["statistic"]) == {"kendall_b"}
+    assert set(a.kendall_coverage["method"]) == {"percentile", "basic", "bca", "normal", "studentized",
+                                                 "fisher_z_fieller", "fisher_z_ase", "wald_ase"}  # fmt: skip
+    again = an.recommend(a.kendall_coverage, SMALL.confidence_level, SMALL.criterion)
+    assert (again["method"], again["closest"]) == (a.kendall_recommendation["method"],
+                                                   a.kendall_recommendation["closest"])  # fmt: skip
+    d = json.loads((tmp_path / "k" / "analysis.json").read_text())
+    assert len(d["kendall_b"]["coverage"]) == len(a.kendall_coverage)
+    assert d["kendall_b"]["recommendation"]["text"] == a.kendall_recommendation["text"]
+    assert d["settings"]["statistics"] == ["spearman", "kendall_b"] and "statistics" not in b.to_dict()["settings"]
+    assert "Kendall's coverage at this design" in (tmp_path / "k" / "report.md").read_text()
+    with pytest.raises(ValueError, match=r"`statistics` must include 'spearman'"):
+        an.AnalysisSettings(statistics=("kendall_b",))
