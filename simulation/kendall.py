@@ -78,6 +78,15 @@ def _fenwick_below(tree, i) -> int:
     return total
 
 
+@njit(cache=True, inline="always")
+def _sum_below(seen, g) -> int:
+    """``seen[0] + ... + seen[g - 1]``: the Fenwick query done by hand when there are few groups."""
+    total = 0
+    for h in range(g):
+        total += seen[h]
+    return total
+
+
 @njit(cache=True)
 def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
     """``S``, ``Tx``, ``Ty`` of the multiset with weights ``w``: copies of one pair tie in both variables.
@@ -101,9 +110,7 @@ def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             wi = w[i]
             if wi != 0:
                 gi = gx[i]
-                below = 0
-                for h in range(gi):
-                    below += seen[h]
+                below = _sum_below(seen, gi)
                 s += wi * (2 * below + seen[gi] - earlier)
                 ty2 += wi * (wi - 1)
                 seen[gi] += wi
@@ -120,9 +127,7 @@ def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             if wi != 0:
                 gi = gx[i]
                 if small:  # a few x values: summing them beats the tree's branches
-                    below = 0
-                    for h in range(gi):
-                        below += seen[h]
+                    below = _sum_below(seen, gi)
                 else:
                     below = _fenwick_below(tree, gi)
                 s += wi * (2 * below + seen[gi] - earlier)
@@ -239,9 +244,7 @@ def _weighted_concordance(w, gx, n_gx, yo, ys, n_gy, out, tree, seen) -> None:
                 wi = w[i]
                 if wi != 0:
                     gi = gx[i]
-                    below = 0
-                    for h in range(gi):
-                        below += seen[h]
+                    below = _sum_below(seen, gi)
                     out[i] += direction * (2 * below + seen[gi] - earlier)
                     seen[gi] += wi
                     earlier += wi
