@@ -724,6 +724,18 @@ def _generator_order(column: pd.Series) -> pd.Series:
     return column.map(DESIGN_GENERATORS.index) if column.name == "generator" else column
 
 
+def _coverage_by_scenario(cov: pd.DataFrame, methods: list[str], header: str) -> pd.DataFrame:
+    """Coverage ± MCSE, one row per method and one column per design scenario, headed
+    ``<generator> <header>`` with ``{rho}`` the target and ``{truth}`` the measured truth ± its MCSE."""
+    cols = {}
+    for (generator, rho), g in cov.groupby(["generator", "rho"], sort=False):
+        truth = f"{float(g['rho_true'].iloc[0]):.4f} ± {float(g['rho_true_mcse'].iloc[0]):.4f}"
+        cols[f"{generator} " + header.format(rho=rho, truth=truth)] = {
+            m: f"{c:.3f} ± {e:.3f}" for m, c, e in zip(g["method"], g["coverage"], g["coverage_mcse"], strict=True)
+        }
+    return pd.DataFrame(cols).reindex(methods).reset_index(names="method")
+
+
 def report_markdown(a: Analysis) -> str:
     """One page a researcher can paste from."""
     s = a.settings
@@ -776,13 +788,7 @@ def report_markdown(a: Analysis) -> str:
         "",
     ]
     cov = a.coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
-    cols = {}
-    for (generator, rho), g in cov.groupby(["generator", "rho"], sort=False):
-        truth, truth_mcse = float(g["rho_true"].iloc[0]), float(g["rho_true_mcse"].iloc[0])
-        cols[f"{generator} target {rho:.3f} (truth {truth:.4f} ± {truth_mcse:.4f})"] = {
-            m: f"{c:.3f} ± {e:.3f}" for m, c, e in zip(g["method"], g["coverage"], g["coverage_mcse"], strict=True)
-        }
-    cov_table = pd.DataFrame(cols).reindex(list(ALL_METHODS)).reset_index(names="method")
+    cov_table = _coverage_by_scenario(cov, list(ALL_METHODS), "target {rho:.3f} (truth {truth})")
     width = cov.groupby("method", sort=False)["mean_width"].mean()
     cov_table["mean width"] = cov_table["method"].map(lambda m: _fmt(width.get(m, math.nan)))
     lines += [markdown_table(cov_table), ""]
@@ -840,14 +846,9 @@ def report_markdown(a: Analysis) -> str:
                 lines += ["", f"{level} interval for tau-b, {kchosen} ({what}): "
                               f"({_fmt(kiv_by.loc[kchosen, 'ci_lower'])}, {_fmt(kiv_by.loc[kchosen, 'ci_upper'])})."]
             kcov = a.kendall_coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
-            kcols = {}
-            for (generator, rho), g in kcov.groupby(["generator", "rho"], sort=False):
-                truth, truth_mcse = float(g["rho_true"].iloc[0]), float(g["rho_true_mcse"].iloc[0])
-                kcols[f"{generator} target rho_s {rho:.3f} (tau-b truth {truth:.4f} ± {truth_mcse:.4f})"] = {
-                    m: f"{c:.3f} ± {e:.3f}" for m, c, e in zip(g["method"], g["coverage"], g["coverage_mcse"],
-                                                               strict=True)
-                }  # fmt: skip
-            ktable = pd.DataFrame(kcols).reindex(list(dict.fromkeys(kcov["method"]))).reset_index(names="method")
+            ktable = _coverage_by_scenario(
+                kcov, list(dict.fromkeys(kcov["method"])), "target rho_s {rho:.3f} (tau-b truth {truth})"
+            )
             lines += [
                 "",
                 "Kendall's coverage at this design (the same datasets as Spearman's; tau-b's truth is the expected "

@@ -34,7 +34,7 @@ from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_O
 from simulation.moments import Moments
 from simulation.scenarios import Scenario, scenario_seed
 from simulation.seeding import child_seed
-from simulation.statistics import SPEARMAN, Statistic, get_statistic
+from simulation.statistics import SPEARMAN, get_statistic
 
 #: Datasets per block (bootstrap blocks, and the blocks that make up cheap units).
 BLOCK_REPS = 500
@@ -186,9 +186,6 @@ def _controls_and_finite(
     return finite, x
 
 
-def _asymptotic_methods(stat: Statistic) -> tuple[str, ...]:
-    return ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods
-
 
 def run_boot_block(
     scenario: Scenario, block: int, n_block: int, ctx: UnitContext
@@ -241,7 +238,7 @@ def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext)
     sizes = block_sizes(n_unit)
     blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)]
     measures = []
-    n_methods = len(_asymptotic_methods(stat))
+    n_methods = len(stat.asymptotic_methods)
     bad = None  # (finite datasets, methods): interval not ok (never for Spearman's Fisher z)
     if stat is SPEARMAN:
         rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
@@ -318,14 +315,9 @@ def _replicate_table(
         lowers.append(lo)
         uppers.append(hi)
         statuses.append(st.astype(str))
-    asymptotic = _asymptotic_methods(stat)
+    asymptotic = stat.asymptotic_methods
     for method in asymptotic:
-        if stat is SPEARMAN:
-            lo, hi = fisher_z_ci(
-                rho_hat, scenario.n, confidence_level=ctx.confidence_level, variance=method.removeprefix("fisher_z_")
-            )
-        else:
-            lo, hi = stat.asymptotic_ci(method, rho_hat, extra, scenario.n, ctx.confidence_level)
+        lo, hi = stat.asymptotic_ci(method, rho_hat, extra, scenario.n, ctx.confidence_level)
         lowers.append(lo)
         uppers.append(hi)
         statuses.append(status_asym)

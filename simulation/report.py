@@ -20,22 +20,23 @@ def markdown_table(frame: pd.DataFrame) -> str:
 STATISTIC_LABELS = {"spearman": "rho_s", "kendall_b": "tau_b"}
 
 
-def label_statistics(coverage: pd.DataFrame) -> pd.DataFrame:
-    """``coverage`` with each method labelled by its statistic (``bca [tau_b]``) when the table holds any
+def _label_by_statistic(table: pd.DataFrame, column: str) -> pd.DataFrame:
+    """``table`` with ``column`` suffixed by its row's statistic (``bca [tau_b]``) when the table holds any
     statistic besides Spearman; unchanged otherwise (a Spearman-only study reads as before)."""
-    if "statistic" not in coverage or set(coverage["statistic"]) <= {"spearman"}:
-        return coverage
-    labels = coverage["statistic"].map(lambda v: STATISTIC_LABELS.get(v, v))
-    return coverage.assign(method=coverage["method"] + " [" + labels + "]")
-
-
-def label_tests(table: pd.DataFrame) -> pd.DataFrame:
-    """A power table with each test labelled by its statistic (``permutation [tau_b]``) when it holds any
-    statistic besides Spearman."""
     if "statistic" not in table or set(table["statistic"]) <= {"spearman"}:
         return table
     labels = table["statistic"].map(lambda v: STATISTIC_LABELS.get(v, v))
-    return table.assign(test=table["test"] + " [" + labels + "]")
+    return table.assign(**{column: table[column] + " [" + labels + "]"})
+
+
+def label_statistics(coverage: pd.DataFrame) -> pd.DataFrame:
+    """A coverage table with each method labelled by its statistic (see :func:`_label_by_statistic`)."""
+    return _label_by_statistic(coverage, "method")
+
+
+def label_tests(table: pd.DataFrame) -> pd.DataFrame:
+    """A power table with each test labelled by its statistic (see :func:`_label_by_statistic`)."""
+    return _label_by_statistic(table, "test")
 
 
 def statistic_comparison(coverage: pd.DataFrame) -> list[str]:

@@ -74,7 +74,7 @@ from simulation.parallel import check_backend, parallel_map
 from simulation.report import summary_markdown
 from simulation.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.settings import resolve_seed
-from simulation.statistics import SPEARMAN, STATISTICS, get_statistic
+from simulation.statistics import STATISTICS, get_statistic
 from simulation.storage import (
     BlockStore,
     now,
@@ -340,7 +340,7 @@ def _compute_units(
 def _merged(store: BlockStore, job: Scenario | Job, n_reps: int, n_reps_cheap: int) -> tuple[Record, Record]:
     """A job's bootstrap and cheap records, merged in block (unit) order."""
     stat = get_statistic(job.statistic if isinstance(job, Job) else "spearman")
-    n_asym = len(ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods)
+    n_asym = len(stat.asymptotic_methods)
     boot = [Record.from_frame(store.get(job.key, boot_name(b, m))) for b, m in boot_units(n_reps)]
     cheap = [Record.from_frame(store.get(job.key, cheap_name(u, m))) for u, m in cheap_units(n_reps_cheap)]
     return (
@@ -385,7 +385,7 @@ def scenario_rows(
     """One row per method of one scenario (under one statistic) from its merged records (see
     :mod:`simulation.estimators`); ``methods`` are the statistic's."""
     stat = get_statistic(statistic)
-    asymptotic = ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods
+    asymptotic = stat.asymptotic_methods
     base = _scenario_row(scenario, calibration, truth, stat.name)
     cheap_controls = cheap.moments.select(np.arange(CHEAP_CONTROLS))
     estimates = _estimate_summary(cheap, truth.value, truth.mcse)
@@ -493,7 +493,7 @@ def statistic_methods(statistic: str) -> tuple[str, ...]:
     """Every interval method a statistic defines, in table order (its bootstrap methods, then its
     asymptotic ones)."""
     stat = get_statistic(statistic)
-    asymptotic = ASYMPTOTIC_METHODS if stat is SPEARMAN else stat.asymptotic_methods
+    asymptotic = stat.asymptotic_methods
     return (*stat.bootstrap_methods, *asymptotic)
 
 
