@@ -557,3 +557,22 @@ def test_kendall_reported_mcse_is_calibrated(size_factor):
         for name in ("coverage", "mean_ci_lower"):
             ratio = g[name].std() / g[f"{name}_mcse"].mean()
             assert abs(ratio - 1) < bound, (method, name, ratio)
+
+
+def test_kendall_bad_input_messages_name_the_value():
+    from simulation.runner import RunError
+    from simulation.scenarios import Scenario
+
+    x, y = np.arange(8.0), np.arange(8.0)[::-1]
+    allowed = r"\['two-sided', 'greater', 'less'\]"
+    with pytest.raises(ValueError, match=rf"`alternative` must be one of {allowed}, got 'both'"):
+        kendall.normal_pvalue(x, y, "both")
+    with pytest.raises(ValueError, match=r"`alternative` must be one of .*, got 'up'"):
+        kendall.permutation_pvalues(x, y, n_perm=10, alternative="up")
+    with pytest.raises(ValueError, match=r"`x_counts` and `y_counts` must each sum to the same n >= 3, got 5 and 6"):
+        kendall.null_variance_s((2, 3), (3, 3))
+    tiny = Scenario(case="t", generator="rank_mixing", n=4, rho=0.2, template="custom", counts=(2, 2))
+    from simulation.runner import run_all_ci_scenarios
+
+    with pytest.raises(RunError, match=r"Kendall's tau-b intervals need n >= 5; scenario '.*n4.*' has n = 4"):
+        run_all_ci_scenarios([tiny], n_reps=10, n_boot=10, statistics="kendall_b", n_jobs=1)
