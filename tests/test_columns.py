@@ -147,7 +147,8 @@ def _reference(result) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def runs():
     plain, cv = _run(False), _run(True)
-    return {False: (plain.coverage, _reference(plain)), True: (cv.coverage, _reference(cv))}
+    return {False: (plain.coverage, _reference(plain)), True: (cv.coverage, _reference(cv)),
+            "replicates": cv.replicates}  # fmt: skip
 
 
 def _same(got: pd.Series, expected: pd.Series) -> None:
@@ -266,11 +267,41 @@ def test_every_column_has_a_check():
 
 
 def test_table_has_exactly_the_listed_columns(runs):
-    for table, ref in runs.values():
+    for table, ref in (runs[False], runs[True]):
         assert list(table.columns) == list(COVERAGE_COLUMNS)
         keys = ["scenario", "statistic", "method"]
         assert table[keys].values.tolist() == ref[keys].values.tolist()
         assert set(table["statistic"]) == set(STATISTICS)
+
+
+def test_replicate_tables_asymptotic_intervals_are_the_formulas_on_the_bootstrap_datasets(runs):
+    """The asymptotic rows of ``replicates.parquet``: each statistic's interval formula applied to the
+    bootstrapped datasets, redrawn on their documented stream (child 0 of the scenario's root, block b), with
+    the estimate by SciPy and Kendall's ASE from the redrawn data."""
+    from simulation.blocks import STREAM_DATA
+
+    reps = runs["replicates"]
+    for s in SCENARIOS:
+        root = child_seed(scenario_seed(SEED, s), STREAM_DATA)
+        xs, ys = zip(*(s.sample(m, child_seed(root, b))[:2] for b, m in enumerate((BLOCK_REPS, N_REPS - BLOCK_REPS))),
+                     strict=True)  # fmt: skip
+        x, y = np.concatenate(xs), np.concatenate(ys)
+        for statistic in STATISTICS:
+            mine = reps[(reps["scenario"] == s.key) & (reps["statistic"] == statistic)]
+            if statistic == "spearman":
+                est = np.array([stats.spearmanr(a, b).statistic for a, b in zip(x, y, strict=True)])
+                ase = None
+            else:
+                est = np.array([stats.kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)])
+                ase = np.array([kendall.ase(a, b) for a, b in zip(x, y, strict=True)])
+            for method in statistic_methods(statistic):
+                if method in BOOTSTRAP_METHODS:
+                    continue
+                rows = mine[mine["method"] == method].sort_values("rep")
+                np.testing.assert_allclose(rows["rho_hat"], est, rtol=0, atol=1e-12)
+                lower, upper = _asymptotic(method, est, ase, s.n, statistic)
+                np.testing.assert_allclose(rows["ci_lower"], lower, rtol=0, atol=1e-12)
+                np.testing.assert_allclose(rows["ci_upper"], upper, rtol=0, atol=1e-12)
 
 
 @pytest.mark.parametrize("column", COVERAGE_COLUMNS)

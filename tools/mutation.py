@@ -126,6 +126,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("midrank_off_by_one", "simulation/_kernels.py",
            "            rank = 0.5 * (start + 1 + stop)", "            rank = 0.5 * (start + stop)",
            ("tests/test_kernels.py",)),
+    Mutant("replicates_asymptotic_variance", "simulation/statistics.py",
+           'variance=method.removeprefix("fisher_z_"))', 'variance="fieller")',
+           ("tests/test_columns.py",)),
     # Kendall's tau-b
     Mutant("kendall_ase_weights_swapped", "simulation/kendall.py",
            "            d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wc + usize[gy[k]] * wr)",
