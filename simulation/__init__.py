@@ -17,6 +17,7 @@ from simulation.continuous import (
     generate_plackett_batch,
     plackett_spearman,
 )
+from simulation.custom import dense_ranks
 from simulation.generators import (
     Calibration,
     calibrate_rank_mixing,
@@ -44,6 +45,7 @@ from simulation.seeding import child_seed
 from simulation.settings import Settings, load_settings
 from simulation.slo import compliance_report, regression_check, slo_compliance, threshold_compliance
 from simulation.spearman import midranks, spearman_rho_2d
+from simulation.statistics import PEARSON, STATISTICS, Statistic, get_statistic
 from simulation.toolkit import (
     BootstrapResult,
     aggregate_campaign_results,
@@ -54,6 +56,11 @@ from simulation.toolkit import (
 )
 
 __all__ = [
+    "PEARSON",
+    "STATISTICS",
+    "Statistic",
+    "dense_ranks",
+    "get_statistic",
     "BootstrapResult",
     "aggregate_campaign_results",
     "bootstrap_ci",

@@ -56,7 +56,7 @@ from simulation._validation import (
     check_positive_int,
     check_seed,
 )
-from simulation.bootstrap import bootstrap_ci_single
+from simulation.bootstrap import bootstrap_ci_single, resample_keys
 from simulation.generators import reachable_range
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
 from simulation.power import PowerSettings, permutation_pvalues, run_power_study, t_approx_pvalues
@@ -130,11 +130,15 @@ class AnalysisSettings:
         check_seed(self.seed)
 
     def as_dict(self) -> dict[str, Any]:
+        from simulation.runner import statistic_digests
+
         out = dataclasses.asdict(self)
         if self.statistics == ("spearman",):
             del out["statistics"]  # an analysis folder from before keeps its identity
         else:
             out["statistics"] = list(self.statistics)
+        if digests := statistic_digests(self.statistics):
+            out["statistic_digests"] = dict(digests)
         return out
 
 
@@ -336,6 +340,44 @@ def kendall_on_data(pairs: Pairs, settings: AnalysisSettings) -> tuple[float, pd
     return tau, pd.DataFrame(rows), tests
 
 
+def statistic_on_data(
+    pairs: Pairs, settings: AnalysisSettings, statistic: str
+) -> tuple[float, pd.DataFrame, pd.DataFrame]:
+    """A statistic built from parts (Pearson's r, a user's) on the data: the estimate, its intervals (its
+    bootstrap methods on the same resamples as Spearman's, its asymptotic ones) and its tests of
+    independence (permutation on the same permutations as Spearman's: two-sided means ``|T*| >= |T|``, for
+    a statistic centred at 0 under independence; Student's t where it declares one)."""
+    from simulation.power import pvalues_rowwise, t_approx_pvalues
+    from simulation.statistics import get_statistic
+
+    stat = get_statistic(statistic)
+    level = settings.confidence_level
+    boot = bootstrap_ci_single(
+        pairs.x, pairs.y, n_boot=settings.n_boot, confidence_level=level, seed=_subseed(settings.seed, 1),
+        statistic=stat,
+    )  # fmt: skip
+    rows = [
+        {"method": m, "kind": "bootstrap", "ci_lower": float(boot.intervals.loc[m, "ci_lower"]),
+         "ci_upper": float(boot.intervals.loc[m, "ci_upper"]), "status": str(boot.intervals.loc[m, "status"])}
+        for m in boot.intervals.index
+    ]  # fmt: skip
+    xp, yp = stat.inputs(pairs.x[None, :].astype(np.float64), pairs.y[None, :].astype(np.float64))
+    estimate, _, extra = stat.cheap_rows(xp, yp)
+    for method in stat.asymptotic_methods:
+        lo, hi = stat.asymptotic_ci(method, estimate, extra, pairs.n, level)
+        ok = bool(np.isfinite(lo[0]) and np.isfinite(hi[0]))
+        rows.append({"method": method, "kind": "asymptotic", "ci_lower": float(lo[0]), "ci_upper": float(hi[0]),
+                     "status": "ok" if ok else "undefined_se"})  # fmt: skip
+    null = stat.user.permutation_rows(xp, yp, resample_keys([_subseed(settings.seed, 2)]), settings.n_perm)
+    p_perm = float(pvalues_rowwise(estimate, null)[0])
+    tests = [{"test": "permutation", "alternative": "two-sided", "p_value": p_perm,
+              "p_value_mcse": math.sqrt(p_perm * (1 - p_perm) / settings.n_perm), "n_perm": settings.n_perm}]
+    if "t_test" in stat.tests:
+        tests.append({"test": "t_test", "alternative": "two-sided",
+                      "p_value": float(t_approx_pvalues(estimate, pairs.n)[0]), "p_value_mcse": 0.0, "n_perm": 0})
+    return float(boot.rho_hat), pd.DataFrame(rows), pd.DataFrame(tests)  # fmt: skip
+
+
 def independence_tests(pairs: Pairs, rho_hat: float, settings: AnalysisSettings) -> pd.DataFrame:
     """Two-sided tests of rho_s = 0: permutation (ties of x and y kept; Monte Carlo with its MCSE) and t."""
     p_perm = float(permutation_pvalues(pairs.x, pairs.y, n_perm=settings.n_perm, seed=_subseed(settings.seed, 2))[0])
@@ -519,6 +561,10 @@ class Analysis:
     #: With ``statistics`` including ``kendall_b``: Kendall's coverage at the design and its recommendation.
     kendall_coverage: pd.DataFrame | None = None
     kendall_recommendation: dict[str, Any] | None = None
+    #: Each further statistic of ``settings.statistics`` built from parts (Pearson's, a user's), by name:
+    #: ``estimate``, ``intervals``, ``tests`` on the data (:func:`statistic_on_data`), and its ``coverage``
+    #: at the design and ``recommendation``.
+    others: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def min_detectable_rho(self) -> pd.DataFrame:
         """The permutation test's minimum detectable |rho_s| per design generator (direction of the estimate)."""
@@ -564,6 +610,17 @@ class Analysis:
                 if self.kendall_coverage is not None
                 else {}
             ),
+            "statistics": {
+                name: {
+                    "estimate": part["estimate"],
+                    "intervals": records(part["intervals"]),
+                    "tests": records(part["tests"]),
+                    "coverage": records(part["coverage"][_COVERAGE_COLUMNS]),
+                    "recommendation": {k: v for k, v in part["recommendation"].items() if k != "evidence"}
+                    | {"evidence": records(part["recommendation"]["evidence"])},
+                }
+                for name, part in self.others.items()
+            },
             "settings": self.settings.as_dict(),
             "provenance": self.provenance,
         }
@@ -693,6 +750,13 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
     if "kendall_b" in settings.statistics:
         kendall_coverage = study.coverage[study.coverage["statistic"] == "kendall_b"].reset_index(drop=True)
         kendall_recommendation = recommend(kendall_coverage, settings.confidence_level, settings.criterion)
+    others = {}
+    for stat in settings.statistics:
+        if stat not in ("spearman", "kendall_b"):
+            estimate_s, intervals_s, tests_s = statistic_on_data(pairs, settings, stat)
+            cov_s = study.coverage[study.coverage["statistic"] == stat].reset_index(drop=True)
+            others[stat] = {"estimate": estimate_s, "intervals": intervals_s, "tests": tests_s, "coverage": cov_s,
+                            "recommendation": recommend(cov_s, settings.confidence_level, settings.criterion)}
     provenance = provenance_record(f"analyze:{name}", identity, started)
     result = Analysis(
         name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
@@ -700,7 +764,7 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         design=design, coverage=coverage, power=pw.power, min_detectable=pw.min_detectable,
         recommendation=recommendation, settings=settings, provenance=provenance, out=out, tau_hat=tau_hat,
         kendall_intervals=kendall_intervals, kendall_tests=kendall_tests, kendall_coverage=kendall_coverage,
-        kendall_recommendation=kendall_recommendation,
+        kendall_recommendation=kendall_recommendation, others=others,
     )  # fmt: skip
     write_parquet(out / INTERVALS_FILE, intervals, provenance)
     write_parquet(out / TESTS_FILE, tests, provenance)
@@ -716,6 +780,33 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
+def _other_statistic_section(name: str, part: dict[str, Any], level: str, s: AnalysisSettings) -> list[str]:
+    """The report's section for a statistic built from parts: the estimate, tests, intervals, coverage."""
+    from simulation.statistics import get_statistic
+
+    stat = get_statistic(name)
+    tests = "; ".join(f"{t.test} p = {t.p_value:.4g}" for t in part["tests"].itertuples())
+    iv = part["intervals"]
+    rec = part["recommendation"]
+    chosen = rec["method"] or rec["closest"]
+    lines = ["", f"## {stat.label} on the same data", "", f"**{name} = {part['estimate']:.4f}**. Tests of "
+             f"independence (two-sided): {tests}. {level} intervals (bootstrap on the same {s.n_boot} resamples "
+             "as Spearman's):", "",
+             markdown_table(iv.assign(ci_lower=iv["ci_lower"].map(_fmt),
+                                      ci_upper=iv["ci_upper"].map(_fmt)))]  # fmt: skip
+    if chosen is not None:
+        by = iv.set_index("method")
+        what = "recommended" if rec["method"] else "closest to nominal (none qualifies)"
+        lines += ["", f"{level} interval for {name}, {chosen} ({what}): "
+                      f"({_fmt(by.loc[chosen, 'ci_lower'])}, {_fmt(by.loc[chosen, 'ci_upper'])})."]  # fmt: skip
+    cov = part["coverage"].sort_values(["generator", "rho"], key=_generator_order, kind="stable")
+    header = f"target rho_s {{rho:.3f}} ({name} truth {{truth}})"
+    table = _coverage_by_scenario(cov, list(dict.fromkeys(cov["method"])), header)
+    lines += ["", f"Coverage of {name}'s intervals at this design (the same datasets as Spearman's):", "",
+              markdown_table(table), "", rec["text"]]  # fmt: skip
+    return lines
+
+
 def _fmt(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -858,6 +949,8 @@ def report_markdown(a: Analysis) -> str:
                 "",
                 krec["text"],
             ]
+    for stat_name, part in a.others.items():
+        lines += _other_statistic_section(stat_name, part, level, s)
     lines += [
         "",
         "## What this does and does not show",

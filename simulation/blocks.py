@@ -30,11 +30,17 @@ import pandas as pd
 from simulation.bootstrap import default_chunk_size, row_intervals
 from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, controls, interval_measures
 from simulation.generators import Calibration, Truth, rank_statistics
-from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, STATUS_OK, fisher_z_ci
+from simulation.intervals import (
+    BOOTSTRAP_METHODS,
+    FISHER_Z_VARIANCES,
+    STATUS_OK,
+    STATUS_UNDEFINED_SE,
+    fisher_z_ci,
+)
 from simulation.moments import Moments
 from simulation.scenarios import Scenario, scenario_seed
 from simulation.seeding import child_seed
-from simulation.statistics import SPEARMAN, get_statistic
+from simulation.statistics import SPEARMAN, Statistic, get_statistic
 
 #: Datasets per block (bootstrap blocks, and the blocks that make up cheap units).
 BLOCK_REPS = 500
@@ -74,8 +80,9 @@ class UnitContext:
     #: Compute the exact resample controls (zeros without: a plain run does not pay for them).
     control_variates: bool = True
     #: The statistic (:data:`simulation.statistics.STATISTICS`); it does not enter the streams, so every
-    #: statistic sees the same datasets and resamples.
-    statistic: str = "spearman"
+    #: statistic sees the same datasets and resamples.  A statistic built from user parts travels as the
+    #: object itself (pickled with its numba functions), so workers need no registry.
+    statistic: str | Statistic = "spearman"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -181,8 +188,11 @@ def _controls_and_finite(
     scenario: Scenario, rho: np.ndarray, se: np.ndarray, ctx: UnitContext
 ) -> tuple[np.ndarray, np.ndarray]:
     finite = np.isfinite(rho)
-    scale = get_statistic(ctx.statistic).control_scale(scenario.n)
-    x = controls(rho[finite], se[finite], scenario.n, ctx.truth.value, ctx.confidence_level, scale)
+    stat = get_statistic(ctx.statistic)
+    x = controls(
+        rho[finite], se[finite], scenario.n, ctx.truth.value, ctx.confidence_level, stat.control_scale(scenario.n),
+        transform=stat.transform,
+    )  # fmt: skip
     return finite, x
 
 
@@ -206,13 +216,16 @@ def run_boot_block(
         resample_controls=ctx.control_variates and stat.resample_controls,
         statistic=stat,
     )
-    rho, se, extra = (*rank_statistics(inputs), None) if stat is SPEARMAN else stat.cheap_rows(inputs)
+    if stat is SPEARMAN:
+        rho, se, extra = (*rank_statistics(inputs), None)
+    else:
+        rho, se, extra = stat.cheap_rows(*stat.inputs(x, y)) if stat.values else stat.cheap_rows(inputs)
     finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
     exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]
     measures, failed = [], []
-    for method in BOOTSTRAP_METHODS:
-        lower, upper, status = rows.intervals[method]
+    for method in BOOTSTRAP_METHODS:  # a fixed layout: a method the statistic lacks is stored as never ok
+        lower, upper, status = rows.intervals.get(method, (rho, rho, np.full(n_block, "undefined")))
         ok = (status == STATUS_OK)[finite]
         failed.append(int(np.count_nonzero(~ok)))
         measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
@@ -247,10 +260,18 @@ def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext)
             lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
             measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
     else:
-        # the same datasets as Spearman's cheap phase, through RankInputs (no fused kernel)
-        inputs = scenario.cheap_inputs(blocks, calibration=ctx.calibration, truth_control=True)
-        rho, se, extra = stat.cheap_rows(inputs)
-        exact = inputs.truth_control if inputs.truth_control is not None else np.zeros_like(rho)
+        if stat.values:
+            # a statistic of the values (Pearson's, a user's): the blocks' datasets drawn whole, on the
+            # cheap streams (not the rank-only datasets of Spearman's cheap phase); no exact control
+            data = [scenario.generate(size, seed, calibration=ctx.calibration) for size, seed in blocks]
+            x, y = np.concatenate([d[0] for d in data]), np.concatenate([d[1] for d in data])
+            rho, se, extra = stat.cheap_rows(*stat.inputs(x, y))
+            exact = np.zeros_like(rho)
+        else:
+            # the same datasets as Spearman's cheap phase, through RankInputs (no fused kernel)
+            inputs = scenario.cheap_inputs(blocks, calibration=ctx.calibration, truth_control=True)
+            rho, se, extra = stat.cheap_rows(inputs)
+            exact = inputs.truth_control if inputs.truth_control is not None else np.zeros_like(rho)
         finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
         oks = []
         for method in stat.asymptotic_methods:
@@ -258,7 +279,7 @@ def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext)
             ok = np.isfinite(lower) & np.isfinite(upper)
             oks.append(ok)
             measures.append(interval_measures(lower, upper, ok, ctx.truth.value))
-        bad = ~np.column_stack(oks)
+        bad = ~np.column_stack(oks) if oks else np.zeros((int(np.count_nonzero(finite)), 0), bool)
     values = np.hstack([controls_x, exact[finite][:, None], *measures])
     # rows of ``values`` are the finite datasets; locate each block's among them
     ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
@@ -308,9 +329,9 @@ def _replicate_table(
     intervals need besides the estimate (Kendall's ASE)."""
     stat = get_statistic(ctx.statistic)
     rho_hat = rows.rho_hat
-    status_asym = np.where(np.isnan(rho_hat), STATUS_NAN_ESTIMATE, STATUS_OK)
     lowers, uppers, statuses = [], [], []
-    for method in BOOTSTRAP_METHODS:
+    boot_methods = stat.bootstrap_methods
+    for method in boot_methods:
         lo, hi, st = rows.intervals[method]
         lowers.append(lo)
         uppers.append(hi)
@@ -320,8 +341,9 @@ def _replicate_table(
         lo, hi = stat.asymptotic_ci(method, rho_hat, extra, scenario.n, ctx.confidence_level)
         lowers.append(lo)
         uppers.append(hi)
-        statuses.append(status_asym)
-    methods = (*BOOTSTRAP_METHODS, *asymptotic)
+        status = np.where(np.isfinite(lo) & np.isfinite(hi), STATUS_OK, STATUS_UNDEFINED_SE)
+        statuses.append(np.where(np.isnan(rho_hat), STATUS_NAN_ESTIMATE, status))
+    methods = (*boot_methods, *asymptotic)
     n_methods = len(methods)
     nan = np.full(n_block, np.nan)
     n_asym = len(asymptotic)
@@ -340,8 +362,8 @@ def _replicate_table(
             "ci_lower": grid(lowers),
             "ci_upper": grid(uppers),
             "status": grid(statuses),
-            "n_boot_valid": grid([rows.n_boot_valid.astype(np.float64)] * len(BOOTSTRAP_METHODS) + [nan] * n_asym),
-            "z0": grid([rows.z0] * len(BOOTSTRAP_METHODS) + [nan] * n_asym),
-            "acceleration": grid([rows.acceleration] * len(BOOTSTRAP_METHODS) + [nan] * n_asym),
+            "n_boot_valid": grid([rows.n_boot_valid.astype(np.float64)] * len(boot_methods) + [nan] * n_asym),
+            "z0": grid([rows.z0] * len(boot_methods) + [nan] * n_asym),
+            "acceleration": grid([rows.acceleration] * len(boot_methods) + [nan] * n_asym),
         }
     )

@@ -34,8 +34,7 @@ from simulation._validation import (
 from simulation.intervals import STATUS_OK, RowIntervals, bootstrap_intervals
 from simulation.seeding import as_seed_sequence, child_keys, child_seed
 from simulation.settings import load_settings
-from simulation.spearman import group_ids
-from simulation.statistics import SPEARMAN, Statistic, get_statistic
+from simulation.statistics import SPEARMAN, Statistic, check_user_statistic, get_statistic
 
 REPLICATE_COLUMNS = (
     "rep",
@@ -129,14 +128,15 @@ def _bootstrap_rows(
     """Intervals for validated rows ``x, y (m, n)``; row ``r`` resampled with Philox key ``keys[r]``; with
     ``resample_controls`` also the exact controls of the resampling noise (else zeros).  The statistic's
     kernels give the estimate, the jackknife and the replicates; the interval formulas are shared."""
-    gx, n_gx, gy, n_gy = group_ids(x, y)
-    theta_hat = statistic.estimate_rows(gx, n_gx, gy, n_gy)
-    jack = statistic.jackknife_rows(gx, n_gx, gy, n_gy)
-    theta, controls, t_star = statistic.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, resample_controls)
-    z_se = None if t_star is None else statistic.z_se_rows(gx, n_gx, gy, n_gy)
+    args = statistic.inputs(x, y)  # tie groups (built-in kernels) or prepared values (a user's statistic)
+    theta_hat = statistic.estimate_rows(*args)
+    jack = statistic.jackknife_rows(*args)
+    theta, controls, t_star = statistic.bootstrap_rows(*args, keys, n_boot, jack, resample_controls)
+    z_se = None if t_star is None else statistic.z_se_rows(*args)
     rows = bootstrap_intervals(
-        theta, theta_hat, jack, confidence_level, studentized=statistic.studentized, t_star=t_star, z_se=z_se
-    )
+        theta, theta_hat, jack, confidence_level, studentized=statistic.studentized, t_star=t_star, z_se=z_se,
+        transform=statistic.transform,
+    )  # fmt: skip
     return dataclasses.replace(rows, resample_controls=controls)
 
 
@@ -201,6 +201,7 @@ def bootstrap_ci_single(
     """
     stat = get_statistic(statistic)
     xa, ya = check_paired_data(x, y, ndim=1)
+    check_user_statistic(stat, xa, ya)
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
     rows = _bootstrap_rows(xa[None, :], ya[None, :], resample_keys([seed]), n_boot, confidence_level, statistic=stat)
     methods = list(rows.intervals)
@@ -283,6 +284,7 @@ def bootstrap_ci_averaged(
     """
     stat = get_statistic(statistic)
     xa, ya = check_paired_data(x_all, y_all, ndim=2)
+    check_user_statistic(stat, xa[0], ya[0])
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
     if batch_bootstrap is None or chunk_size is None:
         settings = load_settings()

@@ -48,22 +48,24 @@ def _method_list(text: str) -> tuple[str, ...]:
     from simulation.statistics import STATISTICS
 
     known = list(dict.fromkeys(m for stat in STATISTICS for m in statistic_methods(stat)))
+    known += ["fisher_z_se", "wald_se", "fisher_z_<name>"]  # a user statistic's (checked against it later)
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
-    unknown = [m for m in methods if m not in known]
+    unknown = [m for m in methods if m not in known and not m.startswith("fisher_z_")]
     if unknown or not methods:
         raise argparse.ArgumentTypeError(f"expected a comma-separated subset of {','.join(known)}, got {text!r}")
     return methods
 
 
 def _statistic_list(text: str) -> tuple[str, ...]:
-    from simulation.statistics import STATISTICS
+    from simulation.statistics import BUILTIN
 
     names = tuple(v.strip() for v in text.split(",") if v.strip())
-    if not names or any(v not in STATISTICS for v in names) or len(set(names)) != len(names):
+    if not names or any(v not in BUILTIN and ":" not in v for v in names) or len(set(names)) != len(names):
         raise argparse.ArgumentTypeError(
-            f"expected distinct names from {','.join(STATISTICS)}, comma-separated, got {text!r}"
+            f"expected distinct names from {','.join(BUILTIN)} or package.module:function (a statistic of "
+            f"your own), comma-separated, got {text!r}"
         )
-    return names
+    return names  # a user statistic is imported and checked when the command starts
 
 
 def _add_run_arguments(p: argparse.ArgumentParser) -> None:
@@ -114,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--methods", type=_method_list, help="comma-separated interval methods (default: all)")
     run.add_argument(
         "--statistic", type=_statistic_list, default=None,
-        help="comma-separated statistics: spearman (default; tie_sweep: both), kendall_b, or spearman,kendall_b",
+        help="comma-separated statistics: spearman (default; tie_sweep: spearman,kendall_b), kendall_b, pearson, "
+        "or your own as package.module:function (a numba stat(x, y, counts), a Statistic, or a Python "
+        "stat(x, y, axis=-1); the current folder is importable)",
     )  # fmt: skip
     run.add_argument("--out", help="results folder (default: results/<study name>)")
     run.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
@@ -159,7 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--workers", type=_positive_int, action="append", help="also estimate for N cores (repeatable)")
     plan.add_argument(
         "--statistic", type=_statistic_list, default=None,
-        help="comma-separated statistics to plan for: spearman (default; tie_sweep: both), kendall_b, or both",
+        help="comma-separated statistics to plan for: spearman (default; tie_sweep: spearman,kendall_b), "
+        "kendall_b, pearson, or package.module:function",
     )  # fmt: skip
 
     power = sub.add_parser(
@@ -176,7 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("--n-reps", type=_positive_int, default=10_000, help="datasets per grid point (10000)")
     power.add_argument(
         "--statistic", type=_statistic_list, default=None,
-        help="comma-separated statistics: spearman (default; tie_sweep: both), kendall_b, or both (same datasets)",
+        help="comma-separated statistics: spearman (default; tie_sweep: spearman,kendall_b), kendall_b, pearson, "
+        "or package.module:function (same datasets; a user statistic is tested by permutation)",
     )  # fmt: skip
     power.add_argument("--grid-max", type=_level, default=0.6, help="largest |rho| of the grid (0.6)")
     power.add_argument("--grid-step", type=_level, default=0.02, help="grid step (0.02)")

@@ -189,6 +189,7 @@ def controls(
     rho_true: float,
     confidence_level: float,
     scale: float | None = None,
+    transform: str = "fisher_z",
 ) -> np.ndarray:
     """The control variates ``(m, N_CONTROLS)`` of datasets with these ``rho_hat`` and jackknife SEs.
 
@@ -199,11 +200,17 @@ def controls(
     ``scale`` standardizes ``atanh(rho_hat) - atanh(rho_true)`` for the
     indicator thresholds: ``sqrt(n - 3)`` by default (Spearman), the
     statistic's own for another (:meth:`simulation.statistics.Statistic.control_scale`).
+    ``transform="identity"`` (a statistic that is not a correlation): no Fisher-z
+    scale exists, so the first indicator set standardizes by the jackknife SE too
+    (the duplicate columns cost nothing: the estimator's pseudo-inverse drops them).
     """
     r = np.asarray(rho_hat, dtype=np.float64)
     s = np.nan_to_num(np.asarray(jackknife_se, dtype=np.float64), nan=0.0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        if scale is not None:
+        diff = r - rho_true
+        if transform == "identity":
+            d = np.where(s > 0, diff / np.where(s > 0, s, 1.0), np.sign(diff) * np.inf)
+        elif scale is not None:
             d = (np.arctanh(r) - math.atanh(rho_true)) * scale
         elif n > 3:
             d = (np.arctanh(r) - math.atanh(rho_true)) * math.sqrt(n - 3)

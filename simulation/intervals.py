@@ -28,6 +28,9 @@ status                      meaning
 ``studentized_infinite``    studentized only: a quantile of ``t*`` it needs is
                             infinite (more than alpha/2 of the valid resamples have
                             ``|r*| = 1`` on one side, and ``atanh(+-1)`` is infinite)
+``undefined_se``            asymptotic intervals in the replicate table only: the
+                            standard error the interval needs (Kendall's ASE, a
+                            statistic's own ``se``) is undefined or infinite
 ==========================  ==========================================================
 """
 
@@ -52,6 +55,7 @@ STATUS_CONSTANT = "constant_bootstrap"
 STATUS_BCA_BIAS = "bca_bias_undefined"
 STATUS_BCA_ACCEL = "bca_accel_undefined"
 STATUS_STUDENTIZED_INFINITE = "studentized_infinite"
+STATUS_UNDEFINED_SE = "undefined_se"
 STATUSES: tuple[str, ...] = (
     STATUS_OK,
     STATUS_NAN_ESTIMATE,
@@ -60,6 +64,7 @@ STATUSES: tuple[str, ...] = (
     STATUS_BCA_BIAS,
     STATUS_BCA_ACCEL,
     STATUS_STUDENTIZED_INFINITE,
+    STATUS_UNDEFINED_SE,
 )
 
 #: A replicate needs at least this fraction of its resamples to have a
@@ -95,6 +100,7 @@ def bootstrap_intervals(
     studentized: bool = True,
     t_star: np.ndarray | None = None,
     z_se: np.ndarray | None = None,
+    transform: str = "fisher_z",
 ) -> RowIntervals:
     """All bootstrap intervals of ``m`` rows.
 
@@ -119,6 +125,9 @@ def bootstrap_intervals(
         ``[tanh(z_hat - t*_(1-alpha/2) z_se), tanh(z_hat - t*_(alpha/2) z_se)]``
         with the same quantile rule.  Without them, Spearman's Bonett-Wright
         form below.
+    transform : {"fisher_z", "identity"}
+        The scale of the pivot with given ``t_star``: ``atanh``/``tanh`` for
+        a correlation, none for another statistic (``z_se`` is then its SE).
 
     Returns
     -------
@@ -190,7 +199,7 @@ def bootstrap_intervals(
         "normal": (theta_hat - half, theta_hat + half, common),
     }
     if studentized and t_star is not None:
-        raw["studentized"] = _studentized_from_t(t_star, theta_hat, z_se, alpha, common)
+        raw["studentized"] = _studentized_from_t(t_star, theta_hat, z_se, alpha, common, transform)
     elif studentized:
         raw["studentized"] = _studentized(sorted_theta, n_valid, theta_hat, alpha, common)
     intervals = {}
@@ -227,7 +236,7 @@ def _studentized(sorted_theta, n_valid, theta_hat, alpha, common):
     return lower, upper, status
 
 
-def _studentized_from_t(t_star, theta_hat, z_se, alpha, common):
+def _studentized_from_t(t_star, theta_hat, z_se, alpha, common, transform="fisher_z"):
     """Bootstrap-t on the Fisher-z scale from given ``t*`` and ``se(z_hat)`` (see :func:`bootstrap_intervals`):
     the valid ``t*`` sorted (+-inf at the ends), type-7 quantiles; a quantile that touches an infinite
     value is infinite and flagged."""
@@ -239,10 +248,11 @@ def _studentized_from_t(t_star, theta_hat, z_se, alpha, common):
     probs[:, 1] = 1 - alpha / 2
     with np.errstate(invalid="ignore"):
         t = _kernels.quantile_rows(sorted_t, n_valid, probs)
+    forward, back = (np.arctanh, np.tanh) if transform == "fisher_z" else (np.asarray, np.asarray)
     with np.errstate(invalid="ignore", divide="ignore"):
-        z_hat = np.arctanh(theta_hat)
-        lower = np.tanh(z_hat - t[:, 1] * z_se)
-        upper = np.tanh(z_hat - t[:, 0] * z_se)
+        z_hat = forward(theta_hat)
+        lower = back(z_hat - t[:, 1] * z_se)
+        upper = back(z_hat - t[:, 0] * z_se)
     status = common.copy()
     finite = np.isfinite(t).all(axis=1) & np.isfinite(z_hat) & np.isfinite(z_se)
     status[(common == STATUS_OK) & ~finite] = STATUS_STUDENTIZED_INFINITE

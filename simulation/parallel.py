@@ -15,6 +15,7 @@ message naming the worker and what differs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import os
@@ -150,6 +151,57 @@ def check_workers(fingerprints: dict[str, dict[str, str] | Exception], local: di
         )
 
 
+def required_modules(calls: Sequence[Call]) -> tuple[str, ...]:
+    """The modules of the user statistics among the calls' arguments (directly, or in a dataclass or tuple
+    argument such as a unit's context), which every worker must import."""
+    from simulation.statistics import Statistic
+
+    found: set[str] = set()
+
+    def visit(value: Any, depth: int) -> None:
+        if isinstance(value, Statistic):
+            if value.user is not None:
+                found.update(value.user.modules())
+        elif depth < 3 and isinstance(value, tuple | list):
+            for item in value:
+                visit(item, depth + 1)
+        elif depth < 3 and dataclasses.is_dataclass(value) and not isinstance(value, type):
+            for field in dataclasses.fields(value):
+                visit(getattr(value, field.name), depth + 1)
+
+    for args, kwargs in calls:
+        visit(tuple(args) + tuple(kwargs.values()), 0)
+    return tuple(sorted(found))
+
+
+def importable(modules: Sequence[str]) -> list[str]:
+    """Of ``modules``, those this process cannot import, each as ``"module (error)"`` (run on each worker)."""
+    import importlib
+
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # noqa: BLE001 - any failure means the statistic cannot run there
+            failed.append(f"{name} ({type(exc).__name__}: {exc})")
+    return failed
+
+
+def check_worker_imports(reports: dict[str, list[str] | Exception]) -> None:
+    """Refuse workers that cannot import a user statistic's modules; the message names each worker."""
+    problems = []
+    for worker, failed in sorted(reports.items()):
+        if isinstance(failed, Exception):
+            problems.append(f"{worker}: cannot check ({type(failed).__name__}: {failed})")
+        elif failed:
+            problems.append(f"{worker}: cannot import " + ", ".join(failed))
+    if problems:
+        raise RunError(
+            "Dask workers cannot import the statistic's code; install or copy its module on every worker (or "
+            "put it on their PYTHONPATH): " + "; ".join(problems)
+        )
+
+
 def _dask_map(fn, calls, on_result, bar, scheduler: str) -> None:
     try:
         from dask.distributed import Client
@@ -167,6 +219,8 @@ def _dask_map(fn, calls, on_result, bar, scheduler: str) -> None:
         except Exception as exc:  # any failure to ask is reported, not raised raw
             raise RunError(f"cannot ask the Dask workers at {scheduler!r} for their versions: {exc}") from None
         check_workers(reported, environment_fingerprint())
+        if modules := required_modules(calls):
+            check_worker_imports(client.run(importable, modules, on_error="return"))
         tasks = (delayed(_indexed)(fn, i, args, kwargs, 1) for i, (args, kwargs) in enumerate(calls))
         with parallel_config(backend="dask"):
             for i, result in Parallel(n_jobs=-1, return_as="generator_unordered")(tasks):

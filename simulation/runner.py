@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulation import __version__
+from simulation import __version__, custom
 from simulation._validation import (
     RunError,
     check_bool,
@@ -74,7 +74,7 @@ from simulation.parallel import check_backend, parallel_map
 from simulation.report import summary_markdown
 from simulation.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.settings import resolve_seed
-from simulation.statistics import STATISTICS, get_statistic
+from simulation.statistics import BUILTIN, STATISTICS, Statistic, check_user_statistic, get_statistic, register
 from simulation.storage import (
     BlockStore,
     now,
@@ -165,6 +165,9 @@ class RunIdentity:
     package_version: str = __version__
     #: The statistics computed (Spearman's alone unless asked; a folder without the entry means that).
     statistics: tuple[str, ...] = ("spearman",)
+    #: ``(name, digest)`` of each statistic built through :mod:`simulation.custom` (Pearson's and a
+    #: user's): a changed statistic under the same name is a different run.
+    statistic_digests: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         check_positive_int(self.n_boot, "n_boot")
@@ -178,6 +181,10 @@ class RunIdentity:
             del out["statistics"]  # the identity of a Spearman-only run is unchanged: old folders resume
         else:
             out["statistics"] = list(self.statistics)
+        if self.statistic_digests:
+            out["statistic_digests"] = dict(self.statistic_digests)
+        else:
+            del out["statistic_digests"]
         return out
 
 
@@ -195,19 +202,65 @@ class Job:
         return self.scenario.key if self.statistic == "spearman" else f"{self.scenario.key}__{self.statistic}"
 
 
-def check_statistics(statistics: str | Sequence[str] | None) -> tuple[str, ...]:
-    """Validate the statistics of a run (a string may be comma-separated); None = Spearman alone."""
+def check_statistics(statistics: str | Statistic | Sequence[str | Statistic] | None) -> tuple[str, ...]:
+    """Validate the statistics of a run and return their names; None = Spearman alone.
+
+    Each is a built-in name, ``"package.module:function"`` (a statistic of
+    your own, loaded and registered under its name) or a
+    :class:`~simulation.statistics.Statistic`; a string may be comma-separated.
+    """
     if statistics is None:
         return ("spearman",)
     if isinstance(statistics, str):
         statistics = [v.strip() for v in statistics.split(",")]
-    out = tuple(statistics)
-    unknown = [v for v in out if v not in STATISTICS]
-    if not out or unknown or len(set(out)) != len(out):
+    elif isinstance(statistics, Statistic):
+        statistics = [statistics]
+    items = list(statistics)
+    names = []
+    for item in items:
+        if isinstance(item, Statistic):
+            try:
+                names.append(register(item).name)
+            except ValueError as exc:
+                raise RunError(str(exc)) from None
+        elif isinstance(item, str) and (item in STATISTICS or ":" in item):
+            try:
+                names.append(get_statistic(item).name)
+            except (ValueError, TypeError) as exc:
+                raise RunError(str(exc)) from None
+        else:
+            names.append(None)
+    if not items or None in names or len(set(names)) != len(names):
         raise RunError(
-            f"`statistics` must be a non-empty list of distinct names from {list(STATISTICS)}, got {list(out)}"
+            f"`statistics` must be a non-empty list of distinct statistics: names from {list(BUILTIN)} or "
+            f"'package.module:function' (your own), got {[getattr(v, 'name', v) for v in items]}"
         )
-    return out
+    return tuple(names)
+
+
+def statistic_digests(names: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """``(name, digest)`` of the statistics built through :mod:`simulation.custom` among ``names``."""
+    return tuple((name, get_statistic(name).digest) for name in names if get_statistic(name).user is not None)
+
+
+def portable(name: str) -> str | Statistic:
+    """What a worker process needs to find a statistic: the name of a built-in, the object itself (pickled
+    with its numba functions) for one built from user parts."""
+    stat = get_statistic(name)
+    return stat if stat.user is not None and name not in BUILTIN else name
+
+
+def validate_statistics(names: Sequence[str], scenario: Scenario) -> None:
+    """Run every user statistic once, serially, on one dataset of ``scenario`` (before any parallel work or
+    anything is written): a clear error naming it otherwise (:func:`simulation.custom.validate`)."""
+    for name in names:
+        stat = get_statistic(name)
+        if stat.user is not None:
+            x, y = scenario.generate(1, 0)
+            try:
+                check_user_statistic(stat, x[0], y[0])
+            except (ValueError, TypeError) as exc:
+                raise RunError(str(exc)) from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,11 +296,17 @@ class StudyResult:
 # --------------------------------------------------------------------------
 # Calibrations and truths (computed once, cached beside the results)
 # --------------------------------------------------------------------------
-def _calibrate_one(scenario: Scenario, truth_mcse: float, statistic: str = "spearman") -> tuple[Calibration, Truth]:
+def _calibrate_one(
+    scenario: Scenario, truth_mcse: float, statistic: str | Statistic = "spearman"
+) -> tuple[Calibration, Truth]:
     calibration = scenario.calibration()
-    if statistic == "spearman":
+    stat = get_statistic(statistic)
+    if stat.name == "spearman":
         return calibration, scenario.truth(truth_mcse, calibration=calibration)
-    return calibration, scenario.kendall_truth(truth_mcse, calibration=calibration)
+    if stat.name == "kendall_b":
+        return calibration, scenario.kendall_truth(truth_mcse, calibration=calibration)
+    # a statistic built from parts (Pearson's, a user's): its closed form, or the expected sample value
+    return calibration, custom.truth(stat, scenario, scenario._truth_seed(), truth_mcse, calibration=calibration)
 
 
 def calibrate_all(
@@ -272,7 +331,7 @@ def calibrate_all(
         known[missing[i].key] = (Calibration(*result[0]), Truth(*result[1]))
 
     n_jobs = execution.n_jobs if execution.backend == "local" else 1
-    calls = [((j.scenario, truth_mcse, j.statistic), {}) for j in missing]
+    calls = [((j.scenario, truth_mcse, portable(j.statistic)), {}) for j in missing]
     parallel_map(_calibrate_one, calls, n_jobs=n_jobs, progress=False, on_result=keep, desc="calibrations")
     if path is not None and missing:
         body = {
@@ -730,13 +789,15 @@ def run_all_ci_scenarios(
         seed=int(check_seed(resolve_seed(seed))),
         control_variates=check_bool(control_variates, "control_variates"),
         truth_mcse=truth_mcse,
-        statistics=check_statistics(statistics),
+        statistics=(names := check_statistics(statistics)),
+        statistic_digests=statistic_digests(names),
     )
     n_reps, n_reps_cheap = _check_sizes(n_reps, n_reps_cheap, identity.n_boot, identity.control_variates)
     methods_of = check_statistic_methods(methods, identity.statistics)
     if "kendall_b" in identity.statistics and min(s.n for s in scenarios) < 5:
         small = min(scenarios, key=lambda s: s.n)
         raise RunError(f"Kendall's tau-b intervals need n >= 5; scenario {small.key!r} has n = {small.n}")
+    validate_statistics(identity.statistics, scenarios[0])
     jobs = [Job(s, stat) for s in scenarios for stat in identity.statistics]
     execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
     keep_replicates = check_bool(keep_replicates, "keep_replicates")
@@ -749,7 +810,7 @@ def run_all_ci_scenarios(
         j.key: UnitContext(
             identity.n_boot, identity.confidence_level, identity.seed, *known[j.key],
             batch_bootstrap=batch_bootstrap, chunk_bytes=chunk_bytes, keep_replicates=keep_replicates,
-            control_variates=identity.control_variates, statistic=j.statistic,
+            control_variates=identity.control_variates, statistic=portable(j.statistic),
         )
         for j in jobs
     }  # fmt: skip

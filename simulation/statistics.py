@@ -9,21 +9,27 @@ so its numbers stay bit-identical.  Every statistic sees the same resample
 indices for the same seed (the statistic is not part of the stream), so two
 statistics on one dataset are a paired comparison.
 
-Status of the wider framework: the study runner, its two phases, power and
-``analyze`` still compute Spearman only; :data:`STATISTICS` is the seam they
-will take.
+A statistic a user writes enters through the same object:
+:meth:`Statistic.from_numba` (a numba function of one resample's counts, called
+inside the engine's kernels) or :meth:`Statistic.from_callable` (any
+vectorized Python function, the slow path); see :mod:`simulation.custom`.
+Pearson's r (:data:`PEARSON`) is built that way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
+from scipy.special import ndtri
 
-from simulation import _kernels, kendall
+from simulation import _kernels, custom, kendall, pearson
+from simulation._validation import check_confidence_level
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.spearman import group_ids
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +89,113 @@ class Statistic:
     cheap_rows: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray | None]] | None = None
     asymptotic_ci: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
     control_variance: tuple[float, float] | None = None
+    #: Scale of the studentized and asymptotic intervals: ``fisher_z`` (correlations) or ``identity``.
+    transform: str = "fisher_z"
+    #: The parts of a statistic a user wrote (:mod:`simulation.custom`); None for the built-in kernels.
+    user: custom.UserParts | None = None
+
+    @property
+    def values(self) -> bool:
+        """Whether its kernels take the data's values ``(x, y)`` (a user statistic) rather than tie groups."""
+        return self.user is not None
+
+    def inputs(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, ...]:
+        """What its row functions take for validated rows ``x, y (m, n)``: the tie-group ids
+        ``(gx, n_gx, gy, n_gy)`` for the built-in kernels, the prepared values ``(x, y)`` for a user's."""
+        if self.user is not None:
+            return self.user.prepared(x, y)
+        return group_ids(x, y)
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        """A user statistic's tests of independence in power curves (the built-ins': :mod:`simulation.power`)."""
+        return self.user.tests if self.user is not None else ()
+
+    @property
+    def digest(self) -> str | None:
+        """SHA-256 of a user statistic's name and sources (None for the built-in kernels)."""
+        return self.user.digest if self.user is not None else None
+
+    @classmethod
+    def from_numba(
+        cls,
+        func: Callable[..., float],
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        se: Callable[..., float] | None = None,
+        jackknife: Callable[..., np.ndarray] | None = None,
+        prepare: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
+        transform: str = "fisher_z",
+        bounds: tuple[float, float] | None = (-1.0, 1.0),
+        truth: Callable[..., float | None] | None = None,
+        z_variances: Mapping[str, Callable[..., np.ndarray]] | None = None,
+        tests: Sequence[str] = ("permutation",),
+    ) -> Statistic:
+        """A statistic from a numba function of one resample, called inside the engine's kernels.
+
+        Parameters
+        ----------
+        func : numba.njit function
+            ``func(x, y, counts) -> float``: ``x, y`` float64 ``(n,)`` (after
+            ``prepare``), ``counts`` int64 ``(n,)`` how often each pair was
+            drawn (0 = left out).  A non-finite value marks the resample (or
+            dataset) as undefined, like a constant column for Spearman.
+        name, label : str, optional
+            Registry name (default ``func.__name__``) and table label.
+        se : numba.njit function, optional
+            Its standard error, same signature: enables the ``studentized``
+            bootstrap interval and an asymptotic ``fisher_z_se`` (or
+            ``wald_se``) interval.  Without it those are not offered.
+        jackknife : numba.njit function, optional
+            ``jackknife(x, y) -> (n,)`` exact leave-one-out values (else ``func``
+            with each count set to 0 in turn: n calls).
+        prepare : callable, optional
+            ``prepare(x, y) -> (x, y)`` on ``(m, n)`` arrays, once per dataset
+            (e.g. :func:`simulation.custom.dense_ranks` for rank statistics).
+        transform : {"fisher_z", "identity"}
+            The scale of the studentized and asymptotic intervals.
+        bounds : (float, float) or None
+            Its range, checked on the validation dataset; ``(-1, 1)`` for
+            ``fisher_z``.
+        truth : callable, optional
+            ``truth(scenario) -> float or None``: a closed form of the
+            estimand; None (or returning None) measures the expected sample
+            statistic (:func:`simulation.custom.measured_truth`).
+        z_variances : mapping, optional
+            ``{name: variance(estimate, n)}`` of ``atanh(estimate)``: each an
+            asymptotic interval ``fisher_z_<name>``.
+        tests : sequence of str
+            Power tests: ``permutation`` (always) and ``t_test`` (Student's t
+            of a correlation, ``r sqrt((n - 2) / (1 - r^2))`` on n - 2 df).
+        """
+        return _user_statistic(
+            func, fast=True, name=name, label=label, se=se, jackknife=jackknife, prepare=prepare,
+            transform=transform, bounds=bounds, truth=truth, z_variances=z_variances, tests=tests,
+        )  # fmt: skip
+
+    @classmethod
+    def from_callable(
+        cls,
+        func: Callable[..., np.ndarray],
+        *,
+        name: str | None = None,
+        label: str | None = None,
+        se: Callable[..., np.ndarray] | None = None,
+        prepare: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None,
+        transform: str = "fisher_z",
+        bounds: tuple[float, float] | None = (-1.0, 1.0),
+        truth: Callable[..., float | None] | None = None,
+        z_variances: Mapping[str, Callable[..., np.ndarray]] | None = None,
+        tests: Sequence[str] = ("permutation",),
+    ) -> Statistic:
+        """A statistic from any Python function ``func(x, y, axis=-1)`` vectorized like SciPy's (the slow
+        path: called on ``(n_boot, n)`` batches of resampled arrays; validation warns how much slower it
+        measured).  The other parts as in :meth:`from_numba` (``se`` with the same signature as ``func``)."""
+        return _user_statistic(
+            func, fast=False, name=name, label=label, se=se, jackknife=None, prepare=prepare,
+            transform=transform, bounds=bounds, truth=truth, z_variances=z_variances, tests=tests,
+        )  # fmt: skip
 
     def control_scale(self, n: int) -> float | None:
         """``1 / sqrt(Var atanh(estimate))`` at sample size ``n`` for the controls (None: Spearman's default)."""
@@ -160,14 +273,159 @@ KENDALL_B = Statistic(
     asymptotic_ci=_kendall_asymptotic_ci,
     control_variance=(kendall.FHP_KENDALL, 4.0),
 )
-#: Statistics by name.
-STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B)}
+
+
+# --------------------------------------------------------------------------
+# A user's statistic (simulation.custom): the row functions over its parts
+# --------------------------------------------------------------------------
+def _user_statistic(func, *, fast, name, label, se, jackknife, prepare, transform, bounds, truth, z_variances, tests):
+    if name is None:
+        name = getattr(getattr(func, "py_func", func), "__name__", None)
+    z_variances = {} if z_variances is None else z_variances
+    custom.check_parts(
+        name, func, fast=fast, se=se, jackknife=jackknife, prepare=prepare, transform=transform, bounds=bounds,
+        truth=truth, z_variances=z_variances, tests=tests,
+    )  # fmt: skip
+    bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
+    tests = tuple(tests)
+    settings = f"{fast} {transform} {bounds} {tests} {sorted(z_variances)}"
+    parts = custom.UserParts(
+        func=func, fast=fast, se=se, jackknife=jackknife, prepare=prepare, transform=transform, bounds=bounds,
+        truth=truth, z_variances=dict(z_variances), tests=tests,
+        digest=custom.digest(f"{name} {settings}", func, se, jackknife, prepare, truth, *z_variances.values()),
+    )  # fmt: skip
+    asymptotic = tuple(f"fisher_z_{v}" for v in z_variances)
+    if se is not None:
+        asymptotic += ("fisher_z_se" if transform == "fisher_z" else "wald_se",)
+    return Statistic(
+        name=name,
+        label=label or name,
+        estimate_rows=functools.partial(_user_estimate, parts),
+        jackknife_rows=functools.partial(_user_jackknife, parts),
+        bootstrap_rows=functools.partial(_user_bootstrap, parts),
+        bootstrap_methods=tuple(m for m in BOOTSTRAP_METHODS if se is not None or m != "studentized"),
+        z_se_rows=functools.partial(_user_z_se, parts) if se is not None else None,
+        asymptotic_methods=asymptotic,
+        cheap_rows=functools.partial(_user_cheap, parts),
+        asymptotic_ci=functools.partial(_user_asymptotic_ci, parts),
+        transform=transform,
+        user=parts,
+    )
+
+
+def _user_estimate(parts: custom.UserParts, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return parts.estimate_rows(x, y)
+
+
+def _user_jackknife(parts: custom.UserParts, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    return parts.jackknife_rows(x, y)
+
+
+def _user_bootstrap(parts: custom.UserParts, x, y, keys, n_boot, jack, with_controls):
+    """Replicates, the exact resample controls (statistic-agnostic: indices and jackknife only) and, with an
+    ``se``, the bootstrap-t statistics ``(g(theta*) - g(theta_hat)) / (se* g'(theta*))`` on the transform's
+    scale (Davison & Hinkley 1997, eq. 5.7 with the delta method for ``g``)."""
+    keys = np.ascontiguousarray(keys, dtype=np.uint64)
+    with_se = parts.se is not None
+    theta, se_star = parts.bootstrap_rows(x, y, keys, n_boot, with_se)
+    if with_controls:
+        controls = _kernels.resample_controls_rows(keys, n_boot, jack)
+    else:
+        controls = np.zeros((x.shape[0], _kernels.N_RESAMPLE_CONTROLS))
+    t_star = None
+    if with_se:
+        theta_hat = parts.estimate_rows(x, y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t_star = (parts.g(theta) - parts.g(theta_hat)[:, None]) / (se_star * parts.g_prime(theta))
+    return theta, controls, t_star
+
+
+def _user_z_se(parts: custom.UserParts, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return parts.se_rows(x, y) * parts.g_prime(parts.estimate_rows(x, y))
+
+
+def jackknife_se(jack: np.ndarray) -> np.ndarray:
+    """Jackknife SE of each row of leave-one-out values ``(m, n)``: ``sqrt((n - 1)/n sum (jack_i - mean)^2)``
+    (Efron & Tibshirani 1993, eq. 11.5); NaN where a value is undefined."""
+    n = jack.shape[1]
+    return np.sqrt((n - 1) / n * np.square(jack - jack.mean(axis=1, keepdims=True)).sum(axis=1))
+
+
+def _user_cheap(parts: custom.UserParts, x: np.ndarray, y: np.ndarray):
+    """Estimate, jackknife SE and (with an ``se``) its SE ``(m,)`` each, of prepared rows ``x, y``."""
+    estimate = parts.estimate_rows(x, y)
+    se = jackknife_se(parts.jackknife_rows(x, y))
+    return estimate, se, (parts.se_rows(x, y) if parts.se is not None else None)
+
+
+def _user_asymptotic_ci(parts: custom.UserParts, method, estimate, se, n, confidence_level):
+    """``fisher_z_<name>``: ``tanh(atanh(t) -+ c sqrt(variance(t, n)))``; ``fisher_z_se``: the same with
+    ``se(atanh t) = se / (1 - t^2)`` (delta method); ``wald_se``: ``t -+ c se``."""
+    c = ndtri(1 - (1 - check_confidence_level(confidence_level)) / 2)
+    t = np.asarray(estimate, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "wald_se":
+            return t - c * se, t + c * se
+        z = np.arctanh(t)
+        if method == "fisher_z_se":
+            half = c * se / (1 - t * t)
+        else:
+            half = c * np.sqrt(parts.z_variances[method.removeprefix("fisher_z_")](t, n))
+        return np.tanh(z - half), np.tanh(z + half)
+
+
+PEARSON = Statistic.from_numba(
+    pearson.pearson_r,
+    name="pearson",
+    label="Pearson's r",
+    se=pearson.pearson_se,
+    z_variances={"pearson": pearson.fisher_variance},
+    truth=pearson.population_r,
+    tests=("permutation", "t_test"),
+)
+#: Statistics by name (built in; a user's are added by :func:`get_statistic` when first loaded).
+STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B, PEARSON)}
+#: The built-in names.
+BUILTIN: tuple[str, ...] = tuple(STATISTICS)
 
 
 def get_statistic(statistic: str | Statistic) -> Statistic:
-    """The :class:`Statistic` named ``statistic`` (or ``statistic`` itself), with a clear error otherwise."""
+    """The :class:`Statistic` named ``statistic`` (or ``statistic`` itself, or the one at
+    ``"package.module:function"``, loaded and registered under its name), with a clear error otherwise."""
     if isinstance(statistic, Statistic):
         return statistic
     if isinstance(statistic, str) and statistic in STATISTICS:
         return STATISTICS[statistic]
-    raise ValueError(f"`statistic` must be one of {list(STATISTICS)}, got {statistic!r}")
+    if isinstance(statistic, str) and ":" in statistic:
+        stat = custom.load(statistic)
+        register(stat)
+        STATISTICS.setdefault(statistic, stat)
+        return stat
+    raise ValueError(
+        f"`statistic` must be one of {list(BUILTIN)} or 'package.module:function' (a statistic of your own), "
+        f"got {statistic!r}"
+    )
+
+
+def register(stat: Statistic) -> Statistic:
+    """Make a user statistic known by its name in this process; refuses a built-in's name or a different
+    statistic under a name already taken."""
+    known = STATISTICS.get(stat.name)
+    if known is not None and known is not stat and (stat.name in BUILTIN or known.digest != stat.digest):
+        what = "a built-in statistic" if stat.name in BUILTIN else "another statistic already loaded"
+        raise ValueError(f"statistic name {stat.name!r} is taken by {what}; give yours another `name`")
+    STATISTICS[stat.name] = stat
+    return stat
+
+
+_VALIDATED: set[str] = set()
+
+
+def check_user_statistic(stat: Statistic, x: np.ndarray, y: np.ndarray) -> None:
+    """Validate a user statistic once per process on one dataset ``x, y (n,)`` (serially, before any
+    parallel kernel: :func:`simulation.custom.validate`); nothing for the built-in kernels."""
+    if stat.user is None or stat.digest in _VALIDATED:
+        return
+    custom.validate(stat, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    _VALIDATED.add(stat.digest)

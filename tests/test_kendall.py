@@ -236,8 +236,9 @@ def test_statistics_share_the_resample_stream_and_spearman_is_unchanged(tied_pai
 def test_unknown_statistic_is_named():
     from simulation import bootstrap_ci_single
 
-    with pytest.raises(ValueError, match=r"`statistic` must be one of \['spearman', 'kendall_b'\], got 'pearson'"):
-        bootstrap_ci_single(np.arange(6.0), np.arange(6.0), n_boot=10, seed=1, statistic="pearson")
+    with pytest.raises(ValueError, match=r"`statistic` must be one of \['spearman', 'kendall_b', 'pearson'\] or "
+                       r"'package.module:function' \(a statistic of your own\), got 'kendal'"):
+        bootstrap_ci_single(np.arange(6.0), np.arange(6.0), n_boot=10, seed=1, statistic="kendal")
 
 
 # --------------------------------------------------------------------------
@@ -298,9 +299,10 @@ def test_runner_refuses_a_method_kendall_does_not_define_and_an_unknown_statisti
         _run(statistics="kendall_b", methods=["fisher_z_bonett_wright"])
     with pytest.raises(RunError, match=r"include none that kendall_b defines \(it defines \['percentile'"):
         _run(methods=["fisher_z_bonett_wright"])
-    with pytest.raises(RunError, match=r"`statistics` must be a non-empty list of distinct names from "
-                                       r"\['spearman', 'kendall_b'\], got \['pearson'\]"):  # fmt: skip
-        _run(statistics="pearson")
+    with pytest.raises(RunError, match=r"`statistics` must be a non-empty list of distinct statistics: names from "
+                                       r"\['spearman', 'kendall_b', 'pearson'\] or 'package.module:function' "
+                                       r"\(your own\), got \['kendal'\]"):  # fmt: skip
+        _run(statistics="kendal")
     res = _run(statistics=("spearman", "kendall_b"), methods=["fisher_z_bonett_wright", "fisher_z_ase", "bca"])
     got = res.coverage.groupby("statistic")["method"].apply(lambda g: list(dict.fromkeys(g))).to_dict()
     assert got == {"kendall_b": ["bca", "fisher_z_ase"], "spearman": ["bca", "fisher_z_bonett_wright"]}

@@ -1,0 +1,119 @@
+"""User statistics for the tests, written as a researcher would (importable as ``tests.userstats:NAME``).
+
+``spearman_counts`` is Spearman's rho computed from a resample's counts, independently of the
+package's kernels: the data arrive as tie-group ids (``prepare=dense_ranks``), each group's weighted
+count gives its midrank (``cumulative count before it + (count + 1) / 2``), and rho is the weighted
+Pearson correlation of the midranks (Kendall 1970, *Rank Correlation Methods*, ch. 3: Spearman's rho with
+ties is Pearson's r of the midranks).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from simulation.custom import dense_ranks
+from simulation.intervals import FISHER_Z_VARIANCES
+from simulation.statistics import Statistic
+
+
+@njit(cache=True)
+def _centred_midranks(ids, counts, total):
+    k = 0
+    for i in range(ids.shape[0]):
+        k = max(k, int(ids[i]) + 1)
+    ranks = np.zeros(k)
+    for i in range(ids.shape[0]):
+        ranks[int(ids[i])] += counts[i]
+    below = 0.0
+    for g in range(k):
+        size = ranks[g]
+        ranks[g] = below + (size + 1.0) / 2.0 - (total + 1.0) / 2.0
+        below += size
+    return ranks
+
+
+@njit(cache=True)
+def spearman_counts(x, y, counts):
+    """Spearman's rho of a resample given as counts, x and y as tie-group ids."""
+    total = 0.0
+    for i in range(counts.shape[0]):
+        total += counts[i]
+    rx = _centred_midranks(x, counts, total)
+    ry = _centred_midranks(y, counts, total)
+    sxy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    for i in range(x.shape[0]):
+        w = counts[i]
+        if w == 0:
+            continue
+        a = rx[int(x[i])]
+        b = ry[int(y[i])]
+        sxy += w * a * b
+        sxx += w * a * a
+        syy += w * b * b
+    if sxx == 0.0 or syy == 0.0:
+        return np.nan
+    return sxy / math.sqrt(sxx * syy)
+
+
+@njit(cache=True)
+def spearman_bw_se(x, y, counts):
+    """Bonett & Wright's (2000) SE of atanh(r_s) times (1 - r_s^2): the SE of r_s itself."""
+    r = spearman_counts(x, y, counts)
+    n = 0.0
+    for i in range(counts.shape[0]):
+        n += counts[i]
+    return math.sqrt((1.0 + r * r / 2.0) / (n - 3.0)) * (1.0 - r * r)
+
+
+def spearman_truth(scenario) -> float:
+    """The built-in Spearman's truth of the scenario (so the tables are comparable)."""
+    return scenario.truth().value
+
+
+USER_SPEARMAN = Statistic.from_numba(
+    spearman_counts,
+    name="user_spearman",
+    se=spearman_bw_se,
+    prepare=dense_ranks,
+    truth=spearman_truth,
+    z_variances=dict(FISHER_Z_VARIANCES),
+)
+
+
+@njit(cache=True)
+def raises(x, y, counts):
+    """A statistic that raises."""
+    raise ValueError("boom")
+
+
+@njit(cache=True)
+def first_x(x, y, counts):
+    """Not a correlation: out of the bounds (-1, 1) on most data."""
+    return x[0] * 100.0 + 5.0
+
+
+@njit("float64(float64[:], float64[:], float64[:])")
+def wrong_signature(x, y, counts):
+    """Compiled for float counts only: the engine cannot call it."""
+    return 0.0
+
+
+@njit(cache=True)
+def mean_difference(x, y, counts):
+    """A statistic that is not a correlation (identity transform): mean of y - x."""
+    s = 0.0
+    w = 0.0
+    for i in range(x.shape[0]):
+        s += counts[i] * (y[i] - x[i])
+        w += counts[i]
+    return s / w
+
+
+MEAN_DIFFERENCE = Statistic.from_numba(mean_difference, name="mean_difference", transform="identity", bounds=None)
+
+NOT_CALLABLE = 3.0
