@@ -62,6 +62,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numba
 import numpy as np
 from numba import njit, prange, types
 from numba.core.registry import CPUDispatcher
@@ -323,8 +324,9 @@ def digest(name: str, *parts: Any) -> str:
 
 
 def is_numba(func: Any) -> bool:
-    """Whether ``func`` is a numba CPU dispatcher (``numba.njit``)."""
-    return isinstance(func, CPUDispatcher)
+    """Whether ``func`` is a numba CPU dispatcher (``numba.njit``); with ``NUMBA_DISABLE_JIT=1`` (kernels run
+    as plain Python, for coverage and debugging) ``njit`` returns the function itself, which then counts."""
+    return isinstance(func, CPUDispatcher) or (bool(numba.config.DISABLE_JIT) and callable(func))
 
 
 def check_parts(

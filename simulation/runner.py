@@ -855,6 +855,12 @@ def run_all_ci_scenarios(
         "max_reps": max_reps,
         "scenario_sizes": {key: list(per_scenario[key]) for key in scenario_sizes or {}},
         "keep_replicates": keep_replicates,
+        # where each user statistic was loaded from (its digest is in the identity)
+        "statistic_sources": {
+            name: get_statistic(name).user.spec
+            for name in identity.statistics
+            if get_statistic(name).user is not None and get_statistic(name).user.spec is not None
+        },
     }
     provenance = provenance_record(
         study,

@@ -74,3 +74,31 @@ def test_check_workers_names_each_mismatch():
         check_workers({"tcp://a:1": dict(local), "tcp://b:2": other}, local)
     with pytest.raises(RunError, match=r"tcp://c:3: cannot report its versions \(ModuleNotFoundError"):
         check_workers({"tcp://c:3": ModuleNotFoundError("No module named 'simulation'")}, local)
+
+
+def test_pearson_on_dask_equals_local(scheduler, tmp_path):
+    """Pearson's r travels to the workers as a pickled Statistic (its numba functions included)."""
+    scenarios = [SMOKE[0], SMOKE[8]]
+    opts = {"n_reps": 40, "n_boot": 50, "seed": 5, "statistics": "spearman,pearson"}
+    local = run_all_ci_scenarios(scenarios, n_jobs=1, **opts)
+    remote = run_all_ci_scenarios(scenarios, backend="dask", scheduler=scheduler, out=tmp_path / "r", **opts)
+    pd.testing.assert_frame_equal(local.coverage, remote.coverage, check_exact=True)
+
+
+def test_workers_that_cannot_import_a_user_statistic_are_refused(scheduler, tmp_path, monkeypatch):
+    """A module only the client can import (written after the workers started, on the client's path):
+    refused at connection, naming each worker and the module; nothing written."""
+    (tmp_path / "only_here_stats.py").write_text(
+        "from numba import njit\n"
+        "from simulation.pearson import pearson_r\n"
+        "@njit(cache=False)\n"
+        "def my_r(x, y, counts):\n"
+        "    return pearson_r(x, y, counts)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    out = tmp_path / "r"
+    with pytest.raises(RunError, match=r"Dask workers cannot import the statistic's code.*tcp://127\.0\.0\.1:\d+: "
+                                       r"cannot import only_here_stats \(ModuleNotFoundError"):  # fmt: skip
+        run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, backend="dask", scheduler=scheduler, out=out,
+                             statistics="only_here_stats:my_r")  # fmt: skip
+    assert not (out / "coverage.parquet").exists()
