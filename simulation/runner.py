@@ -570,16 +570,31 @@ def check_statistic_methods(
     unknown = [m for m in wanted if m not in allowed]
     if unknown or not wanted:
         raise RunError(
-            f"`methods` must be a non-empty subset of {allowed} (the methods of {list(statistics)}), got {list(wanted)}"
+            f"`methods` must be a non-empty subset of {allowed} (the methods of {list(statistics)}), got "
+            f"{list(wanted)}{_missing_se_note(statistics, wanted)}"
         )
     out = {stat: tuple(m for m in statistic_methods(stat) if m in wanted) for stat in statistics}
     empty = [stat for stat, ms in out.items() if not ms]
     if empty:
         raise RunError(
             f"`methods` {list(wanted)} include none that {empty[0]} defines "
-            f"(it defines {list(statistic_methods(empty[0]))})"
+            f"(it defines {list(statistic_methods(empty[0]))}){_missing_se_note([empty[0]], wanted)}"
         )
     return out
+
+
+#: Methods that need a statistic's standard error.
+SE_METHODS = ("studentized", "fisher_z_se", "wald_se")
+
+
+def _missing_se_note(statistics: Sequence[str], wanted: Sequence[str]) -> str:
+    """Why a user statistic lacks a method that needs a standard error (empty when that is not the cause)."""
+    lacking = [s for s in statistics if get_statistic(s).user is not None and get_statistic(s).user.se is None]
+    asked = [m for m in wanted if m in SE_METHODS]
+    if not lacking or not asked:
+        return ""
+    return (f"; {', '.join(asked)} need the statistic's standard error, which {', '.join(lacking)} does not "
+            "supply: give it one with Statistic.from_numba(..., se=...)")  # fmt: skip
 
 
 def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:

@@ -314,6 +314,9 @@ def test_power_study_with_a_user_statistic_names_it(tmp_path):
         ("tests.userstats:first_x", r"outside its bounds \(-1.0, 1.0\)"),
         ("tests.userstats:wrong_signature", r"No matching definition .* \(expected stat\(x, y, counts\) -> float\)"),
         ("tests.userstats:NOT_CALLABLE", r"is a float, not a Statistic"),
+        ("tests.userstats:returns_array", r"statistic 'returns_array' on a generated dataset of n = \d+ pairs: the "
+                                          r"statistic returned a ndarray, expected a float"),
+        ("tests.userstats:returns_text", r"statistic 'returns_text' .*the statistic returned a str_, expected a float"),
         ("tests.userstats:missing", r"has no attribute 'missing'"),
         ("no_such_module_xyz:f", r"cannot import module 'no_such_module_xyz'"),
         ("spearmann", r"names from \['spearman', 'kendall_b', 'pearson'\] or 'package.module:function'"),
@@ -449,3 +452,10 @@ def test_the_readme_example_somers_d_equals_scipy(tmp_path, monkeypatch):
     assert got == pytest.approx([stats.somersd(x[i], y[i]).statistic for i in idx], abs=1e-12)
     res = bootstrap_ci_single(x, y, n_boot=200, seed=3, statistic=stat)
     assert list(res.intervals.index) == ["percentile", "basic", "bca", "normal"]
+
+
+def test_methods_that_need_an_se_name_what_is_missing():
+    with pytest.raises(RunError, match=r"include none that mean_difference defines .*studentized need the "
+                                       r"statistic's standard error, which mean_difference does not supply"):
+        run_all_ci_scenarios(VALIDATION[:1], n_reps=10, n_boot=20, n_jobs=1, methods="studentized",
+                             statistics=["spearman", userstats.MEAN_DIFFERENCE])  # fmt: skip

@@ -117,3 +117,14 @@ def mean_difference(x, y, counts):
 MEAN_DIFFERENCE = Statistic.from_numba(mean_difference, name="mean_difference", transform="identity", bounds=None)
 
 NOT_CALLABLE = 3.0
+
+
+@njit(cache=True)
+def returns_array(x, y, counts):
+    """Returns the wrong type: an array."""
+    return x * 2.0
+
+
+def returns_text(x, y, axis=-1):
+    """A Python statistic that returns the wrong type."""
+    return "rho"
