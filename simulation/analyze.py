@@ -566,10 +566,12 @@ class Analysis:
     #: at the design and ``recommendation``.
     others: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
-    def min_detectable_rho(self) -> pd.DataFrame:
-        """The permutation test's minimum detectable |rho_s| per design generator (direction of the estimate)."""
+    def min_detectable_rho(self, statistic: str = "spearman") -> pd.DataFrame:
+        """The permutation test's minimum detectable correlation per design generator (direction of the
+        estimate), of Spearman's rho by default, or of another statistic of the design study (in its units)."""
         md = self.min_detectable
-        return md[md["test"] == "permutation"].reset_index(drop=True)
+        keep = (md["test"] == "permutation") & (md["statistic"] == statistic)
+        return md[keep].reset_index(drop=True)
 
     def to_dict(self) -> dict[str, Any]:
         def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -603,6 +605,7 @@ class Analysis:
             }
             | (
                 {
+                    "min_detectable": records(self.min_detectable_rho("kendall_b")),
                     "coverage": records(self.kendall_coverage[_COVERAGE_COLUMNS]),
                     "recommendation": {k: v for k, v in self.kendall_recommendation.items() if k != "evidence"}
                     | {"evidence": records(self.kendall_recommendation["evidence"])},
@@ -616,6 +619,7 @@ class Analysis:
                     "intervals": records(part["intervals"]),
                     "tests": records(part["tests"]),
                     "coverage": records(part["coverage"][_COVERAGE_COLUMNS]),
+                    "min_detectable": records(self.min_detectable_rho(name)),
                     "recommendation": {k: v for k, v in part["recommendation"].items() if k != "evidence"}
                     | {"evidence": records(part["recommendation"]["evidence"])},
                 }
@@ -743,7 +747,7 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         target_power=settings.target_power, seed=settings.seed,
     )  # fmt: skip
     pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
-                         study=f"analyze:{name}", **flags)  # fmt: skip
+                         study=f"analyze:{name}", statistics=settings.statistics, **flags)  # fmt: skip
     coverage = study.coverage[study.coverage["statistic"] == "spearman"].reset_index(drop=True)
     recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
     kendall_coverage = kendall_recommendation = None
@@ -904,6 +908,16 @@ def report_markdown(a: Analysis) -> str:
             )
         else:
             lines.append(f"- {gen}: {r.status} (power {r.power_at_search_hi:.2f} at |rho_s| = {r.search_hi:.2f}).")
+    for stat in s.statistics:
+        if stat == "spearman":
+            continue
+        for r in a.min_detectable_rho(stat).itertuples():
+            gen = cov.loc[cov["scenario"] == r.scenario, "generator"]
+            gen = gen.iloc[0] if len(gen) else r.scenario
+            what = (f"{r.rho_star:.3f} (± {r.rho_star_se:.3f})" if r.status == "ok"
+                    else f"{r.status} (power {r.power_at_search_hi:.2f} at {r.search_hi:.2f})")  # fmt: skip
+            lines.append(f"- {gen}, {stat}'s permutation test: minimum detectable |{stat}| = {what}, in its own "
+                         "units, on the same datasets.")  # fmt: skip
     if a.kendall_intervals is not None:
         kt = a.kendall_tests.set_index("test")
         kiv = a.kendall_intervals

@@ -403,7 +403,7 @@ def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
                      "recommendation's criterion", fontsize=9)  # fmt: skip
 
     pw = analysis.power
-    perm = pw[pw["test"] == "permutation"]
+    perm = pw[(pw["test"] == "permutation") & (pw["statistic"] == "spearman")]
     for key, g in perm.groupby("scenario", sort=False):
         gen = cov.loc[cov["scenario"] == key, "generator"]
         label = gen.iloc[0] if len(gen) else key
@@ -411,9 +411,15 @@ def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
         color = "#000000" if label == "rank_mixing" else "#0072B2"
         ax_pow.plot(mag, power, marker=GENERATOR_MARKERS.get(label, "o"), markersize=3, label=label, color=color)
         ax_pow.fill_between(mag, power - 2 * se, power + 2 * se, alpha=0.2, color=color)
+        # the other statistics' permutation tests on the same datasets, against the same strength |rho_s|
+        # (their curves share the grid's order, row for row)
+        for k, (stat, other) in enumerate(pw[(pw["test"] == "permutation") & (pw["scenario"] == key)
+                                            & (pw["statistic"] != "spearman")].groupby("statistic", sort=False)):
+            ax_pow.plot(mag.to_numpy(), other["power"].to_numpy(), linestyle=("--", ":", "-.")[k % 3], color=color,
+                        linewidth=1, label=f"{label}, {stat}")  # fmt: skip
     ax_pow.axvline(abs(analysis.rho_hat), color="#D55E00", linestyle=":", label=f"|r_s| = {abs(analysis.rho_hat):.3f}")
     ax_pow.axhline(analysis.settings.target_power, color="#555555", linestyle="--", linewidth=1)
-    ax_pow.set(xlabel="|rho_s| (true)", ylabel="power", ylim=(0, 1.02),
+    ax_pow.set(xlabel="|rho_s| (true: the generator's strength)", ylabel="power", ylim=(0, 1.02),
                title=f"permutation test, alpha = {analysis.settings.alpha:g}")  # fmt: skip
     ax_pow.legend(loc="lower right", fontsize=8)
     return fig

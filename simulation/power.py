@@ -392,8 +392,14 @@ def _kendall_curve(scenario: Scenario, settings: PowerSettings, data: _CurveData
 
     Tests: ``permutation`` (both variables' ties kept: one shared null per tie structure when y is untied,
     a null per dataset for tied y, as for Spearman) and ``normal_approx`` (``S / sqrt(Var0(S))`` with the
-    exact tie-corrected null variance, Kendall 1970, eq. 4.4: what SciPy and R report); no asymptotic
-    power approximation.  ``rho_true`` is tau's estimand at the grid point: the population tau of the
+    exact tie-corrected null variance, Kendall 1970, eq. 4.4: what SciPy and R report); and
+    ``asymptotic``, no simulation: the normal approximation's power with tau-b taken as normal around the
+    grid point's tau with its null SD ``sd0 = sqrt(Var0(S)) / sqrt((n0 - Tx)(n0 - Ty))`` (Noether 1987,
+    JASA 82:645-647, the local-alternative approximation behind his sample-size formula for Kendall's
+    test, here with the tie-corrected variance): two-sided ``Phi((tau - c) / sd0) + Phi((-tau - c) / sd0)``
+    with ``c`` the critical tau-b (:func:`simulation.kendall.normal_critical_tau`), averaged over the
+    datasets' y tie structures when y is tied.  ``rho_true`` is tau's estimand at the grid point: the
+    population tau of the
     continuous models ((2/pi) asin of the latent correlation; Plackett by quadrature), and for the tied-x
     generators the expected sample tau-b measured on the curve's own datasets with the mixing control
     variate (MCSE about 0.0002 at 10,000 datasets).
@@ -422,6 +428,7 @@ def _kendall_curve(scenario: Scenario, settings: PowerSettings, data: _CurveData
         keys = child_keys(seed, 10, 10 + settings.n_reps)
         nulls = kendall.permutation_null_rows(*fixed_groups, keys, settings.n_perm_tied_y)
         crit = np.array([kendall.normal_critical_tau(x_counts, np.bincount(g), alpha, alt) for g in gys])
+    sd0 = crit / stats.norm.isf(alpha / 2 if alt == "two-sided" else alpha)
     for sign in settings.signs(s):
         rhos = [sign * g for g in settings.grid]
         for rho, c in zip(rhos, data.coefficients(rhos), strict=True):
@@ -445,9 +452,24 @@ def _kendall_curve(scenario: Scenario, settings: PowerSettings, data: _CurveData
                 k = int(np.count_nonzero(reject))
                 power = k / settings.n_reps
                 rows.append((s.key, truth, test, power, math.sqrt(power * (1 - power) / settings.n_reps), k))
+            rows.append((s.key, truth, "asymptotic", kendall_asymptotic_power(truth, crit, sd0, alt), 0.0, -1))
     table = pd.DataFrame(rows, columns=["scenario", "rho_true", "test", "power", "power_mcse", "rejections"])
-    table["n_reps"] = settings.n_reps
+    table["n_reps"] = np.where(table["test"] == "asymptotic", 0, settings.n_reps)
     return table
+
+
+def kendall_asymptotic_power(tau: float, crit, sd0, alternative: str = "two-sided") -> float:
+    """Noether's (1987) approximate power of Kendall's normal-approximation test at true tau-b ``tau``: tau-b
+    normal with mean ``tau`` and its null SD ``sd0``, rejecting beyond the critical tau-b ``crit`` (arrays:
+    averaged, one per y tie structure)."""
+    crit, sd0 = np.asarray(crit, dtype=np.float64), np.asarray(sd0, dtype=np.float64)
+    if alternative == "greater":
+        power = stats.norm.sf((crit - tau) / sd0)
+    elif alternative == "less":
+        power = stats.norm.sf((crit + tau) / sd0)
+    else:
+        power = stats.norm.sf((crit - tau) / sd0) + stats.norm.sf((crit + tau) / sd0)
+    return float(np.mean(power))
 
 
 def _user_curve(scenario: Scenario, settings: PowerSettings, stat: Statistic, seed) -> pd.DataFrame:
@@ -509,16 +531,19 @@ def _asymptotic_star(sign: int, lo: float, hi: float, n: int, settings: PowerSet
     return {"rho_star": float(optimize.brentq(f, lo, hi, xtol=1e-12)), "rho_star_se": math.nan, "status": "ok"}
 
 
-def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerSettings) -> pd.DataFrame:
+def minimum_detectable(
+    curve: pd.DataFrame, scenario: Scenario, settings: PowerSettings, statistic: str = "spearman"
+) -> pd.DataFrame:
     """Minimum detectable |rho| per test and direction, from a :func:`power_curve` table.
 
     ``status``: ``ok``; ``not_reached`` (power stays below the target on the
     whole grid: ``rho_star`` NaN, raise the grid's end); ``at_grid_start``
     (the first grid point already has the target power).  ``estimate``:
     ``monte_carlo`` (interpolated on the simulated power curve, SE by the
-    delta method) or ``noncentral_t_approximation`` (the asymptotic test,
+    delta method), ``noncentral_t_approximation`` (Spearman's asymptotic test,
     solved by Brent with no Monte Carlo error but an approximation's, so SE
-    NaN).
+    NaN) or ``normal_approximation`` (Kendall's, Noether 1987: interpolated
+    on its curve of approximate power, SE NaN; in units of tau-b).
     """
     rows = []
     target = settings.target_power
@@ -538,11 +563,14 @@ def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerS
                 "search_hi": float(mag[-1]),
                 "power_at_search_hi": float(power[-1]),
                 "n_reps": 0 if test == "asymptotic" else settings.n_reps,
-                "estimate": APPROXIMATION if test == "asymptotic" else "monte_carlo",
+                "estimate": "monte_carlo",
             }
-            if test == "asymptotic":
+            if test == "asymptotic" and statistic == "spearman":
+                base["estimate"] = APPROXIMATION
                 rows.append(base | _asymptotic_star(sign, mag[0], mag[-1], scenario.n, settings))
                 continue
+            if test == "asymptotic":
+                base["estimate"] = KENDALL_APPROXIMATION
             above = np.nonzero(power >= target)[0]
             if above.size == 0:
                 rows.append(base | {"rho_star": math.nan, "rho_star_se": math.nan, "status": "not_reached"})
@@ -553,13 +581,14 @@ def minimum_detectable(curve: pd.DataFrame, scenario: Scenario, settings: PowerS
                 continue
             slope = (power[i] - power[i - 1]) / (mag[i] - mag[i - 1])
             rho_star = mag[i - 1] + (target - power[i - 1]) / slope
-            se = math.sqrt(target * (1 - target) / settings.n_reps) / slope
+            se = math.nan if test == "asymptotic" else math.sqrt(target * (1 - target) / settings.n_reps) / slope
             rows.append(base | {"rho_star": float(rho_star), "rho_star_se": float(se), "status": "ok"})
     return pd.DataFrame(rows)
 
 
-#: ``estimate`` of the asymptotic test's minimum detectable correlation.
+#: ``estimate`` of the asymptotic test's minimum detectable correlation (Spearman's; Kendall's).
 APPROXIMATION = "noncentral_t_approximation"
+KENDALL_APPROXIMATION = "normal_approximation"
 
 
 # --------------------------------------------------------------------------
@@ -712,7 +741,7 @@ def run_power_study(
     )
     mdc = info.merge(
         pd.concat(
-            [minimum_detectable(curves[sc.key, stat], sc, settings).assign(statistic=stat) for sc, stat in jobs],
+            [minimum_detectable(curves[sc.key, stat], sc, settings, stat).assign(statistic=stat) for sc, stat in jobs],
             ignore_index=True,
         ),
         on=["scenario", "statistic"],

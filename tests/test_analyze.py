@@ -351,5 +351,12 @@ def test_analyze_with_kendalls_design_coverage(tmp_path):
     assert d["kendall_b"]["recommendation"]["text"] == a.kendall_recommendation["text"]
     assert d["settings"]["statistics"] == ["spearman", "kendall_b"] and "statistics" not in b.to_dict()["settings"]
     assert "Kendall's coverage at this design" in (tmp_path / "k" / "report.md").read_text()
+    # power at the design for both statistics on the same datasets: Spearman's curve is the Spearman-only one
+    pd.testing.assert_frame_equal(a.min_detectable_rho(), b.min_detectable_rho(), check_exact=True)
+    kmd = a.min_detectable_rho("kendall_b")
+    assert len(kmd) == len(b.min_detectable_rho()) and (kmd["statistic"] == "kendall_b").all()
+    assert d["kendall_b"]["min_detectable"] == json.loads(json.dumps(
+        [{k: an._plain(v) for k, v in row.items()} for row in kmd.to_dict("records")]))  # fmt: skip
+    assert "kendall_b's permutation test: minimum detectable |kendall_b|" in (tmp_path / "k" / "report.md").read_text()
     with pytest.raises(ValueError, match=r"`statistics` must include 'spearman'"):
         an.AnalysisSettings(statistics=("kendall_b",))

@@ -379,7 +379,7 @@ def _power_check(col):
             per_point = table.groupby(["scenario", "statistic", "rho_true"])["test"].apply(list)
             for (_, stat, _), tests in per_point.items():
                 assert tests == (["permutation", "t_approx", "asymptotic"] if stat == "spearman"
-                                 else ["permutation", "normal_approx"])  # fmt: skip
+                                 else ["permutation", "normal_approx", "asymptotic"])  # fmt: skip
         elif col == "rho_true":
             for s in POWER_SCENARIOS:
                 sign = -1.0 if s.rho < 0 else 1.0  # direction "observed"
@@ -394,7 +394,6 @@ def _power_check(col):
                 np.testing.assert_allclose(tau, [t.value for t in truths], rtol=0, atol=tol + 1e-14)
         elif col == "n_reps":
             assert (table.loc[mc, "n_reps"] == settings.n_reps).all() and (table.loc[~mc, "n_reps"] == 0).all()
-            assert (table.loc[~spear, "test"] != "asymptotic").all()
         elif col == "rejections":
             assert (table.loc[~mc, "rejections"] == -1).all()
             plackett = table[mc & (table["scenario"] == POWER_SCENARIOS[1].key)]
@@ -405,13 +404,25 @@ def _power_check(col):
         elif col == "power":
             _same(table.loc[mc, "power"], table.loc[mc, "rejections"] / settings.n_reps)
             # the noncentral t, written with the CDF (the code uses survival functions)
-            t = table[~mc]
+            t = table[~mc & spear]
             n = t["n"].to_numpy()
             rho = t["rho_true"].to_numpy()
             crit = stats.t.ppf(1 - settings.alpha / 2, n - 2)
             delta = rho * np.sqrt(n - 2) / np.sqrt(1 - rho**2)
             expected = 1 - stats.nct.cdf(crit, n - 2, delta) + stats.nct.cdf(-crit, n - 2, delta)
             np.testing.assert_allclose(t["power"], expected, rtol=1e-7, atol=1e-10)
+            # Kendall's (Noether 1987): tau-b ~ N(tau, sd0^2), sd0 from Kendall's (1970) null variance of S
+            # with untied y (both scenarios' y are continuous), written with the CDF
+            for s in POWER_SCENARIOS:
+                k = table[~mc & ~spear & (table["scenario"] == s.key)]
+                t_counts = np.array(s.counts if s.tied else (1,) * s.n, dtype=float)
+                n0 = s.n * (s.n - 1) / 2
+                var_s = (s.n * (s.n - 1) * (2 * s.n + 5) - np.sum(t_counts * (t_counts - 1) * (2 * t_counts + 5))) / 18
+                sd0 = math.sqrt(var_s) / math.sqrt((n0 - np.sum(t_counts * (t_counts - 1)) / 2) * n0)
+                c = stats.norm.ppf(1 - settings.alpha / 2) * sd0
+                tau = k["rho_true"].to_numpy()
+                expected = 1 - stats.norm.cdf((c - tau) / sd0) + stats.norm.cdf((-c - tau) / sd0)
+                np.testing.assert_allclose(k["power"], expected, rtol=1e-9, atol=1e-12)
         elif col == "power_mcse":
             p = table.loc[mc, "power"]
             _same(table.loc[mc, "power_mcse"], np.sqrt(p * (1 - p) / settings.n_reps))
@@ -436,13 +447,14 @@ def _expected_min_detectable(power: pd.DataFrame, settings) -> pd.DataFrame:
                "target_power": target, "alpha": settings.alpha, "alternative": settings.alternative,
                "search_lo": mag[0], "search_hi": mag[-1], "power_at_search_hi": pw[-1],
                "n_reps": 0 if test == "asymptotic" else settings.n_reps,
-               "estimate": "noncentral_t_approximation" if test == "asymptotic" else "monte_carlo"}  # fmt: skip
+               "estimate": "monte_carlo" if test != "asymptotic" else
+               "noncentral_t_approximation" if statistic == "spearman" else "normal_approximation"}  # fmt: skip
         reached = np.nonzero(pw >= target)[0]
         if reached.size == 0:
             row |= {"rho_star": math.nan, "rho_star_se": math.nan, "status": "not_reached"}
         elif reached[0] == 0:
             row |= {"rho_star": mag[0], "rho_star_se": math.nan, "status": "at_grid_start"}
-        elif test == "asymptotic":
+        elif test == "asymptotic" and statistic == "spearman":
             n = int(g["n"].iloc[0])
             crit = stats.t.ppf(1 - settings.alpha / 2, n - 2)
 
@@ -458,8 +470,8 @@ def _expected_min_detectable(power: pd.DataFrame, settings) -> pd.DataFrame:
         else:
             i = reached[0]
             slope = (pw[i] - pw[i - 1]) / (mag[i] - mag[i - 1])
-            row |= {"rho_star": mag[i - 1] + (target - pw[i - 1]) / slope,
-                    "rho_star_se": math.sqrt(target * (1 - target) / settings.n_reps) / slope, "status": "ok"}
+            se = math.nan if test == "asymptotic" else math.sqrt(target * (1 - target) / settings.n_reps) / slope
+            row |= {"rho_star": mag[i - 1] + (target - pw[i - 1]) / slope, "rho_star_se": se, "status": "ok"}
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -467,7 +467,13 @@ def test_kendall_power_curve_has_size_alpha_at_zero_and_grows():
     s = Scenario(case="size", generator="rank_mixing", n=30, rho=0.3, template="custom", counts=(10, 10, 10))
     settings = PowerSettings(n_reps=20_000, grid=(0.0, 0.3), n_perm=20_000, seed=13)
     curve = power_curve(s, settings, "kendall_b")
-    assert set(curve["test"]) == {"permutation", "normal_approx"}
+    assert set(curve["test"]) == {"permutation", "normal_approx", "asymptotic"}
+    asym = curve[curve["test"] == "asymptotic"].set_index("rho_true")["power"]
+    assert asym.loc[0.0] == pytest.approx(0.05, abs=1e-12)  # Noether's approximation has size alpha exactly
+    simulated = curve[curve["test"] == "normal_approx"].set_index("rho_true")["power"]
+    # an approximation of the normal-approximation test's power: within 0.03 of its simulated power here
+    # (SE 0.0035), where it uses the null SD of tau-b at tau = 0.24
+    assert abs(asym.iloc[1] - simulated.iloc[1]) < 0.03
     at0 = curve[curve["rho_true"] == 0.0].set_index("test")["power"]
     se = math.sqrt(0.05 * 0.95 / settings.n_reps + 0.05 * 0.95 / settings.n_perm)
     assert 0.05 - 4 * se - 1 / (settings.n_perm + 1) < at0["permutation"] < 0.05 + 4 * se
@@ -477,6 +483,7 @@ def test_kendall_power_curve_has_size_alpha_at_zero_and_grows():
     expected = s.kendall_truth().value  # same scenario at its own rho = 0.3
     assert abs(tau - expected) < 0.003  # the curve's measurement (MCSE ~0.0003) against the truth's (0.0005)
     assert (strong.set_index("test")["power"] > at0 + 0.3).all()
+    assert (strong["test"] == "asymptotic").any()
 
 
 def test_summary_compares_the_statistics_on_one_scale():
