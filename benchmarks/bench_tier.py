@@ -10,22 +10,20 @@ This script
 2. times each phase's cost per dataset (one block and one unit of those 4
    scenarios, one thread);
 3. runs the whole tier for all 88 scenarios, in full, into a temporary
-   results folder with the default worker processes, in two rounds: a first
-   round of 2,000 bootstrapped and 80,000 cheap datasets per scenario (its
-   blocks are kept), then each scenario's own allocation
-   (:func:`simulation.commands.two_phase_allocation`, Cochran's optimum for
-   double sampling) from the largest residual share that round measured over
-   the bootstrap methods' endpoints, with a 15% margin on the variance ratio.
-   Both rounds count in the tier's time.  Then it checks every method's
-   mean-endpoint MCSE against the brute-force one (``sd / sqrt(129,700)``,
-   the SD from the same run);
-4. times ``--target-mcse 0.002`` on coverage for the 88 scenarios at the
-   default 1,000 resamples.
+   results folder with the default worker processes, with the product's own
+   command: ``run --target endpoints=0.0003 --n-boot 500`` restricted to the
+   five bootstrap methods (:func:`simulation.runner.run_all_ci_scenarios`
+   with ``targets``: a first round, then each scenario's own allocation of
+   both phases, growing until every method's mean-endpoint MCSE holds).
+   Then it checks every method's mean-endpoint MCSE against the brute-force
+   one (``sd / sqrt(129,700)``, the SD from the same run);
+4. times ``--target coverage=0.002`` for the 88 scenarios at the default
+   1,000 resamples.
 
 Prints wall times, the ratio to brute force, the achieved MCSEs and the disk
-used.  Goals: the tier in <= 2 minutes on 2 cores (>= 14x faster than brute
-force at equal or better MCSE), blocks <= 50 MB; the coverage target in <= 3
-minutes.  Compilation and worker start-up are excluded (a warm-up run).
+used.  Goals (issue 20): the tier in <= 45 s on 2 cores, >= 50x faster than
+brute force; blocks <= 50 MB; the coverage target in <= 2 minutes.
+Compilation and worker start-up are excluded (a warm-up run).
 
 Run: ``python benchmarks/bench_tier.py`` (about 6 minutes on 2 cores), or
 ``--skip-target`` for the tier alone.
@@ -42,15 +40,16 @@ import time
 import numpy as np
 
 from simulation.blocks import UnitContext, phase_costs
-from simulation.commands import two_phase_allocation
+from simulation.intervals import BOOTSTRAP_METHODS
 from simulation.runner import run_all_ci_scenarios
 from simulation.scenarios import load_study
 
 TIER_REPS, TIER_BOOT = 129_700, 500
 BRUTE_SAMPLE_REPS = 10_000
-FIRST_REPS, FIRST_CHEAP = 1_000, 10_000
-MARGIN = 0.85
-TRUTH_MCSE = 0.00025  # a quarter of the tier's +-0.001
+FIRST_REPS = 1_000
+#: The mean-endpoint MCSE of the tier: 129,700 plain datasets give sd / 360, about 0.0003 at the default
+#: study's endpoint SDs (0.10-0.12).
+TIER_TARGET = 0.0003
 
 
 def _timed(**kwargs):
@@ -80,51 +79,35 @@ def main() -> None:
         contexts = [UnitContext(TIER_BOOT, 0.95, 3, s.calibration(), s.truth()) for s in sample]
         c_boot, c_cheap = phase_costs(sample, contexts, boot_reps=200, cheap_reps=10_000)
 
-        # 3. the tier, in full: a first round for all, then each scenario's own allocation
-        common = dict(scenarios=study, n_boot=TIER_BOOT, seed=4, truth_mcse=TRUTH_MCSE, out=f"{tmp}/tier")
-        first, first_s = _timed(n_reps=FIRST_REPS, n_reps_cheap=FIRST_CHEAP, **common)
-        sizes = {}
-        fc = first.coverage
-        n_target = math.ceil(TIER_REPS / MARGIN)
-        for key, rows in fc[fc["method_kind"] == "bootstrap"].groupby("scenario", sort=False):
-            allocations = [
-                two_phase_allocation(n_target, row[f"residual_share_{e}"], row[f"cheap_share_{e}"], c_boot, c_cheap)
-                for _, row in rows.iterrows()
-                for e in ("mean_ci_lower", "mean_ci_upper")
-            ]
-            sizes[key] = (max(FIRST_REPS, *(a[0] for a in allocations)), max(FIRST_CHEAP, *(a[1] for a in allocations)))
-        tier, second_s = _timed(n_reps=FIRST_REPS, n_reps_cheap=FIRST_CHEAP, scenario_sizes=sizes, resume=True,
-                                **common)  # fmt: skip
-        tier_s = first_s + second_s
-        ms = np.array([v[0] for v in sizes.values()])
-        ns = np.array([v[1] for v in sizes.values()])
+        # 3. the tier, in full, by the product's command
+        tier, tier_s = _timed(
+            scenarios=study, n_reps=FIRST_REPS, n_boot=TIER_BOOT, seed=4, targets={"endpoints": TIER_TARGET},
+            methods=list(BOOTSTRAP_METHODS), out=f"{tmp}/tier",
+        )  # fmt: skip
+        allocation = tier.provenance["settings"]["allocation"]
+        ms = np.array([v[0] for v in allocation.values()])
+        ns = np.array([v[1] for v in allocation.values()])
         tc = tier.coverage
         boots = tc[tc["method_kind"] == "bootstrap"]
         worst = 0.0
         for end in ("lower", "upper"):
             brute_mcse = boots[f"sd_ci_{end}"] / math.sqrt(TIER_REPS)
             worst = max(worst, float((boots[f"mean_ci_{end}_mcse"] / brute_mcse).max()))
-        asym = tc[tc["method_kind"] == "asymptotic"]
-        worst_asym = max(
-            float((asym[f"mean_ci_{e}_mcse"] / (asym[f"sd_ci_{e}"] / math.sqrt(TIER_REPS))).max())
-            for e in ("lower", "upper")
-        )
         disk_mb = tier.provenance["block_bytes"] / 1e6
         print(f"brute force: {len(sample)} scenarios x {BRUTE_SAMPLE_REPS} x {TIER_BOOT} in {brute_s:.1f} s -> "
               f"88 x {TIER_REPS} x {TIER_BOOT} extrapolated {brute_full / 60:.1f} min on {cores} cores")
         print(f"cost per dataset and core: bootstrap {c_boot * 1e6:.0f} us, cheap phase {c_cheap * 1e6:.1f} us "
               f"(ratio {c_boot / c_cheap:.0f})")
-        print(f"allocation per scenario ({MARGIN} margin on the variance): n_reps {ms.min()}-{ms.max()} "
+        print(f"allocation per scenario (run --target endpoints={TIER_TARGET}): n_reps {ms.min()}-{ms.max()} "
               f"(median {np.median(ms):.0f}), n_reps_cheap {ns.min()}-{ns.max()} (median {np.median(ns):.0f})")
         print(f"tier with control variates, all 88 scenarios in full: {tier_s:.1f} s = {tier_s / 60:.2f} min "
-              f"(first round {first_s:.1f} s; goal <= 2 min); {brute_full / tier_s:.1f}x faster than brute force "
-              f"(goal >= 14x)")
+              f"(goal <= 45 s); {brute_full / tier_s:.1f}x faster than brute force (goal >= 50x)")
         ends = ["variance_ratio_mean_ci_lower", "variance_ratio_mean_ci_upper"]
         four = boots[boots["method"] != "studentized"]
         own = ["residual_share_mean_ci_lower", "residual_share_mean_ci_upper"]
         cheap_own = ["cheap_share_mean_ci_lower", "cheap_share_mean_ci_upper"]
         print(f"achieved: largest (MCSE / brute-force MCSE) of a mean endpoint over bootstrap methods and scenarios "
-              f"{worst:.3f} (<= 1 means equal or better), asymptotic methods {worst_asym:.3f}")
+              f"{worst:.3f} (<= 1 means equal or better)")
         print(f"variance ratios (medians over scenarios and methods; the four classic methods in brackets): mean "
               f"endpoints {np.nanmedian(boots[ends]):.1f} [{np.nanmedian(four[ends]):.1f}], coverage "
               f"{boots['variance_ratio_coverage'].median():.1f} [{four['variance_ratio_coverage'].median():.1f}]; "
@@ -136,12 +119,12 @@ def main() -> None:
               f"{disk_mb:.1f} MB (goal <= 50 MB; brute force's replicate blocks were about 2.7 GB)")
 
         if not args.skip_target:
-            target, target_s = _timed(scenarios=study, n_reps=200, n_boot=1000, seed=5, target_mcse=0.002,
+            target, target_s = _timed(scenarios=study, n_reps=200, n_boot=1000, seed=5, targets={"coverage": 0.002},
                                       out=f"{tmp}/target")  # fmt: skip
             t = target.coverage
             b = t[t["method_kind"] == "bootstrap"]
-            print(f"--target-mcse 0.002 on coverage (1000 resamples): {target_s:.1f} s = {target_s / 60:.2f} min "
-                  f"(goal <= 3 min); largest coverage MCSE {t['coverage_mcse'].max():.4f}; bootstrapped datasets per "
+            print(f"--target coverage=0.002 (1000 resamples): {target_s:.1f} s = {target_s / 60:.2f} min "
+                  f"(goal <= 2 min); largest coverage MCSE {t['coverage_mcse'].max():.4f}; bootstrapped datasets per "
                   f"scenario {b['n_reps'].min()}-{b['n_reps'].max()}, cheap {b['n_reps_cheap'].min()}-"
                   f"{b['n_reps_cheap'].max()}; plain would need "
                   f"{math.ceil(0.95 * 0.05 / 0.002**2)} bootstrapped datasets per scenario")

@@ -56,6 +56,16 @@ def _method_list(text: str) -> tuple[str, ...]:
     return methods
 
 
+def _target(text: str) -> str:
+    from simulation.runner import check_targets
+
+    try:
+        check_targets([text])
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("`targets`: ")) from None
+    return text
+
+
 def _statistic_list(text: str) -> tuple[str, ...]:
     from simulation.statistics import BUILTIN
 
@@ -127,7 +137,16 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--target-mcse", type=_mcse, help="add replicates until every coverage MCSE is below this (e.g. 0.005)"
     )
-    run.add_argument("--max-reps", type=_positive_int, default=20_000, help="cap for --target-mcse (default 20000)")
+    run.add_argument(
+        "--target", type=_target, action="append", metavar="MEASURE=MCSE",
+        help="precision target, repeatable: coverage, mean_ci_lower, mean_ci_upper, mean_width, miss_below, "
+        "miss_above, or endpoints (both means), e.g. --target endpoints=0.0003 --target coverage=0.002; after a "
+        "first round of --n-reps, each scenario gets its own allocation of both phases until every target holds",
+    )  # fmt: skip
+    run.add_argument(
+        "--max-reps", type=_positive_int, default=20_000,
+        help="cap on bootstrapped datasets per scenario for --target and --target-mcse (default 20000)",
+    )  # fmt: skip
     run.add_argument(
         "--n-reps-cheap", type=_positive_int,
         help="cheap-phase datasets per scenario, >= --n-reps (default: --n-reps times the optimal allocation)",
@@ -142,6 +161,15 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     run.add_argument("--no-plots", action="store_true", help="skip the figures")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    cache = sub.add_parser(
+        "cache",
+        help="where the cache of calibrations and truths is (shared by every results folder), or --clear it",
+        description="Calibrations and measured truths are kept in a user cache (SPEARMAN_SIM_CACHE, else "
+        "~/.cache/spearman-tied-sim) so that no run measures them twice; entries are keyed by the scenario, "
+        "the statistic, the precision and the code's version.",
+    )  # fmt: skip
+    cache.add_argument("--clear", action="store_true", help="delete every entry")
 
     plan = sub.add_parser(
         "plan",

@@ -17,9 +17,16 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from simulation.figures import plot_all, plot_power
-from simulation.metrics import reps_for_coverage_mcse, reps_for_mean_mcse
+from simulation.metrics import reps_for_coverage_mcse
 from simulation.report import label_statistics, label_tests, method_overview, summary_markdown
-from simulation.runner import COVERAGE_FILE, RunError, read_provenance, run_all_ci_scenarios
+from simulation.runner import (
+    COVERAGE_FILE,
+    RunError,
+    read_provenance,
+    run_all_ci_scenarios,
+    target_allocation,
+    two_phase_allocation,  # noqa: F401 - re-exported: its home was this module
+)
 from simulation.scenarios import load_study, study_statistics
 from simulation.settings import Settings
 
@@ -68,6 +75,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         overwrite=args.overwrite,
         keep_replicates=args.replicates,
         target_mcse=args.target_mcse,
+        targets=args.target,
         max_reps=args.max_reps,
         n_reps_cheap=args.n_reps_cheap,
         control_variates=not args.no_control_variates,
@@ -86,10 +94,17 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         written.append(out / "replicates.parquet")
     figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
     print(method_overview(label_statistics(result.coverage)).to_string(index=False))
+    allocation = result.provenance["settings"].get("allocation") or {}
+    if allocation:
+        ms, ns = [v[0] for v in allocation.values()], [v[1] for v in allocation.values()]
+        sizes = (f"{min(ms)}-{max(ms)} bootstrapped datasets x {opts['n_boot']} resamples + {min(ns)}-{max(ns)} "
+                 "cheap-phase datasets per scenario (each its own allocation for the targets)")  # fmt: skip
+    else:
+        sizes = (f"{opts['n_reps']} bootstrapped datasets x {opts['n_boot']} resamples + "
+                 f"{result.provenance['settings']['n_reps_cheap']} cheap-phase datasets")  # fmt: skip
     print(
-        f"\n{len(scenarios)} scenarios x {opts['n_reps']} bootstrapped datasets x {opts['n_boot']} resamples "
-        f"+ {result.provenance['settings']['n_reps_cheap']} cheap-phase datasets "
-        f"({result.provenance['blocks_computed']} blocks computed) in {elapsed:.1f} s{figures[1]}; wrote:"
+        f"\n{len(scenarios)} scenarios x {sizes} ({result.provenance['blocks_computed']} blocks computed) in "
+        f"{elapsed:.1f} s{figures[1]}; wrote:"
     )
     written += figures[0]
     for path in written:
@@ -130,118 +145,128 @@ def summary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cache(args: argparse.Namespace, settings: Settings) -> int:
+    """``cache``: where the calibration cache is and how much it holds; ``--clear`` empties it."""
+    from simulation import cache as user_cache
+
+    if args.clear:
+        print(f"deleted {user_cache.clear()} entries from {user_cache.cache_dir()}")
+        return 0
+    folder, entries, size = user_cache.info()
+    if folder is None:
+        print(f"the cache is off ({user_cache.ENV}=off)")
+    else:
+        print(f"{folder}: {entries} entries, {size / 1e3:.1f} kB")
+    return 0
+
+
 def plan(args: argparse.Namespace, settings: Settings) -> int:
     """``plan``: datasets per target precision and the runtime, with and without control variates.
 
     Without ``--target`` it plans the original study's precision tiers
     (:data:`PRECISION_TIERS`).  A pilot run (``--pilot-reps`` bootstrapped
-    datasets per scenario, its default cheap phase) gives the endpoints' SD and
-    each method's variance ratios; timing one bootstrap block and one cheap
+    datasets per scenario, its default cheap phase) gives each scenario's
+    endpoint SDs and variance shares; timing one bootstrap block and one cheap
     unit per scenario (first four scenarios, one thread, compilation
-    excluded) gives the cost per dataset of each phase.
+    excluded) gives the cost per dataset of each phase.  Each scenario's
+    allocation for a tier is the one ``run --target endpoints=MCSE`` gives it
+    after the same first round (:func:`simulation.runner.target_allocation`,
+    the same code, with the measured cost ratio), summed over the study.
     """
-    from simulation.blocks import UnitContext, phase_costs
-    from simulation.runner import default_cheap_ratio
+    import tempfile
+
+    from simulation.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, UnitContext, phase_costs
+    from simulation.generators import Truth
+    from simulation.runner import TARGET_MARGIN, default_cheap_ratio
+    from simulation.statistics import get_statistic
 
     scenarios = load_study(args.study)
     statistics = args.statistic or study_statistics(_study_name(args.study))
     opts = _resolved(args, settings)
     n_boot = args.n_boot or (TIER_N_BOOT if not args.target else settings.N_BOOT)
     level = opts["confidence_level"]
-    pilot = run_all_ci_scenarios(
-        scenarios,
-        n_reps=args.pilot_reps,
-        n_boot=n_boot,
-        confidence_level=level,
-        seed=opts["seed"],
-        n_jobs=opts["n_jobs"],
-        batch_bootstrap=settings.BATCH_CI_BOOTSTRAP,
-        chunk_bytes=settings.CHUNK_BYTES,
-        backend=args.backend,
-        scheduler=args.scheduler,
-        statistics=statistics,
-    ).coverage
+    with tempfile.TemporaryDirectory() as tmp:
+        pilot_result = run_all_ci_scenarios(
+            scenarios, n_reps=args.pilot_reps, n_boot=n_boot, confidence_level=level, seed=opts["seed"],
+            n_jobs=opts["n_jobs"], batch_bootstrap=settings.BATCH_CI_BOOTSTRAP, chunk_bytes=settings.CHUNK_BYTES,
+            backend=args.backend, scheduler=args.scheduler, statistics=statistics, out=Path(tmp) / "pilot",
+        )  # fmt: skip
+        files = list((Path(tmp) / "pilot" / "blocks").rglob("*.parquet"))
+        boot_files = [f for f in files if f.name.startswith("b")]
+        cheap_files = [f for f in files if f.name.startswith("c")]
+        per_boot_block = max((f.stat().st_size for f in boot_files), default=0)
+        per_cheap_unit = max((f.stat().st_size for f in cheap_files), default=0)
+    pilot = pilot_result.coverage
+    names = list(dict.fromkeys(pilot["statistic"]))
     timed = scenarios[:4]
-    # a dataset of the run computes every statistic: the costs add up
-    c_b, c_c = 0.0, 0.0
-    for statistic in statistics:
-        contexts = [
-            UnitContext(n_boot, level, opts["seed"], s.calibration(),
-                        s.truth() if statistic == "spearman" else s.kendall_truth(), statistic=statistic)
-            for s in timed
-        ]  # fmt: skip
-        b_cost, c_cost = phase_costs(timed, contexts)
-        c_b, c_c = c_b + b_cost, c_c + c_cost
+    costs = {}
+    for statistic in names:
+        stat = get_statistic(statistic)
+        contexts = []
+        for s in timed:
+            truth = pilot.loc[(pilot["scenario"] == s.key) & (pilot["statistic"] == statistic), "rho_true"].iloc[0]
+            contexts.append(UnitContext(n_boot, level, opts["seed"], s.calibration(), Truth(float(truth), 0.0, 0),
+                                        statistic=stat if stat.user is not None else statistic))  # fmt: skip
+        costs[statistic] = phase_costs(timed, contexts)
+    c_b = sum(c[0] for c in costs.values())  # a dataset of the run computes every statistic
+    c_c = sum(c[1] for c in costs.values())
     boot = pilot[pilot["method_kind"] == "bootstrap"]
     sd_endpoint = float(max(pilot["sd_ci_lower"].max(), pilot["sd_ci_upper"].max()))
-    # every method must reach the precision: the method whose median shares cost most decides
-
-    def shares(measures: list[str]) -> tuple[float, float]:
-        columns = [f"{k}_share_{m}" for m in measures for k in ("residual", "cheap")]
-        medians = boot.groupby(["statistic", "method"])[columns].median()
-        pairs = [
-            (row[f"residual_share_{m}"], row[f"cheap_share_{m}"]) for _, row in medians.iterrows() for m in measures
-        ]
-        return max(pairs, key=lambda p: (math.sqrt(p[0] * c_b) + math.sqrt(p[1] * c_c)) ** 2)
-
-    share_end = shares(["mean_ci_lower", "mean_ci_upper"])
-    share_cov = shares(["coverage"])
+    cheap_first = int(pilot.loc[pilot["method_kind"] == "bootstrap", "n_reps_cheap"].max())
     cores = os.cpu_count() or 1
-    n_sc = len(scenarios)
     workers = sorted(set(args.workers or []))
     tiers = [(f"±{h:g}", h, tier_reps) for h, tier_reps in PRECISION_TIERS] if not args.target else [
         (f"±{h:g}", h, None) for h in args.target
     ]  # fmt: skip
+    groups = list(pilot.groupby(["scenario", "statistic"], sort=False))
     rows = []
     for name, h, tier_reps in tiers:
-        n_plain = tier_reps or reps_for_mean_mcse(h / Z95, sd_endpoint)
-        m, big_n = two_phase_allocation(n_plain, *share_end, c_b, c_c)
-        plain_s = n_sc * n_plain * c_b / cores
-        cv_s = n_sc * (m * c_b + big_n * c_c) / cores
-        row = {"tier": name, "plain n_reps": n_plain, "plain runtime": _duration(plain_s)}
-        row |= {"CV n_reps": m, "CV n_reps_cheap": big_n, "CV runtime": _duration(cv_s)}
-        row["speed-up"] = f"{plain_s / cv_s:.1f}x"
-        row["n_reps (coverage, plain)"] = reps_for_coverage_mcse(h / Z95, level)
+        mcse = h / Z95
+        targets = {"mean_ci_lower": mcse, "mean_ci_upper": mcse}
+        plain_s = cv_s = 0.0
+        ms, ns, n_plains, disk = [], [], [], 0
+        for (_, statistic), g in groups:
+            cb, cc = costs[statistic]
+            first = (args.pilot_reps, cheap_first)
+            m, big_n = target_allocation(g, *first, targets, cb / cc) or first
+            n_plain = tier_reps or math.ceil(TARGET_MARGIN * max(
+                g["sd_ci_lower"].max(), g["sd_ci_upper"].max()) ** 2 / mcse**2)  # fmt: skip
+            ms.append(m)
+            ns.append(big_n)
+            n_plains.append(n_plain)
+            plain_s += n_plain * cb / cores
+            cv_s += (m * cb + big_n * cc) / cores
+            disk += -(-m // BLOCK_REPS) * per_boot_block
+            disk += -(-big_n // (BLOCK_REPS * CHEAP_UNIT_BLOCKS)) * per_cheap_unit
+        row = {"tier": name, "plain n_reps": max(n_plains), "plain runtime": _duration(plain_s)}
+        row |= {"CV n_reps": f"{min(ms)}-{max(ms)}", "CV n_reps_cheap": f"{min(ns)}-{max(ns)}",
+                "CV runtime": _duration(cv_s), "speed-up": f"{plain_s / cv_s:.1f}x", "disk": f"{disk / 1e6:.0f} MB"}
+        row["n_reps (coverage, plain)"] = reps_for_coverage_mcse(mcse, level)
         for w in workers:
             row[f"CV on {w} cores"] = _duration(cv_s * cores / w)
         rows.append(row)
+    medians = boot.groupby(["statistic", "method"])[["residual_share_mean_ci_lower", "cheap_share_mean_ci_lower",
+                                                      "residual_share_coverage", "cheap_share_coverage"]].median()
     print(
-        f"Pilot: {n_sc} scenarios x {args.pilot_reps} bootstrapped datasets x {n_boot} resamples (and the default "
-        f"cheap phase), statistics {', '.join(statistics)}; largest SD of an interval endpoint across "
+        f"Pilot: {len(scenarios)} scenarios x {args.pilot_reps} bootstrapped datasets x {n_boot} resamples (and the "
+        f"default cheap phase), statistics {', '.join(names)}; largest SD of an interval endpoint across "
         f"datasets: {sd_endpoint:.4f}.\n"
         f"Cost per dataset and core: bootstrap {c_b * 1e6:.0f} us, cheap phase {c_c * 1e6:.1f} us "
         f"(ratio {c_b / c_c:.0f}). Variance of the control-variate estimators as shares of the plain one "
-        f"(a: the bootstrapped datasets' residual, b: the cheap phase's; medians, the costliest bootstrap method): "
-        f"mean endpoints a = {share_end[0]:.4f}, b = {share_end[1]:.4f}; coverage a = {share_cov[0]:.3f}, "
-        f"b = {share_cov[1]:.3f}.\n"
-        f"Allocation (Cochran 1977, §12.6): n_reps_cheap / n_reps = sqrt(b c_boot / (a c_cheap)) = "
-        f"{math.sqrt(share_end[1] * c_b / (share_end[0] * c_c)):.0f} for the endpoint tiers; the runner's default "
-        f"for coverage at {n_boot} resamples is {default_cheap_ratio(n_boot):.0f}.\n"
-        "Plain: n_reps = (z SD / h)^2 datasets (Morris et al. 2019); CV: the two-phase datasets with the same "
-        "MCSE for every method. Runtimes scale the measured costs linearly over this machine's cores; 'on N cores' "
-        "assumes N cores as fast as these (e.g. a Dask cluster).\n"
+        f"(a: the bootstrapped datasets' residual, b: the cheap phase's; medians over methods and scenarios): "
+        f"mean endpoints a = {medians['residual_share_mean_ci_lower'].median():.4f}, "
+        f"b = {medians['cheap_share_mean_ci_lower'].median():.4f}; coverage a = "
+        f"{medians['residual_share_coverage'].median():.3f}, b = {medians['cheap_share_coverage'].median():.3f}.\n"
+        f"Allocation: each scenario's own (Cochran 1977, §12.6), as `run --target endpoints=MCSE` makes it after a "
+        f"first round like this pilot, with a {TARGET_MARGIN:g} margin on the variance (ranges over scenarios); "
+        f"the runner's default cheap ratio for coverage at {n_boot} resamples is {default_cheap_ratio(n_boot):.0f}.\n"
+        "Plain: n_reps = (SD / MCSE)^2 datasets for the worst method (Morris et al. 2019), MCSE = half-width / 1.96; "
+        "CV: the two-phase datasets with that MCSE for every method. Runtimes scale the measured costs linearly "
+        "over this machine's cores; 'on N cores' assumes N cores as fast as these (e.g. a Dask cluster). Disk: the "
+        "blocks of a results folder, from the pilot's block sizes.\n"
     )
     print(pd.DataFrame(rows).to_string(index=False))
     return 0
-
-
-def two_phase_allocation(
-    n_plain: int, residual: float, cheap: float, c_boot: float, c_cheap: float
-) -> tuple[int, int]:
-    """Cheapest ``(m, N)`` whose two-phase variance ``a/m + b/N`` equals the plain ``1/n_plain``.
-
-    ``a = residual`` and ``b = cheap`` are the estimator's shares of the
-    plain variance (``residual_share_*`` and ``cheap_share_*`` of a run's
-    table).  Minimizing ``m c_boot + N c_cheap`` subject to ``a/m + b/N =
-    1/n_plain`` gives ``m = n_plain (a + sqrt(a b c_cheap / c_boot))`` and
-    ``N = n_plain (b + sqrt(a b c_boot / c_cheap))`` (Lagrange; Cochran 1977,
-    §12.6); ``N`` at least ``m``.
-    """
-    a = min(max(residual, 1e-6), 1.0)
-    b = max(cheap, 0.0)
-    m = math.ceil(n_plain * (a + math.sqrt(a * b * c_cheap / c_boot)))
-    big_n = max(m, math.ceil(n_plain * (b + math.sqrt(a * b * c_boot / c_cheap))))
-    return m, big_n
 
 
 def _duration(seconds: float) -> str:

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulation import __version__, custom
+from simulation import __version__, cache, custom
 from simulation._validation import (
     RunError,
     check_bool,
@@ -313,8 +313,9 @@ def calibrate_all(
     scenarios: Sequence[Scenario | Job], execution: Execution, out: Path | None, truth_mcse: float
 ) -> dict[str, tuple[Calibration, Truth]]:
     """Each scenario's (or job's: scenario and statistic) calibration and measured truth, computed once (in
-    parallel), cached in ``<out>/calibrations.json`` under the job's key (floats round-trip exactly
-    through JSON; an unreadable cache is recomputed, as both are deterministic)."""
+    parallel), cached in ``<out>/calibrations.json`` under the job's key and in the user's cache shared by
+    every results folder (:mod:`simulation.cache`; floats round-trip exactly through JSON; an unreadable
+    cache is recomputed, as both are deterministic)."""
     jobs = [s if isinstance(s, Job) else Job(s) for s in scenarios]
     path = out / CALIBRATIONS_FILE if out is not None else None
     cached = (read_json(path) if path is not None and path.exists() else None) or {}
@@ -326,13 +327,26 @@ def calibrate_all(
     except (AttributeError, TypeError, KeyError):
         known = {}
     missing = [j for j in jobs if j.key not in known]
+    # then the user's cache, shared by every results folder (simulation.cache)
+    user_keys = {j.key: _cache_key(j, truth_mcse) for j in missing}
+    for j in missing:
+        entry = cache.get(user_keys[j.key])
+        try:
+            if entry is not None:
+                known[j.key] = (Calibration(*entry["calibration"]), Truth(*entry["truth"]))
+        except (KeyError, TypeError):
+            pass  # an entry of another shape: computed again and rewritten
+    from_user_cache = [j for j in missing if j.key in known]
+    missing = [j for j in missing if j.key not in known]
 
     def keep(i: int, result: tuple[Calibration, Truth]) -> None:
         known[missing[i].key] = (Calibration(*result[0]), Truth(*result[1]))
+        cache.put(user_keys[missing[i].key], {"calibration": list(result[0]), "truth": list(result[1])})
 
     n_jobs = execution.n_jobs if execution.backend == "local" else 1
     calls = [((j.scenario, truth_mcse, portable(j.statistic)), {}) for j in missing]
     parallel_map(_calibrate_one, calls, n_jobs=n_jobs, progress=False, on_result=keep, desc="calibrations")
+    missing += from_user_cache  # written to the folder's calibrations.json below
     if path is not None and missing:
         body = {
             key: {"calibration": list(cal), "truth": list(truth), "truth_mcse": truth_mcse,
@@ -341,6 +355,17 @@ def calibrate_all(
         }
         write_json(path, {"scenarios": body})
     return known
+
+
+def _cache_key(job: Job, truth_mcse: float) -> str:
+    """What identifies a job's calibration and truth in the user's cache (:mod:`simulation.cache`)."""
+    from simulation.parallel import _source_digest
+
+    stat = get_statistic(job.statistic)
+    return cache.entry_key(
+        scenario=job.scenario.key, statistic=stat.name, digest=stat.digest, truth_mcse=truth_mcse,
+        calibration=CALIBRATION_VERSION, source=_source_digest(), version=__version__,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------
@@ -655,36 +680,137 @@ def _check_scenario_sizes(
     return out
 
 
-def _grow_for_target(
-    scenarios: Sequence[Scenario],
+#: Measures a precision target may name (``--target MEASURE=MCSE``), and shorthands for several.
+TARGET_MEASURES = ("coverage", "mean_ci_lower", "mean_ci_upper", "mean_width", "miss_below", "miss_above")
+TARGET_SHORTHANDS = {"endpoints": ("mean_ci_lower", "mean_ci_upper")}
+#: Measures whose estimators report their variance shares (``residual_share_*``, ``cheap_share_*``), so
+#: that a target on them gets Cochran's allocation of the two phases; the others grow both in proportion.
+SHARED_MEASURES = ("coverage", "mean_ci_lower", "mean_ci_upper")
+#: Measures judged against the truth: a target on them also sets the truth's precision (a quarter of it).
+TRUTH_MEASURES = ("coverage", "miss_below", "miss_above")
+#: Variance margin of a target's allocation (the shares and SDs are estimated from the round before).
+TARGET_MARGIN = 1.15
+
+
+def check_targets(targets: Mapping[str, float] | Sequence[str] | str | None) -> dict[str, float]:
+    """Validate precision targets: ``{measure: mcse}``, or ``"measure=mcse"`` strings (comma-separated or a
+    list); ``endpoints`` stands for both mean endpoints.  Returns ``{measure: mcse}`` in
+    :data:`TARGET_MEASURES` order; a measure named twice must get the same value."""
+    if targets is None:
+        return {}
+    if isinstance(targets, str):
+        targets = [t for t in targets.split(",") if t.strip()]
+    pairs: list[tuple[Any, Any]] = []
+    if isinstance(targets, Mapping):
+        pairs = list(targets.items())
+    else:
+        for item in targets:
+            name, sep, value = str(item).partition("=")
+            if not sep:
+                raise RunError(f"`targets`: expected MEASURE=MCSE (e.g. coverage=0.002), got {item!r}")
+            try:
+                pairs.append((name.strip(), float(value)))
+            except ValueError:
+                raise RunError(f"`targets`: the MCSE of {name.strip()!r} must be a number, got {value!r}") from None
+    allowed = [*TARGET_MEASURES, *TARGET_SHORTHANDS]
+    out: dict[str, float] = {}
+    for name, value in pairs:
+        if name not in allowed:
+            raise RunError(f"`targets`: unknown measure {name!r}; expected one of {allowed}")
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 0.5:
+            raise RunError(f"`targets`: the MCSE of {name!r} must be a number in (0, 0.5), got {value!r}")
+        for measure in TARGET_SHORTHANDS.get(name, (name,)):
+            if measure in out and out[measure] != float(value):
+                raise RunError(f"`targets`: {measure!r} is given two targets, {out[measure]} and {float(value)}")
+            out[measure] = float(value)
+    return {m: out[m] for m in TARGET_MEASURES if m in out}
+
+
+def two_phase_allocation(
+    n_plain: int, residual: float, cheap: float, c_boot: float, c_cheap: float
+) -> tuple[int, int]:
+    """Cheapest ``(m, N)`` whose two-phase variance ``a/m + b/N`` equals the plain ``1/n_plain``.
+
+    ``a = residual`` and ``b = cheap`` are the estimator's shares of the
+    plain variance (``residual_share_*`` and ``cheap_share_*`` of a run's
+    table).  Minimizing ``m c_boot + N c_cheap`` subject to ``a/m + b/N =
+    1/n_plain`` gives ``m = n_plain (a + sqrt(a b c_cheap / c_boot))`` and
+    ``N = n_plain (b + sqrt(a b c_boot / c_cheap))`` (Lagrange; Cochran 1977,
+    §12.6); ``N`` at least ``m``.
+    """
+    a = min(max(residual, 1e-6), 1.0)
+    b = max(cheap, 0.0)
+    m = math.ceil(n_plain * (a + math.sqrt(a * b * c_cheap / c_boot)))
+    big_n = max(m, math.ceil(n_plain * (b + math.sqrt(a * b * c_boot / c_cheap))))
+    return m, big_n
+
+
+def target_allocation(
+    rows: pd.DataFrame, m: int, big_n: int, targets: Mapping[str, float], cost_ratio: float
+) -> tuple[int, int] | None:
+    """The phases one job needs for every targeted MCSE of every method in ``rows`` (its coverage rows
+    at sizes ``(m, big_n)``), or None when every target is met.
+
+    A bootstrap method's measure with variance shares: the plain estimator's per-dataset variance
+    ``sigma^2 = plain_mcse^2 m`` gives the plain datasets ``n_plain = sigma^2 / target^2`` it would need;
+    the two-phase estimator with shares ``a`` (residual) and ``b`` (cheap phase) reaches that variance most
+    cheaply at ``m' = n_plain (a + sqrt(a b / R))``, ``N' = n_plain (b + sqrt(a b R))`` with ``R =
+    cost_ratio`` the cost of a bootstrapped dataset over a cheap one (:func:`two_phase_allocation`;
+    the runner uses ``COST_RATIO_PER_RESAMPLE * n_boot``, measured and fixed so that the allocation is
+    deterministic; ``plan`` its own measurement), with :data:`TARGET_MARGIN` on the variance.  Other
+    measures and the asymptotic methods (cheap phase only): both phases, or the cheap one, in proportion
+    ``(mcse / target)^2`` times the margin.  Never smaller than now.
+    """
+    need_m, need_n = m, big_n
+    met = True
+    for row in rows.itertuples():
+        boot = row.method_kind == "bootstrap"
+        for measure, target in targets.items():
+            mcse = float(getattr(row, f"{measure}_mcse"))
+            if not math.isfinite(mcse) or mcse <= target:
+                continue
+            met = False
+            plain = float(getattr(row, f"{measure}_plain_mcse"))
+            a = getattr(row, f"residual_share_{measure}", math.nan) if measure in SHARED_MEASURES else math.nan
+            b = getattr(row, f"cheap_share_{measure}", math.nan) if measure in SHARED_MEASURES else math.nan
+            if boot and all(math.isfinite(v) for v in (plain, a, b)) and plain > 0:
+                n_plain = TARGET_MARGIN * plain**2 * row.n_reps / target**2
+                alloc_m, alloc_n = two_phase_allocation(n_plain, a, b, cost_ratio, 1.0)
+                need_m, need_n = max(need_m, alloc_m), max(need_n, alloc_n)
+            else:
+                growth = TARGET_MARGIN * (mcse / target) ** 2
+                need_n = max(need_n, math.ceil(big_n * growth))
+                if boot:
+                    need_m = max(need_m, math.ceil(m * growth))
+    return None if met else (need_m, max(need_n, need_m))
+
+
+def _grow_for_targets(
+    jobs: Sequence[Job],
     sizes: dict[str, tuple[int, int]],
     coverage_of,
-    target_mcse: float,
+    targets: Mapping[str, float],
     max_reps: int,
+    n_boot: int,
 ) -> bool:
-    """Raise the phases of every scenario whose worst coverage MCSE exceeds ``target_mcse``; True if any grew.
-
-    The MCSE of either estimator scales as ``1 / sqrt(n_reps)`` when both
-    phases grow in proportion, so the bootstrap phase grows to
-    ``n_reps (mcse / target)^2`` (10% more, at most ``max_reps``; whole
-    blocks while capped, else a multiple of :data:`FINAL_GROWTH_STEP`) and
-    the cheap phase keeps its ratio.  It grows at most
-    :data:`MAX_GROWTH` times per round: a small first round understates the
-    control variates' gain (their coefficients are estimated from fewer
-    datasets), and the next round re-estimates from more.
-    """
+    """Give every job whose targeted MCSEs are not met the allocation :func:`target_allocation` asks, at most
+    :data:`MAX_GROWTH` times its bootstrap phase per round (a small first round's shares are noisy: the next
+    round re-estimates them from more) and ``max_reps``; the cheap phase keeps its allocated ratio.  True if
+    any grew."""
     grown = False
-    for s in scenarios:
-        m, big_n = sizes[s.key]
-        worst = float(np.nanmax(coverage_of(s)["coverage_mcse"].to_numpy(), initial=0.0))
-        if worst > target_mcse and m < max_reps:
-            growth = (worst / target_mcse) ** 2 * 1.1
-            need = max(math.ceil(m * min(growth, MAX_GROWTH)), m + 1)
-            # a capped round will grow again: whole blocks; the last one only what it needs (a partial
-            # block is recomputed whole if a later round extends it)
-            step = BLOCK_REPS if growth > MAX_GROWTH else FINAL_GROWTH_STEP
-            new_m = min(-(-need // step) * step, max_reps)
-            sizes[s.key] = (new_m, max(big_n, math.ceil(big_n * new_m / m)))
+    for j in jobs:
+        m, big_n = sizes[j.key]
+        need = target_allocation(coverage_of(j), m, big_n, targets, COST_RATIO_PER_RESAMPLE * n_boot)
+        if need is None or m >= max_reps and big_n >= need[1]:
+            continue
+        new_m = min(need[0], math.ceil(MAX_GROWTH * m), max_reps)
+        # a capped round will grow again: whole blocks; the last one only what it needs
+        step = BLOCK_REPS if need[0] > new_m else FINAL_GROWTH_STEP
+        new_m = min(max(-(-new_m // step) * step, m), max_reps)
+        scale = new_m / need[0] if need[0] > 0 else 1.0
+        new_n = max(big_n, math.ceil(need[1] * min(scale, 1.0)), new_m)
+        if (new_m, new_n) != (m, big_n):
+            sizes[j.key] = (new_m, new_n)
             grown = True
     return grown
 
@@ -715,7 +841,8 @@ def run_all_ci_scenarios(
     settings_extra: dict[str, Any] | None = None,
     backend: str = "local",
     scheduler: str | None = None,
-    statistics: str | Sequence[str] | None = None,
+    statistics: str | Statistic | Sequence[str | Statistic] | None = None,
+    targets: Mapping[str, float] | Sequence[str] | str | None = None,
 ) -> StudyResult:
     """Run an interval-coverage study: every scenario, both phases, all interval methods.
 
@@ -749,10 +876,19 @@ def run_all_ci_scenarios(
     keep_replicates : bool
         Also return (and write) every bootstrapped dataset's intervals.
     target_mcse : float, optional
-        Grow both phases of each scenario until the coverage MCSE of every
-        method (as reported: control-variate where used) is below this, up to
-        ``max_reps`` bootstrapped datasets.  Also sets the truth's precision
-        to a quarter of it.  Deterministic.
+        The coverage target: the same as ``targets={"coverage": target_mcse}``.
+    targets : mapping or sequence of "measure=mcse", optional
+        Precision targets (:data:`TARGET_MEASURES`; ``endpoints`` = both mean
+        endpoints).  After a first round (``n_reps``, ``n_reps_cheap``), each
+        scenario gets its own allocation of both phases
+        (:func:`target_allocation`), growing round by round until the MCSE
+        of every targeted measure of every selected method (as reported:
+        control-variate where used) is at most its target, or ``max_reps``
+        bootstrapped datasets are reached.  A target on coverage or a miss
+        rate also sets the truth's precision to a quarter of it (the
+        endpoints and width do not depend on the truth).  Deterministic and resumable;
+        each scenario's allocation is in its rows (``n_reps``,
+        ``n_reps_cheap``) and in the provenance (``allocation``).
     n_reps_cheap : int, optional
         Cheap-phase datasets per scenario (>= ``n_reps``).  Default: ``n_reps``
         times :func:`default_cheap_ratio` (``n_reps`` with ``control_variates``
@@ -795,9 +931,19 @@ def run_all_ci_scenarios(
     scenarios = check_scenarios(scenarios)
     max_reps = check_positive_int(max_reps, "max_reps")
     target_mcse = _check_fraction(target_mcse, "target_mcse", 0.5)
+    targets = check_targets(targets)
+    if target_mcse is not None:
+        if targets.get("coverage", target_mcse) != target_mcse:
+            raise RunError(f"`target_mcse` {target_mcse} and the coverage target {targets['coverage']} differ")
+        targets = check_targets({**targets, "coverage": target_mcse})
+    if targets and n_reps > max_reps:
+        raise RunError(f"`n_reps` {n_reps} (the first round) exceeds `max_reps` {max_reps}: the targets could only "
+                       "be met by shrinking; raise `max_reps` or lower `n_reps`")  # fmt: skip
     truth_mcse = _check_fraction(truth_mcse, "truth_mcse", 0.5)
     if truth_mcse is None:
-        truth_mcse = min(DEFAULT_TRUTH_MCSE, target_mcse / 4) if target_mcse else DEFAULT_TRUTH_MCSE
+        # only the measures judged against the truth ask for a more precise one
+        against_truth = [v for k, v in targets.items() if k in TRUTH_MEASURES]
+        truth_mcse = min(DEFAULT_TRUTH_MCSE, min(against_truth) / 4) if against_truth else DEFAULT_TRUTH_MCSE
     identity = RunIdentity(
         n_boot=check_positive_int(n_boot, "n_boot"),
         confidence_level=check_confidence_level(confidence_level),
@@ -849,8 +995,8 @@ def run_all_ci_scenarios(
         ]
         _compute_units(todo, contexts, execution, store)
         computed += len(todo)
-        if target_mcse is None or not _grow_for_target(
-            jobs, sizes, lambda j: pd.DataFrame(rows_of(j)), target_mcse, max_reps
+        if not targets or not _grow_for_targets(
+            jobs, sizes, lambda j: pd.DataFrame(rows_of(j)), targets, max_reps, identity.n_boot
         ):
             break
 
@@ -867,7 +1013,9 @@ def run_all_ci_scenarios(
         "n_reps_cheap": n_reps_cheap,
         "methods": list(methods),
         "target_mcse": target_mcse,
+        "targets": targets,
         "max_reps": max_reps,
+        "allocation": {j.key: list(sizes[j.key]) for j in jobs} if targets else {},
         "scenario_sizes": {key: list(per_scenario[key]) for key in scenario_sizes or {}},
         "keep_replicates": keep_replicates,
         # where each user statistic was loaded from (its digest is in the identity)

@@ -129,8 +129,9 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 # Provenance
 # --------------------------------------------------------------------------
+@functools.cache
 def git_commit() -> str | None:
-    """The commit of the package's checkout, or None outside a git checkout."""
+    """The commit of the package's checkout, or None outside a git checkout (asked once per process)."""
     try:
         result = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -146,14 +147,19 @@ def git_commit() -> str | None:
 
 
 def versions() -> dict[str, str]:
-    """Python's, this package's and the core dependencies' versions."""
+    """Python's, this package's and the core dependencies' versions (read once per process)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> tuple[tuple[str, str], ...]:
     out = {"python": platform.python_version(), "simulation": __version__}
     for name in VERSIONED_PACKAGES:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:  # pragma: no cover - core dependencies
             out[name] = "unknown"
-    return out
+    return tuple(out.items())
 
 
 def now() -> str:

@@ -30,6 +30,22 @@ def tied_batch() -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_calibration_cache(tmp_path_factory: pytest.TempPathFactory):
+    """The tests share one calibration cache of their own (never the user's ~/.cache)."""
+    import os
+
+    from simulation import cache
+
+    old = os.environ.get(cache.ENV)
+    os.environ[cache.ENV] = str(tmp_path_factory.mktemp("calibration-cache"))
+    yield
+    if old is None:
+        del os.environ[cache.ENV]
+    else:
+        os.environ[cache.ENV] = old
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--full-size",

@@ -143,9 +143,9 @@ def test_plan_reports_replicates_for_each_target(capsys):
     argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "0.01"]
     assert main([*argv, "--workers", "16"]) == 0
     text = capsys.readouterr().out
-    for column in ("plain n_reps", "CV n_reps", "CV n_reps_cheap", "speed-up", "CV on 16 cores"):
+    for column in ("plain n_reps", "CV n_reps", "CV n_reps_cheap", "speed-up", "disk", "CV on 16 cores"):
         assert column in text
-    assert "Allocation (Cochran 1977, §12.6)" in text and "Cost per dataset and core" in text
+    assert "Allocation: each scenario's own (Cochran 1977, §12.6)" in text and "Cost per dataset and core" in text
     # coverage: 1.96^2 * 0.95 * 0.05 / 0.01^2 = 1824.8 -> 1825 (Morris et al. 2019, eq. 5)
     assert " 1825 " in text
 

@@ -1,0 +1,140 @@
+"""Precision targets for any measure (``run --target MEASURE=MCSE``): each scenario's own allocation."""
+
+from __future__ import annotations
+
+import math
+import re
+
+import pandas as pd
+import pytest
+
+from simulation import read_provenance
+from simulation.cli import main
+from simulation.runner import (
+    TARGET_MARGIN,
+    RunError,
+    check_targets,
+    run_all_ci_scenarios,
+    target_allocation,
+    two_phase_allocation,
+)
+from simulation.scenarios import load_study
+
+SMOKE = load_study("smoke")
+SMALL = [SMOKE[0], SMOKE[4], SMOKE[8]]  # tied rank mixing, tied Gaussian copula, continuous Plackett
+
+
+def test_check_targets_parses_and_expands():
+    assert check_targets(["coverage=0.002", "endpoints=0.001"]) == {
+        "mean_ci_lower": 0.001, "mean_ci_upper": 0.001, "coverage": 0.002,
+    }  # fmt: skip
+    assert check_targets("miss_below=0.01,mean_width=0.003") == {"mean_width": 0.003, "miss_below": 0.01}
+    assert check_targets({"endpoints": 0.001, "mean_ci_lower": 0.001}) == {"mean_ci_lower": 0.001,
+                                                                          "mean_ci_upper": 0.001}  # fmt: skip
+    assert check_targets(None) == {}
+
+
+@pytest.mark.parametrize(
+    ("targets", "message"),
+    [
+        (["cover=0.01"], r"unknown measure 'cover'; expected one of \['coverage', 'mean_ci_lower'"),
+        (["coverage=0.7"], r"the MCSE of 'coverage' must be a number in \(0, 0.5\), got 0.7"),
+        (["coverage=0"], r"must be a number in \(0, 0.5\)"),
+        (["coverage"], r"expected MEASURE=MCSE \(e.g. coverage=0.002\), got 'coverage'"),
+        (["coverage=abc"], r"the MCSE of 'coverage' must be a number, got 'abc'"),
+        ({"endpoints": 0.001, "mean_ci_lower": 0.002}, r"'mean_ci_lower' is given two targets"),
+    ],
+)
+def test_bad_targets_are_named(targets, message):
+    with pytest.raises(RunError, match=message):
+        check_targets(targets)
+
+
+def test_target_allocation_is_cochrans_for_shared_measures_and_proportional_otherwise():
+    """A bootstrap method with shares gets two_phase_allocation of the plain datasets its SD needs (with the
+    margin); a measure without shares grows both phases by (mcse / target)^2; an asymptotic method only the
+    cheap phase; met targets ask nothing."""
+    row = {"method_kind": "bootstrap", "n_reps": 400, "mean_ci_lower_mcse": 0.002, "mean_ci_lower_plain_mcse": 0.01,
+           "residual_share_mean_ci_lower": 0.05, "cheap_share_mean_ci_lower": 0.5,
+           "mean_width_mcse": 0.004, "mean_width_plain_mcse": 0.004}  # fmt: skip
+    rows = pd.DataFrame([row])
+    ratio = 60.0
+    n_plain = TARGET_MARGIN * 0.01**2 * 400 / 0.001**2
+    a, b = 0.05, 0.5
+    m = math.ceil(n_plain * (a + math.sqrt(a * b / ratio)))
+    big_n = math.ceil(n_plain * (b + math.sqrt(a * b * ratio)))
+    assert target_allocation(rows, 400, 4000, {"mean_ci_lower": 0.001}, ratio) == (m, big_n)
+    assert (m, big_n) == two_phase_allocation(n_plain, a, b, ratio, 1.0)
+    growth = TARGET_MARGIN * (0.004 / 0.002) ** 2
+    assert target_allocation(rows, 400, 4000, {"mean_width": 0.002}, ratio) == (math.ceil(400 * growth),
+                                                                                math.ceil(4000 * growth))  # fmt: skip
+    asym = pd.DataFrame([row | {"method_kind": "asymptotic"}])
+    assert target_allocation(asym, 400, 4000, {"mean_width": 0.002}, ratio) == (400, math.ceil(4000 * growth))
+    assert target_allocation(rows, 400, 4000, {"mean_ci_lower": 0.003, "mean_width": 0.005}, ratio) is None
+
+
+def test_targets_are_met_per_scenario_deterministic_and_resumable(tmp_path):
+    """Every targeted MCSE of every method holds (or the scenario reached max_reps); each scenario's
+    allocation is in its rows and the provenance; a rerun is identical and a resumed run computes nothing."""
+    targets = {"endpoints": 0.004, "coverage": 0.012}
+    opts = {"n_reps": 100, "n_boot": 60, "seed": 5, "n_jobs": 1, "max_reps": 3000, "targets": targets}
+    res = run_all_ci_scenarios(SMALL, out=tmp_path / "t", **opts)
+    cov = res.coverage
+    allocation = res.provenance["settings"]["allocation"]
+    for key, g in cov.groupby("scenario"):
+        boot = g[g["method_kind"] == "bootstrap"]
+        m, big_n = allocation[key]
+        assert (boot["n_reps"] == m).all() and (g["n_reps_cheap"] == big_n).all()
+        met = all((g[f"{k}_mcse"] <= v).all() for k, v in check_targets(targets).items())
+        assert met or m == 3000, key
+        assert m > 100  # the first round alone met nothing here: each scenario grew
+    assert len({tuple(v) for v in allocation.values()}) == len(SMALL)  # each its own allocation
+    again = run_all_ci_scenarios(SMALL, **opts)
+    pd.testing.assert_frame_equal(cov, again.coverage, check_exact=True)
+    resumed = run_all_ci_scenarios(SMALL, out=tmp_path / "t", resume=True, **opts)
+    pd.testing.assert_frame_equal(cov, resumed.coverage, check_exact=True)
+    assert resumed.provenance["blocks_computed"] == 0
+    assert read_provenance(tmp_path / "t" / "coverage.parquet")["settings"]["targets"] == check_targets(targets)
+
+
+def test_target_mcse_is_the_coverage_target():
+    opts = {"n_reps": 100, "n_boot": 40, "seed": 2, "n_jobs": 1, "max_reps": 2000}
+    a = run_all_ci_scenarios(SMALL[:1], target_mcse=0.01, **opts).coverage
+    b = run_all_ci_scenarios(SMALL[:1], targets=["coverage=0.01"], **opts).coverage
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+    with pytest.raises(RunError, match="`target_mcse` 0.01 and the coverage target 0.02 differ"):
+        run_all_ci_scenarios(SMALL[:1], target_mcse=0.01, targets=["coverage=0.02"], **opts)
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--target", "cover=0.01"], "unknown measure 'cover'"),
+        (["--target", "coverage=0.7"], r"must be a number in \(0, 0.5\)"),
+        (["--target", "coverage"], "expected MEASURE=MCSE"),
+    ],
+)
+def test_cli_rejects_bad_targets_with_exit_2(extra, message, capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        main(["run", "smoke", "--out", str(tmp_path / "r"), *extra])
+    assert exc.value.code == 2
+
+    assert re.search(message, capsys.readouterr().err)
+    assert not (tmp_path / "r").exists()
+
+
+def test_cli_rejects_a_first_round_above_the_cap(capsys, tmp_path):
+    out = tmp_path / "r"
+    code = main(["run", "smoke", "--n-reps", "500", "--max-reps", "100", "--target", "coverage=0.01", "--out",
+                 str(out), "--quiet", "--no-plots"])  # fmt: skip
+    assert code == 2
+    assert "`n_reps` 500 (the first round) exceeds `max_reps` 100" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_cli_target_run_prints_the_allocation(capsys, tmp_path):
+    out = tmp_path / "r"
+    code = main(["run", "smoke", "--n-reps", "40", "--n-boot", "30", "--n-jobs", "1", "--target", "endpoints=0.02",
+                 "--max-reps", "400", "--out", str(out), "--quiet", "--no-plots"])  # fmt: skip
+    assert code == 0
+    assert "cheap-phase datasets per scenario (each its own allocation for the targets)" in capsys.readouterr().out
