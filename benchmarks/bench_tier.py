@@ -39,6 +39,7 @@ import time
 
 import numpy as np
 
+from simulation import cache
 from simulation.blocks import UnitContext, phase_costs
 from simulation.intervals import BOOTSTRAP_METHODS
 from simulation.runner import run_all_ci_scenarios
@@ -66,6 +67,7 @@ def main() -> None:
     sample = [s for s in study if s.k == 7 and s.template == "heavy_center"]
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
+        os.environ[cache.ENV] = f"{tmp}/cache"  # cold: no calibration measured by an earlier run is reused
         run_all_ci_scenarios(sample, n_reps=200, n_boot=TIER_BOOT, seed=1, out=f"{tmp}/warm")
 
         # 1. brute force on a fraction
