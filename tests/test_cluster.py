@@ -102,3 +102,14 @@ def test_workers_that_cannot_import_a_user_statistic_are_refused(scheduler, tmp_
         run_all_ci_scenarios(SMOKE[:1], n_reps=5, n_boot=10, backend="dask", scheduler=scheduler, out=out,
                              statistics="only_here_stats:my_r")  # fmt: skip
     assert not (out / "coverage.parquet").exists()
+
+
+def test_a_target_run_on_dask_equals_local(scheduler, tmp_path):
+    """The allocation is computed from the tables alone (a fixed cost ratio, no timing): the same on Dask."""
+    opts = {"n_reps": 60, "n_boot": 40, "seed": 2, "targets": {"endpoints": 0.01}, "max_reps": 600}
+    local = run_all_ci_scenarios(SMOKE[:2], n_jobs=1, **opts)
+    remote = run_all_ci_scenarios(SMOKE[:2], backend="dask", scheduler=scheduler, out=tmp_path / "r", **opts)
+    pd.testing.assert_frame_equal(local.coverage, remote.coverage, check_exact=True)
+    allocation = local.provenance["settings"]["allocation"]
+    assert allocation == remote.provenance["settings"]["allocation"]
+    assert max(m for m, _ in allocation.values()) > 60  # it grew
