@@ -56,6 +56,19 @@ def _method_list(text: str) -> tuple[str, ...]:
     return methods
 
 
+class _Deprecated(argparse.Action):
+    """An option's old name: stores into the new one's destination and says, on stderr, what to use."""
+
+    def __init__(self, option_strings, dest, new: str, **kwargs):
+        self.new = new
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        print(f"warning: {option_string} is deprecated and will be removed in the next release; use {self.new}",
+              file=sys.stderr)  # fmt: skip
+        setattr(namespace, self.dest, values)
+
+
 def _target(text: str) -> str:
     from simulation.runner import check_targets
 
@@ -207,6 +220,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     power.add_argument("study", nargs="?", default="karwowski2018", help="study name or CSV file")
     power.add_argument("--n-reps", type=_positive_int, default=10_000, help="datasets per grid point (10000)")
+    power.add_argument("--n-sims", type=_positive_int, dest="n_reps", action=_Deprecated, new="--n-reps",
+                       help=argparse.SUPPRESS)  # renamed in 0.1.0; kept for one release  # fmt: skip
     power.add_argument(
         "--statistic", type=_statistic_list, default=None,
         help="comma-separated statistics: spearman (default; tie_sweep: spearman,kendall_b), kendall_b, pearson, "

@@ -49,6 +49,7 @@ import dataclasses
 import functools
 import hashlib
 import math
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -253,8 +254,18 @@ class PowerSettings:
     n_perm_tied_y: int = DEFAULT_N_PERM_TIED_Y
     #: None: ``SEED`` from the settings (as on the command line).
     seed: int | None = None
+    #: Deprecated name of ``n_reps`` (renamed in 0.1.0; removed in the next release).
+    n_sims: dataclasses.InitVar[int | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, n_sims: int | None) -> None:
+        if n_sims is not None:
+            warnings.warn(
+                "PowerSettings(n_sims=...) is deprecated; use n_reps= (the same datasets per grid point); the old "
+                "name will be removed in the next release", FutureWarning, stacklevel=3,
+            )  # fmt: skip
+            if self.n_reps not in (10_000, n_sims):
+                raise ValueError(f"give `n_reps` or its deprecated name `n_sims`, not both ({self.n_reps}, {n_sims})")
+            object.__setattr__(self, "n_reps", n_sims)
         object.__setattr__(self, "seed", resolve_seed(self.seed))
         check_positive_int(self.n_reps, "n_reps", minimum=10)
         object.__setattr__(self, "grid", check_grid(self.grid))

@@ -243,3 +243,24 @@ def test_plan_without_targets_covers_the_study_tiers(capsys):
 def test_power_grid_step_larger_than_grid_end_exits_2(capsys):
     assert main(["power", "smoke", "--grid-max", "0.1", "--grid-step", "0.2", "--n-jobs", "1", "--quiet"]) == 2
     assert "--grid-step 0.2 must not exceed --grid-max 0.1" in capsys.readouterr().err
+
+
+def test_renamed_power_option_and_keyword_still_work_with_a_warning(tmp_path, capsys):
+    """``power --n-sims`` and ``PowerSettings(n_sims=)`` (renamed to n_reps in 0.1.0) keep working for a release."""
+    import pandas as pd
+
+    from simulation.power import PowerSettings
+
+    out = tmp_path / "p"
+    argv = ["power", "smoke", "--grid-max", "0.2", "--grid-step", "0.1", "--n-perm", "200", "--n-jobs", "1",
+            "--quiet", "--no-plots"]  # fmt: skip
+    assert main([*argv, "--n-sims", "30", "--out", str(out)]) == 0
+    assert "--n-sims is deprecated and will be removed in the next release; use --n-reps" in capsys.readouterr().err
+    assert main([*argv, "--n-reps", "30", "--out", str(tmp_path / "q")]) == 0
+    new = pd.read_parquet(tmp_path / "q" / "power.parquet")
+    pd.testing.assert_frame_equal(pd.read_parquet(out / "power.parquet"), new)
+    with pytest.warns(FutureWarning, match=r"PowerSettings\(n_sims=\.\.\.\) is deprecated; use n_reps="):
+        old = PowerSettings(n_sims=500)
+    assert old == PowerSettings(n_reps=500)
+    with pytest.raises(ValueError, match="not both"), pytest.warns(FutureWarning):
+        PowerSettings(n_reps=400, n_sims=500)
