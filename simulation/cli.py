@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -342,6 +343,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 0
+    terminated = []
+
+    def on_sigterm(signum, frame):  # what SLURM, Kubernetes and `timeout` send: stop as on Ctrl-C
+        terminated.append(signum)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
     try:
         settings = load_settings(args.config)
         from simulation import commands
@@ -350,6 +358,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ValueError, TypeError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full, read-only or vanished disk: no traceback, and what to do
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot write or read{where}: {exc.strerror or exc} (errno {exc.errno}); the blocks already "
+              "written are intact: free space (or fix the folder's permissions, or choose another --out) and run "
+              "again with --resume", file=sys.stderr)  # fmt: skip
+        return 2
     except KeyboardInterrupt:
-        print("\ninterrupted: finished blocks are saved; run again with --resume to continue", file=sys.stderr)
-        return 130
+        _stop_workers()
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"\n{what}: finished blocks are saved; run again with --resume to continue", file=sys.stderr)
+        return 143 if terminated else 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _stop_workers() -> None:
+    """End joblib's worker processes now (they would otherwise finish their blocks for nobody)."""
+    try:
+        from joblib.externals.loky import get_reusable_executor
+
+        get_reusable_executor().shutdown(wait=True, kill_workers=True)
+    except Exception:  # noqa: BLE001 - best effort on the way out
+        pass
