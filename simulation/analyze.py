@@ -64,7 +64,15 @@ from simulation.report import markdown_table
 from simulation.runner import ALL_METHODS, run_all_ci_scenarios
 from simulation.scenarios import Scenario
 from simulation.settings import resolve_seed
-from simulation.storage import now, prepare_output, provenance_record, write_json, write_parquet, write_text
+from simulation.storage import (
+    hold_folder,
+    now,
+    prepare_output,
+    provenance_record,
+    write_json,
+    write_parquet,
+    write_text,
+)
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
 EXAMPLE = "example"
@@ -676,6 +684,7 @@ def analyze(
     overwrite: bool = False,
     progress: bool = False,
     plots: bool = True,
+    wait_for_lock: float | None = 0.0,
 ) -> Analysis:
     """Analyze one paired dataset: its intervals and tests, and a design-matched coverage and power study.
 
@@ -693,7 +702,7 @@ def analyze(
         ``None``: a temporary folder, deleted after (the pool must be a file).
     name, columns : optional
         The data's name and column names, for the report.
-    n_jobs, resume, overwrite, progress, plots : optional
+    n_jobs, resume, overwrite, progress, plots, wait_for_lock : optional
         As for :func:`simulation.runner.run_all_ci_scenarios`; ``plots`` draws the figure.
 
     Returns
@@ -718,72 +727,74 @@ def analyze(
             return dataclasses.replace(
                 _analyze(pairs, settings, Path(tmp), name, columns, n_jobs, False, False, progress, plots), out=None
             )
-    return _analyze(pairs, settings, Path(out), name, columns, n_jobs, resume, overwrite, progress, plots)
+    return _analyze(pairs, settings, Path(out), name, columns, n_jobs, resume, overwrite, progress, plots,
+                    wait_for_lock)  # fmt: skip
 
 
-def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, progress, plots) -> Analysis:
+def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, progress, plots, wait_for_lock=0.0):
     started = now()
     identity = {"data_digest": _digest(pairs), "columns": list(columns)} | settings.as_dict()
-    prepare_output(out, identity, resume=resume, overwrite=overwrite, owned=OWNED_FILES)
-    rho_hat, intervals = data_intervals(pairs, settings)
-    tests = independence_tests(pairs, rho_hat, settings)
-    tau_hat, kendall_intervals, kendall_tests = kendall_on_data(pairs, settings)
-    bw = intervals.set_index("method").loc["fisher_z_bonett_wright", ["ci_lower", "ci_upper"]]
-    pool = out / POOL_FILE
-    write_text(pool, "y\n" + "\n".join(repr(float(v)) for v in pairs.y) + "\n")
-    scenarios, design = design_scenarios(pairs, rho_hat, (float(bw["ci_lower"]), float(bw["ci_upper"])), pool)
-    flags = {"resume": resume, "overwrite": overwrite}
-    study = run_all_ci_scenarios(
-        scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
-        confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
-        target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
-                     if settings.grow_design else None),
-        progress=progress, study=f"analyze:{name}", statistics=settings.statistics, **flags,
-    )  # fmt: skip
-    estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
-    at_estimate = [s for s in scenarios if s.rho == estimate[s.generator]]
-    power_settings = PowerSettings(
-        n_reps=settings.power_n_reps, grid=_power_grid(pairs.n, design, settings.alpha), alpha=settings.alpha,
-        target_power=settings.target_power, seed=settings.seed,
-    )  # fmt: skip
-    pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
-                         study=f"analyze:{name}", statistics=settings.statistics, **flags)  # fmt: skip
-    coverage = study.coverage[study.coverage["statistic"] == "spearman"].reset_index(drop=True)
-    recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
-    kendall_coverage = kendall_recommendation = None
-    if "kendall_b" in settings.statistics:
-        kendall_coverage = study.coverage[study.coverage["statistic"] == "kendall_b"].reset_index(drop=True)
-        kendall_recommendation = recommend(kendall_coverage, settings.confidence_level, settings.criterion)
-    others = {}
-    for stat in settings.statistics:
-        if stat not in ("spearman", "kendall_b"):
-            estimate_s, intervals_s, tests_s = statistic_on_data(pairs, settings, stat)
-            cov_s = study.coverage[study.coverage["statistic"] == stat].reset_index(drop=True)
-            others[stat] = {"estimate": estimate_s, "intervals": intervals_s, "tests": tests_s, "coverage": cov_s,
-                            "recommendation": recommend(cov_s, settings.confidence_level, settings.criterion)}
-    provenance = provenance_record(f"analyze:{name}", identity, started)
-    result = Analysis(
-        name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
-        x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_hat=rho_hat, intervals=intervals, tests=tests,
-        design=design, coverage=coverage, power=pw.power, min_detectable=pw.min_detectable,
-        recommendation=recommendation, settings=settings, provenance=provenance, out=out, tau_hat=tau_hat,
-        kendall_intervals=kendall_intervals, kendall_tests=kendall_tests, kendall_coverage=kendall_coverage,
-        kendall_recommendation=kendall_recommendation, others=others,
-    )  # fmt: skip
-    write_parquet(out / INTERVALS_FILE, intervals, provenance)
-    write_parquet(out / TESTS_FILE, tests, provenance)
-    write_json(out / JSON_FILE, result.to_dict())
-    write_text(out / REPORT_FILE, report_markdown(result))
-    if plots:
-        from simulation.figures import write_analysis_figure
+    with hold_folder(out, wait_for_lock):
+        prepare_output(out, identity, resume=resume, overwrite=overwrite, owned=OWNED_FILES)
+        rho_hat, intervals = data_intervals(pairs, settings)
+        tests = independence_tests(pairs, rho_hat, settings)
+        tau_hat, kendall_intervals, kendall_tests = kendall_on_data(pairs, settings)
+        bw = intervals.set_index("method").loc["fisher_z_bonett_wright", ["ci_lower", "ci_upper"]]
+        pool = out / POOL_FILE
+        write_text(pool, "y\n" + "\n".join(repr(float(v)) for v in pairs.y) + "\n")
+        scenarios, design = design_scenarios(pairs, rho_hat, (float(bw["ci_lower"]), float(bw["ci_upper"])), pool)
+        flags = {"resume": resume, "overwrite": overwrite}
+        study = run_all_ci_scenarios(
+            scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
+            confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
+            target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
+                         if settings.grow_design else None),
+            progress=progress, study=f"analyze:{name}", statistics=settings.statistics, **flags,
+        )  # fmt: skip
+        estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
+        at_estimate = [s for s in scenarios if s.rho == estimate[s.generator]]
+        power_settings = PowerSettings(
+            n_reps=settings.power_n_reps, grid=_power_grid(pairs.n, design, settings.alpha), alpha=settings.alpha,
+            target_power=settings.target_power, seed=settings.seed,
+        )  # fmt: skip
+        pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
+                             study=f"analyze:{name}", statistics=settings.statistics, **flags)  # fmt: skip
+        coverage = study.coverage[study.coverage["statistic"] == "spearman"].reset_index(drop=True)
+        recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
+        kendall_coverage = kendall_recommendation = None
+        if "kendall_b" in settings.statistics:
+            kendall_coverage = study.coverage[study.coverage["statistic"] == "kendall_b"].reset_index(drop=True)
+            kendall_recommendation = recommend(kendall_coverage, settings.confidence_level, settings.criterion)
+        others = {}
+        for stat in settings.statistics:
+            if stat not in ("spearman", "kendall_b"):
+                estimate_s, intervals_s, tests_s = statistic_on_data(pairs, settings, stat)
+                cov_s = study.coverage[study.coverage["statistic"] == stat].reset_index(drop=True)
+                others[stat] = {"estimate": estimate_s, "intervals": intervals_s, "tests": tests_s, "coverage": cov_s,
+                                "recommendation": recommend(cov_s, settings.confidence_level, settings.criterion)}
+        provenance = provenance_record(f"analyze:{name}", identity, started)
+        result = Analysis(
+            name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
+            x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_hat=rho_hat, intervals=intervals, tests=tests,
+            design=design, coverage=coverage, power=pw.power, min_detectable=pw.min_detectable,
+            recommendation=recommendation, settings=settings, provenance=provenance, out=out, tau_hat=tau_hat,
+            kendall_intervals=kendall_intervals, kendall_tests=kendall_tests, kendall_coverage=kendall_coverage,
+            kendall_recommendation=kendall_recommendation, others=others,
+        )  # fmt: skip
+        write_parquet(out / INTERVALS_FILE, intervals, provenance)
+        write_parquet(out / TESTS_FILE, tests, provenance)
+        write_json(out / JSON_FILE, result.to_dict())
+        write_text(out / REPORT_FILE, report_markdown(result))
+        if plots:
+            from simulation.figures import write_analysis_figure
 
-        write_analysis_figure(pairs.x, pairs.y, result, out / FIGURE_NAME)
-    return result
+            write_analysis_figure(pairs.x, pairs.y, result, out / FIGURE_NAME)
+        return result
 
 
-# --------------------------------------------------------------------------
-# Report
-# --------------------------------------------------------------------------
+    # --------------------------------------------------------------------------
+    # Report
+    # --------------------------------------------------------------------------
 def _other_statistic_section(name: str, part: dict[str, Any], level: str, s: AnalysisSettings) -> list[str]:
     """The report's section for a statistic built from parts: the estimate, tests, intervals, coverage."""
     from simulation.statistics import get_statistic

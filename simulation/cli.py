@@ -70,6 +70,9 @@ class _Deprecated(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+_wait = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number of seconds >= 0")
+
+
 def _target(text: str) -> str:
     from simulation.runner import check_targets
 
@@ -145,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
         "stat(x, y, axis=-1); the current folder is importable)",
     )  # fmt: skip
     run.add_argument("--out", help="results folder (default: results/<study name>)")
+    run.add_argument("--wait-for-lock", type=_wait, default=0.0, metavar="SECONDS",
+                     help="wait this long if another run holds --out (default 0: refuse, naming it)")  # fmt: skip
     run.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     run.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
     run.add_argument("--replicates", action="store_true", help="also write replicates.parquet (every interval)")
@@ -241,6 +246,8 @@ def build_parser() -> argparse.ArgumentParser:
     power.add_argument("--seed", type=_seed, help="default: SEED")
     power.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
     power.add_argument("--out", help="results folder (default: results/<study>/power)")
+    power.add_argument("--wait-for-lock", type=_wait, default=0.0, metavar="SECONDS",
+                       help="wait this long if another run holds --out (default 0: refuse, naming it)")  # fmt: skip
     _add_backend_arguments(power)
     power.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     power.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
@@ -263,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--y", help="column of y; required unless DATA is 'example'")
     an.add_argument("--sep", default=",", help="field separator of a CSV file (default ','; e.g. ';' or '\\t')")
     an.add_argument("--out", help="results folder (default: results/analyze/<data file stem>)")
+    an.add_argument("--wait-for-lock", type=_wait, default=0.0, metavar="SECONDS",
+                    help="wait this long if another run holds --out (default 0: refuse, naming it)")  # fmt: skip
     an.add_argument("--confidence-level", type=_level, help="interval level (default: CONFIDENCE_LEVEL)")
     an.add_argument("--n-boot", type=_positive_int, default=10_000, help="resamples for the data's intervals (10000)")
     an.add_argument("--n-perm", type=_positive_int, default=100_000, help="permutations of the test (100000)")

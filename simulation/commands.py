@@ -76,6 +76,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         keep_replicates=args.replicates,
         target_mcse=args.target_mcse,
         targets=args.target,
+        wait_for_lock=args.wait_for_lock,
         max_reps=args.max_reps,
         n_reps_cheap=args.n_reps_cheap,
         control_variates=not args.no_control_variates,
@@ -306,7 +307,7 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
     result = analyze(
         frame[x_col].to_numpy(), frame[y_col].to_numpy(), settings=analysis_settings, out=out, name=name,
         columns=(x_col, y_col), n_jobs=args.n_jobs or settings.N_JOBS, resume=args.resume,
-        overwrite=args.overwrite, progress=not args.quiet, plots=not args.no_plots,
+        overwrite=args.overwrite, progress=not args.quiet, plots=not args.no_plots, wait_for_lock=args.wait_for_lock,
     )  # fmt: skip
     rec = result.recommendation
     iv = result.intervals.set_index("method")
@@ -352,6 +353,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
         backend=args.backend,
         scheduler=args.scheduler,
         statistics=args.statistic or study_statistics(name),
+        wait_for_lock=args.wait_for_lock,
     )
     elapsed = time.perf_counter() - t0
     written = [out / "power.parquet", out / "min_detectable.parquet", out / "power_summary.md"]

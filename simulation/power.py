@@ -667,6 +667,7 @@ def run_power_study(
     backend: str = "local",
     scheduler: str | None = None,
     statistics: str | Sequence[str] | None = None,
+    wait_for_lock: float | None = 0.0,
 ) -> PowerResult:
     """Power curves and minimum detectable correlations for every scenario (and statistic).
 
@@ -688,13 +689,14 @@ def run_power_study(
         ``statistic`` column: ``statistics`` (default ``spearman``; also
         ``kendall_b``, whose tests are ``permutation`` and ``normal_approx``
         and whose ``rho_true`` is tau's estimand, see :func:`_kendall_curve`)
-        run on the same datasets.
+        run on the same datasets.  ``wait_for_lock``: as for
+        :func:`simulation.runner.run_all_ci_scenarios` (one writer per folder).
     """
     from pathlib import Path
 
     from simulation.parallel import check_backend, parallel_map
     from simulation.runner import check_statistics, portable, statistic_digests, validate_statistics
-    from simulation.storage import BlockStore, now, prepare_output
+    from simulation.storage import BlockStore, hold_folder, now, prepare_output
 
     started = now()
     scenarios = check_scenarios(scenarios)
@@ -704,74 +706,81 @@ def run_power_study(
     stats_ = check_statistics(statistics)
     validate_statistics(stats_, scenarios[0])
     identity = _PowerIdentity(settings, statistics=stats_, statistic_digests=statistic_digests(stats_)).as_dict()
-    if out_path is not None:
-        owned = (POWER_FILE, MIN_DETECTABLE_FILE, POWER_SUMMARY_FILE)
-        prepare_output(out_path, identity, resume=resume, overwrite=overwrite, owned=owned)
-    store = BlockStore(out_path)
-    jobs = [(sc, stat) for sc in scenarios for stat in stats_]
+    with hold_folder(out_path, wait_for_lock):
+        if out_path is not None:
+            owned = (POWER_FILE, MIN_DETECTABLE_FILE, POWER_SUMMARY_FILE)
+            prepare_output(out_path, identity, resume=resume, overwrite=overwrite, owned=owned)
+        store = BlockStore(out_path)
+        if resume:
+            store.drop_corrupt()
+        jobs = [(sc, stat) for sc in scenarios for stat in stats_]
 
-    def block(stat: str) -> str:
-        return CURVE_BLOCK if stat == "spearman" else f"{CURVE_BLOCK}__{stat}"
+        def block(stat: str) -> str:
+            return CURVE_BLOCK if stat == "spearman" else f"{CURVE_BLOCK}__{stat}"
 
-    todo = [(sc, stat) for sc, stat in jobs if not store.has(sc.key, block(stat))]
+        todo = [(sc, stat) for sc, stat in jobs if not store.has(sc.key, block(stat))]
 
-    def keep(i: int, table: pd.DataFrame) -> None:
-        store.put(todo[i][0].key, block(todo[i][1]), table)
+        def keep(i: int, table: pd.DataFrame) -> None:
+            store.put(todo[i][0].key, block(todo[i][1]), table)
 
-    parallel_map(
-        power_curve,
-        [((sc, settings, portable(stat)), {}) for sc, stat in todo],
-        n_jobs=n_jobs,
-        progress=progress,
-        on_result=keep,
-        desc="scenarios",
-        backend=backend,
-        scheduler=scheduler,
-        warm_up=_warm_up,
-    )
-    curves = {(sc.key, stat): store.get(sc.key, block(stat)) for sc, stat in jobs}
-    info = pd.DataFrame(
-        [
-            {
-                "scenario": sc.key,
-                "statistic": stat,
-                "case": sc.case,
-                "generator": sc.generator,
-                "n": sc.n,
-                "k": len(sc.counts) if sc.tied else sc.n,
-                "template": sc.template,
-                "rho": float(sc.rho),
-                "estimand": sc.estimand,
-            }
-            for sc, stat in jobs
-        ]
-    )
-    power = info.merge(
-        pd.concat([curves[sc.key, stat].assign(statistic=stat) for sc, stat in jobs], ignore_index=True),
-        on=["scenario", "statistic"],
-    )
-    mdc = info.merge(
-        pd.concat(
-            [minimum_detectable(curves[sc.key, stat], sc, settings, stat).assign(statistic=stat) for sc, stat in jobs],
-            ignore_index=True,
-        ),
-        on=["scenario", "statistic"],
-    )
-    for table, columns in ((power, POWER_COLUMNS), (mdc, MIN_DETECTABLE_COLUMNS)):
-        if list(table.columns) != list(columns):
-            raise RuntimeError(f"power table has columns {list(table.columns)}, expected {list(columns)}")
-    provenance = provenance_record(
-        study,
-        identity,
-        started,
-        settings={"n_jobs": n_jobs, "backend": backend, "scheduler": scheduler},
-        n_scenarios=len(scenarios),
-        scenarios_computed=len({sc.key for sc, _ in todo}),
-    )
-    if out_path is not None:
-        write_parquet(out_path / POWER_FILE, power, provenance)
-        write_parquet(out_path / MIN_DETECTABLE_FILE, mdc, provenance)
-        from simulation.report import power_summary_markdown
+        parallel_map(
+            power_curve,
+            [((sc, settings, portable(stat)), {}) for sc, stat in todo],
+            n_jobs=n_jobs,
+            progress=progress,
+            on_result=keep,
+            desc="scenarios",
+            backend=backend,
+            scheduler=scheduler,
+            warm_up=_warm_up,
+        )
+        curves = {(sc.key, stat): store.get(sc.key, block(stat)) for sc, stat in jobs}
+        info = pd.DataFrame(
+            [
+                {
+                    "scenario": sc.key,
+                    "statistic": stat,
+                    "case": sc.case,
+                    "generator": sc.generator,
+                    "n": sc.n,
+                    "k": len(sc.counts) if sc.tied else sc.n,
+                    "template": sc.template,
+                    "rho": float(sc.rho),
+                    "estimand": sc.estimand,
+                }
+                for sc, stat in jobs
+            ]
+        )
+        power = info.merge(
+            pd.concat([curves[sc.key, stat].assign(statistic=stat) for sc, stat in jobs], ignore_index=True),
+            on=["scenario", "statistic"],
+        )
+        mdc = info.merge(
+            pd.concat(
+                [
+                    minimum_detectable(curves[sc.key, stat], sc, settings, stat).assign(statistic=stat)
+                    for sc, stat in jobs
+                ],
+                ignore_index=True,
+            ),
+            on=["scenario", "statistic"],
+        )
+        for table, columns in ((power, POWER_COLUMNS), (mdc, MIN_DETECTABLE_COLUMNS)):
+            if list(table.columns) != list(columns):
+                raise RuntimeError(f"power table has columns {list(table.columns)}, expected {list(columns)}")
+        provenance = provenance_record(
+            study,
+            identity,
+            started,
+            settings={"n_jobs": n_jobs, "backend": backend, "scheduler": scheduler},
+            n_scenarios=len(scenarios),
+            scenarios_computed=len({sc.key for sc, _ in todo}),
+            blocks_digest=store.digest(),
+        )
+        if out_path is not None:
+            write_parquet(out_path / POWER_FILE, power, provenance)
+            write_parquet(out_path / MIN_DETECTABLE_FILE, mdc, provenance)
+            from simulation.report import power_summary_markdown
 
-        write_text(out_path / POWER_SUMMARY_FILE, power_summary_markdown(mdc, provenance))
-    return PowerResult(power=power, min_detectable=mdc, provenance=provenance, out=out_path)
+            write_text(out_path / POWER_SUMMARY_FILE, power_summary_markdown(mdc, provenance))
+        return PowerResult(power=power, min_detectable=mdc, provenance=provenance, out=out_path)

@@ -77,6 +77,7 @@ from simulation.settings import resolve_seed
 from simulation.statistics import BUILTIN, STATISTICS, Statistic, check_user_statistic, get_statistic, register
 from simulation.storage import (
     BlockStore,
+    hold_folder,
     now,
     prepare_output,
     provenance_record,
@@ -843,6 +844,7 @@ def run_all_ci_scenarios(
     scheduler: str | None = None,
     statistics: str | Statistic | Sequence[str | Statistic] | None = None,
     targets: Mapping[str, float] | Sequence[str] | str | None = None,
+    wait_for_lock: float | None = 0.0,
 ) -> StudyResult:
     """Run an interval-coverage study: every scenario, both phases, all interval methods.
 
@@ -917,6 +919,11 @@ def run_all_ci_scenarios(
         on their Spearman target, and each statistic has its own truth
         (:meth:`simulation.scenarios.Scenario.kendall_truth`).
 
+    wait_for_lock : float or None
+        Seconds to wait when another run holds ``out`` (one writer per
+        folder, :func:`simulation.storage.hold_folder`); 0 (default): refuse
+        at once, naming the holder; None: wait as long as it takes.
+
     Returns
     -------
     StudyResult
@@ -963,80 +970,84 @@ def run_all_ci_scenarios(
     execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
     keep_replicates = check_bool(keep_replicates, "keep_replicates")
     out_path = Path(out) if out is not None else None
-    if out_path is not None:
-        prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite, owned=OWNED_FILES)
-    store = BlockStore(out_path)
-    known = calibrate_all(jobs, execution, out_path, truth_mcse)
-    contexts = {
-        j.key: UnitContext(
-            identity.n_boot, identity.confidence_level, identity.seed, *known[j.key],
-            batch_bootstrap=batch_bootstrap, chunk_bytes=chunk_bytes, keep_replicates=keep_replicates,
-            control_variates=identity.control_variates, statistic=portable(j.statistic),
+    with hold_folder(out_path, wait_for_lock):
+        if out_path is not None:
+            prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite, owned=OWNED_FILES)
+        store = BlockStore(out_path)
+        if resume:
+            store.drop_corrupt()  # a damaged block (a crash, a copy cut short) is computed again, with a warning
+        known = calibrate_all(jobs, execution, out_path, truth_mcse)
+        contexts = {
+            j.key: UnitContext(
+                identity.n_boot, identity.confidence_level, identity.seed, *known[j.key],
+                batch_bootstrap=batch_bootstrap, chunk_bytes=chunk_bytes, keep_replicates=keep_replicates,
+                control_variates=identity.control_variates, statistic=portable(j.statistic),
+            )
+            for j in jobs
+        }  # fmt: skip
+
+        def rows_of(j: Job) -> list[dict[str, Any]]:
+            boot, cheap = _merged(store, j, *sizes[j.key])
+            return scenario_rows(j.scenario, boot, cheap, identity, methods_of[j.statistic], *known[j.key], j.statistic)
+
+        per_scenario = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
+            scenario_sizes, scenarios, identity.n_boot, identity.control_variates
         )
-        for j in jobs
-    }  # fmt: skip
+        sizes = {j.key: per_scenario[j.scenario.key] for j in jobs}
+        computed = 0
+        for _round in range(MAX_ROUNDS):
+            todo = [("boot", j, b, m) for j in jobs for b, m in boot_units(sizes[j.key][0])]
+            todo += [("cheap", j, u, m) for j in jobs for u, m in cheap_units(sizes[j.key][1])]
+            todo = [
+                (kind, j, index, size)
+                for kind, j, index, size in todo
+                if not all(store.has(j.key, name) for name in _unit_names(kind, index, size, keep_replicates))
+            ]
+            _compute_units(todo, contexts, execution, store)
+            computed += len(todo)
+            if not targets or not _grow_for_targets(
+                jobs, sizes, lambda j: pd.DataFrame(rows_of(j)), targets, max_reps, identity.n_boot
+            ):
+                break
 
-    def rows_of(j: Job) -> list[dict[str, Any]]:
-        boot, cheap = _merged(store, j, *sizes[j.key])
-        return scenario_rows(j.scenario, boot, cheap, identity, methods_of[j.statistic], *known[j.key], j.statistic)
-
-    per_scenario = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
-        scenario_sizes, scenarios, identity.n_boot, identity.control_variates
-    )
-    sizes = {j.key: per_scenario[j.scenario.key] for j in jobs}
-    computed = 0
-    for _round in range(MAX_ROUNDS):
-        todo = [("boot", j, b, m) for j in jobs for b, m in boot_units(sizes[j.key][0])]
-        todo += [("cheap", j, u, m) for j in jobs for u, m in cheap_units(sizes[j.key][1])]
-        todo = [
-            (kind, j, index, size)
-            for kind, j, index, size in todo
-            if not all(store.has(j.key, name) for name in _unit_names(kind, index, size, keep_replicates))
-        ]
-        _compute_units(todo, contexts, execution, store)
-        computed += len(todo)
-        if not targets or not _grow_for_targets(
-            jobs, sizes, lambda j: pd.DataFrame(rows_of(j)), targets, max_reps, identity.n_boot
-        ):
-            break
-
-    coverage = _coverage_frame([row for j in jobs for row in rows_of(j)])
-    replicates = None
-    if keep_replicates:
-        replicates = pd.concat(
-            [store.get(j.key, replicates_name(b, m)) for j in jobs for b, m in boot_units(sizes[j.key][0])],
-            ignore_index=True,
+        coverage = _coverage_frame([row for j in jobs for row in rows_of(j)])
+        replicates = None
+        if keep_replicates:
+            replicates = pd.concat(
+                [store.get(j.key, replicates_name(b, m)) for j in jobs for b, m in boot_units(sizes[j.key][0])],
+                ignore_index=True,
+            )
+        methods = list(dict.fromkeys(m for stat in identity.statistics for m in methods_of[stat]))
+        settings = {
+            "n_reps": n_reps,
+            "n_reps_cheap": n_reps_cheap,
+            "methods": list(methods),
+            "target_mcse": target_mcse,
+            "targets": targets,
+            "max_reps": max_reps,
+            "allocation": {j.key: list(sizes[j.key]) for j in jobs} if targets else {},
+            "scenario_sizes": {key: list(per_scenario[key]) for key in scenario_sizes or {}},
+            "keep_replicates": keep_replicates,
+            # where each user statistic was loaded from (its digest is in the identity)
+            "statistic_sources": {
+                name: get_statistic(name).user.spec
+                for name in identity.statistics
+                if get_statistic(name).user is not None and get_statistic(name).user.spec is not None
+            },
+        }
+        provenance = provenance_record(
+            study,
+            identity.as_dict(),
+            started,
+            settings=settings | execution.as_dict() | (settings_extra or {}),
+            n_scenarios=len(scenarios),
+            blocks_computed=computed,
+            block_bytes=store.disk_bytes(),
+            blocks_digest=store.digest(),
         )
-    methods = list(dict.fromkeys(m for stat in identity.statistics for m in methods_of[stat]))
-    settings = {
-        "n_reps": n_reps,
-        "n_reps_cheap": n_reps_cheap,
-        "methods": list(methods),
-        "target_mcse": target_mcse,
-        "targets": targets,
-        "max_reps": max_reps,
-        "allocation": {j.key: list(sizes[j.key]) for j in jobs} if targets else {},
-        "scenario_sizes": {key: list(per_scenario[key]) for key in scenario_sizes or {}},
-        "keep_replicates": keep_replicates,
-        # where each user statistic was loaded from (its digest is in the identity)
-        "statistic_sources": {
-            name: get_statistic(name).user.spec
-            for name in identity.statistics
-            if get_statistic(name).user is not None and get_statistic(name).user.spec is not None
-        },
-    }
-    provenance = provenance_record(
-        study,
-        identity.as_dict(),
-        started,
-        settings=settings | execution.as_dict() | (settings_extra or {}),
-        n_scenarios=len(scenarios),
-        blocks_computed=computed,
-        block_bytes=store.disk_bytes(),
-    )
-    if out_path is not None:
-        write_parquet(out_path / COVERAGE_FILE, coverage, provenance)
-        if replicates is not None:
-            write_parquet(out_path / REPLICATES_FILE, replicates, provenance)
-        write_text(out_path / SUMMARY_FILE, summary_markdown(coverage, provenance))
-    return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=out_path)
+        if out_path is not None:
+            write_parquet(out_path / COVERAGE_FILE, coverage, provenance)
+            if replicates is not None:
+                write_parquet(out_path / REPLICATES_FILE, replicates, provenance)
+            write_text(out_path / SUMMARY_FILE, summary_markdown(coverage, provenance))
+        return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=out_path)

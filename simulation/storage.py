@@ -20,19 +20,24 @@ none of them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import functools
+import hashlib
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import tempfile
-from collections.abc import Callable, Iterable
+import warnings
+from collections.abc import Callable, Iterable, Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import filelock
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -115,7 +120,8 @@ def write_parquet(path: Path, table: pd.DataFrame, provenance: dict[str, Any] | 
         meta = dict(arrow.schema.metadata or {})
         meta[METADATA_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
         arrow = arrow.replace_schema_metadata(meta)
-    atomic_write(Path(path), lambda tmp: pq.write_table(arrow, tmp))
+    # page checksums: a flipped bit in stored data is caught when read (BlockStore.get)
+    atomic_write(Path(path), lambda tmp: pq.write_table(arrow, tmp, write_page_checksum=True))
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -253,6 +259,80 @@ def _check_manifest(manifest: Path, out: Path, identity: dict[str, Any]) -> None
         )
 
 
+LOCK_FILE = ".lock"
+HOLDER_FILE = ".lock-holder.json"
+
+
+@contextlib.contextmanager
+def hold_folder(out: Path | None, wait: float | None = 0.0) -> Iterator[None]:
+    """Hold the results folder ``out`` for a whole run: one writer per folder.
+
+    An advisory lock (``filelock``: ``flock`` on POSIX, released by the
+    operating system when its process dies) on ``<out>/.lock``, and
+    ``<out>/.lock-holder.json`` saying who holds it (host, process id, since
+    when).  ``wait``: seconds to wait for another run to finish (None: as long
+    as it takes; 0: refuse at once).  A holder file left by a process that
+    died (its lock is free) is taken over with a warning.  Nothing to hold for
+    ``out`` None (in memory).
+
+    Raises
+    ------
+    RunError
+        The folder is held by another run (named) and ``wait`` ran out.
+    """
+    if out is None:
+        yield
+        return
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"output folder `{out}` exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create output folder `{out}`: {exc.strerror}") from None
+    lock = filelock.FileLock(str(out / LOCK_FILE))
+    try:
+        lock.acquire(timeout=-1 if wait is None else wait)
+    except filelock.Timeout:
+        holder = read_json(out / HOLDER_FILE) or {}
+        who = (f"host {holder.get('host', '?')}, process {holder.get('pid', '?')}, since {holder.get('since', '?')}"
+               if holder else "a process that has not said who it is")  # fmt: skip
+        waited = f" after waiting {wait:g} s" if wait else ""
+        raise RunError(
+            f"results folder `{out}` is in use by another run ({who}){waited}; wait for it to finish, pass "
+            "--wait-for-lock SECONDS (wait_for_lock=), or choose another --out (out=)"
+        ) from None
+    try:
+        stale = read_json(out / HOLDER_FILE)
+        if stale:
+            warnings.warn(
+                f"results folder `{out}` was held by a run that ended without releasing it (host "
+                f"{stale.get('host', '?')}, process {stale.get('pid', '?')}, since {stale.get('since', '?')}); "
+                "taking it over", UserWarning, stacklevel=3,
+            )  # fmt: skip
+        write_json(out / HOLDER_FILE, {"host": socket.gethostname(), "pid": os.getpid(), "since": now()})
+        yield
+    finally:
+        (out / HOLDER_FILE).unlink(missing_ok=True)
+        lock.release()
+
+
+class CorruptBlock(RunError):
+    """A stored unit that does not read back whole (truncated, or a page's checksum fails)."""
+
+
+def _read_verified(path: Path) -> tuple[pd.DataFrame, str]:
+    try:
+        data = Path(path).read_bytes()
+        table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True).to_pandas()
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowException) as exc:
+        raise CorruptBlock(f"the stored block {path} is damaged ({exc}); run again with --resume to compute it "
+                           "again") from None  # fmt: skip
+    return table, hashlib.sha256(data).hexdigest()
+
+
 class BlockStore:
     """A run's finished units of work, as Parquet tables under ``<out>/blocks/<scenario>/`` (or in memory).
 
@@ -265,6 +345,7 @@ class BlockStore:
     def __init__(self, out: Path | None):
         self.root = None if out is None else Path(out) / BLOCKS_DIR
         self._memory: dict[tuple[str, str], pd.DataFrame] = {}
+        self._digests: dict[tuple[str, str], str] = {}
 
     def path(self, scenario: str, name: str) -> Path:
         assert self.root is not None
@@ -284,9 +365,45 @@ class BlockStore:
         write_parquet(path, table)
 
     def get(self, scenario: str, name: str) -> pd.DataFrame:
+        """A stored unit, verified (its Parquet footer and every page's checksum); its SHA-256 is kept for
+        :meth:`digest`.  A unit that fails raises :class:`CorruptBlock` naming its file."""
         if self.root is None:
             return self._memory[scenario, name]
-        return pq.read_table(self.path(scenario, name)).to_pandas()
+        path = self.path(scenario, name)
+        table, digest = _read_verified(path)
+        self._digests[scenario, name] = digest
+        return table
+
+    def check(self, path: Path) -> bool:
+        """Whether the stored unit at ``path`` reads back whole (footer and page checksums)."""
+        try:
+            _read_verified(path)
+        except CorruptBlock:
+            return False
+        return True
+
+    def drop_corrupt(self) -> list[Path]:
+        """Delete every stored unit that does not read back whole (so that it is computed again), with one
+        warning naming them; the list of those deleted."""
+        if self.root is None or not self.root.exists():
+            return []
+        bad = [path for path in sorted(self.root.rglob("*.parquet")) if not self.check(path)]
+        for path in bad:
+            path.unlink(missing_ok=True)
+        if bad:
+            warnings.warn(
+                f"{len(bad)} stored block(s) were damaged and will be computed again: "
+                + ", ".join(str(p) for p in bad), UserWarning, stacklevel=2,
+            )  # fmt: skip
+        return bad
+
+    def digest(self) -> str:
+        """SHA-256 over the names and contents of every unit read so far (in name order): what a table was
+        built from."""
+        h = hashlib.sha256()
+        for (scenario, name), digest in sorted(self._digests.items()):
+            h.update(f"{scenario}/{name}:{digest}\n".encode())
+        return h.hexdigest()
 
     def get_all(self, scenario: str, names: Iterable[str]) -> pd.DataFrame:
         """The units ``names`` of one scenario, concatenated in the order given."""

@@ -125,3 +125,92 @@ def test_a_full_or_read_only_disk_is_a_clear_error_and_resume_completes(
         for table in tables:
             pd.testing.assert_frame_equal(pd.read_parquet(out / table), pd.read_parquet(whole / table),
                                           check_exact=True)  # fmt: skip
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_a_damaged_block_is_recomputed_on_resume_with_one_warning(damage, tmp_path):
+    """A block cut short (a crash, a copy cut short) or with a flipped bit in its data (caught by the
+    Parquet page checksums): --resume warns once naming it, computes it again, and the table equals the
+    undamaged one; the tables carry the digest of the blocks they were built from."""
+    from simulation.runner import run_all_ci_scenarios
+    from simulation.scenarios import load_study
+
+    scenarios = load_study("smoke")[:2]
+    opts = {"n_reps": 40, "n_boot": 30, "seed": 1, "n_jobs": 1}
+    first = run_all_ci_scenarios(scenarios, out=tmp_path / "r", **opts)
+    victim = sorted((tmp_path / "r" / "blocks").rglob("b*.parquet"))[0]
+    data = bytearray(victim.read_bytes())
+    if damage == "truncate":
+        victim.write_bytes(bytes(data[: len(data) // 2]))
+    else:
+        data[len(data) // 3] ^= 0x40  # inside a data page
+        victim.write_bytes(bytes(data))
+    damaged = rf"1 stored block\(s\) were damaged and will be computed again: .*{victim.name}"
+    with pytest.warns(UserWarning, match=damaged):
+        again = run_all_ci_scenarios(scenarios, out=tmp_path / "r", resume=True, **opts)
+    assert again.provenance["blocks_computed"] == 1
+    pd.testing.assert_frame_equal(first.coverage, again.coverage, check_exact=True)
+    assert first.provenance["blocks_digest"] == again.provenance["blocks_digest"]
+    assert len(first.provenance["blocks_digest"]) == 64
+
+
+def test_one_writer_per_folder_refuses_waits_and_takes_over_a_dead_holder(tmp_path):
+    """A folder held by another run is refused at once, naming the holder (host, process, since), or waited
+    for; a holder file left by a run that died is taken over with a warning."""
+    import json
+    import socket
+    import threading
+
+    from simulation.runner import RunError, run_all_ci_scenarios
+    from simulation.scenarios import load_study
+    from simulation.storage import HOLDER_FILE, hold_folder
+
+    scenarios = load_study("smoke")[:1]
+    opts = {"n_reps": 20, "n_boot": 20, "seed": 1, "n_jobs": 1}
+    out = tmp_path / "r"
+    with hold_folder(out):
+        holder = json.loads((out / HOLDER_FILE).read_text())
+        assert holder["host"] == socket.gethostname() and holder["pid"] == os.getpid()
+        with pytest.raises(RunError, match=rf"is in use by another run \(host {socket.gethostname()}, process "
+                                           rf"{os.getpid()}, since .*\) after waiting 0.2 s; .*--wait-for-lock"):
+            run_all_ci_scenarios(scenarios, out=out, wait_for_lock=0.2, **opts)
+    assert not (out / "manifest.json").exists()  # the refused run wrote nothing
+
+    release = threading.Event()
+
+    def hold_for_a_while():
+        with hold_folder(out):
+            release.set()
+            time.sleep(1.0)
+
+    thread = threading.Thread(target=hold_for_a_while)
+    thread.start()
+    release.wait()
+    res = run_all_ci_scenarios(scenarios, out=out, wait_for_lock=60, **opts)  # waits, then runs
+    thread.join()
+    assert (out / "coverage.parquet").exists() and not (out / HOLDER_FILE).exists()
+
+    (out / HOLDER_FILE).write_text(json.dumps({"host": "gone", "pid": 999999, "since": "yesterday"}))
+    with pytest.warns(UserWarning, match=r"held by a run that ended without releasing it \(host gone, process "
+                                         r"999999, since yesterday\); taking it over"):
+        again = run_all_ci_scenarios(scenarios, out=out, resume=True, **opts)
+    pd.testing.assert_frame_equal(res.coverage, again.coverage, check_exact=True)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_a_second_cli_run_on_a_held_folder_exits_2_naming_the_first(tmp_path):
+    out = tmp_path / "r"
+    argv = [sys.executable, "-m", "simulation", "run", "smoke", "--n-reps", "3000", "--n-boot", "200", "--n-jobs",
+            "1", "--quiet", "--no-plots", "--out", str(out)]  # fmt: skip
+    first = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: (out / ".lock-holder.json").exists(), 60)
+        second = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 2, second.stderr
+        import socket
+
+        assert f"is in use by another run (host {socket.gethostname()}, process {first.pid}" in second.stderr
+        assert "Traceback" not in second.stderr
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.communicate(timeout=60)
