@@ -173,9 +173,15 @@ def now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
 
 
+#: Version of the tables' layout (columns and provenance), in every table's provenance (``table_format``):
+#: raised when a column is renamed or removed (the CHANGELOG lists each).
+TABLE_FORMAT = 2
+
+
 def provenance_record(study: str | None, identity: dict[str, Any], started_at: str, **extra: Any) -> dict[str, Any]:
     """The provenance every results table carries: study, identity, versions, commit, times, and ``extra``."""
     return {
+        "table_format": TABLE_FORMAT,
         "study": study,
         "identity": identity,
         **extra,
