@@ -115,7 +115,7 @@ def test_a_target_run_on_dask_equals_local(scheduler, tmp_path):
     assert max(m for m, _ in allocation.values()) > 60  # it grew
 
 
-def test_a_worker_killed_mid_run_loses_nothing(tmp_path):
+def test_a_worker_killed_mid_run_loses_nothing(scheduler, tmp_path):
     """A Dask worker killed (SIGKILL) while the run is under way: its blocks are computed again elsewhere
     (the scheduler reschedules them; the nanny restarts the worker) and the table equals a local run's bit
     for bit."""
@@ -128,24 +128,21 @@ def test_a_worker_killed_mid_run_loses_nothing(tmp_path):
     opts = {"n_reps": 4 * BLOCK_REPS, "n_boot": 400, "seed": 9}
     local = run_all_ci_scenarios(scenarios, n_jobs=1, **opts)
     out = tmp_path / "r"
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None,
-                                  processes=True) as cluster:  # fmt: skip
-        killed = []
+    killed = []
 
-        def kill_one_worker():
-            deadline = time.monotonic() + 120
-            while time.monotonic() < deadline and not any((out / "blocks").rglob("b*.parquet")):
-                time.sleep(0.05)
-            with distributed.Client(cluster.scheduler_address, timeout=30) as client:
-                pids = client.run(os.getpid)
-            victim = sorted(pids.values())[0]
-            os.kill(victim, signal.SIGKILL)
-            killed.append(len(list((out / "blocks").rglob("*.parquet"))))
+    def kill_one_worker():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not any((out / "blocks").rglob("b*.parquet")):
+            time.sleep(0.05)
+        with distributed.Client(scheduler, timeout=30) as client:
+            pids = client.run(os.getpid)
+        os.kill(sorted(pids.values())[0], signal.SIGKILL)
+        killed.append(len(list((out / "blocks").rglob("*.parquet"))))
 
-        killer = threading.Thread(target=kill_one_worker)
-        killer.start()
-        remote = run_all_ci_scenarios(scenarios, backend="dask", scheduler=cluster.scheduler_address, out=out, **opts)
-        killer.join()
+    killer = threading.Thread(target=kill_one_worker)
+    killer.start()
+    remote = run_all_ci_scenarios(scenarios, backend="dask", scheduler=scheduler, out=out, **opts)
+    killer.join()
     assert killed, "no worker was killed"
     assert killed[0] < len(list((out / "blocks").rglob("*.parquet"))), "the run had finished before the kill"
     pd.testing.assert_frame_equal(local.coverage, remote.coverage, check_exact=True)
