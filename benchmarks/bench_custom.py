@@ -55,11 +55,7 @@ def _dispatcher_argument_rows(x, y, keys, n_boot, stat):
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
         for b in range(n_boot):
-            _kernels._draw_resample(keys[r, 0], keys[r, 1], b, _kernels.STREAM_BOOTSTRAP, draws)
-            for j in range(n):
-                w[j] = 0
-            for j in range(n):
-                w[draws[j]] += 1
+            _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             out[r, b] = stat(x[r], y[r], w)
     return out
 

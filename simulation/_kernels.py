@@ -120,6 +120,16 @@ def _lemire_accept(word, nn, threshold, draws, i, mask, shift) -> int:
     return i
 
 
+@njit(cache=True, inline="always")
+def _resample_counts(k0, k1, b, draws, w) -> None:
+    """Draw resample ``b`` of key ``(k0, k1)`` into ``draws`` and count how often each pair was drawn in ``w``."""
+    _draw_resample(k0, k1, b, STREAM_BOOTSTRAP, draws)
+    for j in range(w.shape[0]):
+        w[j] = 0
+    for j in range(draws.shape[0]):
+        w[draws[j]] += 1
+
+
 @njit(cache=True, parallel=True)
 def resample_indices(keys, n_boot, n) -> np.ndarray:
     """The indices ``(m, n_boot, n)`` that :func:`bootstrap_rows` draws for keys ``(m, 2)``."""
@@ -722,11 +732,7 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
         scale, e3, e4 = _influence_moments(jack[r], ell) if with_controls else (0.0, 0.0, 0.0)
         h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
         for b in range(n_boot):
-            _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
-            for j in range(n):
-                w[j] = 0
-            for j in range(n):
-                w[draws[j]] += 1
+            _resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             out[r, b] = _rho_grouped(w, n, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
             if scale > 0.0:
                 _add_hermite(h, _resample_t(ell, draws, scale))

@@ -135,11 +135,7 @@ def bootstrap_rows(x, y, keys, n_boot, stat):
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
         for b in range(n_boot):
-            _kernels._draw_resample(keys[r, 0], keys[r, 1], b, _kernels.STREAM_BOOTSTRAP, draws)
-            for j in range(n):
-                w[j] = 0
-            for j in range(n):
-                w[draws[j]] += 1
+            _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             out[r, b] = _finite(stat(x[r], y[r], w))
     return out
 
@@ -154,11 +150,7 @@ def bootstrap_se_rows(x, y, keys, n_boot, stat, se):
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
         for b in range(n_boot):
-            _kernels._draw_resample(keys[r, 0], keys[r, 1], b, _kernels.STREAM_BOOTSTRAP, draws)
-            for j in range(n):
-                w[j] = 0
-            for j in range(n):
-                w[draws[j]] += 1
+            _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             out[r, b] = _finite(stat(x[r], y[r], w))
             out_se[r, b] = _finite(se(x[r], y[r], w))
     return out, out_se

@@ -206,11 +206,7 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
         usize = np.empty(n_gy[r], np.int64)
         z_hat = np.arctanh(_row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]) if with_t else np.nan
         for b in range(n_boot):
-            _kernels._draw_resample(keys[r, 0], keys[r, 1], b, _kernels.STREAM_BOOTSTRAP, draws)
-            for j in range(n):
-                w[j] = 0
-            for j in range(n):
-                w[draws[j]] += 1
+            _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
             tau = _tau_from_counts(s, tx, ty, n)
             out[r, b] = tau
