@@ -147,6 +147,23 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("kendall_controls_on_spearmans_scale", "simulation/statistics.py",
            "    control_variance=(kendall.FHP_KENDALL, 4.0),", "    control_variance=None,",
            ("tests/test_kendall.py",)),
+    Mutant("pearson_se_cross_moment_sign", "simulation/pearson.py",
+           "m22 - r * (m31 + m13)) / sw", "m22 + r * (m31 + m13)) / sw",
+           ("tests/test_custom.py",)),
+    Mutant("user_jackknife_keeps_the_pair", "simulation/custom.py",
+           "            w[i] = 0\n            out[r, i] = _finite(stat(x[r], y[r], w))",
+           "            w[i] = 1\n            out[r, i] = _finite(stat(x[r], y[r], w))",
+           ("tests/test_custom.py",)),
+    Mutant("user_t_star_without_the_jacobian", "simulation/statistics.py",
+           "/ (se_star * parts.g_prime(theta))", "/ se_star",
+           ("tests/test_custom.py",)),
+    Mutant("kendall_asymptotic_power_one_tail", "simulation/power.py",
+           "        power = stats.norm.sf((crit - tau) / sd0) + stats.norm.sf((crit + tau) / sd0)",
+           "        power = stats.norm.sf((crit - tau) / sd0)",
+           ("tests/test_columns.py", "tests/test_kendall.py")),
+    Mutant("target_allocation_ignores_the_margin", "simulation/runner.py",
+           "n_plain = TARGET_MARGIN * plain**2", "n_plain = plain**2",
+           ("tests/test_targets.py",)),
 )  # fmt: skip
 
 
