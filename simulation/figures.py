@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from simulation.parallel import parallel_map
-from simulation.report import label_statistics, label_tests
+from simulation.report import STATISTIC_LABELS, label_statistics, label_tests
 from simulation.storage import atomic_write
 
 #: Per-method style: colour, marker, line style.
@@ -59,11 +59,14 @@ DPI = 150
 
 def _style(method: str, styles: dict[str, tuple[str, str, Any]] = METHOD_STYLES) -> tuple[str, str, Any]:
     """A method's colour, marker and line style; a method labelled with a statistic other than Spearman
-    (``bca [tau_b]``) keeps its colour with a hollow-looking ``x`` marker and dashes."""
+    keeps its colour: ``x`` markers and dashes for Kendall's (``bca [tau_b]``), ``+`` and dots for any
+    other (Pearson's, a user's)."""
     base, _, statistic = method.partition(" [")
     colour, marker, line = styles.get(base, ("#444444", "*", "-"))
-    if statistic and not statistic.startswith("rho_s"):
+    if statistic.startswith("tau_b"):
         return colour, "x", (0, (4, 2))
+    if statistic and not statistic.startswith("rho_s"):
+        return colour, "+", (0, (1, 1.5))
     return colour, marker, line
 
 
@@ -229,6 +232,9 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
     if "statistic" not in data:
         data = data.assign(statistic="spearman")
     several = data["statistic"].nunique() > 1
+    order = list(dict.fromkeys(data["statistic"]))
+    # (positive, negative direction) line styles per statistic, Spearman's first
+    styles = [("-", "--"), ("-.", ":"), ((0, (1, 1.5)), (0, (5, 1, 1, 1, 1, 1)))]
     groups = list(data.groupby(["case", "template"], sort=False))
     fig, axes = _grid(len(groups))
     cmap = matplotlib.colormaps["viridis"]
@@ -240,12 +246,12 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
             c = mine.assign(mag=lambda d: d["rho_true"].abs()).sort_values("mag")
             colour = cmap(j / max(1, len(scenario_keys) - 1) * 0.9)
             label = f"k={c['k'].iloc[0]}" if template != "all_distinct" else f"n={c['n'].iloc[0]}"
-            kendall = statistic != "spearman"
             if several:
-                label += " tau_b" if kendall else " rho_s"
+                label += " " + STATISTIC_LABELS.get(statistic, statistic)
+            pair = styles[min(order.index(statistic), len(styles) - 1)]
             for _sign, part in c.groupby(np.sign(c["rho_true"]).replace(0, 1), sort=False):
                 positive = part["rho_true"].iloc[-1] >= 0
-                ls = ("-." if positive else ":") if kendall else ("-" if positive else "--")
+                ls = pair[0] if positive else pair[1]
                 ax.plot(part["mag"], part["power"], ls, color=colour, lw=1, label=label)
                 ax.fill_between(
                     part["mag"], part["power"] - 2 * part["power_mcse"], part["power"] + 2 * part["power_mcse"],
@@ -254,7 +260,7 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
                 label = None
         ax.axhline(0.8, color="0.4", ls=":", lw=1)
         ax.set_title(f"{case}, {template.replace('_', ' ')} ({test})", fontsize=9)
-        ax.set_xlabel("|rho| or |tau| (true correlation)" if several else "|rho| (true correlation)")
+        ax.set_xlabel("|true value| (each statistic in its own units)" if several else "|rho| (true correlation)")
         ax.set_ylabel("power (±2 MCSE)")
         ax.set_ylim(0, 1)
         ax.legend(fontsize=6, ncol=2, loc="lower right")

@@ -17,7 +17,7 @@ def markdown_table(frame: pd.DataFrame) -> str:
 
 
 #: Short labels of the statistics in tables and figures.
-STATISTIC_LABELS = {"spearman": "rho_s", "kendall_b": "tau_b"}
+STATISTIC_LABELS = {"spearman": "rho_s", "kendall_b": "tau_b", "pearson": "r"}
 
 
 def _label_by_statistic(table: pd.DataFrame, column: str) -> pd.DataFrame:
