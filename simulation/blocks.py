@@ -29,7 +29,7 @@ import pandas as pd
 
 from simulation.bootstrap import default_chunk_size, row_intervals
 from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, controls, interval_measures
-from simulation.generators import Calibration, Truth, rank_statistics
+from simulation.generators import Calibration, Truth
 from simulation.intervals import (
     BOOTSTRAP_METHODS,
     FISHER_Z_VARIANCES,
@@ -216,10 +216,7 @@ def run_boot_block(
         resample_controls=ctx.control_variates and stat.resample_controls,
         statistic=stat,
     )
-    if stat is SPEARMAN:
-        rho, se, extra = (*rank_statistics(inputs), None)
-    else:
-        rho, se, extra = stat.cheap_rows(*stat.inputs(x, y)) if stat.values else stat.cheap_rows(inputs)
+    rho, se, extra = stat.dataset_rows(x, y, inputs)
     finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
     exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]

@@ -39,7 +39,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulation import __version__, cache, custom
+from simulation import __version__, cache
 from simulation._validation import (
     RunError,
     check_bool,
@@ -301,13 +301,7 @@ def _calibrate_one(
     scenario: Scenario, truth_mcse: float, statistic: str | Statistic = "spearman"
 ) -> tuple[Calibration, Truth]:
     calibration = scenario.calibration()
-    stat = get_statistic(statistic)
-    if stat.name == "spearman":
-        return calibration, scenario.truth(truth_mcse, calibration=calibration)
-    if stat.name == "kendall_b":
-        return calibration, scenario.kendall_truth(truth_mcse, calibration=calibration)
-    # a statistic built from parts (Pearson's, a user's): its closed form, or the expected sample value
-    return calibration, custom.truth(stat, scenario, scenario._truth_seed(), truth_mcse, calibration=calibration)
+    return calibration, get_statistic(statistic).truth(scenario, truth_mcse, calibration)
 
 
 def calibrate_all(

@@ -22,6 +22,7 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import ndtri
@@ -93,6 +94,8 @@ class Statistic:
     transform: str = "fisher_z"
     #: The parts of a statistic a user wrote (:mod:`simulation.custom`); None for the built-in kernels.
     user: custom.UserParts | None = None
+    #: ``(scenario, truth_mcse, calibration) -> Truth``: a built-in statistic's estimand (see :meth:`truth`).
+    truth_of: Callable[..., Any] | None = None
 
     @property
     def values(self) -> bool:
@@ -105,6 +108,19 @@ class Statistic:
         if self.user is not None:
             return self.user.prepared(x, y)
         return group_ids(x, y)
+
+    def truth(self, scenario, truth_mcse: float, calibration=None):
+        """The statistic's estimand for ``scenario`` (a :class:`~simulation.generators.Truth`): the built-ins'
+        own (:meth:`~simulation.scenarios.Scenario.truth`, :meth:`~simulation.scenarios.Scenario.kendall_truth`);
+        for one built from parts, its closed form or the expected sample value (:func:`simulation.custom.truth`)."""
+        if self.user is not None:
+            return custom.truth(self, scenario, scenario._truth_seed(), truth_mcse, calibration=calibration)
+        return self.truth_of(scenario, truth_mcse, calibration)
+
+    def dataset_rows(self, x: np.ndarray, y: np.ndarray, inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """:attr:`cheap_rows` of datasets ``x, y (m, n)`` whose rank representation is ``inputs``
+        (:class:`~simulation.generators.RankInputs`): the built-in kernels read ``inputs``, a user's the values."""
+        return self.cheap_rows(*self.inputs(x, y)) if self.user is not None else self.cheap_rows(inputs)
 
     @property
     def tests(self) -> tuple[str, ...]:
@@ -223,6 +239,14 @@ def _kendall_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_control
     return theta, controls, t_star
 
 
+def _spearman_truth(scenario, truth_mcse, calibration):
+    return scenario.truth(truth_mcse, calibration=calibration)
+
+
+def _kendall_truth(scenario, truth_mcse, calibration):
+    return scenario.kendall_truth(truth_mcse, calibration=calibration)
+
+
 def _spearman_cheap_rows(inputs):
     from simulation.generators import rank_statistics
 
@@ -258,6 +282,7 @@ SPEARMAN = Statistic(
     asymptotic_methods=tuple(f"fisher_z_{name}" for name in FISHER_Z_VARIANCES),
     cheap_rows=_spearman_cheap_rows,
     asymptotic_ci=_spearman_asymptotic_ci,
+    truth_of=_spearman_truth,
 )
 KENDALL_B = Statistic(
     name="kendall_b",
@@ -272,6 +297,7 @@ KENDALL_B = Statistic(
     cheap_rows=kendall.cheap_rows,
     asymptotic_ci=_kendall_asymptotic_ci,
     control_variance=(kendall.FHP_KENDALL, 4.0),
+    truth_of=_kendall_truth,
 )
 
 
