@@ -459,3 +459,40 @@ def test_methods_that_need_an_se_name_what_is_missing():
                                        r"statistic's standard error, which mean_difference does not supply"):
         run_all_ci_scenarios(VALIDATION[:1], n_reps=10, n_boot=20, n_jobs=1, methods="studentized",
                              statistics=["spearman", userstats.MEAN_DIFFERENCE])  # fmt: skip
+
+
+@njit(cache=False)
+def _always_nan(x, y, counts):
+    return np.nan
+
+
+def test_more_bad_parts_and_results_are_named(monkeypatch):
+    """Bounds in the wrong order, a non-callable variance, a `prepare` that raises or reshapes, a Python
+    statistic that does not reduce per dataset, and a statistic undefined on every dataset."""
+    with pytest.raises(ValueError, match=r"`bounds` must be \(lower, upper\) with lower < upper, got \(0.5, 0.2\)"):
+        Statistic.from_numba(pearson.pearson_r, name="p3", transform="identity", bounds=(0.5, 0.2))
+    with pytest.raises(TypeError, match="`z_variances` must map names to functions"):
+        Statistic.from_numba(pearson.pearson_r, name="p3", z_variances={"a": 3})
+    x, y = np.arange(12.0), np.arange(12.0)[::-1].copy()
+
+    def boom(a, b):
+        raise ZeroDivisionError("no")
+
+    raising = Statistic.from_numba(pearson.pearson_r, name="p_prep_raises", prepare=boom)
+    with pytest.raises(ValueError, match=r"statistic 'p_prep_raises' .* `prepare` raised ZeroDivisionError: no"):
+        bootstrap_ci_single(x, y, n_boot=20, seed=1, statistic=raising)
+    reshaping = Statistic.from_numba(pearson.pearson_r, name="p_prep_shape", prepare=lambda a, b: (a[:, :3], b))
+    with pytest.raises(ValueError, match=r"`prepare` must return x and y of shape \(m, n\) as given, got \(1, 3\)"):
+        bootstrap_ci_single(x, y, n_boot=20, seed=1, statistic=reshaping)
+    not_reducing = Statistic.from_callable(lambda a, b, axis=-1: a, name="p_no_reduce")
+    with pytest.raises(ValueError, match=r"returned shape \(1, 12\) for one dataset .* it must reduce along `axis`"):
+        bootstrap_ci_single(x, y, n_boot=20, seed=1, statistic=not_reducing)
+    constant = Statistic.from_callable(lambda a, b, axis=-1: 0.5, name="p_scalar")
+    with pytest.raises(ValueError, match=r"returned 1 values for 12 datasets \(the leave-one-out datasets\)"):
+        bootstrap_ci_averaged(np.tile(x, (3, 1)), np.tile(y, (3, 1)), n_boot=20, seed=1, statistic=constant)
+    monkeypatch.setattr(custom, "TRUTH_BATCH", 50)
+    monkeypatch.setattr(custom, "TRUTH_MAX", 100)
+    undefined = Statistic.from_numba(_always_nan, name="p_nan")
+    s = next(s for s in SMOKE if s.tied)
+    with pytest.raises(ValueError, match=rf"statistic 'p_nan' is undefined on every dataset of scenario '{s.key}'"):
+        custom.measured_truth(undefined, s, np.random.SeedSequence(1), 0.01)
