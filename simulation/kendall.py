@@ -202,17 +202,18 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
         sk = np.empty(n, np.int64)
-        tsize = np.empty(n_gx[r], np.int64)
         usize = np.empty(n_gy[r], np.int64)
         z_hat = np.arctanh(_row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]) if with_t else np.nan
         for b in range(n_boot):
             _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
-            s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
+            if with_t:  # S, the tie totals and every copy's s_k in one pass
+                s, tx, ty = _weighted_counts(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, usize, tree, seen)
+            else:
+                s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
             tau = _tau_from_counts(s, tx, ty, n)
             out[r, b] = tau
             if with_t and np.isfinite(tau):
-                _weighted_concordance(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
-                se = _weighted_ase(w, gx[r], n_gx[r], gy[r], n_gy[r], sk, tsize, usize, tau) / (1.0 - tau * tau)
+                se = _weighted_ase(w, gx[r], gy[r], sk, seen, usize, n, tx, ty, tau) / (1.0 - tau * tau)
                 if abs(tau) == 1.0:
                     t_out[r, b] = np.inf if tau > 0 else -np.inf
                 elif se > 0.0:
@@ -221,76 +222,95 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
 
 
 @njit(cache=True)
-def _weighted_concordance(w, gx, n_gx, yo, ys, n_gy, out, tree, seen) -> None:
-    """``out[k] = sum_j w_j sign(x_k - x_j) sign(y_k - y_j)`` (copies of k itself tie: 0).
+def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple[int, int, int]:
+    """``S``, ``Tx``, ``Ty`` as :func:`_weighted_s` and, in the same pass, ``out[k] = sum_j w_j sign(x_k -
+    x_j) sign(y_k - y_j)`` (copies of k itself tie: 0), the weight of each y group in ``usize`` and of
+    each x group in ``seen``.
 
-    A forward pass over y groups counts the smaller-y partners, a backward pass the larger-y ones (each
-    partner in x group ``h`` counts ``sign(gx_k - h)`` times the y order's sign)."""
+    One pass over y groups in increasing order.  Before a group is added, the weights of each x group
+    among the strictly smaller y values give k's smaller-y partners (``below`` concordant, ``above``
+    discordant: ``f_k = below - above``, and ``S = sum_k w_k f_k``); after it is added, the same query
+    (``below'``, ``above'``, now counting y values <= y_k) leaves the strictly larger-y partners to the
+    final x-group totals: ``P(g) - below'`` with smaller x (discordant) and ``N - P(g) - t_g - above'``
+    with larger x (concordant), ``P(g)`` the weight of the x groups below ``g`` and ``t_g`` of ``g``.
+    So ``s_k = f_k + below' - above' + (N - 2 P(g_k) - t_{g_k})``: the last term is added once the pass
+    is over.  (Knight 1966's counting, with the per-observation split of Brown & Benedetti 1977.)
+    """
     n = gx.shape[0]
-    for k in range(n):
-        out[k] = 0
-    if n_gy == n and n_gx <= SMALL_K:
-        # y untied in the data and few x values: one member per y group, prefix sums by hand
-        for direction in (1, -1):
-            for g in range(n_gx):
-                seen[g] = 0
-            earlier = 0
-            for step in range(n):
-                i = yo[step] if direction == 1 else yo[n - 1 - step]
+    for g in range(n_gx + 1):
+        tree[g] = 0
+    for g in range(n_gx):
+        seen[g] = 0
+    s = 0
+    ty2 = 0
+    earlier = 0
+    small = n_gx <= SMALL_K
+    if n_gy == n and small:
+        # y untied in the data and few x values: one member per y group, so below' = below, above' = above
+        for k in range(n):
+            i = yo[k]
+            wi = w[i]
+            usize[k] = wi
+            if wi != 0:
+                gi = gx[i]
+                below = _sum_below(seen, gi)
+                f = 2 * below + seen[gi] - earlier
+                s += wi * f
+                out[i] = 2 * f
+                ty2 += wi * (wi - 1)
+                seen[gi] += wi
+                earlier += wi
+    else:
+        for g in range(n_gy):
+            c = 0
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
                 wi = w[i]
                 if wi != 0:
                     gi = gx[i]
-                    below = _sum_below(seen, gi)
-                    out[i] += direction * (2 * below + seen[gi] - earlier)
-                    seen[gi] += wi
-                    earlier += wi
-        return
-    for direction in (1, -1):
-        for g in range(n_gx + 1):
-            tree[g] = 0
-        for g in range(n_gx):
-            seen[g] = 0
-        earlier = 0
-        for step in range(n_gy):
-            g = step if direction == 1 else n_gy - 1 - step
-            c = 0
+                    below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                    f = 2 * below + seen[gi] - earlier
+                    s += wi * f
+                    out[i] = f
+                    c += wi
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
+                wi = w[i]
+                if wi != 0:
+                    if not small:
+                        _fenwick_add(tree, gx[i], wi)
+                    seen[gx[i]] += wi
+            earlier += c
             for k in range(ys[g], ys[g + 1]):
                 i = yo[k]
                 if w[i] != 0:
                     gi = gx[i]
-                    below = _fenwick_below(tree, gi)
-                    out[i] += direction * (2 * below + seen[gi] - earlier)
-            for k in range(ys[g], ys[g + 1]):
-                i = yo[k]
-                wi = w[i]
-                if wi != 0:
-                    _fenwick_add(tree, gx[i], wi)
-                    seen[gx[i]] += wi
-                    c += wi
-            earlier += c
+                    below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                    out[i] += 2 * below + seen[gi] - earlier  # below' - above'
+            usize[g] = c
+            ty2 += c * (c - 1)
+    # the larger-y partners' share that needs the final totals: N - 2 P(g) - t_g, per x group
+    tx2 = 0
+    prefix = 0
+    for g in range(n_gx):
+        tx2 += seen[g] * (seen[g] - 1)
+        tree[g] = earlier - 2 * prefix - seen[g]
+        prefix += seen[g]
+    for i in range(n):
+        if w[i] != 0:
+            out[i] += tree[gx[i]]
+        else:
+            out[i] = 0
+    return s, tx2 // 2, ty2 // 2
 
 
 @njit(cache=True)
-def _weighted_ase(w, gx, n_gx, gy, n_gy, sk, tsize, usize, tau) -> float:
-    """The delta-method ASE (see :func:`ase`) of the multiset with weights ``w``: every copy of unit k is a
-    unit with concordance ``sk[k]`` and the weighted sizes of k's tie groups."""
-    n = 0
-    for g in range(n_gx):
-        tsize[g] = 0
-    for g in range(n_gy):
-        usize[g] = 0
-    for k in range(gx.shape[0]):
-        tsize[gx[k]] += w[k]
-        usize[gy[k]] += w[k]
-        n += w[k]
-    sum_t2 = 0
-    for g in range(n_gx):
-        sum_t2 += tsize[g] * tsize[g]
-    sum_u2 = 0
-    for g in range(n_gy):
-        sum_u2 += usize[g] * usize[g]
-    wr = float(n * n - sum_t2)
-    wc = float(n * n - sum_u2)
+def _weighted_ase(w, gx, gy, sk, tsize, usize, n, tx, ty, tau) -> float:
+    """The delta-method ASE (see :func:`ase`) of the multiset with weights ``w`` (``n`` copies in all):
+    every copy of unit k is a unit with concordance ``sk[k]`` and the weighted sizes ``tsize[gx[k]]``,
+    ``usize[gy[k]]`` of k's tie groups; ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``."""
+    wr = float(n * n - (2 * tx + n))
+    wc = float(n * n - (2 * ty + n))
     if wr == 0.0 or wc == 0.0:
         return np.nan
     ww = np.sqrt(wr * wc)
@@ -307,7 +327,7 @@ def _weighted_ase(w, gx, n_gx, gy, n_gy, sk, tsize, usize, tau) -> float:
 def _row_concordance(gx, n_gx, gy, n_gy, out) -> None:
     """``out[k] = s_k`` for one row (all weights 1)."""
     yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
-    _weighted_concordance(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, out, tree, seen)
+    _weighted_counts(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, out, np.empty(n_gy, np.int64), tree, seen)
 
 
 @njit(cache=True, parallel=True)
@@ -361,15 +381,13 @@ def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     m, n = gx.shape
     out = np.empty(m, np.float64)
     for r in prange(m):
-        tau, yo, ys, tree, seen = _row_tau(gx[r], n_gx[r], gy[r], n_gy[r])
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         w = np.ones(n, np.int64)
-        if not np.isfinite(tau):
-            out[r] = np.nan
-            continue
         sk = np.empty(n, np.int64)
-        _weighted_concordance(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, tree, seen)
-        out[r] = _weighted_ase(w, gx[r], n_gx[r], gy[r], n_gy[r], sk, np.empty(n_gx[r], np.int64),
-                               np.empty(n_gy[r], np.int64), tau)  # fmt: skip
+        usize = np.empty(n_gy[r], np.int64)
+        s, tx, ty = _weighted_counts(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, usize, tree, seen)
+        tau = _tau_from_counts(s, tx, ty, n)
+        out[r] = _weighted_ase(w, gx[r], gy[r], sk, seen, usize, n, tx, ty, tau) if np.isfinite(tau) else np.nan
     return out
 
 
