@@ -97,6 +97,7 @@ row says so (``estimator``).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from typing import NamedTuple
@@ -256,26 +257,38 @@ def _coefficients(half: Moments, x_index: np.ndarray, y_index: int) -> np.ndarra
     solved on the correlation scale with a rank-truncated pseudo-inverse; None below ``MIN_HALF`` rows."""
     if half.n < MIN_HALF:
         return None
-    sxx = half.m2[np.ix_(x_index, x_index)]
+    sxx = half.m2.take(x_index, 0).take(x_index, 1)
     sxy = half.m2[x_index, y_index]
     scale = np.sqrt(np.clip(np.diag(sxx), 0.0, None))
     beta = np.zeros(x_index.shape[0])
     keep = scale > 1e-12 * max(1.0, float(scale.max(initial=0.0)))
     if not keep.any():
         return beta
-    sxx, sxy, scale = sxx[np.ix_(keep, keep)], sxy[keep], scale[keep]
-    u, sing, vt = np.linalg.svd(sxx / np.outer(scale, scale))
+    if not keep.all():
+        sxx, sxy, scale = sxx[keep][:, keep], sxy[keep], scale[keep]
+    corr = np.ascontiguousarray(sxx / np.outer(scale, scale))
+    beta[keep] = (_truncated_inverse(corr.tobytes(), corr.shape[0]) @ (sxy / scale)) / scale
+    return beta
+
+
+@functools.lru_cache(maxsize=256)
+def _truncated_inverse(corr: bytes, k: int) -> np.ndarray:
+    """The rank-truncated pseudo-inverse (singular values below ``RCOND`` times the largest dropped) of the
+    ``k x k`` correlation matrix whose float64 bytes are ``corr``.  Memoized on those exact bytes: every
+    measure of every method of a scenario regresses on the same controls, so one decomposition serves them
+    all, with the very numbers each would have computed."""
+    u, sing, vt = np.linalg.svd(np.frombuffer(corr, dtype=np.float64).reshape(k, k))
     rank = int(np.count_nonzero(sing > RCOND * sing[0]))
     inverse = (vt[:rank].T / sing[:rank]) @ u[:, :rank].T
-    beta[keep] = (inverse @ (sxy / scale)) / scale
-    return beta
+    inverse.setflags(write=False)
+    return inverse
 
 
 def _residual_variance(half: Moments, x_index: np.ndarray, y_index: int, beta: np.ndarray) -> float:
     """Variance (ddof 1) of ``y - beta' x`` over the rows of ``half``."""
     idx = np.concatenate([x_index, [y_index]])
     w = np.concatenate([-beta, [1.0]])
-    return max(float(w @ half.m2[np.ix_(idx, idx)] @ w), 0.0) / (half.n - 1)
+    return max(float(w @ half.m2.take(idx, 0).take(idx, 1) @ w), 0.0) / (half.n - 1)
 
 
 class CrossFit(NamedTuple):
@@ -296,13 +309,13 @@ def _cheap_means(cheap: Moments, x_index: np.ndarray, exact_index: np.ndarray) -
     when there are none or they have no variance."""
     m2 = cheap.m2
     mean = cheap.mean[x_index]
-    sxx = m2[np.ix_(x_index, x_index)]
+    sxx = m2.take(x_index, 0).take(x_index, 1)
     if exact_index.size:
-        suu = m2[np.ix_(exact_index, exact_index)]
+        suu = m2.take(exact_index, 0).take(exact_index, 1)
         if np.any(np.diag(suu) > 0):
-            gamma = m2[np.ix_(x_index, exact_index)] @ np.linalg.pinv(suu, rcond=RCOND, hermitian=True)
+            gamma = m2.take(x_index, 0).take(exact_index, 1) @ np.linalg.pinv(suu, rcond=RCOND, hermitian=True)
             mean = mean - gamma @ cheap.mean[exact_index]
-            sxx = sxx - gamma @ m2[np.ix_(exact_index, x_index)]
+            sxx = sxx - gamma @ m2.take(exact_index, 0).take(x_index, 1)
     return mean, sxx / (cheap.n - 1)
 
 
@@ -314,6 +327,7 @@ def crossfit_estimate(
     *,
     exact_index: Sequence[int] = (),
     cheap_exact_index: Sequence[int] = (),
+    cheap_means: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> CrossFit | None:
     """Cross-fitted two-phase regression estimate of column ``y_index`` (see the module docstring).
 
@@ -324,7 +338,8 @@ def crossfit_estimate(
     ``cheap_exact_index``; columns ``exact_index`` of the halves are exact
     controls (expectation 0, nothing to estimate).  None when it cannot be
     formed (a half below ``MIN_HALF`` datasets, or fewer than two cheap-phase
-    datasets).
+    datasets).  ``cheap_means``: :func:`_cheap_means` of these arguments, when
+    the caller already has it.
     """
     x_index = np.asarray(x_index, dtype=np.int64)
     exact_index = np.asarray(exact_index, dtype=np.int64)
@@ -336,7 +351,9 @@ def crossfit_estimate(
     beta_from_b, beta_from_a = _coefficients(b, regressors, y_index), _coefficients(a, regressors, y_index)
     if beta_from_a is None or beta_from_b is None:
         return None
-    x_cheap, sigma_x = _cheap_means(cheap, x_index, np.asarray(cheap_exact_index, dtype=np.int64))
+    if cheap_means is None:
+        cheap_means = _cheap_means(cheap, x_index, np.asarray(cheap_exact_index, dtype=np.int64))
+    x_cheap, sigma_x = cheap_means
     target = np.concatenate([x_cheap, np.zeros(exact_index.size)])
     estimate, boot_variance, beta_bar = 0.0, 0.0, np.zeros(regressors.shape[0])
     for half, beta in ((a, beta_from_b), (b, beta_from_a)):
@@ -378,10 +395,12 @@ def plain_estimate(sum_y: float, sum_y2: float, n_ok: int) -> tuple[float, float
     return mean, math.sqrt(var / n_ok), math.sqrt(var)
 
 
-def _plain_measure(moments: Moments, a: np.ndarray, offset: float, name: str, n_ok: int) -> tuple[float, float, float]:
+def _plain_measure(
+    sums: tuple[np.ndarray, np.ndarray], a: np.ndarray, offset: float, name: str, n_ok: int
+) -> tuple[float, float, float]:
     """Plain mean, MCSE and SD of a measure ``a'v + offset`` over the ``n_ok`` ok replicates (whose
-    stored measures are the only non-zero ones)."""
-    s1_all, s2_all = moments.sums()
+    stored measures are the only non-zero ones), from the raw ``sums`` (:meth:`Moments.sums`)."""
+    s1_all, s2_all = sums
     s1 = float(a @ s1_all) + offset * n_ok
     s2 = float(a @ s2_all @ a) + 2 * offset * float(a @ s1_all) + offset * offset * n_ok
     mean, mcse, sd = plain_estimate(s1, s2, n_ok)
@@ -401,6 +420,7 @@ def method_performance(
     control_variates: bool,
     confidence_level: float,
     single_phase: bool = False,
+    cache: dict | None = None,
 ) -> dict[str, float | int | str]:
     """Every measure of one method: headline (cross-fitted control-variate estimate where possible) and plain.
 
@@ -416,9 +436,16 @@ def method_performance(
     which.  One-sided measures need ``MIN_TAIL_EVENTS_PER_HALF`` expected
     misses per half.  ``single_phase``: the method's datasets are the cheap
     phase itself (``halves[0]``, the asymptotic methods), estimated with its
-    exact controls alone (:func:`exact_control_estimate`).
+    exact controls alone (:func:`exact_control_estimate`).  ``cache``: one dict
+    shared by the calls for one scenario's methods (the same ``cheap``), so
+    that what they share is computed once.
     """
-    total = halves[0].merge(halves[1])
+    cache = {} if cache is None else cache
+    key = ("total", id(halves[0]), id(halves[1]))
+    if key not in cache:
+        total = halves[0].merge(halves[1])
+        cache[key] = (halves, total, total.sums())  # the halves are held so that their ids stay theirs
+    _, total, sums = cache[key]
     first = n_controls + 4 * method_index
     use_cv = control_variates and n_ok == total.n and n_ok > 0
     tails_cv = total.n * (1 - confidence_level) / 4 >= MIN_TAIL_EVENTS_PER_HALF
@@ -426,7 +453,7 @@ def method_performance(
     plain, headline = {}, {}
     for name in MEASURES:
         a, offset = _measure_vector(first, name, total.dim)
-        plain[name] = _plain_measure(total, a, offset, name, n_ok)
+        plain[name] = _plain_measure(sums, a, offset, name, n_ok)
         headline[name] = None
         if use_cv and (tails_cv or name not in ONE_SIDED):
             if single_phase:
@@ -435,9 +462,11 @@ def method_performance(
                 continue
             both = tuple(_with_measure(h, n_controls, a, offset) for h in halves)
             kind = _LINEAR[name][2]
+            if ("cheap", kind) not in cache:
+                cache["cheap", kind] = _cheap_means(cheap, CONTROL_SETS[kind], CHEAP_EXACT_INDEX)
             headline[name] = crossfit_estimate(
                 both, cheap, CONTROL_SETS[kind], n_controls,
-                exact_index=EXACT_SETS[kind], cheap_exact_index=CHEAP_EXACT_INDEX,
+                exact_index=EXACT_SETS[kind], cheap_exact_index=CHEAP_EXACT_INDEX, cheap_means=cache["cheap", kind],
             )  # fmt: skip
     cv_used = use_cv and all(headline[name] is not None for name in MEASURES if tails_cv or name not in ONE_SIDED)
     fits = {name: headline[name] if cv_used else None for name in MEASURES}

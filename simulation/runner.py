@@ -401,7 +401,7 @@ def _compute_units(
         name = boot_name(index, size) if kind == "boot" else cheap_name(index, size)
         if replicates is not None:
             store.put(job.key, replicates_name(index, size), replicates)
-        store.put(job.key, name, record.to_frame())
+        store.put(job.key, name, record.to_frame(), remember=True)  # the tables read it back at once
 
     parallel_map(
         _run_unit,
@@ -469,6 +469,7 @@ def scenario_rows(
     cheap_controls = cheap.moments.select(np.arange(CHEAP_CONTROLS))
     estimates = _estimate_summary(cheap, truth.value, truth.mcse)
     rows = []
+    shared: dict = {}  # what the methods' estimates share (see method_performance)
     for method in methods:
         if method in BOOTSTRAP_METHODS:
             j = BOOTSTRAP_METHODS.index(method)
@@ -484,7 +485,7 @@ def scenario_rows(
         n_failed = record.n_nan + record.failed[j]
         perf = method_performance(
             halves, cheap_controls, j, n_ok, n_controls=n_controls, control_variates=control_variates,
-            confidence_level=identity.confidence_level, single_phase=kind == "asymptotic",
+            confidence_level=identity.confidence_level, single_phase=kind == "asymptotic", cache=shared,
         )  # fmt: skip
         w_lo, w_hi = wilson_interval(np.array(round(perf["coverage_plain"] * n_ok) if n_ok else 0), np.array(n_ok))
         half = Z95 * perf["coverage_mcse"]

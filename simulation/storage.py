@@ -323,6 +323,10 @@ def hold_folder(out: Path | None, wait: float | None = 0.0) -> Iterator[None]:
         lock.release()
 
 
+#: At most this many bytes of units written by a run are kept in memory until it reads them (BlockStore.put).
+REMEMBER_BYTES = 256 * 2**20
+
+
 class CorruptBlock(RunError):
     """A stored unit that does not read back whole (truncated, or a page's checksum fails)."""
 
@@ -352,6 +356,9 @@ class BlockStore:
         self.root = None if out is None else Path(out) / BLOCKS_DIR
         self._memory: dict[tuple[str, str], pd.DataFrame] = {}
         self._digests: dict[tuple[str, str], str] = {}
+        # units written by this process and not read yet, with their file's SHA-256 (see put's `remember`)
+        self._written: dict[tuple[str, str], tuple[pd.DataFrame, str]] = {}
+        self._written_bytes = 0
 
     def path(self, scenario: str, name: str) -> Path:
         assert self.root is not None
@@ -362,19 +369,31 @@ class BlockStore:
             return (scenario, name) in self._memory
         return self.path(scenario, name).exists()
 
-    def put(self, scenario: str, name: str, table: pd.DataFrame) -> None:
+    def put(self, scenario: str, name: str, table: pd.DataFrame, *, remember: bool = False) -> None:
+        """Store a unit.  ``remember``: also keep the table in memory (up to :data:`REMEMBER_BYTES` in all),
+        so that the first :meth:`get` of it in this process does not read the file back; its digest is
+        that of the file written."""
         if self.root is None:
             self._memory[scenario, name] = table
             return
         path = self.path(scenario, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(path, table)
+        size = int(table.memory_usage(deep=True).sum()) if remember else 0
+        if remember and self._written_bytes + size <= REMEMBER_BYTES:
+            self._written[scenario, name] = (table, hashlib.sha256(path.read_bytes()).hexdigest())
+            self._written_bytes += size
 
     def get(self, scenario: str, name: str) -> pd.DataFrame:
         """A stored unit, verified (its Parquet footer and every page's checksum); its SHA-256 is kept for
         :meth:`digest`.  A unit that fails raises :class:`CorruptBlock` naming its file."""
         if self.root is None:
             return self._memory[scenario, name]
+        if (scenario, name) in self._written:
+            table, digest = self._written.pop((scenario, name))
+            self._written_bytes -= int(table.memory_usage(deep=True).sum())
+            self._digests[scenario, name] = digest
+            return table
         path = self.path(scenario, name)
         table, digest = _read_verified(path)
         self._digests[scenario, name] = digest
