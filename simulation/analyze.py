@@ -57,6 +57,7 @@ from simulation._validation import (
     check_seed,
 )
 from simulation.bootstrap import bootstrap_ci_single, resample_keys
+from simulation.columns import DATA_INTERVALS, TESTS, in_order
 from simulation.generators import reachable_range
 from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
 from simulation.power import PowerSettings, permutation_pvalues, run_power_study, t_approx_pvalues
@@ -781,8 +782,9 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
             kendall_intervals=kendall_intervals, kendall_tests=kendall_tests, kendall_coverage=kendall_coverage,
             kendall_recommendation=kendall_recommendation, others=others,
         )  # fmt: skip
-        write_parquet(out / INTERVALS_FILE, intervals, provenance)
-        write_parquet(out / TESTS_FILE, tests, provenance)
+        write_parquet(out / INTERVALS_FILE, in_order(intervals, DATA_INTERVALS, INTERVALS_FILE),
+                      provenance)  # fmt: skip
+        write_parquet(out / TESTS_FILE, in_order(tests, TESTS, TESTS_FILE), provenance)
         write_json(out / JSON_FILE, result.to_dict())
         write_text(out / REPORT_FILE, report_markdown(result))
         if plots:

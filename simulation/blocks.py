@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from simulation.bootstrap import default_chunk_size, row_intervals
+from simulation.columns import REPLICATES
+from simulation.columns import names as column_names
 from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, controls, interval_measures
 from simulation.generators import Calibration, Truth
 from simulation.intervals import (
@@ -59,10 +61,8 @@ STREAM_DATA, STREAM_RESAMPLES, STREAM_CHEAP = 0, 1, 3
 BOOT_DIM = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
 CHEAP_DIM = CHEAP_CONTROLS + 4 * len(ASYMPTOTIC_METHODS)
 
-REPLICATE_COLUMNS = (
-    "scenario", "statistic", "rep", "method", "rho_hat", "ci_lower", "ci_upper", "status", "n_boot_valid", "z0",
-    "acceleration",
-)  # fmt: skip
+#: ``replicates.parquet``'s columns (meanings in :data:`simulation.columns.REPLICATES`).
+REPLICATE_COLUMNS = column_names(REPLICATES)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -100,7 +100,8 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "study",
         nargs="?",
         default="karwowski2018",
-        help="built-in study (karwowski2018, validation, smoke) or a scenario CSV file (default: karwowski2018)",
+        help="built-in study (karwowski2018, tie_sweep, validation, smoke) or a scenario CSV file "
+        "(default: karwowski2018)",
     )
     p.add_argument("--n-reps", type=_positive_int, help="bootstrapped datasets per scenario (default: N_REPS)")
     p.add_argument("--n-boot", type=_positive_int, help="resamples per dataset (default: N_BOOT)")

@@ -414,6 +414,7 @@ def regression(args: argparse.Namespace, settings: Settings) -> int:
 def toolkit_study(args: argparse.Namespace, settings: Settings) -> int:
     """``toolkit-study``: Monte Carlo checks of the measurement toolkit."""
     from simulation import storage
+    from simulation.columns import TOOLKIT_STUDY, in_order
     from simulation.report import markdown_table
     from simulation.toolkit_study import run_toolkit_study
 
@@ -426,6 +427,7 @@ def toolkit_study(args: argparse.Namespace, settings: Settings) -> int:
     started = storage.now()
     table = run_toolkit_study(args.n_reps, seed=seed, n_jobs=args.n_jobs or settings.N_JOBS, progress=not args.quiet)
     provenance = storage.provenance_record("toolkit", {"n_reps": args.n_reps, "seed": seed}, started)
+    table = in_order(table, TOOLKIT_STUDY, "toolkit_study.parquet")
     storage.write_parquet(out / "toolkit_study.parquet", table, provenance)
     shown = table.assign(
         estimate=[f"{e:.3f} ± {m:.3f}" for e, m in zip(table["estimate"], table["mcse"], strict=True)]

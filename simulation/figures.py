@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import os
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -150,8 +151,9 @@ def _panel_figure(frame: pd.DataFrame, ylabel: str, draw, note: str | None = Non
     handles, labels = axes[0].get_legend_handles_labels()
     ncol = min(len(labels), 9)
     legend = fig.legend(handles, labels, loc="outside lower center", fontsize=7, ncol=ncol, frameon=False)
-    if note:
-        legend.set_title(note, prop={"size": 7, "style": "italic"})
+    if note:  # wrapped to the figure's width (about 16 characters of 7-point italics per inch)
+        width = int(16 * fig.get_figwidth())
+        legend.set_title(textwrap.fill(note, width), prop={"size": 7, "style": "italic"})
     return fig
 
 

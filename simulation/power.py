@@ -59,6 +59,8 @@ from scipy import optimize, stats
 from simulation import _kernels, continuous, generators
 from simulation._validation import check_n_jobs, check_paired_data, check_positive_int, check_seed
 from simulation.bootstrap import resample_keys
+from simulation.columns import MIN_DETECTABLE, POWER
+from simulation.columns import names as column_names
 from simulation.scenarios import Scenario, check_scenarios, scenario_seed
 from simulation.seeding import child_keys, child_seed
 from simulation.settings import resolve_seed
@@ -545,7 +547,7 @@ def _asymptotic_star(sign: int, lo: float, hi: float, n: int, settings: PowerSet
 def minimum_detectable(
     curve: pd.DataFrame, scenario: Scenario, settings: PowerSettings, statistic: str = "spearman"
 ) -> pd.DataFrame:
-    """Minimum detectable |rho| per test and direction, from a :func:`power_curve` table.
+    """Minimum detectable ``|rho|`` per test and direction, from a :func:`power_curve` table.
 
     ``status``: ``ok``; ``not_reached`` (power stays below the target on the
     whole grid: ``rho_star`` NaN, raise the grid's end); ``at_grid_start``
@@ -611,11 +613,9 @@ POWER_SUMMARY_FILE = "power_summary.md"
 _SCENARIO_COLUMNS = ("scenario", "statistic", "case", "generator", "n", "k", "template", "rho", "estimand")
 #: Columns of ``power.parquet`` and ``min_detectable.parquet``, in order (each is checked by name in
 #: ``tests/test_columns.py``: a new column without a check fails there).
-POWER_COLUMNS = (*_SCENARIO_COLUMNS, "rho_true", "test", "power", "power_mcse", "rejections", "n_reps")
-MIN_DETECTABLE_COLUMNS = (
-    *_SCENARIO_COLUMNS, "test", "direction", "target_power", "alpha", "alternative", "search_lo", "search_hi",
-    "power_at_search_hi", "n_reps", "estimate", "rho_star", "rho_star_se", "status",
-)  # fmt: skip
+#: Names, meanings and units are listed once, in :mod:`simulation.columns`.
+POWER_COLUMNS = column_names(POWER)
+MIN_DETECTABLE_COLUMNS = column_names(MIN_DETECTABLE)
 #: Name of a scenario's power curve in the block store (one unit of work per scenario).
 CURVE_BLOCK = "curve"
 

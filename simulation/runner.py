@@ -65,7 +65,9 @@ from simulation.blocks import (
     run_boot_block,
     run_cheap_unit,
 )
-from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, MEASURES, RATIO_MEASURES, method_performance
+from simulation.columns import COVERAGE
+from simulation.columns import names as column_names
+from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, method_performance
 from simulation.generators import CALIBRATION_VERSION, Calibration, Truth
 from simulation.intervals import BOOTSTRAP_METHODS
 from simulation.metrics import wilson_interval
@@ -544,17 +546,8 @@ def _estimate_summary(cheap: Record, rho_true: float, rho_true_mcse: float = 0.0
 #: and variance shares, the spread of the endpoints, the estimator, the coverage intervals, the estimate's
 #: summary and the status.  The table is built in this order and ``tests/test_columns.py`` checks each
 #: column by name, so a column added without a check fails there.
-COVERAGE_COLUMNS: tuple[str, ...] = (
-    "scenario", "statistic", "case", "generator", "n", "k", "template", "rho", "estimand", "rho_true", "rho_true_mcse",
-    "rho_true_n_reps", "coefficient", "calibration_achieved", "calibration_mcse",
-    "method", "method_kind", "confidence_level", "n_boot", "n_reps", "n_reps_cheap", "n_failed",
-    *(f"{name}{suffix}" for name in MEASURES for suffix in ("", "_mcse", "_plain", "_plain_mcse")),
-    *(f"variance_ratio_{name}" for name in RATIO_MEASURES),
-    *(f"{share}_{name}" for name in RATIO_MEASURES for share in ("residual_share", "cheap_share")),
-    "sd_ci_lower", "sd_ci_upper", "estimator",
-    "coverage_lower95", "coverage_upper95", "coverage_wilson_lower", "coverage_wilson_upper",
-    "mean_rho_hat", "bias", "bias_mcse", "empirical_se", "empirical_se_mcse", "status",
-)  # fmt: skip
+#: Names, meanings and units are listed once, in :data:`simulation.columns.COVERAGE`.
+COVERAGE_COLUMNS: tuple[str, ...] = column_names(COVERAGE)
 
 
 def _coverage_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:

@@ -124,6 +124,9 @@ class Scenario:
                     raise ValueError(f"`pool` {self.pool!r} holds {pool.size} values, fewer than n = {self.n}")
                 digest = hashlib.sha256(pool.astype("<f8").tobytes()).hexdigest()[:8]
                 object.__setattr__(self, "pool_digest", digest)
+                if self.pool != generators.EXAMPLE_POOL:
+                    # absolute: worker processes started before the caller changed folder read the same file
+                    object.__setattr__(self, "pool", str(Path(self.pool).resolve()))
         elif self.template != "all_distinct" or self.k is not None or self.counts:
             raise ValueError(
                 f"`template` must be 'all_distinct' with no `k` or `counts` for generator {self.generator!r}, "

@@ -524,3 +524,31 @@ def test_power_column(power_run, column):
 def test_min_detectable_column(power_run, column):
     result, settings = power_run
     _min_detectable_check(column)(result.min_detectable, result.power, settings)
+
+
+def test_in_order_keeps_a_writer_to_its_column_list():
+    """``columns.in_order``: the same columns in another order are put in the list's order; a missing or an
+    unexpected column is an error naming it (a writer and its list disagree), never a silently different
+    table."""
+    from simulation import columns
+
+    frame = pd.DataFrame({"test": ["t"], "alternative": ["two-sided"], "p_value": [0.5], "p_value_mcse": [0.0],
+                          "n_perm": [0]})  # fmt: skip
+    shuffled = frame[["p_value", "test", "n_perm", "alternative", "p_value_mcse"]]
+    assert list(columns.in_order(shuffled, columns.TESTS, "tests").columns) == list(columns.names(columns.TESTS))
+    with pytest.raises(RuntimeError, match=r"missing \['n_perm'\], unexpected \[\]"):
+        columns.in_order(frame.drop(columns="n_perm"), columns.TESTS, "tests")
+    with pytest.raises(RuntimeError, match=r"missing \[\], unexpected \['extra'\]"):
+        columns.in_order(frame.assign(extra=1), columns.TESTS, "tests")
+
+
+def test_the_written_column_lists_are_the_documented_ones():
+    """The names the writers use are those of :mod:`simulation.columns` (what the reference documents)."""
+    from simulation import blocks, columns, power, runner
+
+    assert runner.COVERAGE_COLUMNS == columns.names(columns.COVERAGE)
+    assert power.POWER_COLUMNS == columns.names(columns.POWER)
+    assert power.MIN_DETECTABLE_COLUMNS == columns.names(columns.MIN_DETECTABLE)
+    assert blocks.REPLICATE_COLUMNS == columns.names(columns.REPLICATES)
+    for _file, _row, cols in columns.TABLES.values():
+        assert all(c.meaning and c.name.isidentifier() for c in cols)

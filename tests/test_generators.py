@@ -462,6 +462,24 @@ def test_study_file_pool_paths_are_relative_to_the_file(tmp_path):
     assert s.generate(2, 0)[1].shape == (2, 20)
 
 
+def test_a_relative_pool_path_still_reads_after_the_caller_changes_folder(tmp_path, monkeypatch):
+    """A scenario keeps its pool's absolute path: worker processes started in another folder (joblib reuses
+    them across calls) and a caller that changed folder read the same file; the key does not change."""
+    (tmp_path / "here").mkdir()
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "here" / "pool.csv").write_text("\n".join(str(v) for v in range(40)))
+    monkeypatch.chdir(tmp_path / "here")
+    s = Scenario(case="t", generator="empirical", n=20, rho=0.1, k=4, template="even", pool="pool.csv")
+    assert s.pool == str(tmp_path / "here" / "pool.csv")
+    x, y = s.generate(2, 0)
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    x2, y2 = s.generate(2, 0)
+    np.testing.assert_array_equal(y2, y)
+    same = Scenario(case="t", generator="empirical", n=20, rho=0.1, k=4, template="even",
+                    pool=str(tmp_path / "here" / "pool.csv"))  # fmt: skip
+    assert same == s and same.key == s.key
+
+
 def test_pool_key_follows_the_content_not_the_file_name(tmp_path):
     """Two pools called pool.csv in different folders: different values, different keys and seeds;
     the same values in a Parquet file of the same stem: the same key."""

@@ -237,7 +237,8 @@ def test_slo_interval_endpoints_are_the_resampled_percentiles_at_its_level(level
     assert res.compliant == (res.ci_upper < 150.0)
 
 
-#: The README's table (``python -m simulation toolkit-study``: 2,000 replicates, seed 20180201): estimate, MCSE.
+#: The user guide's table (docs/guide/toolkit.md; ``python -m simulation toolkit-study``: 2,000 replicates,
+#: seed 20180201): estimate, MCSE.
 PUBLISHED_TOOLKIT = {
     ("p95_interval", 50, 0.95): (0.871, 0.0075),
     ("mean_interval", 30, 0.95): (0.919, 0.0061),

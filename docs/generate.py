@@ -1,0 +1,83 @@
+"""Pages generated from the code, so that nothing is written twice (``conf.py`` calls these).
+
+``<!-- generated: cli -->`` becomes the reference of every subcommand and
+option of ``python -m simulation``, read from :func:`simulation.cli.build_parser`;
+``<!-- generated: tables -->`` the columns of every table, read from
+:mod:`simulation.columns` (the lists the writers build their tables from).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def _option(action: argparse.Action) -> str:
+    if not action.option_strings:
+        return f"`{action.dest}`" + (" (optional)" if action.nargs == "?" else "")
+    names = ", ".join(f"`{opt}`" for opt in action.option_strings)
+    if action.nargs == 0:
+        return names
+    metavar = action.metavar or (("{" + ",".join(action.choices) + "}") if action.choices else action.dest.upper())
+    return f"{names} `{metavar}`"
+
+
+def _default(action: argparse.Action) -> str:
+    if action.nargs == 0 or action.default in (None, argparse.SUPPRESS, False):
+        return ""
+    return f"`{action.default}`"
+
+
+def cli_reference() -> str:
+    """Markdown for every subcommand of ``python -m simulation``: its description and a table of its options."""
+    from simulation.cli import build_parser
+
+    parser = build_parser()
+    (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    helps = {choice.dest: choice.help for choice in sub._choices_actions}
+    out = [
+        f"`{parser.prog} [--config FILE] COMMAND ...`: {_cell(parser.description)}",
+        "",
+        "Every invalid value is reported as one line naming the option, the value and what is allowed, with exit "
+        "status 2 and nothing written.",
+        "",
+    ]
+    for name, p in sub.choices.items():
+        out += [f"## `{name}`", "", _cell(p.description or helps.get(name, "")), "", "| option | default | meaning |",
+                "|---|---|---|"]  # fmt: skip
+        for action in p._actions:
+            if isinstance(action, argparse._HelpAction) or action.help == argparse.SUPPRESS:
+                continue
+            help_text = (action.help or "").replace("%%", "%")
+            if action.choices and action.option_strings:
+                help_text += f" (one of {', '.join(map(str, action.choices))})"
+            out.append(f"| {_option(action)} | {_default(action)} | {_cell(help_text)} |")
+        out.append("")
+    return "\n".join(out)
+
+
+def tables_reference() -> str:
+    """Markdown for every table the package writes: its file, what a row is, and each column's meaning and unit."""
+    from simulation import columns
+
+    out = [_cell(columns.__doc__.split("\n\n")[2]), ""]
+    for name, (file, row, cols) in columns.TABLES.items():
+        out += [f"## `{name}`", "", f"File: {file}. One row per {row}.", "", "| column | meaning | unit |",
+                "|---|---|---|"]  # fmt: skip
+        out += [f"| `{c.name}` | {_cell(c.meaning)} | {c.unit} |" for c in cols]
+        out.append("")
+    return "\n".join(out)
+
+
+MARKERS = {"<!-- generated: cli -->": cli_reference, "<!-- generated: tables -->": tables_reference}
+
+
+def fill(text: str) -> str:
+    """``text`` with each marker replaced by its generated Markdown."""
+    for marker, make in MARKERS.items():
+        if marker in text:
+            text = text.replace(marker, make())
+    return text
