@@ -87,6 +87,15 @@ def _sum_below(seen, g) -> int:
     return total
 
 
+@njit(cache=True, inline="always")
+def _clear(tree, seen, n_gx) -> None:
+    """Empty the per-x-group weights before a pass (``tree`` has one more slot than there are groups)."""
+    for g in range(n_gx + 1):
+        tree[g] = 0
+    for g in range(n_gx):
+        seen[g] = 0
+
+
 @njit(cache=True)
 def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
     """``S``, ``Tx``, ``Ty`` of the multiset with weights ``w``: copies of one pair tie in both variables.
@@ -95,10 +104,7 @@ def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
     the strictly smaller y values, so a member of x group ``g`` with weight ``w_i`` meets
     ``below(g)`` concordant and ``earlier - below(g) - seen[g]`` discordant earlier pairs.
     """
-    for g in range(n_gx + 1):
-        tree[g] = 0
-    for g in range(n_gx):
-        seen[g] = 0
+    _clear(tree, seen, n_gx)
     s = 0
     ty2 = 0
     earlier = 0
@@ -237,10 +243,7 @@ def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple
     is over.  (Knight 1966's counting, with the per-observation split of Brown & Benedetti 1977.)
     """
     n = gx.shape[0]
-    for g in range(n_gx + 1):
-        tree[g] = 0
-    for g in range(n_gx):
-        seen[g] = 0
+    _clear(tree, seen, n_gx)
     s = 0
     ty2 = 0
     earlier = 0
