@@ -379,6 +379,9 @@ class BlockStore:
         path = self.path(scenario, name)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_parquet(path, table)
+        earlier = self._written.pop((scenario, name), None)  # a unit written again: only the new one counts
+        if earlier is not None:
+            self._written_bytes -= int(earlier[0].memory_usage(deep=True).sum())
         size = int(table.memory_usage(deep=True).sum()) if remember else 0
         if remember and self._written_bytes + size <= REMEMBER_BYTES:
             self._written[scenario, name] = (table, hashlib.sha256(path.read_bytes()).hexdigest())
