@@ -401,6 +401,8 @@ def _user_asymptotic_ci(parts: custom.UserParts, method, estimate, se, n, confid
         return np.tanh(z - half), np.tanh(z + half)
 
 
+#: Pearson's r, built as a user statistic would be (:mod:`simulation.pearson`): its delta-method SE, Fisher's
+#: variance 1/(n - 3), the population value as truth, and the permutation and t tests.
 PEARSON = Statistic.from_numba(
     pearson.pearson_r,
     name="pearson",

@@ -230,3 +230,25 @@ def test_table_reference_lists_every_column_with_a_meaning():
         for col in cols:
             assert col.meaning.strip()
             assert f"| `{col.name}` |" in text
+
+
+def test_every_public_name_is_in_the_api_reference():
+    """Each name of ``simulation.__all__`` is documented on a reference page: by its own autodoc directive, or
+    by an ``automodule`` of its module that takes all members or names it."""
+    import simulation
+
+    text = "\n".join(p.read_text() for p in (ROOT / "docs" / "reference").glob("api-*.rst"))
+    documented = set(re.findall(r"\.\. auto\w+:: ([\w.]+)", text))
+    modules = {m[1]: m[2] for m in re.finditer(r"\.\. automodule:: ([\w.]+)\n((?:   :members:.*\n)?)", text)}
+    missing = []
+    for name in simulation.__all__:
+        module = getattr(getattr(simulation, name), "__module__", None)
+        if module and f"{module}.{name}" in documented:
+            continue
+        if any(d.rsplit(".", 1)[-1] == name for d in documented):
+            continue
+        spec = modules.get(module, "")
+        if spec.strip() == ":members:" or re.search(rf"\b{name}\b", spec):
+            continue
+        missing.append(name)
+    assert not missing, f"public names without a reference entry: {missing}"
