@@ -42,6 +42,8 @@ numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
 
+smartquotes = False  # "--out" stays two hyphens, as typed on the command line
+
 html_theme = "pydata_sphinx_theme"
 html_title = "spearman-tied-sim"
 html_theme_options = {

@@ -12,7 +12,8 @@ import argparse
 
 
 def _cell(text: str) -> str:
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """One line of table text: ``|`` escaped, and ``<`` so that ``results/<study>`` is not read as HTML."""
+    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;")
 
 
 def _option(action: argparse.Action) -> str:
