@@ -30,7 +30,7 @@ import pandas as pd
 from simulation.bootstrap import default_chunk_size, row_intervals
 from simulation.columns import REPLICATES
 from simulation.columns import names as column_names
-from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, controls, interval_measures
+from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, CROSSFIT_FOLDS, controls, interval_measures
 from simulation.generators import Calibration, Truth
 from simulation.intervals import (
     BOOTSTRAP_METHODS,
@@ -46,6 +46,7 @@ from simulation.statistics import SPEARMAN, Statistic, get_statistic
 
 #: Datasets per block (bootstrap blocks, and the blocks that make up cheap units).
 BLOCK_REPS = 500
+assert BLOCK_REPS % CROSSFIT_FOLDS == 0  # folds by index residue: every block starts on fold 0
 #: Blocks per cheap unit (one unit of work: 20,000 datasets, about 0.1 s).
 CHEAP_UNIT_BLOCKS = 40
 #: Asymptotic interval methods, one per Fisher-z variance.
@@ -90,9 +91,9 @@ class Record:
     """The compact content of a unit: datasets drawn, NaN estimates, failures per method, and moments.
 
     ``parts`` holds the moments of the datasets with a finite estimate: for
-    bootstrap blocks two, over the even- and the odd-indexed datasets (the
-    halves that cross-fitting needs, :mod:`simulation.estimators`); for cheap
-    units one.
+    bootstrap blocks :data:`~simulation.estimators.CROSSFIT_FOLDS`, over the
+    datasets of each index residue (the folds that cross-fitting needs,
+    :mod:`simulation.estimators`); for cheap units one.
     """
 
     n_reps: int
@@ -227,9 +228,10 @@ def run_boot_block(
         failed.append(int(np.count_nonzero(~ok)))
         measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
     values = np.hstack([controls_x, exact, *measures])
-    even = (np.arange(n_block) % 2 == 0)[finite]  # block starts are even: local parity is global parity
-    halves = (Moments.of(values[even]), Moments.of(values[~even]))
-    record = Record(n_block, int(np.count_nonzero(~finite)), tuple(failed), halves)
+    # block starts are multiples of CROSSFIT_FOLDS: a dataset's local residue is its global one
+    fold = (np.arange(n_block) % CROSSFIT_FOLDS)[finite]
+    folds = tuple(Moments.of(values[fold == k]) for k in range(CROSSFIT_FOLDS))
+    record = Record(n_block, int(np.count_nonzero(~finite)), tuple(failed), folds)
     replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None
     return record, replicates
 

@@ -67,11 +67,10 @@ from simulation.blocks import (
 )
 from simulation.columns import COVERAGE
 from simulation.columns import names as column_names
-from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, method_performance
+from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, CROSSFIT_FOLDS, method_performance
 from simulation.generators import CALIBRATION_VERSION, Calibration, Truth
 from simulation.intervals import BOOTSTRAP_METHODS
 from simulation.metrics import wilson_interval
-from simulation.moments import Moments
 from simulation.parallel import check_backend, parallel_map
 from simulation.report import summary_markdown
 from simulation.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
@@ -105,10 +104,11 @@ __all__ = [
 ]
 
 #: Version of the on-disk layout (manifest, blocks): 2 = compact blocks and a cheap phase; 3 = exact
-#: controls in both (resample controls in bootstrap blocks, the mixing control in cheap units).
-FORMAT_VERSION = 3
+#: controls in both (resample controls in bootstrap blocks, the mixing control in cheap units); 4 = four
+#: cross-fitting folds per bootstrap block (was two halves) and twelve indicator controls.
+FORMAT_VERSION = 4
 #: Version of the control set (:mod:`simulation.estimators`): part of a run's identity.
-CONTROLS_VERSION = "jackknife-se+indicators+resample-hermite+mixing-u-v2"
+CONTROLS_VERSION = "jackknife-se+indicators12-ridge+resample-hermite+mixing-u+4-folds-v3"
 #: Default cap on bootstrapped datasets per scenario for ``target_mcse``.
 DEFAULT_MAX_REPS = 20_000
 #: Rounds of ``target_mcse`` growth at most, and the largest growth of one round.
@@ -425,7 +425,7 @@ def _merged(store: BlockStore, job: Scenario | Job, n_reps: int, n_reps_cheap: i
     boot = [Record.from_frame(store.get(job.key, boot_name(b, m))) for b, m in boot_units(n_reps)]
     cheap = [Record.from_frame(store.get(job.key, cheap_name(u, m))) for u, m in cheap_units(n_reps_cheap)]
     return (
-        merge_records(boot, len(BOOTSTRAP_METHODS), BOOT_DIM, 2),
+        merge_records(boot, len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS),
         merge_records(cheap, n_asym, CHEAP_CONTROLS + 4 * n_asym, 1),
     )
 
@@ -475,18 +475,18 @@ def scenario_rows(
     for method in methods:
         if method in BOOTSTRAP_METHODS:
             j = BOOTSTRAP_METHODS.index(method)
-            record, kind, n_boot, halves = boot, "bootstrap", identity.n_boot, boot.parts
+            record, kind, n_boot, folds = boot, "bootstrap", identity.n_boot, boot.parts
             control_variates, n_controls = identity.control_variates, BOOT_CONTROLS
         else:
             j = asymptotic.index(method)
             record, kind, n_boot = cheap, "asymptotic", 0
-            halves = (cheap.parts[0], Moments.empty(cheap.parts[0].dim))
+            folds = (cheap.parts[0],)
             # every cheap-phase dataset, with its exact control only (plain where it has none)
             control_variates, n_controls = identity.control_variates, CHEAP_CONTROLS
         n_ok = record.moments.n - record.failed[j]
         n_failed = record.n_nan + record.failed[j]
         perf = method_performance(
-            halves, cheap_controls, j, n_ok, n_controls=n_controls, control_variates=control_variates,
+            folds, cheap_controls, j, n_ok, n_controls=n_controls, control_variates=control_variates,
             confidence_level=identity.confidence_level, single_phase=kind == "asymptotic", cache=shared,
         )  # fmt: skip
         w_lo, w_hi = wilson_interval(np.array(round(perf["coverage_plain"] * n_ok) if n_ok else 0), np.array(n_ok))

@@ -148,42 +148,57 @@ def resample_controls_reference(
 
 
 def crossfit_reference(
-    x_a: np.ndarray,
-    y_a: np.ndarray,
-    x_b: np.ndarray,
-    y_b: np.ndarray,
+    x_folds: list[np.ndarray],
+    y_folds: list[np.ndarray],
     x_cheap: np.ndarray,
-    e_a: np.ndarray | None = None,
-    e_b: np.ndarray | None = None,
+    e_folds: list[np.ndarray] | None = None,
     u_cheap: np.ndarray | None = None,
+    ridge: float = 0.0,
 ) -> tuple[float, float]:
     """Cross-fitted two-phase regression estimate and its MCSE, written out with np.linalg.lstsq.
 
-    Half A's mean corrected by B's coefficients and vice versa; weights m_h / m;
-    variance sum_h w_h^2 var(y_h - x_h beta_other) / m_h + beta_bar' cov(x_cheap) beta_bar / N.
-    ``e_a, e_b``: exact controls of the halves (known mean 0), regressed on with the others;
+    Each fold's mean corrected by the coefficients fitted on all the other folds; weights m_k / m;
+    variance sum_k w_k^2 var(y_k - x_k beta_(-k)) / m_k + beta_bar' cov(x_cheap) beta_bar / N.
+    ``e_folds``: exact controls of the folds (known mean 0), regressed on with the others;
     ``u_cheap``: exact controls of the cheap phase (known mean 0): the cheap means of x are
     ``mean(x) - Gamma mean(u)`` and cov(x_cheap) the covariance of the residuals of x on u.
+    ``ridge``: the coefficients minimize ``|y_c - Z b|^2 + ridge |b|^2`` with ``Z`` the centred
+    regressors scaled to unit sum of squares (solved as least squares on rows augmented with
+    ``sqrt(ridge) I``), ``beta = b / scale``; regressors without variance get 0.
     """
-    m = len(y_a) + len(y_b)
-    if e_a is not None:
-        x_a, x_b = np.column_stack([x_a, e_a]), np.column_stack([x_b, e_b])
+    m = sum(len(y) for y in y_folds)
+    if e_folds is not None:
+        x_folds = [np.column_stack([x, e]) for x, e in zip(x_folds, e_folds, strict=True)]
     k = x_cheap.shape[1]
 
     def slope(x, y):
-        design = np.column_stack([np.ones(len(y)), x])
-        return np.linalg.lstsq(design, y, rcond=None)[0][1:]
+        xc, yc = x - x.mean(axis=0), y - y.mean()
+        scale = np.sqrt((xc**2).sum(axis=0))
+        keep = scale > 1e-12 * max(1.0, scale.max())
+        z = xc[:, keep] / scale[keep]
+        p = z.shape[1]
+        design = np.vstack([z, math.sqrt(ridge) * np.eye(p)])
+        b = np.linalg.lstsq(design, np.concatenate([yc, np.zeros(p)]), rcond=None)[0]
+        beta = np.zeros(x.shape[1])
+        beta[keep] = b / scale[keep]
+        return beta
 
-    beta_from_b, beta_from_a = slope(x_b, y_b), slope(x_a, y_a)
+    betas = [
+        slope(
+            np.vstack([x for j, x in enumerate(x_folds) if j != i]),
+            np.concatenate([y for j, y in enumerate(y_folds) if j != i]),
+        )
+        for i in range(len(x_folds))
+    ]
     mean_cheap, resid = x_cheap.mean(axis=0), x_cheap
     if u_cheap is not None:
         design = np.column_stack([np.ones(len(u_cheap)), u_cheap])
         coef = np.linalg.lstsq(design, x_cheap, rcond=None)[0]
         mean_cheap = mean_cheap - u_cheap.mean(axis=0) @ np.atleast_2d(coef[1:])
         resid = x_cheap - design @ coef
-    target = np.concatenate([mean_cheap, np.zeros(x_a.shape[1] - k)])
+    target = np.concatenate([mean_cheap, np.zeros(x_folds[0].shape[1] - k)])
     estimate, variance, beta_bar = 0.0, 0.0, 0.0
-    for x, y, beta in ((x_a, y_a, beta_from_b), (x_b, y_b, beta_from_a)):
+    for x, y, beta in zip(x_folds, y_folds, betas, strict=True):
         w = len(y) / m
         estimate += w * (y.mean() - beta @ (x.mean(axis=0) - target))
         variance += w * w * np.var(y - x @ beta, ddof=1) / len(y)

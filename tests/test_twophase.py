@@ -20,7 +20,7 @@ from simulation.blocks import (
     STREAM_RESAMPLES,
 )
 from simulation.bootstrap import resample_indices
-from simulation.estimators import CONTROL_SETS, controls, crossfit_estimate
+from simulation.estimators import CONTROL_SETS, CROSSFIT_FOLDS, RIDGE, controls, crossfit_estimate
 from simulation.generators import rank_statistics, tied_cheap_inputs
 from simulation.intervals import BOOTSTRAP_METHODS, fisher_z_ci
 from simulation.metrics import interval_performance
@@ -132,27 +132,31 @@ def test_moments_merge_in_order_equals_numpy_on_all_rows():
     np.testing.assert_allclose(sel.covariance(), np.cov(values[:, [3, 1]], rowvar=False), rtol=1e-11)
 
 
-def test_crossfit_estimate_equals_the_written_out_reference():
+@pytest.mark.parametrize("n_folds", [2, 4])
+@pytest.mark.parametrize("ridge", [0.0, 0.1])
+def test_crossfit_estimate_equals_the_written_out_reference(n_folds, ridge):
     rng = np.random.default_rng(11)
     x = rng.normal(size=(301, 3))
     y = 0.5 + x @ [0.7, -0.2, 0.0] + rng.normal(scale=0.3, size=301)
     x_cheap = rng.normal(size=(4000, 3))
-    even = np.arange(301) % 2 == 0
-    halves = tuple(Moments.of(np.column_stack([x[h], y[h]])) for h in (even, ~even))
-    got = crossfit_estimate(halves, Moments.of(x_cheap), [0, 1, 2], 3)
-    want = reference.crossfit_reference(x[even], y[even], x[~even], y[~even], x_cheap)
+    fold = np.arange(301) % n_folds
+    parts = [fold == k for k in range(n_folds)]
+    folds = [Moments.of(np.column_stack([x[h], y[h]])) for h in parts]
+    got = crossfit_estimate(folds, Moments.of(x_cheap), [0, 1, 2], 3, ridge=ridge)
+    want = reference.crossfit_reference([x[h] for h in parts], [y[h] for h in parts], x_cheap, ridge=ridge)
     np.testing.assert_allclose(got[:2], want, rtol=1e-10)
     assert got.mcse**2 == pytest.approx(got.boot_variance + got.cheap_variance, rel=1e-12)
     # a control without variance carries no information: it is dropped, not inverted
     x[:, 2] = 1.0
-    halves = tuple(Moments.of(np.column_stack([x[h], y[h]])) for h in (even, ~even))
-    got = crossfit_estimate(halves, Moments.of(np.column_stack([x_cheap[:, :2], np.ones(4000)])), [0, 1, 2], 3)
-    want = reference.crossfit_reference(x[even, :2], y[even], x[~even, :2], y[~even], x_cheap[:, :2])
+    folds = [Moments.of(np.column_stack([x[h], y[h]])) for h in parts]
+    cheap = Moments.of(np.column_stack([x_cheap[:, :2], np.ones(4000)]))
+    got = crossfit_estimate(folds, cheap, [0, 1, 2], 3, ridge=ridge)
+    want = reference.crossfit_reference([x[h, :2] for h in parts], [y[h] for h in parts], x_cheap[:, :2], ridge=ridge)
     np.testing.assert_allclose(got[:2], want, rtol=1e-10)
 
 
 def test_crossfit_estimate_with_exact_controls_equals_the_written_out_reference():
-    """Exact controls of the halves (mean 0, no cheap-phase term) and of the cheap phase (adjusting its
+    """Exact controls of the folds (mean 0, no cheap-phase term) and of the cheap phase (adjusting its
     means and covariance) against the lstsq reference; a cheap exact control without variance
     (continuous generators: zeros) changes nothing."""
     rng = np.random.default_rng(12)
@@ -162,18 +166,21 @@ def test_crossfit_estimate_with_exact_controls_equals_the_written_out_reference(
     y = 0.2 + x @ [0.7, -0.2] + e @ [0.3, 0.1] + rng.normal(scale=0.2, size=m)
     u_cheap = rng.normal(size=big_n)
     x_cheap = np.column_stack([0.9 * u_cheap + 0.3 * rng.normal(size=big_n), rng.normal(size=big_n)])
-    even = np.arange(m) % 2 == 0
-    halves = tuple(Moments.of(np.column_stack([x[h], e[h], y[h]])) for h in (even, ~even))
+    parts = [np.arange(m) % 4 == k for k in range(4)]
+    folds = [Moments.of(np.column_stack([x[h], e[h], y[h]])) for h in parts]
     cheap = Moments.of(np.column_stack([x_cheap, u_cheap]))
-    got = crossfit_estimate(halves, cheap, [0, 1], 4, exact_index=[2, 3], cheap_exact_index=[2])
+    got = crossfit_estimate(folds, cheap, [0, 1], 4, exact_index=[2, 3], cheap_exact_index=[2])
     want = reference.crossfit_reference(
-        x[even], y[even], x[~even], y[~even], x_cheap, e[even], e[~even], u_cheap[:, None]
+        [x[h] for h in parts], [y[h] for h in parts], x_cheap, [e[h] for h in parts], u_cheap[:, None]
     )
     np.testing.assert_allclose(got[:2], want, rtol=1e-10)
-    unadjusted = crossfit_estimate(halves, cheap, [0, 1], 4, exact_index=[2, 3])
+    unadjusted = crossfit_estimate(folds, cheap, [0, 1], 4, exact_index=[2, 3])
     assert unadjusted.cheap_variance > 3 * got.cheap_variance  # u explains most of the first control
     zeros = Moments.of(np.column_stack([x_cheap, np.zeros(big_n)]))
-    assert crossfit_estimate(halves, zeros, [0, 1], 4, exact_index=[2, 3], cheap_exact_index=[2]) == unadjusted
+    assert crossfit_estimate(folds, zeros, [0, 1], 4, exact_index=[2, 3], cheap_exact_index=[2]) == unadjusted
+    # a fold below MIN_FOLD datasets: no cross-fitted estimate
+    small = [Moments.of(np.column_stack([x[h], e[h], y[h]])[:9]) for h in parts]
+    assert crossfit_estimate(small, cheap, [0, 1], 4, exact_index=[2, 3]) is None
 
 
 def test_table_equals_the_two_phase_estimator_written_out_from_replicates():
@@ -213,7 +220,7 @@ def test_table_equals_the_two_phase_estimator_written_out_from_replicates():
         x_cheap.append(controls(rho, se, scenario.n, truth, 0.95))
         u_cheap.append(inputs.truth_control)
     x_cheap, u_cheap = np.vstack(x_cheap), np.concatenate(u_cheap)[:, None]
-    even = np.arange(n_reps) % 2 == 0
+    parts = [np.arange(n_reps) % CROSSFIT_FOLDS == k for k in range(CROSSFIT_FOLDS)]
     for method in ("percentile", "bca", "studentized"):
         r = reps[reps["method"] == method]
         plain = interval_performance(r, truth)
@@ -231,13 +238,12 @@ def test_table_equals_the_two_phase_estimator_written_out_from_replicates():
             "mean_ci_upper": upper,
         }
         for name, y in measures.items():
-            if name == "coverage":
-                cols, exact = CONTROL_SETS["indicators"], {}
-            else:
-                cols, exact = CONTROL_SETS["continuous"], {"e_a": e_boot[even], "e_b": e_boot[~even]}
+            kind = "indicators" if name == "coverage" else "continuous"
+            cols = CONTROL_SETS[kind]
+            exact = None if kind == "indicators" else [e_boot[h] for h in parts]
             want = reference.crossfit_reference(
-                x_boot[even][:, cols], y[even], x_boot[~even][:, cols], y[~even], x_cheap[:, cols], **exact,
-                u_cheap=u_cheap,
+                [x_boot[h][:, cols] for h in parts], [y[h] for h in parts], x_cheap[:, cols], exact,
+                u_cheap=u_cheap, ridge=RIDGE[kind],
             )  # fmt: skip
             assert (row[name], row[f"{name}_mcse"]) == pytest.approx(want, rel=1e-9, abs=1e-12), (method, name)
     asym = cov.loc["fisher_z_fieller"]
@@ -257,7 +263,7 @@ def test_blocks_are_compact_and_hold_no_replicates_unless_asked(tmp_path):
     res = run_all_ci_scenarios(SMOKE[:2], n_reps=600, n_boot=30, seed=1, n_jobs=1, out=tmp_path / "r")
     files = sorted((tmp_path / "r" / "blocks").rglob("*.parquet"))
     assert [f.name[0] for f in files].count("c") == 2 and not any("replicates" in f.name for f in files)
-    assert all(f.stat().st_size < 40_000 for f in files)  # moments of 34 columns, two halves: ~20 KB
+    assert all(f.stat().st_size < 60_000 for f in files)  # moments of 40 columns, four folds: ~25 KB
     assert res.provenance["block_bytes"] == sum(f.stat().st_size for f in files)
 
 
