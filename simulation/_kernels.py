@@ -603,15 +603,18 @@ def template_statistics_rows(gx, n_gx, a, noise, c, standardize) -> tuple[np.nda
     return rho, se, u
 
 
-#: Resample controls per row: Hermite polynomials 1-4 of the standardized linear approximation.
-N_RESAMPLE_CONTROLS = 4
+#: Resample controls per row: Hermite polynomials 1-4 of the standardized linear approximation ``T``,
+#: then ``sin(w T)``, ``cos(w T)``, ``sin(2 w T)``, ``cos(2 w T)`` with ``w = RESAMPLE_OMEGA``.
+N_RESAMPLE_CONTROLS = 8
+#: Angular frequency of the trigonometric resample controls (measured: see :mod:`simulation.estimators`).
+RESAMPLE_OMEGA = 0.6
 
 
 @njit(cache=True)
-def _influence_moments(jack, ell) -> tuple[float, float, float]:
+def _influence_moments(jack, ell, expect) -> float:
     """Centred empirical influence values ``ell`` of a row from its jackknife values, and the exact
-    expectations of ``He_3(T)`` and ``He_4(T)`` for a resample's ``T`` (see :func:`bootstrap_rows`);
-    returns ``(scale, e3, e4)`` with ``scale = sqrt(n mu_2)``, or scale 0 when undefined."""
+    expectation of each resample control for a resample's ``T`` (see :func:`bootstrap_rows`) in
+    ``expect``; returns ``scale = sqrt(n mu_2)``, or 0 when undefined."""
     n = jack.shape[0]
     total = 0.0
     for i in range(n):
@@ -630,9 +633,24 @@ def _influence_moments(jack, ell) -> tuple[float, float, float]:
         mu3 += d * d * d
         mu4 += d * d * d * d
     mu2, mu3, mu4 = mu2 / n, mu3 / n, mu4 / n
+    expect[:] = 0.0
     if not (np.isfinite(mu2) and mu2 > 0.0 and np.isfinite(mu4)):
-        return 0.0, 0.0, 0.0
-    return np.sqrt(n * mu2), mu3 / (np.sqrt(n) * mu2**1.5), (mu4 / (mu2 * mu2) - 3.0) / n
+        return 0.0
+    scale = np.sqrt(n * mu2)
+    expect[2] = mu3 / (np.sqrt(n) * mu2**1.5)
+    expect[3] = (mu4 / (mu2 * mu2) - 3.0) / n
+    for k in range(2):
+        # E exp(i v T) = phi(v / scale)^n, phi the characteristic function of one draw from ell
+        v = (k + 1) * RESAMPLE_OMEGA / scale
+        re, im = 0.0, 0.0
+        for i in range(n):
+            re += np.cos(v * ell[i])
+            im += np.sin(v * ell[i])
+        modulus = np.hypot(re / n, im / n) ** n
+        angle = n * np.arctan2(im, re)
+        expect[4 + 2 * k] = modulus * np.sin(angle)
+        expect[5 + 2 * k] = modulus * np.cos(angle)
+    return scale
 
 
 @njit(cache=True, inline="always")
@@ -655,22 +673,32 @@ def _resample_t(ell, draws, scale) -> float:
 
 
 @njit(cache=True, inline="always")
-def _add_hermite(h, t) -> None:
-    """Add ``He_1..He_4(t)`` to the running sums ``h``."""
+def _add_controls(h, t) -> None:
+    """Add ``He_1..He_4(t)``, ``sin(w t)``, ``cos(w t)``, ``sin(2 w t)``, ``cos(2 w t)`` to the running sums ``h``."""
     t2 = t * t
     h[0] += t
     h[1] += t2 - 1.0
     h[2] += t * (t2 - 3.0)
     h[3] += t2 * (t2 - 6.0) + 3.0
+    s1 = np.sin(RESAMPLE_OMEGA * t)
+    c1 = np.cos(RESAMPLE_OMEGA * t)
+    h[4] += s1
+    h[5] += c1
+    h[6] += 2.0 * s1 * c1
+    h[7] += 1.0 - 2.0 * s1 * s1
 
 
 @njit(cache=True, inline="always")
-def _finish_controls(out, h, n_boot, e3, e4) -> None:
-    """The controls ``mean_b He_k(T_b) - E He_k(T)`` from the sums over ``n_boot`` resamples."""
-    out[0] = h[0] / n_boot
-    out[1] = h[1] / n_boot
-    out[2] = h[2] / n_boot - e3
-    out[3] = h[3] / n_boot - e4
+def _finish_controls(out, h, n_boot, expect) -> None:
+    """The controls ``mean_b g_k(T_b) - E g_k(T)`` from the sums over ``n_boot`` resamples; the
+    trigonometric ones less their Hermite expansion's terms of degree 1-4 (see :func:`bootstrap_rows`)."""
+    for k in range(N_RESAMPLE_CONTROLS):
+        out[k] = h[k] / n_boot - expect[k]
+    for j in range(2):
+        v = (j + 1) * RESAMPLE_OMEGA
+        g = np.exp(-0.5 * v * v)
+        out[4 + 2 * j] -= g * (v * out[0] - v**3 / 6.0 * out[2])
+        out[5 + 2 * j] -= g * (-(v**2) / 2.0 * out[1] + v**4 / 24.0 * out[3])
 
 
 @njit(cache=True, parallel=True)
@@ -683,14 +711,15 @@ def resample_controls_rows(keys, n_boot, jack) -> np.ndarray:
     for r in prange(m):
         draws = np.empty(n, np.int64)
         ell = np.empty(n, np.float64)
-        scale, e3, e4 = _influence_moments(jack[r], ell)
+        expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
+        scale = _influence_moments(jack[r], ell, expect)
         if scale <= 0.0:
             continue
         h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
         for b in range(n_boot):
             _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
-            _add_hermite(h, _resample_t(ell, draws, scale))
-        _finish_controls(controls[r], h, n_boot, e3, e4)
+            _add_controls(h, _resample_t(ell, draws, scale))
+        _finish_controls(controls[r], h, n_boot, expect)
     return controls
 
 
@@ -716,7 +745,20 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
     ``mean_b He_k(T_b) - E He_k(T)`` over all ``n_boot`` resamples (Hermite
     polynomials ``He_1 = T``, ``He_2 = T^2 - 1``, ``He_3 = T^3 - 3T``, ``He_4
     = T^4 - 6T^2 + 3``; ``E He_1 = E He_2 = 0``, ``E He_3 = mu_3 / (sqrt(n)
-    mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``).  Given the data each
+    mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``), and columns 4-7 the
+    same for ``sin(w T)``, ``cos(w T)``, ``sin(2 w T)``, ``cos(2 w T)`` (``w =``
+    :data:`RESAMPLE_OMEGA`), whose expectations are exact too: ``E exp(i v T)
+    = phi(v / sqrt(n mu_2))^n`` with ``phi(t) = mean_i exp(i t ell_i)`` the
+    characteristic function of one draw (a sum of independent draws has the
+    product of their characteristic functions).  Each is stored less the
+    terms of degree 1-4 of its Hermite expansion for a standard normal ``T``,
+    ``exp(i v T) = exp(-v^2 / 2) sum_k (i v)^k He_k(T) / k!``, applied to the
+    first four controls (a linear combination of controls with exact
+    expectations, so the expectation stays exact and the regression's span is
+    the same): what is left is nearly uncorrelated with the Hermite controls,
+    so the regression stays well conditioned.  Bounded and periodic, they
+    follow the step functions that polynomials of low degree cannot: BCa's
+    bias correction counts the resamples below the estimate.  Given the data each
     has expectation exactly 0, so it has mean 0 over datasets too; 0 where
     the jackknife is undefined, and everywhere without ``with_controls``.
     The resample's ``S`` is summed over its draws, ``sum_j ell_{draw_j}``.
@@ -729,15 +771,16 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
         ell = np.empty(n, np.float64)
-        scale, e3, e4 = _influence_moments(jack[r], ell) if with_controls else (0.0, 0.0, 0.0)
+        expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
+        scale = _influence_moments(jack[r], ell, expect) if with_controls else 0.0
         h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
         for b in range(n_boot):
             _resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             out[r, b] = _rho_grouped(w, n, gx[r], xo, xs, n_gx[r], yo, ys, n_gy[r], ax)
             if scale > 0.0:
-                _add_hermite(h, _resample_t(ell, draws, scale))
+                _add_controls(h, _resample_t(ell, draws, scale))
         if scale > 0.0:
-            _finish_controls(controls[r], h, n_boot, e3, e4)
+            _finish_controls(controls[r], h, n_boot, expect)
     return out, controls
 
 

@@ -141,14 +141,6 @@ def empty_record(n_methods: int, dim: int, n_parts: int) -> Record:
     return Record(0, 0, (0,) * n_methods, tuple(Moments.empty(dim) for _ in range(n_parts)))
 
 
-def merge_records(records: Sequence[Record], n_methods: int, dim: int, n_parts: int) -> Record:
-    """Merge in the order given (index order)."""
-    out = empty_record(n_methods, dim, n_parts)
-    for r in records:
-        out = out.merge(r)
-    return out
-
-
 # --------------------------------------------------------------------------
 # Names and sizes
 # --------------------------------------------------------------------------

@@ -45,7 +45,7 @@ halves, over 300 runs of 200 datasets (and 120 of 500, 60 of 1000) the ratio
 of the estimates' SD to the mean MCSE was 0.83-1.08.  With four folds and the
 twelve indicators, over 1,000 runs of 200 datasets (n = 30, 100 resamples) the
 ratio of the SD to the root-mean-square MCSE was 1.00-1.05 for coverage and
-0.98-1.01 for the lower endpoint (five bootstrap methods; the SD's own SE is
+0.98-1.04 for the lower endpoint (five bootstrap methods; the SD's own SE is
 0.022), and to the mean MCSE over 1,000 runs of a default scenario (n = 73)
 1.01-1.05 (``tests/test_twophase.py``, ``test_reported_mcse_is_calibrated``).  The plain
 mean over all ``m`` datasets and its MCSE stay beside the headline
@@ -102,8 +102,26 @@ cost nothing and they need no cheap phase:
   Hinkley 1997, §9.3).  They serve the endpoints and widths: on the default
   study (4 scenarios, 4,000 bootstrapped datasets, 500 resamples, held-out
   halves) the endpoints' ratios went from 43-77 (BCa 43-45) with the six
-  dataset-level controls to 92-230 (BCa 92-101; normal 2,500-3,800); the
-  coverage indicators gain little from them and do not use them;
+  dataset-level controls to 92-230 (BCa 92-101; normal 2,500-3,800).  Then
+  ``sin(w T)``, ``cos(w T)``, ``sin(2 w T)`` and ``cos(2 w T)`` of the same
+  ``T`` (``w = 0.6``; exact expectations from the characteristic function):
+  BCa's endpoints keep the Monte Carlo noise of its bias correction ``z0``,
+  a count of resamples below the estimate, a step in ``T`` that Hermite
+  polynomials of degree 4 follow poorly.  On 6 default scenarios (2,000
+  bootstrapped datasets, 500 resamples) BCa's residual share of the mean
+  endpoints went from 0.0097-0.0110 to 0.0069-0.0079 and the percentile's
+  from 0.0056-0.0063 to 0.0043-0.0051, and the +-0.001 tier of the default
+  study from 55 to 47 s (``benchmarks/bench_tier.py``).  Their regression
+  coefficients carry a ridge penalty of 0.1 (:data:`RIDGE`): unpenalized,
+  a few wild BCa endpoints at n = 15 (all-distinct x) made the held-out
+  residual share of BCa's lower endpoint 1.29, worse than no control; with
+  the penalty it is 0.13 there (0.11 with the Hermite controls alone), and on
+  the default study BCa's share is 0.0077 instead of 0.0075.  With ``z0`` itself as
+  a regressor (no control: its expectation is unknown) BCa's share would be
+  0.0067.  Sines and cosines of three to five multiples of ``w`` gained
+  nothing more for BCa, sines alone less.  The coverage indicators gain
+  nothing from any of the eight (residual share 0.1232 against 0.1226 at
+  3,000 datasets) and do not use them;
 * in the cheap phase, the generator's mixing control ``u = mean_i a_i
   erf(b_i / sqrt 2)`` (odd in the noise, :class:`~simulation.generators.RankInputs`;
   zeros for continuous generators, where it is dropped).  The cheap phase's
@@ -178,14 +196,23 @@ CONTROL_SETS = {
     "continuous": np.arange(N_CONTINUOUS),
     "indicators": np.arange(N_CONTINUOUS, N_CONTROLS),
 }
-#: Ridge penalty of each control set's regression, on the correlation scale (``(C + lambda I)^-1 c``):
-#: none for the continuous controls (they explain 98-99% of an endpoint), 0.1 for the indicators, whose
-#: rare events make unpenalized coefficients noisy at a few hundred datasets (measured, see the docstring).
-RIDGE = {"continuous": 0.0, "indicators": 0.1}
 #: Exact controls of a bootstrapped dataset (expectation 0, no cheap phase needed): the jackknife SE
-#: times each resample control of :func:`simulation._kernels.bootstrap_rows`.
-RESAMPLE_CONTROLS = ("jackknife_se*He1", "jackknife_se*He2", "jackknife_se*He3", "jackknife_se*He4")
+#: times each resample control of :func:`simulation._kernels.bootstrap_rows` (the trigonometric ones less
+#: their Hermite terms of degree 1-4).
+HERMITE_CONTROLS = ("jackknife_se*He1", "jackknife_se*He2", "jackknife_se*He3", "jackknife_se*He4")
+TRIG_CONTROLS = ("jackknife_se*sin(wT)", "jackknife_se*cos(wT)", "jackknife_se*sin(2wT)", "jackknife_se*cos(2wT)")
+RESAMPLE_CONTROLS = HERMITE_CONTROLS + TRIG_CONTROLS
 N_RESAMPLE_CONTROLS = len(RESAMPLE_CONTROLS)
+#: Ridge penalty of each control set's regression, on the correlation scale (``(C + diag(lambda))^-1 c``),
+#: one for all its regressors or one for each: for the endpoints none on the dataset-level and Hermite
+#: controls (they explain 98-99% of an endpoint) and 0.1 on the trigonometric ones, which carry little
+#: variance and, unpenalized, fitted the few wild BCa endpoints of n = 15 (an endpoint's residual share
+#: up to 1.29); 0.1 on the indicators, whose rare events make unpenalized coefficients noisy at a few
+#: hundred datasets (measured, see the docstring).
+RIDGE: dict[str, float | tuple[float, ...]] = {
+    "continuous": (0.0,) * (N_CONTINUOUS + len(HERMITE_CONTROLS)) + (0.1,) * len(TRIG_CONTROLS),
+    "indicators": 0.1,
+}
 #: Columns before the measures in a bootstrap block: the controls, then the exact resample controls.
 BOOT_CONTROLS = N_CONTROLS + N_RESAMPLE_CONTROLS
 #: Exact controls of a cheap-phase dataset: the mixing draws' ``u`` (zeros for continuous generators).
@@ -295,10 +322,12 @@ def _with_measure(moments: Moments, n_controls: int, a: np.ndarray, offset: floa
     return moments.linear(matrix, np.concatenate([np.zeros(n_controls), [offset]]))
 
 
-def _coefficients(train: Moments, x_index: np.ndarray, y_index: int, ridge: float = 0.0) -> np.ndarray | None:
+def _coefficients(
+    train: Moments, x_index: np.ndarray, y_index: int, ridge: float | tuple[float, ...] = 0.0
+) -> np.ndarray | None:
     """Least-squares coefficients of column ``y_index`` on ``x_index`` (0 for controls without variance),
-    solved on the correlation scale, ``(C + ridge I)^+ c``, with a rank-truncated pseudo-inverse; None
-    below ``MIN_FOLD`` rows."""
+    solved on the correlation scale, ``(C + diag(ridge))^+ c``, with a rank-truncated pseudo-inverse (``ridge``
+    one penalty for all, or one per regressor); None below ``MIN_FOLD`` rows."""
     if train.n < MIN_FOLD:
         return None
     sxx = train.m2.take(x_index, 0).take(x_index, 1)
@@ -308,21 +337,23 @@ def _coefficients(train: Moments, x_index: np.ndarray, y_index: int, ridge: floa
     keep = scale > 1e-12 * max(1.0, float(scale.max(initial=0.0)))
     if not keep.any():
         return beta
+    penalty = np.broadcast_to(np.asarray(ridge, dtype=np.float64), scale.shape)
     if not keep.all():
-        sxx, sxy, scale = sxx[keep][:, keep], sxy[keep], scale[keep]
+        sxx, sxy, scale, penalty = sxx[keep][:, keep], sxy[keep], scale[keep], penalty[keep]
     corr = np.ascontiguousarray(sxx / np.outer(scale, scale))
-    beta[keep] = (_truncated_inverse(corr.tobytes(), corr.shape[0], ridge) @ (sxy / scale)) / scale
+    inverse = _truncated_inverse(corr.tobytes(), corr.shape[0], tuple(float(v) for v in penalty))
+    beta[keep] = (inverse @ (sxy / scale)) / scale
     return beta
 
 
 @functools.lru_cache(maxsize=512)
-def _truncated_inverse(corr: bytes, k: int, ridge: float = 0.0) -> np.ndarray:
+def _truncated_inverse(corr: bytes, k: int, ridge: tuple[float, ...] | float = 0.0) -> np.ndarray:
     """The rank-truncated pseudo-inverse (singular values below ``RCOND`` times the largest dropped) of
     ``C + ridge I``, ``C`` the ``k x k`` correlation matrix whose float64 bytes are ``corr`` (ridge
     regression, Hoerl & Kennard 1970, Technometrics 12:55-67, on standardized regressors).  Memoized on
     those exact bytes: every measure of every method of a scenario regresses on the same controls, so one
     decomposition serves them all, with the very numbers each would have computed."""
-    matrix = np.frombuffer(corr, dtype=np.float64).reshape(k, k) + ridge * np.eye(k)
+    matrix = np.frombuffer(corr, dtype=np.float64).reshape(k, k) + np.diag(np.broadcast_to(ridge, (k,)))
     u, sing, vt = np.linalg.svd(matrix)
     rank = int(np.count_nonzero(sing > RCOND * sing[0]))
     inverse = (vt[:rank].T / sing[:rank]) @ u[:, :rank].T
@@ -383,7 +414,7 @@ def crossfit_estimate(
     exact_index: Sequence[int] = (),
     cheap_exact_index: Sequence[int] = (),
     cheap_means: tuple[np.ndarray, np.ndarray] | None = None,
-    ridge: float = 0.0,
+    ridge: float | tuple[float, ...] = 0.0,
 ) -> CrossFit | None:
     """Cross-fitted two-phase regression estimate of column ``y_index`` (see the module docstring).
 

@@ -60,7 +60,7 @@ from simulation.blocks import (
     boot_units,
     cheap_name,
     cheap_units,
-    merge_records,
+    empty_record,
     replicates_name,
     run_boot_block,
     run_cheap_unit,
@@ -105,10 +105,11 @@ __all__ = [
 
 #: Version of the on-disk layout (manifest, blocks): 2 = compact blocks and a cheap phase; 3 = exact
 #: controls in both (resample controls in bootstrap blocks, the mixing control in cheap units); 4 = four
-#: cross-fitting folds per bootstrap block (was two halves) and twelve indicator controls.
+#: cross-fitting folds per bootstrap block (was two halves), twelve indicator controls and eight resample
+#: controls (was four).
 FORMAT_VERSION = 4
 #: Version of the control set (:mod:`simulation.estimators`): part of a run's identity.
-CONTROLS_VERSION = "jackknife-se+indicators12-ridge+resample-hermite+mixing-u+4-folds-v3"
+CONTROLS_VERSION = "jackknife-se+indicators12-ridge+resample-hermite-trig+mixing-u+4-folds-v4"
 #: Default cap on bootstrapped datasets per scenario for ``target_mcse``.
 DEFAULT_MAX_REPS = 20_000
 #: Rounds of ``target_mcse`` growth at most, and the largest growth of one round.
@@ -121,8 +122,8 @@ FINAL_GROWTH_STEP = 100
 #: :mod:`simulation.estimators`), and the cost of bootstrapping a dataset relative to its cheap
 #: phase, per resample (measured with ``benchmarks/bench_tier.py``): they set the default
 #: cheap-phase size.
-COVERAGE_RESIDUAL_SHARE = 0.19
-COVERAGE_CHEAP_SHARE = 0.83
+COVERAGE_RESIDUAL_SHARE = 0.16
+COVERAGE_CHEAP_SHARE = 0.79
 COST_RATIO_PER_RESAMPLE = 0.15
 #: Status of an asymptotic interval whose estimate is NaN (constant x or y).
 STATUS_NAN_ESTIMATE = "nan_estimate"
@@ -418,16 +419,39 @@ def _compute_units(
     )
 
 
-def _merged(store: BlockStore, job: Scenario | Job, n_reps: int, n_reps_cheap: int) -> tuple[Record, Record]:
-    """A job's bootstrap and cheap records, merged in block (unit) order."""
+def _merge_prefix(
+    store: BlockStore, key: str, names: list[str], start: Record, memo: dict | None, memo_key: tuple
+) -> Record:
+    """``start`` merged with the units ``names`` in order (a left fold, in block order), resuming from
+    the longest prefix of ``names`` already merged under ``memo_key`` in ``memo``: a round that grows a
+    phase merges only its new units, with the very operations a merge from scratch would do."""
+    done, out = 0, start
+    if memo is not None and memo_key in memo:
+        merged_names, merged = memo[memo_key]
+        if merged_names == names[: len(merged_names)]:
+            done, out = len(merged_names), merged
+    for name in names[done:]:
+        out = out.merge(Record.from_frame(store.get(key, name)))
+    if memo is not None:
+        memo[memo_key] = (names, out)
+    return out
+
+
+def _merged(
+    store: BlockStore, job: Scenario | Job, n_reps: int, n_reps_cheap: int, memo: dict | None = None
+) -> tuple[Record, Record]:
+    """A job's bootstrap and cheap records, merged in block (unit) order.  ``memo``: a dict kept across
+    calls (the rounds of one run), so that units merged before are not read and merged again."""
     stat = get_statistic(job.statistic if isinstance(job, Job) else "spearman")
     n_asym = len(stat.asymptotic_methods)
-    boot = [Record.from_frame(store.get(job.key, boot_name(b, m))) for b, m in boot_units(n_reps)]
-    cheap = [Record.from_frame(store.get(job.key, cheap_name(u, m))) for u, m in cheap_units(n_reps_cheap)]
+    boot_names = [boot_name(b, m) for b, m in boot_units(n_reps)]
+    cheap_names = [cheap_name(u, m) for u, m in cheap_units(n_reps_cheap)]
     return (
-        merge_records(boot, len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS),
-        merge_records(cheap, n_asym, CHEAP_CONTROLS + 4 * n_asym, 1),
-    )
+        _merge_prefix(store, job.key, boot_names, empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS),
+                      memo, (job.key, "boot")),
+        _merge_prefix(store, job.key, cheap_names, empty_record(n_asym, CHEAP_CONTROLS + 4 * n_asym, 1),
+                      memo, (job.key, "cheap")),
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------
@@ -974,9 +998,18 @@ def run_all_ci_scenarios(
             for j in jobs
         }  # fmt: skip
 
+        merged: dict = {}  # each job's records merged so far (see _merged)
+        rows_at: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}  # each job's rows, at its sizes
+
         def rows_of(j: Job) -> list[dict[str, Any]]:
-            boot, cheap = _merged(store, j, *sizes[j.key])
-            return scenario_rows(j.scenario, boot, cheap, identity, methods_of[j.statistic], *known[j.key], j.statistic)
+            """A job's rows at its current sizes; computed again only when they change (rows are a pure
+            function of the units, so a job met in an earlier round is not estimated again)."""
+            if j.key in rows_at and rows_at[j.key][0] == sizes[j.key]:
+                return rows_at[j.key][1]
+            boot, cheap = _merged(store, j, *sizes[j.key], memo=merged)
+            rows = scenario_rows(j.scenario, boot, cheap, identity, methods_of[j.statistic], *known[j.key], j.statistic)
+            rows_at[j.key] = (sizes[j.key], rows)
+            return rows
 
         per_scenario = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
             scenario_sizes, scenarios, identity.n_boot, identity.control_variates

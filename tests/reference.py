@@ -8,6 +8,8 @@ import numpy as np
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
+from simulation._kernels import RESAMPLE_OMEGA  # a setting (the frequency), not a formula
+
 
 def spearman_scipy(x: np.ndarray, y: np.ndarray) -> float:
     """Spearman's rho by SciPy (NaN for constant input, warning suppressed)."""
@@ -133,9 +135,13 @@ def bca_lower_bound_reference(scores, run_id: str, n_resamples: int = 1000, tail
 def resample_controls_reference(
     x: np.ndarray, y: np.ndarray, idx: np.ndarray, jack: np.ndarray | None = None
 ) -> np.ndarray:
-    """The four resample controls of one dataset from its resample indices ``(n_boot, n)``, written out:
+    """The eight resample controls of one dataset from its resample indices ``(n_boot, n)``, written out:
     ``mean_b He_k(T_b) - E He_k(T)`` with ``T = sum_j ell_{idx_j} / sqrt(n mu_2)``, ``ell`` the centred
-    ``mean(jack) - jack_i``, and ``E He_3 = mu_3 / (sqrt(n) mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``.
+    ``mean(jack) - jack_i``, and ``E He_3 = mu_3 / (sqrt(n) mu_2^1.5)``, ``E He_4 = (mu_4 / mu_2^2 - 3) / n``;
+    then the same for ``sin(w T)``, ``cos(w T)``, ``sin(2 w T)``, ``cos(2 w T)``, with ``E exp(i v T)`` the
+    ``n``-th power of the mean of ``exp(i v ell_i / sqrt(n mu_2))`` (complex arithmetic), each less
+    ``exp(-v^2 / 2)`` times its Hermite terms of degree 1-4 (``v He_1 - v^3 He_3 / 6`` for the sine,
+    ``-v^2 He_2 / 2 + v^4 He_4 / 24`` for the cosine) of the centred Hermite controls.
     ``jack``: the statistic's jackknife values (default: Spearman's, by SciPy)."""
     n = len(x)
     ell = jackknife(x, y) if jack is None else np.asarray(jack, dtype=np.float64)
@@ -144,7 +150,15 @@ def resample_controls_reference(
     mu2, mu3, mu4 = (np.mean(ell**k) for k in (2, 3, 4))
     t = ell[idx].sum(axis=1) / np.sqrt(n * mu2)
     he = np.stack([t, t**2 - 1, t**3 - 3 * t, t**4 - 6 * t**2 + 3], axis=-1)
-    return he.mean(axis=0) - [0.0, 0.0, mu3 / (np.sqrt(n) * mu2**1.5), (mu4 / mu2**2 - 3) / n]
+    hermite = he.mean(axis=0) - [0.0, 0.0, mu3 / (np.sqrt(n) * mu2**1.5), (mu4 / mu2**2 - 3) / n]
+    trig = []
+    for k in (1, 2):
+        v = k * RESAMPLE_OMEGA
+        expect = np.mean(np.exp(1j * v * ell / np.sqrt(n * mu2))) ** n
+        g = np.exp(-(v**2) / 2)  # less the Hermite expansion's terms of degree 1-4, on the centred controls
+        trig += [np.sin(v * t).mean() - expect.imag - g * (v * hermite[0] - v**3 / 6 * hermite[2]),
+                 np.cos(v * t).mean() - expect.real - g * (-(v**2) / 2 * hermite[1] + v**4 / 24 * hermite[3])]
+    return np.concatenate([hermite, trig])
 
 
 def crossfit_reference(
@@ -153,7 +167,7 @@ def crossfit_reference(
     x_cheap: np.ndarray,
     e_folds: list[np.ndarray] | None = None,
     u_cheap: np.ndarray | None = None,
-    ridge: float = 0.0,
+    ridge: float | tuple[float, ...] = 0.0,
 ) -> tuple[float, float]:
     """Cross-fitted two-phase regression estimate and its MCSE, written out with np.linalg.lstsq.
 
@@ -162,9 +176,10 @@ def crossfit_reference(
     ``e_folds``: exact controls of the folds (known mean 0), regressed on with the others;
     ``u_cheap``: exact controls of the cheap phase (known mean 0): the cheap means of x are
     ``mean(x) - Gamma mean(u)`` and cov(x_cheap) the covariance of the residuals of x on u.
-    ``ridge``: the coefficients minimize ``|y_c - Z b|^2 + ridge |b|^2`` with ``Z`` the centred
+    ``ridge``: the coefficients minimize ``|y_c - Z b|^2 + sum_j ridge_j b_j^2`` with ``Z`` the centred
     regressors scaled to unit sum of squares (solved as least squares on rows augmented with
-    ``sqrt(ridge) I``), ``beta = b / scale``; regressors without variance get 0.
+    ``diag(sqrt(ridge))``; one penalty for all, or one per regressor), ``beta = b / scale``; regressors
+    without variance get 0 (and their penalties are dropped with them).
     """
     m = sum(len(y) for y in y_folds)
     if e_folds is not None:
@@ -177,7 +192,8 @@ def crossfit_reference(
         keep = scale > 1e-12 * max(1.0, scale.max())
         z = xc[:, keep] / scale[keep]
         p = z.shape[1]
-        design = np.vstack([z, math.sqrt(ridge) * np.eye(p)])
+        penalty = np.broadcast_to(np.asarray(ridge, dtype=float), keep.shape)[keep]
+        design = np.vstack([z, np.diag(np.sqrt(penalty))])
         b = np.linalg.lstsq(design, np.concatenate([yc, np.zeros(p)]), rcond=None)[0]
         beta = np.zeros(x.shape[1])
         beta[keep] = b / scale[keep]

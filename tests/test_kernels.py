@@ -40,15 +40,23 @@ def test_resample_controls_match_a_slow_reference(tied_batch):
 
 
 def test_resample_control_expectations_are_exact_by_enumeration():
-    # n = 6: all 6^6 resamples enumerated; the mean of He_k(T) over them is E He_k(T) exactly
+    # n = 6: all 6^6 resamples enumerated; the mean of each control's function of T over them is its
+    # expectation exactly (He_1..He_4, then sin and cos of w T and 2 w T)
     n = 6
     jack = np.array([0.1, 0.2, 0.15, 0.12, 0.18, 0.9])  # one outlier: skewed and heavy-tailed influence
     ell = np.empty(n)
-    scale, e3, e4 = _kernels._influence_moments(jack, ell)
+    expect = np.zeros(_kernels.N_RESAMPLE_CONTROLS)
+    scale = _kernels._influence_moments(jack, ell, expect)
     grid = np.stack(np.meshgrid(*[np.arange(n)] * n, indexing="ij"), axis=-1).reshape(-1, n)
     t = ell[grid].sum(axis=1) / scale
-    np.testing.assert_allclose(_hermite_1_to_4(t).mean(axis=0), [0.0, 0.0, e3, e4], rtol=0, atol=1e-12)
-    assert abs(e3) > 0.05 and abs(e4) > 0.05
+    w = _kernels.RESAMPLE_OMEGA
+    trig = np.stack([np.sin(w * t), np.cos(w * t), np.sin(2 * w * t), np.cos(2 * w * t)], axis=-1)
+    enumerated = np.concatenate([_hermite_1_to_4(t).mean(axis=0), trig.mean(axis=0)])
+    np.testing.assert_allclose(enumerated, expect, rtol=0, atol=1e-12)
+    assert expect[0] == expect[1] == 0.0 and min(abs(expect[2:])) > 0.01  # none trivially 0
+    # the characteristic function's n-th power is not the Gaussian limit: the exactness is what is tested
+    gaussian = [0.0, np.exp(-(w**2) / 2), 0.0, np.exp(-2 * w**2)]
+    assert np.max(np.abs(expect[4:] - gaussian)) > 0.01
 
 
 def test_resample_controls_are_zero_where_the_jackknife_is_undefined():
@@ -56,7 +64,7 @@ def test_resample_controls_are_zero_where_the_jackknife_is_undefined():
     x = np.array([[0.0, 0, 0, 0, 1, 0, 0, 0]])
     y = np.arange(8.0)[None, :]
     _, got = _boot(x, y, [child_seed(0, 0)], 30)
-    np.testing.assert_array_equal(got, np.zeros((1, 4)))
+    np.testing.assert_array_equal(got, np.zeros((1, _kernels.N_RESAMPLE_CONTROLS)))
 
 
 def test_midranks_equal_scipy_rankdata_on_ties():

@@ -133,7 +133,7 @@ def test_moments_merge_in_order_equals_numpy_on_all_rows():
 
 
 @pytest.mark.parametrize("n_folds", [2, 4])
-@pytest.mark.parametrize("ridge", [0.0, 0.1])
+@pytest.mark.parametrize("ridge", [0.0, 0.1, (0.0, 0.3, 0.05)])
 def test_crossfit_estimate_equals_the_written_out_reference(n_folds, ridge):
     rng = np.random.default_rng(11)
     x = rng.normal(size=(301, 3))
@@ -151,7 +151,8 @@ def test_crossfit_estimate_equals_the_written_out_reference(n_folds, ridge):
     folds = [Moments.of(np.column_stack([x[h], y[h]])) for h in parts]
     cheap = Moments.of(np.column_stack([x_cheap[:, :2], np.ones(4000)]))
     got = crossfit_estimate(folds, cheap, [0, 1, 2], 3, ridge=ridge)
-    want = reference.crossfit_reference([x[h, :2] for h in parts], [y[h] for h in parts], x_cheap[:, :2], ridge=ridge)
+    kept = ridge[:2] if isinstance(ridge, tuple) else ridge  # the dropped control's penalty goes with it
+    want = reference.crossfit_reference([x[h, :2] for h in parts], [y[h] for h in parts], x_cheap[:, :2], ridge=kept)
     np.testing.assert_allclose(got[:2], want, rtol=1e-10)
 
 
