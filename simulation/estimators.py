@@ -111,7 +111,7 @@ cost nothing and they need no cheap phase:
   bootstrapped datasets, 500 resamples) BCa's residual share of the mean
   endpoints went from 0.0097-0.0110 to 0.0069-0.0079 and the percentile's
   from 0.0056-0.0063 to 0.0043-0.0051, and the +-0.001 tier of the default
-  study from 55 to 47 s (``benchmarks/bench_tier.py``).  Their regression
+  study from 55-57 to 47-50 s (``benchmarks/bench_tier.py``).  Their regression
   coefficients carry a ridge penalty of 0.1 (:data:`RIDGE`): unpenalized,
   a few wild BCa endpoints at n = 15 (all-distinct x) made the held-out
   residual share of BCa's lower endpoint 1.29, worse than no control; with

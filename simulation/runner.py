@@ -29,10 +29,11 @@ as an uninterrupted run.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -394,9 +395,13 @@ def _compute_units(
     contexts: dict[str, UnitContext],
     execution: Execution,
     store: BlockStore,
+    on_job_done: Callable[[Job], Any] | None = None,
 ) -> None:
-    """Run the ``todo`` units; the parent stores each result as it finishes."""
+    """Run the ``todo`` units; the parent stores each result as it finishes.  ``on_job_done(job)``: called
+    in the parent as soon as the last of a job's units is stored, while the workers go on with the others
+    (the job's rows are estimated then instead of after the round, when the workers would wait)."""
     calls = [((kind, j.scenario, index, size, contexts[j.key]), {}) for kind, j, index, size in todo]
+    left = collections.Counter(j.key for _, j, _, _ in todo)
 
     def keep(i: int, result: tuple[Record, pd.DataFrame | None]) -> None:
         kind, job, index, size = todo[i]
@@ -405,6 +410,9 @@ def _compute_units(
         if replicates is not None:
             store.put(job.key, replicates_name(index, size), replicates)
         store.put(job.key, name, record.to_frame(), remember=True)  # the tables read it back at once
+        left[job.key] -= 1
+        if left[job.key] == 0 and on_job_done is not None:
+            on_job_done(job)
 
     parallel_map(
         _run_unit,
@@ -1024,7 +1032,7 @@ def run_all_ci_scenarios(
                 for kind, j, index, size in todo
                 if not all(store.has(j.key, name) for name in _unit_names(kind, index, size, keep_replicates))
             ]
-            _compute_units(todo, contexts, execution, store)
+            _compute_units(todo, contexts, execution, store, on_job_done=rows_of)
             computed += len(todo)
             if not targets or not _grow_for_targets(
                 jobs, sizes, lambda j: pd.DataFrame(rows_of(j)), targets, max_reps, identity.n_boot
