@@ -750,9 +750,11 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
     :data:`RESAMPLE_OMEGA`), whose expectations are exact too: ``E exp(i v T)
     = phi(v / sqrt(n mu_2))^n`` with ``phi(t) = mean_i exp(i t ell_i)`` the
     characteristic function of one draw (a sum of independent draws has the
-    product of their characteristic functions).  Each is stored less the
-    terms of degree 1-4 of its Hermite expansion for a standard normal ``T``,
-    ``exp(i v T) = exp(-v^2 / 2) sum_k (i v)^k He_k(T) / k!``, applied to the
+    product of their characteristic functions: Billingsley 1995, *Probability
+    and Measure*, 3rd ed., §26).  Each is stored less the terms of degree 1-4
+    of its Hermite expansion, ``exp(i v T) = exp(-v^2 / 2) sum_k (i v)^k
+    He_k(T) / k!`` (the generating function ``exp(x z - z^2 / 2) = sum_k
+    He_k(x) z^k / k!`` at ``z = i v``; Abramowitz & Stegun 1964, §22.9), applied to the
     first four controls (a linear combination of controls with exact
     expectations, so the expectation stays exact and the regression's span is
     the same): what is left is nearly uncorrelated with the Hermite controls,

@@ -337,11 +337,13 @@ def _coefficients(
     keep = scale > 1e-12 * max(1.0, float(scale.max(initial=0.0)))
     if not keep.any():
         return beta
-    penalty = np.broadcast_to(np.asarray(ridge, dtype=np.float64), scale.shape)
+    penalty = ridge  # a float serves every regressor; a tuple (one per regressor) loses the dropped ones
     if not keep.all():
-        sxx, sxy, scale, penalty = sxx[keep][:, keep], sxy[keep], scale[keep], penalty[keep]
+        sxx, sxy, scale = sxx[keep][:, keep], sxy[keep], scale[keep]
+        if isinstance(ridge, tuple):
+            penalty = tuple(v for v, k in zip(ridge, keep, strict=True) if k)
     corr = np.ascontiguousarray(sxx / np.outer(scale, scale))
-    inverse = _truncated_inverse(corr.tobytes(), corr.shape[0], tuple(float(v) for v in penalty))
+    inverse = _truncated_inverse(corr.tobytes(), corr.shape[0], penalty)
     beta[keep] = (inverse @ (sxy / scale)) / scale
     return beta
 
@@ -349,7 +351,8 @@ def _coefficients(
 @functools.lru_cache(maxsize=512)
 def _truncated_inverse(corr: bytes, k: int, ridge: tuple[float, ...] | float = 0.0) -> np.ndarray:
     """The rank-truncated pseudo-inverse (singular values below ``RCOND`` times the largest dropped) of
-    ``C + ridge I``, ``C`` the ``k x k`` correlation matrix whose float64 bytes are ``corr`` (ridge
+    ``C + diag(ridge)`` (one penalty for all, or one per row), ``C`` the ``k x k`` correlation matrix whose
+    float64 bytes are ``corr`` (ridge
     regression, Hoerl & Kennard 1970, Technometrics 12:55-67, on standardized regressors).  Memoized on
     those exact bytes: every measure of every method of a scenario regresses on the same controls, so one
     decomposition serves them all, with the very numbers each would have computed."""
