@@ -228,19 +228,33 @@ def run_boot_block(
     return record, replicates
 
 
-def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext) -> Record:
+def run_cheap_unit(
+    scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext, start: Record | None = None
+) -> Record:
     """Cheap unit ``unit`` (its first ``n_unit`` datasets): controls and asymptotic intervals' measures.
 
     The unit's blocks (each on its own stream) are drawn and computed together
     (fewer, larger array operations); their moments are formed block by block
-    and merged in order.
+    and merged in order.  ``start``: the record of the same unit's first
+    ``start.n_reps`` datasets, a whole number of blocks (a smaller size of
+    this unit computed before): only the blocks after them are computed, and
+    merged onto it in the same order, so the record is bit-identical to one
+    computed from scratch (every dataset's values depend on its block's
+    stream alone).
     """
     stat = get_statistic(ctx.statistic)
     root = scenario_seed(ctx.seed, scenario)
     cheap_root = child_seed(root, STREAM_CHEAP)
     first_block = unit * CHEAP_UNIT_BLOCKS
     sizes = block_sizes(n_unit)
-    blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)]
+    skip = 0
+    if start is not None:
+        skip, rest = divmod(start.n_reps, BLOCK_REPS)
+        if rest or not 0 < start.n_reps < n_unit:
+            raise ValueError(f"`start` must hold whole blocks, fewer than the unit's {n_unit} datasets; "
+                             f"it holds {start.n_reps}")  # fmt: skip
+    blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)][skip:]
+    sizes = sizes[skip:]
     measures = []
     n_methods = len(stat.asymptotic_methods)
     bad = None  # (finite datasets, methods): interval not ok (never for Spearman's Fisher z)
@@ -274,7 +288,7 @@ def run_cheap_unit(scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext)
     values = np.hstack([controls_x, exact[finite][:, None], *measures])
     # rows of ``values`` are the finite datasets; locate each block's among them
     ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
-    record = empty_record(n_methods, CHEAP_CONTROLS + 4 * n_methods, 1)
+    record = empty_record(n_methods, CHEAP_CONTROLS + 4 * n_methods, 1) if start is None else start
     first_row = 0
     for size, end in zip(sizes, ends, strict=True):
         n_nan = size - int(end - first_row)

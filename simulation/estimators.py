@@ -325,26 +325,34 @@ def _with_measure(moments: Moments, n_controls: int, a: np.ndarray, offset: floa
 def _coefficients(
     train: Moments, x_index: np.ndarray, y_index: int, ridge: float | tuple[float, ...] = 0.0
 ) -> np.ndarray | None:
-    """Least-squares coefficients of column ``y_index`` on ``x_index`` (0 for controls without variance),
-    solved on the correlation scale, ``(C + diag(ridge))^+ c``, with a rank-truncated pseudo-inverse (``ridge``
-    one penalty for all, or one per regressor); None below ``MIN_FOLD`` rows."""
+    """Least-squares coefficients of column ``y_index`` on ``x_index`` (see :func:`_betas`)."""
+    beta = _betas(train, x_index, train.m2[x_index, y_index][:, None], ridge)
+    return None if beta is None else beta[:, 0]
+
+
+def _betas(
+    train: Moments, x_index: np.ndarray, cross: np.ndarray, ridge: float | tuple[float, ...] = 0.0
+) -> np.ndarray | None:
+    """Least-squares coefficients ``(len(x_index), q)`` of ``q`` responses on the columns ``x_index``, from
+    the responses' cross-products with those columns, ``cross`` ``(len(x_index), q)`` (0 for controls without
+    variance), solved on the correlation scale, ``(C + diag(ridge))^+ c``, with a rank-truncated
+    pseudo-inverse (``ridge`` one penalty for all, or one per regressor); None below ``MIN_FOLD`` rows."""
     if train.n < MIN_FOLD:
         return None
     sxx = train.m2.take(x_index, 0).take(x_index, 1)
-    sxy = train.m2[x_index, y_index]
     scale = np.sqrt(np.clip(np.diag(sxx), 0.0, None))
-    beta = np.zeros(x_index.shape[0])
+    beta = np.zeros(cross.shape)
     keep = scale > 1e-12 * max(1.0, float(scale.max(initial=0.0)))
     if not keep.any():
         return beta
     penalty = ridge  # a float serves every regressor; a tuple (one per regressor) loses the dropped ones
     if not keep.all():
-        sxx, sxy, scale = sxx[keep][:, keep], sxy[keep], scale[keep]
+        sxx, cross, scale = sxx[keep][:, keep], cross[keep], scale[keep]
         if isinstance(ridge, tuple):
             penalty = tuple(v for v, k in zip(ridge, keep, strict=True) if k)
     corr = np.ascontiguousarray(sxx / np.outer(scale, scale))
     inverse = _truncated_inverse(corr.tobytes(), corr.shape[0], penalty)
-    beta[keep] = (inverse @ (sxy / scale)) / scale
+    beta[keep] = (inverse @ (cross / scale[:, None])) / scale[:, None]
     return beta
 
 
@@ -433,26 +441,64 @@ def crossfit_estimate(
     ``cheap_means``: :func:`_cheap_means` of these arguments, when the caller
     already has it.
     """
+    unit = np.zeros((1, folds[0].dim))
+    unit[0, y_index] = 1.0
+    fits = crossfit_estimates(
+        folds, cheap, x_index, unit, np.zeros(1), exact_index=exact_index, cheap_exact_index=cheap_exact_index,
+        cheap_means=cheap_means, ridge=ridge,
+    )  # fmt: skip
+    return None if fits is None else fits[0]
+
+
+def crossfit_estimates(
+    folds: Sequence[Moments],
+    cheap: Moments,
+    x_index: Sequence[int],
+    vectors: np.ndarray,
+    offsets: np.ndarray,
+    *,
+    exact_index: Sequence[int] = (),
+    cheap_exact_index: Sequence[int] = (),
+    cheap_means: tuple[np.ndarray, np.ndarray] | None = None,
+    ridge: float | tuple[float, ...] = 0.0,
+    others: Sequence[Moments] | None = None,
+) -> list[CrossFit] | None:
+    """:func:`crossfit_estimate` of ``q`` measures at once, each a linear function ``vectors[i]' v +
+    offsets[i]`` of a dataset's columns ``v`` (``vectors`` ``(q, dim)``), all on the same controls: one
+    solve per fold serves them all.  ``others``: each fold's complement (:func:`_others`), when the caller
+    already has them.  None when the estimates cannot be formed."""
     x_index = np.asarray(x_index, dtype=np.int64)
     exact_index = np.asarray(exact_index, dtype=np.int64)
     regressors = np.concatenate([x_index, exact_index])
     m = sum(fold.n for fold in folds)
     if cheap.n < 2 or len(folds) < 2 or min(fold.n for fold in folds) < MIN_FOLD:
         return None
-    betas = [_coefficients(_others(folds, k), regressors, y_index, ridge) for k in range(len(folds))]
+    others = [_others(folds, k) for k in range(len(folds))] if others is None else others
+    a = vectors.T  # (dim, q)
+    betas = [_betas(train, regressors, train.m2[regressors] @ a, ridge) for train in others]
     if cheap_means is None:
         cheap_means = _cheap_means(cheap, x_index, np.asarray(cheap_exact_index, dtype=np.int64))
     x_cheap, sigma_x = cheap_means
     target = np.concatenate([x_cheap, np.zeros(exact_index.size)])
-    estimate, boot_variance, beta_bar = 0.0, 0.0, np.zeros(regressors.shape[0])
+    q = vectors.shape[0]
+    estimate, boot_variance, beta_bar = np.zeros(q), np.zeros(q), np.zeros((regressors.shape[0], q))
     for fold, beta in zip(folds, betas, strict=True):
         w = fold.n / m
-        estimate += w * (fold.mean[y_index] - beta @ (fold.mean[regressors] - target))
-        boot_variance += w * w * _residual_variance(fold, regressors, y_index, beta) / fold.n
+        estimate += w * (vectors @ fold.mean + offsets - (fold.mean[regressors] - target) @ beta)
+        # the residual variance of y - beta'x over the fold: y'y - 2 beta'xy + beta'xx beta (ddof 1)
+        m2_x = fold.m2[regressors]
+        yy = np.einsum("qd,de,qe->q", vectors, fold.m2, vectors)
+        xy = m2_x @ a
+        xx = m2_x[:, regressors]
+        residual = yy - 2 * np.einsum("rq,rq->q", beta, xy) + np.einsum("rq,rq->q", beta, xx @ beta)
+        boot_variance += w * w * np.maximum(residual, 0.0) / (fold.n - 1) / fold.n
         beta_bar += w * beta
     beta_x = beta_bar[: x_index.size]
-    cheap_variance = max(float(beta_x @ sigma_x @ beta_x), 0.0) / cheap.n
-    return CrossFit(float(estimate), math.sqrt(boot_variance + cheap_variance), boot_variance, cheap_variance)
+    cheap_variance = np.maximum(np.einsum("rq,rq->q", beta_x, sigma_x @ beta_x), 0.0) / cheap.n
+    return [
+        CrossFit(float(e), math.sqrt(float(b + c)), float(b), float(c))
+        for e, b, c in zip(estimate, boot_variance, cheap_variance, strict=True)
+    ]
 
 
 def exact_control_estimate(moments: Moments, x_index: Sequence[int], y_index: int) -> CrossFit | None:
@@ -541,8 +587,10 @@ def method_performance(
     tails_cv = total.n * (1 - confidence_level) / 4 >= MIN_TAIL_EVENTS_PER_HALF
     out: dict[str, float | int | str] = {}
     plain, headline = {}, {}
+    by_kind: dict[str, list[str]] = {}  # the cross-fitted measures, by the controls that serve them
+    vectors = {}
     for name in MEASURES:
-        a, offset = _measure_vector(first, name, total.dim)
+        a, offset = vectors[name] = _measure_vector(first, name, total.dim)
         plain[name] = _plain_measure(sums, a, offset, name, n_ok)
         headline[name] = None
         if use_cv and (tails_cv or name not in ONE_SIDED):
@@ -550,15 +598,20 @@ def method_performance(
                 one = _with_measure(total, n_controls, a, offset)
                 headline[name] = exact_control_estimate(one, CHEAP_EXACT_INDEX, n_controls)
                 continue
-            projected = [_with_measure(f, n_controls, a, offset) for f in folds]
-            kind = _LINEAR[name][2]
-            if ("cheap", kind) not in cache:
-                cache["cheap", kind] = _cheap_means(cheap, CONTROL_SETS[kind], CHEAP_EXACT_INDEX)
-            headline[name] = crossfit_estimate(
-                projected, cheap, CONTROL_SETS[kind], n_controls,
-                exact_index=EXACT_SETS[kind], cheap_exact_index=CHEAP_EXACT_INDEX, cheap_means=cache["cheap", kind],
-                ridge=RIDGE[kind],
-            )  # fmt: skip
+            by_kind.setdefault(_LINEAR[name][2], []).append(name)
+    if by_kind and ("others", *map(id, folds)) not in cache:
+        cache["others", *map(id, folds)] = [_others(folds, k) for k in range(len(folds))]
+    for kind, names in by_kind.items():
+        if ("cheap", kind) not in cache:
+            cache["cheap", kind] = _cheap_means(cheap, CONTROL_SETS[kind], CHEAP_EXACT_INDEX)
+        fits = crossfit_estimates(
+            folds, cheap, CONTROL_SETS[kind], np.array([vectors[name][0] for name in names]),
+            np.array([vectors[name][1] for name in names]), exact_index=EXACT_SETS[kind],
+            cheap_exact_index=CHEAP_EXACT_INDEX, cheap_means=cache["cheap", kind], ridge=RIDGE[kind],
+            others=cache["others", *map(id, folds)],
+        )  # fmt: skip
+        for i, name in enumerate(names):
+            headline[name] = None if fits is None else fits[i]
     cv_used = use_cv and all(headline[name] is not None for name in MEASURES if tails_cv or name not in ONE_SIDED)
     fits = {name: headline[name] if cv_used else None for name in MEASURES}
     for name in MEASURES:

@@ -79,6 +79,7 @@ from simulation.settings import resolve_seed
 from simulation.statistics import BUILTIN, STATISTICS, Statistic, check_user_statistic, get_statistic, register
 from simulation.storage import (
     BlockStore,
+    CorruptBlock,
     hold_folder,
     now,
     prepare_output,
@@ -378,10 +379,24 @@ def warm_up() -> None:
     run_cheap_unit(tiny, 0, 2, ctx)
 
 
-def _run_unit(kind: str, scenario: Scenario, index: int, size: int, ctx: UnitContext):
+def _run_unit(kind: str, scenario: Scenario, index: int, size: int, ctx: UnitContext, start: Record | None = None):
     if kind == "boot":
         return run_boot_block(scenario, index, size, ctx)
-    return run_cheap_unit(scenario, index, size, ctx), None
+    return run_cheap_unit(scenario, index, size, ctx, start), None
+
+
+def _cheap_start(store: BlockStore, key: str, unit: int, size: int) -> Record | None:
+    """The record of the largest smaller size of cheap unit ``unit`` already stored that holds whole blocks
+    (a round before grew the cheap phase): :func:`run_cheap_unit` continues from it instead of computing
+    the unit again."""
+    for smaller in range((size - 1) // BLOCK_REPS * BLOCK_REPS, 0, -BLOCK_REPS):
+        name = cheap_name(unit, smaller)
+        if store.has(key, name):
+            try:
+                return Record.from_frame(store.peek(key, name))
+            except CorruptBlock:
+                return None  # computed from scratch; the damaged file is never a unit of this run's tables
+    return None
 
 
 def _unit_names(kind: str, index: int, size: int, keep_replicates: bool) -> list[str]:
@@ -400,7 +415,11 @@ def _compute_units(
     """Run the ``todo`` units; the parent stores each result as it finishes.  ``on_job_done(job)``: called
     in the parent as soon as the last of a job's units is stored, while the workers go on with the others
     (the job's rows are estimated then instead of after the round, when the workers would wait)."""
-    calls = [((kind, j.scenario, index, size, contexts[j.key]), {}) for kind, j, index, size in todo]
+    calls = [
+        ((kind, j.scenario, index, size, contexts[j.key], _cheap_start(store, j.key, index, size) if kind == "cheap"
+          else None), {})
+        for kind, j, index, size in todo
+    ]  # fmt: skip
     left = collections.Counter(j.key for _, j, _, _ in todo)
 
     def keep(i: int, result: tuple[Record, pd.DataFrame | None]) -> None:
@@ -767,10 +786,14 @@ def two_phase_allocation(
 
 
 def target_allocation(
-    rows: pd.DataFrame, m: int, big_n: int, targets: Mapping[str, float], cost_ratio: float
+    rows: pd.DataFrame | Sequence[Mapping[str, Any]],
+    m: int,
+    big_n: int,
+    targets: Mapping[str, float],
+    cost_ratio: float,
 ) -> tuple[int, int] | None:
     """The phases one job needs for every targeted MCSE of every method in ``rows`` (its coverage rows
-    at sizes ``(m, big_n)``), or None when every target is met.
+    at sizes ``(m, big_n)``, a table or a list of row mappings), or None when every target is met.
 
     A bootstrap method's measure with variance shares: the plain estimator's per-dataset variance
     ``sigma^2 = plain_mcse^2 m`` gives the plain datasets ``n_plain = sigma^2 / target^2`` it would need;
@@ -784,18 +807,18 @@ def target_allocation(
     """
     need_m, need_n = m, big_n
     met = True
-    for row in rows.itertuples():
-        boot = row.method_kind == "bootstrap"
+    for row in rows.to_dict("records") if isinstance(rows, pd.DataFrame) else rows:
+        boot = row["method_kind"] == "bootstrap"
         for measure, target in targets.items():
-            mcse = float(getattr(row, f"{measure}_mcse"))
+            mcse = float(row[f"{measure}_mcse"])
             if not math.isfinite(mcse) or mcse <= target:
                 continue
             met = False
-            plain = float(getattr(row, f"{measure}_plain_mcse"))
-            a = getattr(row, f"residual_share_{measure}", math.nan) if measure in SHARED_MEASURES else math.nan
-            b = getattr(row, f"cheap_share_{measure}", math.nan) if measure in SHARED_MEASURES else math.nan
+            plain = float(row[f"{measure}_plain_mcse"])
+            a = float(row.get(f"residual_share_{measure}", math.nan)) if measure in SHARED_MEASURES else math.nan
+            b = float(row.get(f"cheap_share_{measure}", math.nan)) if measure in SHARED_MEASURES else math.nan
             if boot and all(math.isfinite(v) for v in (plain, a, b)) and plain > 0:
-                n_plain = TARGET_MARGIN * plain**2 * row.n_reps / target**2
+                n_plain = TARGET_MARGIN * plain**2 * row["n_reps"] / target**2
                 alloc_m, alloc_n = two_phase_allocation(n_plain, a, b, cost_ratio, 1.0)
                 need_m, need_n = max(need_m, alloc_m), max(need_n, alloc_n)
             else:
@@ -804,6 +827,11 @@ def target_allocation(
                 if boot:
                     need_m = max(need_m, math.ceil(m * growth))
     return None if met else (need_m, max(need_n, need_m))
+
+
+def _whole_blocks(n: int) -> int:
+    """``n`` rounded up to whole blocks of :data:`BLOCK_REPS` datasets."""
+    return -(-n // BLOCK_REPS) * BLOCK_REPS
 
 
 def _grow_for_targets(
@@ -829,7 +857,7 @@ def _grow_for_targets(
         step = BLOCK_REPS if need[0] > new_m else FINAL_GROWTH_STEP
         new_m = min(max(-(-new_m // step) * step, m), max_reps)
         scale = new_m / need[0] if need[0] > 0 else 1.0
-        new_n = max(big_n, math.ceil(need[1] * min(scale, 1.0)), new_m)
+        new_n = max(big_n, _whole_blocks(max(math.ceil(need[1] * min(scale, 1.0)), new_m)))
         if (new_m, new_n) != (m, big_n):
             sizes[j.key] = (new_m, new_n)
             grown = True
@@ -980,6 +1008,10 @@ def run_all_ci_scenarios(
         statistics=(names := check_statistics(statistics)),
         statistic_digests=statistic_digests(names),
     )
+    if targets and n_reps_cheap is None and identity.control_variates:
+        # the first round's cheap phase in whole blocks, so that growing it continues its last unit
+        # (_cheap_start) instead of computing it again
+        n_reps_cheap = _whole_blocks(math.ceil(n_reps * default_cheap_ratio(identity.n_boot)))
     n_reps, n_reps_cheap = _check_sizes(n_reps, n_reps_cheap, identity.n_boot, identity.control_variates)
     methods_of = check_statistic_methods(methods, identity.statistics)
     if "kendall_b" in identity.statistics and min(s.n for s in scenarios) < 5:
@@ -1035,7 +1067,7 @@ def run_all_ci_scenarios(
             _compute_units(todo, contexts, execution, store, on_job_done=rows_of)
             computed += len(todo)
             if not targets or not _grow_for_targets(
-                jobs, sizes, lambda j: pd.DataFrame(rows_of(j)), targets, max_reps, identity.n_boot
+                jobs, sizes, rows_of, targets, max_reps, identity.n_boot
             ):
                 break
 

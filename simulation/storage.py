@@ -414,6 +414,17 @@ class BlockStore:
         self._digests[scenario, name] = digest
         return table
 
+    def peek(self, scenario: str, name: str) -> pd.DataFrame:
+        """A stored unit, verified like :meth:`get`, but not counted among those a table was built from
+        (:meth:`digest`): for a unit that is only the start of another."""
+        if self.root is None:
+            return self._memory[scenario, name]
+        if (scenario, name) in self._written:
+            table, _, size = self._written.pop((scenario, name))
+            self._written_bytes -= size
+            return table
+        return _read_verified(self.path(scenario, name))[0]
+
     def check(self, path: Path) -> bool:
         """Whether the stored unit at ``path`` reads back whole (footer and page checksums)."""
         try:

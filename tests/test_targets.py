@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from simulation import read_provenance
+from simulation.blocks import BLOCK_REPS, Record, UnitContext, run_cheap_unit
 from simulation.cli import main
 from simulation.runner import (
     TARGET_MARGIN,
@@ -95,6 +96,45 @@ def test_targets_are_met_per_scenario_deterministic_and_resumable(tmp_path):
     pd.testing.assert_frame_equal(cov, resumed.coverage, check_exact=True)
     assert resumed.provenance["blocks_computed"] == 0
     assert read_provenance(tmp_path / "t" / "coverage.parquet")["settings"]["targets"] == check_targets(targets)
+
+
+@pytest.mark.parametrize("statistic", ["spearman", "kendall_b", "pearson"])
+def test_a_grown_cheap_unit_continues_bit_identically(statistic):
+    """A cheap unit grown from a whole number of blocks continues from the smaller unit's record: the same
+    record, bit for bit, as the unit computed from scratch (Spearman's fused path, Kendall's rank inputs,
+    a statistic of the values)."""
+    scenario = SMALL[1]
+    ctx = UnitContext(40, 0.95, 7, scenario.calibration(), scenario.truth(), statistic=statistic)
+    whole = run_cheap_unit(scenario, 1, 1700, ctx)
+    start = Record.from_frame(run_cheap_unit(scenario, 1, 2 * BLOCK_REPS, ctx).to_frame())  # as stored
+    grown = run_cheap_unit(scenario, 1, 1700, ctx, start)
+    pd.testing.assert_frame_equal(grown.to_frame(), whole.to_frame(), check_exact=True)
+    with pytest.raises(ValueError, match="whole blocks"):
+        run_cheap_unit(scenario, 1, 1700, ctx, run_cheap_unit(scenario, 1, 700, ctx))
+
+
+def test_a_target_run_continues_grown_cheap_units_and_equals_one_at_its_final_sizes(monkeypatch):
+    """Growth continues each scenario's last cheap unit from the round before (whole blocks), and the
+    tables equal those of a run given the final allocation from the start (every unit from scratch)."""
+    from simulation import runner
+
+    starts = []
+
+    def logged(scenario, unit, n_unit, ctx, start=None):
+        starts.append(None if start is None else (n_unit, start.n_reps))
+        return run_cheap_unit(scenario, unit, n_unit, ctx, start)
+
+    monkeypatch.setattr(runner, "run_cheap_unit", logged)
+    opts = {"n_reps": 100, "n_boot": 60, "seed": 5, "n_jobs": 1}
+    grown = run_all_ci_scenarios(SMALL, targets={"endpoints": 0.003}, max_reps=3000, **opts)
+    allocation = grown.provenance["settings"]["allocation"]
+    assert all(n % BLOCK_REPS == 0 for _, n in allocation.values())  # the cheap phase in whole blocks
+    continued = [s for s in starts if s is not None]
+    assert continued and all(m % BLOCK_REPS == 0 and m < n for n, m in continued)
+    del starts[:]
+    fresh = run_all_ci_scenarios(SMALL, scenario_sizes=allocation, **opts)
+    assert starts and starts == [None] * len(starts)  # the fresh run computed every unit from scratch
+    pd.testing.assert_frame_equal(grown.coverage, fresh.coverage, check_exact=True)
 
 
 def test_target_mcse_is_the_coverage_target():
