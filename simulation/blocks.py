@@ -47,6 +47,10 @@ from simulation.statistics import SPEARMAN, Statistic, get_statistic
 #: Datasets per block (bootstrap blocks, and the blocks that make up cheap units).
 BLOCK_REPS = 500
 assert BLOCK_REPS % CROSSFIT_FOLDS == 0  # folds by index residue: every block starts on fold 0
+#: Datasets per slice of a bootstrap block: a block's moments are its slices' merged in order, so that a
+#: block grown by whole slices continues from its smaller size (:func:`run_boot_block`).
+SLICE_REPS = 100
+assert BLOCK_REPS % SLICE_REPS == 0 and SLICE_REPS % CROSSFIT_FOLDS == 0
 #: Blocks per cheap unit (one unit of work: 20,000 datasets, about 0.1 s).
 CHEAP_UNIT_BLOCKS = 40
 #: Asymptotic interval methods, one per Fisher-z variance.
@@ -191,16 +195,30 @@ def _controls_and_finite(
 
 
 def run_boot_block(
-    scenario: Scenario, block: int, n_block: int, ctx: UnitContext
+    scenario: Scenario, block: int, n_block: int, ctx: UnitContext, start: Record | None = None
 ) -> tuple[Record, pd.DataFrame | None]:
-    """Bootstrap block ``block`` (its first ``n_block`` datasets): the record, and the replicates if kept."""
+    """Bootstrap block ``block`` (its first ``n_block`` datasets): the record, and the replicates if kept.
+
+    The record is the merge, in order, of the records of the block's slices
+    of :data:`SLICE_REPS` datasets.  ``start``: the record of the same
+    block's first ``start.n_reps`` datasets, a whole number of slices (a
+    smaller size of this block computed before): only the datasets after
+    them are bootstrapped, and their slices merged onto it, so the record is
+    bit-identical to one computed from scratch (a block's first datasets are
+    the same whatever its size, and each dataset's resamples come from its
+    own stream).  Not with ``keep_replicates``.
+    """
     stat = get_statistic(ctx.statistic)
     root = scenario_seed(ctx.seed, scenario)
+    first = 0 if start is None else start.n_reps
+    if start is not None and (first % SLICE_REPS or not 0 < first < n_block or ctx.keep_replicates):
+        raise ValueError(f"`start` must hold whole slices of {SLICE_REPS} datasets, fewer than the block's "
+                         f"{n_block}, without kept replicates; it holds {first}")  # fmt: skip
     data_seed = child_seed(child_seed(root, STREAM_DATA), block)
     x, y, inputs = scenario.sample(n_block, data_seed, calibration=ctx.calibration)
     rows = row_intervals(
-        x,
-        y,
+        x[first:],
+        y[first:],
         n_boot=ctx.n_boot,
         confidence_level=ctx.confidence_level,
         seed=child_seed(child_seed(root, STREAM_RESAMPLES), block),
@@ -208,22 +226,33 @@ def run_boot_block(
         chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
         resample_controls=ctx.control_variates and stat.resample_controls,
         statistic=stat,
+        first=first,
     )
     rho, se, extra = stat.dataset_rows(x, y, inputs)
+    rho, se, extra = rho[first:], se[first:], None if extra is None else extra[first:]
     finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
     exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]
-    measures, failed = [], []
+    measures, oks = [], []
     for method in BOOTSTRAP_METHODS:  # a fixed layout: a method the statistic lacks is stored as never ok
-        lower, upper, status = rows.intervals.get(method, (rho, rho, np.full(n_block, "undefined")))
+        lower, upper, status = rows.intervals.get(method, (rho, rho, np.full(rho.shape[0], "undefined")))
         ok = (status == STATUS_OK)[finite]
-        failed.append(int(np.count_nonzero(~ok)))
+        oks.append(ok)
         measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
     values = np.hstack([controls_x, exact, *measures])
-    # block starts are multiples of CROSSFIT_FOLDS: a dataset's local residue is its global one
-    fold = (np.arange(n_block) % CROSSFIT_FOLDS)[finite]
-    folds = tuple(Moments.of(values[fold == k]) for k in range(CROSSFIT_FOLDS))
-    record = Record(n_block, int(np.count_nonzero(~finite)), tuple(failed), folds)
+    not_ok = ~np.column_stack(oks)
+    # slice starts are multiples of CROSSFIT_FOLDS: a dataset's index in the block has its global residue
+    fold = (np.arange(first, n_block) % CROSSFIT_FOLDS)[finite]
+    record = empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS) if start is None else start
+    bounds = np.concatenate([[0], np.cumsum(finite)])  # finite rows before each of the new datasets
+    for lo in range(first, n_block, SLICE_REPS):
+        hi = min(lo + SLICE_REPS, n_block)
+        a, b = int(bounds[lo - first]), int(bounds[hi - first])
+        part = Record(
+            hi - lo, (hi - lo) - (b - a), tuple(int(v) for v in not_ok[a:b].sum(axis=0)),
+            tuple(Moments.of(values[a:b][fold[a:b] == k]) for k in range(CROSSFIT_FOLDS)),
+        )  # fmt: skip
+        record = record.merge(part)
     replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None
     return record, replicates
 

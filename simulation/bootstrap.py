@@ -322,10 +322,12 @@ def row_intervals(
     chunk_size: int,
     resample_controls: bool = False,
     statistic: Statistic = SPEARMAN,
+    first: int = 0,
 ) -> RowIntervals:
     """Intervals of every row of validated ``(n_reps, n)`` arrays as arrays (no table): the engine's core.
 
-    Replicate ``r`` is resampled from ``child_seed(seed, r)``; the batch path
+    Replicate ``r`` is resampled from ``child_seed(seed, first + r)`` (``first``: the index of the first
+    row among the replicates of ``seed``, when these rows continue earlier ones); the batch path
     runs chunks of ``chunk_size`` rows through the kernels, the fallback
     loops over the rows one at a time (as :func:`bootstrap_ci_single` does); both give identical arrays,
     the resample controls (computed with ``resample_controls``, else zeros) included.
@@ -335,14 +337,14 @@ def row_intervals(
         parts = []
         for start in range(0, n_reps, chunk_size):
             stop = min(start + chunk_size, n_reps)
-            keys = child_keys(seed, start, stop)  # = resample_keys([child_seed(seed, r) ...]), 100x faster
+            keys = child_keys(seed, first + start, first + stop)  # = resample_keys([child_seed(seed, r) ...])
             parts.append(
                 _bootstrap_rows(
                     xa[start:stop], ya[start:stop], keys, n_boot, confidence_level, resample_controls, statistic
                 )
             )
         return _concat_rows(parts)
-    keys = [resample_keys([child_seed(seed, r)]) for r in range(n_reps)]
+    keys = [resample_keys([child_seed(seed, first + r)]) for r in range(n_reps)]
     return _concat_rows(
         [
             _bootstrap_rows(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 
@@ -9,7 +10,7 @@ import pandas as pd
 import pytest
 
 from simulation import read_provenance
-from simulation.blocks import BLOCK_REPS, Record, UnitContext, run_cheap_unit
+from simulation.blocks import BLOCK_REPS, SLICE_REPS, Record, UnitContext, run_boot_block, run_cheap_unit
 from simulation.cli import main
 from simulation.runner import (
     TARGET_MARGIN,
@@ -113,6 +114,24 @@ def test_a_grown_cheap_unit_continues_bit_identically(statistic):
         run_cheap_unit(scenario, 1, 1700, ctx, run_cheap_unit(scenario, 1, 700, ctx))
 
 
+@pytest.mark.parametrize("statistic", ["spearman", "kendall_b", "pearson"])
+@pytest.mark.parametrize("scenario", SMALL, ids=lambda s: s.generator)
+def test_a_grown_bootstrap_block_continues_bit_identically(scenario, statistic):
+    """A bootstrap block grown from a whole number of slices continues from the smaller block's record: the
+    same record, bit for bit, as the block computed from scratch (a block's first datasets and each
+    dataset's resamples do not depend on the block's size); the batch and the one-row paths agree."""
+    ctx = UnitContext(40, 0.95, 7, scenario.calibration(), scenario.truth(), statistic=statistic)
+    whole, _ = run_boot_block(scenario, 2, 470, ctx)
+    start = Record.from_frame(run_boot_block(scenario, 2, 3 * SLICE_REPS, ctx)[0].to_frame())  # as stored
+    grown, _ = run_boot_block(scenario, 2, 470, ctx, start)
+    pd.testing.assert_frame_equal(grown.to_frame(), whole.to_frame(), check_exact=True)
+    one_row = dataclasses.replace(ctx, batch_bootstrap=False)
+    pd.testing.assert_frame_equal(run_boot_block(scenario, 2, 470, one_row, start)[0].to_frame(),
+                                  whole.to_frame(), check_exact=True)  # fmt: skip
+    with pytest.raises(ValueError, match="whole slices"):
+        run_boot_block(scenario, 2, 470, ctx, run_boot_block(scenario, 2, 150, ctx)[0])
+
+
 def test_a_target_run_continues_grown_cheap_units_and_equals_one_at_its_final_sizes(monkeypatch):
     """Growth continues each scenario's last cheap unit from the round before (whole blocks), and the
     tables equal those of a run given the final allocation from the start (every unit from scratch)."""
@@ -120,20 +139,25 @@ def test_a_target_run_continues_grown_cheap_units_and_equals_one_at_its_final_si
 
     starts = []
 
-    def logged(scenario, unit, n_unit, ctx, start=None):
-        starts.append(None if start is None else (n_unit, start.n_reps))
-        return run_cheap_unit(scenario, unit, n_unit, ctx, start)
+    def logged(kind, run):
+        def unit(scenario, index, size, ctx, start=None):
+            starts.append((kind, None) if start is None else (kind, (size, start.n_reps)))
+            return run(scenario, index, size, ctx, start)
 
-    monkeypatch.setattr(runner, "run_cheap_unit", logged)
-    opts = {"n_reps": 100, "n_boot": 60, "seed": 5, "n_jobs": 1}
+        return unit
+
+    monkeypatch.setattr(runner, "run_cheap_unit", logged("cheap", run_cheap_unit))
+    monkeypatch.setattr(runner, "run_boot_block", logged("boot", run_boot_block))
+    opts = {"n_reps": 200, "n_boot": 60, "seed": 5, "n_jobs": 1}
     grown = run_all_ci_scenarios(SMALL, targets={"endpoints": 0.003}, max_reps=3000, **opts)
     allocation = grown.provenance["settings"]["allocation"]
     assert all(n % BLOCK_REPS == 0 for _, n in allocation.values())  # the cheap phase in whole blocks
-    continued = [s for s in starts if s is not None]
-    assert continued and all(m % BLOCK_REPS == 0 and m < n for n, m in continued)
+    for kind, step in (("boot", SLICE_REPS), ("cheap", BLOCK_REPS)):
+        continued = [s for k, s in starts if k == kind and s is not None]
+        assert continued and all(m % step == 0 and m < n for n, m in continued), kind
     del starts[:]
     fresh = run_all_ci_scenarios(SMALL, scenario_sizes=allocation, **opts)
-    assert starts and starts == [None] * len(starts)  # the fresh run computed every unit from scratch
+    assert starts and all(s is None for _, s in starts)  # the fresh run computed every unit from scratch
     pd.testing.assert_frame_equal(grown.coverage, fresh.coverage, check_exact=True)
 
 
