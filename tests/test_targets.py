@@ -13,6 +13,7 @@ from simulation import read_provenance
 from simulation.blocks import BLOCK_REPS, SLICE_REPS, Record, UnitContext, run_boot_block, run_cheap_unit
 from simulation.cli import main
 from simulation.runner import (
+    SHARE_DECAY,
     TARGET_MARGIN,
     RunError,
     check_targets,
@@ -54,8 +55,9 @@ def test_bad_targets_are_named(targets, message):
 
 def test_target_allocation_is_cochrans_for_shared_measures_and_proportional_otherwise():
     """A bootstrap method with shares gets two_phase_allocation of the plain datasets its SD needs (with the
-    margin); a measure without shares grows both phases by (mcse / target)^2; an asymptotic method only the
-    cheap phase; met targets ask nothing."""
+    margin), its residual share carried to the size it asks for (a fixed point of a(m') = a (1 + k/m') /
+    (1 + k/m)); a measure without shares grows both phases by (mcse / target)^2; an asymptotic method only
+    the cheap phase; met targets ask nothing."""
     row = {"method_kind": "bootstrap", "n_reps": 400, "mean_ci_lower_mcse": 0.002, "mean_ci_lower_plain_mcse": 0.01,
            "residual_share_mean_ci_lower": 0.05, "cheap_share_mean_ci_lower": 0.5,
            "mean_width_mcse": 0.004, "mean_width_plain_mcse": 0.004}  # fmt: skip
@@ -65,8 +67,14 @@ def test_target_allocation_is_cochrans_for_shared_measures_and_proportional_othe
     a, b = 0.05, 0.5
     m = math.ceil(n_plain * (a + math.sqrt(a * b / ratio)))
     big_n = math.ceil(n_plain * (b + math.sqrt(a * b * ratio)))
-    assert target_allocation(rows, 400, 4000, {"mean_ci_lower": 0.001}, ratio) == (m, big_n)
     assert (m, big_n) == two_phase_allocation(n_plain, a, b, ratio, 1.0)
+    got = target_allocation(rows, 400, 4000, {"mean_ci_lower": 0.001}, ratio)
+    k = SHARE_DECAY["mean_ci_lower"]
+    assert k > 0 and got == two_phase_allocation(n_plain, a * (1 + k / got[0]) / (1 + k / 400), b, ratio, 1.0)
+    assert got[0] < m  # the share measured at 400 datasets overstates the one at more
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(SHARE_DECAY, "mean_ci_lower", 0.0)
+        assert target_allocation(rows, 400, 4000, {"mean_ci_lower": 0.001}, ratio) == (m, big_n)
     growth = TARGET_MARGIN * (0.004 / 0.002) ** 2
     assert target_allocation(rows, 400, 4000, {"mean_width": 0.002}, ratio) == (math.ceil(400 * growth),
                                                                                 math.ceil(4000 * growth))  # fmt: skip
