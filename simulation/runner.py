@@ -730,13 +730,13 @@ TARGET_SHORTHANDS = {"endpoints": ("mean_ci_lower", "mean_ci_upper")}
 SHARED_MEASURES = ("coverage", "mean_ci_lower", "mean_ci_upper")
 #: Measures judged against the truth: a target on them also sets the truth's precision (a quarter of it).
 TRUTH_MEASURES = ("coverage", "miss_below", "miss_above")
-#: Variance margin of a target's allocation (the shares and SDs are estimated from the round before).
-#: None (1): a grown unit continues from its smaller size (:func:`_unit_start`), so a scenario that falls
-#: short costs one short round for what it lacks, while a margin is paid by every scenario.  With 1.15,
+#: Variance margin of a target's allocation (the shares and SDs are estimated from the round before): 1,
+#: none.  A grown unit continues from its smaller size (:func:`_unit_start`), so a scenario that falls
+#: short costs one short round for what it lacks, while a margin is paid by every scenario: with 1.15,
 #: ``--target coverage=0.002`` on the default study ended with a median largest coverage MCSE of 0.87 of the
-#: target (1.0: 0.94) and 13% more bootstrapped datasets; the shares estimated at the round before also
-#: fall as the datasets grow (the cross-fitted coefficients are fitted on more), which keeps the final
-#: MCSEs below their targets without a margin (``benchmarks/bench_tier.py``).
+#: target (1.0: 0.94) and 13% more bootstrapped datasets (``benchmarks/bench_tier.py``).  0.9 was tried:
+#: it asks some scenarios for less than they need, which then grow by short steps; the fall of the shares
+#: with more datasets is corrected by :data:`SHARE_DECAY` instead.
 TARGET_MARGIN = 1.0
 #: ``k`` of each shared measure's residual share ``a(m) = a_inf (1 + k / m)`` at ``m`` bootstrapped
 #: datasets (:func:`shared_allocation`).  Measured on the default study (88 scenarios x 5 bootstrap
@@ -837,7 +837,8 @@ def target_allocation(
     cheaply at ``m' = n_plain (a + sqrt(a b / R))``, ``N' = n_plain (b + sqrt(a b R))`` with ``R =
     cost_ratio`` the cost of a bootstrapped dataset over a cheap one (:func:`two_phase_allocation`;
     the runner uses ``COST_RATIO_PER_RESAMPLE * n_boot``, measured and fixed so that the allocation is
-    deterministic; ``plan`` its own measurement), with :data:`TARGET_MARGIN` on the variance.  Other
+    deterministic; ``plan`` its own measurement), with :data:`TARGET_MARGIN` on the variance and ``a``
+    carried to the size asked for (:func:`shared_allocation`).  Other
     measures and the asymptotic methods (cheap phase only): both phases, or the cheap one, in proportion
     ``(mcse / target)^2`` times the margin.  Never smaller than now.
     """
