@@ -165,7 +165,8 @@ def bootstrap_intervals(
     """
     m, n_boot = theta.shape
     alpha = 1.0 - confidence_level
-    sorted_theta, n_valid, sd, prop_below, accel = _kernels.summarize_rows(theta, theta_hat, jack)
+    sorted_theta = np.sort(theta, axis=1)  # NaNs last
+    n_valid, sd, prop_below, accel = _kernels.summarize_rows(sorted_theta, theta_hat, jack)
 
     z0 = ndtri(prop_below)
     z_lo, z_hi = ndtri(alpha / 2), ndtri(1 - alpha / 2)

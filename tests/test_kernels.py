@@ -233,6 +233,21 @@ def test_jackknife_equals_direct_leave_one_out_bit_for_bit():
         np.testing.assert_array_equal(jack, direct)
 
 
+def test_bootstrap_replicates_equal_scipy_with_tied_and_untied_x_and_y():
+    """Each resample's rho from the y-ordered counts equals SciPy's Spearman of the resampled pairs, for
+    few and many x values, tied and untied y, and n around the 8 draws a Philox block gives (the engine
+    draws two blocks at a time while more than 8 indices are missing)."""
+    rng = np.random.default_rng(47)
+    for case in range(24):
+        n = [7, 8, 9, 16, 17, 30][case % 6]
+        x = rng.integers(0, [2, 4, n][case % 3], n).astype(float)
+        y = rng.standard_normal(n) if case % 2 else rng.integers(0, 3, n).astype(float)
+        seeds = [child_seed(11, case)]
+        theta, _ = _boot(x[None], y[None], seeds, 40)
+        idx = resample_indices(seeds, 40, n)[0]
+        np.testing.assert_allclose(theta[0], reference.bootstrap_distribution(x, y, idx), rtol=0, atol=1e-12)
+
+
 def test_score_ranks_count_and_fall_back_to_a_stable_sort_on_ties():
     scores = np.array([[0.3, -1.0, 2.5, 0.0], [1.0, 1.0, 0.0, 1.0]])
     np.testing.assert_array_equal(_kernels.score_ranks_rows(scores), [[2, 0, 3, 1], [1, 2, 0, 3]])
@@ -323,7 +338,7 @@ def test_reference_philox_matches_the_published_known_answers():
         assert reference.philox4x32_10(ctr, key) == expected
 
 
-@pytest.mark.parametrize("n", [5, 73, 40_000, 65_536, 70_001])
+@pytest.mark.parametrize("n", [5, 8, 9, 17, 73, 40_000, 65_536, 70_001])
 def test_resample_indices_equal_the_written_out_stream(n):
     """The engine's indices equal Philox + Lemire written out in Python integers, draw for draw.  At
     n = 40,000 Lemire rejects 39% of the 16-bit words (2^16 mod n = 25,536), so dropping the rejection
