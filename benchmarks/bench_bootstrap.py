@@ -92,7 +92,7 @@ def main() -> None:
     med = {k: statistics.median(v) for k, v in times.items()}
     med["scipy BCa (b)"] *= n_reps / args.scipy_reps
 
-    print(f"scenario: n = {n}, x counts 19/18/18/18, {n_reps} datasets x {n_boot} resamples, 4 methods")
+    print(f"scenario: n = {n}, x counts 19/18/18/18, {n_reps} datasets x {n_boot} resamples, 5 bootstrap methods")
     print(f"numba threads: {numba.get_num_threads()}; compilation/cache load (excluded): {compile_s:.2f} s")
     print(f"medians of {args.repeats} interleaved runs (scipy timed on {args.scipy_reps} datasets, scaled):")
     for name, value in med.items():
