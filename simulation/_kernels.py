@@ -53,6 +53,14 @@ _SHIFT16 = np.uint64(16)
 STREAM_BOOTSTRAP = 0
 
 
+@njit(cache=True, inline="always")
+def _philox_round(c0, c1, c2, c3, k0, k1):
+    """One round of Philox4x32: two 32 x 32 -> 64-bit products, their halves crossed and keyed."""
+    p0 = _M0 * c0
+    p1 = _M1 * c2
+    return (p1 >> _SHIFT32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _SHIFT32) ^ c3 ^ k1, p0 & _MASK32
+
+
 @njit(cache=True)
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
     """One Philox4x32-10 block: counter ``c0..c3``, key ``k0, k1`` (uint64 holding uint32) -> 4 words."""
@@ -60,9 +68,7 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
         if rnd > 0:
             k0 = (k0 + _W0) & _MASK32
             k1 = (k1 + _W1) & _MASK32
-        p0 = _M0 * c0
-        p1 = _M1 * c2
-        c0, c1, c2, c3 = (p1 >> _SHIFT32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _SHIFT32) ^ c3 ^ k1, p0 & _MASK32
+        c0, c1, c2, c3 = _philox_round(c0, c1, c2, c3, k0, k1)
     return c0, c1, c2, c3
 
 
@@ -77,12 +83,8 @@ def _philox_pair(j, c1, c2, c3, k0, k1):
         if rnd > 0:
             k0 = (k0 + _W0) & _MASK32
             k1 = (k1 + _W1) & _MASK32
-        p0 = _M0 * a0
-        p1 = _M1 * a2
-        q0 = _M0 * b0
-        q1 = _M1 * b2
-        a0, a1, a2, a3 = (p1 >> _SHIFT32) ^ a1 ^ k0, p1 & _MASK32, (p0 >> _SHIFT32) ^ a3 ^ k1, p0 & _MASK32
-        b0, b1, b2, b3 = (q1 >> _SHIFT32) ^ b1 ^ k0, q1 & _MASK32, (q0 >> _SHIFT32) ^ b3 ^ k1, q0 & _MASK32
+        a0, a1, a2, a3 = _philox_round(a0, a1, a2, a3, k0, k1)
+        b0, b1, b2, b3 = _philox_round(b0, b1, b2, b3, k0, k1)
     return a0, a1, a2, a3, b0, b1, b2, b3
 
 
