@@ -110,41 +110,39 @@ def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
     earlier = 0
     small = n_gx <= SMALL_K
     if n_gy == yo.shape[0] and small:
-        # y untied in the data (the usual case) and few x values: one member per y group, one pass
+        # y untied in the data (the usual case) and few x values: one member per y group, one pass;
+        # no branch on w_i = 0 (about a third of a resample's pairs, at random: mispredicted), whose terms are 0
         for k in range(n_gy):
             i = yo[k]
             wi = w[i]
-            if wi != 0:
-                gi = gx[i]
-                below = _sum_below(seen, gi)
-                s += wi * (2 * below + seen[gi] - earlier)
-                ty2 += wi * (wi - 1)
-                seen[gi] += wi
-                earlier += wi
+            gi = gx[i]
+            below = _sum_below(seen, gi)
+            s += wi * (2 * below + seen[gi] - earlier)
+            ty2 += wi * (wi - 1)
+            seen[gi] += wi
+            earlier += wi
         tx2 = 0
         for g in range(n_gx):
             tx2 += seen[g] * (seen[g] - 1)
         return s, tx2 // 2, ty2 // 2
-    for g in range(n_gy):
+    for g in range(n_gy):  # every pair, drawn or not, as above (a pair drawn 0 times adds 0)
         c = 0
         for k in range(ys[g], ys[g + 1]):
             i = yo[k]
             wi = w[i]
-            if wi != 0:
-                gi = gx[i]
-                if small:  # a few x values: summing them beats the tree's branches
-                    below = _sum_below(seen, gi)
-                else:
-                    below = _fenwick_below(tree, gi)
-                s += wi * (2 * below + seen[gi] - earlier)
-                c += wi
+            gi = gx[i]
+            if small:  # a few x values: summing them beats the tree's branches
+                below = _sum_below(seen, gi)
+            else:
+                below = _fenwick_below(tree, gi)
+            s += wi * (2 * below + seen[gi] - earlier)
+            c += wi
         for k in range(ys[g], ys[g + 1]):
             i = yo[k]
             wi = w[i]
-            if wi != 0:
-                if not small:
-                    _fenwick_add(tree, gx[i], wi)
-                seen[gx[i]] += wi
+            if not small:
+                _fenwick_add(tree, gx[i], wi)
+            seen[gx[i]] += wi
         ty2 += c * (c - 1)
         earlier += c
     tx2 = 0
@@ -250,46 +248,43 @@ def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple
     small = n_gx <= SMALL_K
     if n_gy == n and small:
         # y untied in the data and few x values: one member per y group, so below' = below, above' = above
+        # no branch on w_i = 0: their terms are 0, and their out[i] is set to 0 below
         for k in range(n):
             i = yo[k]
             wi = w[i]
             usize[k] = wi
-            if wi != 0:
-                gi = gx[i]
-                below = _sum_below(seen, gi)
-                f = 2 * below + seen[gi] - earlier
-                s += wi * f
-                out[i] = 2 * f
-                ty2 += wi * (wi - 1)
-                seen[gi] += wi
-                earlier += wi
+            gi = gx[i]
+            below = _sum_below(seen, gi)
+            f = 2 * below + seen[gi] - earlier
+            s += wi * f
+            out[i] = 2 * f
+            ty2 += wi * (wi - 1)
+            seen[gi] += wi
+            earlier += wi
     else:
-        for g in range(n_gy):
+        for g in range(n_gy):  # every pair, drawn or not, as above
             c = 0
             for k in range(ys[g], ys[g + 1]):
                 i = yo[k]
                 wi = w[i]
-                if wi != 0:
-                    gi = gx[i]
-                    below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
-                    f = 2 * below + seen[gi] - earlier
-                    s += wi * f
-                    out[i] = f
-                    c += wi
+                gi = gx[i]
+                below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                f = 2 * below + seen[gi] - earlier
+                s += wi * f
+                out[i] = f
+                c += wi
             for k in range(ys[g], ys[g + 1]):
                 i = yo[k]
                 wi = w[i]
-                if wi != 0:
-                    if not small:
-                        _fenwick_add(tree, gx[i], wi)
-                    seen[gx[i]] += wi
+                if not small:
+                    _fenwick_add(tree, gx[i], wi)
+                seen[gx[i]] += wi
             earlier += c
             for k in range(ys[g], ys[g + 1]):
                 i = yo[k]
-                if w[i] != 0:
-                    gi = gx[i]
-                    below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
-                    out[i] += 2 * below + seen[gi] - earlier  # below' - above'
+                gi = gx[i]
+                below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                out[i] += 2 * below + seen[gi] - earlier  # below' - above'
             usize[g] = c
             ty2 += c * (c - 1)
     # the larger-y partners' share that needs the final totals: N - 2 P(g) - t_g, per x group
@@ -300,10 +295,7 @@ def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple
         tree[g] = earlier - 2 * prefix - seen[g]
         prefix += seen[g]
     for i in range(n):
-        if w[i] != 0:
-            out[i] += tree[gx[i]]
-        else:
-            out[i] = 0
+        out[i] = out[i] + tree[gx[i]] if w[i] != 0 else 0
     return s, tx2 // 2, ty2 // 2
 
 
@@ -319,9 +311,9 @@ def _weighted_ase(w, gx, gy, sk, tsize, usize, n, tx, ty, tau) -> float:
     ww = np.sqrt(wr * wc)
     total = 0.0
     for k in range(gx.shape[0]):
-        if w[k] != 0:
-            d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wc + usize[gy[k]] * wr)
-            total += w[k] * d * d
+        # no branch on w_k = 0 (sk[k] is 0 there and d finite, so the term is exactly +0.0)
+        d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wc + usize[gy[k]] * wr)
+        total += w[k] * d * d
     var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
     return np.sqrt(max(var, 0.0))
 
