@@ -39,7 +39,7 @@ from simulation.power import (
     power_curve,
     run_power_study,
 )
-from simulation.runner import ALL_METHODS, read_provenance, run_all_ci_scenarios
+from simulation.runner import ALL_METHODS, TargetNotMetWarning, read_provenance, run_all_ci_scenarios
 from simulation.scenarios import Scenario, load_study, scenario_seed
 from simulation.seeding import child_seed
 from simulation.settings import Settings, load_settings
@@ -79,6 +79,7 @@ __all__ = [
     "power_curve",
     "read_provenance",
     "run_all_ci_scenarios",
+    "TargetNotMetWarning",
     "run_power_study",
     "BOOTSTRAP_METHODS",
     "FISHER_Z_VARIANCES",

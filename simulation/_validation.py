@@ -60,6 +60,14 @@ def check_bool(value: object, name: str) -> bool:
     return bool(value)
 
 
+def writable(value: object) -> np.ndarray:
+    """``value`` as a C-contiguous, writeable float64 array: a read-only array (a pandas 3 Series'
+    ``to_numpy()``, a memory map) is copied, since numba compiles separate, mismatching signatures for
+    read-only arrays."""
+    arr = np.ascontiguousarray(value, dtype=np.float64)
+    return arr if arr.flags.writeable else arr.copy()
+
+
 def check_paired_data(
     x: object, y: object, *, ndim: int, min_n: int = MIN_SAMPLE_SIZE
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -71,7 +79,7 @@ def check_paired_data(
     arrays = []
     for name, value in (("x", x), ("y", y)):
         try:
-            arr = np.ascontiguousarray(value, dtype=np.float64)
+            arr = writable(value)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"`{name}` must be numeric array-like, got {type(value).__name__}") from exc
         if arr.ndim != ndim:

@@ -34,10 +34,12 @@ from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, CROSSFIT_FOLDS,
 from simulation.generators import Calibration, Truth
 from simulation.intervals import (
     BOOTSTRAP_METHODS,
+    DROPPED_RESAMPLES_THRESHOLD,
     FISHER_Z_VARIANCES,
     STATUS_OK,
     STATUS_UNDEFINED_SE,
     fisher_z_ci,
+    out_of_range,
 )
 from simulation.moments import Moments
 from simulation.scenarios import Scenario, scenario_seed
@@ -90,9 +92,19 @@ class UnitContext:
     statistic: str | Statistic = "spearman"
 
 
+#: Counters of a bootstrap block's ``flags`` after the per-method out-of-range counts.
+BOOT_FLAG_RESAMPLES_DROPPED, BOOT_FLAG_REPS_DROPPED = 0, 1
+N_BOOT_EXTRA_FLAGS = 2
+
+
 @dataclasses.dataclass(frozen=True)
 class Record:
     """The compact content of a unit: datasets drawn, NaN estimates, failures per method, and moments.
+
+    ``flags`` are further counts, over the datasets with a finite estimate: for bootstrap blocks, per
+    bootstrap method the ok intervals that leave the statistic's range (:attr:`Statistic.bounds`), then
+    the resamples dropped in all, then the datasets that dropped more than
+    :data:`DROPPED_RESAMPLES_THRESHOLD` of theirs; none for cheap units.
 
     ``parts`` holds the moments of the datasets with a finite estimate: for
     bootstrap blocks :data:`~simulation.estimators.CROSSFIT_FOLDS`, over the
@@ -104,6 +116,7 @@ class Record:
     n_nan: int
     failed: tuple[int, ...]
     parts: tuple[Moments, ...]
+    flags: tuple[int, ...] = ()
 
     @property
     def moments(self) -> Moments:
@@ -116,7 +129,8 @@ class Record:
     def merge(self, other: Record) -> Record:
         failed = tuple(a + b for a, b in zip(self.failed, other.failed, strict=True))
         parts = tuple(a.merge(b) for a, b in zip(self.parts, other.parts, strict=True))
-        return Record(self.n_reps + other.n_reps, self.n_nan + other.n_nan, failed, parts)
+        flags = tuple(a + b for a, b in zip(self.flags, other.flags, strict=True))
+        return Record(self.n_reps + other.n_reps, self.n_nan + other.n_nan, failed, parts, flags)
 
     def to_frame(self) -> pd.DataFrame:
         records = [p.to_record() for p in self.parts]
@@ -125,6 +139,7 @@ class Record:
                 "n_reps": [self.n_reps],
                 "n_nan": [self.n_nan],
                 "failed": [list(self.failed)],
+                "flags": [list(self.flags)],
                 "n": [[r["n"] for r in records]],
                 "mean": [[r["mean"] for r in records]],
                 "m2": [[r["m2"] for r in records]],
@@ -138,11 +153,16 @@ class Record:
             Moments.from_record({"n": n, "mean": list(mean), "m2": list(m2)})
             for n, mean, m2 in zip(row["n"], row["mean"], row["m2"], strict=True)
         )
-        return cls(int(row["n_reps"]), int(row["n_nan"]), tuple(int(v) for v in row["failed"]), parts)
+        flags = tuple(int(v) for v in row["flags"])
+        return cls(int(row["n_reps"]), int(row["n_nan"]), tuple(int(v) for v in row["failed"]), parts, flags)
 
 
-def empty_record(n_methods: int, dim: int, n_parts: int) -> Record:
-    return Record(0, 0, (0,) * n_methods, tuple(Moments.empty(dim) for _ in range(n_parts)))
+def empty_record(n_methods: int, dim: int, n_parts: int, n_flags: int = 0) -> Record:
+    return Record(0, 0, (0,) * n_methods, tuple(Moments.empty(dim) for _ in range(n_parts)), (0,) * n_flags)
+
+
+#: Counters in a bootstrap block's ``flags``.
+BOOT_FLAGS = len(BOOTSTRAP_METHODS) + N_BOOT_EXTRA_FLAGS
 
 
 # --------------------------------------------------------------------------
@@ -233,17 +253,22 @@ def run_boot_block(
     finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
     exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]
-    measures, oks = [], []
+    measures, oks, outside = [], [], []
     for method in BOOTSTRAP_METHODS:  # a fixed layout: a method the statistic lacks is stored as never ok
         lower, upper, status = rows.intervals.get(method, (rho, rho, np.full(rho.shape[0], "undefined")))
         ok = (status == STATUS_OK)[finite]
         oks.append(ok)
+        outside.append(ok & out_of_range(lower[finite], upper[finite], stat.bounds))
         measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
     values = np.hstack([controls_x, exact, *measures])
     not_ok = ~np.column_stack(oks)
+    dropped = (ctx.n_boot - np.asarray(rows.n_boot_valid, dtype=np.int64))[finite]
+    flag_counts = np.column_stack(
+        [*outside, dropped, dropped > DROPPED_RESAMPLES_THRESHOLD * ctx.n_boot]
+    ).astype(np.int64)
     # slice starts are multiples of CROSSFIT_FOLDS: a dataset's index in the block has its global residue
     fold = (np.arange(first, n_block) % CROSSFIT_FOLDS)[finite]
-    record = empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS) if start is None else start
+    record = empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS, BOOT_FLAGS) if start is None else start
     bounds = np.concatenate([[0], np.cumsum(finite)])  # finite rows before each of the new datasets
     for lo in range(first, n_block, SLICE_REPS):
         hi = min(lo + SLICE_REPS, n_block)
@@ -251,6 +276,7 @@ def run_boot_block(
         part = Record(
             hi - lo, (hi - lo) - (b - a), tuple(int(v) for v in not_ok[a:b].sum(axis=0)),
             tuple(Moments.of(values[a:b][fold[a:b] == k]) for k in range(CROSSFIT_FOLDS)),
+            tuple(int(v) for v in flag_counts[a:b].sum(axis=0)),
         )  # fmt: skip
         record = record.merge(part)
     replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None

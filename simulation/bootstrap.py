@@ -31,7 +31,7 @@ from simulation._validation import (
     check_positive_int,
     check_seed,
 )
-from simulation.intervals import STATUS_OK, RowIntervals, bootstrap_intervals
+from simulation.intervals import MIN_N_BOOT, STATUS_OK, RowIntervals, bootstrap_intervals, interval_flags
 from simulation.seeding import as_seed_sequence, child_keys, child_seed
 from simulation.settings import load_settings
 from simulation.statistics import SPEARMAN, Statistic, check_user_statistic, get_statistic
@@ -59,7 +59,12 @@ class SingleBootstrapResult:
         Spearman's rho of the data (NaN if x or y is constant).
     intervals : pandas.DataFrame
         Indexed by method (``percentile``, ``basic``, ``bca``, ``normal``, ``studentized``);
-        columns ``ci_lower``, ``ci_upper``, ``status``.
+        columns ``ci_lower``, ``ci_upper``, ``status`` (``ok`` or why the interval failed) and ``flags``
+        (for a computed interval: ``""``, or ``out_of_range`` when it leaves the statistic's range, kept
+        as its formula gives it, and ``resamples_dropped`` when more than 5% of the resamples had no
+        finite statistic, joined by ``+``).  Basic and normal intervals can leave [-1, 1] (Davison &
+        Hinkley 1997, §5.2-5.3: they are not transformation-respecting); they are reported unclipped so
+        that their width and coverage are those of the published formulas, and flagged.
     n_boot : int
         Resamples drawn.
     n_boot_valid : int
@@ -148,7 +153,7 @@ def _resolve(n_boot, confidence_level, seed):
         confidence_level = settings.CONFIDENCE_LEVEL if confidence_level is None else confidence_level
         seed = settings.SEED if seed is None else seed
     return (
-        check_positive_int(n_boot, "n_boot"),
+        check_positive_int(n_boot, "n_boot", minimum=MIN_N_BOOT),
         check_confidence_level(confidence_level),
         check_seed(seed),
     )
@@ -201,7 +206,7 @@ def bootstrap_ci_single(
     """
     stat = get_statistic(statistic)
     xa, ya = check_paired_data(x, y, ndim=1)
-    check_user_statistic(stat, xa, ya)
+    check_user_statistic(stat, xa, ya, data="your data")
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
     rows = _bootstrap_rows(xa[None, :], ya[None, :], resample_keys([seed]), n_boot, confidence_level, statistic=stat)
     methods = list(rows.intervals)
@@ -210,9 +215,15 @@ def bootstrap_ci_single(
             "ci_lower": [rows.intervals[m][0][0] for m in methods],
             "ci_upper": [rows.intervals[m][1][0] for m in methods],
             "status": [rows.intervals[m][2][0] for m in methods],
+            "flags": [
+                interval_flags(rows.intervals[m][0][0], rows.intervals[m][1][0], stat.bounds,
+                               int(rows.n_boot_valid[0]), n_boot)
+                if rows.intervals[m][2][0] == STATUS_OK else ""
+                for m in methods
+            ],
         },
         index=pd.Index(methods, name="method"),
-    )
+    )  # fmt: skip
     return SingleBootstrapResult(
         rho_hat=float(rows.rho_hat[0]),
         intervals=table,
@@ -284,7 +295,7 @@ def bootstrap_ci_averaged(
     """
     stat = get_statistic(statistic)
     xa, ya = check_paired_data(x_all, y_all, ndim=2)
-    check_user_statistic(stat, xa[0], ya[0])
+    check_user_statistic(stat, xa[0], ya[0], data="your data (its first row)")
     n_boot, confidence_level, seed = _resolve(n_boot, confidence_level, seed)
     if batch_bootstrap is None or chunk_size is None:
         settings = load_settings()

@@ -36,6 +36,8 @@ def _checked(convert, ok, allowed: str):
 
 
 _positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
+#: ``--n-boot``: the bootstrap intervals need two resamples (:data:`simulation.intervals.MIN_N_BOOT`).
+_n_boot = _checked(int, lambda v: v >= 2, "an integer >= 2 (an interval needs two resamples)")
 _level = _checked(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 _seed = _checked(int, lambda v: v >= 0, "a non-negative integer")
 _n_jobs = _checked(int, lambda v: v != 0, "a non-zero integer (-1: all cores)")
@@ -104,7 +106,7 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
         "(default: karwowski2018)",
     )
     p.add_argument("--n-reps", type=_positive_int, help="bootstrapped datasets per scenario (default: N_REPS)")
-    p.add_argument("--n-boot", type=_positive_int, help="resamples per dataset (default: N_BOOT)")
+    p.add_argument("--n-boot", type=_n_boot, help="resamples per dataset (default: N_BOOT)")
     p.add_argument("--confidence-level", type=_level, help="default: CONFIDENCE_LEVEL")
     p.add_argument("--seed", type=_seed, help="default: SEED")
     p.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
@@ -274,11 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--wait-for-lock", type=_wait, default=0.0, metavar="SECONDS",
                     help="wait this long if another run holds --out (default 0: refuse, naming it)")  # fmt: skip
     an.add_argument("--confidence-level", type=_level, help="interval level (default: CONFIDENCE_LEVEL)")
-    an.add_argument("--n-boot", type=_positive_int, default=10_000, help="resamples for the data's intervals (10000)")
+    an.add_argument("--n-boot", type=_n_boot, default=10_000, help="resamples for the data's intervals (10000)")
     an.add_argument("--n-perm", type=_positive_int, default=100_000, help="permutations of the test (100000)")
     an.add_argument("--design-reps", type=_positive_int, default=1_500,
                     help="bootstrapped datasets per design scenario (1500)")  # fmt: skip
-    an.add_argument("--design-boot", type=_positive_int, default=1_000, help="resamples in the design study (1000)")
+    an.add_argument("--design-boot", type=_n_boot, default=1_000, help="resamples in the design study (1000)")
     an.add_argument("--power-reps", type=_checked(int, lambda v: v >= 10, "an integer >= 10"), default=4_000,
                     help="datasets per power grid point (4000)")  # fmt: skip
     an.add_argument("--seed", type=_seed, help="default: SEED")

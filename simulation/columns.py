@@ -133,8 +133,18 @@ COVERAGE: tuple[Column, ...] = (
     Column("bias_mcse", "Monte Carlo standard error of `bias`: sqrt(SE^2 / N + `rho_true_mcse`^2)", _SCALE),
     Column("empirical_se", "SD of the estimate over the cheap phase's datasets", _SCALE),
     Column("empirical_se_mcse", "Monte Carlo standard error of `empirical_se`: SE / sqrt(2 (N - 1))", _SCALE),
-    Column("status", "`ok`, `some_failed` (some datasets' intervals failed: the row's means are over the others) "
-           "or `all_failed`"),
+    Column("n_out_of_range", "bootstrapped datasets whose interval (computed, kept as its formula gives it) "
+           "leaves the statistic's range, [-1, 1] for a correlation (0 for asymptotic methods)", "count"),
+    Column("n_resamples_dropped", "resamples, over the row's bootstrapped datasets, without a finite statistic "
+           "(constant x or y in the resample, or a NaN or infinite value), left out of the bootstrap distribution "
+           "(0 for asymptotic methods)", "count"),
+    Column("n_reps_resamples_dropped", "bootstrapped datasets that dropped more than 5% of their resamples "
+           "(`DROPPED_RESAMPLES_THRESHOLD`): their intervals condition on the resamples where the statistic is "
+           "defined", "count"),
+    Column("status", "`ok`, or the flags that apply joined by `+`: `all_failed` or `some_failed` (some datasets' "
+           "intervals failed: the row's means are over the others), `out_of_range` (`n_out_of_range` > 0), "
+           "`resamples_dropped` (`n_reps_resamples_dropped` > 0), `target_not_met` (a precision target of the run "
+           "was not reached: a cap stopped it; see the provenance's `targets_not_met`)"),
 )
 
 #: ``replicates.parquet`` (``run --replicates``): one row per scenario x statistic x dataset x bootstrap method.

@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import time
+import warnings
 from pathlib import Path
 
 import pandas as pd
@@ -22,8 +24,10 @@ from simulation.report import label_statistics, label_tests, method_overview, su
 from simulation.runner import (
     COVERAGE_FILE,
     RunError,
+    TargetNotMetWarning,
     read_provenance,
     run_all_ci_scenarios,
+    shortfall_message,
     target_allocation,
     two_phase_allocation,  # noqa: F401 - re-exported: its home was this module
 )
@@ -65,7 +69,44 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     scenarios, name, out = _study_and_out(args)
     opts = _resolved(args, settings)
     t0 = time.perf_counter()
-    result = run_all_ci_scenarios(
+    with warnings.catch_warnings():
+        # said once, below the table, in words of the command line
+        warnings.simplefilter("ignore", TargetNotMetWarning)
+        result = _run_study(args, settings, scenarios, name, out, opts)
+    elapsed = time.perf_counter() - t0
+    written = [out / COVERAGE_FILE, out / "summary.md"]
+    if args.replicates:
+        written.append(out / "replicates.parquet")
+    figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
+    print(method_overview(label_statistics(result.coverage)).to_string(index=False))
+    allocation = result.provenance["settings"].get("allocation") or {}
+    if allocation:
+        ms, ns = [v[0] for v in allocation.values()], [v[1] for v in allocation.values()]
+        sizes = (f"{min(ms)}-{max(ms)} bootstrapped datasets x {opts['n_boot']} resamples + {min(ns)}-{max(ns)} "
+                 "cheap-phase datasets per scenario (each its own allocation for the targets)")  # fmt: skip
+    else:
+        sizes = (f"{opts['n_reps']} bootstrapped datasets x {opts['n_boot']} resamples + "
+                 f"{result.provenance['settings']['n_reps_cheap']} cheap-phase datasets")  # fmt: skip
+    print(
+        f"\n{len(scenarios)} scenarios x {sizes} ({result.provenance['blocks_computed']} blocks computed) in "
+        f"{elapsed:.1f} s{figures[1]}; wrote:"
+    )
+    written += figures[0]
+    for path in written:
+        print(f"  {path}")
+    flagged = result.coverage[result.coverage["status"] != "ok"]
+    if len(flagged):
+        counts = flagged["status"].str.split("+").explode().value_counts()
+        print(f"\n{len(flagged)} row(s) flagged in `status`: "
+              + ", ".join(f"{flag} {n}" for flag, n in counts.items()) + " (see summary.md)")  # fmt: skip
+    short = shortfall_message(result.provenance["settings"].get("targets_not_met") or {})
+    if short:
+        print(f"\nwarning: {short}", file=sys.stderr)
+    return 0
+
+
+def _run_study(args: argparse.Namespace, settings: Settings, scenarios, name: str, out: Path, opts: dict):
+    return run_all_ci_scenarios(
         scenarios,
         **opts,
         methods=args.methods,
@@ -89,28 +130,6 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         backend=args.backend,
         scheduler=args.scheduler,
     )
-    elapsed = time.perf_counter() - t0
-    written = [out / COVERAGE_FILE, out / "summary.md"]
-    if args.replicates:
-        written.append(out / "replicates.parquet")
-    figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
-    print(method_overview(label_statistics(result.coverage)).to_string(index=False))
-    allocation = result.provenance["settings"].get("allocation") or {}
-    if allocation:
-        ms, ns = [v[0] for v in allocation.values()], [v[1] for v in allocation.values()]
-        sizes = (f"{min(ms)}-{max(ms)} bootstrapped datasets x {opts['n_boot']} resamples + {min(ns)}-{max(ns)} "
-                 "cheap-phase datasets per scenario (each its own allocation for the targets)")  # fmt: skip
-    else:
-        sizes = (f"{opts['n_reps']} bootstrapped datasets x {opts['n_boot']} resamples + "
-                 f"{result.provenance['settings']['n_reps_cheap']} cheap-phase datasets")  # fmt: skip
-    print(
-        f"\n{len(scenarios)} scenarios x {sizes} ({result.provenance['blocks_computed']} blocks computed) in "
-        f"{elapsed:.1f} s{figures[1]}; wrote:"
-    )
-    written += figures[0]
-    for path in written:
-        print(f"  {path}")
-    return 0
 
 
 def _timed(draw) -> tuple[list[Path], str]:

@@ -68,6 +68,7 @@ from numba import njit, prange, types
 from numba.core.registry import CPUDispatcher
 
 from simulation import _kernels
+from simulation._validation import writable
 
 #: The signature of a fast-path statistic (and of its ``se``): ``(x, y, counts) -> float``.
 SIGNATURE = types.float64(types.float64[::1], types.float64[::1], types.int64[::1])
@@ -193,6 +194,8 @@ class UserParts:
     truth: Callable[..., float | None] | None = None
     z_variances: Mapping[str, Callable[..., Any]] = dataclasses.field(default_factory=dict)
     tests: tuple[str, ...] = ("permutation",)
+    #: Declared odd-symmetric: its truth at ``rho = 0`` is exactly 0 (see :meth:`Statistic.from_numba`).
+    odd_symmetric: bool = False
     #: ``module:attribute`` it was loaded from (None when given as an object).
     spec: str | None = None
     #: SHA-256 of the name and the source of every part: part of a run's identity.
@@ -211,7 +214,7 @@ class UserParts:
         """``(x, y)`` after :attr:`prepare`, C-contiguous float64 ``(m, n)``."""
         if self.prepare is not None:
             x, y = self.prepare(x, y)
-        return (np.ascontiguousarray(x, dtype=np.float64), np.ascontiguousarray(y, dtype=np.float64))
+        return writable(x), writable(y)
 
     # -- rows ---------------------------------------------------------------
     def estimate_rows(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -423,14 +426,14 @@ def load(spec: str):
 # --------------------------------------------------------------------------
 # Validation: once, serially, before any parallel work
 # --------------------------------------------------------------------------
-def validate(stat, x: np.ndarray, y: np.ndarray) -> None:
+def validate(stat, x: np.ndarray, y: np.ndarray, data: str = "a generated dataset") -> None:
     """Compile and run a user statistic's parts on one dataset ``x, y (n,)``, serially (errors inside
     numba's parallel loops are lost or turn into others); a clear ``ValueError`` naming the statistic,
     the exception and the dataset's shape otherwise.  The slow path also warns how much slower it
-    measured than the built-in Spearman kernel on this dataset."""
+    measured than the built-in Spearman kernel on this dataset.  ``data`` names the dataset in messages."""
     parts = stat.user
     n = x.shape[-1]
-    where = f"statistic {stat.name!r} on a generated dataset of n = {n} pairs"
+    where = f"statistic {stat.name!r} on {data} (n = {n} pairs)"
     try:
         xp, yp = parts.prepared(x.reshape(1, n), y.reshape(1, n))
     except Exception as exc:  # noqa: BLE001
@@ -538,14 +541,18 @@ def measured_truth(stat, scenario, seed, target_mcse: float, *, calibration=None
 
 
 def truth(stat, scenario, seed, target_mcse: float, *, calibration=None):
-    """A user statistic's estimand for ``scenario``: its closed form where ``truth(scenario)`` gives one,
-    else :func:`measured_truth`."""
+    """A user statistic's estimand for ``scenario``: its closed form where ``truth(scenario)`` gives one;
+    exactly 0 at ``rho = 0`` for a statistic declared ``odd_symmetric`` (at rho 0 every generator's x and
+    y are independent, or, for the bivariate t, symmetric under y -> -y, and such a statistic's expectation
+    is then 0); else the expected sample statistic at the scenario's n, :func:`measured_truth`."""
     from simulation.generators import Truth
 
     if stat.user.truth is not None:
         value = stat.user.truth(scenario)
         if value is not None:
             return Truth(float(value), 0.0, 0)
+    if stat.user.odd_symmetric and float(scenario.rho) == 0.0:
+        return Truth(0.0, 0.0, 0)
     return measured_truth(stat, scenario, seed, target_mcse, calibration=calibration)
 
 

@@ -72,6 +72,34 @@ STATUSES: tuple[str, ...] = (
 MIN_VALID_FRACTION = 0.5
 
 
+#: A dataset whose bootstrap dropped more than this share of its resamples (no statistic: constant x or
+#: y in the resample, or a non-finite value) is counted in ``n_reps_resamples_dropped`` and flags its
+#: row: its intervals are those of the resamples where the statistic is defined, a bootstrap
+#: distribution conditioned on that event.
+DROPPED_RESAMPLES_THRESHOLD = 0.05
+#: An endpoint beyond the statistic's range by at most this much is rounding (a sum-based Pearson r of
+#: exactly collinear data is 1 + 2e-16), not an interval that leaves the range.
+RANGE_TOLERANCE = 1e-12
+
+
+def out_of_range(lower: np.ndarray, upper: np.ndarray, bounds: tuple[float, float]) -> np.ndarray:
+    """Whether each interval leaves ``bounds`` (by more than :data:`RANGE_TOLERANCE`); False where NaN."""
+    with np.errstate(invalid="ignore"):
+        return (np.asarray(lower) < bounds[0] - RANGE_TOLERANCE) | (np.asarray(upper) > bounds[1] + RANGE_TOLERANCE)
+
+
+def interval_flags(lower: float, upper: float, bounds: tuple[float, float], n_boot_valid: int, n_boot: int) -> str:
+    """What to know about one computed interval: ``""``, or ``out_of_range`` (it leaves ``bounds``; kept as
+    its formula gives it) and ``resamples_dropped`` (more than :data:`DROPPED_RESAMPLES_THRESHOLD` of the
+    resamples had no finite statistic), joined by ``+``."""
+    flags = []
+    if bool(out_of_range(lower, upper, bounds)):
+        flags.append("out_of_range")
+    if n_boot - n_boot_valid > DROPPED_RESAMPLES_THRESHOLD * n_boot:
+        flags.append("resamples_dropped")
+    return "+".join(flags)
+
+
 @dataclasses.dataclass(frozen=True)
 class RowIntervals:
     """Intervals of ``m`` rows: per method ``(ci_lower, ci_upper, status)`` plus diagnostics."""
@@ -84,6 +112,12 @@ class RowIntervals:
     #: ``(m, 4)`` exact control variates of the resampling noise (mean 0; see
     #: :func:`simulation._kernels.bootstrap_rows`); None where not computed.
     resample_controls: np.ndarray | None = None
+
+
+#: Fewest resamples per dataset at which the bootstrap intervals are defined: a standard deviation and an
+#: interpolated quantile need two values (:func:`min_valid_resamples`); one resample would fail every
+#: interval of every dataset, so ``n_boot`` below this is refused at the boundary.
+MIN_N_BOOT = 2
 
 
 def min_valid_resamples(n_boot: int) -> int:
@@ -107,7 +141,8 @@ def bootstrap_intervals(
     Parameters
     ----------
     theta : ndarray, shape (m, n_boot)
-        Bootstrap replicates of rho, NaN for dropped resamples.
+        Bootstrap replicates of rho, NaN for dropped resamples (infinite values are dropped too, and
+        counted: ``n_boot_valid`` excludes them).
     theta_hat : ndarray, shape (m,)
         Estimates from the original data.
     jack : ndarray, shape (m, n)
@@ -165,6 +200,8 @@ def bootstrap_intervals(
     """
     m, n_boot = theta.shape
     alpha = 1.0 - confidence_level
+    if np.isinf(theta).any():  # a non-finite resample value is dropped and counted like an undefined one
+        theta = np.where(np.isinf(theta), np.nan, theta)
     sorted_theta = np.sort(theta, axis=1)  # NaNs last
     n_valid, sd, prop_below, accel = _kernels.summarize_rows(sorted_theta, theta_hat, jack)
 

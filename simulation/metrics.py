@@ -27,10 +27,31 @@ from simulation.intervals import STATUS_OK
 #: Level of the Wilson interval reported with each coverage.
 WILSON_LEVEL = 0.95
 
-#: Row status of a coverage table row.
+#: Row status of a coverage table row: ``ok``, or the flags that apply, joined by ``+`` in this order.
 ROW_OK = "ok"
 ROW_SOME_FAILED = "some_failed"
 ROW_ALL_FAILED = "all_failed"
+ROW_OUT_OF_RANGE = "out_of_range"
+ROW_RESAMPLES_DROPPED = "resamples_dropped"
+ROW_TARGET_NOT_MET = "target_not_met"
+ROW_FLAGS = (ROW_ALL_FAILED, ROW_SOME_FAILED, ROW_OUT_OF_RANGE, ROW_RESAMPLES_DROPPED, ROW_TARGET_NOT_MET)
+
+
+def row_status(flags) -> str:
+    """A row's ``status``: ``ok`` when no flag applies, else the flags in :data:`ROW_FLAGS` order joined by
+    ``+`` (e.g. ``some_failed+target_not_met``); a reader filters with ``status == "ok"`` or
+    ``status.str.contains("target_not_met")``."""
+    present = set(flags)
+    unknown = present - set(ROW_FLAGS)
+    if unknown:
+        raise ValueError(f"unknown row flag(s) {sorted(unknown)}; expected {list(ROW_FLAGS)}")
+    return "+".join(f for f in ROW_FLAGS if f in present) or ROW_OK
+
+
+def add_flag(status: str, flag: str) -> str:
+    """``status`` with ``flag`` added (see :func:`row_status`)."""
+    flags = [] if status == ROW_OK else status.split("+")
+    return row_status([*flags, flag])
 
 
 def wilson_interval(successes: np.ndarray, n: np.ndarray, level: float = WILSON_LEVEL) -> tuple[np.ndarray, np.ndarray]:

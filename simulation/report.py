@@ -131,12 +131,7 @@ def _asymptotic_clause(coverage: pd.DataFrame) -> str:
 def estimator_sentence(coverage: pd.DataFrame) -> str:
     """What the headline numbers are, in one sentence or two (for summaries and figure notes)."""
     kinds = set(coverage.loc[coverage["method_kind"] == "bootstrap", "estimator"])
-    if kinds == {"control_variates (misses plain)"}:
-        boot = (
-            "Bootstrap methods: two-phase control-variate estimates of coverage and endpoints; one-sided misses "
-            "plain (too few misses for their controls); plain means beside them as `*_plain`."
-        )
-    elif kinds == {"control_variates"}:
+    if kinds == {"control_variates"}:
         boot = "Bootstrap methods: two-phase control-variate estimates (plain means beside them as `*_plain`)."
     elif kinds & {"control_variates", "control_variates (misses plain)"}:
         boot = (
@@ -170,8 +165,10 @@ def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
         f"confidence level: {level:g}; seed: {ident.get('seed')}",
         f"- methods: {', '.join(settings.get('methods', []))}",
         f"- statistics: {', '.join(ident.get('statistics', ['spearman']))}",
+        "- truths (`estimand`): " + _estimand_counts(raw),
         f"- versions: {', '.join(f'{k} {v}' for k, v in versions.items())}; commit: {provenance.get('git_commit')}",
         f"- started {provenance.get('started_at')}, finished {provenance.get('finished_at')}",
+        *_target_lines(settings),
         "",
         "Coverage is the share of datasets whose interval contains `rho_true` (the scenario's estimand, "
         f"measured to an MCSE of at most {ident.get('truth_mcse')} where it is not exact). "
@@ -198,15 +195,55 @@ def summary_markdown(coverage: pd.DataFrame, provenance: dict[str, Any]) -> str:
     lines += [markdown_table(wide), ""]
     if "statistic" in raw and raw["statistic"].nunique() > 1:
         lines += statistic_comparison(raw)
-    failed = coverage[coverage["status"] != "ok"]
-    if len(failed):
+    flagged = coverage[coverage["status"] != "ok"]
+    if len(flagged):
+        columns = ["scenario", "method", "n_failed", "n_out_of_range", "n_reps_resamples_dropped", "status"]
         lines += [
-            "## Rows with failed replicates",
+            "## Rows with a status other than `ok`",
             "",
-            markdown_table(failed[["scenario", "method", "n_failed", "status"]]),
+            "`some_failed`/`all_failed`: datasets whose interval failed (`n_failed`); `out_of_range`: intervals "
+            "that leave the statistic's range, kept as computed (`n_out_of_range`); `resamples_dropped`: datasets "
+            "that dropped more than 5% of their resamples (`n_reps_resamples_dropped`); `target_not_met`: a "
+            "precision target not reached.",
+            "",
+            markdown_table(flagged[[c for c in columns if c in flagged]]),
             "",
         ]
     return "\n".join(lines)
+
+
+def _estimand_counts(coverage: pd.DataFrame) -> str:
+    """Per statistic, how many scenarios are scored against a population value and how many against the
+    expected sample statistic at their n (measured where not exact: a user statistic without a closed form)."""
+    if "estimand" not in coverage:
+        return "not recorded"
+    parts = []
+    per = coverage.drop_duplicates(["scenario", "statistic"]) if "statistic" in coverage else coverage
+    for stat, group in per.groupby("statistic", sort=False) if "statistic" in per else [("spearman", per)]:
+        counts = group["estimand"].value_counts()
+        parts.append(f"{stat}: " + ", ".join(f"{name} {n}" for name, n in counts.items()))
+    return "; ".join(parts) + " (`expected_sample`: the expected sample statistic at the scenario's n)"
+
+
+def _target_lines(settings: dict[str, Any]) -> list[str]:
+    """The summary's lines on precision targets: what was asked, the caps, and what was not reached."""
+    targets = settings.get("targets") or {}
+    if not targets:
+        return []
+    asked = ", ".join(f"{k} MCSE <= {v:g}" for k, v in targets.items())
+    lines = [f"- precision targets: {asked} (caps: {settings.get('max_reps')} bootstrapped datasets per scenario, "
+             f"{settings.get('max_rounds')} rounds)"]  # fmt: skip
+    short = settings.get("targets_not_met") or {}
+    if short.get("rows"):
+        w = short["worst"]
+        mcse = "undefined" if w.get("mcse") is None else f"{w['mcse']:.4g}"
+        lines.append(
+            f"- **targets not met** in {short['rows']} row(s) (status `target_not_met`): the worst is {w['measure']} "
+            f"MCSE {mcse} against {w['target']:g} ({w['scenario']}, {w['statistic']}, {w['method']})"
+        )
+    else:
+        lines.append("- every targeted MCSE was reached")
+    return lines
 
 
 # --------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import collections
 import dataclasses
 import math
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,9 @@ from simulation.blocks import (
     ASYMPTOTIC_METHODS,
     BLOCK_REPS,
     BOOT_DIM,
+    BOOT_FLAG_REPS_DROPPED,
+    BOOT_FLAG_RESAMPLES_DROPPED,
+    BOOT_FLAGS,
     CHEAP_UNIT_BLOCKS,
     SLICE_REPS,
     Record,
@@ -71,8 +75,17 @@ from simulation.columns import COVERAGE
 from simulation.columns import names as column_names
 from simulation.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, CROSSFIT_FOLDS, method_performance
 from simulation.generators import CALIBRATION_VERSION, Calibration, Truth
-from simulation.intervals import BOOTSTRAP_METHODS
-from simulation.metrics import wilson_interval
+from simulation.intervals import BOOTSTRAP_METHODS, MIN_N_BOOT
+from simulation.metrics import (
+    ROW_ALL_FAILED,
+    ROW_OUT_OF_RANGE,
+    ROW_RESAMPLES_DROPPED,
+    ROW_SOME_FAILED,
+    ROW_TARGET_NOT_MET,
+    add_flag,
+    row_status,
+    wilson_interval,
+)
 from simulation.parallel import check_backend, parallel_map
 from simulation.report import summary_markdown
 from simulation.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
@@ -100,6 +113,7 @@ __all__ = [
     "RunError",
     "RunIdentity",
     "StudyResult",
+    "TargetNotMetWarning",
     "check_methods",
     "default_cheap_ratio",
     "read_provenance",
@@ -109,8 +123,8 @@ __all__ = [
 #: Version of the on-disk layout (manifest, blocks): 2 = compact blocks and a cheap phase; 3 = exact
 #: controls in both (resample controls in bootstrap blocks, the mixing control in cheap units); 4 = four
 #: cross-fitting folds per bootstrap block (was two halves), twelve indicator controls and eight resample
-#: controls (was four).
-FORMAT_VERSION = 4
+#: controls (was four); 5 = flag counts in bootstrap blocks (intervals out of range, dropped resamples).
+FORMAT_VERSION = 5
 #: Version of the control set (:mod:`simulation.estimators`): part of a run's identity.
 CONTROLS_VERSION = "jackknife-se+indicators12-ridge+resample-hermite-trig+mixing-u+4-folds-v4"
 #: Default cap on bootstrapped datasets per scenario for ``target_mcse``.
@@ -130,7 +144,6 @@ COVERAGE_CHEAP_SHARE = 0.79
 COST_RATIO_PER_RESAMPLE = 0.15
 #: Status of an asymptotic interval whose estimate is NaN (constant x or y).
 STATUS_NAN_ESTIMATE = "nan_estimate"
-ROW_OK, ROW_SOME_FAILED, ROW_ALL_FAILED = "ok", "some_failed", "all_failed"
 
 COVERAGE_FILE = "coverage.parquet"
 REPLICATES_FILE = "replicates.parquet"
@@ -476,7 +489,8 @@ def _merged(
     boot_names = [boot_name(b, m) for b, m in boot_units(n_reps)]
     cheap_names = [cheap_name(u, m) for u, m in cheap_units(n_reps_cheap)]
     return (
-        _merge_prefix(store, job.key, boot_names, empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS),
+        _merge_prefix(store, job.key, boot_names,
+                      empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS, BOOT_FLAGS),
                       memo, (job.key, "boot")),
         _merge_prefix(store, job.key, cheap_names, empty_record(n_asym, CHEAP_CONTROLS + 4 * n_asym, 1),
                       memo, (job.key, "cheap")),
@@ -496,7 +510,9 @@ def _scenario_row(s: Scenario, calibration: Calibration, truth: Truth, statistic
         "k": s.k if s.k is not None else (len(s.counts) if s.counts else s.n),
         "template": s.template,
         "rho": float(s.rho),
-        "estimand": s.estimand,
+        # a measured truth is an expected sample value, whatever the scenario's own estimand (a user
+        # statistic without a closed form on a continuous model)
+        "estimand": "expected_sample" if truth.n_reps > 0 else s.estimand,
         "rho_true": truth.value,
         "rho_true_mcse": truth.mcse,
         "rho_true_n_reps": truth.n_reps,
@@ -538,6 +554,15 @@ def scenario_rows(
             control_variates, n_controls = identity.control_variates, CHEAP_CONTROLS
         n_ok = record.moments.n - record.failed[j]
         n_failed = record.n_nan + record.failed[j]
+        if kind == "bootstrap":
+            n_out = boot.flags[j]
+            n_dropped = boot.flags[len(BOOTSTRAP_METHODS) + BOOT_FLAG_RESAMPLES_DROPPED]
+            n_reps_dropped = boot.flags[len(BOOTSTRAP_METHODS) + BOOT_FLAG_REPS_DROPPED]
+        else:
+            n_out = n_dropped = n_reps_dropped = 0
+        flags = [ROW_ALL_FAILED if n_ok == 0 else ROW_SOME_FAILED] if n_failed else []
+        flags += [ROW_OUT_OF_RANGE] if n_out else []
+        flags += [ROW_RESAMPLES_DROPPED] if n_reps_dropped else []
         perf = method_performance(
             folds, cheap_controls, j, n_ok, n_controls=n_controls, control_variates=control_variates,
             confidence_level=identity.confidence_level, single_phase=kind == "asymptotic", cache=shared,
@@ -563,7 +588,12 @@ def scenario_rows(
                 "coverage_wilson_upper": float(w_hi),
             }
             | estimates
-            | {"status": ROW_OK if n_failed == 0 else (ROW_ALL_FAILED if n_ok == 0 else ROW_SOME_FAILED)}
+            | {
+                "n_out_of_range": n_out,
+                "n_resamples_dropped": n_dropped,
+                "n_reps_resamples_dropped": n_reps_dropped,
+                "status": row_status(flags),
+            }
         )
     return rows
 
@@ -866,6 +896,54 @@ def target_allocation(
     return None if met else (need_m, max(need_n, need_m))
 
 
+class TargetNotMetWarning(UserWarning):
+    """A run's precision targets were not all reached: ``max_reps`` or the rounds (:data:`MAX_ROUNDS`) stopped
+    it.  The rows in question have ``target_not_met`` in their ``status``."""
+
+
+def target_shortfalls(
+    rows: Sequence[Mapping[str, Any]], targets: Mapping[str, float]
+) -> list[tuple[Mapping[str, Any], str, float, float]]:
+    """``(row, measure, mcse, target)`` for every targeted measure of every row whose MCSE is above its
+    target or undefined (a row whose datasets all failed has none), the largest ratio first per row."""
+    out = []
+    for row in rows:
+        worst = None
+        for measure, target in targets.items():
+            mcse = float(row[f"{measure}_mcse"])
+            ratio = mcse / target if math.isfinite(mcse) else math.inf
+            if ratio > 1 and (worst is None or ratio > worst[0]):
+                worst = (ratio, measure, mcse, target)
+        if worst is not None:
+            out.append((row, *worst[1:]))
+    return out
+
+
+def _shortfall_record(short: Sequence[tuple[Mapping[str, Any], str, float, float]]) -> dict[str, Any]:
+    """What the provenance records of the targets not met: how many rows, and the worst one."""
+    if not short:
+        return {"rows": 0}
+    row, measure, mcse, target = max(short, key=lambda s: s[2] / s[3] if math.isfinite(s[2]) else math.inf)
+    return {
+        "rows": len(short),
+        "worst": {"scenario": row["scenario"], "statistic": row["statistic"], "method": row["method"],
+                  "measure": measure, "mcse": mcse if math.isfinite(mcse) else None, "target": target},
+    }  # fmt: skip
+
+
+def shortfall_message(record: Mapping[str, Any]) -> str:
+    """One sentence on the targets not met (the provenance's ``targets_not_met``), or ``""``."""
+    if not record or not record.get("rows"):
+        return ""
+    w = record["worst"]
+    mcse = "undefined" if w["mcse"] is None else f"{w['mcse']:.4g}"
+    return (
+        f"{record['rows']} row(s) did not reach their precision target (status `target_not_met`); the worst: "
+        f"{w['measure']} MCSE {mcse} against the target {w['target']:g} ({w['scenario']}, {w['statistic']}, "
+        f"{w['method']}); raise `max_reps` (--max-reps) to reach it"
+    )
+
+
 def _whole_blocks(n: int) -> int:
     """``n`` rounded up to whole blocks of :data:`BLOCK_REPS` datasets."""
     return -(-n // BLOCK_REPS) * BLOCK_REPS
@@ -1039,7 +1117,7 @@ def run_all_ci_scenarios(
         against_truth = [v for k, v in targets.items() if k in TRUTH_MEASURES]
         truth_mcse = min(DEFAULT_TRUTH_MCSE, min(against_truth) / 4) if against_truth else DEFAULT_TRUTH_MCSE
     identity = RunIdentity(
-        n_boot=check_positive_int(n_boot, "n_boot"),
+        n_boot=check_positive_int(n_boot, "n_boot", minimum=MIN_N_BOOT),
         confidence_level=check_confidence_level(confidence_level),
         seed=int(check_seed(resolve_seed(seed))),
         control_variates=check_bool(control_variates, "control_variates"),
@@ -1110,7 +1188,13 @@ def run_all_ci_scenarios(
             ):
                 break
 
-        coverage = _coverage_frame([row for j in jobs for row in rows_of(j)])
+        all_rows = [row for j in jobs for row in rows_of(j)]
+        short = target_shortfalls(all_rows, targets)
+        if short:
+            marked = {id(row) for row, *_ in short}
+            all_rows = [row | {"status": add_flag(row["status"], ROW_TARGET_NOT_MET)} if id(row) in marked else row
+                        for row in all_rows]  # fmt: skip
+        coverage = _coverage_frame(all_rows)
         replicates = None
         if keep_replicates:
             replicates = pd.concat(
@@ -1125,7 +1209,9 @@ def run_all_ci_scenarios(
             "target_mcse": target_mcse,
             "targets": targets,
             "max_reps": max_reps,
+            "max_rounds": MAX_ROUNDS,
             "allocation": {j.key: list(sizes[j.key]) for j in jobs} if targets else {},
+            "targets_not_met": _shortfall_record(short),
             "scenario_sizes": {key: list(per_scenario[key]) for key in scenario_sizes or {}},
             "keep_replicates": keep_replicates,
             # where each user statistic was loaded from (its digest is in the identity)
@@ -1145,6 +1231,9 @@ def run_all_ci_scenarios(
             block_bytes=store.disk_bytes(),
             blocks_digest=store.digest(),
         )
+        if short:
+            warnings.warn(TargetNotMetWarning(shortfall_message(provenance["settings"]["targets_not_met"])),
+                          stacklevel=2)  # fmt: skip
         if out_path is not None:
             write_parquet(out_path / COVERAGE_FILE, coverage, provenance)
             if replicates is not None:

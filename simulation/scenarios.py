@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import hashlib
 import math
 from collections.abc import Iterable, Sequence
@@ -116,6 +117,7 @@ class Scenario:
             raise ValueError(f"`rho` must be in (-1, 1), got {self.rho!r}")
         self._check_extras()
         if self.tied:
+            self._check_ties()
             counts = generators.tie_counts(self.n, self.k, self.template, self.counts or None)
             object.__setattr__(self, "counts", counts)
             if self.generator == "empirical":
@@ -131,6 +133,21 @@ class Scenario:
             raise ValueError(
                 f"`template` must be 'all_distinct' with no `k` or `counts` for generator {self.generator!r}, "
                 f"got template={self.template!r}, k={self.k!r}"
+            )
+
+    def _check_ties(self) -> None:
+        """``k``, ``template`` and ``counts`` must describe one tie structure: a field that the template
+        does not use is refused, never ignored (``k=4`` with ``all_distinct`` would run 30 distinct values
+        under a table column that says 4)."""
+        if self.template == "all_distinct" and self.k is not None:
+            raise ValueError(
+                f"`k` ({self.k!r}) does not apply to template 'all_distinct' (every x value distinct); "
+                "leave `k` empty, or name a template ('even', 'heavy_tail', 'heavy_center') or counts ('custom')"
+            )
+        if self.template != "custom" and self.counts:
+            raise ValueError(
+                f"`counts` ({' '.join(map(str, self.counts))}) applies only to template 'custom', "
+                f"got template={self.template!r}; leave `counts` empty or set template='custom'"
             )
 
     def _check_extras(self) -> None:
@@ -346,6 +363,48 @@ def _safe(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-." else "-" for ch in text)
 
 
+def _closest_column(name: str) -> str:
+    """`` (did you mean `x`?)`` for the valid column closest to ``name`` (case-insensitive), or ``""``."""
+    lowered = {c.lower(): c for c in STUDY_COLUMNS}
+    key = name.strip().lower()
+    if key in lowered:
+        return f" (did you mean `{lowered[key]}`?)"
+    aliases = {"dof": "df", "degrees_of_freedom": "df", "distinct": "k", "template_name": "template"}
+    if key in aliases:
+        return f" (did you mean `{aliases[key]}`?)"
+    close = difflib.get_close_matches(key, list(lowered), n=1, cutoff=0.5)
+    return f" (did you mean `{lowered[close[0]]}`?)" if close else ""
+
+
+def check_study_columns(columns: Sequence[str | None], where: str) -> None:
+    """Refuse a study file whose header has a column it would not read.
+
+    A misspelled column (``dof`` for ``df``, ``Template`` for ``template``) would otherwise be
+    ignored and another design run under the same table columns; the message names the column and
+    the closest valid name.
+
+    Raises
+    ------
+    ValueError
+        Unknown, empty or repeated column names.
+    """
+    names = list(columns)
+    for name in names:
+        if name is None or not str(name).strip():
+            raise ValueError(f"{where} has an empty column name in its header; the columns are {list(STUDY_COLUMNS)}")
+    unknown = [c for c in names if c not in STUDY_COLUMNS]
+    if unknown:
+        first = unknown[0]
+        raise ValueError(
+            f"{where} has unknown column {first!r}{_closest_column(first)}"
+            + (f" (and {unknown[1:]})" if len(unknown) > 1 else "")
+            + f"; a study file's columns are {list(STUDY_COLUMNS)} (names are case-sensitive)"
+        )
+    repeated = sorted({c for c in names if names.count(c) > 1})
+    if repeated:
+        raise ValueError(f"{where} repeats column(s) {repeated}")
+
+
 def _parse_row(row: dict[str, str], where: str, base_dir: Path) -> Scenario:
     def text(name: str) -> str:
         return (row.get(name) or "").strip()
@@ -407,6 +466,7 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
         path = builtin[str(name_or_path)]
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
+        check_study_columns(reader.fieldnames or [], f"study file `{path}`")
         missing = [c for c in ("case", "generator", "n", "rho") if c not in (reader.fieldnames or [])]
         if missing:
             raise ValueError(
@@ -414,9 +474,14 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
                 f"(a study file needs case, generator, n, rho, and may have {list(STUDY_COLUMNS[3:])}; "
                 "comma-separated)"
             )
-        scenarios = [
-            _parse_row(row, f"study file `{path}`, row {i}", path.parent) for i, row in enumerate(reader, start=2)
-        ]
+        scenarios = []
+        for i, row in enumerate(reader, start=2):
+            if None in row:  # more fields than the header names
+                raise ValueError(
+                    f"study file `{path}`, row {i}: {len(row[None])} more field(s) than the header's "
+                    f"{len(reader.fieldnames or [])} columns ({row[None]!r})"
+                )
+            scenarios.append(_parse_row(row, f"study file `{path}`, row {i}", path.parent))
     keys = [s.key for s in scenarios]
     dupes = sorted({k for k in keys if keys.count(k) > 1})
     if dupes:

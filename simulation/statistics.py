@@ -98,6 +98,15 @@ class Statistic:
     truth_of: Callable[..., Any] | None = None
 
     @property
+    def bounds(self) -> tuple[float, float]:
+        """The range of the statistic: a user statistic's declared ``bounds``; else ``(-1, 1)`` for a
+        correlation (a statistic on the Fisher-z scale), unbounded otherwise.  A bootstrap interval that
+        leaves it is kept as its formula gives it and counted (``n_out_of_range``, status ``out_of_range``)."""
+        if self.user is not None and self.user.bounds is not None:
+            return self.user.bounds
+        return (-1.0, 1.0) if self.transform == "fisher_z" else (-math.inf, math.inf)
+
+    @property
     def values(self) -> bool:
         """Whether its kernels take the data's values ``(x, y)`` (a user statistic) rather than tie groups."""
         return self.user is not None
@@ -147,6 +156,7 @@ class Statistic:
         truth: Callable[..., float | None] | None = None,
         z_variances: Mapping[str, Callable[..., np.ndarray]] | None = None,
         tests: Sequence[str] = ("permutation",),
+        odd_symmetric: bool = False,
     ) -> Statistic:
         """A statistic from a numba function of one resample, called inside the engine's kernels.
 
@@ -176,8 +186,20 @@ class Statistic:
             ``fisher_z``.
         truth : callable, optional
             ``truth(scenario) -> float or None``: a closed form of the
-            estimand; None (or returning None) measures the expected sample
-            statistic (:func:`simulation.custom.measured_truth`).
+            estimand.  Without one (or where it returns None) the truth that
+            coverage and bias are scored against is the **expected sample
+            statistic at the scenario's n and tie structure**, measured
+            (:func:`simulation.custom.measured_truth`; the table's ``estimand``
+            says ``expected_sample``), not a population value: for a
+            hand-written Spearman on a bivariate normal at n = 30 and rho_s =
+            0.5 that is E[r_s] = 0.486, not 0.5.
+        odd_symmetric : bool, default False
+            Declare that the statistic changes sign when y is reflected
+            (``stat(x, -y) = -stat(x, y)``) and averages 0 over the
+            permutations of y, as Pearson's, Spearman's and Kendall's do.
+            Its expectation is then exactly 0 at ``rho = 0`` under every
+            generator (x and y independent, or the bivariate t, symmetric in
+            y), so its truth there is exactly 0, not measured.
         z_variances : mapping, optional
             ``{name: variance(estimate, n)}`` of ``atanh(estimate)``: each an
             asymptotic interval ``fisher_z_<name>``.
@@ -188,6 +210,7 @@ class Statistic:
         return _user_statistic(
             func, fast=True, name=name, label=label, se=se, jackknife=jackknife, prepare=prepare,
             transform=transform, bounds=bounds, truth=truth, z_variances=z_variances, tests=tests,
+            odd_symmetric=odd_symmetric,
         )  # fmt: skip
 
     @classmethod
@@ -204,6 +227,7 @@ class Statistic:
         truth: Callable[..., float | None] | None = None,
         z_variances: Mapping[str, Callable[..., np.ndarray]] | None = None,
         tests: Sequence[str] = ("permutation",),
+        odd_symmetric: bool = False,
     ) -> Statistic:
         """A statistic from any Python function ``func(x, y, axis=-1)`` vectorized like SciPy's (the slow
         path: called on ``(n_boot, n)`` batches of resampled arrays; validation warns how much slower it
@@ -211,6 +235,7 @@ class Statistic:
         return _user_statistic(
             func, fast=False, name=name, label=label, se=se, jackknife=None, prepare=prepare,
             transform=transform, bounds=bounds, truth=truth, z_variances=z_variances, tests=tests,
+            odd_symmetric=odd_symmetric,
         )  # fmt: skip
 
     def control_scale(self, n: int) -> float | None:
@@ -304,7 +329,9 @@ KENDALL_B = Statistic(
 # --------------------------------------------------------------------------
 # A user's statistic (simulation.custom): the row functions over its parts
 # --------------------------------------------------------------------------
-def _user_statistic(func, *, fast, name, label, se, jackknife, prepare, transform, bounds, truth, z_variances, tests):
+def _user_statistic(
+    func, *, fast, name, label, se, jackknife, prepare, transform, bounds, truth, z_variances, tests, odd_symmetric
+):
     if name is None:
         name = getattr(getattr(func, "py_func", func), "__name__", None)
     z_variances = {} if z_variances is None else z_variances
@@ -314,10 +341,12 @@ def _user_statistic(func, *, fast, name, label, se, jackknife, prepare, transfor
     )  # fmt: skip
     bounds = None if bounds is None else (float(bounds[0]), float(bounds[1]))
     tests = tuple(tests)
-    settings = f"{fast} {transform} {bounds} {tests} {sorted(z_variances)}"
+    if not isinstance(odd_symmetric, bool | np.bool_):
+        raise TypeError(f"`odd_symmetric` must be True or False, got {odd_symmetric!r}")
+    settings = f"{fast} {transform} {bounds} {tests} {sorted(z_variances)}" + (" odd" if odd_symmetric else "")
     parts = custom.UserParts(
         func=func, fast=fast, se=se, jackknife=jackknife, prepare=prepare, transform=transform, bounds=bounds,
-        truth=truth, z_variances=dict(z_variances), tests=tests,
+        truth=truth, z_variances=dict(z_variances), tests=tests, odd_symmetric=bool(odd_symmetric),
         digest=custom.digest(f"{name} {settings}", func, se, jackknife, prepare, truth, *z_variances.values()),
     )  # fmt: skip
     asymptotic = tuple(f"fisher_z_{v}" for v in z_variances)
@@ -411,6 +440,7 @@ PEARSON = Statistic.from_numba(
     z_variances={"pearson": pearson.fisher_variance},
     truth=pearson.population_r,
     tests=("permutation", "t_test"),
+    odd_symmetric=True,
 )
 #: Statistics by name (built in; a user's are added by :func:`get_statistic` when first loaded).
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B, PEARSON)}
@@ -450,10 +480,11 @@ def register(stat: Statistic) -> Statistic:
 _VALIDATED: set[str] = set()
 
 
-def check_user_statistic(stat: Statistic, x: np.ndarray, y: np.ndarray) -> None:
+def check_user_statistic(stat: Statistic, x: np.ndarray, y: np.ndarray, data: str = "a generated dataset") -> None:
     """Validate a user statistic once per process on one dataset ``x, y (n,)`` (serially, before any
-    parallel kernel: :func:`simulation.custom.validate`); nothing for the built-in kernels."""
+    parallel kernel: :func:`simulation.custom.validate`); nothing for the built-in kernels.  ``data``
+    names the dataset in error messages (``"your data"`` for data a caller passed)."""
     if stat.user is None or stat.digest in _VALIDATED:
         return
-    custom.validate(stat, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64))
+    custom.validate(stat, np.array(x, dtype=np.float64), np.array(y, dtype=np.float64), data=data)
     _VALIDATED.add(stat.digest)
