@@ -442,6 +442,19 @@ def coverage_tolerance(confidence_level: float, criterion: str = "stringent") ->
     return CRITERIA[criterion] * (1 - confidence_level)
 
 
+def against(value: float, threshold: float, digits: int = 4) -> str:
+    """``value`` with at least ``digits`` decimals, and as many more as it takes for the printed number to
+    fall on the same side of ``threshold`` as the number itself (0.94497 against 0.945 prints 0.94497,
+    not 0.9450, which would read as reaching it)."""
+    if not (math.isfinite(value) and math.isfinite(threshold)):
+        return f"{value:.{digits}f}"
+    for d in range(digits, 17):
+        text = f"{value:.{d}f}"
+        if (float(text) >= threshold) == (value >= threshold):
+            return text
+    return repr(value)
+
+
 def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = "stringent") -> dict[str, Any]:
     """The recommended method for this design, with the evidence (one row per method).
 
@@ -452,9 +465,11 @@ def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = 
     ``liberal``); a noisier estimate gets no extra allowance (the earlier
     rule, ``coverage + 2 MCSE >= nominal``, let a method through because its
     MCSE was large).  :func:`analyze` sizes the design so every coverage
-    MCSE is at most ``delta / 2``; a method with a coverage within 2 MCSE
-    of the threshold is flagged ``borderline``, and one whose MCSE exceeds
-    ``delta / 2`` ``decided = False``.  Among the qualifying methods the one
+    MCSE is at most ``delta / 2``; a method whose worst scenario's coverage
+    is within 2 MCSE of the threshold is flagged ``borderline``, and one
+    with any coverage MCSE above ``delta / 2`` ``decided = False``
+    (imprecise).  Decisions use the unrounded numbers, and the text prints
+    as many digits as it takes to agree with them (:func:`against`).  Among the qualifying methods the one
     with the shortest mean width (averaged over the scenarios) is named;
     those whose mean width is within 2 combined MCSEs of it are reported as
     indistinguishable at this precision (``tied_with``), not ranked by
@@ -474,7 +489,8 @@ def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = 
             {
                 "method": method,
                 "qualifies": defined and bool(np.all(cov >= threshold)),
-                "borderline": bool(np.any(np.abs(cov - threshold) < 2 * mcse)),
+                # the worst scenario decides qualification, so it alone decides how close the call is
+                "borderline": bool(defined and abs(cov[worst] - threshold) < 2 * mcse[worst]),
                 "decided": bool(np.all(mcse <= delta / 2)),
                 "worst_coverage": float(cov[worst]),
                 "worst_coverage_mcse": float(mcse[worst]),
@@ -504,7 +520,7 @@ def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = 
         ]
         text = (
             f"**{best['method']}**: its coverage is at least {threshold:.3g} at every scenario of this design "
-            f"(lowest {best['worst_coverage']:.4f} ± {best['worst_coverage_mcse']:.4f} at target "
+            f"(lowest {against(best['worst_coverage'], threshold)} ± {best['worst_coverage_mcse']:.4f} at target "
             f"rho_s = {best['worst_at_rho']:.3f} (measured truth {best['worst_at_rho_true']:.4f}), "
             f"{best['worst_generator']}), and its mean width {best['mean_width']:.4f} is the shortest of the "
             f"{len(qualified)} method(s) that qualify ({', '.join(qualified['method'])})."
@@ -514,9 +530,14 @@ def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = 
                 f" Indistinguishable in width at this precision: {', '.join(tied['method'])} (within 2 MCSE of "
                 f"{best['method']}'s); any of them is as good a choice."
             )
-        unsure = qualified[qualified["borderline"] | ~qualified["decided"]]
-        if len(unsure):
-            text += f" At the threshold within 2 MCSE: {', '.join(unsure['method'])}."
+        near = qualified[qualified["borderline"]]
+        if len(near):
+            text += (f" Worst coverage within 2 MCSE of the threshold (the verdict could change with more "
+                     f"datasets): {', '.join(near['method'])}.")  # fmt: skip
+        imprecise = qualified[~qualified["decided"]]
+        if len(imprecise):
+            text += (f" Imprecise (a coverage MCSE above {delta / 2:.3g}, half the tolerance): "
+                     f"{', '.join(imprecise['method'])}.")  # fmt: skip
         return base | {"method": str(best["method"]), "qualified": list(qualified["method"]),
                        "tied_with": list(tied["method"]), "closest": None, "text": text + " " + rule}  # fmt: skip
     defined = evidence[np.isfinite(evidence["worst_coverage"])]
@@ -527,7 +548,7 @@ def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = 
     side = "below" if closest["miss_below"] > closest["miss_above"] else "above"
     text = (
         f"No method reaches {threshold:.3g} at every scenario of this design. Closest: "
-        f"**{closest['method']}**, too narrow at its worst (coverage {closest['worst_coverage']:.4f} ± "
+        f"**{closest['method']}**, too narrow at its worst (coverage {against(closest['worst_coverage'], threshold)} ± "
         f"{closest['worst_coverage_mcse']:.4f} at target rho_s = {closest['worst_at_rho']:.3f} (measured truth "
         f"{closest['worst_at_rho_true']:.4f}), {closest['worst_generator']}); its misses fall mostly {side} the "
         f"truth (interval entirely below: {closest['miss_below']:.3f}, above: {closest['miss_above']:.3f}, "

@@ -51,7 +51,8 @@ def _method_list(text: str) -> tuple[str, ...]:
     from simulation.statistics import STATISTICS
 
     known = list(dict.fromkeys(m for stat in STATISTICS for m in statistic_methods(stat)))
-    known += ["fisher_z_se", "wald_se", "fisher_z_<name>"]  # a user statistic's (checked against it later)
+    # a user statistic's (checked against it later); each name once, whoever defines it
+    known = list(dict.fromkeys([*known, "fisher_z_se", "wald_se", "fisher_z_<name>"]))
     methods = tuple(m.strip() for m in text.split(",") if m.strip())
     unknown = [m for m in methods if m not in known and not m.startswith("fisher_z_")]
     if unknown or not methods:
@@ -73,6 +74,13 @@ class _Deprecated(argparse.Action):
 
 
 _wait = _checked(float, lambda v: v >= 0 and math.isfinite(v), "a number of seconds >= 0")
+
+
+def _plan_target(text: str) -> str:
+    """``plan --target``: ``MEASURE=MCSE`` as for ``run``, or (deprecated) a bare 95% half-width."""
+    if "=" in text:
+        return _target(text)
+    return _mcse(text) and text
 
 
 def _target(text: str) -> str:
@@ -197,15 +205,18 @@ def build_parser() -> argparse.ArgumentParser:
         "plan",
         help="replicates needed for a target precision, and the expected runtime",
         description=(
-            "Replicates needed so that the 95%% Monte Carlo interval of a mean interval endpoint (or of a "
-            "coverage) has half-width --target, by the MCSE formulas of Morris et al. (2019); the runtime "
-            "is extrapolated from a short timing run on this machine."
+            "Datasets needed so that each targeted measure's Monte Carlo standard error (MCSE) is at most "
+            "--target, the same unit and the same allocation as `run --target` (the 95%% half-width, 1.96 "
+            "MCSE, is printed beside it); the runtime is extrapolated from a short timing run on this machine."
         ),
     )
     _add_run_arguments(plan)
     plan.add_argument(
-        "--target", type=_mcse, action="append",
-        help="half-width(s) to plan for (default: the study tiers ±0.01, ±0.002, ±0.001 at 500 resamples)",
+        "--target", type=_plan_target, action="append", metavar="MEASURE=MCSE",
+        help="precision target(s) to plan for, as for `run --target`: an MCSE, e.g. coverage=0.002 or "
+        "endpoints=0.0003; each one a row (default: the study tiers of 95%% half-widths ±0.01, ±0.002, "
+        "±0.001 of the mean endpoints at 500 resamples). A bare number is read as a 95%% half-width of "
+        "the mean endpoints (deprecated: write endpoints=MCSE)",
     )
     plan.add_argument(
         "--pilot-reps", type=_positive_int, default=200, help="bootstrapped datasets per scenario in the pilot (200)"
@@ -379,6 +390,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _stop_workers()
         what = "terminated (SIGTERM)" if terminated else "interrupted"
+        written = getattr(args, "tables_written", None)
+        if written is not None:
+            # the job's tables are complete: the stop cost only figures, so the job succeeded
+            print(f"\n{what} after the tables were written: the tables and summary under {written[0]} are "
+                  f"complete; to draw the figures, run {written[1]}", file=sys.stderr)  # fmt: skip
+            return 0
         print(f"\n{what}: finished blocks are saved; run again with --resume to continue", file=sys.stderr)
         return 143 if terminated else 130
     finally:

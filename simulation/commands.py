@@ -19,10 +19,10 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from simulation.figures import plot_all, plot_power
-from simulation.metrics import reps_for_coverage_mcse
 from simulation.report import label_statistics, label_tests, method_overview, summary_markdown
 from simulation.runner import (
     COVERAGE_FILE,
+    TARGET_MARGIN,
     RunError,
     TargetNotMetWarning,
     read_provenance,
@@ -73,6 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         # said once, below the table, in words of the command line
         warnings.simplefilter("ignore", TargetNotMetWarning)
         result = _run_study(args, settings, scenarios, name, out, opts)
+    args.tables_written = (out, f"python -m simulation plot {out}")  # from here a stop loses only figures
     elapsed = time.perf_counter() - t0
     written = [out / COVERAGE_FILE, out / "summary.md"]
     if args.replicates:
@@ -197,7 +198,7 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
 
     from simulation.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, UnitContext, phase_costs
     from simulation.generators import Truth
-    from simulation.runner import TARGET_MARGIN, default_cheap_ratio
+    from simulation.runner import default_cheap_ratio
     from simulation.statistics import get_statistic
 
     scenarios = load_study(args.study)
@@ -235,22 +236,17 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     cheap_first = int(pilot.loc[pilot["method_kind"] == "bootstrap", "n_reps_cheap"].max())
     cores = os.cpu_count() or 1
     workers = sorted(set(args.workers or []))
-    tiers = [(f"±{h:g}", h, tier_reps) for h, tier_reps in PRECISION_TIERS] if not args.target else [
-        (f"±{h:g}", h, None) for h in args.target
-    ]  # fmt: skip
+    tiers = plan_tiers(args.target)
     groups = list(pilot.groupby(["scenario", "statistic"], sort=False))
     rows = []
-    for name, h, tier_reps in tiers:
-        mcse = h / Z95
-        targets = {"mean_ci_lower": mcse, "mean_ci_upper": mcse}
+    for name, targets, tier_reps in tiers:
         plain_s = cv_s = 0.0
         ms, ns, n_plains, disk = [], [], [], 0
         for (_, statistic), g in groups:
             cb, cc = costs[statistic]
             first = (args.pilot_reps, cheap_first)
             m, big_n = target_allocation(g, *first, targets, cb / cc) or first
-            n_plain = tier_reps or math.ceil(TARGET_MARGIN * max(
-                g["sd_ci_lower"].max(), g["sd_ci_upper"].max()) ** 2 / mcse**2)  # fmt: skip
+            n_plain = tier_reps or plain_reps(g, targets)
             ms.append(m)
             ns.append(big_n)
             n_plains.append(n_plain)
@@ -258,10 +254,11 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
             cv_s += (m * cb + big_n * cc) / cores
             disk += -(-m // BLOCK_REPS) * per_boot_block
             disk += -(-big_n // (BLOCK_REPS * CHEAP_UNIT_BLOCKS)) * per_cheap_unit
-        row = {"tier": name, "plain n_reps": max(n_plains), "plain runtime": _duration(plain_s)}
+        half = ", ".join(f"±{Z95 * v:.3g}" for v in dict.fromkeys(targets.values()))
+        row = {"target (MCSE)": name, "95% half-width": half, "plain n_reps": max(n_plains),
+               "plain runtime": _duration(plain_s)}  # fmt: skip
         row |= {"CV n_reps": f"{min(ms)}-{max(ms)}", "CV n_reps_cheap": f"{min(ns)}-{max(ns)}",
                 "CV runtime": _duration(cv_s), "speed-up": f"{plain_s / cv_s:.1f}x", "disk": f"{disk / 1e6:.0f} MB"}
-        row["n_reps (coverage, plain)"] = reps_for_coverage_mcse(mcse, level)
         for w in workers:
             row[f"CV on {w} cores"] = _duration(cv_s * cores / w)
         rows.append(row)
@@ -281,8 +278,10 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         f"first round like this pilot, with {f'a {TARGET_MARGIN:g}' if TARGET_MARGIN != 1 else 'no'} margin on the "
         "variance (ranges over scenarios; a scenario that falls short grows again in a short round); "
         f"the runner's default cheap ratio for coverage at {n_boot} resamples is {default_cheap_ratio(n_boot):.0f}.\n"
-        "Plain: n_reps = (SD / MCSE)^2 datasets for the worst method (Morris et al. 2019), MCSE = half-width / 1.96; "
-        "CV: the two-phase datasets with that MCSE for every method. Runtimes scale the measured costs linearly "
+        "Targets are MCSEs, as for `run --target` (the 95% half-width, 1.96 MCSE, beside them). Plain: n_reps = "
+        "(plain MCSE x sqrt(pilot n_reps) / target)^2 datasets for the worst method and measure (Morris et al. "
+        "2019); the study tiers keep their published n_reps. CV: the two-phase datasets with that MCSE for every "
+        "method, allocated as `run --target` allocates them. Runtimes scale the measured costs linearly "
         "over this machine's cores; 'on N cores' assumes N cores as fast as these (e.g. a Dask cluster). Disk: the "
         "blocks of a results folder, from the pilot's block sizes.\n"
     )
@@ -290,7 +289,45 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def plan_tiers(given: list[str] | None) -> list[tuple[str, dict[str, float], int | None]]:
+    """``(label, {measure: MCSE}, published n_reps or None)`` per row of ``plan``: the study's tiers (95%
+    half-widths of the mean endpoints) by default; ``MEASURE=MCSE`` targets as ``run --target`` reads them;
+    a bare number, deprecated, as a 95% half-width of the mean endpoints (its MCSE is half-width / 1.96)."""
+    from simulation.runner import check_targets
+
+    if not given:
+        return [(f"endpoints={h / Z95:.3g}", {"mean_ci_lower": h / Z95, "mean_ci_upper": h / Z95}, reps)
+                for h, reps in PRECISION_TIERS]  # fmt: skip
+    tiers = []
+    for text in given:
+        if "=" in text:
+            targets = check_targets([text])
+            tiers.append((text.strip(), targets, None))
+            continue
+        half = float(text)
+        mcse = half / Z95
+        warnings.warn(
+            f"`plan --target {text}` reads {text} as a 95% half-width of the mean endpoints (MCSE {mcse:.4g}); "
+            f"this form is deprecated: write `--target endpoints={mcse:.4g}`, an MCSE as `run --target` takes it",
+            FutureWarning, stacklevel=2,
+        )  # fmt: skip
+        tiers.append((f"endpoints={mcse:.4g}", {"mean_ci_lower": mcse, "mean_ci_upper": mcse}, None))
+    return tiers
+
+
+def plain_reps(rows: pd.DataFrame, targets: dict[str, float]) -> int:
+    """Plain datasets for every targeted measure of every row to reach its MCSE: ``sigma^2 / target^2`` with
+    ``sigma^2 = plain_mcse^2 n_reps`` measured in the pilot (Morris et al. 2019, Table 6)."""
+    need = 1
+    for measure, target in targets.items():
+        sigma2 = rows[f"{measure}_plain_mcse"] ** 2 * rows["n_reps"]
+        need = max(need, math.ceil(TARGET_MARGIN * float(sigma2.max()) / target**2))
+    return need
+
+
 def _duration(seconds: float) -> str:
+    if seconds < 10:
+        return f"{seconds:.1f} s" if seconds >= 0.1 else "< 0.1 s"
     if seconds < 120:
         return f"{seconds:.0f} s"
     if seconds < 7200:
@@ -379,6 +416,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
     written = [out / "power.parquet", out / "min_detectable.parquet", out / "power_summary.md"]
     n_jobs = args.n_jobs or settings.N_JOBS
     mdc = result.min_detectable
+    args.tables_written = (out, "the same `power` command with --resume (it computes nothing again)")
     figures = _timed(lambda: [] if args.no_plots else plot_power(result.power, mdc, out, n_jobs=n_jobs))
     written += figures[0]
     brief = label_tests(mdc).pivot_table(index="case", columns="test", values="rho_star", aggfunc=["min", "max"])

@@ -566,7 +566,7 @@ def fisher_z_ci(
     through ``d atanh(t) / dt = 1 / (1 - t^2)``).
     """
     level = check_confidence_level(confidence_level)
-    tau = np.asarray(tau, dtype=np.float64)
+    tau = _check_tau(tau)
     n = np.asarray(n)
     if np.any(n < 5):
         raise ValueError(f"`n` must be integer(s) >= 5 for Kendall's Fisher-z interval, got {n!r}")
@@ -579,12 +579,25 @@ def fisher_z_ci(
 
 def ase_ci(tau: ArrayLike, se: ArrayLike, *, confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
     """``tau_b -+ z ASE`` on tau-b's own scale, clipped to [-1, 1] (what SAS PROC FREQ and DescTools print,
-    unclipped)."""
+    unclipped): the clip changes no coverage of a truth inside [-1, 1], only the width.  ``tau`` must lie in
+    [-1, 1] and ``se`` be >= 0 (NaN gives NaN); a ValueError names the value otherwise."""
     level = check_confidence_level(confidence_level)
     c = float(ndtri(1 - (1 - level) / 2))
-    tau = np.asarray(tau, dtype=np.float64)
-    half = c * np.asarray(se, dtype=np.float64)
+    tau = _check_tau(tau)
+    se = np.asarray(se, dtype=np.float64)
+    if np.any(se[~np.isnan(se)] < 0):
+        raise ValueError(f"`se` must be >= 0 (or NaN), got {se.tolist() if se.ndim else float(se)!r}")
+    half = c * se
     return np.clip(tau - half, -1.0, 1.0), np.clip(tau + half, -1.0, 1.0)
+
+
+def _check_tau(tau: ArrayLike) -> np.ndarray:
+    """``tau`` as float64, each in [-1, 1] (past rounding: 1e-12) or NaN (an undefined estimate gives a NaN
+    interval)."""
+    tau = np.asarray(tau, dtype=np.float64)
+    if np.any(np.abs(tau[~np.isnan(tau)]) > 1 + 1e-12):
+        raise ValueError(f"`tau` must lie in [-1, 1] (or be NaN), got {tau.tolist() if tau.ndim else float(tau)!r}")
+    return tau
 
 
 def inputs_groups(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -745,7 +745,7 @@ def run_power_study(
                     "n": sc.n,
                     "k": len(sc.counts) if sc.tied else sc.n,
                     "template": sc.template,
-                    "rho": float(sc.rho),
+                    "rho": float(sc.rho) + 0.0,
                     "estimand": sc.estimand,
                 }
                 for sc, stat in jobs
@@ -765,6 +765,9 @@ def run_power_study(
             ),
             on=["scenario", "statistic"],
         )
+        # a grid point signed towards a negative target is -0.0 at 0: written as 0.0 (x + 0.0 is +0.0 for
+        # x = -0.0 in IEEE 754; every other value is unchanged)
+        power["rho_true"] = power["rho_true"] + 0.0
         for table, columns in ((power, POWER_COLUMNS), (mdc, MIN_DETECTABLE_COLUMNS)):
             if list(table.columns) != list(columns):
                 raise RuntimeError(f"power table has columns {list(table.columns)}, expected {list(columns)}")

@@ -145,10 +145,15 @@ class Scenario:
                 "leave `k` empty, or name a template ('even', 'heavy_tail', 'heavy_center') or counts ('custom')"
             )
         if self.template != "custom" and self.counts:
-            raise ValueError(
-                f"`counts` ({' '.join(map(str, self.counts))}) applies only to template 'custom', "
-                f"got template={self.template!r}; leave `counts` empty or set template='custom'"
-            )
+            # a named template's own counts (what a Scenario holds after construction, and what
+            # dataclasses.replace passes back) agree with it; any other counts are refused
+            derived = generators.tie_counts(self.n, self.k, self.template)
+            if tuple(int(c) for c in self.counts) != derived:
+                raise ValueError(
+                    f"`counts` ({' '.join(map(str, self.counts))}) disagree with template {self.template!r} "
+                    f"(k={self.k!r}, n={self.n}: counts {' '.join(map(str, derived))}); leave `counts` empty, "
+                    "or set template='custom' to use your counts"
+                )
 
     def _check_extras(self) -> None:
         wanted = {

@@ -128,6 +128,7 @@ def _reference(result) -> pd.DataFrame:
             "empirical_se_mcse": se / math.sqrt(2 * (len(finite) - 1)),
         }  # fmt: skip
         for method in statistic_methods(statistic):
+            n_out = n_dropped = n_reps_dropped = 0
             if method not in BOOTSTRAP_METHODS:
                 lower, upper = _asymptotic(method, finite, None if ase is None else ase[keep], s.n, statistic)
                 kind, n_boot, n_reps, n_failed = "asymptotic", 0, N_CHEAP, N_CHEAP - len(finite)
@@ -138,8 +139,17 @@ def _reference(result) -> pd.DataFrame:
                 ok = (mine["status"] == "ok").to_numpy()
                 lower, upper = mine["ci_lower"].to_numpy()[ok], mine["ci_upper"].to_numpy()[ok]
                 kind, n_boot, n_reps, n_failed = "bootstrap", N_BOOT, N_REPS, int(np.count_nonzero(~ok))
+                # written out: an ok interval beyond [-1, 1] (past rounding), and the resamples without a value
+                n_out = int(np.count_nonzero((lower < -1 - 1e-12) | (upper > 1 + 1e-12)))
+                defined = np.isfinite(mine["rho_hat"].to_numpy())
+                dropped = N_BOOT - mine["n_boot_valid"].to_numpy()[defined]
+                n_dropped, n_reps_dropped = int(dropped.sum()), int(np.count_nonzero(dropped > 0.05 * N_BOOT))
+            flags = (["all_failed" if n_failed == n_reps else "some_failed"] if n_failed else []) + (
+                ["out_of_range"] if n_out else []) + (["resamples_dropped"] if n_reps_dropped else [])
             row = base | {"method": method, "method_kind": kind, "n_boot": n_boot, "n_reps": n_reps,
-                          "n_failed": n_failed, "status": "ok" if n_failed == 0 else "some_failed"}  # fmt: skip
+                          "n_failed": n_failed, "n_out_of_range": n_out, "n_resamples_dropped": n_dropped,
+                          "n_reps_resamples_dropped": n_reps_dropped,
+                          "status": "+".join(flags) or "ok"}  # fmt: skip
             rows.append(row | _measures(lower, upper, truth.value))
     return pd.DataFrame(rows)
 
@@ -233,8 +243,7 @@ def _estimator(table, ref, cv):
     if not cv:
         assert (table["estimator"] == "plain").all()
         return
-    # every dataset ok, enough tail events (520 x 0.1 / 4 = 13 >= 12): control variates wherever a control
-    # exists (the tied generators' mixing control; the bootstrap phase's controls for every generator)
+    # every dataset ok: control variates wherever a control exists (the tied generators' mixing control; the bootstrap phase's controls for every generator)
     has_control = table["generator"].isin(["rank_mixing", "gaussian_copula"]) | (table["method_kind"] == "bootstrap")
     expected = np.where(has_control & (table["n_failed"] == 0), "control_variates", "plain")
     assert table["estimator"].tolist() == expected.tolist()

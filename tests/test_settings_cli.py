@@ -140,21 +140,22 @@ def test_run_plot_summary_commands(tmp_path, capsys):
 
 
 def test_plan_reports_replicates_for_each_target(capsys):
-    argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "0.01"]
-    assert main([*argv, "--workers", "16"]) == 0
+    argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "endpoints=0.005"]
+    assert main([*argv, "--target", "coverage=0.01", "--workers", "16"]) == 0
     text = capsys.readouterr().out
-    for column in ("plain n_reps", "CV n_reps", "CV n_reps_cheap", "speed-up", "disk", "CV on 16 cores"):
+    for column in ("plain n_reps", "CV n_reps", "CV n_reps_cheap", "speed-up", "disk", "CV on 16 cores",
+                   "95% half-width"):  # fmt: skip
         assert column in text
     assert "Allocation: each scenario's own (Cochran 1977, §12.6)" in text and "Cost per dataset and core" in text
-    # coverage: 1.96^2 * 0.95 * 0.05 / 0.01^2 = 1824.8 -> 1825 (Morris et al. 2019, eq. 5)
-    assert " 1825 " in text
+    # one row per target, each with its 95% half-width (1.96 MCSE)
+    assert "endpoints=0.005" in text and "±0.0098" in text and "coverage=0.01" in text and "±0.0196" in text
 
 
 def test_plan_for_both_statistics(capsys):
-    argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "0.01"]
+    argv = ["plan", "smoke", "--pilot-reps", "20", "--n-boot", "30", "--n-jobs", "1", "--target", "coverage=0.01"]
     assert main([*argv, "--statistic", "spearman,kendall_b"]) == 0
     text = capsys.readouterr().out
-    assert "statistics spearman, kendall_b" in text and text.rstrip().endswith(" 1825")
+    assert "statistics spearman, kendall_b" in text and "coverage=0.01" in text
     with pytest.raises(SystemExit) as exc:
         main([*argv, "--statistic", "kendal"])
     assert exc.value.code == 2

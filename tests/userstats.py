@@ -128,3 +128,36 @@ def returns_array(x, y, counts):
 def returns_text(x, y, axis=-1):
     """A Python statistic that returns the wrong type."""
     return "rho"
+
+
+@njit(cache=True)
+def spearman_nan_when_first_thrice(x, y, counts):
+    """Spearman's rho, except NaN on a resample that draws the first pair 3 or more times (about 7.5% of
+    the resamples at n = 20: P(Binomial(20, 1/20) >= 3) = 0.0755)."""
+    if counts[0] >= 3:
+        return np.nan
+    return spearman_counts(x, y, counts)
+
+
+#: A statistic undefined on about 7.5% of the resamples at n = 20 (nothing else wrong with it).
+SOMETIMES_NAN = Statistic.from_numba(spearman_nan_when_first_thrice, name="sometimes_nan", prepare=dense_ranks)
+
+
+@njit(cache=True)
+def spearman_plain(x, y, counts):
+    """:func:`spearman_counts` under another name: a user Spearman with no truth and no declarations."""
+    return spearman_counts(x, y, counts)
+
+
+#: A hand-written Spearman without ``truth=``: scored against the expected sample value at n.
+PLAIN_SPEARMAN = Statistic.from_numba(spearman_plain, name="plain_spearman", prepare=dense_ranks)
+
+
+@njit(cache=True)
+def spearman_odd(x, y, counts):
+    """:func:`spearman_counts` once more, declared odd-symmetric."""
+    return spearman_counts(x, y, counts)
+
+
+#: The same, declared odd-symmetric: its truth at rho = 0 is exactly 0.
+ODD_SPEARMAN = Statistic.from_numba(spearman_odd, name="odd_spearman", prepare=dense_ranks, odd_symmetric=True)
