@@ -433,7 +433,7 @@ def validate(stat, x: np.ndarray, y: np.ndarray, data: str = "a generated datase
     measured than the built-in Spearman kernel on this dataset.  ``data`` names the dataset in messages."""
     parts = stat.user
     n = x.shape[-1]
-    where = f"statistic {stat.name!r} on {data} (n = {n} pairs)"
+    where = f"statistic {stat.name!r} on {data} of n = {n} pairs"
     try:
         xp, yp = parts.prepared(x.reshape(1, n), y.reshape(1, n))
     except Exception as exc:  # noqa: BLE001

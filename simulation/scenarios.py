@@ -471,14 +471,18 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
         path = builtin[str(name_or_path)]
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
-        check_study_columns(reader.fieldnames or [], f"study file `{path}`")
         missing = [c for c in ("case", "generator", "n", "rho") if c not in (reader.fieldnames or [])]
         if missing:
+            hints = "".join(
+                f"; {c!r}{_closest_column(c)}" for c in reader.fieldnames or [] if c and c not in STUDY_COLUMNS
+            )
             raise ValueError(
-                f"study file `{path}` lacks column(s) {missing}; it has {list(reader.fieldnames or [])} "
-                f"(a study file needs case, generator, n, rho, and may have {list(STUDY_COLUMNS[3:])}; "
+                f"study file `{path}` lacks column(s) {missing}; it has {list(reader.fieldnames or [])}{hints} "
+                f"(a study file needs case, generator, n, rho, and may have "
+                f"{[c for c in STUDY_COLUMNS if c not in ('case', 'generator', 'n', 'rho')]}; "
                 "comma-separated)"
             )
+        check_study_columns(reader.fieldnames or [], f"study file `{path}`")
         scenarios = []
         for i, row in enumerate(reader, start=2):
             if None in row:  # more fields than the header names

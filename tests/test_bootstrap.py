@@ -239,7 +239,7 @@ def test_bca_policy_on_synthetic_distributions():
 @pytest.mark.parametrize(
     ("kwargs", "exc", "match"),
     [
-        ({"n_boot": 0}, ValueError, r"`n_boot` must be an integer >= 1, got 0"),
+        ({"n_boot": 0}, ValueError, r"`n_boot` must be an integer >= 2, got 0"),
         ({"n_boot": 2.5}, TypeError, r"`n_boot` must be an integer"),
         ({"confidence_level": 1.0}, ValueError, r"`confidence_level` must be in \(0, 1\), got 1.0"),
         ({"confidence_level": -0.1}, ValueError, r"`confidence_level` must be in \(0, 1\)"),

@@ -243,7 +243,8 @@ def _estimator(table, ref, cv):
     if not cv:
         assert (table["estimator"] == "plain").all()
         return
-    # every dataset ok: control variates wherever a control exists (the tied generators' mixing control; the bootstrap phase's controls for every generator)
+    # every dataset ok: control variates wherever a control exists (the tied generators' mixing control; the
+    # bootstrap phase's controls for every generator)
     has_control = table["generator"].isin(["rank_mixing", "gaussian_copula"]) | (table["method_kind"] == "bootstrap")
     expected = np.where(has_control & (table["n_failed"] == 0), "control_variates", "plain")
     assert table["estimator"].tolist() == expected.tolist()

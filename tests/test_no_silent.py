@@ -89,7 +89,8 @@ def test_counts_that_disagree_with_a_named_template_are_refused():
         Scenario(case="t", generator="rank_mixing", n=20, rho=0.3, k=4, template="even", counts=(2, 3, 5, 10))
     # a named template's own counts (what dataclasses.replace hands back) are accepted
     s = Scenario(case="t", generator="rank_mixing", n=20, rho=0.3, k=4, template="even")
-    assert Scenario(case="t", generator="rank_mixing", n=20, rho=0.1, k=4, template="even", counts=s.counts).counts == s.counts
+    again = Scenario(case="t", generator="rank_mixing", n=20, rho=0.1, k=4, template="even", counts=s.counts)
+    assert again.counts == s.counts
 
 
 def test_cli_refuses_an_unknown_column_with_status_2_and_writes_nothing(tmp_path, capsys):
@@ -390,6 +391,7 @@ def test_a_stop_after_the_tables_are_written_exits_0(tmp_path, monkeypatch, caps
 
     monkeypatch.setattr(commands, "plot_all", interrupted)
     out = tmp_path / "r"
-    assert main(["run", "smoke", "--n-reps", "20", "--n-boot", "20", "--out", str(out), "--quiet", "--n-jobs", "1"]) == 0
+    argv = ["run", "smoke", "--n-reps", "20", "--n-boot", "20", "--out", str(out), "--quiet", "--n-jobs", "1"]
+    assert main(argv) == 0
     assert (out / "coverage.parquet").is_file() and (out / "summary.md").is_file()
     assert "after the tables were written" in capsys.readouterr().err

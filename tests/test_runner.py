@@ -22,6 +22,7 @@ from simulation.runner import (
     ALL_METHODS,
     BLOCK_REPS,
     RunError,
+    TargetNotMetWarning,
     default_cheap_ratio,
     read_provenance,
     run_all_ci_scenarios,
@@ -161,7 +162,9 @@ def test_target_mcse_adds_blocks_until_met_or_capped():
         assert boot["n_reps_cheap"].iloc[0] >= boot["n_reps"].iloc[0]
     assert cov.loc[cov["method_kind"] == "bootstrap", "n_reps"].max() > BLOCK_REPS
     assert result.provenance["identity"]["truth_mcse"] == 0.0005  # min(0.0005, target / 4)
-    capped = _run(SMALL[:1], n_reps=20, target_mcse=0.0016, max_reps=20)  # no growth: the cap is reached
+    with pytest.warns(TargetNotMetWarning, match="did not reach their precision target"):
+        capped = _run(SMALL[:1], n_reps=20, target_mcse=0.0016, max_reps=20)  # no growth: the cap is reached
+    assert capped.coverage["status"].str.contains("target_not_met").all()
     assert capped.provenance["identity"]["truth_mcse"] == 0.0004
     assert (capped.coverage["rho_true_mcse"] <= 0.0004).all()
     again = _run(SMALL[:2], n_reps=BLOCK_REPS, target_mcse=0.006, max_reps=4 * BLOCK_REPS)
@@ -256,7 +259,8 @@ def test_run_errors():
 def test_tied_scenario_without_key_clash():
     s = Scenario(case="x", generator="rank_mixing", n=12, rho=0.2, template="custom", counts=(3, 3, 3, 3))
     table = _run([s], n_reps=10).coverage
-    assert (table["status"] == "ok").all() and table["rho_true_mcse"].iloc[0] > 0
+    # no interval failed (normal intervals may leave [-1, 1] at n = 12: flagged, not failed)
+    assert not table["status"].str.contains("failed").any() and table["rho_true_mcse"].iloc[0] > 0
     assert json.loads(json.dumps(table["coverage"].tolist()))  # finite numbers, JSON-safe
 
 

@@ -96,7 +96,7 @@ def test_module_help_runs():
 @pytest.mark.parametrize(
     ("argv", "match"),
     [
-        (["run", "--n-boot", "0"], "--n-boot: expected an integer >= 1, got '0'"),
+        (["run", "--n-boot", "0"], "--n-boot: expected an integer >= 2 \\(an interval needs two resamples\\), got '0'"),
         (["run", "--confidence-level", "2"], r"--confidence-level: expected a number in \(0, 1\)"),
         (["run", "--seed", "-1"], "--seed: expected a non-negative integer"),
         (["demo"], "invalid choice: 'demo'"),
