@@ -32,6 +32,23 @@ status                      meaning
                             standard error the interval needs (Kendall's ASE, a
                             statistic's own ``se``) is undefined or infinite
 ==========================  ==========================================================
+
+Two conditions do not fail an interval but are reported with it (``flags`` of
+:func:`simulation.bootstrap.bootstrap_ci_single`; counts and ``status`` flags
+of a study's rows):
+
+* ``out_of_range``: the interval leaves the statistic's range ([-1, 1] for a
+  correlation).  The basic and normal intervals are not
+  transformation-respecting and can (Davison & Hinkley 1997, *Bootstrap
+  Methods and their Application*, §5.2-5.3); they are kept as their formulas
+  give them, not clipped: clipping would change their width, never whether
+  they cover a truth inside the range, and the study measures the published
+  formulas.  Kendall's ASE interval is the exception, clipped to [-1, 1] as
+  documented at :func:`simulation.kendall.ase_ci`.
+* ``resamples_dropped``: more than :data:`DROPPED_RESAMPLES_THRESHOLD` of the
+  resamples had no finite statistic (constant x or y in the resample, or a
+  NaN or infinite value); the interval is that of the resamples where the
+  statistic is defined, a bootstrap distribution conditioned on that event.
 """
 
 from __future__ import annotations
