@@ -59,7 +59,7 @@ from simulation._validation import (
 from simulation.bootstrap import bootstrap_ci_single, resample_keys
 from simulation.columns import DATA_INTERVALS, TESTS, in_order
 from simulation.generators import reachable_range
-from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.intervals import FISHER_Z_VARIANCES, fisher_z_ci
 from simulation.power import PowerSettings, permutation_pvalues, run_power_study, t_approx_pvalues
 from simulation.report import markdown_table
 from simulation.runner import ALL_METHODS, run_all_ci_scenarios
@@ -292,21 +292,29 @@ def _subseed(seed: int, stream: int) -> int:
 # --------------------------------------------------------------------------
 # The data's answer
 # --------------------------------------------------------------------------
+def _bootstrap_rows(boot) -> list[dict[str, Any]]:
+    """The rows of a :class:`~simulation.bootstrap.SingleBootstrapResult`'s intervals, in its method order,
+    with their status and flags (``out_of_range``, ``resamples_dropped``)."""
+    return [
+        {"method": m, "kind": "bootstrap", "ci_lower": float(boot.intervals.loc[m, "ci_lower"]),
+         "ci_upper": float(boot.intervals.loc[m, "ci_upper"]), "status": str(boot.intervals.loc[m, "status"]),
+         "flags": str(boot.intervals.loc[m, "flags"])}
+        for m in boot.intervals.index
+    ]  # fmt: skip
+
+
 def data_intervals(pairs: Pairs, settings: AnalysisSettings) -> tuple[float, pd.DataFrame]:
-    """r_s and the eight intervals on the data (``method``, ``kind``, ``ci_lower``, ``ci_upper``, ``status``)."""
+    """r_s and the eight intervals on the data (``method``, ``kind``, ``ci_lower``, ``ci_upper``, ``status``,
+    ``flags``)."""
     boot = bootstrap_ci_single(
         pairs.x, pairs.y, n_boot=settings.n_boot, confidence_level=settings.confidence_level,
         seed=_subseed(settings.seed, 1),
     )  # fmt: skip
-    rows = [
-        {"method": m, "kind": "bootstrap", "ci_lower": float(boot.intervals.loc[m, "ci_lower"]),
-         "ci_upper": float(boot.intervals.loc[m, "ci_upper"]), "status": str(boot.intervals.loc[m, "status"])}
-        for m in BOOTSTRAP_METHODS
-    ]  # fmt: skip
+    rows = _bootstrap_rows(boot)
     for name in FISHER_Z_VARIANCES:
         lo, hi = fisher_z_ci(boot.rho_hat, pairs.n, confidence_level=settings.confidence_level, variance=name)
         rows.append({"method": f"fisher_z_{name}", "kind": "asymptotic", "ci_lower": float(lo),
-                     "ci_upper": float(hi), "status": "ok"})  # fmt: skip
+                     "ci_upper": float(hi), "status": "ok", "flags": ""})  # fmt: skip
     return boot.rho_hat, pd.DataFrame(rows)
 
 
@@ -323,11 +331,7 @@ def kendall_on_data(pairs: Pairs, settings: AnalysisSettings) -> tuple[float, pd
         statistic="kendall_b",
     )  # fmt: skip
     tau = boot.rho_hat
-    rows = [
-        {"method": m, "kind": "bootstrap", "ci_lower": float(boot.intervals.loc[m, "ci_lower"]),
-         "ci_upper": float(boot.intervals.loc[m, "ci_upper"]), "status": str(boot.intervals.loc[m, "status"])}
-        for m in boot.intervals.index
-    ]  # fmt: skip
+    rows = _bootstrap_rows(boot)
     ase = kendall.ase(pairs.x, pairs.y)
     for method, (lo, hi) in (
         ("fisher_z_fieller", kendall.fisher_z_ci(tau, pairs.n, confidence_level=level)),
@@ -335,7 +339,7 @@ def kendall_on_data(pairs: Pairs, settings: AnalysisSettings) -> tuple[float, pd
         ("wald_ase", kendall.ase_ci(tau, ase, confidence_level=level)),
     ):
         rows.append({"method": method, "kind": "asymptotic", "ci_lower": float(lo), "ci_upper": float(hi),
-                     "status": "ok"})  # fmt: skip
+                     "status": "ok", "flags": ""})  # fmt: skip
     p_perm = float(kendall.permutation_pvalues(pairs.x, pairs.y, n_perm=settings.n_perm,
                                                seed=_subseed(settings.seed, 2))[0])  # fmt: skip
     tests = pd.DataFrame(
@@ -365,18 +369,14 @@ def statistic_on_data(
         pairs.x, pairs.y, n_boot=settings.n_boot, confidence_level=level, seed=_subseed(settings.seed, 1),
         statistic=stat,
     )  # fmt: skip
-    rows = [
-        {"method": m, "kind": "bootstrap", "ci_lower": float(boot.intervals.loc[m, "ci_lower"]),
-         "ci_upper": float(boot.intervals.loc[m, "ci_upper"]), "status": str(boot.intervals.loc[m, "status"])}
-        for m in boot.intervals.index
-    ]  # fmt: skip
+    rows = _bootstrap_rows(boot)
     xp, yp = stat.inputs(pairs.x[None, :].astype(np.float64), pairs.y[None, :].astype(np.float64))
     estimate, _, extra = stat.cheap_rows(xp, yp)
     for method in stat.asymptotic_methods:
         lo, hi = stat.asymptotic_ci(method, estimate, extra, pairs.n, level)
         ok = bool(np.isfinite(lo[0]) and np.isfinite(hi[0]))
         rows.append({"method": method, "kind": "asymptotic", "ci_lower": float(lo[0]), "ci_upper": float(hi[0]),
-                     "status": "ok" if ok else "undefined_se"})  # fmt: skip
+                     "status": "ok" if ok else "undefined_se", "flags": ""})  # fmt: skip
     null = stat.user.permutation_rows(xp, yp, resample_keys([_subseed(settings.seed, 2)]), settings.n_perm)
     p_perm = float(pvalues_rowwise(estimate, null)[0])
     tests = [{"test": "permutation", "alternative": "two-sided", "p_value": p_perm,

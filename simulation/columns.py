@@ -202,6 +202,8 @@ DATA_INTERVALS: tuple[Column, ...] = (
     Column("ci_lower", "lower endpoint", "Spearman's rho"),
     Column("ci_upper", "upper endpoint", "Spearman's rho"),
     Column("status", "`ok` or why the interval failed"),
+    Column("flags", "for a computed interval: empty, or `out_of_range` (it leaves [-1, 1], kept as its formula "
+           "gives it) and `resamples_dropped` (more than 5% of the resamples had no statistic), joined by `+`"),
 )
 
 #: ``analyze``'s ``tests.parquet``: Spearman's tests of rho_s = 0 for the data.

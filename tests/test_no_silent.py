@@ -395,3 +395,14 @@ def test_a_stop_after_the_tables_are_written_exits_0(tmp_path, monkeypatch, caps
     assert main(argv) == 0
     assert (out / "coverage.parquet").is_file() and (out / "summary.md").is_file()
     assert "after the tables were written" in capsys.readouterr().err
+
+
+def test_analyze_flags_the_datas_intervals_that_leave_the_range():
+    import simulation.analyze as an
+
+    pairs = an.complete_pairs(list(range(10)), [1, 2, 4, 3, 6, 5, 7, 9, 8, 10])
+    rho, table = an.data_intervals(pairs, an.AnalysisSettings(n_boot=500))
+    table = table.set_index("method")
+    outside = (table["ci_upper"] > 1) | (table["ci_lower"] < -1)
+    assert outside.any()  # r_s = 0.964 at n = 10: the basic and normal intervals reach past 1
+    assert (table.loc[outside, "flags"] == "out_of_range").all() and (table.loc[~outside, "flags"] == "").all()
