@@ -904,8 +904,8 @@ class TargetNotMetWarning(UserWarning):
 def target_shortfalls(
     rows: Sequence[Mapping[str, Any]], targets: Mapping[str, float]
 ) -> list[tuple[Mapping[str, Any], str, float, float]]:
-    """``(row, measure, mcse, target)`` for every targeted measure of every row whose MCSE is above its
-    target or undefined (a row whose datasets all failed has none), the largest ratio first per row."""
+    """``(row, measure, mcse, target)`` for every row with a targeted MCSE above its target or undefined (a
+    row whose datasets all failed has none): one entry per row, its measure furthest from its target."""
     out = []
     for row in rows:
         worst = None
