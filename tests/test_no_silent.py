@@ -406,3 +406,17 @@ def test_analyze_flags_the_datas_intervals_that_leave_the_range():
     outside = (table["ci_upper"] > 1) | (table["ci_lower"] < -1)
     assert outside.any()  # r_s = 0.964 at n = 10: the basic and normal intervals reach past 1
     assert (table.loc[outside, "flags"] == "out_of_range").all() and (table.loc[~outside, "flags"] == "").all()
+
+
+def test_a_header_with_an_empty_or_repeated_column_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="empty column name"):
+        load_study(_study(tmp_path, f"{HEADER},\nt,rank_mixing,30,4,even,,0.3,\n"))
+    with pytest.raises(ValueError, match=r"repeats column\(s\) \['rho'\]"):
+        load_study(_study(tmp_path, f"{HEADER},rho\nt,rank_mixing,30,4,even,,0.3,0.3\n"))
+
+
+def test_odd_symmetric_must_be_a_bool():
+    from tests.userstats import spearman_counts
+
+    with pytest.raises(TypeError, match="`odd_symmetric` must be True or False, got 'yes'"):
+        Statistic.from_numba(spearman_counts, name="odd_typo", odd_symmetric="yes")
