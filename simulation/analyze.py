@@ -360,7 +360,8 @@ def statistic_on_data(
     bootstrap methods on the same resamples as Spearman's, its asymptotic ones) and its tests of
     independence (permutation on the same permutations as Spearman's: two-sided means ``|T*| >= |T|``, for
     a statistic centred at 0 under independence; Student's t where it declares one)."""
-    from simulation.power import pvalues_rowwise, t_approx_pvalues
+    from simulation.power import t_approx_pvalues
+    from simulation.pvalues import pvalues_rowwise
     from simulation.statistics import get_statistic
 
     stat = get_statistic(statistic)

@@ -52,11 +52,8 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import inspect
 import math
-import os
-import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -386,41 +383,6 @@ def check_parts(
     if bad or "permutation" not in tests:
         raise ValueError(f"{what}: `tests` must be a list from {list(TESTS)} that includes 'permutation', "
                          f"got {tests!r}")
-
-
-def load(spec: str):
-    """The statistic at ``module:attribute``: a :class:`~simulation.statistics.Statistic`, a numba function
-    (made one with :meth:`~simulation.statistics.Statistic.from_numba`, named after the attribute) or a
-    Python callable (:meth:`~simulation.statistics.Statistic.from_callable`, the slow path)."""
-    from simulation.statistics import Statistic
-
-    module_name, _, attribute = spec.partition(":")
-    if not module_name or not attribute:
-        raise ValueError(f"`statistic` {spec!r} must be a built-in name or 'package.module:function'")
-    if os.getcwd() not in sys.path and "" not in sys.path:
-        sys.path.append(os.getcwd())  # `package.module` in the current folder, as `python -m` would find it
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001 - any import failure is the user's module's
-        raise ValueError(f"`statistic` {spec!r}: cannot import module {module_name!r} "
-                         f"({type(exc).__name__}: {exc})") from None
-    obj = module
-    for part in attribute.split("."):
-        if not hasattr(obj, part):
-            raise ValueError(f"`statistic` {spec!r}: module {module_name!r} has no attribute {attribute!r}")
-        obj = getattr(obj, part)
-    if isinstance(obj, Statistic):
-        stat = obj
-    elif is_numba(obj):
-        stat = Statistic.from_numba(obj, name=attribute.rsplit(".", 1)[-1])
-    elif callable(obj):
-        stat = Statistic.from_callable(obj, name=attribute.rsplit(".", 1)[-1])
-    else:
-        raise ValueError(f"`statistic` {spec!r} is a {type(obj).__name__}, not a Statistic, a numba function "
-                         "stat(x, y, counts) or a Python function stat(x, y, axis=-1)")
-    if stat.user is not None and stat.user.spec is None:
-        stat = dataclasses.replace(stat, user=dataclasses.replace(stat.user, spec=spec))
-    return stat
 
 
 # --------------------------------------------------------------------------

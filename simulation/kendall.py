@@ -45,8 +45,10 @@ from numpy.typing import ArrayLike
 from scipy import stats
 from scipy.special import ndtri
 
-from simulation import _kernels
+from simulation import _kernels, continuous, generators
 from simulation._validation import check_confidence_level, check_paired_data
+from simulation.pvalues import check_alternative, pvalues_rowwise
+from simulation.scenarios import DEFAULT_TRUTH_MCSE
 
 #: Fieller, Hartley & Pearson's (1957) variance of atanh(tau) for untied bivariate-normal samples:
 #: ``FHP_KENDALL / (n - 4)``.
@@ -530,13 +532,11 @@ def permutation_pvalues(
     extreme (as :func:`simulation.power.permutation_pvalues` does for Spearman, with the same streams: row
     ``r`` from ``child_seed(seed, r)``)."""
     from simulation._validation import check_positive_int
-    from simulation.power import pvalues_rowwise
     from simulation.seeding import child_keys
 
     xa, ya = check_paired_data(np.atleast_2d(x), np.atleast_2d(y), ndim=2, min_n=3)
     n_perm = check_positive_int(n_perm, "n_perm")
-    if alternative not in ("two-sided", "greater", "less"):
-        raise ValueError(f"`alternative` must be one of ['two-sided', 'greater', 'less'], got {alternative!r}")
+    check_alternative(alternative)
     groups = _groups(xa, ya)
     nulls = permutation_null_rows(*groups, child_keys(seed, 0, xa.shape[0]), n_perm)
     return pvalues_rowwise(tau_b_rows(*groups), nulls, alternative)
@@ -646,3 +646,34 @@ def population_tau(rho: ArrayLike) -> np.ndarray:
     (shape) parameter ``rho``: ``(2 / pi) asin(rho)`` (Lindskog, McNeil & Schmock 2003, "Kendall's tau for
     elliptical distributions", Theorem 2; Kruskal 1958 for the normal)."""
     return 2.0 / np.pi * np.arcsin(np.asarray(rho, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------
+# The estimand of a scenario
+# --------------------------------------------------------------------------
+def truth(scenario, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
+    """Kendall's tau-b estimand of ``scenario``'s data-generating process (the calibration stays on Spearman).
+
+    ``population``: exact, the population tau of the continuous model
+    (``(2/pi) asin`` of the latent correlation for the normal, the t and
+    the untied Gaussian copula; Plackett by quadrature,
+    :func:`plackett_tau`).  ``expected_sample``: the
+    expected sample tau-b at the calibrated coefficient, measured like
+    :meth:`~simulation.scenarios.Scenario.truth` on the same streams (the same datasets), with the same
+    mixing control variate.
+    """
+    if scenario.estimand == "population":
+        rho_s = float(scenario.rho)
+        if scenario.generator == "plackett":
+            value = plackett_tau(continuous.plackett_theta_for(rho_s))
+        elif scenario.generator == "bivariate_t":
+            shape = continuous.bivariate_t_rho_for(rho_s, scenario.df or continuous.DEFAULT_T_DF)
+            value = float(population_tau(shape))
+        else:  # bivariate normal, untied Gaussian copula: latent Pearson 2 sin(pi rho_s / 6)
+            value = float(population_tau(2 * math.sin(math.pi * rho_s / 6)))
+        return generators.Truth(value, 0.0, 0)
+    coefficient = (calibration or scenario.calibration()).coefficient
+    return generators.expected_sample_spearman(
+        scenario.generator, scenario.counts, coefficient, scenario._truth_seed(), target_mcse=target_mcse,
+        pool=scenario.pool, estimates=lambda inputs: tau_b_rows(*inputs_groups(inputs)),
+    )  # fmt: skip

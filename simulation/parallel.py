@@ -153,15 +153,13 @@ def check_workers(fingerprints: dict[str, dict[str, str] | Exception], local: di
 
 def required_modules(calls: Sequence[Call]) -> tuple[str, ...]:
     """The modules of the user statistics among the calls' arguments (directly, or in a dataclass or tuple
-    argument such as a unit's context), which every worker must import."""
-    from simulation.statistics import Statistic
-
+    argument such as a unit's context), which every worker must import: what each object that has a
+    ``required_modules()`` method (a :class:`~simulation.statistics.Statistic`) names."""
     found: set[str] = set()
 
     def visit(value: Any, depth: int) -> None:
-        if isinstance(value, Statistic):
-            if value.user is not None:
-                found.update(value.user.modules())
+        if callable(getattr(value, "required_modules", None)) and not isinstance(value, type):
+            found.update(value.required_modules())
         elif depth < 3 and isinstance(value, tuple | list):
             for item in value:
                 visit(item, depth + 1)

@@ -61,6 +61,8 @@ from simulation._validation import check_n_jobs, check_paired_data, check_positi
 from simulation.bootstrap import resample_keys
 from simulation.columns import MIN_DETECTABLE, POWER
 from simulation.columns import names as column_names
+from simulation.pvalues import check_alternative as _check_alternative
+from simulation.pvalues import pvalues_from_null, pvalues_rowwise
 from simulation.scenarios import Scenario, check_scenarios, scenario_seed
 from simulation.seeding import child_keys, child_seed
 from simulation.settings import resolve_seed
@@ -68,7 +70,6 @@ from simulation.spearman import midranks, spearman_rho_2d
 from simulation.statistics import Statistic, get_statistic
 from simulation.storage import provenance_record, write_parquet, write_text
 
-ALTERNATIVES = ("two-sided", "greater", "less")
 TESTS = ("permutation", "t_approx")
 DIRECTIONS = ("observed", "positive", "negative", "both")
 #: Permutations of a shared null (continuous y) and of a per-dataset null (tied y).
@@ -85,12 +86,6 @@ def _check_alpha(alpha: float) -> float:
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"`alpha` must be a number in (0, 1), got {alpha!r}")
     return float(alpha)
-
-
-def _check_alternative(alternative: str) -> str:
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"`alternative` must be one of {list(ALTERNATIVES)}, got {alternative!r}")
-    return alternative
 
 
 def check_target_power(target: float) -> float:
@@ -136,32 +131,6 @@ def permutation_null(counts: tuple[int, ...], n_perm: int = DEFAULT_N_PERM, seed
     return null
 
 
-def pvalues_from_null(
-    r: np.ndarray, null_sorted: np.ndarray, alternative: str = "two-sided", *, abs_sorted: np.ndarray | None = None
-) -> np.ndarray:
-    """Permutation p-values ``(1 + #{null as extreme as r}) / (M + 1)`` against one sorted null sample.
-
-    Two-sided uses |rho| (the null is symmetric: reversing y's ranks maps rho
-    to -rho).  A relative tolerance of 1e-12 counts null values equal to the
-    observed value as "as extreme" despite rounding.  ``abs_sorted``:
-    ``sort(|null|)`` when already at hand (callers that test many batches).
-    """
-    _check_alternative(alternative)
-    r = np.asarray(r, dtype=np.float64)
-    m = null_sorted.shape[0]
-    tol = 1e-12
-    if alternative == "greater":
-        count = m - np.searchsorted(null_sorted, r - tol, side="left")
-    elif alternative == "less":
-        count = np.searchsorted(null_sorted, r + tol, side="right")
-    else:
-        if abs_sorted is None:
-            abs_sorted = np.sort(np.abs(null_sorted))
-        count = m - np.searchsorted(abs_sorted, np.abs(r) - tol, side="left")
-    p = (1.0 + count) / (m + 1.0)
-    return np.where(np.isnan(r), np.nan, p)
-
-
 def permutation_pvalues(
     x: np.ndarray, y: np.ndarray, *, n_perm: int = 9999, seed: int = 0, alternative: str = "two-sided"
 ) -> np.ndarray:
@@ -179,20 +148,6 @@ def permutation_pvalues(
     with np.errstate(invalid="ignore", divide="ignore"):
         r_obs = (ax * ay).sum(axis=1) / np.sqrt((ax * ax).sum(axis=1) * (ay * ay).sum(axis=1))
     return pvalues_rowwise(r_obs, nulls, alternative)
-
-
-def pvalues_rowwise(r: np.ndarray, nulls: np.ndarray, alternative: str = "two-sided") -> np.ndarray:
-    """Like :func:`pvalues_from_null`, but dataset ``i`` against its own null sample ``nulls[i]``."""
-    tol = 1e-12
-    r = np.asarray(r, dtype=np.float64)[:, None]
-    if alternative == "greater":
-        count = np.count_nonzero(nulls >= r - tol, axis=1)
-    elif alternative == "less":
-        count = np.count_nonzero(nulls <= r + tol, axis=1)
-    else:
-        count = np.count_nonzero(np.abs(nulls) >= np.abs(r) - tol, axis=1)
-    p = (1.0 + count) / (nulls.shape[1] + 1.0)
-    return np.where(np.isnan(r[:, 0]), np.nan, p)
 
 
 def t_approx_pvalues(r: np.ndarray, n: int, alternative: str = "two-sided") -> np.ndarray:
@@ -452,7 +407,7 @@ def _kendall_curve(scenario: Scenario, settings: PowerSettings, data: _CurveData
                 order = np.ascontiguousarray(np.argsort(generators._mix(c, data.sample.a, data.sample.b), axis=1))
                 tau = kendall.ordered_tau_rows(gx, n_gx, order, gys, n_gys)
             if s.estimand == "population":
-                truth = dataclasses.replace(s, rho=rho).kendall_truth().value
+                truth = kendall.truth(dataclasses.replace(s, rho=rho)).value
             else:
                 truth = generators.control_variate_mean(tau, data.sample.u)[0] if rho != 0 else 0.0
             if shared is not None:

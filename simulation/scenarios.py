@@ -235,33 +235,16 @@ class Scenario:
         return np.random.SeedSequence([TRUTH_ENTROPY, *np.frombuffer(digest[:16], dtype=np.uint32).tolist()])
 
     def kendall_truth(self, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
-        """Kendall's tau-b estimand of this data-generating process (the calibration stays on Spearman).
-
-        ``population``: exact, the population tau of the continuous model
-        (``(2/pi) asin`` of the latent correlation for the normal, the t and
-        the untied Gaussian copula; Plackett by quadrature,
-        :func:`simulation.kendall.plackett_tau`).  ``expected_sample``: the
-        expected sample tau-b at the calibrated coefficient, measured like
-        :meth:`truth` on the same streams (the same datasets), with the same
-        mixing control variate.
+        """Deprecated: Kendall's tau-b estimand now lives with the statistic,
+        :func:`simulation.kendall.truth` (``truth(scenario, target_mcse, calibration=...)``), the same numbers.
         """
-        from simulation import kendall
+        import warnings
 
-        if self.estimand == "population":
-            rho_s = float(self.rho)
-            if self.generator == "plackett":
-                value = kendall.plackett_tau(continuous.plackett_theta_for(rho_s))
-            elif self.generator == "bivariate_t":
-                shape = continuous.bivariate_t_rho_for(rho_s, self.df or continuous.DEFAULT_T_DF)
-                value = float(kendall.population_tau(shape))
-            else:  # bivariate normal, untied Gaussian copula: latent Pearson 2 sin(pi rho_s / 6)
-                value = float(kendall.population_tau(2 * math.sin(math.pi * rho_s / 6)))
-            return generators.Truth(value, 0.0, 0)
-        coefficient = (calibration or self.calibration()).coefficient
-        return generators.expected_sample_spearman(
-            self.generator, self.counts, coefficient, self._truth_seed(), target_mcse=target_mcse, pool=self.pool,
-            estimates=lambda inputs: kendall.tau_b_rows(*kendall.inputs_groups(inputs)),
-        )  # fmt: skip
+        from simulation import kendall  # deprecated shim, removed in the next release; the one upward import
+
+        warnings.warn("Scenario.kendall_truth() is deprecated; use simulation.kendall.truth(scenario, ...) (the same "
+                      "numbers); it will be removed in the next release", DeprecationWarning, stacklevel=2)  # fmt: skip
+        return kendall.truth(self, target_mcse, calibration=calibration)
 
     def truth(self, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
         """The estimand and its Monte Carlo error: what coverage and bias are measured against.

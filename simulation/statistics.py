@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import math
+import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -135,6 +138,11 @@ class Statistic:
     def tests(self) -> tuple[str, ...]:
         """A user statistic's tests of independence in power curves (the built-ins': :mod:`simulation.power`)."""
         return self.user.tests if self.user is not None else ()
+
+    def required_modules(self) -> tuple[str, ...]:
+        """The modules a Dask worker must import to compute this statistic: none for a built-in, the
+        modules of a user statistic's parts (:meth:`simulation.custom.UserParts.modules`)."""
+        return () if self.user is None else tuple(self.user.modules())
 
     @property
     def digest(self) -> str | None:
@@ -269,7 +277,7 @@ def _spearman_truth(scenario, truth_mcse, calibration):
 
 
 def _kendall_truth(scenario, truth_mcse, calibration):
-    return scenario.kendall_truth(truth_mcse, calibration=calibration)
+    return kendall.truth(scenario, truth_mcse, calibration=calibration)
 
 
 def _spearman_cheap_rows(inputs):
@@ -448,6 +456,39 @@ STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B, PEA
 BUILTIN: tuple[str, ...] = tuple(STATISTICS)
 
 
+def load(spec: str):
+    """The statistic at ``module:attribute``: a :class:`~simulation.statistics.Statistic`, a numba function
+    (made one with :meth:`~simulation.statistics.Statistic.from_numba`, named after the attribute) or a
+    Python callable (:meth:`~simulation.statistics.Statistic.from_callable`, the slow path)."""
+    module_name, _, attribute = spec.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"`statistic` {spec!r} must be a built-in name or 'package.module:function'")
+    if os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.append(os.getcwd())  # `package.module` in the current folder, as `python -m` would find it
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001 - any import failure is the user's module's
+        raise ValueError(f"`statistic` {spec!r}: cannot import module {module_name!r} "
+                         f"({type(exc).__name__}: {exc})") from None
+    obj = module
+    for part in attribute.split("."):
+        if not hasattr(obj, part):
+            raise ValueError(f"`statistic` {spec!r}: module {module_name!r} has no attribute {attribute!r}")
+        obj = getattr(obj, part)
+    if isinstance(obj, Statistic):
+        stat = obj
+    elif custom.is_numba(obj):
+        stat = Statistic.from_numba(obj, name=attribute.rsplit(".", 1)[-1])
+    elif callable(obj):
+        stat = Statistic.from_callable(obj, name=attribute.rsplit(".", 1)[-1])
+    else:
+        raise ValueError(f"`statistic` {spec!r} is a {type(obj).__name__}, not a Statistic, a numba function "
+                         "stat(x, y, counts) or a Python function stat(x, y, axis=-1)")
+    if stat.user is not None and stat.user.spec is None:
+        stat = dataclasses.replace(stat, user=dataclasses.replace(stat.user, spec=spec))
+    return stat
+
+
 def get_statistic(statistic: str | Statistic) -> Statistic:
     """The :class:`Statistic` named ``statistic`` (or ``statistic`` itself, or the one at
     ``"package.module:function"``, loaded and registered under its name), with a clear error otherwise."""
@@ -456,7 +497,7 @@ def get_statistic(statistic: str | Statistic) -> Statistic:
     if isinstance(statistic, str) and statistic in STATISTICS:
         return STATISTICS[statistic]
     if isinstance(statistic, str) and ":" in statistic:
-        stat = custom.load(statistic)
+        stat = load(statistic)
         register(stat)
         STATISTICS.setdefault(statistic, stat)
         return stat

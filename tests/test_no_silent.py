@@ -420,3 +420,12 @@ def test_odd_symmetric_must_be_a_bool():
 
     with pytest.raises(TypeError, match="`odd_symmetric` must be True or False, got 'yes'"):
         Statistic.from_numba(spearman_counts, name="odd_typo", odd_symmetric="yes")
+
+
+def test_scenario_kendall_truth_is_deprecated_and_gives_the_same_numbers():
+    from simulation import kendall
+
+    s = load_study("smoke")[0]
+    with pytest.warns(DeprecationWarning, match="kendall.truth"):
+        old = s.kendall_truth(0.01)
+    assert old == kendall.truth(s, 0.01)
