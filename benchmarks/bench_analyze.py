@@ -1,7 +1,7 @@
 """Wall time of ``analyze`` at its default precision for n = 30, 80 and 300 pairs with a tied x
 (and 500, the largest n the goal covers).
 
-Datasets from :func:`simulation.analyze.example_pairs` (6 dose levels, heavy
+Datasets from :func:`simulation.analyze.analysis.example_pairs` (6 dose levels, heavy
 centre; y log-normal rounded to 0.1, so y has ties too).  A first call on a
 tiny dataset compiles the kernels (reported once: the cost of a first run on
 a fresh install); then each size runs warm, into a temporary folder, with
@@ -17,7 +17,7 @@ import os
 import tempfile
 import time
 
-from simulation.analyze import AnalysisSettings, analyze, example_pairs
+from simulation.analyze.analysis import AnalysisSettings, analyze, example_pairs
 
 
 def main() -> None:

@@ -27,8 +27,8 @@ import numpy as np
 from scipy import stats
 
 from simulation import bootstrap_ci_averaged
-from simulation.scenarios import load_study
-from simulation.seeding import child_seed, rng_from
+from simulation.engine.seeding import child_seed, rng_from
+from simulation.models.scenarios import load_study
 
 
 def spearman_vectorized(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:

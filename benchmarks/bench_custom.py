@@ -6,7 +6,7 @@ prepared once per dataset as tie-group ids) costs at most 1.5x the built-in
 Spearman per resample; the second process start loads the engine's kernels and
 the statistic from numba's on-disk cache instead of compiling them.
 
-Also measured, to explain the design of :mod:`simulation.custom`:
+Also measured, to explain the design of :mod:`simulation.statistics.custom`:
 
 * the alternative way of passing a function into a kernel, as a plain argument
   (numba specializes the whole kernel on the dispatcher's type): it must be
@@ -36,10 +36,11 @@ import numpy as np
 from numba import njit, prange
 from scipy import stats
 
-from simulation import _kernels, custom, pearson
-from simulation.bootstrap import resample_keys
-from simulation.seeding import child_seed
-from simulation.statistics import PEARSON, Statistic
+from simulation.engine import _kernels
+from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import resample_keys
+from simulation.statistics import custom, pearson
+from simulation.statistics.statistic import PEARSON, Statistic
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -117,8 +118,8 @@ _START = textwrap.dedent(
     import time
     t0 = time.perf_counter()
     import numpy as np
-    from simulation import custom
-    from simulation.bootstrap import resample_keys
+    from simulation.statistics import custom
+    from simulation.inference.bootstrap import resample_keys
     from tests import userstats
     x = np.tile(np.repeat(np.arange(4.0), 20), (2, 1)); y = x[:, ::-1].copy()
     ux, uy = userstats.USER_SPEARMAN.inputs(x, y)

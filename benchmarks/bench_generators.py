@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 
-from simulation.generators import _calibration_draws, calibrate_tied
-from simulation.scenarios import load_study, scenario_seed
+from simulation.models.generators import _calibration_draws, calibrate_tied
+from simulation.models.scenarios import load_study, scenario_seed
 
 
 def main() -> None:

@@ -27,10 +27,12 @@ import numba
 import numpy as np
 from scipy import stats
 
-from simulation import _kernels, bootstrap_ci_averaged, bootstrap_ci_single, kendall
-from simulation.bootstrap import resample_keys
-from simulation.scenarios import load_study
-from simulation.seeding import child_seed
+from simulation import bootstrap_ci_averaged, bootstrap_ci_single
+from simulation.engine import _kernels
+from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import resample_keys
+from simulation.models.scenarios import load_study
+from simulation.statistics import kendall
 
 HEADLINE = "case3-B-Al_rank_mixing_n73_k4_even_rho-0.13"
 

@@ -3,11 +3,11 @@
 Goal (issue 20): everything else (calibrations and truths, table assembly,
 provenance, writing) at most 10 ms per scenario on the default study at its
 default settings (200 x 1,000, all methods), on a second run whose
-calibrations are in the user cache (:mod:`simulation.cache`).  The script
+calibrations are in the user cache (:mod:`simulation.infra.cache`).  The script
 runs the default study three times into fresh folders, side by side in one
 process: a warm-up (compilation, worker start, and it fills a temporary
 cache), a cold run (cache emptied) and a cached run; the time inside the
-units is measured around :func:`simulation.runner._compute_units`.
+units is measured around :func:`simulation.study.runner._compute_units`.
 
 Run: ``python benchmarks/bench_overhead.py`` (about 1 minute on 2 cores).
 """
@@ -18,8 +18,9 @@ import os
 import tempfile
 import time
 
-from simulation import cache, runner
-from simulation.scenarios import load_study
+from simulation.infra import cache
+from simulation.models.scenarios import load_study
+from simulation.study import runner
 
 
 def main() -> None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import time
 
-from simulation import generators, power
-from simulation.power import PowerSettings, run_power_study
-from simulation.scenarios import load_study
+from simulation.models import generators
+from simulation.models.scenarios import load_study
+from simulation.power import curves as power
+from simulation.power.curves import PowerSettings, run_power_study
 
 
 def _timed(scenarios, settings, n_jobs: int) -> float:

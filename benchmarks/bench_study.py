@@ -22,9 +22,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from simulation import generators
-from simulation.runner import run_all_ci_scenarios, warm_up
-from simulation.scenarios import load_study
+from simulation.models import generators
+from simulation.models.scenarios import load_study
+from simulation.study.runner import run_all_ci_scenarios, warm_up
 
 SETTINGS = {"n_reps": 200, "n_boot": 1000, "confidence_level": 0.95, "seed": 20180201}
 

@@ -12,7 +12,7 @@ This script
 3. runs the whole tier for all 88 scenarios, in full, into a temporary
    results folder with the default worker processes, with the product's own
    command: ``run --target endpoints=0.0003 --n-boot 500`` restricted to the
-   five bootstrap methods (:func:`simulation.runner.run_all_ci_scenarios`
+   five bootstrap methods (:func:`simulation.study.runner.run_all_ci_scenarios`
    with ``targets``: a first round, then each scenario's own allocation of
    both phases, growing until every method's mean-endpoint MCSE holds).
    Then it checks every method's mean-endpoint MCSE against the brute-force
@@ -39,11 +39,11 @@ import time
 
 import numpy as np
 
-from simulation import cache
-from simulation.blocks import UnitContext, phase_costs
-from simulation.intervals import BOOTSTRAP_METHODS
-from simulation.runner import run_all_ci_scenarios
-from simulation.scenarios import load_study
+from simulation.engine.intervals import BOOTSTRAP_METHODS
+from simulation.infra import cache
+from simulation.models.scenarios import load_study
+from simulation.study.blocks import UnitContext, phase_costs
+from simulation.study.runner import run_all_ci_scenarios
 
 TIER_REPS, TIER_BOOT = 129_700, 500
 BRUTE_SAMPLE_REPS = 10_000

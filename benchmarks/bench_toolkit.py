@@ -19,7 +19,7 @@ import time
 import numpy as np
 from scipy import stats
 
-from simulation.slo import regression_check, slo_compliance
+from simulation.toolkit.slo import regression_check, slo_compliance
 
 
 def _time(fn) -> float:

@@ -1,9 +1,9 @@
 """Pages generated from the code, so that nothing is written twice (``conf.py`` calls these).
 
 ``<!-- generated: cli -->`` becomes the reference of every subcommand and
-option of ``python -m simulation``, read from :func:`simulation.cli.build_parser`;
+option of ``python -m simulation``, read from :func:`simulation.cli.parser.build_parser`;
 ``<!-- generated: tables -->`` the columns of every table, read from
-:mod:`simulation.columns` (the lists the writers build their tables from).
+:mod:`simulation.study.columns` (the lists the writers build their tables from).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def _default(action: argparse.Action) -> str:
 
 def cli_reference() -> str:
     """Markdown for every subcommand of ``python -m simulation``: its description and a table of its options."""
-    from simulation.cli import build_parser
+    from simulation.cli.parser import build_parser
 
     parser = build_parser()
     (sub,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
@@ -62,7 +62,7 @@ def cli_reference() -> str:
 
 def tables_reference() -> str:
     """Markdown for every table the package writes: its file, what a row is, and each column's meaning and unit."""
-    from simulation import columns
+    from simulation.study import columns
 
     out = [_cell(columns.__doc__.split("\n\n")[2]), ""]
     for name, (file, row, cols) in columns.TABLES.items():

@@ -1,116 +1,98 @@
-"""Monte Carlo studies of bootstrap and asymptotic inference for Spearman's rho."""
+"""Monte Carlo studies of bootstrap and asymptotic inference for rank and other correlations with tied x.
 
-__version__ = "0.1.0"  # first, so that submodules can import it
+The package is built by layer; each folder's first docstring says what it holds and what it may import:
+``core`` (validation, settings), ``engine`` (kernels, seeding, interval formulas), ``infra`` (storage,
+parallel, cache), ``models`` (generators, scenarios), ``present`` (report, figures), ``statistics``
+(one object per statistic, the registry), ``inference`` (the bootstrap on one dataset), ``study``
+(coverage studies), ``power``, ``analyze``, ``toolkit`` and ``cli``.
 
-from simulation.bootstrap import (
-    AveragedBootstrapResult,
-    SingleBootstrapResult,
-    bootstrap_ci_averaged,
-    bootstrap_ci_single,
-    summarize_replicates,
-)
-from simulation.continuous import (
-    bivariate_normal_spearman,
-    bivariate_t_spearman,
-    generate_bivariate_normal_batch,
-    generate_bivariate_t_batch,
-    generate_plackett_batch,
-    plackett_spearman,
-)
-from simulation.custom import dense_ranks
-from simulation.generators import (
-    Calibration,
-    calibrate_rank_mixing,
-    calibrate_tied,
-    calibrate_tied_grid,
-    generate_cumulative_aluminum_batch,
-    generate_rank_mixing_batch,
-    generate_tied_batch,
-    load_pool,
-    lognormal_parameters,
-    tie_counts,
-)
-from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
-from simulation.power import (
-    PowerSettings,
-    asymptotic_power,
-    permutation_null,
-    permutation_pvalues,
-    power_curve,
-    run_power_study,
-)
-from simulation.runner import ALL_METHODS, TargetNotMetWarning, read_provenance, run_all_ci_scenarios
-from simulation.scenarios import Scenario, load_study, scenario_seed
-from simulation.seeding import child_seed
-from simulation.settings import Settings, load_settings
-from simulation.slo import compliance_report, regression_check, slo_compliance, threshold_compliance
-from simulation.spearman import midranks, spearman_rho_2d
-from simulation.statistics import PEARSON, STATISTICS, Statistic, get_statistic
-from simulation.toolkit import (
-    BootstrapResult,
-    aggregate_campaign_results,
-    bootstrap_ci,
-    compute_lower_bound_95,
-    compute_metric_ci,
-    lower_bound_95,
-)
+The names below load on first use (PEP 562), so ``import simulation`` and the command line's help start
+without compiling anything.
+"""
 
-__all__ = [
-    "PEARSON",
-    "STATISTICS",
-    "Statistic",
-    "dense_ranks",
-    "get_statistic",
-    "BootstrapResult",
-    "aggregate_campaign_results",
-    "bootstrap_ci",
-    "compliance_report",
-    "compute_lower_bound_95",
-    "lower_bound_95",
-    "compute_metric_ci",
-    "regression_check",
-    "slo_compliance",
-    "threshold_compliance",
-    "ALL_METHODS",
-    "PowerSettings",
-    "asymptotic_power",
-    "permutation_null",
-    "permutation_pvalues",
-    "power_curve",
-    "read_provenance",
-    "run_all_ci_scenarios",
-    "TargetNotMetWarning",
-    "run_power_study",
-    "BOOTSTRAP_METHODS",
-    "FISHER_Z_VARIANCES",
-    "AveragedBootstrapResult",
-    "Calibration",
-    "Scenario",
-    "Settings",
-    "SingleBootstrapResult",
-    "bootstrap_ci_averaged",
-    "bootstrap_ci_single",
-    "bivariate_normal_spearman",
-    "bivariate_t_spearman",
-    "calibrate_rank_mixing",
-    "calibrate_tied",
-    "calibrate_tied_grid",
-    "generate_bivariate_normal_batch",
-    "generate_bivariate_t_batch",
-    "generate_cumulative_aluminum_batch",
-    "generate_plackett_batch",
-    "generate_rank_mixing_batch",
-    "generate_tied_batch",
-    "load_pool",
-    "lognormal_parameters",
-    "plackett_spearman",
-    "load_study",
-    "scenario_seed",
-    "tie_counts",
-    "child_seed",
-    "fisher_z_ci",
-    "load_settings",
-    "midranks",
-    "spearman_rho_2d",
-    "summarize_replicates",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from simulation.core.version import __version__ as __version__
+
+#: Each public name and the module that defines it.
+_HOMES = {
+    "PEARSON": "simulation.statistics.statistic",
+    "STATISTICS": "simulation.statistics.statistic",
+    "Statistic": "simulation.statistics.statistic",
+    "dense_ranks": "simulation.statistics.custom",
+    "get_statistic": "simulation.statistics.statistic",
+    "BootstrapResult": "simulation.toolkit.bootstrap",
+    "aggregate_campaign_results": "simulation.toolkit.bootstrap",
+    "bootstrap_ci": "simulation.toolkit.bootstrap",
+    "compliance_report": "simulation.toolkit.slo",
+    "compute_lower_bound_95": "simulation.toolkit.bootstrap",
+    "lower_bound_95": "simulation.toolkit.bootstrap",
+    "compute_metric_ci": "simulation.toolkit.bootstrap",
+    "regression_check": "simulation.toolkit.slo",
+    "slo_compliance": "simulation.toolkit.slo",
+    "threshold_compliance": "simulation.toolkit.slo",
+    "ALL_METHODS": "simulation.study.runner",
+    "PowerSettings": "simulation.power.curves",
+    "asymptotic_power": "simulation.power.curves",
+    "permutation_null": "simulation.power.curves",
+    "permutation_pvalues": "simulation.power.curves",
+    "power_curve": "simulation.power.curves",
+    "read_provenance": "simulation.study.runner",
+    "run_all_ci_scenarios": "simulation.study.runner",
+    "TargetNotMetWarning": "simulation.study.runner",
+    "run_power_study": "simulation.power.curves",
+    "BOOTSTRAP_METHODS": "simulation.engine.intervals",
+    "FISHER_Z_VARIANCES": "simulation.engine.intervals",
+    "AveragedBootstrapResult": "simulation.inference.bootstrap",
+    "Calibration": "simulation.models.generators",
+    "Scenario": "simulation.models.scenarios",
+    "Settings": "simulation.core.settings",
+    "SingleBootstrapResult": "simulation.inference.bootstrap",
+    "bootstrap_ci_averaged": "simulation.inference.bootstrap",
+    "bootstrap_ci_single": "simulation.inference.bootstrap",
+    "bivariate_normal_spearman": "simulation.models.continuous",
+    "bivariate_t_spearman": "simulation.models.continuous",
+    "calibrate_rank_mixing": "simulation.models.generators",
+    "calibrate_tied": "simulation.models.generators",
+    "calibrate_tied_grid": "simulation.models.generators",
+    "generate_bivariate_normal_batch": "simulation.models.continuous",
+    "generate_bivariate_t_batch": "simulation.models.continuous",
+    "generate_cumulative_aluminum_batch": "simulation.models.generators",
+    "generate_plackett_batch": "simulation.models.continuous",
+    "generate_rank_mixing_batch": "simulation.models.generators",
+    "generate_tied_batch": "simulation.models.generators",
+    "load_pool": "simulation.models.generators",
+    "lognormal_parameters": "simulation.models.generators",
+    "plackett_spearman": "simulation.models.continuous",
+    "load_study": "simulation.models.scenarios",
+    "scenario_seed": "simulation.models.scenarios",
+    "tie_counts": "simulation.models.generators",
+    "child_seed": "simulation.engine.seeding",
+    "fisher_z_ci": "simulation.engine.intervals",
+    "load_settings": "simulation.core.settings",
+    "midranks": "simulation.engine.ranks",
+    "spearman_rho_2d": "simulation.engine.ranks",
+    "summarize_replicates": "simulation.inference.bootstrap",
+}
+
+__all__ = list(_HOMES)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOMES:
+        value = getattr(importlib.import_module(_HOMES[name]), name)
+        globals()[name] = value
+        return value
+    try:  # a submodule or subpackage: ``simulation.runner`` after ``import simulation``
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"{__name__}.{name}":
+            raise
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_HOMES})

@@ -35,7 +35,7 @@ def _private_calibration_cache(tmp_path_factory: pytest.TempPathFactory):
     """The tests share one calibration cache of their own (never the user's ~/.cache)."""
     import os
 
-    from simulation import cache
+    from simulation.infra import cache
 
     old = os.environ.get(cache.ENV)
     os.environ[cache.ENV] = str(tmp_path_factory.mktemp("calibration-cache"))

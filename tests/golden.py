@@ -80,7 +80,11 @@ def compute(tmp: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     )  # fmt: skip
     frames["power"] = power.power
     frames["min_detectable"] = power.min_detectable
-    from simulation.analyze import AnalysisSettings, analyze, example_pairs  # public, outside simulation.__all__
+    from simulation.analyze.analysis import (  # public, outside simulation.__all__
+        AnalysisSettings,
+        analyze,
+        example_pairs,
+    )
 
     pairs = example_pairs()
     a = analyze(

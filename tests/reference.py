@@ -8,7 +8,7 @@ import numpy as np
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulation._kernels import RESAMPLE_OMEGA  # a setting (the frequency), not a formula
+from simulation.engine._kernels import RESAMPLE_OMEGA  # a setting (the frequency), not a formula
 
 
 def spearman_scipy(x: np.ndarray, y: np.ndarray) -> float:

@@ -14,8 +14,8 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simulation import analyze as an
-from simulation.cli import main
+from simulation.analyze import analysis as an
+from simulation.cli.parser import main
 
 # statpsych (Bonett), ci.spear example: 15 pairs, r_s and the 95% Bonett-Wright interval it prints.
 STATPSYCH_Y = [21, 4, 9, 12, 35, 18, 10, 22, 24, 1, 6, 8, 13, 16, 19]

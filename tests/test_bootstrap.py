@@ -12,9 +12,9 @@ from scipy import stats
 from scipy.stats import norm
 
 from simulation import BOOTSTRAP_METHODS, bootstrap_ci_averaged, bootstrap_ci_single
-from simulation.bootstrap import resample_indices
-from simulation.intervals import bootstrap_intervals
-from simulation.seeding import child_seed
+from simulation.engine.intervals import bootstrap_intervals
+from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import resample_indices
 from tests import reference
 
 

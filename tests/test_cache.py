@@ -5,10 +5,11 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from simulation import cache, runner
-from simulation.cli import main
-from simulation.runner import run_all_ci_scenarios
-from simulation.scenarios import load_study
+from simulation.cli.parser import main
+from simulation.infra import cache
+from simulation.models.scenarios import load_study
+from simulation.study import runner
+from simulation.study.runner import run_all_ci_scenarios
 
 SMOKE = load_study("smoke")
 OPTS = {"n_reps": 30, "n_boot": 30, "seed": 3, "n_jobs": 1}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from simulation.power import PowerSettings, run_power_study
-from simulation.runner import BLOCK_REPS, RunError, run_all_ci_scenarios
-from simulation.scenarios import load_study
+from simulation.models.scenarios import load_study
+from simulation.power.curves import PowerSettings, run_power_study
+from simulation.study.runner import BLOCK_REPS, RunError, run_all_ci_scenarios
 
 distributed = pytest.importorskip("dask.distributed")
 
@@ -44,7 +44,7 @@ def test_backend_errors():
 
 
 def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
-    from simulation import parallel
+    from simulation.infra import parallel
 
     monkeypatch.setattr(parallel, "SCHEDULER_TIMEOUT_S", 1)
     with pytest.raises(RunError, match="cannot reach the Dask scheduler at 'tcp://127.0.0.1:9'"):
@@ -53,7 +53,7 @@ def test_unreachable_scheduler_is_a_clear_error(monkeypatch):
 
 def test_workers_with_other_versions_are_refused(scheduler, monkeypatch, tmp_path):
     """The client pretends its source differs; the workers (other processes) report the real digest."""
-    from simulation import parallel
+    from simulation.infra import parallel
 
     monkeypatch.setattr(parallel, "_source_digest", lambda: "000000000000")
     out = tmp_path / "r"
@@ -64,7 +64,7 @@ def test_workers_with_other_versions_are_refused(scheduler, monkeypatch, tmp_pat
 
 
 def test_check_workers_names_each_mismatch():
-    from simulation.parallel import check_workers, environment_fingerprint
+    from simulation.infra.parallel import check_workers, environment_fingerprint
 
     local = environment_fingerprint()
     assert set(local) == {"numpy", "numba", "scipy", "simulation", "simulation source"}
@@ -90,7 +90,7 @@ def test_workers_that_cannot_import_a_user_statistic_are_refused(scheduler, tmp_
     refused at connection, naming each worker and the module; nothing written."""
     (tmp_path / "only_here_stats.py").write_text(
         "from numba import njit\n"
-        "from simulation.pearson import pearson_r\n"
+        "from simulation.statistics.pearson import pearson_r\n"
         "@njit(cache=False)\n"
         "def my_r(x, y, counts):\n"
         "    return pearson_r(x, y, counts)\n"

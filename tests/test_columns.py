@@ -11,7 +11,7 @@ columns must keep the identities that tie the measures together and stay
 within a few plain MCSEs of the plain means.
 
 ``CHECKS`` names a check for every column of
-:data:`simulation.runner.COVERAGE_COLUMNS`, the list the table is built from:
+:data:`simulation.study.runner.COVERAGE_COLUMNS`, the list the table is built from:
 a new column without a check fails ``test_every_column_has_a_check``.
 """
 
@@ -25,12 +25,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simulation import kendall
-from simulation.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, STREAM_CHEAP
-from simulation.intervals import BOOTSTRAP_METHODS, fisher_z_ci
-from simulation.runner import COVERAGE_COLUMNS, run_all_ci_scenarios, statistic_methods
-from simulation.scenarios import DEFAULT_TRUTH_MCSE, load_study, scenario_seed
-from simulation.seeding import child_seed
+from simulation.engine.intervals import BOOTSTRAP_METHODS, fisher_z_ci
+from simulation.engine.seeding import child_seed
+from simulation.models.scenarios import DEFAULT_TRUTH_MCSE, load_study, scenario_seed
+from simulation.statistics import kendall
+from simulation.study.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, STREAM_CHEAP
+from simulation.study.runner import COVERAGE_COLUMNS, run_all_ci_scenarios, statistic_methods
 
 SMOKE = load_study("smoke")
 # tied rank mixing (measured truth), tied Gaussian copula, continuous Plackett (exact truth)
@@ -288,7 +288,7 @@ def test_replicate_tables_asymptotic_intervals_are_the_formulas_on_the_bootstrap
     """The asymptotic rows of ``replicates.parquet``: each statistic's interval formula applied to the
     bootstrapped datasets, redrawn on their documented stream (child 0 of the scenario's root, block b), with
     the estimate by SciPy and Kendall's ASE from the redrawn data."""
-    from simulation.blocks import STREAM_DATA
+    from simulation.study.blocks import STREAM_DATA
 
     reps = runs["replicates"]
     for s in SCENARIOS:
@@ -330,7 +330,7 @@ POWER_GRID = (0.0, 0.2, 0.4, 0.6)
 
 @pytest.fixture(scope="module")
 def power_run():
-    from simulation.power import PowerSettings, run_power_study
+    from simulation.power.curves import PowerSettings, run_power_study
 
     settings = PowerSettings(n_reps=400, n_perm=400, grid=POWER_GRID, seed=3)
     result = run_power_study(POWER_SCENARIOS, settings, n_jobs=1, statistics=STATISTICS)
@@ -359,7 +359,7 @@ def _plackett_rejections(settings) -> dict[tuple[float, str], int]:
     approximation with the tie-corrected variance) on the same datasets, keyed by the population tau."""
     import dataclasses
 
-    from simulation.power import permutation_null
+    from simulation.power.curves import permutation_null
 
     s = POWER_SCENARIOS[1]
     seed = child_seed(scenario_seed(settings.seed, s), 2)
@@ -504,7 +504,7 @@ def _min_detectable_check(col):
 
 
 def test_every_power_column_has_a_check_and_the_tables_have_exactly_them(power_run):
-    from simulation.power import MIN_DETECTABLE_COLUMNS, POWER_COLUMNS
+    from simulation.power.curves import MIN_DETECTABLE_COLUMNS, POWER_COLUMNS
 
     result, _ = power_run
     assert list(result.power.columns) == list(POWER_COLUMNS)
@@ -513,13 +513,13 @@ def test_every_power_column_has_a_check_and_the_tables_have_exactly_them(power_r
 
 
 def _power_columns():
-    from simulation.power import POWER_COLUMNS
+    from simulation.power.curves import POWER_COLUMNS
 
     return POWER_COLUMNS
 
 
 def _min_detectable_columns():
-    from simulation.power import MIN_DETECTABLE_COLUMNS
+    from simulation.power.curves import MIN_DETECTABLE_COLUMNS
 
     return MIN_DETECTABLE_COLUMNS
 
@@ -540,7 +540,7 @@ def test_in_order_keeps_a_writer_to_its_column_list():
     """``columns.in_order``: the same columns in another order are put in the list's order; a missing or an
     unexpected column is an error naming it (a writer and its list disagree), never a silently different
     table."""
-    from simulation import columns
+    from simulation.study import columns
 
     frame = pd.DataFrame({"test": ["t"], "alternative": ["two-sided"], "p_value": [0.5], "p_value_mcse": [0.0],
                           "n_perm": [0]})  # fmt: skip
@@ -553,8 +553,9 @@ def test_in_order_keeps_a_writer_to_its_column_list():
 
 
 def test_the_written_column_lists_are_the_documented_ones():
-    """The names the writers use are those of :mod:`simulation.columns` (what the reference documents)."""
-    from simulation import blocks, columns, power, runner
+    """The names the writers use are those of :mod:`simulation.study.columns` (what the reference documents)."""
+    from simulation.power import curves as power
+    from simulation.study import blocks, columns, runner
 
     assert runner.COVERAGE_COLUMNS == columns.names(columns.COVERAGE)
     assert power.POWER_COLUMNS == columns.names(columns.POWER)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from simulation import spearman_rho_2d
-from simulation.continuous import (
+from simulation.models.continuous import (
     bivariate_normal_spearman,
     bivariate_t_kendall,
     bivariate_t_rho_for,

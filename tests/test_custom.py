@@ -1,4 +1,4 @@
-"""A statistic of your own through the engine (simulation.custom), and Pearson's r built that way."""
+"""A statistic of your own through the engine (simulation.statistics.custom), and Pearson's r built that way."""
 
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from numba import njit
 from scipy import stats
 from scipy.stats import norm
 
-from simulation import bootstrap_ci_averaged, bootstrap_ci_single, custom, pearson
-from simulation._validation import RunError
-from simulation.bootstrap import resample_indices, resample_keys
-from simulation.cli import main
-from simulation.power import PowerSettings, power_curve, run_power_study
-from simulation.runner import run_all_ci_scenarios
-from simulation.scenarios import Scenario, load_study
-from simulation.seeding import child_keys, child_seed
-from simulation.statistics import PEARSON, Statistic, get_statistic
+from simulation import bootstrap_ci_averaged, bootstrap_ci_single
+from simulation.cli.parser import main
+from simulation.core.validation import RunError
+from simulation.engine.seeding import child_keys, child_seed
+from simulation.inference.bootstrap import resample_indices, resample_keys
+from simulation.models.scenarios import Scenario, load_study
+from simulation.power.curves import PowerSettings, power_curve, run_power_study
+from simulation.statistics import custom, pearson
+from simulation.statistics.statistic import PEARSON, Statistic, get_statistic
+from simulation.study.runner import run_all_ci_scenarios
 from tests import reference, userstats
 
 VALIDATION = load_study("validation")
@@ -231,8 +232,8 @@ def test_slow_path_equals_fast_path():
 
 def test_user_permutation_null_equals_the_builtin_spearman_null(tied_batch):
     """The user kernel's re-pairings are the ones Spearman's permutation null uses for the same keys."""
-    from simulation import _kernels
-    from simulation.spearman import midranks
+    from simulation.engine import _kernels
+    from simulation.engine.ranks import midranks
 
     x, y = tied_batch
     keys = child_keys(7, 0, x.shape[0])
@@ -365,7 +366,7 @@ def test_resume_with_a_changed_statistic_is_refused(tmp_path):
 
     second = Statistic.from_numba(changed, name="mine", prepare=custom.dense_ranks)
     assert second.digest != first.digest
-    from simulation import statistics as registry
+    from simulation.statistics import statistic as registry
 
     registry.STATISTICS.pop("mine")  # a new session: the name is free again
     with pytest.raises(RunError, match="statistic_digests"):

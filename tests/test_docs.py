@@ -203,7 +203,7 @@ def test_cli_reference_is_generated_from_the_parser_with_every_option():
     """The CLI page is made from ``build_parser()``: every subcommand and every visible option appears."""
     import argparse
 
-    from simulation.cli import build_parser
+    from simulation.cli.parser import build_parser
 
     text = _hooks().cli_reference()
     parser = build_parser()
@@ -221,8 +221,8 @@ def test_cli_reference_is_generated_from_the_parser_with_every_option():
 
 
 def test_table_reference_lists_every_column_with_a_meaning():
-    """The tables page is made from :mod:`simulation.columns`, the lists the writers use."""
-    from simulation import columns
+    """The tables page is made from :mod:`simulation.study.columns`, the lists the writers use."""
+    from simulation.study import columns
 
     text = _hooks().tables_reference()
     for _name, (_file, _row, cols) in columns.TABLES.items():

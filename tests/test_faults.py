@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from simulation.cli import main
+from simulation.cli.parser import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -60,7 +60,7 @@ def test_sigterm_stops_like_ctrl_c_ends_the_workers_and_resume_completes(tmp_pat
 
 
 class _FullDisk:
-    """A stand-in for ``tempfile`` inside :mod:`simulation.storage`: the ``fail_at``-th atomic write raises
+    """A stand-in for ``tempfile`` inside :mod:`simulation.infra.storage`: the ``fail_at``-th atomic write raises
     ``errno`` (every file the package writes goes through ``storage.atomic_write``)."""
 
     def __init__(self, fail_at: int | None, errno_: int):
@@ -84,7 +84,7 @@ ANALYZE = ["analyze", "example", "--n-boot", "100", "--n-perm", "200", "--design
 
 
 def _writes(argv, out, monkeypatch) -> int:
-    from simulation import storage
+    from simulation.infra import storage
 
     disk = _FullDisk(None, 0)
     monkeypatch.setattr(storage, "tempfile", disk)
@@ -104,7 +104,7 @@ def test_a_full_or_read_only_disk_is_a_clear_error_and_resume_completes(
     """The k-th write fails (early: a block; middle; last: a table, summary or figure): exit 2, no traceback,
     a message naming the cause and what to do; every file already written intact (and no temporary file
     left); then --resume gives the uninterrupted results."""
-    from simulation import storage
+    from simulation.infra import storage
 
     whole = tmp_path / "whole"
     total = _writes(argv, whole, monkeypatch)
@@ -132,8 +132,8 @@ def test_a_damaged_block_is_recomputed_on_resume_with_one_warning(damage, tmp_pa
     """A block cut short (a crash, a copy cut short) or with a flipped bit in its data (caught by the
     Parquet page checksums): --resume warns once naming it, computes it again, and the table equals the
     undamaged one; the tables carry the digest of the blocks they were built from."""
-    from simulation.runner import run_all_ci_scenarios
-    from simulation.scenarios import load_study
+    from simulation.models.scenarios import load_study
+    from simulation.study.runner import run_all_ci_scenarios
 
     scenarios = load_study("smoke")[:2]
     opts = {"n_reps": 40, "n_boot": 30, "seed": 1, "n_jobs": 1}
@@ -161,9 +161,9 @@ def test_one_writer_per_folder_refuses_waits_and_takes_over_a_dead_holder(tmp_pa
     import socket
     import threading
 
-    from simulation.runner import RunError, run_all_ci_scenarios
-    from simulation.scenarios import load_study
-    from simulation.storage import HOLDER_FILE, hold_folder
+    from simulation.infra.storage import HOLDER_FILE, hold_folder
+    from simulation.models.scenarios import load_study
+    from simulation.study.runner import RunError, run_all_ci_scenarios
 
     scenarios = load_study("smoke")[:1]
     opts = {"n_reps": 20, "n_boot": 20, "seed": 1, "n_jobs": 1}
@@ -220,7 +220,7 @@ def test_units_remembered_in_memory_read_back_as_the_file_does(tmp_path):
     """``BlockStore.put(remember=True)`` keeps the unit for the first ``get``: the same table and the same
     digest as reading the file (so the provenance's ``blocks_digest`` does not depend on it); a unit written
     again is remembered as its new self, and a later ``get`` reads the file."""
-    from simulation.storage import BlockStore, remembered_bytes
+    from simulation.infra.storage import BlockStore, remembered_bytes
 
     first = pd.DataFrame({"n": [1], "values": [[0.25, 0.5]]})
     second = pd.DataFrame({"n": [2], "values": [[0.75, 1.0]]})

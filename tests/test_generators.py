@@ -13,8 +13,10 @@ import pandas as pd
 import pytest
 from scipy import special, stats
 
-from simulation import generators, spearman_rho_2d
-from simulation.generators import (
+from simulation import spearman_rho_2d
+from simulation.engine.seeding import child_seed, rng_from
+from simulation.models import generators
+from simulation.models.generators import (
     calibrate_rank_mixing,
     calibrate_tied,
     calibrate_tied_grid,
@@ -29,8 +31,7 @@ from simulation.generators import (
     tie_counts,
     x_values,
 )
-from simulation.scenarios import Scenario, builtin_studies, load_study, scenario_seed
-from simulation.seeding import child_seed, rng_from
+from simulation.models.scenarios import Scenario, builtin_studies, load_study, scenario_seed
 
 # Copied by hand from shared/reference/karwowski2018_tie_templates.csv.
 REFERENCE_ROWS = [

@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simulation import _kernels, kendall
-from simulation.bootstrap import resample_indices, resample_keys
-from simulation.seeding import child_seed
+from simulation.engine import _kernels
+from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import resample_indices, resample_keys
+from simulation.statistics import kendall
 from tests import reference
 
 
@@ -245,14 +246,14 @@ def test_unknown_statistic_is_named():
 # Through the study runner
 # --------------------------------------------------------------------------
 def _small():
-    from simulation.scenarios import load_study
+    from simulation.models.scenarios import load_study
 
     smoke = load_study("smoke")
     return [smoke[0], smoke[8]]  # tied rank mixing (measured truth), continuous Plackett (exact truth)
 
 
 def _run(**kw):
-    from simulation.runner import BLOCK_REPS, run_all_ci_scenarios
+    from simulation.study.runner import BLOCK_REPS, run_all_ci_scenarios
 
     opts = {"n_reps": BLOCK_REPS + 20, "n_boot": 40, "confidence_level": 0.9, "seed": 5, "n_jobs": 1,
             "statistics": ("spearman", "kendall_b")} | kw  # fmt: skip
@@ -286,13 +287,13 @@ def test_runner_tables_with_kendall_are_identical_across_n_jobs_paths_and_resume
 
 
 def _scenario_root(scenario):
-    from simulation.scenarios import scenario_seed
+    from simulation.models.scenarios import scenario_seed
 
     return scenario_seed(5, scenario)
 
 
 def test_runner_refuses_a_method_kendall_does_not_define_and_an_unknown_statistic():
-    from simulation.runner import RunError
+    from simulation.study.runner import RunError
 
     with pytest.raises(RunError, match=r"`methods` must be a non-empty subset of \['percentile', .*'wald_ase'\] "
                                        r"\(the methods of \['kendall_b'\]\), got \['fisher_z_bonett_wright'\]"):
@@ -311,8 +312,8 @@ def test_runner_refuses_a_method_kendall_does_not_define_and_an_unknown_statisti
 def test_kendall_truth_is_the_written_out_least_squares_fit_and_population_values():
     """The measured expected tau-b: the intercept of the least-squares line of tau-b on the mixing control
     over the very datasets it drew (exact); the continuous models' population tau in closed form."""
-    from simulation.generators import expected_sample_spearman, tied_cheap_inputs
-    from simulation.scenarios import Scenario
+    from simulation.models.generators import expected_sample_spearman, tied_cheap_inputs
+    from simulation.models.scenarios import Scenario
 
     counts, c, seed = (8, 8, 8, 6), 0.4, np.random.SeedSequence(3)
     est = lambda inputs: kendall.tau_b_rows(*kendall.inputs_groups(inputs))  # noqa: E731
@@ -333,7 +334,7 @@ def test_kendall_truth_is_the_written_out_least_squares_fit_and_population_value
 
 
 def test_plackett_tau_against_a_long_simulation_and_its_symmetry():
-    from simulation.continuous import plackett_scores, plackett_theta_for
+    from simulation.models.continuous import plackett_scores, plackett_theta_for
 
     theta = plackett_theta_for(0.5)
     assert kendall.plackett_tau(theta) == pytest.approx(-kendall.plackett_tau(1 / theta), abs=1e-13)
@@ -347,9 +348,9 @@ def test_kendall_controls_are_on_kendalls_scale():
     """The indicator controls standardize atanh(tau) by sqrt((n - 4) / 0.437): at the truth they fire about as
     often as their nominal levels (with Spearman's sqrt(n - 3) they would sit about 1.5 SD further out and
     almost never fire).  Bivariate normal, n = 60: share of d <= -z (alpha = 0.1) within 0.02 of 0.05."""
-    from simulation.estimators import JACKKNIFE_SHIFTS, N_CONTINUOUS, controls
-    from simulation.scenarios import Scenario
-    from simulation.statistics import KENDALL_B
+    from simulation.models.scenarios import Scenario
+    from simulation.statistics.statistic import KENDALL_B
+    from simulation.study.estimators import JACKKNIFE_SHIFTS, N_CONTINUOUS, controls
 
     s = Scenario(case="t", generator="bivariate_normal", n=60, rho=0.3)
     x, y = s.generate(4000, 1)
@@ -362,7 +363,7 @@ def test_kendall_controls_are_on_kendalls_scale():
 def test_resample_controls_for_kendall_equal_the_written_out_controls(tied_pair):
     """The statistic-agnostic control kernel equals Spearman's fused one bit for bit (same draws, same order of
     summation), and with Kendall's jackknife the written-out controls of the same resamples."""
-    from simulation.statistics import KENDALL_B
+    from simulation.statistics.statistic import KENDALL_B
 
     x, y = tied_pair
     gx, n_gx, gy, n_gy = _groups(x, y)
@@ -385,8 +386,8 @@ def test_kendall_control_variate_estimates_are_unbiased(size_factor):
     with plain means of 6,000 others (independent seeds) within 4 combined MCSEs, for every method, on a tied
     model and the bivariate normal: 48 comparisons, a false-alarm rate below 0.3% (48 x 2 (1 - Phi(4))).
     ``--full-size``: 5 times the datasets, the same rate."""
-    from simulation.runner import run_all_ci_scenarios
-    from simulation.scenarios import Scenario
+    from simulation.models.scenarios import Scenario
+    from simulation.study.runner import run_all_ci_scenarios
 
     for scenario in (
         Scenario(case="t", generator="rank_mixing", n=30, k=4, template="even", rho=0.4),
@@ -461,8 +462,8 @@ def test_kendall_power_curve_has_size_alpha_at_zero_and_grows():
     20,000 permutations) plus the Monte Carlo p-value's conservative bias 1/(B + 1): false-alarm rate 6e-5.
     The normal approximation is not exact under ties: held to 0.02.  Power grows along the grid, and the
     grid's rho_true is tau's estimand (the expected sample tau-b, measured)."""
-    from simulation.power import PowerSettings, power_curve
-    from simulation.scenarios import Scenario
+    from simulation.models.scenarios import Scenario
+    from simulation.power.curves import PowerSettings, power_curve
 
     s = Scenario(case="size", generator="rank_mixing", n=30, rho=0.3, template="custom", counts=(10, 10, 10))
     settings = PowerSettings(n_reps=20_000, grid=(0.0, 0.3), n_perm=20_000, seed=13)
@@ -489,7 +490,7 @@ def test_kendall_power_curve_has_size_alpha_at_zero_and_grows():
 def test_summary_compares_the_statistics_on_one_scale():
     """With both statistics the summary has a comparison section whose rows are every (statistic, method) and
     whose width column is mean_width / empirical_se recomputed from the table; a Spearman-only summary has none."""
-    from simulation.report import summary_markdown
+    from simulation.present.report import summary_markdown
 
     res = _run(n_reps=120)
     text = summary_markdown(res.coverage, res.provenance)
@@ -509,8 +510,8 @@ def test_kendall_fisher_z_coverage_for_the_bivariate_normal_against_a_plain_simu
     for tau-b (its cheap phase with the generator's streams) against a plain NumPy simulation of the same
     intervals on independent datasets (tau by counting pairs, the ASE written out from the pairs' signs,
     truth (2/pi) asin(rho)); within 4 combined MCSEs each (false-alarm rate 1.3e-4 for the two)."""
-    from simulation.runner import run_all_ci_scenarios
-    from simulation.scenarios import Scenario
+    from simulation.models.scenarios import Scenario
+    from simulation.study.runner import run_all_ci_scenarios
 
     s = Scenario(case="t", generator="bivariate_normal", n=40, rho=0.5)
     res = run_all_ci_scenarios([s], n_reps=200, n_reps_cheap=20_000, n_boot=20, seed=8, n_jobs=1,
@@ -548,8 +549,8 @@ def test_kendall_reported_mcse_is_calibrated(size_factor):
     of each headline estimate over the runs over its root-mean-square reported MCSE lies within 4 / sqrt(2 (R - 1)) of 1
     (0.28 at R = 100, 0.13 at 500) for coverage and the lower endpoint of percentile, BCa and two asymptotic
     methods: 8 ratios at 4 SEs, a false-alarm rate of about 5e-4."""
-    from simulation.runner import run_all_ci_scenarios
-    from simulation.scenarios import Scenario
+    from simulation.models.scenarios import Scenario
+    from simulation.study.runner import run_all_ci_scenarios
 
     scenario = Scenario(case="t", generator="rank_mixing", n=30, k=5, template="even", rho=0.3)
     n_runs = 100 * size_factor
@@ -569,8 +570,8 @@ def test_kendall_reported_mcse_is_calibrated(size_factor):
 
 
 def test_kendall_bad_input_messages_name_the_value():
-    from simulation.runner import RunError
-    from simulation.scenarios import Scenario
+    from simulation.models.scenarios import Scenario
+    from simulation.study.runner import RunError
 
     x, y = np.arange(8.0), np.arange(8.0)[::-1]
     allowed = r"\['two-sided', 'greater', 'less'\]"
@@ -581,7 +582,7 @@ def test_kendall_bad_input_messages_name_the_value():
     with pytest.raises(ValueError, match=r"`x_counts` and `y_counts` must each sum to the same n >= 3, got 5 and 6"):
         kendall.null_variance_s((2, 3), (3, 3))
     tiny = Scenario(case="t", generator="rank_mixing", n=4, rho=0.2, template="custom", counts=(2, 2))
-    from simulation.runner import run_all_ci_scenarios
+    from simulation.study.runner import run_all_ci_scenarios
 
     with pytest.raises(RunError, match=r"Kendall's tau-b intervals need n >= 5; scenario '.*n4.*' has n = 4"):
         run_all_ci_scenarios([tiny], n_reps=10, n_boot=10, statistics="kendall_b", n_jobs=1)

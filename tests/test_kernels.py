@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from simulation import _kernels, midranks, spearman_rho_2d
-from simulation.bootstrap import resample_indices, resample_keys
-from simulation.seeding import child_seed
-from simulation.spearman import group_ids
+from simulation import midranks, spearman_rho_2d
+from simulation.engine import _kernels
+from simulation.engine.ranks import group_ids
+from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import resample_indices, resample_keys
 from tests import reference
 
 
@@ -293,7 +294,7 @@ def test_column_moments_equal_numpy():
 def test_child_keys_equal_numpy_seed_sequence(seed):
     """The kernel's SeedSequence hashing gives the keys NumPy gives each child (entropy of any length,
     big integers, other pool sizes, nested spawn keys)."""
-    from simulation.seeding import child_keys
+    from simulation.engine.seeding import child_keys
 
     want = resample_keys([child_seed(seed, r) for r in range(300)])
     np.testing.assert_array_equal(child_keys(seed, 0, 300), want)
@@ -316,8 +317,8 @@ def test_sample_size_limit_of_the_exact_integer_sums():
     2,097,151 the int64 sums wrap silently: the kernel then returns NaN or a wrong value)."""
     from scipy import stats
 
-    from simulation._validation import MAX_SAMPLE_SIZE, check_paired_data
-    from simulation.generators import rank_statistics, score_rank_inputs
+    from simulation.core.validation import MAX_SAMPLE_SIZE, check_paired_data
+    from simulation.models.generators import rank_statistics, score_rank_inputs
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=MAX_SAMPLE_SIZE)

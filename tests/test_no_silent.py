@@ -24,13 +24,13 @@ from simulation import (
     Statistic,
     TargetNotMetWarning,
     bootstrap_ci_single,
-    kendall,
     load_study,
     run_all_ci_scenarios,
 )
-from simulation.analyze import against, recommend
-from simulation.cli import main
-from simulation.scenarios import STUDY_COLUMNS
+from simulation.analyze.analysis import against, recommend
+from simulation.cli.parser import main
+from simulation.models.scenarios import STUDY_COLUMNS
+from simulation.statistics import kendall
 from tests.userstats import ODD_SPEARMAN, PLAIN_SPEARMAN, SOMETIMES_NAN
 
 HEADER = "case,generator,n,k,template,counts,rho"
@@ -371,20 +371,20 @@ def test_methods_error_lists_each_method_once(capsys):
 
 
 def test_power_table_has_no_negative_zero():
-    from simulation.power import PowerSettings, run_power_study
+    from simulation.power.curves import PowerSettings, run_power_study
 
     res = run_power_study(SMALL[:1], PowerSettings(n_reps=40, n_perm=40, grid=(0.0, 0.3), seed=1), n_jobs=1)
     assert not np.signbit(res.power.loc[res.power["rho_true"] == 0, "rho_true"]).any()
 
 
 def test_plan_durations_under_a_second_are_not_zero():
-    from simulation.commands import _duration
+    from simulation.cli.commands import _duration
 
     assert _duration(0.3) == "0.3 s" and _duration(0.01) == "< 0.1 s" and _duration(65) == "65 s"
 
 
 def test_a_stop_after_the_tables_are_written_exits_0(tmp_path, monkeypatch, capsys):
-    import simulation.commands as commands
+    import simulation.cli.commands as commands
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -398,7 +398,7 @@ def test_a_stop_after_the_tables_are_written_exits_0(tmp_path, monkeypatch, caps
 
 
 def test_analyze_flags_the_datas_intervals_that_leave_the_range():
-    import simulation.analyze as an
+    import simulation.analyze.analysis as an
 
     pairs = an.complete_pairs(list(range(10)), [1, 2, 4, 3, 6, 5, 7, 9, 8, 10])
     rho, table = an.data_intervals(pairs, an.AnalysisSettings(n_boot=500))
@@ -423,7 +423,7 @@ def test_odd_symmetric_must_be_a_bool():
 
 
 def test_scenario_kendall_truth_is_deprecated_and_gives_the_same_numbers():
-    from simulation import kendall
+    from simulation.statistics import kendall
 
     s = load_study("smoke")[0]
     with pytest.warns(DeprecationWarning, match="kendall.truth"):

@@ -10,9 +10,11 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from simulation import _kernels
-from simulation.generators import generate_tied_batch, tie_counts
-from simulation.power import (
+from simulation.engine import _kernels
+from simulation.engine.ranks import spearman_rho_2d
+from simulation.models.generators import generate_tied_batch, tie_counts
+from simulation.models.scenarios import Scenario, load_study
+from simulation.power.curves import (
     PowerSettings,
     _t_approx_reject,
     asymptotic_power,
@@ -24,8 +26,6 @@ from simulation.power import (
     run_power_study,
     t_approx_pvalues,
 )
-from simulation.scenarios import Scenario, load_study
-from simulation.spearman import spearman_rho_2d
 from tests.reference import spearman_scipy
 
 
@@ -131,9 +131,9 @@ def test_curve_points_are_the_generated_datasets():
     """The fused power path gives the same Spearman values as generating each grid point's datasets."""
     for s in (load_study("smoke")[0], load_study("smoke")[3], load_study("smoke")[7]):
         settings = PowerSettings(n_reps=50, grid=(0.0, 0.3), seed=2)
-        from simulation.power import _CurveData
-        from simulation.scenarios import scenario_seed
-        from simulation.seeding import child_seed
+        from simulation.engine.seeding import child_seed
+        from simulation.models.scenarios import scenario_seed
+        from simulation.power.curves import _CurveData
 
         seed = child_seed(scenario_seed(settings.seed, s), 2)
         data = _CurveData(s, 50, seed)
@@ -232,7 +232,7 @@ def test_permutation_test_has_size_alpha_at_rho_zero_on_tied_designs(counts):
     1 / (n_perm + 1)) allowed for."""
     s = Scenario(case="size", generator="rank_mixing", n=30, rho=0.3, template="custom", counts=counts)
     settings = PowerSettings(n_reps=20_000, grid=(0.0, 0.3), n_perm=100_000, seed=13)
-    from simulation.power import _CurveData
+    from simulation.power.curves import _CurveData
 
     assert _CurveData(s, 10, 0).coefficients([0.0, -0.3, 0.3])[0] == 0.0
     curve = power_curve(s, settings)

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulation.analyze import complete_pairs, read_pairs
-from simulation.cli import main
-from simulation.scenarios import STUDY_COLUMNS, load_study
+from simulation.analyze.analysis import complete_pairs, read_pairs
+from simulation.cli.parser import main
+from simulation.models.scenarios import STUDY_COLUMNS, load_study
 
 CELLS = st.one_of(
     st.sampled_from(["", "0", "-1", "0.3", "1.5", "nan", "inf", "80", "rank_mixing", "bivariate_normal",

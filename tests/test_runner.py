@@ -17,8 +17,9 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import stats
 
-from simulation.metrics import interval_performance, wilson_interval
-from simulation.runner import (
+from simulation.models.scenarios import Scenario, load_study
+from simulation.study.metrics import interval_performance, wilson_interval
+from simulation.study.runner import (
     ALL_METHODS,
     BLOCK_REPS,
     RunError,
@@ -27,7 +28,6 @@ from simulation.runner import (
     read_provenance,
     run_all_ci_scenarios,
 )
-from simulation.scenarios import Scenario, load_study
 
 SMOKE = load_study("smoke")
 # two tied-x scenarios and one continuous; n_reps > BLOCK_REPS exercises two blocks
@@ -280,7 +280,7 @@ def test_output_folder_and_provenance_errors(tmp_path):
 
 
 def test_estimator_sentence_names_each_kind_of_estimate():
-    from simulation.report import estimator_sentence
+    from simulation.present.report import estimator_sentence
 
     def frame(boot: list[str], asym: list[str]) -> pd.DataFrame:
         return pd.DataFrame(
@@ -295,8 +295,8 @@ def test_estimator_sentence_names_each_kind_of_estimate():
 
 
 def test_one_scenario_and_one_method_string_are_accepted_and_wrong_types_named():
-    from simulation.runner import check_methods
-    from simulation.scenarios import check_scenarios
+    from simulation.models.scenarios import check_scenarios
+    from simulation.study.runner import check_methods
 
     s = SMALL[0]
     assert check_scenarios(s) == [s]
@@ -327,10 +327,10 @@ def test_bias_mcse_matches_the_spread_of_bias_over_runs_with_independent_truths(
     error (about 0.004) is as large as the cheap phase's (2,000 datasets, about 0.003): leaving it out of the
     MCSE (``SE / sqrt(N)`` alone) would give a ratio near 1.6.  The SD of 150 normal draws has relative SE
     1/sqrt(2 * 149) = 0.058; the bound 4 of those (0.23) is a false-alarm rate of about 6e-5."""
-    from simulation import generators as g
-    from simulation.blocks import Record
-    from simulation.moments import Moments
-    from simulation.runner import _estimate_summary
+    from simulation.engine.moments import Moments
+    from simulation.models import generators as g
+    from simulation.study.blocks import Record
+    from simulation.study.runner import _estimate_summary
 
     counts, model, coefficient, n_cheap, repeats = (8, 8, 8, 6), "rank_mixing", 0.5, 2000, 150
     seeds = np.random.SeedSequence(20261202).spawn(2 * repeats)
@@ -360,10 +360,10 @@ def test_datasets_of_blocks_units_phases_and_scenarios_come_from_distinct_stream
     estimates agree at under 1% of positions (measured: at most 0.4% here), a shared stream at all of them."""
     import dataclasses
 
-    from simulation.blocks import CHEAP_UNIT_BLOCKS, STREAM_CHEAP, STREAM_DATA
-    from simulation.generators import rank_statistics
-    from simulation.scenarios import scenario_seed
-    from simulation.seeding import child_seed
+    from simulation.engine.seeding import child_seed
+    from simulation.models.generators import rank_statistics
+    from simulation.models.scenarios import scenario_seed
+    from simulation.study.blocks import CHEAP_UNIT_BLOCKS, STREAM_CHEAP, STREAM_DATA
 
     s = SMOKE[0]
     twin = dataclasses.replace(s, case="twin")  # the same design under another key

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from simulation import Settings, load_settings
-from simulation.cli import main
+from simulation.cli.parser import main
 
 
 def test_packaged_defaults_when_no_config(tmp_path, monkeypatch):
@@ -165,7 +165,7 @@ def test_plan_for_both_statistics(capsys):
 
 def test_two_phase_allocation_is_the_lagrange_optimum():
     """(m, N) meets the plain variance and no other split of the same budget does better."""
-    from simulation.commands import two_phase_allocation
+    from simulation.cli.commands import two_phase_allocation
 
     n_plain, c_b, c_c = 10_000, 300e-6, 4e-6
     for a, b in ((1 / 40, 1 - 1 / 40), (0.006, 0.02)):
@@ -250,7 +250,7 @@ def test_renamed_power_option_and_keyword_still_work_with_a_warning(tmp_path, ca
     """``power --n-sims`` and ``PowerSettings(n_sims=)`` (renamed to n_reps in 0.1.0) keep working for a release."""
     import pandas as pd
 
-    from simulation.power import PowerSettings
+    from simulation.power.curves import PowerSettings
 
     out = tmp_path / "p"
     argv = ["power", "smoke", "--grid-max", "0.2", "--grid-step", "0.1", "--n-perm", "200", "--n-jobs", "1",

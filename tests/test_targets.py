@@ -12,9 +12,10 @@ import pandas as pd
 import pytest
 
 from simulation import read_provenance
-from simulation.blocks import BLOCK_REPS, SLICE_REPS, Record, UnitContext, run_boot_block, run_cheap_unit
-from simulation.cli import main
-from simulation.runner import (
+from simulation.cli.parser import main
+from simulation.models.scenarios import load_study
+from simulation.study.blocks import BLOCK_REPS, SLICE_REPS, Record, UnitContext, run_boot_block, run_cheap_unit
+from simulation.study.runner import (
     SHARE_DECAY,
     TARGET_MARGIN,
     RunError,
@@ -24,7 +25,6 @@ from simulation.runner import (
     target_allocation,
     two_phase_allocation,
 )
-from simulation.scenarios import load_study
 
 SMOKE = load_study("smoke")
 SMALL = [SMOKE[0], SMOKE[4], SMOKE[8]]  # tied rank mixing, tied Gaussian copula, continuous Plackett
@@ -164,7 +164,7 @@ def test_a_grown_bootstrap_block_continues_bit_identically(scenario, statistic):
 def test_a_target_run_continues_grown_cheap_units_and_equals_one_at_its_final_sizes(monkeypatch):
     """Growth continues each scenario's last cheap unit from the round before (whole blocks), and the
     tables equal those of a run given the final allocation from the start (every unit from scratch)."""
-    from simulation import runner
+    from simulation.study import runner
 
     starts = []
 

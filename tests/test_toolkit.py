@@ -13,17 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-from simulation import _kernels
-from simulation.bootstrap import resample_indices, resample_keys
-from simulation.cli import main
-from simulation.slo import (
-    compliance_report,
-    regression_check,
-    slo_compliance,
-    threshold_compliance,
-    vargha_delaney_magnitude,
-)
-from simulation.toolkit import (
+from simulation.cli.parser import main
+from simulation.engine import _kernels
+from simulation.inference.bootstrap import resample_indices, resample_keys
+from simulation.toolkit.bootstrap import (
     WARN_ONE,
     WARN_TWO,
     aggregate_campaign_results,
@@ -31,7 +24,14 @@ from simulation.toolkit import (
     compute_lower_bound_95,
     compute_metric_ci,
 )
-from simulation.toolkit_study import run_check
+from simulation.toolkit.slo import (
+    compliance_report,
+    regression_check,
+    slo_compliance,
+    threshold_compliance,
+    vargha_delaney_magnitude,
+)
+from simulation.toolkit.study import run_check
 from tests.reference import bca_lower_bound_reference
 
 Z = 4.5  # tolerance in (known, not estimated) Monte Carlo SEs: two-sided false-alarm rate 7e-6 per check
@@ -153,7 +153,7 @@ def test_lower_bound_tail_keyword_and_reference():
 
 
 def test_lower_bound_small_n_and_zero_spread(caplog):
-    with caplog.at_level(logging.WARNING, logger="simulation.toolkit"):
+    with caplog.at_level(logging.WARNING, logger="simulation.toolkit.bootstrap"):
         assert compute_lower_bound_95([0.5, 0.7, 0.9], run_id="abcdef12") == 0.0
     assert "only 3 cases" in caplog.text and "abcdef12" in caplog.text
     assert compute_lower_bound_95([0.6] * 7, run_id="abcdef12") == 0.6
@@ -358,7 +358,7 @@ def test_lower_bound_bca_conventions_written_out_on_data_with_many_ties_at_the_m
     both written out on the same resamples (the documented stream: default_rng(int(run_id[:8], 16)))."""
     from scipy.special import ndtr, ndtri
 
-    from simulation.toolkit import lower_bound_95
+    from simulation.toolkit.bootstrap import lower_bound_95
 
     x = np.array([0.0, 0.0, 0.5, 0.5, 0.5, 1.0, 1.0, 0.5])
     run_id = "3f2a9c1e"
@@ -386,7 +386,7 @@ def test_lower_bound_bca_conventions_written_out_on_data_with_many_ties_at_the_m
 def test_lower_bound_states_its_percentile_fallback():
     """One resample lies on one side of the mean: z0 is undefined, the bound is the plain percentile, and the
     result says so (it was silent)."""
-    from simulation.toolkit import lower_bound_95
+    from simulation.toolkit.bootstrap import lower_bound_95
 
     res = lower_bound_95([0.1, 0.2, 0.9, 0.4, 0.3], run_id="00000001", n_resamples=1)
     assert res.status == "bca_bias_undefined" and math.isinf(res.z0) and res.level == 0.025

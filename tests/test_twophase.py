@@ -9,8 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulation import _kernels
-from simulation.blocks import (
+from simulation.engine import _kernels
+from simulation.engine.intervals import BOOTSTRAP_METHODS, fisher_z_ci
+from simulation.engine.moments import Moments
+from simulation.engine.ranks import group_ids, spearman_rho_2d
+from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import resample_indices
+from simulation.models.generators import rank_statistics, tied_cheap_inputs
+from simulation.models.scenarios import Scenario, load_study, scenario_seed
+from simulation.study.blocks import (
     ALL_METHODS,
     ASYMPTOTIC_METHODS,
     BLOCK_REPS,
@@ -19,16 +26,9 @@ from simulation.blocks import (
     STREAM_DATA,
     STREAM_RESAMPLES,
 )
-from simulation.bootstrap import resample_indices
-from simulation.estimators import CONTROL_SETS, CROSSFIT_FOLDS, RIDGE, controls, crossfit_estimate
-from simulation.generators import rank_statistics, tied_cheap_inputs
-from simulation.intervals import BOOTSTRAP_METHODS, fisher_z_ci
-from simulation.metrics import interval_performance
-from simulation.moments import Moments
-from simulation.runner import run_all_ci_scenarios
-from simulation.scenarios import Scenario, load_study, scenario_seed
-from simulation.seeding import child_seed
-from simulation.spearman import group_ids, spearman_rho_2d
+from simulation.study.estimators import CONTROL_SETS, CROSSFIT_FOLDS, RIDGE, controls, crossfit_estimate
+from simulation.study.metrics import interval_performance
+from simulation.study.runner import run_all_ci_scenarios
 from tests import reference
 
 SMOKE = load_study("smoke")
@@ -78,7 +78,7 @@ def test_measured_truth_matches_brute_force_and_its_control_has_mean_zero():
     scenario = TIED_MODELS["rank_mixing"]
     truth = scenario.truth(0.0003)
     assert truth.mcse <= 0.0003 and truth.n_reps > 0
-    from simulation.generators import tied_cheap_inputs
+    from simulation.models.generators import tied_cheap_inputs
 
     inputs = tied_cheap_inputs("rank_mixing", 400_000, scenario.counts, scenario.calibration().coefficient, 99,
                                truth_control=True)  # fmt: skip
@@ -97,7 +97,7 @@ def test_measured_truth_equals_a_written_out_least_squares_fit_on_the_same_draws
     control-variate estimate is the intercept of the least-squares line of r on the control u (whose
     mean is exactly 0), and its MCSE is the residual SD (n - 2 degrees of freedom) over sqrt(n)
     (Glasserman 2004, §4.1.1).  A wrong sign of the correction moves the value by 2 beta mean(u)."""
-    from simulation.generators import expected_sample_spearman, tied_cheap_inputs
+    from simulation.models.generators import expected_sample_spearman, tied_cheap_inputs
 
     counts, coefficient, seed, chunk = (20, 8, 8, 6), 0.4, np.random.SeedSequence(77), 300
     truth = expected_sample_spearman("rank_mixing", counts, coefficient, seed, target_mcse=0.0009, chunk=chunk)
@@ -339,7 +339,7 @@ def test_reported_mcse_is_calibrated(size_factor):
 @pytest.mark.parametrize("model", ["rank_mixing", "log_linear"])
 def test_one_pass_template_kernel_equals_the_general_cheap_path(model):
     """The fused kernel (noise -> rho, jackknife SE) gives what RankInputs give for the same draws."""
-    from simulation.generators import rank_statistics, tied_cheap_inputs, tied_cheap_statistics
+    from simulation.models.generators import rank_statistics, tied_cheap_inputs, tied_cheap_statistics
 
     scenario = TIED_MODELS[model]
     blocks = [(500, child_seed(7, 0)), (123, child_seed(7, 1))]
@@ -355,7 +355,7 @@ def test_one_pass_template_kernel_equals_the_general_cheap_path(model):
 def test_scenario_sizes_give_each_scenario_its_own_phases():
     """A scenario with its own (n_reps, n_reps_cheap) gets exactly the rows it gets when run alone with those
     sizes; the others keep the common sizes; a key that names no scenario, or N < M, is refused."""
-    from simulation._validation import RunError
+    from simulation.core.validation import RunError
 
     two = SMOKE[:2]
     own = {two[1].key: (300, 900)}

@@ -14,9 +14,9 @@ import math
 import numpy as np
 from numba import njit
 
-from simulation.custom import dense_ranks
-from simulation.intervals import FISHER_Z_VARIANCES
-from simulation.statistics import Statistic
+from simulation.engine.intervals import FISHER_Z_VARIANCES
+from simulation.statistics.custom import dense_ranks
+from simulation.statistics.statistic import Statistic
 
 
 @njit(cache=True)

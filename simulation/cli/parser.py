@@ -10,10 +10,11 @@ import argparse
 import math
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 
-from simulation import __version__
-from simulation.settings import load_settings
+from simulation.core.settings import load_settings
+from simulation.core.version import __version__
 
 
 class CliError(Exception):
@@ -36,7 +37,7 @@ def _checked(convert, ok, allowed: str):
 
 
 _positive_int = _checked(int, lambda v: v >= 1, "an integer >= 1")
-#: ``--n-boot``: the bootstrap intervals need two resamples (:data:`simulation.intervals.MIN_N_BOOT`).
+#: ``--n-boot``: the bootstrap intervals need two resamples (:data:`simulation.engine.intervals.MIN_N_BOOT`).
 _n_boot = _checked(int, lambda v: v >= 2, "an integer >= 2 (an interval needs two resamples)")
 _level = _checked(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 _seed = _checked(int, lambda v: v >= 0, "a non-negative integer")
@@ -47,8 +48,11 @@ _percent = _checked(float, lambda v: 0 < v < 100, "a number in (0, 100)")
 
 
 def _method_list(text: str) -> tuple[str, ...]:
-    from simulation.runner import statistic_methods
-    from simulation.statistics import STATISTICS
+    # deferred: numba kernels load only when an option needs them, not for --help
+    from simulation.statistics.statistic import STATISTICS
+
+    # deferred: the study layer loads only when an option needs it, not for --help
+    from simulation.study.runner import statistic_methods
 
     known = list(dict.fromkeys(m for stat in STATISTICS for m in statistic_methods(stat)))
     # a user statistic's (checked against it later); each name once, whoever defines it
@@ -84,7 +88,8 @@ def _plan_target(text: str) -> str:
 
 
 def _target(text: str) -> str:
-    from simulation.runner import check_targets
+    # deferred: the study layer loads only when an option needs it, not for --help
+    from simulation.study.runner import check_targets
 
     try:
         check_targets([text])
@@ -94,7 +99,8 @@ def _target(text: str) -> str:
 
 
 def _statistic_list(text: str) -> tuple[str, ...]:
-    from simulation.statistics import BUILTIN
+    # deferred: numba kernels load only when an option needs them, not for --help
+    from simulation.statistics.statistic import BUILTIN
 
     names = tuple(v.strip() for v in text.split(",") if v.strip())
     if not names or any(v not in BUILTIN and ":" not in v for v in names) or len(set(names)) != len(names):
@@ -375,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
     try:
         settings = load_settings(args.config)
-        from simulation import commands
+        from simulation.cli import commands  # deferred: a command loads its layers when it runs, not for --help
 
         return getattr(commands, args.command.replace("-", "_"))(args, settings)
     except (CliError, ValueError, TypeError, FileNotFoundError) as exc:
@@ -404,14 +410,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()
 
 
 def _stop_workers() -> None:
     """End joblib's worker processes now (they would otherwise finish their blocks for nobody)."""
     try:
+        # deferred: joblib loads only on the way out of an interrupted run
         from joblib.externals.loky import get_reusable_executor
 
         get_reusable_executor().shutdown(wait=True, kill_workers=True)

@@ -2,7 +2,7 @@
 
 Everything here is deterministic: randomness comes only from the ``seed``
 (or ``run_id``) argument, so the same inputs give the same bytes.
-Interval formulas are those of :func:`simulation.intervals.bootstrap_intervals`
+Interval formulas are those of :func:`simulation.engine.intervals.bootstrap_intervals`
 (Efron & Tibshirani 1993, eqs. 13.5, 14.9-14.15; Davison & Hinkley 1997,
 eq. 5.6), shared with the Spearman engine.
 """
@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
 
-from simulation._validation import check_confidence_level, check_positive_int
-from simulation.intervals import bootstrap_intervals
+from simulation.core.validation import check_confidence_level, check_positive_int
+from simulation.engine.intervals import bootstrap_intervals
 
 log = logging.getLogger(__name__)
 
@@ -250,11 +250,11 @@ def _run_id_seed(run_id: str) -> int:
 #: BCa bias-correction conventions: ``strict`` counts the bootstrap values strictly below the estimate
 #: (Efron & Tibshirani 1993, eq. 14.14 as printed; seed 004's specified computation), ``half`` counts values
 #: equal to it as half (Davison & Hinkley 1997, §5.3.2; ``scipy.stats.bootstrap``; this package's engine,
-#: :mod:`simulation.intervals`).  They differ only when many resamples equal the estimate (small n, discrete
+#: :mod:`simulation.engine.intervals`).  They differ only when many resamples equal the estimate (small n, discrete
 #: scores), where ``strict`` biases ``z0`` downward.
 BCA_CONVENTIONS = ("strict", "half")
 #: Status of a BCa bound whose bias correction is undefined (every bootstrap value on one side of the
-#: estimate): the same name as the engine's (:data:`simulation.intervals.STATUS_BCA_BIAS`).
+#: estimate): the same name as the engine's (:data:`simulation.engine.intervals.STATUS_BCA_BIAS`).
 STATUS_BCA_BIAS_UNDEFINED = "bca_bias_undefined"
 
 

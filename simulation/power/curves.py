@@ -51,24 +51,47 @@ import hashlib
 import math
 import warnings
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from simulation import _kernels, continuous, generators
-from simulation._validation import check_n_jobs, check_paired_data, check_positive_int, check_seed
-from simulation.bootstrap import resample_keys
-from simulation.columns import MIN_DETECTABLE, POWER
-from simulation.columns import names as column_names
-from simulation.pvalues import check_alternative as _check_alternative
-from simulation.pvalues import pvalues_from_null, pvalues_rowwise
-from simulation.scenarios import Scenario, check_scenarios, scenario_seed
-from simulation.seeding import child_keys, child_seed
-from simulation.settings import resolve_seed
-from simulation.spearman import midranks, spearman_rho_2d
-from simulation.statistics import Statistic, get_statistic
-from simulation.storage import provenance_record, write_parquet, write_text
+from simulation.core.settings import resolve_seed
+from simulation.core.validation import check_n_jobs, check_paired_data, check_positive_int, check_seed
+from simulation.core.version import __version__
+from simulation.engine import _kernels
+from simulation.engine.pvalues import check_alternative as _check_alternative
+from simulation.engine.pvalues import pvalues_from_null, pvalues_rowwise
+from simulation.engine.ranks import midranks, spearman_rho_2d
+from simulation.engine.seeding import child_keys, child_seed
+from simulation.inference.bootstrap import resample_keys
+from simulation.infra.parallel import check_backend, parallel_map
+from simulation.infra.storage import (
+    BlockStore,
+    hold_folder,
+    now,
+    prepare_output,
+    provenance_record,
+    write_parquet,
+    write_text,
+)
+from simulation.models import generators
+from simulation.models.generators import CALIBRATION_VERSION
+from simulation.models.scenarios import Scenario, check_scenarios, scenario_seed
+from simulation.present.report import power_summary_markdown
+from simulation.statistics import kendall
+from simulation.statistics.registry import (
+    check_statistics,
+    identity_statistics,
+    portable,
+    statistic_digests,
+    unit_key,
+    validate_statistics,
+)
+from simulation.statistics.statistic import Statistic, get_statistic
+from simulation.study.columns import MIN_DETECTABLE, POWER
+from simulation.study.columns import names as column_names
 
 TESTS = ("permutation", "t_approx")
 DIRECTIONS = ("observed", "positive", "negative", "both")
@@ -253,8 +276,8 @@ class _CurveData:
     def __init__(self, scenario: Scenario, n_reps: int, seed) -> None:
         self.scenario = scenario
         n = scenario.n
-        self.y_tied = scenario.generator == "empirical"
-        self.general = scenario.generator == "plackett"
+        self.y_tied = scenario.model.y_tied
+        self.general = not scenario.tied and scenario.model.mixing_parts is None
         self.seed = seed
         self.n_reps = n_reps
         if self.general:
@@ -263,10 +286,7 @@ class _CurveData:
             parts = generators._tied_parts(scenario.generator, n_reps, scenario.counts, seed, scenario.pool)
             self.sample = generators.MixingSample.from_parts(parts)
         else:
-            if scenario.generator == "bivariate_t":
-                a, b = continuous.bivariate_t_parts(n_reps, n, seed, scenario.df)
-            else:
-                a, b = continuous.bivariate_normal_parts(n_reps, n, seed)
+            a, b = scenario.model.mixing_parts(n_reps, n, seed, scenario.df)
             self.sample = generators.MixingSample(a, b, midranks(a))
 
     def coefficients(self, rhos: Sequence[float]) -> list[float]:
@@ -274,9 +294,7 @@ class _CurveData:
         s = self.scenario
         if s.tied and s.estimand == "expected_sample":
             return [c.coefficient for c in generators.calibrate_tied_grid(s.generator, rhos, s.counts, pool=s.pool)]
-        if s.generator == "bivariate_t":
-            return [continuous.bivariate_t_rho_for(r, s.df) for r in rhos]
-        return [2 * math.sin(math.pi * r / 6) for r in rhos]  # bivariate normal, untied Gaussian copula
+        return [s.model.latent(r, s.df) for r in rhos]  # the continuous models, the untied Gaussian copula
 
     def sample_r(self, rho: float, coefficient: float) -> np.ndarray:
         """Spearman's rho of every dataset at this grid point."""
@@ -365,14 +383,13 @@ def _kendall_curve(scenario: Scenario, settings: PowerSettings, data: _CurveData
     grid point's tau with its null SD ``sd0 = sqrt(Var0(S)) / sqrt((n0 - Tx)(n0 - Ty))`` (Noether 1987,
     JASA 82:645-647, the local-alternative approximation behind his sample-size formula for Kendall's
     test, here with the tie-corrected variance): two-sided ``Phi((tau - c) / sd0) + Phi((-tau - c) / sd0)``
-    with ``c`` the critical tau-b (:func:`simulation.kendall.normal_critical_tau`), averaged over the
+    with ``c`` the critical tau-b (:func:`simulation.statistics.kendall.normal_critical_tau`), averaged over the
     datasets' y tie structures when y is tied.  ``rho_true`` is tau's estimand at the grid point: the
     population tau of the
     continuous models ((2/pi) asin of the latent correlation; Plackett by quadrature), and for the tied-x
     generators the expected sample tau-b measured on the curve's own datasets with the mixing control
     variate (MCSE about 0.0002 at 10,000 datasets).
     """
-    from simulation import kendall
 
     s, n, alpha, alt = scenario, scenario.n, settings.alpha, settings.alternative
     rows = []
@@ -568,7 +585,7 @@ POWER_SUMMARY_FILE = "power_summary.md"
 _SCENARIO_COLUMNS = ("scenario", "statistic", "case", "generator", "n", "k", "template", "rho", "estimand")
 #: Columns of ``power.parquet`` and ``min_detectable.parquet``, in order (each is checked by name in
 #: ``tests/test_columns.py``: a new column without a check fails there).
-#: Names, meanings and units are listed once, in :mod:`simulation.columns`.
+#: Names, meanings and units are listed once, in :mod:`simulation.study.columns`.
 POWER_COLUMNS = column_names(POWER)
 MIN_DETECTABLE_COLUMNS = column_names(MIN_DETECTABLE)
 #: Name of a scenario's power curve in the block store (one unit of work per scenario).
@@ -599,10 +616,7 @@ class _PowerIdentity:
     statistic_digests: tuple[tuple[str, str], ...] = ()
 
     def as_dict(self) -> dict:
-        from simulation import __version__
-        from simulation.generators import CALIBRATION_VERSION
-
-        extra = {} if self.statistics == ("spearman",) else {"statistics": list(self.statistics)}
+        extra = identity_statistics(self.statistics)
         if self.statistic_digests:
             extra["statistic_digests"] = dict(self.statistic_digests)
         return self.settings.as_dict() | {"format_version": self.format_version, "package_version": __version__,
@@ -645,13 +659,8 @@ def run_power_study(
         ``kendall_b``, whose tests are ``permutation`` and ``normal_approx``
         and whose ``rho_true`` is tau's estimand, see :func:`_kendall_curve`)
         run on the same datasets.  ``wait_for_lock``: as for
-        :func:`simulation.runner.run_all_ci_scenarios` (one writer per folder).
+        :func:`simulation.study.runner.run_all_ci_scenarios` (one writer per folder).
     """
-    from pathlib import Path
-
-    from simulation.parallel import check_backend, parallel_map
-    from simulation.runner import check_statistics, portable, statistic_digests, validate_statistics
-    from simulation.storage import BlockStore, hold_folder, now, prepare_output
 
     started = now()
     scenarios = check_scenarios(scenarios)
@@ -671,7 +680,7 @@ def run_power_study(
         jobs = [(sc, stat) for sc in scenarios for stat in stats_]
 
         def block(stat: str) -> str:
-            return CURVE_BLOCK if stat == "spearman" else f"{CURVE_BLOCK}__{stat}"
+            return unit_key(CURVE_BLOCK, stat)
 
         todo = [(sc, stat) for sc, stat in jobs if not store.has(sc.key, block(stat))]
 
@@ -738,7 +747,6 @@ def run_power_study(
         if out_path is not None:
             write_parquet(out_path / POWER_FILE, power, provenance)
             write_parquet(out_path / MIN_DETECTABLE_FILE, mdc, provenance)
-            from simulation.report import power_summary_markdown
 
             write_text(out_path / POWER_SUMMARY_FILE, power_summary_markdown(mdc, provenance))
         return PowerResult(power=power, min_detectable=mdc, provenance=provenance, out=out_path)

@@ -6,9 +6,9 @@ Two answers, one call (:func:`analyze`, or ``python -m simulation analyze DATA -
 * **The data's answer.**  Complete pairs (rows with a missing or non-finite
   value in either column are dropped and counted), the tie structure of x
   and y, r_s, the eight intervals at the chosen level (five paired-bootstrap
-  intervals from 10,000 resamples by default, :func:`simulation.bootstrap.bootstrap_ci_single`,
+  intervals from 10,000 resamples by default, :func:`simulation.inference.bootstrap.bootstrap_ci_single`,
   and Fisher-z with the Fieller, Bonett-Wright and Pearson variances,
-  :func:`simulation.intervals.fisher_z_ci`), and two tests of rho_s = 0: the
+  :func:`simulation.engine.intervals.fisher_z_ci`), and two tests of rho_s = 0: the
   Monte Carlo permutation test that keeps the observed ties of x and y
   (p-value ``(1 + #{|r*| >= |r_s|}) / (B + 1)``, Phipson & Smyth 2010, Stat.
   Appl. Genet. Mol. Biol. 9:39, with its binomial MCSE) and the t
@@ -20,9 +20,9 @@ Two answers, one call (:func:`analyze`, or ``python -m simulation analyze DATA -
   without replacement from n values: exactly the data's y values, so its
   ties are the data's), at rho_s = 0, the estimate and the ends of the
   Bonett-Wright interval, each clipped to 97% of the range the generator can
-  reach (:func:`simulation.generators.reachable_range`).  It runs through
-  :func:`simulation.runner.run_all_ci_scenarios` (resumable, parallel,
-  control-variate estimates) and :func:`simulation.power.run_power_study`
+  reach (:func:`simulation.models.generators.reachable_range`).  It runs through
+  :func:`simulation.study.runner.run_all_ci_scenarios` (resumable, parallel,
+  control-variate estimates) and :func:`simulation.power.curves.run_power_study`
   (the permutation test's power curve in the direction of the estimate and
   the minimum detectable |rho_s| at 80% power, alpha = 0.05).
 
@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,24 +49,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
+from scipy import optimize
 
-from simulation._validation import (
+from simulation.core.settings import resolve_seed
+from simulation.core.validation import (
     RunError,
     check_bool,
     check_confidence_level,
     check_positive_int,
     check_seed,
 )
-from simulation.bootstrap import bootstrap_ci_single, resample_keys
-from simulation.columns import DATA_INTERVALS, TESTS, in_order
-from simulation.generators import reachable_range
-from simulation.intervals import FISHER_Z_VARIANCES, fisher_z_ci
-from simulation.power import PowerSettings, permutation_pvalues, run_power_study, t_approx_pvalues
-from simulation.report import markdown_table
-from simulation.runner import ALL_METHODS, run_all_ci_scenarios
-from simulation.scenarios import Scenario
-from simulation.settings import resolve_seed
-from simulation.storage import (
+from simulation.engine.intervals import FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.engine.pvalues import pvalues_rowwise
+from simulation.inference.bootstrap import bootstrap_ci_single, resample_keys
+from simulation.infra.storage import (
     hold_folder,
     now,
     prepare_output,
@@ -74,6 +71,23 @@ from simulation.storage import (
     write_parquet,
     write_text,
 )
+from simulation.models.generators import calibrate_rank_mixing, generate_rank_mixing_batch, reachable_range, tie_counts
+from simulation.models.registry import GENERATORS
+from simulation.models.scenarios import Scenario
+from simulation.power.curves import (
+    PowerSettings,
+    asymptotic_power,
+    permutation_pvalues,
+    run_power_study,
+    t_approx_pvalues,
+)
+from simulation.present.figures import write_analysis_figure
+from simulation.present.report import markdown_table
+from simulation.statistics import kendall
+from simulation.statistics.registry import check_statistics, identity_statistics, statistic_digests
+from simulation.statistics.statistic import get_statistic
+from simulation.study.columns import DATA_INTERVALS, TESTS, in_order
+from simulation.study.runner import ALL_METHODS, run_all_ci_scenarios
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
 EXAMPLE = "example"
@@ -119,8 +133,6 @@ class AnalysisSettings:
     statistics: tuple[str, ...] = ("spearman",)
 
     def __post_init__(self) -> None:
-        from simulation.runner import check_statistics
-
         object.__setattr__(self, "seed", resolve_seed(self.seed))
         stats_ = check_statistics(self.statistics)
         if "spearman" not in stats_:
@@ -139,13 +151,9 @@ class AnalysisSettings:
         check_seed(self.seed)
 
     def as_dict(self) -> dict[str, Any]:
-        from simulation.runner import statistic_digests
-
         out = dataclasses.asdict(self)
-        if self.statistics == ("spearman",):
-            del out["statistics"]  # an analysis folder from before keeps its identity
-        else:
-            out["statistics"] = list(self.statistics)
+        del out["statistics"]
+        out |= identity_statistics(self.statistics)
         if digests := statistic_digests(self.statistics):
             out["statistic_digests"] = dict(digests)
         return out
@@ -164,7 +172,6 @@ def example_pairs(n: int = 60, seed: int = 2018, rho: float = 0.35) -> pd.DataFr
     (log-normal, median about 15, rounded to 0.1 so it has ties), rank-mixed to an expected Spearman of
     ``rho``.  The packaged example is ``example_pairs()``; the analyze benchmark uses other ``n``.
     Not the study's data (which are not public)."""
-    from simulation.generators import calibrate_rank_mixing, generate_rank_mixing_batch, tie_counts
 
     counts = tie_counts(n, 6, "heavy_center")
     c = calibrate_rank_mixing(rho, counts).coefficient
@@ -293,7 +300,7 @@ def _subseed(seed: int, stream: int) -> int:
 # The data's answer
 # --------------------------------------------------------------------------
 def _bootstrap_rows(boot) -> list[dict[str, Any]]:
-    """The rows of a :class:`~simulation.bootstrap.SingleBootstrapResult`'s intervals, in its method order,
+    """The rows of a :class:`~simulation.inference.bootstrap.SingleBootstrapResult`'s intervals, in its method order,
     with their status and flags (``out_of_range``, ``resamples_dropped``)."""
     return [
         {"method": m, "kind": "bootstrap", "ci_lower": float(boot.intervals.loc[m, "ci_lower"]),
@@ -323,7 +330,6 @@ def kendall_on_data(pairs: Pairs, settings: AnalysisSettings) -> tuple[float, pd
     as Spearman's, Fieller's Fisher z, Fisher z with the ASE, tau-b +- z ASE) and its two tests of
     independence (permutation keeping both variables' ties, on the same permutations as Spearman's; the
     tie-corrected normal approximation)."""
-    from simulation import kendall
 
     level = settings.confidence_level
     boot = bootstrap_ci_single(
@@ -360,9 +366,6 @@ def statistic_on_data(
     bootstrap methods on the same resamples as Spearman's, its asymptotic ones) and its tests of
     independence (permutation on the same permutations as Spearman's: two-sided means ``|T*| >= |T|``, for
     a statistic centred at 0 under independence; Student's t where it declares one)."""
-    from simulation.power import t_approx_pvalues
-    from simulation.pvalues import pvalues_rowwise
-    from simulation.statistics import get_statistic
 
     stat = get_statistic(statistic)
     level = settings.confidence_level
@@ -412,7 +415,7 @@ def design_scenarios(
     wanted = {"zero": 0.0, "estimate": rho_hat, "bw_lower": bw[0], "bw_upper": bw[1]}
     scenarios, rows = [], []
     for generator in DESIGN_GENERATORS:
-        pool_arg = str(pool) if generator == "empirical" else None
+        pool_arg = str(pool) if "pool" in GENERATORS[generator].fields else None
         lo, hi = reachable_range(generator, counts, pool=pool_arg)
         seen = set()
         for label, target in wanted.items():
@@ -682,9 +685,6 @@ def _power_grid(n: int, design: pd.DataFrame, alpha: float) -> tuple[float, ...]
     """|rho| grid of the power curves: :data:`POWER_GRID_POINTS` steps from 0 to where the noncentral-t
     approximation's power reaches 0.999, times 1.25 (so the curve's top is on the grid at any n), at most
     :data:`POWER_GRID_MAX` and 97% of what both generators can reach."""
-    from scipy import optimize
-
-    from simulation.power import asymptotic_power
 
     reach = float(np.min(np.minimum(-design["reach_lower"], design["reach_upper"])))
     top = min(POWER_GRID_MAX, REACH_SHARE * reach)
@@ -726,7 +726,7 @@ def analyze(
     name, columns : optional
         The data's name and column names, for the report.
     n_jobs, resume, overwrite, progress, plots, wait_for_lock : optional
-        As for :func:`simulation.runner.run_all_ci_scenarios`; ``plots`` draws the figure.
+        As for :func:`simulation.study.runner.run_all_ci_scenarios`; ``plots`` draws the figure.
 
     Returns
     -------
@@ -739,7 +739,6 @@ def analyze(
     RunError
         ``out`` holds an analysis and neither ``resume`` nor ``overwrite`` is set, or other settings.
     """
-    import tempfile
 
     settings = settings or AnalysisSettings()
     pairs = complete_pairs(x, y)
@@ -810,7 +809,6 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         write_json(out / JSON_FILE, result.to_dict())
         write_text(out / REPORT_FILE, report_markdown(result))
         if plots:
-            from simulation.figures import write_analysis_figure
 
             write_analysis_figure(pairs.x, pairs.y, result, out / FIGURE_NAME)
         return result
@@ -821,7 +819,6 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
     # --------------------------------------------------------------------------
 def _other_statistic_section(name: str, part: dict[str, Any], level: str, s: AnalysisSettings) -> list[str]:
     """The report's section for a statistic built from parts: the estimate, tests, intervals, coverage."""
-    from simulation.statistics import get_statistic
 
     stat = get_statistic(name)
     tests = "; ".join(f"{t.test} p = {t.p_value:.4g}" for t in part["tests"].itertuples())

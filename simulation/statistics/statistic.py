@@ -3,7 +3,7 @@
 A :class:`Statistic` bundles what the bootstrap engine needs from a
 statistic (its estimate, exact jackknife and paired-bootstrap replicates,
 all computed from tie-group ids by numba kernels) and which interval methods
-it defines.  The engine (:mod:`simulation.bootstrap`) takes one and never
+it defines.  The engine (:mod:`simulation.inference.bootstrap`) takes one and never
 names a statistic itself; Spearman's entries are today's kernels unchanged,
 so its numbers stay bit-identical.  Every statistic sees the same resample
 indices for the same seed (the statistic is not part of the stream), so two
@@ -12,7 +12,7 @@ statistics on one dataset are a paired comparison.
 A statistic a user writes enters through the same object:
 :meth:`Statistic.from_numba` (a numba function of one resample's counts, called
 inside the engine's kernels) or :meth:`Statistic.from_callable` (any
-vectorized Python function, the slow path); see :mod:`simulation.custom`.
+vectorized Python function, the slow path); see :mod:`simulation.statistics.custom`.
 Pearson's r (:data:`PEARSON`) is built that way.
 """
 
@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtri
 
-from simulation import _kernels, custom, kendall, pearson
-from simulation._validation import check_confidence_level
-from simulation.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
-from simulation.spearman import group_ids
+from simulation.core.validation import check_confidence_level
+from simulation.engine import _kernels
+from simulation.engine.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
+from simulation.engine.ranks import group_ids
+from simulation.models.generators import rank_statistics
+from simulation.statistics import custom, kendall, pearson
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Statistic:
     bootstrap_rows : callable
         ``(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> (theta (m, n_boot), controls (m, 4),
         t_star)``, resample ``b`` of row ``r`` drawn from Philox key ``keys[r]`` as
-        :func:`simulation.bootstrap.resample_indices` draws it; ``t_star`` the bootstrap-t statistics on
+        :func:`simulation.inference.bootstrap.resample_indices` draws it; ``t_star`` the bootstrap-t statistics on
         Fisher's z ``(m, n_boot)`` with the resample's own SE, or None where the interval code derives them
         from ``theta`` (Spearman: the Bonett-Wright SE is a function of r).
     z_se_rows : callable or None
@@ -72,7 +74,7 @@ class Statistic:
         ``atanh`` of the estimate with which the study's indicator controls
         standardize it (thresholds at +-z need the statistic's own scale, or
         they almost never fire); None for Spearman's ``1 / (n - 3)``, with
-        which its thresholds were measured (:func:`simulation.estimators.controls`).
+        which its thresholds were measured (:func:`simulation.study.estimators.controls`).
     bootstrap_methods : tuple of str
         The bootstrap interval methods it defines (the studentized interval
         needs a standard error of the statistic on the Fisher-z scale).
@@ -95,7 +97,7 @@ class Statistic:
     control_variance: tuple[float, float] | None = None
     #: Scale of the studentized and asymptotic intervals: ``fisher_z`` (correlations) or ``identity``.
     transform: str = "fisher_z"
-    #: The parts of a statistic a user wrote (:mod:`simulation.custom`); None for the built-in kernels.
+    #: The parts of a statistic a user wrote (:mod:`simulation.statistics.custom`); None for the built-in kernels.
     user: custom.UserParts | None = None
     #: ``(scenario, truth_mcse, calibration) -> Truth``: a built-in statistic's estimand (see :meth:`truth`).
     truth_of: Callable[..., Any] | None = None
@@ -122,26 +124,28 @@ class Statistic:
         return group_ids(x, y)
 
     def truth(self, scenario, truth_mcse: float, calibration=None):
-        """The statistic's estimand for ``scenario`` (a :class:`~simulation.generators.Truth`): the built-ins'
-        own (:meth:`~simulation.scenarios.Scenario.truth`, :meth:`~simulation.scenarios.Scenario.kendall_truth`);
-        for one built from parts, its closed form or the expected sample value (:func:`simulation.custom.truth`)."""
+        """The statistic's estimand for ``scenario`` (a :class:`~simulation.models.generators.Truth`): the
+        built-ins' own (:meth:`~simulation.models.scenarios.Scenario.truth`,
+        :func:`~simulation.statistics.kendall.truth`); for one built from parts, its closed form or the expected
+        sample value (:func:`simulation.statistics.custom.truth`)."""
         if self.user is not None:
             return custom.truth(self, scenario, scenario._truth_seed(), truth_mcse, calibration=calibration)
         return self.truth_of(scenario, truth_mcse, calibration)
 
     def dataset_rows(self, x: np.ndarray, y: np.ndarray, inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:attr:`cheap_rows` of datasets ``x, y (m, n)`` whose rank representation is ``inputs``
-        (:class:`~simulation.generators.RankInputs`): the built-in kernels read ``inputs``, a user's the values."""
+        (:class:`~simulation.models.generators.RankInputs`): the built-in kernels read ``inputs``, a user's the
+        values."""
         return self.cheap_rows(*self.inputs(x, y)) if self.user is not None else self.cheap_rows(inputs)
 
     @property
     def tests(self) -> tuple[str, ...]:
-        """A user statistic's tests of independence in power curves (the built-ins': :mod:`simulation.power`)."""
+        """A user statistic's tests of independence in power curves (the built-ins': :mod:`simulation.power.curves`)."""
         return self.user.tests if self.user is not None else ()
 
     def required_modules(self) -> tuple[str, ...]:
         """The modules a Dask worker must import to compute this statistic: none for a built-in, the
-        modules of a user statistic's parts (:meth:`simulation.custom.UserParts.modules`)."""
+        modules of a user statistic's parts (:meth:`simulation.statistics.custom.UserParts.modules`)."""
         return () if self.user is None else tuple(self.user.modules())
 
     @property
@@ -186,7 +190,7 @@ class Statistic:
             with each count set to 0 in turn: n calls).
         prepare : callable, optional
             ``prepare(x, y) -> (x, y)`` on ``(m, n)`` arrays, once per dataset
-            (e.g. :func:`simulation.custom.dense_ranks` for rank statistics).
+            (e.g. :func:`simulation.statistics.custom.dense_ranks` for rank statistics).
         transform : {"fisher_z", "identity"}
             The scale of the studentized and asymptotic intervals.
         bounds : (float, float) or None
@@ -197,7 +201,7 @@ class Statistic:
             estimand.  Without one (or where it returns None) the truth that
             coverage and bias are scored against is the **expected sample
             statistic at the scenario's n and tie structure**, measured
-            (:func:`simulation.custom.measured_truth`; the table's ``estimand``
+            (:func:`simulation.statistics.custom.measured_truth`; the table's ``estimand``
             says ``expected_sample``), not a population value: for a
             hand-written Spearman on a bivariate normal at n = 30 and rho_s =
             0.5 that is E[r_s] = 0.486, not 0.5.
@@ -281,8 +285,6 @@ def _kendall_truth(scenario, truth_mcse, calibration):
 
 
 def _spearman_cheap_rows(inputs):
-    from simulation.generators import rank_statistics
-
     rho, se = rank_statistics(inputs)
     return rho, se, None
 
@@ -335,7 +337,7 @@ KENDALL_B = Statistic(
 
 
 # --------------------------------------------------------------------------
-# A user's statistic (simulation.custom): the row functions over its parts
+# A user's statistic (simulation.statistics.custom): the row functions over its parts
 # --------------------------------------------------------------------------
 def _user_statistic(
     func, *, fast, name, label, se, jackknife, prepare, transform, bounds, truth, z_variances, tests, odd_symmetric
@@ -438,7 +440,7 @@ def _user_asymptotic_ci(parts: custom.UserParts, method, estimate, se, n, confid
         return np.tanh(z - half), np.tanh(z + half)
 
 
-#: Pearson's r, built as a user statistic would be (:mod:`simulation.pearson`): its delta-method SE, Fisher's
+#: Pearson's r, built as a user statistic would be (:mod:`simulation.statistics.pearson`): its delta-method SE, Fisher's
 #: variance 1/(n - 3), the population value as truth, and the permutation and t tests.
 PEARSON = Statistic.from_numba(
     pearson.pearson_r,
@@ -450,6 +452,10 @@ PEARSON = Statistic.from_numba(
     tests=("permutation", "t_test"),
     odd_symmetric=True,
 )
+#: Pearson's digest in run identities, fixed as a built-in's code is (by the package's version): the value its
+#: parts' source gave before the package was split into layers, so that results folders with Pearson resume.
+PEARSON_DIGEST = "2a33a9422a9f7aaa3dfae06e9b44182721f5e651f39cea8374a58446885a593c"
+PEARSON = dataclasses.replace(PEARSON, user=dataclasses.replace(PEARSON.user, digest=PEARSON_DIGEST))
 #: Statistics by name (built in; a user's are added by :func:`get_statistic` when first loaded).
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B, PEARSON)}
 #: The built-in names.
@@ -457,9 +463,9 @@ BUILTIN: tuple[str, ...] = tuple(STATISTICS)
 
 
 def load(spec: str):
-    """The statistic at ``module:attribute``: a :class:`~simulation.statistics.Statistic`, a numba function
-    (made one with :meth:`~simulation.statistics.Statistic.from_numba`, named after the attribute) or a
-    Python callable (:meth:`~simulation.statistics.Statistic.from_callable`, the slow path)."""
+    """The statistic at ``module:attribute``: a :class:`~simulation.statistics.statistic.Statistic`, a numba function
+    (made one with :meth:`~simulation.statistics.statistic.Statistic.from_numba`, named after the attribute) or a
+    Python callable (:meth:`~simulation.statistics.statistic.Statistic.from_callable`, the slow path)."""
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
         raise ValueError(f"`statistic` {spec!r} must be a built-in name or 'package.module:function'")
@@ -523,7 +529,7 @@ _VALIDATED: set[str] = set()
 
 def check_user_statistic(stat: Statistic, x: np.ndarray, y: np.ndarray, data: str = "a generated dataset") -> None:
     """Validate a user statistic once per process on one dataset ``x, y (n,)`` (serially, before any
-    parallel kernel: :func:`simulation.custom.validate`); nothing for the built-in kernels.  ``data``
+    parallel kernel: :func:`simulation.statistics.custom.validate`); nothing for the built-in kernels.  ``data``
     names the dataset in error messages (``"your data"`` for data a caller passed)."""
     if stat.user is None or stat.digest in _VALIDATED:
         return

@@ -1,0 +1,671 @@
+"""Kendall's tau-b with ties: kernels (numba) and formulas.
+
+Notation (Kendall 1970, *Rank Correlation Methods*, 4th ed., ch. 3): ``n``
+pairs, tie groups of x with sizes ``t`` and of y with sizes ``u``,
+``n0 = n (n - 1) / 2``, ``Tx = sum t (t - 1) / 2``, ``Ty = sum u (u - 1) / 2``,
+``S`` = concordant minus discordant pairs and
+
+    tau_b = S / sqrt((n0 - Tx) (n0 - Ty)).
+
+Per observation ``s_k = sum_j sign(x_k - x_j) sign(y_k - y_j)``, so
+``S = sum_k s_k / 2``; ``t_k``, ``u_k`` are the sizes of k's tie groups.
+
+Every count is an exact integer, so the result does not depend on the order
+of summation (the same bit-identity argument as for Spearman's kernels).
+
+* :func:`tau_b_rows`: tau-b of each row in O(n log n) (Knight 1966, JASA
+  61:436-439: pairs in y order, discordances counted with a Fenwick tree over
+  x's tie groups, as SciPy's ``_kendall_dis`` does).
+* :func:`bootstrap_rows`: tau-b of each paired resample from its
+  multiplicities, without re-sorting: with the data's groups known, one pass
+  in y order with a Fenwick tree over x's groups gives ``S`` and both tie
+  totals of the weighted multiset, O(n log k) for k distinct x values.
+* :func:`concordance_rows` and :func:`jackknife_rows`: the ``s_k`` in
+  O(n log n) (two Fenwick passes), and from them the exact leave-one-out
+  values ``tau_b(-k) = (S - s_k) / sqrt((n0' - Tx + t_k - 1)(n0' - Ty + u_k - 1))``
+  with ``n0' = (n - 1)(n - 2) / 2``.
+* :func:`ase_rows`: the delta-method (non-null) standard error of tau-b
+  (Brown & Benedetti 1977, Psychometrika 42:347-355; Agresti 2010, *Analysis
+  of Ordinal Categorical Data*, 2nd ed., §7.1; the ASE of SAS PROC FREQ).
+* :func:`null_variance_s`: the exact permutation variance of ``S`` with
+  ties in both variables (Kendall 1970, eq. 4.4), and :func:`normal_pvalues`.
+* :func:`fisher_z_ci`: Fisher-z intervals with Fieller, Hartley & Pearson's
+  variance ``0.437 / (n - 4)`` (1957, Biometrika 44:470-481) or with the ASE;
+  :func:`ase_ci`: ``tau_b -+ z ASE`` on tau-b's own scale.
+* :func:`population_tau`: ``(2 / pi) asin(rho)`` for elliptical models.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+from numpy.typing import ArrayLike
+from scipy import stats
+from scipy.special import ndtri
+
+from simulation.core.validation import check_confidence_level, check_paired_data, check_positive_int
+from simulation.engine import _kernels
+from simulation.engine.pvalues import check_alternative, pvalues_rowwise
+from simulation.engine.ranks import group_ids
+from simulation.engine.seeding import child_keys
+from simulation.models import generators
+from simulation.models.scenarios import DEFAULT_TRUTH_MCSE
+
+#: Fieller, Hartley & Pearson's (1957) variance of atanh(tau) for untied bivariate-normal samples:
+#: ``FHP_KENDALL / (n - 4)``.
+FHP_KENDALL = 0.437
+#: Up to this many distinct x values the resample kernel sums the x groups' weights directly instead of
+#: using the Fenwick tree (measured faster at 4 groups; see ``benchmarks/bench_kendall.py``).
+SMALL_K = 8
+
+
+# --------------------------------------------------------------------------
+# Kernels
+# --------------------------------------------------------------------------
+@njit(cache=True, inline="always")
+def _fenwick_add(tree, i, value) -> None:
+    """Add ``value`` at 0-based position ``i`` of a Fenwick tree (``tree[0]`` unused)."""
+    i += 1
+    while i < tree.shape[0]:
+        tree[i] += value
+        i += i & (-i)
+
+
+@njit(cache=True, inline="always")
+def _fenwick_below(tree, i) -> int:
+    """Sum of positions ``0 .. i - 1``."""
+    total = 0
+    while i > 0:
+        total += tree[i]
+        i -= i & (-i)
+    return total
+
+
+@njit(cache=True, inline="always")
+def _sum_below(seen, g) -> int:
+    """``seen[0] + ... + seen[g - 1]``: the Fenwick query done by hand when there are few groups."""
+    total = 0
+    for h in range(g):
+        total += seen[h]
+    return total
+
+
+@njit(cache=True, inline="always")
+def _clear(tree, seen, n_gx) -> None:
+    """Empty the per-x-group weights before a pass (``tree`` has one more slot than there are groups)."""
+    for g in range(n_gx + 1):
+        tree[g] = 0
+    for g in range(n_gx):
+        seen[g] = 0
+
+
+@njit(cache=True)
+def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
+    """``S``, ``Tx``, ``Ty`` of the multiset with weights ``w``: copies of one pair tie in both variables.
+
+    y groups are visited in increasing order; ``tree`` and ``seen`` hold the weight of each x group among
+    the strictly smaller y values, so a member of x group ``g`` with weight ``w_i`` meets
+    ``below(g)`` concordant and ``earlier - below(g) - seen[g]`` discordant earlier pairs.
+    """
+    _clear(tree, seen, n_gx)
+    s = 0
+    ty2 = 0
+    earlier = 0
+    small = n_gx <= SMALL_K
+    if n_gy == yo.shape[0] and small:
+        # y untied in the data (the usual case) and few x values: one member per y group, one pass;
+        # no branch on w_i = 0 (about a third of a resample's pairs, at random: mispredicted), whose terms are 0
+        for k in range(n_gy):
+            i = yo[k]
+            wi = w[i]
+            gi = gx[i]
+            below = _sum_below(seen, gi)
+            s += wi * (2 * below + seen[gi] - earlier)
+            ty2 += wi * (wi - 1)
+            seen[gi] += wi
+            earlier += wi
+        tx2 = 0
+        for g in range(n_gx):
+            tx2 += seen[g] * (seen[g] - 1)
+        return s, tx2 // 2, ty2 // 2
+    for g in range(n_gy):  # every pair, drawn or not, as above (a pair drawn 0 times adds 0)
+        c = 0
+        for k in range(ys[g], ys[g + 1]):
+            i = yo[k]
+            wi = w[i]
+            gi = gx[i]
+            if small:  # a few x values: summing them beats the tree's branches
+                below = _sum_below(seen, gi)
+            else:
+                below = _fenwick_below(tree, gi)
+            s += wi * (2 * below + seen[gi] - earlier)
+            c += wi
+        for k in range(ys[g], ys[g + 1]):
+            i = yo[k]
+            wi = w[i]
+            if not small:
+                _fenwick_add(tree, gx[i], wi)
+            seen[gx[i]] += wi
+        ty2 += c * (c - 1)
+        earlier += c
+    tx2 = 0
+    for g in range(n_gx):
+        tx2 += seen[g] * (seen[g] - 1)
+    return s, tx2 // 2, ty2 // 2
+
+
+@njit(cache=True, inline="always")
+def _tau_from_counts(s, tx, ty, n) -> float:
+    n0 = n * (n - 1) // 2
+    if n0 - tx == 0 or n0 - ty == 0:
+        return np.nan
+    return s / np.sqrt(float(n0 - tx) * float(n0 - ty))
+
+
+@njit(cache=True)
+def _layout(gx, n_gx, gy, n_gy):
+    n = gx.shape[0]
+    yo = np.empty(n, np.int64)
+    ys = np.empty(n + 1, np.int64)
+    _kernels._grouped_order(gy, n_gy, yo, ys)
+    return yo, ys, np.empty(n_gx + 1, np.int64), np.empty(n_gx, np.int64)
+
+
+@njit(cache=True)
+def _row_tau(gx, n_gx, gy, n_gy):
+    """tau-b of one row, with the row's layout and scratch (for callers that go on with them)."""
+    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, tree, seen)
+    return _tau_from_counts(s, tx, ty, gx.shape[0]), yo, ys, tree, seen
+
+
+@njit(cache=True, parallel=True)
+def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """tau-b ``(m,)`` of each row from tie-group ids; NaN where x or y is constant."""
+    m = gx.shape[0]
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        out[r] = _row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]
+    return out
+
+
+@njit(cache=True, parallel=True)
+def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.ndarray, np.ndarray]:
+    """tau-b of ``n_boot`` paired resamples per row ``(m, n_boot)``, drawn exactly as Spearman's
+    (:func:`simulation.engine._kernels.bootstrap_rows`: the same indices for the same keys); NaN where a resample
+    has constant x or constant y.
+
+    With ``with_t`` also each resample's bootstrap-t statistic on Fisher's z,
+    ``t* = (atanh tau* - atanh tau_hat) / (ASE* / (1 - tau*^2))``, with the
+    resample's own delta-method ASE (:func:`_weighted_ase`; Davison & Hinkley
+    1997, §5.2.1); NaN where undefined, +-inf where ``|tau*| = 1``.  Without,
+    the second array is empty ``(m, 0)``.
+    """
+    m, n = gx.shape
+    out = np.empty((m, n_boot), np.float64)
+    t_out = np.full((m, n_boot if with_t else 0), np.nan)
+    for r in prange(m):
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        w = np.zeros(n, np.int64)
+        draws = np.empty(n, np.int64)
+        sk = np.empty(n, np.int64)
+        usize = np.empty(n_gy[r], np.int64)
+        z_hat = np.arctanh(_row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]) if with_t else np.nan
+        for b in range(n_boot):
+            _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
+            if with_t:  # S, the tie totals and every copy's s_k in one pass
+                s, tx, ty = _weighted_counts(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, usize, tree, seen)
+            else:
+                s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
+            tau = _tau_from_counts(s, tx, ty, n)
+            out[r, b] = tau
+            if with_t and np.isfinite(tau):
+                se = _weighted_ase(w, gx[r], gy[r], sk, seen, usize, n, tx, ty, tau) / (1.0 - tau * tau)
+                if abs(tau) == 1.0:
+                    t_out[r, b] = np.inf if tau > 0 else -np.inf
+                elif se > 0.0:
+                    t_out[r, b] = (np.arctanh(tau) - z_hat) / se
+    return out, t_out
+
+
+@njit(cache=True)
+def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple[int, int, int]:
+    """``S``, ``Tx``, ``Ty`` as :func:`_weighted_s` and, in the same pass, ``out[k] = sum_j w_j sign(x_k -
+    x_j) sign(y_k - y_j)`` (copies of k itself tie: 0), the weight of each y group in ``usize`` and of
+    each x group in ``seen``.
+
+    One pass over y groups in increasing order.  Before a group is added, the weights of each x group
+    among the strictly smaller y values give k's smaller-y partners (``below`` concordant, ``above``
+    discordant: ``f_k = below - above``, and ``S = sum_k w_k f_k``); after it is added, the same query
+    (``below'``, ``above'``, now counting y values <= y_k) leaves the strictly larger-y partners to the
+    final x-group totals: ``P(g) - below'`` with smaller x (discordant) and ``N - P(g) - t_g - above'``
+    with larger x (concordant), ``P(g)`` the weight of the x groups below ``g`` and ``t_g`` of ``g``.
+    So ``s_k = f_k + below' - above' + (N - 2 P(g_k) - t_{g_k})``: the last term is added once the pass
+    is over.  (Knight 1966's counting, with the per-observation split of Brown & Benedetti 1977.)
+    """
+    n = gx.shape[0]
+    _clear(tree, seen, n_gx)
+    s = 0
+    ty2 = 0
+    earlier = 0
+    small = n_gx <= SMALL_K
+    if n_gy == n and small:
+        # y untied in the data and few x values: one member per y group, so below' = below, above' = above
+        # no branch on w_i = 0: their terms are 0, and their out[i] is set to 0 below
+        for k in range(n):
+            i = yo[k]
+            wi = w[i]
+            usize[k] = wi
+            gi = gx[i]
+            below = _sum_below(seen, gi)
+            f = 2 * below + seen[gi] - earlier
+            s += wi * f
+            out[i] = 2 * f
+            ty2 += wi * (wi - 1)
+            seen[gi] += wi
+            earlier += wi
+    else:
+        for g in range(n_gy):  # every pair, drawn or not, as above
+            c = 0
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
+                wi = w[i]
+                gi = gx[i]
+                below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                f = 2 * below + seen[gi] - earlier
+                s += wi * f
+                out[i] = f
+                c += wi
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
+                wi = w[i]
+                if not small:
+                    _fenwick_add(tree, gx[i], wi)
+                seen[gx[i]] += wi
+            earlier += c
+            for k in range(ys[g], ys[g + 1]):
+                i = yo[k]
+                gi = gx[i]
+                below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                out[i] += 2 * below + seen[gi] - earlier  # below' - above'
+            usize[g] = c
+            ty2 += c * (c - 1)
+    # the larger-y partners' share that needs the final totals: N - 2 P(g) - t_g, per x group
+    tx2 = 0
+    prefix = 0
+    for g in range(n_gx):
+        tx2 += seen[g] * (seen[g] - 1)
+        tree[g] = earlier - 2 * prefix - seen[g]
+        prefix += seen[g]
+    for i in range(n):
+        out[i] = out[i] + tree[gx[i]] if w[i] != 0 else 0
+    return s, tx2 // 2, ty2 // 2
+
+
+@njit(cache=True)
+def _weighted_ase(w, gx, gy, sk, tsize, usize, n, tx, ty, tau) -> float:
+    """The delta-method ASE (see :func:`ase`) of the multiset with weights ``w`` (``n`` copies in all):
+    every copy of unit k is a unit with concordance ``sk[k]`` and the weighted sizes ``tsize[gx[k]]``,
+    ``usize[gy[k]]`` of k's tie groups; ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``."""
+    wr = float(n * n - (2 * tx + n))
+    wc = float(n * n - (2 * ty + n))
+    if wr == 0.0 or wc == 0.0:
+        return np.nan
+    ww = np.sqrt(wr * wc)
+    total = 0.0
+    for k in range(gx.shape[0]):
+        # no branch on w_k = 0 (sk[k] is 0 there and d finite, so the term is exactly +0.0)
+        d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wc + usize[gy[k]] * wr)
+        total += w[k] * d * d
+    var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
+    return np.sqrt(max(var, 0.0))
+
+
+@njit(cache=True)
+def _row_concordance(gx, n_gx, gy, n_gy, out) -> None:
+    """``out[k] = s_k`` for one row (all weights 1)."""
+    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    _weighted_counts(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, out, np.empty(n_gy, np.int64), tree, seen)
+
+
+@njit(cache=True, parallel=True)
+def concordance_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """``s_k`` of every observation of every row ``(m, n)``, int64."""
+    m, n = gx.shape
+    out = np.empty((m, n), np.int64)
+    for r in prange(m):
+        _row_concordance(gx[r], n_gx[r], gy[r], n_gy[r], out[r])
+    return out
+
+
+@njit(cache=True)
+def _group_sizes(gid, n_groups, sizes) -> None:
+    for g in range(n_groups):
+        sizes[g] = 0
+    for i in range(gid.shape[0]):
+        sizes[gid[i]] += 1
+
+
+@njit(cache=True, parallel=True)
+def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """Exact leave-one-pair-out tau-b ``(m, n)`` from the ``s_k``; NaN where the rest has constant x or y."""
+    m, n = gx.shape
+    out = np.empty((m, n), np.float64)
+    for r in prange(m):
+        sk = np.empty(n, np.int64)
+        _row_concordance(gx[r], n_gx[r], gy[r], n_gy[r], sk)
+        tsize = np.empty(n_gx[r], np.int64)
+        usize = np.empty(n_gy[r], np.int64)
+        _group_sizes(gx[r], n_gx[r], tsize)
+        _group_sizes(gy[r], n_gy[r], usize)
+        s2 = 0
+        for k in range(n):
+            s2 += sk[k]
+        tx = 0
+        for g in range(n_gx[r]):
+            tx += tsize[g] * (tsize[g] - 1) // 2
+        ty = 0
+        for g in range(n_gy[r]):
+            ty += usize[g] * (usize[g] - 1) // 2
+        for k in range(n):
+            s_minus = s2 // 2 - sk[k]
+            out[r, k] = _tau_from_counts(s_minus, tx - (tsize[gx[r, k]] - 1), ty - (usize[gy[r, k]] - 1), n - 1)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """Delta-method ASE of tau-b per row (see :func:`ase`); NaN where tau-b is undefined."""
+    m, n = gx.shape
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        w = np.ones(n, np.int64)
+        sk = np.empty(n, np.int64)
+        usize = np.empty(n_gy[r], np.int64)
+        s, tx, ty = _weighted_counts(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, usize, tree, seen)
+        tau = _tau_from_counts(s, tx, ty, n)
+        out[r] = _weighted_ase(w, gx[r], gy[r], sk, seen, usize, n, tx, ty, tau) if np.isfinite(tau) else np.nan
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _jackknife_se_rows(jack) -> np.ndarray:
+    out = np.empty(jack.shape[0], np.float64)
+    for r in prange(jack.shape[0]):
+        out[r] = _kernels.jackknife_se(jack[r])
+    return out
+
+
+@njit(cache=True, parallel=True)
+def ordered_tau_rows(gx, n_gx, order, gy_sorted, n_gy) -> np.ndarray:
+    """tau-b of rows whose y order is given: observation ``order[r, k]`` holds the ``k``-th smallest y, in y
+    tie group ``gy_sorted[r, k]`` (non-decreasing in ``k``): the datasets of a mixing generator at one
+    coefficient without building y (the power curves' common random numbers)."""
+    m, n = gx.shape
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        ys = np.empty(n + 1, np.int64)
+        g = 0
+        ys[0] = 0
+        for k in range(1, n):
+            if gy_sorted[r, k] != gy_sorted[r, k - 1]:
+                g += 1
+                ys[g] = k
+        ys[g + 1] = n
+        tree = np.empty(n_gx[r] + 1, np.int64)
+        seen = np.empty(n_gx[r], np.int64)
+        s, tx, ty = _weighted_s(np.ones(n, np.int64), gx[r], n_gx[r], order[r], ys, n_gy[r], tree, seen)
+        out[r] = _tau_from_counts(s, tx, ty, n)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def permutation_null_rows(gx, n_gx, gy, n_gy, keys, n_perm) -> np.ndarray:
+    """tau-b of ``n_perm`` random re-pairings of each row ``(m, n_perm)``, both variables' ties kept.
+
+    Re-pairing ``p`` of row ``r`` pairs x of observation ``perm[j]`` with y of
+    observation ``j``, ``perm`` from :func:`simulation.engine._kernels._permute`
+    with key ``keys[r]`` (the same permutations Spearman's null uses for the
+    same keys, so the two tests are paired too).  The tie totals do not
+    change under re-pairing; only ``S`` is recomputed, O(n log k) each.
+    """
+    m, n = gx.shape
+    out = np.empty((m, n_perm), np.float64)
+    for r in range(m):
+        for p in prange(n_perm):
+            yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+            perm = np.empty(n, np.int64)
+            _kernels._permute(keys[r, 0], keys[r, 1], p, _kernels.STREAM_PERMUTATION, perm)
+            gxp = np.empty(n, np.int64)
+            for j in range(n):
+                gxp[j] = gx[r, perm[j]]
+            s, tx, ty = _weighted_s(np.ones(n, np.int64), gxp, n_gx[r], yo, ys, n_gy[r], tree, seen)
+            out[r, p] = _tau_from_counts(s, tx, ty, n)
+    return out
+
+
+# --------------------------------------------------------------------------
+# Validated wrappers and formulas
+# --------------------------------------------------------------------------
+def tau_b(x: ArrayLike, y: ArrayLike) -> np.ndarray | float:
+    """Kendall's tau-b of one dataset ``(n,)`` or of each row of ``(m, n)`` arrays, ties in both allowed.
+
+    Equal to ``scipy.stats.kendalltau(x, y).statistic`` (variant ``"b"``); NaN where x or y is constant.
+    """
+    ndim = np.ndim(x)
+    xa, ya = check_paired_data(np.atleast_2d(x), np.atleast_2d(y), ndim=2, min_n=2)
+    out = tau_b_rows(*group_ids(xa, ya))
+    return float(out[0]) if ndim == 1 else out
+
+
+def jackknife(x: ArrayLike, y: ArrayLike) -> np.ndarray:
+    """Leave-one-pair-out tau-b of one dataset ``(n,)`` (exact, O(n log n))."""
+    xa, ya = check_paired_data(x, y, ndim=1, min_n=3)
+    return jackknife_rows(*group_ids(xa[None], ya[None]))[0]
+
+
+def ase(x: ArrayLike, y: ArrayLike) -> float:
+    """Delta-method standard error of tau-b (Brown & Benedetti 1977; Agresti 2010, §7.1).
+
+    With ``w_r = n^2 - sum t^2``, ``w_c = n^2 - sum u^2``, ``w = sqrt(w_r w_c)``
+    (tie groups of x and y; a value seen once is a group of 1):
+
+        ASE^2 = {sum_k (2 w s_k + tau_b (t_k w_c + u_k w_r))^2 - n^3 tau_b^2 (w_r + w_c)^2} / w^4.
+    """
+    xa, ya = check_paired_data(x, y, ndim=1, min_n=3)
+    return float(ase_rows(*group_ids(xa[None], ya[None]))[0])
+
+
+def null_variance_s(x_counts: ArrayLike, y_counts: ArrayLike) -> float:
+    """Exact permutation variance of ``S`` with tie groups of sizes ``x_counts`` and ``y_counts``.
+
+    Kendall (1970), *Rank Correlation Methods*, eq. 4.4 (also in SciPy's
+    ``kendalltau`` and R's ``cor.test``)::
+
+        Var0(S) = [n(n-1)(2n+5) - sum t(t-1)(2t+5) - sum u(u-1)(2u+5)] / 18
+                + [sum t(t-1)] [sum u(u-1)] / [2 n (n-1)]
+                + [sum t(t-1)(t-2)] [sum u(u-1)(u-2)] / [9 n (n-1)(n-2)]
+    """
+    t = np.asarray(x_counts, dtype=np.float64)
+    u = np.asarray(y_counts, dtype=np.float64)
+    n = t.sum()
+    if u.sum() != n or n < 3:
+        raise ValueError(f"`x_counts` and `y_counts` must each sum to the same n >= 3, got {t.sum():g} and {u.sum():g}")
+    v0 = n * (n - 1) * (2 * n + 5)
+    vt = np.sum(t * (t - 1) * (2 * t + 5))
+    vu = np.sum(u * (u - 1) * (2 * u + 5))
+    v1 = np.sum(t * (t - 1)) * np.sum(u * (u - 1)) / (2 * n * (n - 1))
+    v2 = np.sum(t * (t - 1) * (t - 2)) * np.sum(u * (u - 1) * (u - 2)) / (9 * n * (n - 1) * (n - 2))
+    return float((v0 - vt - vu) / 18 + v1 + v2)
+
+
+def normal_pvalue(x: ArrayLike, y: ArrayLike, alternative: str = "two-sided") -> float:
+    """p-value of H0: independence from ``S / sqrt(Var0(S))`` against the standard normal (no continuity
+    correction), the asymptotic test of SciPy's ``kendalltau`` and R's ``cor.test(exact = FALSE)``."""
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"`alternative` must be one of ['two-sided', 'greater', 'less'], got {alternative!r}")
+    xa, ya = check_paired_data(x, y, ndim=1, min_n=3)
+    gx, n_gx, gy, n_gy = group_ids(xa[None], ya[None])
+    s = int(concordance_rows(gx, n_gx, gy, n_gy)[0].sum()) // 2
+    var = null_variance_s(np.bincount(gx[0]), np.bincount(gy[0]))
+    if var <= 0:
+        return math.nan
+    z = s / math.sqrt(var)
+    if alternative == "greater":
+        return float(stats.norm.sf(z))
+    if alternative == "less":
+        return float(stats.norm.cdf(z))
+    return float(2 * stats.norm.sf(abs(z)))
+
+
+def permutation_pvalues(
+    x: ArrayLike, y: ArrayLike, *, n_perm: int = 9999, seed: int = 0, alternative: str = "two-sided"
+) -> np.ndarray:
+    """Permutation p-values of H0: independence for tau-b of each row of ``(m, n)`` arrays, ties in x and y
+    kept: ``(1 + #{null as extreme as tau}) / (n_perm + 1)``, counting ties with the observed value as
+    extreme (as :func:`simulation.power.curves.permutation_pvalues` does for Spearman, with the same streams: row
+    ``r`` from ``child_seed(seed, r)``)."""
+
+    xa, ya = check_paired_data(np.atleast_2d(x), np.atleast_2d(y), ndim=2, min_n=3)
+    n_perm = check_positive_int(n_perm, "n_perm")
+    check_alternative(alternative)
+    groups = group_ids(xa, ya)
+    nulls = permutation_null_rows(*groups, child_keys(seed, 0, xa.shape[0]), n_perm)
+    return pvalues_rowwise(tau_b_rows(*groups), nulls, alternative)
+
+
+def normal_critical_tau(x_counts: ArrayLike, y_counts: ArrayLike, alpha: float, alternative: str) -> float:
+    """The |tau-b| at which the normal approximation ``S / sqrt(Var0(S))`` (:func:`normal_pvalue`) rejects at
+    ``alpha``: ``z sqrt(Var0(S)) / sqrt((n0 - Tx)(n0 - Ty))`` for tie counts ``x_counts``, ``y_counts``."""
+    t = np.asarray(x_counts, dtype=np.float64)
+    u = np.asarray(y_counts, dtype=np.float64)
+    n = t.sum()
+    n0 = n * (n - 1) / 2
+    den = math.sqrt((n0 - np.sum(t * (t - 1)) / 2) * (n0 - np.sum(u * (u - 1)) / 2))
+    tail = alpha / 2 if alternative == "two-sided" else alpha
+    return float(stats.norm.isf(tail) * math.sqrt(null_variance_s(t, u)) / den)
+
+
+def fisher_z_ci(
+    tau: ArrayLike, n: ArrayLike, *, confidence_level: float = 0.95, se: ArrayLike | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Fisher-z interval for Kendall's tau-b.
+
+    Without ``se``: ``tanh(atanh tau -+ z sqrt(0.437 / (n - 4)))`` (Fieller,
+    Hartley & Pearson 1957; recommended by Bonett & Wright 2000, Psychometrika
+    65:23-28; derived for untied bivariate-normal samples).  With ``se`` (the
+    ASE of tau-b): ``tanh(atanh tau -+ z se / (1 - tau^2))`` (the delta method
+    through ``d atanh(t) / dt = 1 / (1 - t^2)``).
+    """
+    level = check_confidence_level(confidence_level)
+    tau = _check_tau(tau)
+    n = np.asarray(n)
+    if np.any(n < 5):
+        raise ValueError(f"`n` must be integer(s) >= 5 for Kendall's Fisher-z interval, got {n!r}")
+    c = float(ndtri(1 - (1 - level) / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z = np.arctanh(tau)
+        half = c * (np.sqrt(FHP_KENDALL / (n - 4)) if se is None else np.asarray(se, float) / (1 - tau * tau))
+        return np.tanh(z - half), np.tanh(z + half)
+
+
+def ase_ci(tau: ArrayLike, se: ArrayLike, *, confidence_level: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
+    """``tau_b -+ z ASE`` on tau-b's own scale, clipped to [-1, 1] (what SAS PROC FREQ and DescTools print,
+    unclipped): the clip changes no coverage of a truth inside [-1, 1], only the width.  ``tau`` must lie in
+    [-1, 1] and ``se`` be >= 0 (NaN gives NaN); a ValueError names the value otherwise."""
+    level = check_confidence_level(confidence_level)
+    c = float(ndtri(1 - (1 - level) / 2))
+    tau = _check_tau(tau)
+    se = np.asarray(se, dtype=np.float64)
+    if np.any(se[~np.isnan(se)] < 0):
+        raise ValueError(f"`se` must be >= 0 (or NaN), got {se.tolist() if se.ndim else float(se)!r}")
+    half = c * se
+    return np.clip(tau - half, -1.0, 1.0), np.clip(tau + half, -1.0, 1.0)
+
+
+def _check_tau(tau: ArrayLike) -> np.ndarray:
+    """``tau`` as float64, each in [-1, 1] (past rounding: 1e-12) or NaN (an undefined estimate gives a NaN
+    interval)."""
+    tau = np.asarray(tau, dtype=np.float64)
+    if np.any(np.abs(tau[~np.isnan(tau)]) > 1 + 1e-12):
+        raise ValueError(f"`tau` must lie in [-1, 1] (or be NaN), got {tau.tolist() if tau.ndim else float(tau)!r}")
+    return tau
+
+
+def inputsgroup_ids(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Tie-group ids ``(gx, n_gx, gy, n_gy)`` of the datasets of a :class:`~simulation.models.generators.RankInputs`
+    (y's group of each observation from its score's rank)."""
+    gx = np.ascontiguousarray(inputs.x_group, dtype=np.int64)
+    scores = np.asarray(inputs.y_score)
+    rank = np.argsort(np.argsort(scores, axis=1, kind="stable"), axis=1, kind="stable")
+    groups = np.broadcast_to(inputs.y_group_of_rank, scores.shape)
+    gy = np.ascontiguousarray(np.take_along_axis(groups, rank, axis=1), dtype=np.int64)
+    n_gx = np.ascontiguousarray(inputs.n_x_groups, dtype=np.int64)
+    n_gy = np.ascontiguousarray(np.broadcast_to(inputs.n_y_groups, (scores.shape[0],)), dtype=np.int64)
+    return gx, n_gx, gy, n_gy
+
+
+def cheap_rows(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tau-b, its jackknife SE and its ASE ``(m,)`` each, for the datasets of a ``RankInputs``."""
+    groups = inputsgroup_ids(inputs)
+    tau = tau_b_rows(*groups)
+    jack = jackknife_rows(*groups)
+    return tau, _jackknife_se_rows(jack), ase_rows(*groups)
+
+
+def plackett_tau(theta: float, nodes: int = 400) -> float:
+    """Kendall's tau of Plackett's copula with odds ratio ``theta``:
+    ``tau = 1 - 4 int int dC/du dC/dv du dv`` (Nelsen 2006, *An Introduction to Copulas*, 2nd ed., Theorem
+    5.1.1 / eq. 5.1.12), by Gauss-Legendre quadrature on ``nodes^2`` points (no closed form; the R package
+    CopulaInference's ``tauplackett`` integrates the same way).  ``tau(1/theta) = -tau(theta)``."""
+    if theta == 1.0:
+        return 0.0
+    x, wts = np.polynomial.legendre.leggauss(nodes)
+    u = (x + 1) / 2
+    w = wts / 2
+    uu, vv = np.meshgrid(u, u, indexing="ij")
+    a = theta - 1.0
+    b = 1.0 + a * (uu + vv)
+    root = np.sqrt(b * b - 4.0 * theta * a * uu * vv)
+    # dC/du of C = (b - root) / (2a): (a - (b a - 2 theta a v) / root) / (2a) = (1 - (b - 2 theta v) / root) / 2
+    du = (1.0 - (b - 2.0 * theta * vv) / root) / 2.0
+    dv = (1.0 - (b - 2.0 * theta * uu) / root) / 2.0
+    return float(1.0 - 4.0 * np.sum(w[:, None] * w[None, :] * du * dv))
+
+
+def population_tau(rho: ArrayLike) -> np.ndarray:
+    """Kendall's tau of an elliptical distribution (bivariate normal, bivariate t) with correlation
+    (shape) parameter ``rho``: ``(2 / pi) asin(rho)`` (Lindskog, McNeil & Schmock 2003, "Kendall's tau for
+    elliptical distributions", Theorem 2; Kruskal 1958 for the normal)."""
+    return 2.0 / np.pi * np.arcsin(np.asarray(rho, dtype=np.float64))
+
+
+# --------------------------------------------------------------------------
+# The estimand of a scenario
+# --------------------------------------------------------------------------
+def truth(scenario, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
+    """Kendall's tau-b estimand of ``scenario``'s data-generating process (the calibration stays on Spearman).
+
+    ``population``: exact, the population tau of the continuous model
+    (``(2/pi) asin`` of the latent correlation for the normal, the t and
+    the untied Gaussian copula; Plackett by quadrature,
+    :func:`plackett_tau`).  ``expected_sample``: the
+    expected sample tau-b at the calibrated coefficient, measured like
+    :meth:`~simulation.models.scenarios.Scenario.truth` on the same streams (the same datasets), with the same
+    mixing control variate.
+    """
+    if scenario.estimand == "population":
+        rho_s, model = float(scenario.rho), scenario.model
+        if model.copula == "plackett":
+            value = plackett_tau(model.plackett_theta(rho_s))
+        else:  # elliptical (normal, t, untied Gaussian copula): tau of the latent correlation
+            value = float(population_tau(model.latent(rho_s, scenario.df)))
+        return generators.Truth(value, 0.0, 0)
+    coefficient = (calibration or scenario.calibration()).coefficient
+    return generators.expected_sample_spearman(
+        scenario.generator, scenario.counts, coefficient, scenario._truth_seed(), target_mcse=target_mcse,
+        pool=scenario.pool, estimates=lambda inputs: tau_b_rows(*inputsgroup_ids(inputs)),
+    )  # fmt: skip

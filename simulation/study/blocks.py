@@ -1,0 +1,428 @@
+"""A study's units of work and their compact records: bootstrap blocks and cheap units.
+
+Bootstrap block ``b`` of a scenario holds datasets ``500 b ... 500 b + m_b - 1``
+of the bootstrap phase: their datasets come from ``child_seed(child_seed(root,
+0), b)`` and their resamples from ``child_seed(child_seed(root, 1), b)``.  It
+stores the mergeable moments (:class:`~simulation.engine.moments.Moments`) of each
+dataset's controls and, per bootstrap method, its interval measures
+(:func:`~simulation.study.estimators.interval_measures`), plus failure counts;
+with ``keep_replicates`` also every replicate's intervals (all methods).
+
+Cheap unit ``u`` holds :data:`CHEAP_UNIT_BLOCKS` blocks of the cheap phase
+(datasets of the same process drawn on their own streams,
+``child_seed(child_seed(root, 3), block)``): the moments of the controls and of
+the asymptotic intervals' measures.
+
+``root = scenario_seed(seed, scenario)``; every unit is a pure function of
+``(identity, scenario, index, size)``, so a run's tables do not depend on
+``n_jobs``, order, backend or resumption; the first ``k`` datasets of a
+block are those of any longer block.  Records merge in index order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+
+import numba
+import numpy as np
+import pandas as pd
+
+from simulation.engine.intervals import (
+    BOOTSTRAP_METHODS,
+    DROPPED_RESAMPLES_THRESHOLD,
+    FISHER_Z_VARIANCES,
+    STATUS_NAN_ESTIMATE,
+    STATUS_OK,
+    STATUS_UNDEFINED_SE,
+    fisher_z_ci,
+    out_of_range,
+)
+from simulation.engine.moments import Moments
+from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import default_chunk_size, row_intervals
+from simulation.models.generators import Calibration, Truth
+from simulation.models.scenarios import Scenario, scenario_seed
+from simulation.statistics.statistic import SPEARMAN, Statistic, get_statistic
+from simulation.study.columns import REPLICATES
+from simulation.study.columns import names as column_names
+from simulation.study.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, CROSSFIT_FOLDS, controls, interval_measures
+
+#: Datasets per block (bootstrap blocks, and the blocks that make up cheap units).
+BLOCK_REPS = 500
+assert BLOCK_REPS % CROSSFIT_FOLDS == 0  # folds by index residue: every block starts on fold 0
+#: Datasets per slice of a bootstrap block: a block's moments are its slices' merged in order, so that a
+#: block grown by whole slices continues from its smaller size (:func:`run_boot_block`).
+SLICE_REPS = 100
+assert BLOCK_REPS % SLICE_REPS == 0 and SLICE_REPS % CROSSFIT_FOLDS == 0
+#: Blocks per cheap unit (one unit of work: 20,000 datasets, about 0.1 s).
+CHEAP_UNIT_BLOCKS = 40
+#: Asymptotic interval methods, one per Fisher-z variance.
+ASYMPTOTIC_METHODS = tuple(f"fisher_z_{name}" for name in FISHER_Z_VARIANCES)
+#: Every interval method, in table order.
+ALL_METHODS = (*BOOTSTRAP_METHODS, *ASYMPTOTIC_METHODS)
+#: Status of an asymptotic interval whose estimate is NaN (constant x or y).
+#: Stream indices under a scenario's root: datasets, resamples, (2: power), cheap phase.
+STREAM_DATA, STREAM_RESAMPLES, STREAM_CHEAP = 0, 1, 3
+#: Columns of the moments: controls (a bootstrap block's followed by its exact resample controls, a
+#: cheap unit's by its exact mixing control), then 4 stored measures per bootstrap (asymptotic) method.
+BOOT_DIM = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
+CHEAP_DIM = CHEAP_CONTROLS + 4 * len(ASYMPTOTIC_METHODS)
+
+#: ``replicates.parquet``'s columns (meanings in :data:`simulation.study.columns.REPLICATES`).
+REPLICATE_COLUMNS = column_names(REPLICATES)
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitContext:
+    """What a unit needs besides its index: settings and the scenario's calibration and truth."""
+
+    n_boot: int
+    confidence_level: float
+    seed: int
+    calibration: Calibration
+    truth: Truth
+    batch_bootstrap: bool = True
+    chunk_bytes: int = 64 * 2**20
+    keep_replicates: bool = False
+    #: Compute the exact resample controls (zeros without: a plain run does not pay for them).
+    control_variates: bool = True
+    #: The statistic (:data:`simulation.statistics.statistic.STATISTICS`); it does not enter the streams, so every
+    #: statistic sees the same datasets and resamples.  A statistic built from user parts travels as the
+    #: object itself (pickled with its numba functions), so workers need no registry.
+    statistic: str | Statistic = "spearman"
+
+
+#: Counters of a bootstrap block's ``flags`` after the per-method out-of-range counts.
+BOOT_FLAG_RESAMPLES_DROPPED, BOOT_FLAG_REPS_DROPPED = 0, 1
+N_BOOT_EXTRA_FLAGS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """The compact content of a unit: datasets drawn, NaN estimates, failures per method, and moments.
+
+    ``flags`` are further counts, over the datasets with a finite estimate: for bootstrap blocks, per
+    bootstrap method the ok intervals that leave the statistic's range (:attr:`Statistic.bounds`), then
+    the resamples dropped in all, then the datasets that dropped more than
+    :data:`DROPPED_RESAMPLES_THRESHOLD` of theirs; none for cheap units.
+
+    ``parts`` holds the moments of the datasets with a finite estimate: for
+    bootstrap blocks :data:`~simulation.study.estimators.CROSSFIT_FOLDS`, over the
+    datasets of each index residue (the folds that cross-fitting needs,
+    :mod:`simulation.study.estimators`); for cheap units one.
+    """
+
+    n_reps: int
+    n_nan: int
+    failed: tuple[int, ...]
+    parts: tuple[Moments, ...]
+    flags: tuple[int, ...] = ()
+
+    @property
+    def moments(self) -> Moments:
+        """The moments of all its datasets (the parts merged)."""
+        out = self.parts[0]
+        for part in self.parts[1:]:
+            out = out.merge(part)
+        return out
+
+    def merge(self, other: Record) -> Record:
+        failed = tuple(a + b for a, b in zip(self.failed, other.failed, strict=True))
+        parts = tuple(a.merge(b) for a, b in zip(self.parts, other.parts, strict=True))
+        flags = tuple(a + b for a, b in zip(self.flags, other.flags, strict=True))
+        return Record(self.n_reps + other.n_reps, self.n_nan + other.n_nan, failed, parts, flags)
+
+    def to_frame(self) -> pd.DataFrame:
+        records = [p.to_record() for p in self.parts]
+        return pd.DataFrame(
+            {
+                "n_reps": [self.n_reps],
+                "n_nan": [self.n_nan],
+                "failed": [list(self.failed)],
+                "flags": [list(self.flags)],
+                "n": [[r["n"] for r in records]],
+                "mean": [[r["mean"] for r in records]],
+                "m2": [[r["m2"] for r in records]],
+            }
+        )
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame) -> Record:
+        row = frame.iloc[0]
+        parts = tuple(
+            Moments.from_record({"n": n, "mean": list(mean), "m2": list(m2)})
+            for n, mean, m2 in zip(row["n"], row["mean"], row["m2"], strict=True)
+        )
+        flags = tuple(int(v) for v in row["flags"])
+        return cls(int(row["n_reps"]), int(row["n_nan"]), tuple(int(v) for v in row["failed"]), parts, flags)
+
+
+def empty_record(n_methods: int, dim: int, n_parts: int, n_flags: int = 0) -> Record:
+    return Record(0, 0, (0,) * n_methods, tuple(Moments.empty(dim) for _ in range(n_parts)), (0,) * n_flags)
+
+
+#: Counters in a bootstrap block's ``flags``.
+BOOT_FLAGS = len(BOOTSTRAP_METHODS) + N_BOOT_EXTRA_FLAGS
+
+
+# --------------------------------------------------------------------------
+# Names and sizes
+# --------------------------------------------------------------------------
+def block_sizes(n_reps: int) -> list[int]:
+    """Datasets in each block of a phase with ``n_reps`` datasets."""
+    full, rest = divmod(n_reps, BLOCK_REPS)
+    return [BLOCK_REPS] * full + ([rest] if rest else [])
+
+
+def boot_units(n_reps: int) -> list[tuple[int, int]]:
+    """``(block, datasets)`` of the bootstrap phase."""
+    return list(enumerate(block_sizes(n_reps)))
+
+
+def cheap_units(n_reps: int) -> list[tuple[int, int]]:
+    """``(unit, datasets)`` of the cheap phase."""
+    per_unit = CHEAP_UNIT_BLOCKS * BLOCK_REPS
+    full, rest = divmod(n_reps, per_unit)
+    return [(u, per_unit) for u in range(full)] + ([(full, rest)] if rest else [])
+
+
+def boot_name(block: int, n_block: int) -> str:
+    return f"b{block:06d}_m{n_block}"
+
+
+def cheap_name(unit: int, n_unit: int) -> str:
+    return f"c{unit:05d}_n{n_unit}"
+
+
+def replicates_name(block: int, n_block: int) -> str:
+    return f"{boot_name(block, n_block)}.replicates"
+
+
+# --------------------------------------------------------------------------
+# The units (run in workers)
+# --------------------------------------------------------------------------
+def _controls_and_finite(
+    scenario: Scenario, rho: np.ndarray, se: np.ndarray, ctx: UnitContext
+) -> tuple[np.ndarray, np.ndarray]:
+    finite = np.isfinite(rho)
+    stat = get_statistic(ctx.statistic)
+    x = controls(
+        rho[finite], se[finite], scenario.n, ctx.truth.value, ctx.confidence_level, stat.control_scale(scenario.n),
+        transform=stat.transform,
+    )  # fmt: skip
+    return finite, x
+
+
+
+def run_boot_block(
+    scenario: Scenario, block: int, n_block: int, ctx: UnitContext, start: Record | None = None
+) -> tuple[Record, pd.DataFrame | None]:
+    """Bootstrap block ``block`` (its first ``n_block`` datasets): the record, and the replicates if kept.
+
+    The record is the merge, in order, of the records of the block's slices
+    of :data:`SLICE_REPS` datasets.  ``start``: the record of the same
+    block's first ``start.n_reps`` datasets, a whole number of slices (a
+    smaller size of this block computed before): only the datasets after
+    them are bootstrapped, and their slices merged onto it, so the record is
+    bit-identical to one computed from scratch (a block's first datasets are
+    the same whatever its size, and each dataset's resamples come from its
+    own stream).  Not with ``keep_replicates``.
+    """
+    stat = get_statistic(ctx.statistic)
+    root = scenario_seed(ctx.seed, scenario)
+    first = 0 if start is None else start.n_reps
+    if start is not None and (first % SLICE_REPS or not 0 < first < n_block or ctx.keep_replicates):
+        raise ValueError(f"`start` must hold whole slices of {SLICE_REPS} datasets, fewer than the block's "
+                         f"{n_block}, without kept replicates; it holds {first}")  # fmt: skip
+    data_seed = child_seed(child_seed(root, STREAM_DATA), block)
+    x, y, inputs = scenario.sample(n_block, data_seed, calibration=ctx.calibration)
+    rows = row_intervals(
+        x[first:],
+        y[first:],
+        n_boot=ctx.n_boot,
+        confidence_level=ctx.confidence_level,
+        seed=child_seed(child_seed(root, STREAM_RESAMPLES), block),
+        batch_bootstrap=ctx.batch_bootstrap,
+        chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
+        resample_controls=ctx.control_variates and stat.resample_controls,
+        statistic=stat,
+        first=first,
+    )
+    rho, se, extra = stat.dataset_rows(x, y, inputs)
+    rho, se, extra = rho[first:], se[first:], None if extra is None else extra[first:]
+    finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+    # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
+    exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]
+    measures, oks, outside = [], [], []
+    for method in BOOTSTRAP_METHODS:  # a fixed layout: a method the statistic lacks is stored as never ok
+        lower, upper, status = rows.intervals.get(method, (rho, rho, np.full(rho.shape[0], "undefined")))
+        ok = (status == STATUS_OK)[finite]
+        oks.append(ok)
+        outside.append(ok & out_of_range(lower[finite], upper[finite], stat.bounds))
+        measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
+    values = np.hstack([controls_x, exact, *measures])
+    not_ok = ~np.column_stack(oks)
+    dropped = (ctx.n_boot - np.asarray(rows.n_boot_valid, dtype=np.int64))[finite]
+    flag_counts = np.column_stack(
+        [*outside, dropped, dropped > DROPPED_RESAMPLES_THRESHOLD * ctx.n_boot]
+    ).astype(np.int64)
+    # slice starts are multiples of CROSSFIT_FOLDS: a dataset's index in the block has its global residue
+    fold = (np.arange(first, n_block) % CROSSFIT_FOLDS)[finite]
+    record = empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS, BOOT_FLAGS) if start is None else start
+    bounds = np.concatenate([[0], np.cumsum(finite)])  # finite rows before each of the new datasets
+    for lo in range(first, n_block, SLICE_REPS):
+        hi = min(lo + SLICE_REPS, n_block)
+        a, b = int(bounds[lo - first]), int(bounds[hi - first])
+        part = Record(
+            hi - lo, (hi - lo) - (b - a), tuple(int(v) for v in not_ok[a:b].sum(axis=0)),
+            tuple(Moments.of(values[a:b][fold[a:b] == k]) for k in range(CROSSFIT_FOLDS)),
+            tuple(int(v) for v in flag_counts[a:b].sum(axis=0)),
+        )  # fmt: skip
+        record = record.merge(part)
+    replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None
+    return record, replicates
+
+
+def run_cheap_unit(
+    scenario: Scenario, unit: int, n_unit: int, ctx: UnitContext, start: Record | None = None
+) -> Record:
+    """Cheap unit ``unit`` (its first ``n_unit`` datasets): controls and asymptotic intervals' measures.
+
+    The unit's blocks (each on its own stream) are drawn and computed together
+    (fewer, larger array operations); their moments are formed block by block
+    and merged in order.  ``start``: the record of the same unit's first
+    ``start.n_reps`` datasets, a whole number of blocks (a smaller size of
+    this unit computed before): only the blocks after them are computed, and
+    merged onto it in the same order, so the record is bit-identical to one
+    computed from scratch (every dataset's values depend on its block's
+    stream alone).
+    """
+    stat = get_statistic(ctx.statistic)
+    root = scenario_seed(ctx.seed, scenario)
+    cheap_root = child_seed(root, STREAM_CHEAP)
+    first_block = unit * CHEAP_UNIT_BLOCKS
+    sizes = block_sizes(n_unit)
+    skip = 0
+    if start is not None:
+        skip, rest = divmod(start.n_reps, BLOCK_REPS)
+        if rest or not 0 < start.n_reps < n_unit:
+            raise ValueError(f"`start` must hold whole blocks, fewer than the unit's {n_unit} datasets; "
+                             f"it holds {start.n_reps}")  # fmt: skip
+    blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)][skip:]
+    sizes = sizes[skip:]
+    measures = []
+    n_methods = len(stat.asymptotic_methods)
+    bad = None  # (finite datasets, methods): interval not ok (never for Spearman's Fisher z)
+    if stat is SPEARMAN:
+        rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
+        finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+        for name in FISHER_Z_VARIANCES:
+            lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
+            measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
+    else:
+        if stat.values:
+            # a statistic of the values (Pearson's, a user's): the blocks' datasets drawn whole, on the
+            # cheap streams (not the rank-only datasets of Spearman's cheap phase); no exact control
+            data = [scenario.generate(size, seed, calibration=ctx.calibration) for size, seed in blocks]
+            x, y = np.concatenate([d[0] for d in data]), np.concatenate([d[1] for d in data])
+            rho, se, extra = stat.cheap_rows(*stat.inputs(x, y))
+            exact = np.zeros_like(rho)
+        else:
+            # the same datasets as Spearman's cheap phase, through RankInputs (no fused kernel)
+            inputs = scenario.cheap_inputs(blocks, calibration=ctx.calibration, truth_control=True)
+            rho, se, extra = stat.cheap_rows(inputs)
+            exact = inputs.truth_control if inputs.truth_control is not None else np.zeros_like(rho)
+        finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+        oks = []
+        for method in stat.asymptotic_methods:
+            lower, upper = stat.asymptotic_ci(method, rho[finite], extra[finite], scenario.n, ctx.confidence_level)
+            ok = np.isfinite(lower) & np.isfinite(upper)
+            oks.append(ok)
+            measures.append(interval_measures(lower, upper, ok, ctx.truth.value))
+        bad = ~np.column_stack(oks) if oks else np.zeros((int(np.count_nonzero(finite)), 0), bool)
+    values = np.hstack([controls_x, exact[finite][:, None], *measures])
+    # rows of ``values`` are the finite datasets; locate each block's among them
+    ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
+    record = empty_record(n_methods, CHEAP_CONTROLS + 4 * n_methods, 1) if start is None else start
+    first_row = 0
+    for size, end in zip(sizes, ends, strict=True):
+        n_nan = size - int(end - first_row)
+        failed = (0,) * n_methods if bad is None else tuple(int(v) for v in bad[first_row:end].sum(axis=0))
+        part = Record(size, n_nan, failed, (Moments.of(values[first_row:end]),))
+        record = record.merge(part)
+        first_row = int(end)
+    return record
+
+
+def phase_costs(
+    scenarios: Sequence[Scenario], contexts: Sequence[UnitContext], boot_reps: int = 100, cheap_reps: int = 5000
+) -> tuple[float, float]:
+    """Seconds per dataset and core of each phase: one bootstrap block and one cheap unit per scenario,
+    timed in this process with one numba thread (run each once first: compilation excluded)."""
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    boot, cheap = 0.0, 0.0
+    try:
+        for scenario, ctx in zip(scenarios, contexts, strict=True):
+            run_boot_block(scenario, 0, 2, ctx)
+            run_cheap_unit(scenario, 0, 2, ctx)
+            t0 = time.perf_counter()
+            run_boot_block(scenario, 1, boot_reps, ctx)
+            boot += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            run_cheap_unit(scenario, 1, cheap_reps, ctx)
+            cheap += time.perf_counter() - t0
+    finally:
+        numba.set_num_threads(threads)
+    return boot / (len(scenarios) * boot_reps), cheap / (len(scenarios) * cheap_reps)
+
+
+def _replicate_table(
+    scenario: Scenario, block: int, n_block: int, rows, ctx: UnitContext, extra: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Every replicate's intervals, all methods of the statistic (rep-major: its bootstrap methods, then its
+    asymptotic ones; :data:`ALL_METHODS` for Spearman).  ``extra``: what the statistic's asymptotic
+    intervals need besides the estimate (Kendall's ASE)."""
+    stat = get_statistic(ctx.statistic)
+    rho_hat = rows.rho_hat
+    lowers, uppers, statuses = [], [], []
+    boot_methods = stat.bootstrap_methods
+    for method in boot_methods:
+        lo, hi, st = rows.intervals[method]
+        lowers.append(lo)
+        uppers.append(hi)
+        statuses.append(st.astype(str))
+    asymptotic = stat.asymptotic_methods
+    for method in asymptotic:
+        lo, hi = stat.asymptotic_ci(method, rho_hat, extra, scenario.n, ctx.confidence_level)
+        lowers.append(lo)
+        uppers.append(hi)
+        status = np.where(np.isfinite(lo) & np.isfinite(hi), STATUS_OK, STATUS_UNDEFINED_SE)
+        statuses.append(np.where(np.isnan(rho_hat), STATUS_NAN_ESTIMATE, status))
+    methods = (*boot_methods, *asymptotic)
+    n_methods = len(methods)
+    nan = np.full(n_block, np.nan)
+    n_asym = len(asymptotic)
+
+    def grid(columns: list[np.ndarray]) -> np.ndarray:
+        return np.column_stack(columns).ravel()
+
+    first = block * BLOCK_REPS
+    return pd.DataFrame(
+        {
+            "scenario": scenario.key,
+            "statistic": stat.name,
+            "rep": np.repeat(np.arange(first, first + n_block), n_methods),
+            "method": np.tile(np.array(methods), n_block),
+            "rho_hat": np.repeat(rho_hat, n_methods),
+            "ci_lower": grid(lowers),
+            "ci_upper": grid(uppers),
+            "status": grid(statuses),
+            "n_boot_valid": grid([rows.n_boot_valid.astype(np.float64)] * len(boot_methods) + [nan] * n_asym),
+            "z0": grid([rows.z0] * len(boot_methods) + [nan] * n_asym),
+            "acceleration": grid([rows.acceleration] * len(boot_methods) + [nan] * n_asym),
+        }
+    )
