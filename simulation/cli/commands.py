@@ -27,7 +27,7 @@ from simulation.models.generators import Truth, load_values
 from simulation.models.scenarios import load_study, study_statistics
 from simulation.present.figures import plot_all, plot_power
 from simulation.present.report import label_statistics, label_tests, markdown_table, method_overview, summary_markdown
-from simulation.statistics.statistic import get_statistic
+from simulation.statistics.registry import portable
 from simulation.study.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, UnitContext, phase_costs
 from simulation.study.columns import TOOLKIT_STUDY, in_order
 from simulation.study.runner import (
@@ -225,12 +225,11 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
     timed = scenarios[:4]
     costs = {}
     for statistic in names:
-        stat = get_statistic(statistic)
         contexts = []
         for s in timed:
             truth = pilot.loc[(pilot["scenario"] == s.key) & (pilot["statistic"] == statistic), "rho_true"].iloc[0]
             contexts.append(UnitContext(n_boot, level, opts["seed"], s.calibration(), Truth(float(truth), 0.0, 0),
-                                        statistic=stat if stat.user is not None else statistic))  # fmt: skip
+                                        statistic=portable(statistic)))  # fmt: skip
         costs[statistic] = phase_costs(timed, contexts)
     c_b = sum(c[0] for c in costs.values())  # a dataset of the run computes every statistic
     c_c = sum(c[1] for c in costs.values())

@@ -47,9 +47,18 @@ def check_backend(backend: str, scheduler: str | None) -> None:
         raise RunError("--scheduler applies only with --backend dask")
 
 
-def effective_jobs(n_jobs: int, n_units: int) -> int:
-    """Worker processes for ``n_units`` calls: joblib's convention (-1 = all cores), at most one per unit."""
+#: Below this many seconds of estimated work, ``n_jobs < 0`` ("all cores") runs in this process: starting
+#: worker processes (each imports the package and loads numba's cache) costs about 2 s on 2 cores.
+SERIAL_BELOW_SECONDS = 2.0
+
+
+def effective_jobs(n_jobs: int, n_units: int, work_seconds: float | None = None) -> int:
+    """Worker processes for ``n_units`` calls: joblib's convention (-1 = all cores), at most one per unit;
+    one (this process) for ``n_jobs < 0`` when the caller's estimate of the work on one core,
+    ``work_seconds``, is under :data:`SERIAL_BELOW_SECONDS`. An explicit ``n_jobs`` is always obeyed."""
     cores = os.cpu_count() or 1
+    if n_jobs < 0 and work_seconds is not None and work_seconds < SERIAL_BELOW_SECONDS:
+        return 1
     jobs = cores + 1 + n_jobs if n_jobs < 0 else n_jobs
     return max(1, min(jobs, cores, n_units))
 
@@ -65,6 +74,7 @@ def parallel_map(
     backend: str = "local",
     scheduler: str | None = None,
     warm_up: Callable[[], None] | None = None,
+    work_seconds: float | None = None,
 ) -> None:
     """Run ``fn(*args, **kwargs)`` for each call; hand ``(index, result)`` to ``on_result`` in the parent.
 
@@ -77,14 +87,16 @@ def parallel_map(
     ``backend="dask"``: joblib's Dask backend on the distributed scheduler at
     ``scheduler`` (every worker thread runs one task with one numba thread),
     after :func:`check_workers`.  Results are handed over as they finish, in
-    any order: callers must not depend on it.
+    any order: callers must not depend on it.  ``work_seconds``: the caller's estimate of the whole work on
+    one core, with which ``n_jobs < 0`` runs a small job in this process (:func:`effective_jobs`); the
+    results are the same either way.
     """
     if not calls:
         return
     from tqdm.auto import tqdm  # deferred: tqdm loads only when a progress bar is asked for
 
     check_backend(backend, scheduler)
-    jobs = effective_jobs(n_jobs, len(calls))
+    jobs = effective_jobs(n_jobs, len(calls), work_seconds)
     bar = tqdm(total=len(calls), desc=desc, unit=desc.rstrip("s"), disable=not progress, smoothing=0.05)
     try:
         if backend == "dask":

@@ -74,14 +74,14 @@ def check_statistics(statistics: str | Statistic | Sequence[str | Statistic] | N
 
 def statistic_digests(names: Sequence[str]) -> tuple[tuple[str, str], ...]:
     """``(name, digest)`` of the statistics built through :mod:`simulation.statistics.custom` among ``names``."""
-    return tuple((name, get_statistic(name).digest) for name in names if get_statistic(name).user is not None)
+    return tuple((name, get_statistic(name).digest) for name in names if get_statistic(name).digest is not None)
 
 
 def portable(name: str) -> str | Statistic:
     """What a worker process needs to find a statistic: the name of a built-in, the object itself (pickled
     with its numba functions) for one built from user parts."""
     stat = get_statistic(name)
-    return stat if stat.user is not None and name not in BUILTIN else name
+    return stat if stat.digest is not None and name not in BUILTIN else name
 
 
 def validate_statistics(names: Sequence[str], scenario: Scenario) -> None:

@@ -99,6 +99,8 @@ class Statistic:
     transform: str = "fisher_z"
     #: The parts of a statistic a user wrote (:mod:`simulation.statistics.custom`); None for the built-in kernels.
     user: custom.UserParts | None = None
+    #: The smallest n at which its intervals are defined (Kendall's ASE needs 5 pairs).
+    min_n: int = 2
     #: ``(scenario, truth_mcse, calibration) -> Truth``: a built-in statistic's estimand (see :meth:`truth`).
     truth_of: Callable[..., Any] | None = None
 
@@ -258,6 +260,23 @@ class Statistic:
         return math.sqrt((n - offset) / constant)
 
     @property
+    def source(self) -> str | None:
+        """Where a user statistic was loaded from (``package.module:attribute``); None for one built in
+        Python or a built-in."""
+        return None if self.user is None else self.user.spec
+
+    @property
+    def compiled(self) -> bool:
+        """Whether its kernels are compiled (the built-ins, and a user's numba functions); False for a Python
+        callable (:meth:`from_callable`, the slow path)."""
+        return self.user is None or self.user.fast
+
+    @property
+    def has_se(self) -> bool:
+        """Whether it supplies a standard error (the built-ins do; a user's when given ``se=``)."""
+        return self.user is None or self.user.se is not None
+
+    @property
     def studentized(self) -> bool:
         return "studentized" in self.bootstrap_methods
 
@@ -322,6 +341,7 @@ SPEARMAN = Statistic(
 KENDALL_B = Statistic(
     name="kendall_b",
     label="Kendall's tau-b",
+    min_n=5,
     estimate_rows=kendall.tau_b_rows,
     jackknife_rows=kendall.jackknife_rows,
     bootstrap_rows=_kendall_bootstrap_rows,

@@ -402,7 +402,28 @@ def _compute_units(
         backend=execution.backend,
         scheduler=execution.scheduler,
         warm_up=warm_up,
+        work_seconds=_work_seconds(todo, contexts),
     )
+
+
+#: Seconds per observation of one bootstrap resample, and per observation of one cheap-phase dataset, on one
+#: core: generous bounds (Kendall's tau-b, the slowest built-in, costs about 60 ns per observation per
+#: resample; benchmarks/bench_bootstrap.py), used only to run a tiny run without worker processes.
+RESAMPLE_OBSERVATION_SECONDS = 1e-7
+CHEAP_OBSERVATION_SECONDS = 1e-5
+
+
+def _work_seconds(todo: list[tuple[str, Job, int, int]], contexts: dict[str, UnitContext]) -> float | None:
+    """An estimate of the units' work on one core, generous for compiled statistics; None with a statistic
+    on the slow path (a Python callable: its cost is unknown)."""
+    if not all(get_statistic(contexts[j.key].statistic).compiled for _, j, _, _ in todo):
+        return None
+    total = 0.0
+    for kind, j, _, size in todo:
+        n = j.scenario.n
+        boot = contexts[j.key].n_boot * RESAMPLE_OBSERVATION_SECONDS
+        total += size * n * (boot if kind == "boot" else CHEAP_OBSERVATION_SECONDS)
+    return total
 
 
 def _merge_prefix(
@@ -630,7 +651,7 @@ SE_METHODS = ("studentized", "fisher_z_se", "wald_se")
 
 def _missing_se_note(statistics: Sequence[str], wanted: Sequence[str]) -> str:
     """Why a user statistic lacks a method that needs a standard error (empty when that is not the cause)."""
-    lacking = [s for s in statistics if get_statistic(s).user is not None and get_statistic(s).user.se is None]
+    lacking = [s for s in statistics if not get_statistic(s).has_se]
     asked = [m for m in wanted if m in SE_METHODS]
     if not lacking or not asked:
         return ""
@@ -925,6 +946,205 @@ def _grow_for_targets(
     return grown
 
 
+@dataclasses.dataclass(frozen=True)
+class RunPlan:
+    """What a run computes besides its identity: the units (scenario x statistic), their sizes, the methods
+    and the precision targets (all checked; :func:`plan_run`)."""
+
+    scenarios: tuple[Scenario, ...]
+    jobs: tuple[Job, ...]
+    n_reps: int
+    n_reps_cheap: int
+    #: Each scenario's first-round ``(n_reps, n_reps_cheap)`` (``scenario_sizes`` overrides the run's).
+    per_scenario: dict[str, tuple[int, int]]
+    #: The interval methods of each statistic.
+    methods_of: dict[str, tuple[str, ...]]
+    targets: dict[str, float]
+    target_mcse: float | None
+    max_reps: int
+    keep_replicates: bool
+    scenario_sizes: Mapping[str, tuple[int, int]] | None
+
+
+def plan_run(
+    scenarios: Sequence[Scenario],
+    *,
+    n_reps: int,
+    n_boot: int,
+    confidence_level: float,
+    methods: Sequence[str] | None,
+    seed: int | None,
+    keep_replicates: bool,
+    target_mcse: float | None,
+    max_reps: int,
+    n_reps_cheap: int | None,
+    control_variates: bool,
+    truth_mcse: float | None,
+    scenario_sizes: Mapping[str, tuple[int, int]] | None,
+    statistics: str | Statistic | Sequence[str | Statistic] | None,
+    targets: Mapping[str, float] | Sequence[str] | str | None,
+) -> tuple[RunIdentity, RunPlan]:
+    """Check a run's arguments (as :func:`run_all_ci_scenarios` takes them) before anything is computed or
+    written: what defines its numbers (:class:`RunIdentity`) and what it computes (:class:`RunPlan`)."""
+    scenarios = check_scenarios(scenarios)
+    max_reps = check_positive_int(max_reps, "max_reps")
+    target_mcse = _check_fraction(target_mcse, "target_mcse", 0.5)
+    targets = check_targets(targets)
+    if target_mcse is not None:
+        if targets.get("coverage", target_mcse) != target_mcse:
+            raise RunError(f"`target_mcse` {target_mcse} and the coverage target {targets['coverage']} differ")
+        targets = check_targets({**targets, "coverage": target_mcse})
+    if targets and n_reps > max_reps:
+        raise RunError(f"`n_reps` {n_reps} (the first round) exceeds `max_reps` {max_reps}: the targets could only "
+                       "be met by shrinking; raise `max_reps` or lower `n_reps`")  # fmt: skip
+    truth_mcse = _check_fraction(truth_mcse, "truth_mcse", 0.5)
+    if truth_mcse is None:
+        # only the measures judged against the truth ask for a more precise one
+        against_truth = [v for k, v in targets.items() if k in TRUTH_MEASURES]
+        truth_mcse = min(DEFAULT_TRUTH_MCSE, min(against_truth) / 4) if against_truth else DEFAULT_TRUTH_MCSE
+    identity = RunIdentity(
+        n_boot=check_positive_int(n_boot, "n_boot", minimum=MIN_N_BOOT),
+        confidence_level=check_confidence_level(confidence_level),
+        seed=int(check_seed(resolve_seed(seed))),
+        control_variates=check_bool(control_variates, "control_variates"),
+        truth_mcse=truth_mcse,
+        statistics=(names := check_statistics(statistics)),
+        statistic_digests=statistic_digests(names),
+    )
+    if targets and n_reps_cheap is None and identity.control_variates:
+        # the first round's cheap phase in whole blocks, so that growing it continues its last unit
+        # (_cheap_start) instead of computing it again
+        n_reps_cheap = _whole_blocks(math.ceil(n_reps * default_cheap_ratio(identity.n_boot)))
+    n_reps, n_reps_cheap = _check_sizes(n_reps, n_reps_cheap, identity.n_boot, identity.control_variates)
+    methods_of = check_statistic_methods(methods, identity.statistics)
+    small = min(scenarios, key=lambda s: s.n)
+    for stat in map(get_statistic, identity.statistics):
+        if small.n < stat.min_n:
+            raise RunError(f"{stat.label} intervals need n >= {stat.min_n}; scenario {small.key!r} has n = {small.n}")
+    validate_statistics(identity.statistics, scenarios[0])
+    per_scenario = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
+        scenario_sizes, scenarios, identity.n_boot, identity.control_variates
+    )
+    plan = RunPlan(
+        scenarios=tuple(scenarios), jobs=tuple(Job(s, stat) for s in scenarios for stat in identity.statistics),
+        n_reps=n_reps, n_reps_cheap=n_reps_cheap, per_scenario=per_scenario, methods_of=methods_of, targets=targets,
+        target_mcse=target_mcse, max_reps=max_reps, keep_replicates=check_bool(keep_replicates, "keep_replicates"),
+        scenario_sizes=scenario_sizes,
+    )  # fmt: skip
+    return identity, plan
+
+
+class _Run:
+    """One run in progress: its block store, each job's calibration, truth and work-unit context, its sizes
+    (grown round by round for targets) and its rows (memoized per size)."""
+
+    def __init__(self, identity: RunIdentity, plan: RunPlan, execution: Execution, store: BlockStore,
+                 out: Path | None) -> None:  # fmt: skip
+        self.identity, self.plan, self.execution, self.store, self.out = identity, plan, execution, store, out
+        self.known = calibrate_all(plan.jobs, execution, out, identity.truth_mcse)
+        self.contexts = {
+            j.key: UnitContext(
+                identity.n_boot, identity.confidence_level, identity.seed, *self.known[j.key],
+                batch_bootstrap=execution.batch_bootstrap, chunk_bytes=execution.chunk_bytes,
+                keep_replicates=plan.keep_replicates, control_variates=identity.control_variates,
+                statistic=portable(j.statistic),
+            )
+            for j in plan.jobs
+        }  # fmt: skip
+        self.sizes = {j.key: plan.per_scenario[j.scenario.key] for j in plan.jobs}
+        self.computed = 0
+        self._merged: dict = {}  # each job's records merged so far (see _merged)
+        self._rows_at: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}  # each job's rows, at its sizes
+
+    def rows_of(self, j: Job) -> list[dict[str, Any]]:
+        """A job's rows at its current sizes; computed again only when they change (rows are a pure
+        function of the units, so a job met in an earlier round is not estimated again)."""
+        if j.key in self._rows_at and self._rows_at[j.key][0] == self.sizes[j.key]:
+            return self._rows_at[j.key][1]
+        boot, cheap = _merged(self.store, j, *self.sizes[j.key], memo=self._merged)
+        rows = scenario_rows(j.scenario, boot, cheap, self.identity, self.plan.methods_of[j.statistic],
+                             *self.known[j.key], j.statistic)  # fmt: skip
+        self._rows_at[j.key] = (self.sizes[j.key], rows)
+        return rows
+
+    def compute(self) -> None:
+        """Every unit not yet stored; then, with targets, more datasets where a target is not met (at most
+        :data:`MAX_ROUNDS` rounds, each job within ``max_reps``)."""
+        jobs, store, keep = self.plan.jobs, self.store, self.plan.keep_replicates
+        for _round in range(MAX_ROUNDS):
+            todo = [("boot", j, b, m) for j in jobs for b, m in boot_units(self.sizes[j.key][0])]
+            todo += [("cheap", j, u, m) for j in jobs for u, m in cheap_units(self.sizes[j.key][1])]
+            todo = [
+                (kind, j, index, size)
+                for kind, j, index, size in todo
+                if not all(store.has(j.key, name) for name in _unit_names(kind, index, size, keep))
+            ]
+            _compute_units(todo, self.contexts, self.execution, store, on_job_done=self.rows_of)
+            self.computed += len(todo)
+            if not self.plan.targets or not _grow_for_targets(
+                jobs, self.sizes, self.rows_of, self.plan.targets, self.plan.max_reps, self.identity.n_boot
+            ):
+                break
+
+    def settings(self, short: list) -> dict[str, Any]:
+        """The provenance's ``settings``: what was asked and what the targets made of it."""
+        plan, identity, jobs = self.plan, self.identity, self.plan.jobs
+        methods = list(dict.fromkeys(m for stat in identity.statistics for m in plan.methods_of[stat]))
+        return {
+            "n_reps": plan.n_reps,
+            "n_reps_cheap": plan.n_reps_cheap,
+            "methods": list(methods),
+            "target_mcse": plan.target_mcse,
+            "targets": plan.targets,
+            "max_reps": plan.max_reps,
+            "max_rounds": MAX_ROUNDS,
+            "allocation": {j.key: list(self.sizes[j.key]) for j in jobs} if plan.targets else {},
+            "targets_not_met": _shortfall_record(short),
+            "scenario_sizes": {key: list(plan.per_scenario[key]) for key in plan.scenario_sizes or {}},
+            "keep_replicates": plan.keep_replicates,
+            # where each user statistic was loaded from (its digest is in the identity)
+            "statistic_sources": {
+                name: get_statistic(name).source for name in identity.statistics if get_statistic(name).source
+            },
+        }
+
+    def finish(self, study: str | None, started: str, settings_extra: dict[str, Any] | None) -> StudyResult:
+        """The tables, their provenance and the summary, written to the results folder (if any)."""
+        jobs, store = self.plan.jobs, self.store
+        all_rows = [row for j in jobs for row in self.rows_of(j)]
+        short = target_shortfalls(all_rows, self.plan.targets)
+        if short:
+            marked = {id(row) for row, *_ in short}
+            all_rows = [row | {"status": add_flag(row["status"], ROW_TARGET_NOT_MET)} if id(row) in marked else row
+                        for row in all_rows]  # fmt: skip
+        coverage = _coverage_frame(all_rows)
+        replicates = None
+        if self.plan.keep_replicates:
+            replicates = pd.concat(
+                [store.get(j.key, replicates_name(b, m)) for j in jobs for b, m in boot_units(self.sizes[j.key][0])],
+                ignore_index=True,
+            )
+        provenance = provenance_record(
+            study,
+            self.identity.as_dict(),
+            started,
+            settings=self.settings(short) | self.execution.as_dict() | (settings_extra or {}),
+            n_scenarios=len(self.plan.scenarios),
+            blocks_computed=self.computed,
+            block_bytes=store.disk_bytes(),
+            blocks_digest=store.digest(),
+        )
+        if short:
+            warnings.warn(TargetNotMetWarning(shortfall_message(provenance["settings"]["targets_not_met"])),
+                          stacklevel=3)  # fmt: skip
+        if self.out is not None:
+            write_parquet(self.out / COVERAGE_FILE, coverage, provenance)
+            if replicates is not None:
+                write_parquet(self.out / REPLICATES_FILE, replicates, provenance)
+            write_text(self.out / SUMMARY_FILE, summary_markdown(coverage, provenance))
+        return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=self.out)
+
+
 def run_all_ci_scenarios(
     scenarios: Sequence[Scenario],
     *,
@@ -1044,143 +1264,19 @@ def run_all_ci_scenarios(
         (or any results, without ``resume``/``overwrite``), or an unwritable folder.
     """
     started = now()
-    scenarios = check_scenarios(scenarios)
-    max_reps = check_positive_int(max_reps, "max_reps")
-    target_mcse = _check_fraction(target_mcse, "target_mcse", 0.5)
-    targets = check_targets(targets)
-    if target_mcse is not None:
-        if targets.get("coverage", target_mcse) != target_mcse:
-            raise RunError(f"`target_mcse` {target_mcse} and the coverage target {targets['coverage']} differ")
-        targets = check_targets({**targets, "coverage": target_mcse})
-    if targets and n_reps > max_reps:
-        raise RunError(f"`n_reps` {n_reps} (the first round) exceeds `max_reps` {max_reps}: the targets could only "
-                       "be met by shrinking; raise `max_reps` or lower `n_reps`")  # fmt: skip
-    truth_mcse = _check_fraction(truth_mcse, "truth_mcse", 0.5)
-    if truth_mcse is None:
-        # only the measures judged against the truth ask for a more precise one
-        against_truth = [v for k, v in targets.items() if k in TRUTH_MEASURES]
-        truth_mcse = min(DEFAULT_TRUTH_MCSE, min(against_truth) / 4) if against_truth else DEFAULT_TRUTH_MCSE
-    identity = RunIdentity(
-        n_boot=check_positive_int(n_boot, "n_boot", minimum=MIN_N_BOOT),
-        confidence_level=check_confidence_level(confidence_level),
-        seed=int(check_seed(resolve_seed(seed))),
-        control_variates=check_bool(control_variates, "control_variates"),
-        truth_mcse=truth_mcse,
-        statistics=(names := check_statistics(statistics)),
-        statistic_digests=statistic_digests(names),
-    )
-    if targets and n_reps_cheap is None and identity.control_variates:
-        # the first round's cheap phase in whole blocks, so that growing it continues its last unit
-        # (_cheap_start) instead of computing it again
-        n_reps_cheap = _whole_blocks(math.ceil(n_reps * default_cheap_ratio(identity.n_boot)))
-    n_reps, n_reps_cheap = _check_sizes(n_reps, n_reps_cheap, identity.n_boot, identity.control_variates)
-    methods_of = check_statistic_methods(methods, identity.statistics)
-    if "kendall_b" in identity.statistics and min(s.n for s in scenarios) < 5:
-        small = min(scenarios, key=lambda s: s.n)
-        raise RunError(f"Kendall's tau-b intervals need n >= 5; scenario {small.key!r} has n = {small.n}")
-    validate_statistics(identity.statistics, scenarios[0])
-    jobs = [Job(s, stat) for s in scenarios for stat in identity.statistics]
+    identity, plan = plan_run(
+        scenarios, n_reps=n_reps, n_boot=n_boot, confidence_level=confidence_level, methods=methods, seed=seed,
+        keep_replicates=keep_replicates, target_mcse=target_mcse, max_reps=max_reps, n_reps_cheap=n_reps_cheap,
+        control_variates=control_variates, truth_mcse=truth_mcse, scenario_sizes=scenario_sizes,
+        statistics=statistics, targets=targets,
+    )  # fmt: skip
     execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
-    keep_replicates = check_bool(keep_replicates, "keep_replicates")
     out_path = Path(out) if out is not None else None
     with hold_folder(out_path, wait_for_lock):
         if out_path is not None:
             prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite, owned=OWNED_FILES)
-        store = BlockStore(out_path)
+        run = _Run(identity, plan, execution, BlockStore(out_path), out_path)
         if resume:
-            store.drop_corrupt()  # a damaged block (a crash, a copy cut short) is computed again, with a warning
-        known = calibrate_all(jobs, execution, out_path, truth_mcse)
-        contexts = {
-            j.key: UnitContext(
-                identity.n_boot, identity.confidence_level, identity.seed, *known[j.key],
-                batch_bootstrap=batch_bootstrap, chunk_bytes=chunk_bytes, keep_replicates=keep_replicates,
-                control_variates=identity.control_variates, statistic=portable(j.statistic),
-            )
-            for j in jobs
-        }  # fmt: skip
-
-        merged: dict = {}  # each job's records merged so far (see _merged)
-        rows_at: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}  # each job's rows, at its sizes
-
-        def rows_of(j: Job) -> list[dict[str, Any]]:
-            """A job's rows at its current sizes; computed again only when they change (rows are a pure
-            function of the units, so a job met in an earlier round is not estimated again)."""
-            if j.key in rows_at and rows_at[j.key][0] == sizes[j.key]:
-                return rows_at[j.key][1]
-            boot, cheap = _merged(store, j, *sizes[j.key], memo=merged)
-            rows = scenario_rows(j.scenario, boot, cheap, identity, methods_of[j.statistic], *known[j.key], j.statistic)
-            rows_at[j.key] = (sizes[j.key], rows)
-            return rows
-
-        per_scenario = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
-            scenario_sizes, scenarios, identity.n_boot, identity.control_variates
-        )
-        sizes = {j.key: per_scenario[j.scenario.key] for j in jobs}
-        computed = 0
-        for _round in range(MAX_ROUNDS):
-            todo = [("boot", j, b, m) for j in jobs for b, m in boot_units(sizes[j.key][0])]
-            todo += [("cheap", j, u, m) for j in jobs for u, m in cheap_units(sizes[j.key][1])]
-            todo = [
-                (kind, j, index, size)
-                for kind, j, index, size in todo
-                if not all(store.has(j.key, name) for name in _unit_names(kind, index, size, keep_replicates))
-            ]
-            _compute_units(todo, contexts, execution, store, on_job_done=rows_of)
-            computed += len(todo)
-            if not targets or not _grow_for_targets(
-                jobs, sizes, rows_of, targets, max_reps, identity.n_boot
-            ):
-                break
-
-        all_rows = [row for j in jobs for row in rows_of(j)]
-        short = target_shortfalls(all_rows, targets)
-        if short:
-            marked = {id(row) for row, *_ in short}
-            all_rows = [row | {"status": add_flag(row["status"], ROW_TARGET_NOT_MET)} if id(row) in marked else row
-                        for row in all_rows]  # fmt: skip
-        coverage = _coverage_frame(all_rows)
-        replicates = None
-        if keep_replicates:
-            replicates = pd.concat(
-                [store.get(j.key, replicates_name(b, m)) for j in jobs for b, m in boot_units(sizes[j.key][0])],
-                ignore_index=True,
-            )
-        methods = list(dict.fromkeys(m for stat in identity.statistics for m in methods_of[stat]))
-        settings = {
-            "n_reps": n_reps,
-            "n_reps_cheap": n_reps_cheap,
-            "methods": list(methods),
-            "target_mcse": target_mcse,
-            "targets": targets,
-            "max_reps": max_reps,
-            "max_rounds": MAX_ROUNDS,
-            "allocation": {j.key: list(sizes[j.key]) for j in jobs} if targets else {},
-            "targets_not_met": _shortfall_record(short),
-            "scenario_sizes": {key: list(per_scenario[key]) for key in scenario_sizes or {}},
-            "keep_replicates": keep_replicates,
-            # where each user statistic was loaded from (its digest is in the identity)
-            "statistic_sources": {
-                name: get_statistic(name).user.spec
-                for name in identity.statistics
-                if get_statistic(name).user is not None and get_statistic(name).user.spec is not None
-            },
-        }
-        provenance = provenance_record(
-            study,
-            identity.as_dict(),
-            started,
-            settings=settings | execution.as_dict() | (settings_extra or {}),
-            n_scenarios=len(scenarios),
-            blocks_computed=computed,
-            block_bytes=store.disk_bytes(),
-            blocks_digest=store.digest(),
-        )
-        if short:
-            warnings.warn(TargetNotMetWarning(shortfall_message(provenance["settings"]["targets_not_met"])),
-                          stacklevel=2)  # fmt: skip
-        if out_path is not None:
-            write_parquet(out_path / COVERAGE_FILE, coverage, provenance)
-            if replicates is not None:
-                write_parquet(out_path / REPLICATES_FILE, replicates, provenance)
-            write_text(out_path / SUMMARY_FILE, summary_markdown(coverage, provenance))
-        return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=out_path)
+            run.store.drop_corrupt()  # a damaged block (a crash, a copy cut short) is computed again, with a warning
+        run.compute()
+        return run.finish(study, started, settings_extra)
