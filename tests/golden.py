@@ -75,12 +75,12 @@ def compute(tmp: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         manifest = json.loads((tmp / name / "manifest.json").read_text())
         values[f"manifest_{name}"] = {k: v for k, v in manifest.items() if k not in VOLATILE}
     power = run_power_study(
-        _study("smoke")[:4], PowerSettings(n_reps=60, grid=(0.0, 0.3, 0.6), n_perm=400, n_perm_tied_y=200, seed=SEED),
-        n_jobs=1, statistics=["spearman", "kendall_b"],
+        _study("smoke"), PowerSettings(n_reps=60, grid=(0.0, 0.3, 0.6), n_perm=400, n_perm_tied_y=200, seed=SEED),
+        n_jobs=1, statistics=FOUR,
     )  # fmt: skip
     frames["power"] = power.power
     frames["min_detectable"] = power.min_detectable
-    from simulation.analyze.analysis import (  # public, outside simulation.__all__
+    from simulation.analyze import (  # public, outside simulation.__all__
         AnalysisSettings,
         analyze,
         example_pairs,

@@ -294,7 +294,9 @@ class _CurveData:
         s = self.scenario
         if s.tied and s.estimand == "expected_sample":
             return [c.coefficient for c in generators.calibrate_tied_grid(s.generator, rhos, s.counts, pool=s.pool)]
-        return [s.model.latent(r, s.df) for r in rhos]  # the continuous models, the untied Gaussian copula
+        if self.general:
+            return [math.nan] * len(rhos)  # unused: these datasets are drawn whole at each grid point
+        return [s.model.latent(r, s.df) for r in rhos]  # elliptical continuous models, the untied Gaussian copula
 
     def sample_r(self, rho: float, coefficient: float) -> np.ndarray:
         """Spearman's rho of every dataset at this grid point."""
