@@ -809,14 +809,13 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         write_json(out / JSON_FILE, result.to_dict())
         write_text(out / REPORT_FILE, report_markdown(result))
         if plots:
-
             write_analysis_figure(pairs.x, pairs.y, result, out / FIGURE_NAME)
         return result
 
 
-    # --------------------------------------------------------------------------
-    # Report
-    # --------------------------------------------------------------------------
+# --------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------
 def _other_statistic_section(name: str, part: dict[str, Any], level: str, s: AnalysisSettings) -> list[str]:
     """The report's section for a statistic built from parts: the estimate, tests, intervals, coverage."""
 
