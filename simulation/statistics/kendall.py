@@ -595,7 +595,7 @@ def _check_tau(tau: ArrayLike) -> np.ndarray:
     return tau
 
 
-def inputsgroup_ids(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def inputs_groups(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Tie-group ids ``(gx, n_gx, gy, n_gy)`` of the datasets of a :class:`~simulation.models.generators.RankInputs`
     (y's group of each observation from its score's rank)."""
     gx = np.ascontiguousarray(inputs.x_group, dtype=np.int64)
@@ -610,7 +610,7 @@ def inputsgroup_ids(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
 
 def cheap_rows(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """tau-b, its jackknife SE and its ASE ``(m,)`` each, for the datasets of a ``RankInputs``."""
-    groups = inputsgroup_ids(inputs)
+    groups = inputs_groups(inputs)
     tau = tau_b_rows(*groups)
     jack = jackknife_rows(*groups)
     return tau, _jackknife_se_rows(jack), ase_rows(*groups)
@@ -667,5 +667,5 @@ def truth(scenario, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None
     coefficient = (calibration or scenario.calibration()).coefficient
     return generators.expected_sample_spearman(
         scenario.generator, scenario.counts, coefficient, scenario._truth_seed(), target_mcse=target_mcse,
-        pool=scenario.pool, estimates=lambda inputs: tau_b_rows(*inputsgroup_ids(inputs)),
+        pool=scenario.pool, estimates=lambda inputs: tau_b_rows(*inputs_groups(inputs)),
     )  # fmt: skip
