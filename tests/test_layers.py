@@ -9,6 +9,10 @@ root package (whose names load lazily) or the shims' helper.
 from __future__ import annotations
 
 import ast
+import importlib
+import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -167,3 +171,46 @@ def test_the_generator_registry_lists_every_generator_once():
         assert set(spec.required) <= set(spec.fields) <= set(OPTIONAL_FIELDS)
         assert (spec.generate is None) == spec.tied  # tied x goes through generate_tied_batch
         assert (spec.latent is not None) == (spec.copula == "elliptical")
+
+
+def shims() -> dict[str, str]:
+    """Old module path -> the module its names now live in (from each shim's ``forward`` call)."""
+    out = {}
+    for path in sorted((ROOT / "simulation").glob("*.py")):
+        m = re.search(r'forward\(__name__, "([\w.]+)"', path.read_text())
+        if m:
+            out[f"simulation.{path.stem}"] = m.group(1)
+    return out
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(shims().items()))
+def test_an_old_module_path_forwards_its_names_with_a_deprecation_warning(old, new):
+    old_module, new_module = importlib.import_module(old), importlib.import_module(new)
+    public = [n for n, v in vars(new_module).items()
+              if not n.startswith("_") and getattr(v, "__module__", None) == new]  # fmt: skip
+    assert public, new
+    for name in public[:3]:
+        with pytest.warns(DeprecationWarning, match=rf"{re.escape(old)}\.{name} is deprecated: import it from {new}"):
+            assert getattr(old_module, name) is getattr(new_module, name)
+    with pytest.raises(AttributeError, match="has no attribute 'no_such_name'"):
+        old_module.no_such_name  # noqa: B018
+
+
+def test_names_that_left_their_module_are_found_at_the_old_path():
+    from simulation.engine import pvalues
+    from simulation.statistics import statistic
+
+    with pytest.warns(DeprecationWarning, match="simulation.custom.load is deprecated"):
+        assert importlib.import_module("simulation.custom").load is statistic.load
+    power = importlib.import_module("simulation.power")  # a package now: its old public names, no warning
+    assert power.pvalues_rowwise is pvalues.pvalues_rowwise and power.pvalues_from_null is pvalues.pvalues_from_null
+
+
+def test_import_simulation_loads_no_numerical_module_until_a_name_is_used():
+    code = ("import sys, simulation; heavy = [m for m in ('numba', 'pandas', 'scipy', 'matplotlib') if m in "
+            "sys.modules]; print(heavy); simulation.Scenario; print('numba' in sys.modules)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
+    assert sorted(importlib.import_module("simulation").__all__) == sorted(
+        n for n in importlib.import_module("simulation")._HOMES
+    )
