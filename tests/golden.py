@@ -96,7 +96,8 @@ def compute(tmp: Path) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
         frames[f"analyze_{part}"] = getattr(a, part)
     values["analyze_recommendation"] = {k: v for k, v in a.recommendation.items() if k != "evidence"}
     frames["analyze_evidence"] = a.recommendation["evidence"]
-    values["analyze_rho_tau"] = [a.rho_hat, a.tau_hat]
+    tau = a.result("kendall_b").estimate if hasattr(a, "result") else a.tau_hat  # (before Analysis.results)
+    values["analyze_rho_tau"] = [a.rho_hat, tau]
     x = np.repeat(np.arange(5.0), 6)
     y = np.random.default_rng(SEED).normal(size=30) + 0.3 * x
     frames["bootstrap_ci_single"] = bootstrap_ci_single(x, y, n_boot=300, seed=SEED).intervals

@@ -340,17 +340,19 @@ def test_analyze_with_kendalls_design_coverage(tmp_path):
     a = an.analyze(frame["dose"], frame["level"], settings=both, out=tmp_path / "k", n_jobs=1, plots=False)
     b = an.analyze(frame["dose"], frame["level"], settings=SMALL, out=tmp_path / "s", n_jobs=1, plots=False)
     pd.testing.assert_frame_equal(a.coverage, b.coverage, check_exact=True)
-    assert set(a.kendall_coverage["statistic"]) == {"kendall_b"}
-    assert set(a.kendall_coverage["method"]) == {"percentile", "basic", "bca", "normal", "studentized",
+    k = a.result("kendall_b")
+    assert [r.name for r in a.results] == ["spearman", "kendall_b"] and a.results[0] is a.result("spearman")
+    assert set(k.coverage["statistic"]) == {"kendall_b"}
+    assert set(k.coverage["method"]) == {"percentile", "basic", "bca", "normal", "studentized",
                                                  "fisher_z_fieller", "fisher_z_ase", "wald_ase"}  # fmt: skip
-    again = an.recommend(a.kendall_coverage, SMALL.confidence_level, SMALL.criterion)
-    assert (again["method"], again["closest"]) == (a.kendall_recommendation["method"],
-                                                   a.kendall_recommendation["closest"])  # fmt: skip
+    again = an.recommend(k.coverage, SMALL.confidence_level, SMALL.criterion)
+    assert (again["method"], again["closest"]) == (k.recommendation["method"], k.recommendation["closest"])
     d = json.loads((tmp_path / "k" / "analysis.json").read_text())
-    assert len(d["kendall_b"]["coverage"]) == len(a.kendall_coverage)
-    assert d["kendall_b"]["recommendation"]["text"] == a.kendall_recommendation["text"]
+    assert len(d["kendall_b"]["coverage"]) == len(k.coverage) == len(d["results"][1]["coverage"])
+    text = k.recommendation["text"]
+    assert d["kendall_b"]["recommendation"]["text"] == text == d["results"][1]["recommendation"]["text"]
     assert d["settings"]["statistics"] == ["spearman", "kendall_b"] and "statistics" not in b.to_dict()["settings"]
-    assert "Kendall's coverage at this design" in (tmp_path / "k" / "report.md").read_text()
+    assert "Coverage of kendall_b's intervals at this design" in (tmp_path / "k" / "report.md").read_text()
     # power at the design for both statistics on the same datasets: Spearman's curve is the Spearman-only one
     pd.testing.assert_frame_equal(a.min_detectable_rho(), b.min_detectable_rho(), check_exact=True)
     kmd = a.min_detectable_rho("kendall_b")
@@ -358,5 +360,53 @@ def test_analyze_with_kendalls_design_coverage(tmp_path):
     assert d["kendall_b"]["min_detectable"] == json.loads(json.dumps(
         [{k: an._plain(v) for k, v in row.items()} for row in kmd.to_dict("records")]))  # fmt: skip
     assert "kendall_b's permutation test: minimum detectable |kendall_b|" in (tmp_path / "k" / "report.md").read_text()
-    with pytest.raises(ValueError, match=r"`statistics` must include 'spearman'"):
-        an.AnalysisSettings(statistics=("kendall_b",))
+
+
+def test_analyze_without_spearman_and_with_a_users_statistic(tmp_path):
+    """Any statistic may lead an analysis: Pearson's alone gives its estimate (against NumPy), intervals,
+    tests, coverage at the design and recommendation, with the design built from Spearman's rho on the
+    data as always (the same design table as a Spearman analysis); a user's statistic joins the results."""
+    import dataclasses
+
+    frame = an.example_pairs(n=24, seed=9)
+    x, y = frame["dose"].to_numpy(), frame["level"].to_numpy()
+    pearson = dataclasses.replace(SMALL, statistics=("pearson",))
+    a = an.analyze(x, y, settings=pearson, out=tmp_path / "p", n_jobs=1, plots=True)
+    b = an.analyze(x, y, settings=SMALL, out=tmp_path / "s", n_jobs=1, plots=False)
+    assert [r.name for r in a.results] == ["pearson", "kendall_b"]
+    r = a.result("pearson")
+    assert r.estimate == pytest.approx(np.corrcoef(x, y)[0, 1], abs=1e-12) and a.rho_hat == r.estimate
+    assert a.rho_s == pytest.approx(stats.spearmanr(x, y)[0], abs=1e-12) and a.rho_s == b.rho_hat
+    pd.testing.assert_frame_equal(a.design, b.design, check_exact=True)
+    assert set(r.coverage["statistic"]) == {"pearson"} and r.recommendation["text"]
+    assert a.result("kendall_b").coverage is None  # on the data only
+    assert set(a.min_detectable_rho()["statistic"]) == {"pearson"}
+    report = (tmp_path / "p" / "report.md").read_text()
+    assert report.startswith("# Pearson's r of") and f"**r = {r.estimate:.4f}**" in report
+    assert "## Kendall's tau-b on the same data" in report and "not simulated here" in report
+    d = json.loads((tmp_path / "p" / "analysis.json").read_text())
+    assert [e["statistic"] for e in d["results"]] == ["pearson", "kendall_b"] and d["rho_hat"] == r.estimate
+    assert (tmp_path / "p" / "analysis.png").stat().st_size > 0
+    with pytest.raises(KeyError, match="'spearman' was not analyzed"):
+        a.result("spearman")
+    mine = dataclasses.replace(SMALL, statistics=("spearman", "tests.userstats:USER_SPEARMAN"))
+    u = an.analyze(x, y, settings=mine, out=tmp_path / "u", n_jobs=1, plots=False)
+    assert [r.name for r in u.results] == ["spearman", "user_spearman", "kendall_b"]
+    assert u.result("user_spearman").estimate == pytest.approx(u.rho_hat, abs=1e-12)
+    assert set(u.result("user_spearman").coverage["statistic"]) == {"user_spearman"}
+    assert "## user_spearman on the same data" in (tmp_path / "u" / "report.md").read_text()
+
+
+def test_the_fields_before_results_still_work_with_a_deprecation_warning(tmp_path):
+    frame = an.example_pairs(n=24, seed=9)
+    a = an.analyze(frame["dose"], frame["level"], settings=SMALL, out=tmp_path / "a", n_jobs=1, plots=False)
+    k = a.result("kendall_b")
+    with pytest.warns(DeprecationWarning, match=r"Analysis.tau_hat is deprecated: use result\("):
+        assert a.tau_hat == k.estimate
+    with pytest.warns(DeprecationWarning, match="kendall_intervals"):
+        assert a.kendall_intervals is k.intervals
+    with pytest.warns(DeprecationWarning, match="kendall_coverage"):
+        assert a.kendall_coverage is None
+    with pytest.warns(DeprecationWarning, match="others"):
+        assert a.others == {}
+

@@ -42,6 +42,8 @@ import dataclasses
 import hashlib
 import math
 import tempfile
+import warnings
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -61,6 +63,7 @@ from simulation.core.validation import (
 )
 from simulation.engine.intervals import FISHER_Z_VARIANCES, fisher_z_ci
 from simulation.engine.pvalues import pvalues_rowwise
+from simulation.engine.ranks import spearman_rho_2d
 from simulation.inference.bootstrap import bootstrap_ci_single, resample_keys
 from simulation.infra.storage import (
     hold_folder,
@@ -82,12 +85,12 @@ from simulation.power.curves import (
     t_approx_pvalues,
 )
 from simulation.present.figures import write_analysis_figure
-from simulation.present.report import markdown_table
+from simulation.present.report import STATISTIC_LABELS, markdown_table
 from simulation.statistics import kendall
 from simulation.statistics.registry import check_statistics, identity_statistics, statistic_digests
-from simulation.statistics.statistic import get_statistic
+from simulation.statistics.statistic import Statistic, get_statistic
 from simulation.study.columns import DATA_INTERVALS, TESTS, in_order
-from simulation.study.runner import ALL_METHODS, run_all_ci_scenarios
+from simulation.study.runner import run_all_ci_scenarios
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
 EXAMPLE = "example"
@@ -128,16 +131,14 @@ class AnalysisSettings:
     criterion: str = "stringent"
     #: Grow the design until every coverage MCSE is at most half the criterion's tolerance.
     grow_design: bool = True
-    #: Statistics of the design study: Spearman's always; ``("spearman", "kendall_b")`` adds Kendall's
-    #: coverage at this design and a recommendation for it (the design study then costs several times more).
+    #: The statistics analyzed, the first one the report's headline: each gets its estimate, intervals and
+    #: tests on the data, its coverage at the design and a recommendation (every statistic adds to the
+    #: design study's cost). Kendall's tau-b is computed on the data besides (:data:`ON_DATA_ALSO`).
     statistics: tuple[str, ...] = ("spearman",)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", resolve_seed(self.seed))
-        stats_ = check_statistics(self.statistics)
-        if "spearman" not in stats_:
-            raise ValueError(f"`statistics` must include 'spearman' (the analysis is built on it), got {list(stats_)}")
-        object.__setattr__(self, "statistics", stats_)
+        object.__setattr__(self, "statistics", check_statistics(self.statistics))
         coverage_tolerance(0.95, self.criterion)
         check_bool(self.grow_design, "grow_design")
         check_confidence_level(self.confidence_level)
@@ -404,6 +405,31 @@ def independence_tests(pairs: Pairs, rho_hat: float, settings: AnalysisSettings)
     )  # fmt: skip
 
 
+def _spearman_on_data(pairs: Pairs, settings: AnalysisSettings, stat: Statistic):
+    rho, intervals = data_intervals(pairs, settings)
+    return rho, intervals, independence_tests(pairs, rho, settings)
+
+
+def _kendall_on_data(pairs: Pairs, settings: AnalysisSettings, stat: Statistic):
+    return kendall_on_data(pairs, settings)
+
+
+def _parts_on_data(pairs: Pairs, settings: AnalysisSettings, stat: Statistic):
+    return statistic_on_data(pairs, settings, stat.name)
+
+
+#: A statistic's estimate, intervals and tests on the data: Spearman's and Kendall's own functions (their
+#: asymptotic intervals and tests take more than the estimate), the default for any other (Pearson's, a
+#: user's: :func:`statistic_on_data`). A new override is a function ``(pairs, settings, statistic) ->
+#: (estimate, intervals, tests)`` and a line here.
+ON_DATA: dict[str, Callable[[Pairs, AnalysisSettings, Statistic], tuple[float, pd.DataFrame, pd.DataFrame]]] = {
+    "spearman": _spearman_on_data,
+    "kendall_b": _kendall_on_data,
+}
+#: Statistics computed on the data beside those of the settings (cheap; their coverage is not simulated).
+ON_DATA_ALSO = ("kendall_b",)
+
+
 # --------------------------------------------------------------------------
 # The design's answer
 # --------------------------------------------------------------------------
@@ -566,8 +592,38 @@ def recommend(coverage: pd.DataFrame, confidence_level: float, criterion: str = 
 # The whole analysis
 # --------------------------------------------------------------------------
 @dataclasses.dataclass(frozen=True)
+class StatisticResult:
+    """One statistic's answer: its estimate, intervals and tests on the data, and, for a statistic of the
+    design study, its coverage at the design and the recommendation (None for one computed on the data
+    only)."""
+
+    name: str
+    label: str
+    #: How the report writes its estimate (``r_s``, ``tau_b``, ``r``; a user statistic's name).
+    symbol: str
+    estimate: float
+    intervals: pd.DataFrame
+    tests: pd.DataFrame
+    coverage: pd.DataFrame | None = None
+    recommendation: dict[str, Any] | None = None
+
+    def to_dict(self, min_detectable: pd.DataFrame) -> dict[str, Any]:
+        out = {"statistic": self.name, "label": self.label, "estimate": self.estimate,
+               "intervals": _records(self.intervals), "tests": _records(self.tests)}  # fmt: skip
+        if self.coverage is not None:
+            out |= {"coverage": _records(self.coverage[_COVERAGE_COLUMNS]), "min_detectable": _records(min_detectable),
+                    "recommendation": _recommendation_dict(self.recommendation)}  # fmt: skip
+        return out
+
+
+@dataclasses.dataclass(frozen=True)
 class Analysis:
-    """Everything :func:`analyze` found; ``to_dict()`` is what ``analysis.json`` holds."""
+    """Everything :func:`analyze` found; ``to_dict()`` is what ``analysis.json`` holds.
+
+    ``results`` holds one :class:`StatisticResult` per statistic analyzed, in the order of
+    ``settings.statistics`` (then those computed on the data only); ``rho_hat``, ``intervals``, ``tests``,
+    ``coverage`` and ``recommendation`` are the first's (Spearman's by default).
+    """
 
     name: str
     columns: tuple[str, str]
@@ -576,42 +632,94 @@ class Analysis:
     dropped_rows: tuple[int, ...]
     x_ties: pd.DataFrame
     y_ties: dict[str, Any]
-    rho_hat: float
-    intervals: pd.DataFrame
-    tests: pd.DataFrame
+    #: Spearman's rho on the data: the design's targets are set from it (the generators are calibrated to
+    #: Spearman's rho), whichever statistics are analyzed.
+    rho_s: float
+    results: tuple[StatisticResult, ...]
     design: pd.DataFrame
-    coverage: pd.DataFrame
     power: pd.DataFrame
     min_detectable: pd.DataFrame
-    recommendation: dict[str, Any]
     settings: AnalysisSettings
     provenance: dict[str, Any]
     out: Path | None
-    #: Kendall's tau-b on the data, its intervals and tests (:func:`kendall_on_data`); its design-matched
-    #: coverage is not run by ``analyze`` yet.
-    tau_hat: float = math.nan
-    kendall_intervals: pd.DataFrame | None = None
-    kendall_tests: pd.DataFrame | None = None
-    #: With ``statistics`` including ``kendall_b``: Kendall's coverage at the design and its recommendation.
-    kendall_coverage: pd.DataFrame | None = None
-    kendall_recommendation: dict[str, Any] | None = None
-    #: Each further statistic of ``settings.statistics`` built from parts (Pearson's, a user's), by name:
-    #: ``estimate``, ``intervals``, ``tests`` on the data (:func:`statistic_on_data`), and its ``coverage``
-    #: at the design and ``recommendation``.
-    others: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
-    def min_detectable_rho(self, statistic: str = "spearman") -> pd.DataFrame:
+    def result(self, statistic: str) -> StatisticResult:
+        """The result of ``statistic`` (a name of ``results``)."""
+        for r in self.results:
+            if r.name == statistic:
+                return r
+        raise KeyError(f"statistic {statistic!r} was not analyzed; the results are of {[r.name for r in self.results]}")
+
+    @property
+    def rho_hat(self) -> float:
+        """The first statistic's estimate (Spearman's rho by default)."""
+        return self.results[0].estimate
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        return self.results[0].intervals
+
+    @property
+    def tests(self) -> pd.DataFrame:
+        return self.results[0].tests
+
+    @property
+    def coverage(self) -> pd.DataFrame:
+        return self.results[0].coverage
+
+    @property
+    def recommendation(self) -> dict[str, Any]:
+        return self.results[0].recommendation
+
+    def _deprecated(self, old: str, new: str) -> None:
+        warnings.warn(f"Analysis.{old} is deprecated: use {new} (removed in the next release)", DeprecationWarning,
+                      stacklevel=3)  # fmt: skip
+
+    def _kendall(self) -> StatisticResult | None:
+        return next((r for r in self.results if r.name == "kendall_b"), None)
+
+    @property
+    def tau_hat(self) -> float:
+        self._deprecated("tau_hat", 'result("kendall_b").estimate')
+        return self._kendall().estimate if self._kendall() else math.nan
+
+    @property
+    def kendall_intervals(self) -> pd.DataFrame | None:
+        self._deprecated("kendall_intervals", 'result("kendall_b").intervals')
+        return self._kendall().intervals if self._kendall() else None
+
+    @property
+    def kendall_tests(self) -> pd.DataFrame | None:
+        self._deprecated("kendall_tests", 'result("kendall_b").tests')
+        return self._kendall().tests if self._kendall() else None
+
+    @property
+    def kendall_coverage(self) -> pd.DataFrame | None:
+        self._deprecated("kendall_coverage", 'result("kendall_b").coverage')
+        return self._kendall().coverage if self._kendall() else None
+
+    @property
+    def kendall_recommendation(self) -> dict[str, Any] | None:
+        self._deprecated("kendall_recommendation", 'result("kendall_b").recommendation')
+        return self._kendall().recommendation if self._kendall() else None
+
+    @property
+    def others(self) -> dict[str, dict[str, Any]]:
+        self._deprecated("others", "results")
+        return {r.name: {"estimate": r.estimate, "intervals": r.intervals, "tests": r.tests, "coverage": r.coverage,
+                         "recommendation": r.recommendation}
+                for r in self.results[1:] if r.name not in ("spearman", "kendall_b")}  # fmt: skip
+
+    def min_detectable_rho(self, statistic: str | None = None) -> pd.DataFrame:
         """The permutation test's minimum detectable correlation per design generator (direction of the
-        estimate), of Spearman's rho by default, or of another statistic of the design study (in its units)."""
+        estimate) of ``statistic`` (in its units; default the first statistic's)."""
         md = self.min_detectable
-        keep = (md["test"] == "permutation") & (md["statistic"] == statistic)
+        keep = (md["test"] == "permutation") & (md["statistic"] == (statistic or self.results[0].name))
         return md[keep].reset_index(drop=True)
 
     def to_dict(self) -> dict[str, Any]:
-        def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-            return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
-
-        rec = {k: v for k, v in self.recommendation.items() if k != "evidence"}
+        first = self.results[0]
+        kendall_ = self._kendall()
         return {
             "data": self.name,
             "x": self.columns[0],
@@ -623,45 +731,39 @@ class Analysis:
             "dropped_positions": list(self.dropped_rows),
             # deprecated (1-based data row numbers, as written before); removed in the next release
             "dropped_rows": [i + 1 for i in self.dropped_rows],
-            "x_ties": records(self.x_ties),
+            "x_ties": _records(self.x_ties),
             "y_ties": self.y_ties,
-            "rho_hat": self.rho_hat,
-            "intervals": records(self.intervals),
-            "tests": records(self.tests),
-            "design": records(self.design),
-            "coverage": records(self.coverage[_COVERAGE_COLUMNS]),
-            "min_detectable": records(self.min_detectable_rho()),
-            "recommendation": rec | {"evidence": records(self.recommendation["evidence"])},
-            "kendall_b": {
-                "tau_hat": self.tau_hat,
-                "intervals": records(self.kendall_intervals) if self.kendall_intervals is not None else [],
-                "tests": records(self.kendall_tests) if self.kendall_tests is not None else [],
-            }
-            | (
-                {
-                    "min_detectable": records(self.min_detectable_rho("kendall_b")),
-                    "coverage": records(self.kendall_coverage[_COVERAGE_COLUMNS]),
-                    "recommendation": {k: v for k, v in self.kendall_recommendation.items() if k != "evidence"}
-                    | {"evidence": records(self.kendall_recommendation["evidence"])},
-                }
-                if self.kendall_coverage is not None
-                else {}
-            ),
-            "statistics": {
-                name: {
-                    "estimate": part["estimate"],
-                    "intervals": records(part["intervals"]),
-                    "tests": records(part["tests"]),
-                    "coverage": records(part["coverage"][_COVERAGE_COLUMNS]),
-                    "min_detectable": records(self.min_detectable_rho(name)),
-                    "recommendation": {k: v for k, v in part["recommendation"].items() if k != "evidence"}
-                    | {"evidence": records(part["recommendation"]["evidence"])},
-                }
-                for name, part in self.others.items()
-            },
+            "rho_s": self.rho_s,
+            "results": [r.to_dict(self.min_detectable_rho(r.name)) for r in self.results],
+            "design": _records(self.design),
+            # the first statistic's, as before ``results`` (kept for readers of earlier files)
+            "rho_hat": first.estimate,
+            "intervals": _records(first.intervals),
+            "tests": _records(first.tests),
+            "coverage": _records(first.coverage[_COVERAGE_COLUMNS]),
+            "min_detectable": _records(self.min_detectable_rho()),
+            "recommendation": _recommendation_dict(first.recommendation),
+            # deprecated duplicates of ``results`` (removed in the next release)
+            "kendall_b": {"tau_hat": kendall_.estimate, "intervals": _records(kendall_.intervals),
+                          "tests": _records(kendall_.tests)}
+            | ({"min_detectable": _records(self.min_detectable_rho("kendall_b")),
+                "coverage": _records(kendall_.coverage[_COVERAGE_COLUMNS]),
+                "recommendation": _recommendation_dict(kendall_.recommendation)}
+               if kendall_.coverage is not None else {}) if kendall_ else {},
+            "statistics": {r.name: {k: v for k, v in r.to_dict(self.min_detectable_rho(r.name)).items()
+                                    if k not in ("statistic", "label")}
+                           for r in self.results[1:] if r.name != "kendall_b"},
             "settings": self.settings.as_dict(),
             "provenance": self.provenance,
-        }
+        }  # fmt: skip
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [{k: _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+
+
+def _recommendation_dict(rec: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in rec.items() if k != "evidence"} | {"evidence": _records(rec["evidence"])}
 
 
 _COVERAGE_COLUMNS = ["scenario", "generator", "rho_true", "method", "coverage", "coverage_mcse", "miss_below",
@@ -758,54 +860,36 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
     identity = {"data_digest": _digest(pairs), "columns": list(columns)} | settings.as_dict()
     with hold_folder(out, wait_for_lock):
         prepare_output(out, identity, resume=resume, overwrite=overwrite, owned=OWNED_FILES)
-        rho_hat, intervals = data_intervals(pairs, settings)
-        tests = independence_tests(pairs, rho_hat, settings)
-        tau_hat, kendall_intervals, kendall_tests = kendall_on_data(pairs, settings)
-        bw = intervals.set_index("method").loc["fisher_z_bonett_wright", ["ci_lower", "ci_upper"]]
+        names = (*settings.statistics, *(s for s in ON_DATA_ALSO if s not in settings.statistics))
+        on_data = {n: ON_DATA.get(n, _parts_on_data)(pairs, settings, get_statistic(n)) for n in names}
+        # the design's targets: Spearman's rho on the data and its Bonett-Wright interval (the generators
+        # are calibrated to Spearman's rho), whichever statistics are analyzed
+        rho_s = float(spearman_rho_2d(pairs.x[None, :], pairs.y[None, :])[0])
+        bw = fisher_z_ci(rho_s, pairs.n, confidence_level=settings.confidence_level, variance="bonett_wright")
         pool = out / POOL_FILE
         write_text(pool, "y\n" + "\n".join(repr(float(v)) for v in pairs.y) + "\n")
-        scenarios, design = design_scenarios(pairs, rho_hat, (float(bw["ci_lower"]), float(bw["ci_upper"])), pool)
-        flags = {"resume": resume, "overwrite": overwrite}
-        study = run_all_ci_scenarios(
-            scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
-            confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
-            target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
-                         if settings.grow_design else None),
-            progress=progress, study=f"analyze:{name}", statistics=settings.statistics, **flags,
-        )  # fmt: skip
-        estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
-        at_estimate = [s for s in scenarios if s.rho == estimate[s.generator]]
-        power_settings = PowerSettings(
-            n_reps=settings.power_n_reps, grid=_power_grid(pairs.n, design, settings.alpha), alpha=settings.alpha,
-            target_power=settings.target_power, seed=settings.seed,
-        )  # fmt: skip
-        pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
-                             study=f"analyze:{name}", statistics=settings.statistics, **flags)  # fmt: skip
-        coverage = study.coverage[study.coverage["statistic"] == "spearman"].reset_index(drop=True)
-        recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
-        kendall_coverage = kendall_recommendation = None
-        if "kendall_b" in settings.statistics:
-            kendall_coverage = study.coverage[study.coverage["statistic"] == "kendall_b"].reset_index(drop=True)
-            kendall_recommendation = recommend(kendall_coverage, settings.confidence_level, settings.criterion)
-        others = {}
-        for stat in settings.statistics:
-            if stat not in ("spearman", "kendall_b"):
-                estimate_s, intervals_s, tests_s = statistic_on_data(pairs, settings, stat)
-                cov_s = study.coverage[study.coverage["statistic"] == stat].reset_index(drop=True)
-                others[stat] = {"estimate": estimate_s, "intervals": intervals_s, "tests": tests_s, "coverage": cov_s,
-                                "recommendation": recommend(cov_s, settings.confidence_level, settings.criterion)}
+        scenarios, design = design_scenarios(pairs, rho_s, (float(bw[0]), float(bw[1])), pool)
+        study, pw = _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progress,
+                                    {"resume": resume, "overwrite": overwrite})  # fmt: skip
+        results = []
+        for n in names:
+            stat = get_statistic(n)
+            coverage = recommendation = None
+            if n in settings.statistics:
+                coverage = study.coverage[study.coverage["statistic"] == n].reset_index(drop=True)
+                recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
+            results.append(StatisticResult(n, stat.label, stat.symbol or n, *on_data[n], coverage=coverage,
+                                           recommendation=recommendation))  # fmt: skip
         provenance = provenance_record(f"analyze:{name}", identity, started)
         result = Analysis(
             name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
-            x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_hat=rho_hat, intervals=intervals, tests=tests,
-            design=design, coverage=coverage, power=pw.power, min_detectable=pw.min_detectable,
-            recommendation=recommendation, settings=settings, provenance=provenance, out=out, tau_hat=tau_hat,
-            kendall_intervals=kendall_intervals, kendall_tests=kendall_tests, kendall_coverage=kendall_coverage,
-            kendall_recommendation=kendall_recommendation, others=others,
+            x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_s=rho_s, results=tuple(results),
+            design=design, power=pw.power, min_detectable=pw.min_detectable, settings=settings,
+            provenance=provenance, out=out,
         )  # fmt: skip
-        write_parquet(out / INTERVALS_FILE, in_order(intervals, DATA_INTERVALS, INTERVALS_FILE),
+        write_parquet(out / INTERVALS_FILE, in_order(result.intervals, DATA_INTERVALS, INTERVALS_FILE),
                       provenance)  # fmt: skip
-        write_parquet(out / TESTS_FILE, in_order(tests, TESTS, TESTS_FILE), provenance)
+        write_parquet(out / TESTS_FILE, in_order(result.tests, TESTS, TESTS_FILE), provenance)
         write_json(out / JSON_FILE, result.to_dict())
         write_text(out / REPORT_FILE, report_markdown(result))
         if plots:
@@ -813,35 +897,30 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         return result
 
 
+def _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progress, flags):
+    """The design-matched coverage study (every statistic of the settings on the same datasets) and the
+    power study at the estimate's scenarios."""
+    study = run_all_ci_scenarios(
+        scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
+        confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
+        target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
+                     if settings.grow_design else None),
+        progress=progress, study=f"analyze:{name}", statistics=settings.statistics, **flags,
+    )  # fmt: skip
+    estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
+    at_estimate = [s for s in scenarios if s.rho == estimate[s.generator]]
+    power_settings = PowerSettings(
+        n_reps=settings.power_n_reps, grid=_power_grid(pairs.n, design, settings.alpha), alpha=settings.alpha,
+        target_power=settings.target_power, seed=settings.seed,
+    )  # fmt: skip
+    pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
+                         study=f"analyze:{name}", statistics=settings.statistics, **flags)  # fmt: skip
+    return study, pw
+
+
 # --------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------
-def _other_statistic_section(name: str, part: dict[str, Any], level: str, s: AnalysisSettings) -> list[str]:
-    """The report's section for a statistic built from parts: the estimate, tests, intervals, coverage."""
-
-    stat = get_statistic(name)
-    tests = "; ".join(f"{t.test} p = {t.p_value:.4g}" for t in part["tests"].itertuples())
-    iv = part["intervals"]
-    rec = part["recommendation"]
-    chosen = rec["method"] or rec["closest"]
-    lines = ["", f"## {stat.label} on the same data", "", f"**{name} = {part['estimate']:.4f}**. Tests of "
-             f"independence (two-sided): {tests}. {level} intervals (bootstrap on the same {s.n_boot} resamples "
-             "as Spearman's):", "",
-             markdown_table(iv.assign(ci_lower=iv["ci_lower"].map(_fmt),
-                                      ci_upper=iv["ci_upper"].map(_fmt)))]  # fmt: skip
-    if chosen is not None:
-        by = iv.set_index("method")
-        what = "recommended" if rec["method"] else "closest to nominal (none qualifies)"
-        lines += ["", f"{level} interval for {name}, {chosen} ({what}): "
-                      f"({_fmt(by.loc[chosen, 'ci_lower'])}, {_fmt(by.loc[chosen, 'ci_upper'])})."]  # fmt: skip
-    cov = part["coverage"].sort_values(["generator", "rho"], key=_generator_order, kind="stable")
-    header = f"target rho_s {{rho:.3f}} ({name} truth {{truth}})"
-    table = _coverage_by_scenario(cov, list(dict.fromkeys(cov["method"])), header)
-    lines += ["", f"Coverage of {name}'s intervals at this design (the same datasets as Spearman's):", "",
-              markdown_table(table), "", rec["text"]]  # fmt: skip
-    return lines
-
-
 def _fmt(v: float, digits: int = 3) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.{digits}f}"
 
@@ -863,139 +942,21 @@ def _coverage_by_scenario(cov: pd.DataFrame, methods: list[str], header: str) ->
 
 
 def report_markdown(a: Analysis) -> str:
-    """One page a researcher can paste from."""
+    """One page a researcher can paste from: the first statistic's answer, what the design could detect,
+    then each further statistic's section."""
     s = a.settings
     level = f"{100 * s.confidence_level:g}%"
-    iv = a.intervals.set_index("method")
-    rec = a.recommendation
-    chosen = rec["method"] or rec["closest"]
+    first = a.results[0]
     x_name, y_name = a.columns
-    lines = [f"# Spearman correlation of `{y_name}` with `{x_name}` ({a.name})", ""]
-    dropped = len(a.dropped_rows)
-    lines.append(
-        f"n = {a.n_used} complete pairs"
-        + (f" ({dropped} of {a.n_input} rows dropped for a missing or non-finite value, at 0-based positions "
-           f"{', '.join(str(i) for i in a.dropped_rows[:20])}{' ...' if dropped > 20 else ''}: position 0 is the "
-           f"first data row, the line after a CSV's header; `dropped_rows` in Python and `dropped_positions` in "
-           f"analysis.json hold the same numbers)" if dropped
-           else " (no rows dropped)")
-        + f"; x has {len(a.x_ties)} distinct values (counts {' '.join(map(str, a.x_ties['count']))}), y has "
-        f"{a.y_ties['distinct']} ({a.y_ties['share_in_ties']:.0%} of values in ties)."
-    )  # fmt: skip
-    lines += ["", f"**r_s = {a.rho_hat:.4f}**"]
-    if chosen is not None:
-        lo, hi = iv.loc[chosen, "ci_lower"], iv.loc[chosen, "ci_upper"]
-        what = "recommended" if rec["method"] else "closest to nominal (none qualifies; see below)"
-        lines.append(f"{level} interval, {chosen} ({what}): ({_fmt(lo)}, {_fmt(hi)}).")
-    tests = a.tests.set_index("test")
-    lines += [
-        "",
-        f"Test of rho_s = 0 (two-sided): permutation p = {tests.loc['permutation', 'p_value']:.4g} "
-        f"(MCSE {tests.loc['permutation', 'p_value_mcse']:.2g}, {s.n_perm} permutations keeping the ties of x and y); "
-        f"t approximation p = {tests.loc['t_approx', 'p_value']:.4g}.",
-        "",
-        "## Recommendation",
-        "",
-        rec["text"],
-        "",
-        f"## Intervals on the data ({level}; bootstrap: {s.n_boot} paired resamples, seed {s.seed})",
-        "",
-    ]
-    table = a.intervals.assign(ci_lower=a.intervals["ci_lower"].map(_fmt), ci_upper=a.intervals["ci_upper"].map(_fmt))
-    lines += [markdown_table(table), ""]
-    lines += [
-        "## Coverage at this design",
-        "",
-        f"Design-matched study: n = {a.n_used}, x's tie counts as observed; y by rank mixing and from the observed "
-        f"y values (empirical pool); {s.design_n_reps} bootstrapped datasets per scenario x {s.design_n_boot} "
-        f"resamples (grown until every coverage MCSE is at most {a.recommendation['tolerance'] / 2:.4f} unless "
-        f"turned off); columns by target rho_s with the measured truth (± its MCSE) it was calibrated to. "
-        f"Coverage ± MCSE (headline estimator; see `design/summary.md`):",
-        "",
-    ]
-    cov = a.coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
-    cov_table = _coverage_by_scenario(cov, list(ALL_METHODS), "target {rho:.3f} (truth {truth})")
-    width = cov.groupby("method", sort=False)["mean_width"].mean()
-    cov_table["mean width"] = cov_table["method"].map(lambda m: _fmt(width.get(m, math.nan)))
-    lines += [markdown_table(cov_table), ""]
-    clipped = a.design[a.design["clipped"]]
-    if len(clipped):
-        lines += [
-            "Clipped to the reachable range: "
-            + "; ".join(f"{r.generator} {r.point} {r.rho_asked:.3f} -> {r.rho:.3f}" for r in clipped.itertuples())
-            + ".",
-            "",
-        ]
-    md = a.min_detectable_rho()
-    lines += ["## What this design could detect", ""]
-    for r in md.itertuples():
-        gen = cov.loc[cov["scenario"] == r.scenario, "generator"]
-        gen = gen.iloc[0] if len(gen) else r.scenario
-        if r.status == "ok":
-            lines.append(
-                f"- {gen}: minimum detectable |rho_s| = {r.rho_star:.3f} (± {r.rho_star_se:.3f}) for "
-                f"{s.target_power:.0%} power, permutation test, alpha = {s.alpha:g}, {r.alternative}, {r.direction} "
-                f"direction."
-            )
-        else:
-            lines.append(f"- {gen}: {r.status} (power {r.power_at_search_hi:.2f} at |rho_s| = {r.search_hi:.2f}).")
-    for stat in s.statistics:
-        if stat == "spearman":
-            continue
-        for r in a.min_detectable_rho(stat).itertuples():
-            gen = cov.loc[cov["scenario"] == r.scenario, "generator"]
-            gen = gen.iloc[0] if len(gen) else r.scenario
-            what = (f"{r.rho_star:.3f} (± {r.rho_star_se:.3f})" if r.status == "ok"
-                    else f"{r.status} (power {r.power_at_search_hi:.2f} at {r.search_hi:.2f})")  # fmt: skip
-            lines.append(f"- {gen}, {stat}'s permutation test: minimum detectable |{stat}| = {what}, in its own "
-                         "units, on the same datasets.")  # fmt: skip
-    if a.kendall_intervals is not None:
-        kt = a.kendall_tests.set_index("test")
-        kiv = a.kendall_intervals
-        lines += [
-            "",
-            "## Kendall's tau-b on the same data",
-            "",
-            f"**tau_b = {a.tau_hat:.4f}**. Test of independence (two-sided): permutation p = "
-            f"{kt.loc['permutation', 'p_value']:.4g} (MCSE {kt.loc['permutation', 'p_value_mcse']:.2g}, the same "
-            f"permutations as Spearman's, both variables' ties kept); tie-corrected normal approximation p = "
-            f"{kt.loc['normal_approx', 'p_value']:.4g}. {level} intervals (bootstrap on the same {s.n_boot} "
-            f"resamples as Spearman's):",
-            "",
-            markdown_table(kiv.assign(ci_lower=kiv["ci_lower"].map(_fmt), ci_upper=kiv["ci_upper"].map(_fmt))),
-            "",
-            "tau-b is on its own scale (for the bivariate normal, tau = (2/pi) asin(rho) is about two thirds of "
-            "rho_s), so its interval is not comparable with r_s's in width.",
-        ]
-        if a.kendall_coverage is None:
-            lines += [
-                "",
-                "Which of its methods covers at this design is not simulated here: run the analysis with "
-                "`--statistic spearman,kendall_b` (the design study then takes several times longer).",
-            ]
-        else:
-            krec = a.kendall_recommendation
-            kchosen = krec["method"] or krec["closest"]
-            kiv_by = kiv.set_index("method")
-            if kchosen is not None:
-                what = "recommended" if krec["method"] else "closest to nominal (none qualifies)"
-                lines += ["", f"{level} interval for tau-b, {kchosen} ({what}): "
-                              f"({_fmt(kiv_by.loc[kchosen, 'ci_lower'])}, {_fmt(kiv_by.loc[kchosen, 'ci_upper'])})."]
-            kcov = a.kendall_coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
-            ktable = _coverage_by_scenario(
-                kcov, list(dict.fromkeys(kcov["method"])), "target rho_s {rho:.3f} (tau-b truth {truth})"
-            )
-            lines += [
-                "",
-                "Kendall's coverage at this design (the same datasets as Spearman's; tau-b's truth is the expected "
-                "sample tau-b at the generator's Spearman-calibrated strength):",
-                "",
-                markdown_table(ktable),
-                "",
-                krec["text"],
-            ]
-    for stat_name, part in a.others.items():
-        lines += _other_statistic_section(stat_name, part, level, s)
+    lines = [f"# {first.label} of `{y_name}` with `{x_name}` ({a.name})", "", _data_sentence(a), ""]
+    lines += _headline(first, level, s)
+    lines += ["", "## Recommendation", "", first.recommendation["text"], "",
+              f"## Intervals on the data ({level}; bootstrap: {s.n_boot} paired resamples, seed {s.seed})", "",
+              _interval_table(first.intervals), ""]  # fmt: skip
+    lines += _design_section(a, first)
+    lines += _detect_section(a)
+    for r in a.results[1:]:
+        lines += _statistic_section(r, level, s)
     lines += [
         "",
         "## What this does and does not show",
@@ -1014,3 +975,124 @@ def report_markdown(a: Analysis) -> str:
         f"{a.provenance['identity']['data_digest']}.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _data_sentence(a: Analysis) -> str:
+    dropped = len(a.dropped_rows)
+    return (
+        f"n = {a.n_used} complete pairs"
+        + (f" ({dropped} of {a.n_input} rows dropped for a missing or non-finite value, at 0-based positions "
+           f"{', '.join(str(i) for i in a.dropped_rows[:20])}{' ...' if dropped > 20 else ''}: position 0 is the "
+           f"first data row, the line after a CSV's header; `dropped_rows` in Python and `dropped_positions` in "
+           f"analysis.json hold the same numbers)" if dropped
+           else " (no rows dropped)")
+        + f"; x has {len(a.x_ties)} distinct values (counts {' '.join(map(str, a.x_ties['count']))}), y has "
+        f"{a.y_ties['distinct']} ({a.y_ties['share_in_ties']:.0%} of values in ties)."
+    )  # fmt: skip
+
+
+def _interval_table(iv: pd.DataFrame) -> str:
+    return markdown_table(iv.assign(ci_lower=iv["ci_lower"].map(_fmt), ci_upper=iv["ci_upper"].map(_fmt)))
+
+
+def _chosen_interval(r: StatisticResult, level: str, closest_note: str) -> list[str]:
+    """The recommended interval (or the closest to nominal) of a statistic of the design study."""
+    rec = r.recommendation
+    chosen = rec["method"] or rec["closest"]
+    if chosen is None:
+        return []
+    by = r.intervals.set_index("method")
+    what = "recommended" if rec["method"] else f"closest to nominal (none qualifies{closest_note})"
+    return [f"{level} interval for {r.symbol}, {chosen} ({what}): ({_fmt(by.loc[chosen, 'ci_lower'])}, "
+            f"{_fmt(by.loc[chosen, 'ci_upper'])})."]  # fmt: skip
+
+
+def _tests_sentence(r: StatisticResult, s: AnalysisSettings) -> str:
+    """The tests of independence (two-sided), the permutation test first with its Monte Carlo error."""
+    parts = []
+    for t in r.tests.itertuples():
+        if t.test == "permutation":
+            parts.append(f"permutation p = {t.p_value:.4g} (MCSE {t.p_value_mcse:.2g}, {s.n_perm} permutations "
+                         "keeping the ties of x and y)")  # fmt: skip
+        else:
+            parts.append(f"{t.test.replace('_', ' ')} p = {t.p_value:.4g}")
+    return f"Tests of independence (two-sided): {'; '.join(parts)}."
+
+
+def _headline(r: StatisticResult, level: str, s: AnalysisSettings) -> list[str]:
+    return [f"**{r.symbol} = {r.estimate:.4f}**", *_chosen_interval(r, level, "; see below"), "",
+            _tests_sentence(r, s)]  # fmt: skip
+
+
+def _design_section(a: Analysis, r: StatisticResult) -> list[str]:
+    """The design-matched study and the first statistic's coverage at it."""
+    s = a.settings
+    lines = [
+        "## Coverage at this design",
+        "",
+        f"Design-matched study: n = {a.n_used}, x's tie counts as observed; y by rank mixing and from the observed "
+        f"y values (empirical pool), at targets set from Spearman's rho on the data ({a.rho_s:.4f}) and its "
+        f"Bonett-Wright interval; {s.design_n_reps} bootstrapped datasets per scenario x {s.design_n_boot} "
+        f"resamples (grown until every coverage MCSE is at most {r.recommendation['tolerance'] / 2:.4f} unless "
+        f"turned off); columns by target rho_s with {r.symbol}'s measured truth (± its MCSE). "
+        f"Coverage ± MCSE (headline estimator; see `design/summary.md`):",
+        "",
+    ]  # fmt: skip
+    cov = r.coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
+    table = _coverage_by_scenario(cov, list(dict.fromkeys(cov["method"])), "target {rho:.3f} (truth {truth})")
+    width = cov.groupby("method", sort=False)["mean_width"].mean()
+    table["mean width"] = table["method"].map(lambda m: _fmt(width.get(m, math.nan)))
+    lines += [markdown_table(table), ""]
+    clipped = a.design[a.design["clipped"]]
+    if len(clipped):
+        lines += ["Clipped to the reachable range: " + "; ".join(
+            f"{c.generator} {c.point} {c.rho_asked:.3f} -> {c.rho:.3f}" for c in clipped.itertuples()) + ".", ""]
+    return lines
+
+
+def _detect_section(a: Analysis) -> list[str]:
+    """The minimum detectable correlation of each statistic's permutation test, per design generator."""
+    s = a.settings
+    first = a.results[0].coverage
+    generator_of = dict(zip(first["scenario"], first["generator"], strict=True))
+    lines = ["## What this design could detect", ""]
+    for k, name in enumerate(s.statistics):
+        for r in a.min_detectable_rho(name).itertuples():
+            gen = generator_of.get(r.scenario, r.scenario)
+            if k == 0 and r.status == "ok":
+                lines.append(f"- {gen}: minimum detectable |{_parameter(name)}| = {r.rho_star:.3f} (± "
+                             f"{r.rho_star_se:.3f}) for {s.target_power:.0%} power, permutation test, alpha = "
+                             f"{s.alpha:g}, {r.alternative}, {r.direction} direction.")  # fmt: skip
+            elif k == 0:
+                lines.append(f"- {gen}: {r.status} (power {r.power_at_search_hi:.2f} at |{_parameter(name)}| = "
+                             f"{r.search_hi:.2f}).")  # fmt: skip
+            else:
+                what = (f"{r.rho_star:.3f} (± {r.rho_star_se:.3f})" if r.status == "ok"
+                        else f"{r.status} (power {r.power_at_search_hi:.2f} at {r.search_hi:.2f})")  # fmt: skip
+                lines.append(f"- {gen}, {name}'s permutation test: minimum detectable |{name}| = {what}, in its "
+                             "own units, on the same datasets.")  # fmt: skip
+    return lines
+
+
+def _parameter(name: str) -> str:
+    """How the report writes a statistic's true value (``rho_s``, ``tau_b``, ``r``; else its name)."""
+    return STATISTIC_LABELS.get(name, name)
+
+
+def _statistic_section(r: StatisticResult, level: str, s: AnalysisSettings) -> list[str]:
+    """A further statistic's section: the estimate, tests, intervals and, if it is in the design study, its
+    coverage at the design and recommendation."""
+    lines = ["", f"## {r.label} on the same data", "", f"**{r.symbol} = {r.estimate:.4f}**. " + _tests_sentence(r, s)
+             + f" {level} intervals (bootstrap on the same {s.n_boot} resamples as the first statistic's):", "",
+             _interval_table(r.intervals)]  # fmt: skip
+    if r.coverage is None:
+        return lines + ["", "Which of its methods covers at this design is not simulated here: add it to the "
+                            f"analysis's statistics (`--statistic {','.join((*s.statistics, r.name))}`; the design "
+                            "study then takes longer)."]  # fmt: skip
+    cov = r.coverage.sort_values(["generator", "rho"], key=_generator_order, kind="stable")
+    table = _coverage_by_scenario(cov, list(dict.fromkeys(cov["method"])),
+                                  f"target rho_s {{rho:.3f}} ({r.name} truth {{truth}})")  # fmt: skip
+    return lines + ["", *_chosen_interval(r, level, ""), "",
+                    f"Coverage of {r.name}'s intervals at this design (the same datasets as the first statistic's; "
+                    f"its truth is its own estimand at the generator's Spearman-calibrated strength):", "",
+                    markdown_table(table), "", r.recommendation["text"]]  # fmt: skip

@@ -372,7 +372,8 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
     iv = result.intervals.set_index("method")
     chosen = rec["method"] or rec["closest"]
     dropped = len(result.dropped_rows)
-    print(f"{name}: n = {result.n_used} complete pairs ({dropped} dropped), r_s = {result.rho_hat:.4f}")
+    first = result.results[0]
+    print(f"{name}: n = {result.n_used} complete pairs ({dropped} dropped), {first.symbol} = {first.estimate:.4f}")
     if chosen is not None:
         print(f"{'recommended' if rec['method'] else 'closest (none qualifies)'}: {chosen} "
               f"({iv.loc[chosen, 'ci_lower']:.4f}, {iv.loc[chosen, 'ci_upper']:.4f})")  # fmt: skip

@@ -306,8 +306,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "(stringent, default) or - 0.5 alpha (liberal)")
     an.add_argument(
         "--statistic", type=_statistic_list, default=None,
-        help="statistics of the design study: spearman (default) or spearman,kendall_b (adds Kendall's coverage "
-        "and recommendation; several times slower). tau-b on the data is always reported",
+        help="comma-separated statistics analyzed, the first the report's headline: spearman (default), kendall_b, "
+        "pearson or package.module:function; each gets intervals, tests, coverage at the design and a "
+        "recommendation (each adds to the design study's time). tau-b on the data is always reported",
     )  # fmt: skip
     an.add_argument("--no-grow-design", action="store_true",
                     help="keep --design-reps as given instead of growing the design until every coverage MCSE is "

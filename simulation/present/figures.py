@@ -376,7 +376,8 @@ GENERATOR_MARKERS = {"rank_mixing": "o", "empirical": "s"}
 
 def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
     """Three panels: the data (x jittered within its tie groups), coverage +- 2 MCSE by method at the
-    design's scenarios, and the permutation test's power curve with the observed |r_s| marked."""
+    design's scenarios, and the permutation test's power curve with the observed |estimate| marked: of the
+    analysis's first statistic (Spearman's by default), the others' power curves dashed."""
     import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
 
     fig, (ax_data, ax_cov, ax_pow) = plt.subplots(1, 3, figsize=(13, 4.2), layout="constrained")
@@ -385,8 +386,9 @@ def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
     jitter = np.random.default_rng(0).uniform(-0.25 * gap, 0.25 * gap, x.size)
     ax_data.scatter(x + jitter, y, s=12, color="#000000", alpha=0.6, linewidths=0)
     x_name, y_name = analysis.columns
+    first = analysis.results[0]
     ax_data.set(xlabel=f"{x_name} (jittered within tie groups)", ylabel=y_name,
-                title=f"n = {analysis.n_used}, r_s = {analysis.rho_hat:.3f}")  # fmt: skip
+                title=f"n = {analysis.n_used}, {first.symbol} = {first.estimate:.3f}")  # fmt: skip
 
     cov = analysis.coverage
     methods = [m for m in METHOD_STYLES if m in set(cov["method"])]
@@ -410,7 +412,7 @@ def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
                      "recommendation's criterion", fontsize=9)  # fmt: skip
 
     pw = analysis.power
-    perm = pw[(pw["test"] == "permutation") & (pw["statistic"] == "spearman")]
+    perm = pw[(pw["test"] == "permutation") & (pw["statistic"] == first.name)]
     for key, g in perm.groupby("scenario", sort=False):
         gen = cov.loc[cov["scenario"] == key, "generator"]
         label = gen.iloc[0] if len(gen) else key
@@ -421,12 +423,14 @@ def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
         # the other statistics' permutation tests on the same datasets, against the same strength |rho_s|
         # (their curves share the grid's order, row for row)
         for k, (stat, other) in enumerate(pw[(pw["test"] == "permutation") & (pw["scenario"] == key)
-                                            & (pw["statistic"] != "spearman")].groupby("statistic", sort=False)):
+                                            & (pw["statistic"] != first.name)].groupby("statistic", sort=False)):
             ax_pow.plot(mag.to_numpy(), other["power"].to_numpy(), linestyle=("--", ":", "-.")[k % 3], color=color,
                         linewidth=1, label=f"{label}, {stat}")  # fmt: skip
-    ax_pow.axvline(abs(analysis.rho_hat), color="#D55E00", linestyle=":", label=f"|r_s| = {abs(analysis.rho_hat):.3f}")
+    ax_pow.axvline(abs(first.estimate), color="#D55E00", linestyle=":",
+                   label=f"|{first.symbol}| = {abs(first.estimate):.3f}")  # fmt: skip
     ax_pow.axhline(analysis.settings.target_power, color="#555555", linestyle="--", linewidth=1)
-    ax_pow.set(xlabel="|rho_s| (true: the generator's strength)", ylabel="power", ylim=(0, 1.02),
+    ax_pow.set(xlabel=f"|{STATISTIC_LABELS.get(first.name, first.name)}| (true: the generator's strength)",
+               ylabel="power", ylim=(0, 1.02),
                title=f"permutation test, alpha = {analysis.settings.alpha:g}")  # fmt: skip
     ax_pow.legend(loc="lower right", fontsize=8)
     return fig

@@ -101,6 +101,8 @@ class Statistic:
     user: custom.UserParts | None = None
     #: The smallest n at which its intervals are defined (Kendall's ASE needs 5 pairs).
     min_n: int = 2
+    #: How reports write its estimate (``r_s``, ``tau_b``, ``r``); empty: its name.
+    symbol: str = ""
     #: ``(scenario, truth_mcse, calibration) -> Truth``: a built-in statistic's estimand (see :meth:`truth`).
     truth_of: Callable[..., Any] | None = None
 
@@ -329,6 +331,7 @@ def _kendall_z_se(gx, n_gx, gy, n_gy):
 SPEARMAN = Statistic(
     name="spearman",
     label="Spearman's rho",
+    symbol="r_s",
     estimate_rows=_kernels.spearman_rows,
     jackknife_rows=_kernels.jackknife_rows,
     bootstrap_rows=_spearman_bootstrap_rows,
@@ -342,6 +345,7 @@ KENDALL_B = Statistic(
     name="kendall_b",
     label="Kendall's tau-b",
     min_n=5,
+    symbol="tau_b",
     estimate_rows=kendall.tau_b_rows,
     jackknife_rows=kendall.jackknife_rows,
     bootstrap_rows=_kendall_bootstrap_rows,
@@ -475,7 +479,7 @@ PEARSON = Statistic.from_numba(
 #: Pearson's digest in run identities, fixed as a built-in's code is (by the package's version): the value its
 #: parts' source gave before the package was split into layers, so that results folders with Pearson resume.
 PEARSON_DIGEST = "2a33a9422a9f7aaa3dfae06e9b44182721f5e651f39cea8374a58446885a593c"
-PEARSON = dataclasses.replace(PEARSON, user=dataclasses.replace(PEARSON.user, digest=PEARSON_DIGEST))
+PEARSON = dataclasses.replace(PEARSON, user=dataclasses.replace(PEARSON.user, digest=PEARSON_DIGEST), symbol="r")
 #: Statistics by name (built in; a user's are added by :func:`get_statistic` when first loaded).
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B, PEARSON)}
 #: The built-in names.
