@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -23,32 +22,31 @@ import pyarrow.parquet as pq
 from simulation.core.settings import Settings
 from simulation.infra import cache as user_cache
 from simulation.infra import storage
-from simulation.models.generators import Truth, load_values
+from simulation.models.generators import load_values
 from simulation.models.scenarios import load_study, study_statistics
 from simulation.present.figures import plot_all, plot_power
 from simulation.present.report import label_statistics, label_tests, markdown_table, method_overview, summary_markdown
-from simulation.statistics.registry import portable
-from simulation.study.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, UnitContext, phase_costs
 from simulation.study.columns import TOOLKIT_STUDY, in_order
+from simulation.study.plan import (  # noqa: F401 - PRECISION_TIERS, plain_reps: re-exported, their home was here
+    PRECISION_TIERS,
+    TIER_N_BOOT,
+    Pilot,
+    plain_reps,
+    plan_tier,
+    plan_tiers,
+    run_pilot,
+)
 from simulation.study.runner import (
     COVERAGE_FILE,
     TARGET_MARGIN,
     RunError,
     TargetNotMetWarning,
-    check_targets,
     default_cheap_ratio,
     read_provenance,
     run_all_ci_scenarios,
     shortfall_message,
-    target_allocation,
     two_phase_allocation,  # noqa: F401 - re-exported: its home was this module
 )
-
-#: The original study's precision tiers: (half-width of the 95% Monte Carlo interval of a mean
-#: interval endpoint, n_reps it specifies), all at TIER_N_BOOT resamples.
-PRECISION_TIERS = ((0.01, 1_300), (0.002, 32_500), (0.001, 129_700))
-TIER_N_BOOT = 500
-Z95 = 1.959963984540054
 
 
 def _study_name(study: str) -> str:
@@ -191,85 +189,46 @@ def cache(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def plan(args: argparse.Namespace, settings: Settings) -> int:
-    """``plan``: datasets per target precision and the runtime, with and without control variates.
-
-    Without ``--target`` it plans the original study's precision tiers
-    (:data:`PRECISION_TIERS`).  A pilot run (``--pilot-reps`` bootstrapped
-    datasets per scenario, its default cheap phase) gives each scenario's
-    endpoint SDs and variance shares; timing one bootstrap block and one cheap
-    unit per scenario (first four scenarios, one thread, compilation
-    excluded) gives the cost per dataset of each phase.  Each scenario's
-    allocation for a tier is the one ``run --target endpoints=MCSE`` gives it
-    after the same first round (:func:`simulation.study.runner.target_allocation`,
-    the same code, with the measured cost ratio), summed over the study.
-    """
-
+    """``plan``: datasets per target precision and the runtime, with and without control variates
+    (:mod:`simulation.study.plan` computes; this prints)."""
     scenarios = load_study(args.study)
     statistics = args.statistic or study_statistics(_study_name(args.study))
     opts = _resolved(args, settings)
     n_boot = args.n_boot or (TIER_N_BOOT if not args.target else settings.N_BOOT)
-    level = opts["confidence_level"]
-    with tempfile.TemporaryDirectory() as tmp:
-        pilot_result = run_all_ci_scenarios(
-            scenarios, n_reps=args.pilot_reps, n_boot=n_boot, confidence_level=level, seed=opts["seed"],
-            n_jobs=opts["n_jobs"], batch_bootstrap=settings.BATCH_CI_BOOTSTRAP, chunk_bytes=settings.CHUNK_BYTES,
-            backend=args.backend, scheduler=args.scheduler, statistics=statistics, out=Path(tmp) / "pilot",
-        )  # fmt: skip
-        files = list((Path(tmp) / "pilot" / "blocks").rglob("*.parquet"))
-        boot_files = [f for f in files if f.name.startswith("b")]
-        cheap_files = [f for f in files if f.name.startswith("c")]
-        per_boot_block = max((f.stat().st_size for f in boot_files), default=0)
-        per_cheap_unit = max((f.stat().st_size for f in cheap_files), default=0)
-    pilot = pilot_result.coverage
-    names = list(dict.fromkeys(pilot["statistic"]))
-    timed = scenarios[:4]
-    costs = {}
-    for statistic in names:
-        contexts = []
-        for s in timed:
-            truth = pilot.loc[(pilot["scenario"] == s.key) & (pilot["statistic"] == statistic), "rho_true"].iloc[0]
-            contexts.append(UnitContext(n_boot, level, opts["seed"], s.calibration(), Truth(float(truth), 0.0, 0),
-                                        statistic=portable(statistic)))  # fmt: skip
-        costs[statistic] = phase_costs(timed, contexts)
-    c_b = sum(c[0] for c in costs.values())  # a dataset of the run computes every statistic
-    c_c = sum(c[1] for c in costs.values())
-    boot = pilot[pilot["method_kind"] == "bootstrap"]
-    sd_endpoint = float(max(pilot["sd_ci_lower"].max(), pilot["sd_ci_upper"].max()))
-    cheap_first = int(pilot.loc[pilot["method_kind"] == "bootstrap", "n_reps_cheap"].max())
+    pilot = run_pilot(
+        scenarios, statistics, n_reps=args.pilot_reps, n_boot=n_boot, confidence_level=opts["confidence_level"],
+        seed=opts["seed"], n_jobs=opts["n_jobs"], batch_bootstrap=settings.BATCH_CI_BOOTSTRAP,
+        chunk_bytes=settings.CHUNK_BYTES, backend=args.backend, scheduler=args.scheduler,
+    )  # fmt: skip
     cores = os.cpu_count() or 1
     workers = sorted(set(args.workers or []))
-    tiers = plan_tiers(args.target)
-    groups = list(pilot.groupby(["scenario", "statistic"], sort=False))
     rows = []
-    for name, targets, tier_reps in tiers:
-        plain_s = cv_s = 0.0
-        ms, ns, n_plains, disk = [], [], [], 0
-        for (_, statistic), g in groups:
-            cb, cc = costs[statistic]
-            first = (args.pilot_reps, cheap_first)
-            m, big_n = target_allocation(g, *first, targets, cb / cc) or first
-            n_plain = tier_reps or plain_reps(g, targets)
-            ms.append(m)
-            ns.append(big_n)
-            n_plains.append(n_plain)
-            plain_s += n_plain * cb / cores
-            cv_s += (m * cb + big_n * cc) / cores
-            disk += -(-m // BLOCK_REPS) * per_boot_block
-            disk += -(-big_n // (BLOCK_REPS * CHEAP_UNIT_BLOCKS)) * per_cheap_unit
-        half = ", ".join(f"±{Z95 * v:.3g}" for v in dict.fromkeys(targets.values()))
-        row = {"target (MCSE)": name, "95% half-width": half, "plain n_reps": max(n_plains),
-               "plain runtime": _duration(plain_s)}  # fmt: skip
-        row |= {"CV n_reps": f"{min(ms)}-{max(ms)}", "CV n_reps_cheap": f"{min(ns)}-{max(ns)}",
-                "CV runtime": _duration(cv_s), "speed-up": f"{plain_s / cv_s:.1f}x", "disk": f"{disk / 1e6:.0f} MB"}
+    for tier in plan_tiers(args.target):
+        p = plan_tier(pilot, tier, cores)
+        row = {"target (MCSE)": p.name, "95% half-width": p.half_widths, "plain n_reps": p.plain_reps,
+               "plain runtime": _duration(p.plain_seconds)}  # fmt: skip
+        row |= {"CV n_reps": f"{min(p.reps)}-{max(p.reps)}",
+                "CV n_reps_cheap": f"{min(p.reps_cheap)}-{max(p.reps_cheap)}",
+                "CV runtime": _duration(p.cv_seconds), "speed-up": f"{p.plain_seconds / p.cv_seconds:.1f}x",
+                "disk": f"{p.disk_bytes / 1e6:.0f} MB"}  # fmt: skip
         for w in workers:
-            row[f"CV on {w} cores"] = _duration(cv_s * cores / w)
+            row[f"CV on {w} cores"] = _duration(p.cv_seconds * cores / w)
         rows.append(row)
+    print(_plan_preamble(pilot, len(scenarios)))
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _plan_preamble(pilot: Pilot, n_scenarios: int) -> str:
+    c_b, c_c = pilot.costs_per_dataset
+    boot = pilot.coverage[pilot.coverage["method_kind"] == "bootstrap"]
     medians = boot.groupby(["statistic", "method"])[["residual_share_mean_ci_lower", "cheap_share_mean_ci_lower",
                                                       "residual_share_coverage", "cheap_share_coverage"]].median()
-    print(
-        f"Pilot: {len(scenarios)} scenarios x {args.pilot_reps} bootstrapped datasets x {n_boot} resamples (and the "
-        f"default cheap phase), statistics {', '.join(names)}; largest SD of an interval endpoint across "
-        f"datasets: {sd_endpoint:.4f}.\n"
+    n_boot = pilot.n_boot
+    return (
+        f"Pilot: {n_scenarios} scenarios x {pilot.n_reps} bootstrapped datasets x {n_boot} resamples (and the "
+        f"default cheap phase), statistics {', '.join(pilot.costs)}; largest SD of an interval endpoint across "
+        f"datasets: {pilot.sd_endpoint:.4f}.\n"
         f"Cost per dataset and core: bootstrap {c_b * 1e6:.0f} us, cheap phase {c_c * 1e6:.1f} us "
         f"(ratio {c_b / c_c:.0f}). Variance of the control-variate estimators as shares of the plain one "
         f"(a: the bootstrapped datasets' residual, b: the cheap phase's; medians over methods and scenarios): "
@@ -287,43 +246,6 @@ def plan(args: argparse.Namespace, settings: Settings) -> int:
         "over this machine's cores; 'on N cores' assumes N cores as fast as these (e.g. a Dask cluster). Disk: the "
         "blocks of a results folder, from the pilot's block sizes.\n"
     )
-    print(pd.DataFrame(rows).to_string(index=False))
-    return 0
-
-
-def plan_tiers(given: list[str] | None) -> list[tuple[str, dict[str, float], int | None]]:
-    """``(label, {measure: MCSE}, published n_reps or None)`` per row of ``plan``: the study's tiers (95%
-    half-widths of the mean endpoints) by default; ``MEASURE=MCSE`` targets as ``run --target`` reads them;
-    a bare number, deprecated, as a 95% half-width of the mean endpoints (its MCSE is half-width / 1.96)."""
-
-    if not given:
-        return [(f"endpoints={h / Z95:.3g}", {"mean_ci_lower": h / Z95, "mean_ci_upper": h / Z95}, reps)
-                for h, reps in PRECISION_TIERS]  # fmt: skip
-    tiers = []
-    for text in given:
-        if "=" in text:
-            targets = check_targets([text])
-            tiers.append((text.strip(), targets, None))
-            continue
-        half = float(text)
-        mcse = half / Z95
-        warnings.warn(
-            f"`plan --target {text}` reads {text} as a 95% half-width of the mean endpoints (MCSE {mcse:.4g}); "
-            f"this form is deprecated: write `--target endpoints={mcse:.4g}`, an MCSE as `run --target` takes it",
-            FutureWarning, stacklevel=2,
-        )  # fmt: skip
-        tiers.append((f"endpoints={mcse:.4g}", {"mean_ci_lower": mcse, "mean_ci_upper": mcse}, None))
-    return tiers
-
-
-def plain_reps(rows: pd.DataFrame, targets: dict[str, float]) -> int:
-    """Plain datasets for every targeted measure of every row to reach its MCSE: ``sigma^2 / target^2`` with
-    ``sigma^2 = plain_mcse^2 n_reps`` measured in the pilot (Morris et al. 2019, Table 6)."""
-    need = 1
-    for measure, target in targets.items():
-        sigma2 = rows[f"{measure}_plain_mcse"] ** 2 * rows["n_reps"]
-        need = max(need, math.ceil(TARGET_MARGIN * float(sigma2.max()) / target**2))
-    return need
 
 
 def _duration(seconds: float) -> str:

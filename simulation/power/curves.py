@@ -692,63 +692,9 @@ def run_power_study(
         if resume:
             store.drop_corrupt()
         jobs = [(sc, stat) for sc in scenarios for stat in stats_]
-
-        def block(stat: str) -> str:
-            return unit_key(CURVE_BLOCK, stat)
-
-        todo = [(sc, stat) for sc, stat in jobs if not store.has(sc.key, block(stat))]
-
-        def keep(i: int, table: pd.DataFrame) -> None:
-            store.put(todo[i][0].key, block(todo[i][1]), table)
-
-        parallel_map(
-            power_curve,
-            [((sc, settings, portable(stat)), {}) for sc, stat in todo],
-            n_jobs=n_jobs,
-            progress=progress,
-            on_result=keep,
-            desc="scenarios",
-            backend=backend,
-            scheduler=scheduler,
-            warm_up=_warm_up,
-        )
-        curves = {(sc.key, stat): store.get(sc.key, block(stat)) for sc, stat in jobs}
-        info = pd.DataFrame(
-            [
-                {
-                    "scenario": sc.key,
-                    "statistic": stat,
-                    "case": sc.case,
-                    "generator": sc.generator,
-                    "n": sc.n,
-                    "k": len(sc.counts) if sc.tied else sc.n,
-                    "template": sc.template,
-                    "rho": float(sc.rho) + 0.0,
-                    "estimand": sc.estimand,
-                }
-                for sc, stat in jobs
-            ]
-        )
-        power = info.merge(
-            pd.concat([curves[sc.key, stat].assign(statistic=stat) for sc, stat in jobs], ignore_index=True),
-            on=["scenario", "statistic"],
-        )
-        mdc = info.merge(
-            pd.concat(
-                [
-                    minimum_detectable(curves[sc.key, stat], sc, settings, stat).assign(statistic=stat)
-                    for sc, stat in jobs
-                ],
-                ignore_index=True,
-            ),
-            on=["scenario", "statistic"],
-        )
-        # a grid point signed towards a negative target is -0.0 at 0: written as 0.0 (x + 0.0 is +0.0 for
-        # x = -0.0 in IEEE 754; every other value is unchanged)
-        power["rho_true"] = power["rho_true"] + 0.0
-        for table, columns in ((power, POWER_COLUMNS), (mdc, MIN_DETECTABLE_COLUMNS)):
-            if list(table.columns) != list(columns):
-                raise RuntimeError(f"power table has columns {list(table.columns)}, expected {list(columns)}")
+        todo = _compute_curves(jobs, settings, store, n_jobs, progress, backend, scheduler)
+        power, mdc = _power_tables(jobs, settings, {(sc.key, stat): store.get(sc.key, unit_key(CURVE_BLOCK, stat))
+                                                    for sc, stat in jobs})  # fmt: skip
         provenance = provenance_record(
             study,
             identity,
@@ -761,6 +707,64 @@ def run_power_study(
         if out_path is not None:
             write_parquet(out_path / POWER_FILE, power, provenance)
             write_parquet(out_path / MIN_DETECTABLE_FILE, mdc, provenance)
-
             write_text(out_path / POWER_SUMMARY_FILE, power_summary_markdown(mdc, provenance))
         return PowerResult(power=power, min_detectable=mdc, provenance=provenance, out=out_path)
+
+
+def _compute_curves(jobs, settings, store, n_jobs, progress, backend, scheduler) -> list:
+    """Every (scenario, statistic) curve not yet stored, one unit of work each, stored as it finishes."""
+    todo = [(sc, stat) for sc, stat in jobs if not store.has(sc.key, unit_key(CURVE_BLOCK, stat))]
+
+    def keep(i: int, table: pd.DataFrame) -> None:
+        store.put(todo[i][0].key, unit_key(CURVE_BLOCK, todo[i][1]), table)
+
+    parallel_map(
+        power_curve,
+        [((sc, settings, portable(stat)), {}) for sc, stat in todo],
+        n_jobs=n_jobs,
+        progress=progress,
+        on_result=keep,
+        desc="scenarios",
+        backend=backend,
+        scheduler=scheduler,
+        warm_up=_warm_up,
+    )
+    return todo
+
+
+def _power_tables(jobs, settings: PowerSettings, curves: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The power and minimum-detectable tables: each curve and its search, with the scenario's fields."""
+    info = pd.DataFrame(
+        [
+            {
+                "scenario": sc.key,
+                "statistic": stat,
+                "case": sc.case,
+                "generator": sc.generator,
+                "n": sc.n,
+                "k": len(sc.counts) if sc.tied else sc.n,
+                "template": sc.template,
+                "rho": float(sc.rho) + 0.0,
+                "estimand": sc.estimand,
+            }
+            for sc, stat in jobs
+        ]
+    )
+    power = info.merge(
+        pd.concat([curves[sc.key, stat].assign(statistic=stat) for sc, stat in jobs], ignore_index=True),
+        on=["scenario", "statistic"],
+    )
+    mdc = info.merge(
+        pd.concat(
+            [minimum_detectable(curves[sc.key, stat], sc, settings, stat).assign(statistic=stat) for sc, stat in jobs],
+            ignore_index=True,
+        ),
+        on=["scenario", "statistic"],
+    )
+    # a grid point signed towards a negative target is -0.0 at 0: written as 0.0 (x + 0.0 is +0.0 for
+    # x = -0.0 in IEEE 754; every other value is unchanged)
+    power["rho_true"] = power["rho_true"] + 0.0
+    for table, columns in ((power, POWER_COLUMNS), (mdc, MIN_DETECTABLE_COLUMNS)):
+        if list(table.columns) != list(columns):
+            raise RuntimeError(f"power table has columns {list(table.columns)}, expected {list(columns)}")
+    return power, mdc
