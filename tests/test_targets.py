@@ -86,6 +86,26 @@ def test_target_allocation_is_cochrans_for_shared_measures_and_proportional_othe
     assert target_allocation(rows, 400, 4000, {"mean_ci_lower": 0.003, "mean_width": 0.005}, ratio) is None
 
 
+def test_target_allocation_puts_its_margin_on_the_variance():
+    """With a margin c, the plain datasets a shared measure needs are c sigma^2 / target^2 (so the two-phase
+    allocation is that of c times as many), and a measure without shares grows by c (mcse / target)^2."""
+    from simulation.study import runner
+
+    row = {"method_kind": "bootstrap", "n_reps": 400, "mean_ci_lower_mcse": 0.002, "mean_ci_lower_plain_mcse": 0.01,
+           "residual_share_mean_ci_lower": 0.05, "cheap_share_mean_ci_lower": 0.5,
+           "mean_width_mcse": 0.004, "mean_width_plain_mcse": 0.004}  # fmt: skip
+    rows = pd.DataFrame([row])
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "TARGET_MARGIN", 1.5)
+        mp.setitem(SHARE_DECAY, "mean_ci_lower", 0.0)
+        n_plain = 1.5 * 0.01**2 * 400 / 0.001**2
+        assert target_allocation(rows, 400, 4000, {"mean_ci_lower": 0.001}, 60.0) == two_phase_allocation(
+            n_plain, 0.05, 0.5, 60.0, 1.0)  # fmt: skip
+        growth = 1.5 * (0.004 / 0.002) ** 2
+        want = (math.ceil(400 * growth), math.ceil(4000 * growth))
+        assert target_allocation(rows, 400, 4000, {"mean_width": 0.002}, 60.0) == want
+
+
 def _capped_run(scenarios, **opts):
     """A target run that may reach ``max_reps``: it warns exactly when some row did not meet its target,
     and those rows (only those) say ``target_not_met``."""
