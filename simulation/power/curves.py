@@ -530,6 +530,12 @@ def _asymptotic_star(sign: int, lo: float, hi: float, n: int, settings: PowerSet
     return {"rho_star": float(optimize.brentq(f, lo, hi, xtol=1e-12)), "rho_star_se": math.nan, "status": "ok"}
 
 
+#: Minimum detectable correlations of the asymptotic test in closed form, by statistic (Spearman's: the
+#: noncentral-t approximation inverted); any other statistic's asymptotic row is searched on its Monte Carlo
+#: curve like the other tests' (:data:`KENDALL_APPROXIMATION`).
+CLOSED_FORM_STARS: dict[str, Callable[..., dict]] = {"spearman": _asymptotic_star}
+
+
 def minimum_detectable(
     curve: pd.DataFrame, scenario: Scenario, settings: PowerSettings, statistic: str = "spearman"
 ) -> pd.DataFrame:
@@ -564,9 +570,9 @@ def minimum_detectable(
                 "n_reps": 0 if test == "asymptotic" else settings.n_reps,
                 "estimate": "monte_carlo",
             }
-            if test == "asymptotic" and statistic == "spearman":
+            if test == "asymptotic" and statistic in CLOSED_FORM_STARS:
                 base["estimate"] = APPROXIMATION
-                rows.append(base | _asymptotic_star(sign, mag[0], mag[-1], scenario.n, settings))
+                rows.append(base | CLOSED_FORM_STARS[statistic](sign, mag[0], mag[-1], scenario.n, settings))
                 continue
             if test == "asymptotic":
                 base["estimate"] = KENDALL_APPROXIMATION
