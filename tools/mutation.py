@@ -184,6 +184,13 @@ MUTANTS: tuple[Mutant, ...] = (
            "        out[name] = fit.estimate if fit is not None else mean",
            "        out[name] = fit.estimate if fit is not None and name not in ONE_SIDED else mean",
            ("tests/test_no_silent.py", "tests/test_columns.py")),
+    Mutant("spearman_alone_identity_gains_statistics", "simulation/statistics/registry.py",
+           '    return {} if tuple(names) == (DEFAULT,) else {"statistics": list(names)}',
+           '    return {"statistics": list(names)}',
+           ("tests/test_analyze.py", "tests/test_golden.py")),
+    Mutant("t_latent_is_the_normals", "simulation/models/registry.py",
+           "latent=_t_latent", "latent=_normal_latent",
+           ("tests/test_golden.py",)),
 )  # fmt: skip
 
 
