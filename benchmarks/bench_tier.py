@@ -42,6 +42,7 @@ import numpy as np
 from simulation.engine.intervals import BOOTSTRAP_METHODS
 from simulation.infra import cache
 from simulation.models.scenarios import load_study
+from simulation.statistics import spearman
 from simulation.study.blocks import UnitContext, phase_costs
 from simulation.study.runner import run_all_ci_scenarios
 
@@ -78,7 +79,7 @@ def main() -> None:
         brute_full = brute_s * (len(study) * TIER_REPS) / (len(sample) * BRUTE_SAMPLE_REPS)
 
         # 2. the cost of each phase per dataset and core
-        contexts = [UnitContext(TIER_BOOT, 0.95, 3, s.calibration(), s.truth()) for s in sample]
+        contexts = [UnitContext(TIER_BOOT, 0.95, 3, s.calibration(), spearman.truth(s)) for s in sample]
         c_boot, c_cheap = phase_costs(sample, contexts, boot_reps=200, cheap_reps=10_000)
 
         # 3. the tier, in full, by the product's command

@@ -28,7 +28,7 @@ from scipy import stats
 from simulation.engine.intervals import BOOTSTRAP_METHODS, fisher_z_ci
 from simulation.engine.seeding import child_seed
 from simulation.models.scenarios import DEFAULT_TRUTH_MCSE, load_study, scenario_seed
-from simulation.statistics import kendall
+from simulation.statistics import kendall, spearman
 from simulation.study.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, STREAM_CHEAP
 from simulation.study.runner import COVERAGE_COLUMNS, run_all_ci_scenarios, statistic_methods
 
@@ -112,7 +112,7 @@ def _reference(result) -> pd.DataFrame:
     reps = result.replicates
     for s, statistic in ((s, stat) for s in SCENARIOS for stat in STATISTICS):
         calibration = s.calibration()
-        truth = s.truth(DEFAULT_TRUTH_MCSE) if statistic == "spearman" else kendall.truth(s, DEFAULT_TRUTH_MCSE)
+        truth = (spearman if statistic == "spearman" else kendall).truth(s, DEFAULT_TRUTH_MCSE)
         rho, ase = _cheap_estimates(s, statistic)
         keep = np.isfinite(rho)
         finite = rho[keep]

@@ -498,3 +498,20 @@ def test_more_bad_parts_and_results_are_named(monkeypatch):
     s = next(s for s in SMOKE if s.tied)
     with pytest.raises(ValueError, match=rf"statistic 'p_nan' is undefined on every dataset of scenario '{s.key}'"):
         custom.measured_truth(undefined, s, np.random.SeedSequence(1), 0.01)
+
+
+@pytest.mark.parametrize("name", ["spearman", "kendall_b", "pearson"])
+def test_every_statistic_permutation_null_is_the_statistic_on_the_shared_repairings(name):
+    """The protocol's permutation null, for a built-in's tie-group inputs as for one built from parts: the
+    statistic (SciPy's) of x re-paired by the key's permutations with y, ties in both variables kept."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, size=(2, 15)).astype(np.float64)
+    y = np.round(rng.normal(size=(2, 15)), 1)
+    stat = get_statistic(name)
+    keys = child_keys(11, 0, 2)
+    null = stat.permutation_rows(stat.inputs(x, y), keys, 40)
+    scipy_stat = {"spearman": stats.spearmanr, "kendall_b": stats.kendalltau, "pearson": stats.pearsonr}[name]
+    for r in range(2):
+        perms = custom._permutations(keys[r], 40, 15)
+        expected = [scipy_stat(x[r][p], y[r]).statistic for p in perms]
+        np.testing.assert_allclose(null[r], expected, rtol=0, atol=1e-12)

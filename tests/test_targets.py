@@ -14,6 +14,7 @@ import pytest
 from simulation import read_provenance
 from simulation.cli.parser import main
 from simulation.models.scenarios import load_study
+from simulation.statistics import spearman
 from simulation.study.blocks import BLOCK_REPS, SLICE_REPS, Record, UnitContext, run_boot_block, run_cheap_unit
 from simulation.study.runner import (
     SHARE_DECAY,
@@ -154,7 +155,7 @@ def test_a_grown_cheap_unit_continues_bit_identically(statistic):
     record, bit for bit, as the unit computed from scratch (Spearman's fused path, Kendall's rank inputs,
     a statistic of the values)."""
     scenario = SMALL[1]
-    ctx = UnitContext(40, 0.95, 7, scenario.calibration(), scenario.truth(), statistic=statistic)
+    ctx = UnitContext(40, 0.95, 7, scenario.calibration(), spearman.truth(scenario), statistic=statistic)
     whole = run_cheap_unit(scenario, 1, 1700, ctx)
     start = Record.from_frame(run_cheap_unit(scenario, 1, 2 * BLOCK_REPS, ctx).to_frame())  # as stored
     grown = run_cheap_unit(scenario, 1, 1700, ctx, start)
@@ -169,7 +170,7 @@ def test_a_grown_bootstrap_block_continues_bit_identically(scenario, statistic):
     """A bootstrap block grown from a whole number of slices continues from the smaller block's record: the
     same record, bit for bit, as the block computed from scratch (a block's first datasets and each
     dataset's resamples do not depend on the block's size); the batch and the one-row paths agree."""
-    ctx = UnitContext(40, 0.95, 7, scenario.calibration(), scenario.truth(), statistic=statistic)
+    ctx = UnitContext(40, 0.95, 7, scenario.calibration(), spearman.truth(scenario), statistic=statistic)
     whole, _ = run_boot_block(scenario, 2, 470, ctx)
     start = Record.from_frame(run_boot_block(scenario, 2, 3 * SLICE_REPS, ctx)[0].to_frame())  # as stored
     grown, _ = run_boot_block(scenario, 2, 470, ctx, start)

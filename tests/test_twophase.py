@@ -17,6 +17,7 @@ from simulation.engine.seeding import child_seed
 from simulation.inference.bootstrap import resample_indices
 from simulation.models.generators import rank_statistics, tied_cheap_inputs
 from simulation.models.scenarios import Scenario, load_study, scenario_seed
+from simulation.statistics import spearman
 from simulation.study.blocks import (
     ALL_METHODS,
     ASYMPTOTIC_METHODS,
@@ -76,7 +77,7 @@ def test_measured_truth_matches_brute_force_and_its_control_has_mean_zero():
     """The control-variate truth agrees with a plain mean over 400,000 datasets (4 combined SEs), and
     the control's own mean is within 4 SEs of 0 (false-alarm rate about 1e-4 for the pair)."""
     scenario = TIED_MODELS["rank_mixing"]
-    truth = scenario.truth(0.0003)
+    truth = spearman.truth(scenario, 0.0003)
     assert truth.mcse <= 0.0003 and truth.n_reps > 0
     from simulation.models.generators import tied_cheap_inputs
 
@@ -88,7 +89,7 @@ def test_measured_truth_matches_brute_force_and_its_control_has_mean_zero():
     u = inputs.truth_control
     assert abs(u.mean()) < 4 * u.std() / math.sqrt(u.size)
     assert abs(truth.value - scenario.rho) < 0.01  # calibration aimed at rho
-    exact = load_study("smoke")[3].truth()  # bivariate normal: population estimand, exact
+    exact = spearman.truth(load_study("smoke")[3])  # bivariate normal: population estimand, exact
     assert (exact.value, exact.mcse, exact.n_reps) == (0.5, 0.0, 0)
 
 

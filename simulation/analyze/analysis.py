@@ -375,14 +375,14 @@ def statistic_on_data(
         statistic=stat,
     )  # fmt: skip
     rows = _bootstrap_rows(boot)
-    xp, yp = stat.inputs(pairs.x[None, :].astype(np.float64), pairs.y[None, :].astype(np.float64))
-    estimate, _, extra = stat.cheap_rows(xp, yp)
+    inputs = stat.inputs(pairs.x[None, :].astype(np.float64), pairs.y[None, :].astype(np.float64))
+    estimate, _, extra = stat.cheap_rows(*inputs)
     for method in stat.asymptotic_methods:
         lo, hi = stat.asymptotic_ci(method, estimate, extra, pairs.n, level)
         ok = bool(np.isfinite(lo[0]) and np.isfinite(hi[0]))
         rows.append({"method": method, "kind": "asymptotic", "ci_lower": float(lo[0]), "ci_upper": float(hi[0]),
                      "status": "ok" if ok else "undefined_se", "flags": ""})  # fmt: skip
-    null = stat.user.permutation_rows(xp, yp, resample_keys([_subseed(settings.seed, 2)]), settings.n_perm)
+    null = stat.permutation_rows(inputs, resample_keys([_subseed(settings.seed, 2)]), settings.n_perm)
     p_perm = float(pvalues_rowwise(estimate, null)[0])
     tests = [{"test": "permutation", "alternative": "two-sided", "p_value": p_perm,
               "p_value_mcse": math.sqrt(p_perm * (1 - p_perm) / settings.n_perm), "n_perm": settings.n_perm}]

@@ -18,6 +18,7 @@ thread count give bit-identical replicate tables.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -382,31 +383,35 @@ def _concat_rows(parts: list[RowIntervals]) -> RowIntervals:
     )
 
 
+def long_replicates(
+    reps: np.ndarray, methods: Sequence[str], columns: Mapping[str, np.ndarray | list[np.ndarray]]
+) -> pd.DataFrame:
+    """The long replicate table: one row per replicate and method, replicate-major, methods in ``methods``'
+    order.  ``columns`` in their order: an array is one value per replicate (repeated for each method), a
+    list of arrays one array per method (the replicates' values under that method)."""
+    n_methods = len(methods)
+    table = {"rep": np.repeat(reps, n_methods), "method": np.tile(np.array(methods), len(reps))}
+    for name, values in columns.items():
+        table[name] = np.column_stack(values).ravel() if isinstance(values, list) else np.repeat(values, n_methods)
+    return pd.DataFrame(table)
+
+
 def _replicate_table(rows: RowIntervals) -> pd.DataFrame:
     """Long replicate table (rep-major, methods in registry order)."""
-    n_reps = rows.rho_hat.shape[0]
     methods = list(rows.intervals)
-    n_methods = len(methods)
 
-    def stack(i: int) -> np.ndarray:
-        return np.stack([rows.intervals[m][i] for m in methods], axis=1).ravel()
+    def each(i: int) -> list[np.ndarray]:
+        return [rows.intervals[m][i] for m in methods]
 
-    def per_rep(values: np.ndarray) -> np.ndarray:
-        return np.repeat(values, n_methods)
-
-    return pd.DataFrame(
-        {
-            "rep": per_rep(np.arange(n_reps)),
-            "method": np.tile(np.array(methods), n_reps),
-            "rho_hat": per_rep(rows.rho_hat),
-            "ci_lower": stack(0),
-            "ci_upper": stack(1),
-            "status": stack(2).astype(str),
-            "n_boot_valid": per_rep(rows.n_boot_valid.astype(np.int64)),
-            "z0": per_rep(rows.z0),
-            "acceleration": per_rep(rows.acceleration),
-        }
-    )
+    return long_replicates(np.arange(rows.rho_hat.shape[0]), methods, {
+        "rho_hat": rows.rho_hat,
+        "ci_lower": each(0),
+        "ci_upper": each(1),
+        "status": [st.astype(str) for st in each(2)],
+        "n_boot_valid": rows.n_boot_valid.astype(np.int64),
+        "z0": rows.z0,
+        "acceleration": rows.acceleration,
+    })  # fmt: skip
 
 
 def summarize_replicates(replicates: pd.DataFrame) -> pd.DataFrame:

@@ -31,7 +31,7 @@ Truth (what coverage is measured against): ``Scenario.estimand``
   a study of n = 80 estimates; the two differ by up to about 0.005 at
   n = 80).  Calibration (8000 datasets with the mixing control variate)
   meets the target to an MCSE of about 0.00015; the truth is then measured
-  on streams of its own (:meth:`Scenario.truth`), and that measurement's
+  on streams of its own (:func:`simulation.statistics.spearman.truth`), and that measurement's
   MCSE is ``rho_true_mcse`` in the tables.  At ``rho`` 0 the coefficient is
   exactly 0 and the data exactly independent, so the truth is exactly 0.
 """
@@ -226,7 +226,8 @@ class Scenario:
     @property
     def rho_true(self) -> float:
         """The target ``rho``: exactly the estimand for ``population``; for ``expected_sample`` the
-        value calibration aims at, which :meth:`truth` measures to a stated precision."""
+        value calibration aims at, which :func:`simulation.statistics.spearman.truth` measures to a stated
+        precision."""
         return float(self.rho)
 
     @property
@@ -253,21 +254,18 @@ class Scenario:
         return kendall.truth(self, target_mcse, calibration=calibration)
 
     def truth(self, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None) -> generators.Truth:
-        """The estimand and its Monte Carlo error: what coverage and bias are measured against.
+        """Deprecated: Spearman's estimand now lives with the statistic,
+        :func:`simulation.statistics.spearman.truth` (``truth(scenario, target_mcse, calibration=...)``), the
+        same numbers; a scenario holds no statistic's truth."""
 
-        ``population``: ``rho`` itself, exact.  ``expected_sample``: the mean
-        sample Spearman of datasets generated at the calibrated coefficient,
-        measured with a control variate of known mean until its MCSE is at
-        most ``target_mcse`` (:func:`simulation.models.generators.expected_sample_spearman`),
-        on a stream of its own derived from the key (so it depends on the
-        scenario and ``target_mcse`` only, not on a run's seed).
-        """
-        if self.estimand == "population":
-            return generators.Truth(float(self.rho), 0.0, 0)
-        coefficient = (calibration or self.calibration()).coefficient
-        return generators.expected_sample_spearman(
-            self.generator, self.counts, coefficient, self._truth_seed(), target_mcse=target_mcse, pool=self.pool
-        )
+        # deprecated method, removed in the next release: an upward import allowed by name in the layers
+        # contract and the circle test
+        from simulation.statistics import spearman
+
+        warnings.warn("Scenario.truth() is deprecated; use simulation.statistics.spearman.truth(scenario, ...) "
+                      "(the same numbers); it will be removed in the next release", DeprecationWarning,
+                      stacklevel=2)  # fmt: skip
+        return spearman.truth(self, target_mcse, calibration=calibration)
 
     def _coefficient(self, calibration) -> float:
         return (calibration or self.calibration()).coefficient

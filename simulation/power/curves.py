@@ -318,7 +318,7 @@ def power_curve(scenario: Scenario, settings: PowerSettings, statistic: str | St
     ``statistic="kendall_b"``: the tests of Kendall's tau-b on the same
     datasets (:func:`_kendall_curve`); a statistic built from parts (Pearson's,
     a user's): its permutation test and, where it declares one, Student's t
-    (:func:`_user_curve`).
+    (:func:`_default_curve`).
 
     Returns
     -------
@@ -331,7 +331,7 @@ def power_curve(scenario: Scenario, settings: PowerSettings, statistic: str | St
     """
     seed = child_seed(scenario_seed(settings.seed, scenario), 2)  # 0, 1: the interval study's streams
     stat = get_statistic(statistic)
-    return CURVES.get(stat.name, _user_curve)(scenario, settings, stat, seed)
+    return CURVES.get(stat.name, _default_curve)(scenario, settings, stat, seed)
 
 
 def _spearman_curve(scenario: Scenario, settings: PowerSettings, stat: Statistic, seed) -> pd.DataFrame:
@@ -462,8 +462,9 @@ def kendall_asymptotic_power(tau: float, crit, sd0, alternative: str = "two-side
     return float(np.mean(power))
 
 
-def _user_curve(scenario: Scenario, settings: PowerSettings, stat: Statistic, seed) -> pd.DataFrame:
-    """Power of a statistic built from parts (Pearson's r, a user's) over the grid.
+def _default_curve(scenario: Scenario, settings: PowerSettings, stat: Statistic, seed) -> pd.DataFrame:
+    """Power of any statistic over the grid, through its protocol (the default; Pearson's r and a user's
+    statistic use it, Spearman's and Kendall's have fused overrides in :data:`CURVES`).
 
     The datasets are drawn whole at every grid point from the same seed (common random numbers: only
     the generator's coefficient changes; the datasets of Spearman's curve for the continuous models, the
@@ -472,10 +473,10 @@ def _user_curve(scenario: Scenario, settings: PowerSettings, stat: Statistic, se
     per-dataset nulls use, p-values as for Spearman) and, where the statistic declares it, ``t_test``
     (``t = r sqrt((n - 2) / (1 - r^2))`` on n - 2 df: Student's exact test of Pearson's r under bivariate
     normality, Fisher 1915).  ``rho_true`` is the statistic's closed-form truth at the grid point where
-    it has one, else the mean of the statistic over the curve's datasets (MCSE about SD / sqrt(n_reps),
-    about 0.001 at n = 80 and 10,000 datasets).
+    it has one (:meth:`~simulation.statistics.statistic.Statistic.closed_truth`), else the mean of the
+    statistic over the curve's datasets (MCSE about SD / sqrt(n_reps), about 0.001 at n = 80 and 10,000
+    datasets).
     """
-    parts = stat.user
     n, alpha, alt = scenario.n, settings.alpha, settings.alternative
     keys = child_keys(seed, 10, 10 + settings.n_reps)
     rhos_by_sign = [[sign * g for g in settings.grid] for sign in settings.signs(scenario)]
@@ -489,13 +490,13 @@ def _user_curve(scenario: Scenario, settings: PowerSettings, stat: Statistic, se
         for rho, calibration in zip(rhos, coefficients, strict=True):
             point = dataclasses.replace(scenario, rho=rho)
             x, y = point.generate(settings.n_reps, seed, calibration=calibration)
-            xp, yp = parts.prepared(x, y)
-            estimate = stat.estimate_rows(xp, yp)
-            closed = parts.truth(point) if parts.truth is not None else None
-            truth = float(closed) if closed is not None else float(np.nanmean(estimate))
-            nulls = parts.permutation_rows(xp, yp, keys, settings.n_perm_tied_y)
+            inputs = stat.inputs(x, y)
+            estimate = stat.estimate_rows(*inputs)
+            closed = stat.closed_truth(point)
+            truth = closed if closed is not None else float(np.nanmean(estimate))
+            nulls = stat.permutation_rows(inputs, keys, settings.n_perm_tied_y)
             tests = [("permutation", pvalues_rowwise(estimate, nulls, alt) <= alpha)]
-            if "t_test" in parts.tests:
+            if "t_test" in stat.tests:
                 tests.append(("t_test", _t_approx_reject(estimate, n, alpha, alt)))
             for test, reject in tests:
                 k = int(np.count_nonzero(reject))
@@ -507,7 +508,7 @@ def _user_curve(scenario: Scenario, settings: PowerSettings, stat: Statistic, se
 
 
 #: Power-curve overrides by statistic: Spearman's and Kendall's fused paths on common random numbers; any
-#: other statistic (Pearson's, a user's) gets the default, :func:`_user_curve`. A new override is a function
+#: other statistic (Pearson's, a user's) gets the default, :func:`_default_curve`. A new override is a function
 #: ``(scenario, settings, statistic, seed) -> curve`` and a line here.
 CURVES: dict[str, Callable[[Scenario, PowerSettings, Statistic, Any], pd.DataFrame]] = {
     "spearman": _spearman_curve,

@@ -654,7 +654,7 @@ def truth(scenario, target_mcse: float = DEFAULT_TRUTH_MCSE, *, calibration=None
     the untied Gaussian copula; Plackett by quadrature,
     :func:`plackett_tau`).  ``expected_sample``: the
     expected sample tau-b at the calibrated coefficient, measured like
-    :meth:`~simulation.models.scenarios.Scenario.truth` on the same streams (the same datasets), with the same
+    :func:`simulation.statistics.spearman.truth` on the same streams (the same datasets), with the same
     mixing control variate.
     """
     if scenario.estimand == "population":

@@ -35,7 +35,7 @@ from simulation.engine import _kernels
 from simulation.engine.intervals import BOOTSTRAP_METHODS, FISHER_Z_VARIANCES, fisher_z_ci
 from simulation.engine.ranks import group_ids
 from simulation.models.generators import rank_statistics
-from simulation.statistics import custom, kendall, pearson
+from simulation.statistics import custom, kendall, pearson, spearman
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +105,9 @@ class Statistic:
     symbol: str = ""
     #: ``(scenario, truth_mcse, calibration) -> Truth``: a built-in statistic's estimand (see :meth:`truth`).
     truth_of: Callable[..., Any] | None = None
+    #: ``(*inputs, keys, n_perm) -> (m, n_perm)``: a built-in's permutation null on its :meth:`inputs`
+    #: (see :meth:`permutation_rows`).
+    permutation_of: Callable[..., np.ndarray] | None = None
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -129,12 +132,29 @@ class Statistic:
 
     def truth(self, scenario, truth_mcse: float, calibration=None):
         """The statistic's estimand for ``scenario`` (a :class:`~simulation.models.generators.Truth`): the
-        built-ins' own (:meth:`~simulation.models.scenarios.Scenario.truth`,
+        built-ins' own (:func:`~simulation.statistics.spearman.truth`,
         :func:`~simulation.statistics.kendall.truth`); for one built from parts, its closed form or the expected
         sample value (:func:`simulation.statistics.custom.truth`)."""
         if self.user is not None:
             return custom.truth(self, scenario, scenario._truth_seed(), truth_mcse, calibration=calibration)
         return self.truth_of(scenario, truth_mcse, calibration)
+
+    def closed_truth(self, scenario) -> float | None:
+        """The estimand at ``scenario`` in closed form where the statistic declares one (a user statistic's
+        ``truth=``; Pearson's population r), else None: the caller measures it."""
+        if self.user is None or self.user.truth is None:
+            return None
+        value = self.user.truth(scenario)
+        return None if value is None else float(value)
+
+    def permutation_rows(self, inputs: tuple[np.ndarray, ...], keys: np.ndarray, n_perm: int) -> np.ndarray:
+        """The statistic under ``n_perm`` random re-pairings of x and y per row, both variables' ties kept:
+        ``(m, n_perm)`` for its :meth:`inputs` ``inputs``.  Re-pairing ``p`` of row ``r`` comes from key
+        ``keys[r]`` (:func:`simulation.engine._kernels._permute`), the same permutations for every statistic,
+        so tests of several statistics on the same keys are paired."""
+        if self.user is not None:
+            return self.user.permutation_rows(*inputs, keys, n_perm)
+        return self.permutation_of(*inputs, keys, n_perm)
 
     def dataset_rows(self, x: np.ndarray, y: np.ndarray, inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
         """:attr:`cheap_rows` of datasets ``x, y (m, n)`` whose rank representation is ``inputs``
@@ -298,11 +318,28 @@ def _kendall_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_control
 
 
 def _spearman_truth(scenario, truth_mcse, calibration):
-    return scenario.truth(truth_mcse, calibration=calibration)
+    return spearman.truth(scenario, truth_mcse, calibration=calibration)
 
 
 def _kendall_truth(scenario, truth_mcse, calibration):
     return kendall.truth(scenario, truth_mcse, calibration=calibration)
+
+
+def _spearman_permutation_rows(gx, n_gx, gy, n_gy, keys, n_perm):
+    """Spearman's null from tie groups: twice the midrank deviations of each group, then
+    :func:`simulation.engine._kernels.permutation_null_rows`."""
+    return _kernels.permutation_null_rows(_twice_deviations(gx, n_gx), _twice_deviations(gy, n_gy), keys, n_perm)
+
+
+def _twice_deviations(g: np.ndarray, n_g: np.ndarray) -> np.ndarray:
+    """``2 * midrank - (n + 1)`` of each observation from its tie group id (groups in sorted order)."""
+    m, n = g.shape
+    out = np.empty((m, n), np.float64)
+    for r in range(m):
+        counts = np.bincount(g[r], minlength=int(n_g[r]))
+        midrank = np.cumsum(counts) - (counts - 1) / 2.0
+        out[r] = (2 * midrank - (n + 1))[g[r]]
+    return out
 
 
 def _spearman_cheap_rows(inputs):
@@ -340,6 +377,7 @@ SPEARMAN = Statistic(
     cheap_rows=_spearman_cheap_rows,
     asymptotic_ci=_spearman_asymptotic_ci,
     truth_of=_spearman_truth,
+    permutation_of=_spearman_permutation_rows,
 )
 KENDALL_B = Statistic(
     name="kendall_b",
@@ -357,6 +395,7 @@ KENDALL_B = Statistic(
     asymptotic_ci=_kendall_asymptotic_ci,
     control_variance=(kendall.FHP_KENDALL, 4.0),
     truth_of=_kendall_truth,
+    permutation_of=kendall.permutation_null_rows,
 )
 
 

@@ -41,7 +41,7 @@ from simulation.engine.intervals import (
 )
 from simulation.engine.moments import Moments
 from simulation.engine.seeding import child_seed
-from simulation.inference.bootstrap import default_chunk_size, row_intervals
+from simulation.inference.bootstrap import default_chunk_size, long_replicates, row_intervals
 from simulation.models.generators import Calibration, Truth
 from simulation.models.scenarios import Scenario, scenario_seed
 from simulation.statistics.statistic import SPEARMAN, Statistic, get_statistic
@@ -402,27 +402,18 @@ def _replicate_table(
         uppers.append(hi)
         status = np.where(np.isfinite(lo) & np.isfinite(hi), STATUS_OK, STATUS_UNDEFINED_SE)
         statuses.append(np.where(np.isnan(rho_hat), STATUS_NAN_ESTIMATE, status))
-    methods = (*boot_methods, *asymptotic)
-    n_methods = len(methods)
-    nan = np.full(n_block, np.nan)
-    n_asym = len(asymptotic)
-
-    def grid(columns: list[np.ndarray]) -> np.ndarray:
-        return np.column_stack(columns).ravel()
-
+    nan = [np.full(n_block, np.nan)] * len(asymptotic)
+    n_boot = len(boot_methods)
     first = block * BLOCK_REPS
-    return pd.DataFrame(
-        {
-            "scenario": scenario.key,
-            "statistic": stat.name,
-            "rep": np.repeat(np.arange(first, first + n_block), n_methods),
-            "method": np.tile(np.array(methods), n_block),
-            "rho_hat": np.repeat(rho_hat, n_methods),
-            "ci_lower": grid(lowers),
-            "ci_upper": grid(uppers),
-            "status": grid(statuses),
-            "n_boot_valid": grid([rows.n_boot_valid.astype(np.float64)] * len(boot_methods) + [nan] * n_asym),
-            "z0": grid([rows.z0] * len(boot_methods) + [nan] * n_asym),
-            "acceleration": grid([rows.acceleration] * len(boot_methods) + [nan] * n_asym),
-        }
-    )
+    table = long_replicates(np.arange(first, first + n_block), (*boot_methods, *asymptotic), {
+        "rho_hat": rho_hat,
+        "ci_lower": lowers,
+        "ci_upper": uppers,
+        "status": statuses,
+        "n_boot_valid": [rows.n_boot_valid.astype(np.float64)] * n_boot + nan,
+        "z0": [rows.z0] * n_boot + nan,
+        "acceleration": [rows.acceleration] * n_boot + nan,
+    })  # fmt: skip
+    table.insert(0, "statistic", stat.name)
+    table.insert(0, "scenario", scenario.key)
+    return table

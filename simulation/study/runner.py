@@ -16,7 +16,7 @@ block order, so tables are bit-identical for any ``n_jobs``, order, backend
 and after a resume; raising ``n_reps`` or ``n_reps_cheap`` (or
 ``--target-mcse``) only adds datasets.  The truth of an ``expected_sample``
 scenario is measured first, to a quarter of the run's target precision
-(:meth:`simulation.models.scenarios.Scenario.truth`).
+(:func:`simulation.statistics.spearman.truth`).
 
 Three concerns, three homes: this module decides *what* to compute and
 assembles the tables; :mod:`simulation.infra.parallel` decides *where* it runs;
