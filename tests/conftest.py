@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from simulation.core.settings import CONFIG_ENV_VAR
 from tests.reference import tied_x
+
+# The repository's config.py named explicitly (as SIMULATION_CONFIG), before any test module is collected (some
+# build settings at import), so that library calls read the same settings as from the repository's root without
+# the warning for a config.py picked up from the working folder (tests of that warning clear the variable).
+os.environ.setdefault(CONFIG_ENV_VAR, str(Path(__file__).resolve().parents[1] / "config.py"))
 
 
 @pytest.fixture

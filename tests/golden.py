@@ -39,7 +39,8 @@ SEED = 20261206
 USER = "tests.userstats:USER_SPEARMAN"
 FOUR = ["spearman", "kendall_b", "pearson", USER]
 #: Provenance entries that change from run to run (times, versions, paths), left out of the comparison.
-VOLATILE = {"started_at", "finished_at", "versions", "git_commit", "elapsed_seconds", "settings", "blocks_digest"}
+VOLATILE = {"started_at", "finished_at", "versions", "git_commit", "elapsed_seconds", "settings", "blocks_digest",
+            "source_digest", "git_modified", "code", "code_changes"}
 
 
 def host() -> dict[str, str]:

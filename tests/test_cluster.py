@@ -146,3 +146,50 @@ def test_a_worker_killed_mid_run_loses_nothing(scheduler, tmp_path):
     assert killed, "no worker was killed"
     assert killed[0] < len(list((out / "blocks").rglob("*.parquet"))), "the run had finished before the kill"
     pd.testing.assert_frame_equal(local.coverage, remote.coverage, check_exact=True)
+
+
+def test_a_worker_with_another_copy_of_a_users_statistic_is_refused(scheduler, tmp_path, monkeypatch):
+    """The client imports `twin_stats` from one folder, the workers from another whose function differs
+    (it returns -r). A Python function travels by reference (each worker would run its own copy): every
+    worker is refused by name, since the table records the client's digest; nothing is written. A numba
+    function travels by value (the workers run the client's code): accepted, and the numbers are the local
+    run's."""
+    import sys
+
+    source = ("import numpy as np\nfrom numba import njit\nfrom simulation.statistics.pearson import pearson_r\n"
+              "@njit(cache=False)\ndef twin_numba(x, y, counts):\n    return {sign}pearson_r(x, y, counts)\n"
+              "def twin_py(x, y, axis=-1):\n    xm = x - x.mean(axis=axis, keepdims=True)\n"
+              "    ym = y - y.mean(axis=axis, keepdims=True)\n"
+              "    return {sign}(xm * ym).sum(axis) / np.sqrt((xm * xm).sum(axis) * (ym * ym).sum(axis))\n"
+              )  # fmt: skip
+    client_dir, worker_dir = tmp_path / "client", tmp_path / "worker"
+    client_dir.mkdir()
+    worker_dir.mkdir()
+    (client_dir / "twin_stats.py").write_text(source.format(sign=""))
+    (worker_dir / "twin_stats.py").write_text(source.format(sign="-"))
+    monkeypatch.syspath_prepend(str(client_dir))
+
+    def add_path(path):
+        sys.path.insert(0, path)
+
+    def drop(path):
+        sys.path.remove(path)
+        sys.modules.pop("twin_stats", None)
+
+    opts = {"n_reps": 5, "n_boot": 10, "seed": 3}
+    with distributed.Client(scheduler) as client:
+        client.run(add_path, str(worker_dir))
+        try:
+            out = tmp_path / "r"
+            refused = r"Dask workers would compute with other code .*tcp://127\.0\.0\.1:\d+: twin_py's func has source"
+            with pytest.raises(RunError, match=refused), pytest.warns(UserWarning, match="slower"):
+                run_all_ci_scenarios(SMOKE[:1], backend="dask", scheduler=scheduler, out=out,
+                                     statistics="twin_stats:twin_py", **opts)  # fmt: skip
+            assert not (out / "coverage.parquet").exists()
+            remote = run_all_ci_scenarios(SMOKE[:1], backend="dask", scheduler=scheduler,
+                                          statistics="twin_stats:twin_numba", **opts)  # fmt: skip
+            local = run_all_ci_scenarios(SMOKE[:1], n_jobs=1, statistics="twin_stats:twin_numba", **opts)
+            pd.testing.assert_frame_equal(local.coverage, remote.coverage, check_exact=True)
+        finally:
+            client.run(drop, str(worker_dir))
+    sys.modules.pop("twin_stats", None)

@@ -24,12 +24,16 @@ def test_config_in_working_directory_and_env_var(tmp_path, monkeypatch):
     monkeypatch.delenv("SIMULATION_CONFIG", raising=False)
     (tmp_path / "config.py").write_text("N_BOOT = 77\nSEED = 3\n")
     monkeypatch.chdir(tmp_path)
-    s = load_settings()
+    with pytest.warns(UserWarning, match=r"settings read from .*config\.py \(config\.py in the working folder"):
+        s = load_settings()
     assert (s.N_BOOT, s.SEED, s.N_REPS) == (77, 3, Settings().N_REPS)
+    assert load_settings().N_BOOT == 77  # announced once per process and file (filterwarnings: error)
     other = tmp_path / "other.py"
     other.write_text("N_REPS = 5\n")
     monkeypatch.setenv("SIMULATION_CONFIG", str(other))
     assert load_settings().N_REPS == 5
+    monkeypatch.setenv("SIMULATION_CONFIG", "off")
+    assert load_settings() == Settings()  # skipped: the packaged defaults
 
 
 def test_repository_config_equals_packaged_defaults():

@@ -191,6 +191,19 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("t_latent_is_the_normals", "simulation/models/registry.py",
            "latent=_t_latent", "latent=_normal_latent",
            ("tests/test_golden.py",)),
+    Mutant("block_content_digest_unchecked", "simulation/infra/storage.py",
+           "    if content != content_digest(arrow):", "    if False:",
+           ("tests/test_integrity.py",)),
+    Mutant("block_settings_seal_unchecked", "simulation/infra/storage.py",
+           "    if settings != seal:", "    if False:",
+           ("tests/test_integrity.py",)),
+    Mutant("cached_truth_not_checked_against_calibration", "simulation/study/runner.py",
+           "        if gap > PLAUSIBLE_SE * se + 1e-12:", "        if gap > 1e6:",
+           ("tests/test_integrity.py",)),
+    Mutant("temporary_sweep_everywhere", "simulation/infra/storage.py",
+           '        for stale in out.glob(f".{glob_escape(name)}.*.tmp"):',
+           '        for stale in out.rglob(".*.tmp"):',
+           ("tests/test_integrity.py",)),
 )  # fmt: skip
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import os
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -58,6 +59,7 @@ from simulation.core.validation import (
     RunError,
     check_bool,
     check_confidence_level,
+    check_n_jobs,
     check_positive_int,
     check_seed,
 )
@@ -65,6 +67,7 @@ from simulation.engine.intervals import FISHER_Z_VARIANCES, fisher_z_ci
 from simulation.engine.pvalues import pvalues_rowwise
 from simulation.engine.ranks import spearman_rho_2d
 from simulation.inference.bootstrap import bootstrap_ci_single, resample_keys
+from simulation.infra.resources import check_resources
 from simulation.infra.storage import (
     hold_folder,
     now,
@@ -81,6 +84,7 @@ from simulation.power.curves import (
     PowerSettings,
     asymptotic_power,
     permutation_pvalues,
+    power_memory,
     run_power_study,
     t_approx_pvalues,
 )
@@ -222,7 +226,7 @@ def read_pairs(data: str | Path, x: str, y: str, sep: str = ",") -> tuple[pd.Dat
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise ValueError(
-                f"column {name!r} ({option}) holds {raw.iloc[row]!r} at 0-based position {row} (data row "
+                f"column {name!r} ({option}) holds {_shown(raw.iloc[row])} at 0-based position {row} (data row "
                 f"{row + 1}), which is not a number "
                 f"({int(bad.sum())} such value(s)); only numbers and empty cells are allowed"
             )
@@ -810,6 +814,7 @@ def analyze(
     progress: bool = False,
     plots: bool = True,
     wait_for_lock: float | None = 0.0,
+    allow_code_change: bool = False,
 ) -> Analysis:
     """Analyze one paired dataset: its intervals and tests, and a design-matched coverage and power study.
 
@@ -827,7 +832,7 @@ def analyze(
         ``None``: a temporary folder, deleted after (the pool must be a file).
     name, columns : optional
         The data's name and column names, for the report.
-    n_jobs, resume, overwrite, progress, plots, wait_for_lock : optional
+    n_jobs, resume, overwrite, progress, plots, wait_for_lock, allow_code_change : optional
         As for :func:`simulation.study.runner.run_all_ci_scenarios`; ``plots`` draws the figure.
 
     Returns
@@ -846,20 +851,43 @@ def analyze(
     pairs = complete_pairs(x, y)
     if resume and overwrite:
         raise RunError("resume=True and overwrite=True exclude each other")
+    check_resources(f"an analysis of n = {pairs.n} ({settings.n_boot} resamples, {settings.n_perm} permutations; "
+                    f"design {settings.design_n_reps} x {settings.design_n_boot}; power {settings.power_n_reps})",
+                    analysis_memory(pairs.n, settings, check_n_jobs(n_jobs)))  # fmt: skip
     if out is None:
         with tempfile.TemporaryDirectory() as tmp:
             return dataclasses.replace(
                 _analyze(pairs, settings, Path(tmp), name, columns, n_jobs, False, False, progress, plots), out=None
             )
     return _analyze(pairs, settings, Path(out), name, columns, n_jobs, resume, overwrite, progress, plots,
-                    wait_for_lock)  # fmt: skip
+                    wait_for_lock, allow_code_change=allow_code_change)  # fmt: skip
 
 
-def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, progress, plots, wait_for_lock=0.0):
+def _shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
+
+
+def analysis_memory(n: int, settings: AnalysisSettings, n_jobs: int) -> float:
+    """Bytes an analysis needs at most (nothing is allocated): on the data, the resamples' indices and
+    statistics (``n_boot x (n + 10)``) and the permutation null; the design study's workers, each
+    bootstrapping one dataset (``design_n_boot x (n + 10)``) or holding a power curve's datasets and nulls
+    (:func:`~simulation.power.curves.power_memory`), whichever is larger."""
+    workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+    on_data = 8.0 * settings.n_boot * (n + 10) + 24.0 * settings.n_perm
+    design = workers * 8.0 * settings.design_n_boot * (n + 10)
+    power = power_memory(PowerSettings(n_reps=settings.power_n_reps, seed=0), n, n_jobs)
+    return on_data + max(design, power)
+
+
+def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, progress, plots, wait_for_lock=0.0, *,
+             allow_code_change=False):  # fmt: skip
     started = now()
     identity = {"data_digest": _digest(pairs), "columns": list(columns)} | settings.as_dict()
     with hold_folder(out, wait_for_lock):
-        prepare_output(out, identity, resume=resume, overwrite=overwrite, owned=OWNED_FILES)
+        prepare_output(out, identity, resume=resume, overwrite=overwrite, owned=OWNED_FILES,
+                       allow_code_change=allow_code_change)  # fmt: skip
         names = (*settings.statistics, *(s for s in ON_DATA_ALSO if s not in settings.statistics))
         on_data = {n: ON_DATA.get(n, _parts_on_data)(pairs, settings, get_statistic(n)) for n in names}
         # the design's targets: Spearman's rho on the data and its Bonett-Wright interval (the generators
@@ -869,8 +897,8 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         pool = out / POOL_FILE
         write_text(pool, "y\n" + "\n".join(repr(float(v)) for v in pairs.y) + "\n")
         scenarios, design = design_scenarios(pairs, rho_s, (float(bw[0]), float(bw[1])), pool)
-        study, pw = _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progress,
-                                    {"resume": resume, "overwrite": overwrite})  # fmt: skip
+        flags = {"resume": resume, "overwrite": overwrite, "allow_code_change": allow_code_change}
+        study, pw = _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progress, flags)
         results = []
         for n in names:
             stat = get_statistic(n)

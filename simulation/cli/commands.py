@@ -50,7 +50,16 @@ from simulation.study.runner import (
 
 
 def _study_name(study: str) -> str:
-    return Path(study).stem if Path(study).suffix else study
+    """A study's name for its default results folder: a built-in's name, or a file's stem (with or without a
+    suffix, wherever the file is), so that the default output is always a folder inside ``results/``."""
+    return _folder_name(Path(study).stem)
+
+
+def _folder_name(name: str) -> str:
+    """``name`` as one folder name: characters other than letters, digits, ``.``, ``_`` and ``-`` become
+    ``_``, and ``.``/``..`` (or nothing) become ``study``."""
+    safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    return "study" if safe.strip(".") == "" else safe
 
 
 def _resolved(args: argparse.Namespace, settings: Settings) -> dict:
@@ -123,6 +132,7 @@ def _run_study(args: argparse.Namespace, settings: Settings, scenarios, name: st
         out=out,
         resume=args.resume,
         overwrite=args.overwrite,
+        allow_code_change=args.allow_code_change,
         keep_replicates=args.replicates,
         target_mcse=args.target_mcse,
         targets=args.target,
@@ -283,12 +293,13 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
         grow_design=not args.no_grow_design,
         statistics=args.statistic or ("spearman",),
     )
-    out = Path(args.out) if args.out else Path("results", "analyze", name)
+    out = Path(args.out) if args.out else Path("results", "analyze", _folder_name(name))
     t0 = time.perf_counter()
     result = analyze(
         frame[x_col].to_numpy(), frame[y_col].to_numpy(), settings=analysis_settings, out=out, name=name,
         columns=(x_col, y_col), n_jobs=args.n_jobs or settings.N_JOBS, resume=args.resume,
         overwrite=args.overwrite, progress=not args.quiet, plots=not args.no_plots, wait_for_lock=args.wait_for_lock,
+        allow_code_change=args.allow_code_change,
     )  # fmt: skip
     rec = result.recommendation
     iv = result.intervals.set_index("method")
@@ -330,6 +341,7 @@ def power(args: argparse.Namespace, settings: Settings) -> int:
         out=out,
         resume=args.resume,
         overwrite=args.overwrite,
+        allow_code_change=args.allow_code_change,
         progress=not args.quiet,
         study=name,
         backend=args.backend,

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 
-from simulation.core.settings import load_settings
+from simulation.core.settings import CONFIG_ENV_VAR, Settings, load_settings
 from simulation.core.version import __version__
+from simulation.infra.resources import SKIP_ENV as SKIP_RESOURCE_ENV
 
 
 class CliError(Exception):
@@ -141,12 +144,17 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m simulation",
         description=(
             "Monte Carlo studies of bootstrap and asymptotic confidence intervals for "
-            "Spearman's rho with heavily tied x. Settings default to ./config.py "
-            "(or $SIMULATION_CONFIG, else packaged defaults)."
+            "Spearman's rho with heavily tied x. Commands that compute read their settings from ./config.py, "
+            "executed as Python and announced on the first line (or $SIMULATION_CONFIG, else packaged defaults)."
         ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--config", help="config.py to read instead of the default")
+    parser.add_argument("--config", help="config.py to read instead of the default (a Python file: it is executed)")
+    parser.add_argument("--skip-resource-check", action="store_true",
+                        help="compute even where the memory or disk the sizes need exceeds what this machine has "
+                        "(also SIMULATION_SKIP_RESOURCE_CHECK=1)")
+    parser.add_argument("--no-config", action="store_true",
+                        help="read no config file: the packaged defaults (also SIMULATION_CONFIG=off)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     run = sub.add_parser(
         "run",
@@ -169,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wait this long if another run holds --out (default 0: refuse, naming it)")  # fmt: skip
     run.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     run.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
+    run.add_argument("--allow-code-change", action="store_true",
+                     help="let --resume continue results computed by another version of this package's code "
+                     "(only for a change that cannot alter the numbers; recorded in the manifest and tables)")
     run.add_argument("--replicates", action="store_true", help="also write replicates.parquet (every interval)")
     run.add_argument(
         "--target-mcse", type=_mcse, help="add replicates until every coverage MCSE is below this (e.g. 0.005)"
@@ -271,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_arguments(power)
     power.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     power.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
+    power.add_argument("--allow-code-change", action="store_true",
+                     help="let --resume continue results computed by another version of this package's code "
+                     "(only for a change that cannot alter the numbers; recorded in the manifest and tables)")
     power.add_argument("--no-plots", action="store_true", help="skip the figures")
     power.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -316,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
     an.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     an.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
+    an.add_argument("--allow-code-change", action="store_true",
+                     help="let --resume continue results computed by another version of this package's code "
+                     "(only for a change that cannot alter the numbers; recorded in the manifest and tables)")
     an.add_argument("--no-plots", action="store_true", help="skip the figure")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -380,8 +397,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, on_sigterm) if _main_thread() else None
+    config_env, skip_env = os.environ.get(CONFIG_ENV_VAR), os.environ.get(SKIP_RESOURCE_ENV)
+    if args.skip_resource_check:
+        os.environ[SKIP_RESOURCE_ENV] = "1"
     try:
-        settings = load_settings(args.config)
+        settings = _settings(args)
+        # what the command's own layers read as settings is this command's: the same file, or none
+        defaults = settings.source == Settings().source
+        os.environ[CONFIG_ENV_VAR] = "off" if defaults else str(Path(settings.source).resolve())
         from simulation.cli import commands  # deferred: a command loads its layers when it runs, not for --help
 
         return getattr(commands, args.command.replace("-", "_"))(args, settings)
@@ -406,8 +429,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\n{what}: finished blocks are saved; run again with --resume to continue", file=sys.stderr)
         return 143 if terminated else 130
     finally:
+        for name, value in ((CONFIG_ENV_VAR, config_env), (SKIP_RESOURCE_ENV, skip_env)):
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+
+
+#: The commands that read the settings (config.py); the others never execute it.
+NEEDS_SETTINGS = frozenset({"run", "plan", "power", "analyze", "toolkit-study", "plot"})
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The command's settings: the config file for a command that needs settings (its path announced on
+    the first line of the output, on standard error), else the packaged defaults."""
+    if args.no_config and args.config:
+        raise CliError("--config and --no-config exclude each other")
+    if args.command not in NEEDS_SETTINGS or args.no_config:
+        return Settings()
+    settings = load_settings(args.config, announce=False)
+    if settings.source != Settings().source:
+        print(f"settings: {settings.source} (a Python file, executed; --no-config skips it)", file=sys.stderr)
+    return settings
 
 
 def _main_thread() -> bool:

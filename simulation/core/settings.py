@@ -2,13 +2,17 @@
 
 Resolution order for :func:`load_settings` with no argument:
 
-1. the file named by the environment variable ``SIMULATION_CONFIG``;
+1. the file named by the environment variable ``SIMULATION_CONFIG``
+   (``off``: none, the packaged defaults);
 2. ``config.py`` in the current working directory;
 3. the packaged defaults (the field defaults of :class:`Settings`).
 
 A config file is plain Python; its UPPER_CASE names are the settings.  It is
-executed with :func:`runpy.run_path`, never imported through ``sys.path``, so
-the package behaves the same whatever the working directory.
+**executed** (:func:`runpy.run_path`, never imported through ``sys.path``),
+as pytest executes a ``conftest.py``: whoever can write it runs code as you.
+A ``config.py`` picked up from the working folder is announced: the command
+line prints its path on the first line of its output (``--no-config`` skips
+it), the Python API warns once per process and file.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import dataclasses
 import os
 import runpy
 import traceback
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +34,10 @@ from simulation.core.validation import (
 )
 
 CONFIG_ENV_VAR = "SIMULATION_CONFIG"
+#: Values of ``SIMULATION_CONFIG`` that mean "no config file": the packaged defaults.
+CONFIG_OFF = ("off", "none", "0")
+#: Config files picked up from the working folder and announced already in this process.
+_ANNOUNCED: set[Path] = set()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,19 +102,23 @@ def _run_config(file: Path) -> dict[str, Any]:
 _SETTING_NAMES = tuple(f.name for f in dataclasses.fields(Settings) if f.name.isupper())
 
 
-def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
-    """Read study settings from a ``config.py`` file.
+def load_settings(path: str | os.PathLike[str] | None = None, *, announce: bool = True) -> Settings:
+    """Read study settings from a ``config.py`` file (executed as Python).
 
     Parameters
     ----------
     path : path-like, optional
-        Config file to read.  Default: ``$SIMULATION_CONFIG`` if set, else
-        ``./config.py`` if it exists, else the packaged defaults.
+        Config file to read.  Default: ``$SIMULATION_CONFIG`` if set (``off``:
+        the packaged defaults), else ``./config.py`` if it exists, else the
+        packaged defaults.
+    announce : bool, default True
+        Warn (once per process and file) when ``./config.py`` is picked up
+        from the working folder; the command line announces it itself.
 
     Returns
     -------
     Settings
-        Defaults overridden by the file's UPPER_CASE names.
+        Defaults overridden by the file's UPPER_CASE names; ``source`` names the file.
 
     Raises
     ------
@@ -118,10 +131,17 @@ def load_settings(path: str | os.PathLike[str] | None = None) -> Settings:
     """
     if path is None:
         env = os.environ.get(CONFIG_ENV_VAR)
+        if env and env.strip().lower() in CONFIG_OFF:
+            return Settings()
         if env:
             path = env
         elif Path("config.py").is_file():
             path = "config.py"
+            if announce and Path(path).resolve() not in _ANNOUNCED:
+                _ANNOUNCED.add(Path(path).resolve())
+                warnings.warn(f"settings read from {Path(path).resolve()} (config.py in the working folder, executed "
+                              f"as Python); name a file with {CONFIG_ENV_VAR}=<path>, or skip it with "
+                              f"{CONFIG_ENV_VAR}=off", UserWarning, stacklevel=2)  # fmt: skip
         else:
             return Settings()
     file = Path(path)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from pathlib import Path
@@ -31,6 +32,9 @@ from typing import Any
 #: Environment variable naming the cache folder (``off``: no cache).
 ENV = "SPEARMAN_SIM_CACHE"
 _SUBFOLDER = "truths"
+#: An entry's file name (:func:`entry_key`) and a temporary file of :func:`put`.
+_ENTRY = re.compile(r"[0-9a-f]{64}\.json")
+_TEMPORARY = re.compile(r"\.tmp-[A-Za-z0-9_]+\.json")
 _warned: set[str] = set()
 
 
@@ -71,7 +75,7 @@ def get(key: str) -> dict[str, Any] | None:
         value = json.loads(text)
         if not isinstance(value, dict):
             raise ValueError("not an object")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         _warn("corrupt", f"the calibration cache entry {path} is corrupt ({exc}); computing it again "
                          f"(`python -m simulation cache --clear` empties the cache)")  # fmt: skip
         return None
@@ -99,22 +103,41 @@ def put(key: str, value: dict[str, Any]) -> None:
                        f"(set {ENV} to another folder, or to 'off')")  # fmt: skip
 
 
+def _entries(folder: Path) -> list[Path]:
+    """The cache's own files in ``folder``: entries (``<sha256>.json``) and temporary files left by a killed
+    write (``.tmp-*.json``); nothing else, and nothing in a folder reached through a link."""
+    if folder.is_symlink() or not folder.is_dir():
+        return []
+    return [p for p in folder.iterdir() if (_ENTRY.fullmatch(p.name) or _TEMPORARY.fullmatch(p.name))
+            and not p.is_dir()]  # fmt: skip
+
+
 def info() -> tuple[Path | None, int, int]:
     """The folder, its number of entries and their bytes."""
     folder = cache_dir()
-    if folder is None or not (folder / _SUBFOLDER).is_dir():
+    if folder is None:
         return folder, 0, 0
-    files = list((folder / _SUBFOLDER).glob("*.json"))
+    files = [p for p in _entries(folder / _SUBFOLDER) if _ENTRY.fullmatch(p.name)]
     return folder, len(files), sum(f.stat().st_size for f in files)
 
 
 def clear() -> int:
-    """Delete every entry; the number deleted."""
+    """Delete the cache's own entries (never another file, never through a link); the number deleted.
+
+    Raises
+    ------
+    ValueError
+        The entries' folder is a symbolic link: it is not followed (delete what it points to yourself).
+    """
     folder = cache_dir()
-    if folder is None or not (folder / _SUBFOLDER).is_dir():
+    if folder is None:
         return 0
+    target = folder / _SUBFOLDER
+    if target.is_symlink():
+        raise ValueError(f"the cache folder {target} is a symbolic link (to {os.readlink(target)}); `cache --clear` "
+                         "does not delete through links: delete its entries yourself")  # fmt: skip
     count = 0
-    for path in (folder / _SUBFOLDER).glob("*"):
-        path.unlink(missing_ok=True)
+    for path in _entries(target):
+        path.unlink(missing_ok=True)  # a link among the entries is removed itself, never what it points to
         count += 1
     return count

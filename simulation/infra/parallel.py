@@ -16,17 +16,15 @@ message naming the worker and what differs.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import hashlib
 import importlib
 import os
 from collections.abc import Callable, Sequence
 from importlib import metadata
-from pathlib import Path
 from typing import Any
 
 from simulation.core.validation import RunError
 from simulation.core.version import __version__
+from simulation.infra.storage import source_digest as _source_digest
 
 BACKENDS = ("local", "dask")
 #: Seconds to wait for a Dask scheduler before giving up.
@@ -131,17 +129,6 @@ def _indexed(fn, i, args, kwargs, numba_threads: int):
 # --------------------------------------------------------------------------
 # Dask
 # --------------------------------------------------------------------------
-@functools.cache
-def _source_digest() -> str:
-    """SHA-256 (first 12 hex digits) of the whole package's ``.py`` files (every subpackage) and data
-    tables, in path order."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted([*root.rglob("*.py"), *root.glob("data/*.csv"), *root.glob("studies/*.csv")]):
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
-    return digest.hexdigest()[:12]
-
-
 def environment_fingerprint() -> dict[str, str]:
     """What must agree between a Dask client and its workers for identical numbers."""
     out = {name: metadata.version(name) for name in CHECKED_PACKAGES}
@@ -165,15 +152,15 @@ def check_workers(fingerprints: dict[str, dict[str, str] | Exception], local: di
         )
 
 
-def required_modules(calls: Sequence[Call]) -> tuple[str, ...]:
-    """The modules of the user statistics among the calls' arguments (directly, or in a dataclass or tuple
-    argument such as a unit's context), which every worker must import: what each object that has a
-    ``required_modules()`` method (a :class:`~simulation.statistics.statistic.Statistic`) names."""
-    found: set[str] = set()
+def statistics_in(calls: Sequence[Call]) -> list[Any]:
+    """The statistic objects among the calls' arguments (directly, or in a dataclass or tuple argument such as
+    a unit's context): each object with a ``required_modules()`` method (a
+    :class:`~simulation.statistics.statistic.Statistic`), once per name."""
+    found: dict[str, Any] = {}
 
     def visit(value: Any, depth: int) -> None:
         if callable(getattr(value, "required_modules", None)) and not isinstance(value, type):
-            found.update(value.required_modules())
+            found.setdefault(getattr(value, "name", repr(value)), value)
         elif depth < 3 and isinstance(value, tuple | list):
             for item in value:
                 visit(item, depth + 1)
@@ -183,7 +170,43 @@ def required_modules(calls: Sequence[Call]) -> tuple[str, ...]:
 
     for args, kwargs in calls:
         visit(tuple(args) + tuple(kwargs.values()), 0)
-    return tuple(sorted(found))
+    return list(found.values())
+
+
+def required_modules(calls: Sequence[Call]) -> tuple[str, ...]:
+    """The modules of the user statistics among the calls' arguments, which every worker must import: what
+    each statistic object (:func:`statistics_in`) names."""
+    return tuple(sorted({m for stat in statistics_in(calls) for m in stat.required_modules()}))
+
+
+def code_digests(statistics: Sequence[Any]) -> dict[str, dict[str, str]]:
+    """Run on each worker, after the statistics were unpickled there: the source digest of each part that
+    the worker runs from its own copy of the part's module (what travelled by reference; a numba function
+    travels by value, as the client's code)."""
+    return {stat.name: stat.part_digests(imported_only=True) for stat in statistics}
+
+
+def check_worker_statistics(
+    reports: dict[str, dict[str, dict[str, str]] | Exception], local: dict[str, dict[str, str]]
+) -> None:
+    """Refuse workers whose copy of a user statistic's module differs from the client's (whose digest the
+    tables record): each part a worker runs from its own module (:func:`code_digests`) must have the
+    client's source; the message names each worker, statistic and part."""
+    problems = []
+    for worker, theirs in sorted(reports.items()):
+        if isinstance(theirs, Exception):
+            problems.append(f"{worker}: cannot report its statistics' code ({type(theirs).__name__}: {theirs})")
+            continue
+        for name, parts in sorted(theirs.items()):
+            ours = local.get(name, {})
+            problems += [f"{worker}: {name}'s {part} has source {digest[:12]}... "
+                         f"(client {ours.get(part, 'none')[:12]}...)"
+                         for part, digest in sorted(parts.items()) if ours.get(part) != digest]  # fmt: skip
+    if problems:
+        raise RunError(
+            "Dask workers would compute with other code for a statistic than the one this client records (a "
+            "different copy of its module): " + "; ".join(problems) + "; install the same file on every worker"
+        )
 
 
 def importable(modules: Sequence[str]) -> list[str]:
@@ -232,6 +255,10 @@ def _dask_map(fn, calls, on_result, bar, scheduler: str) -> None:
         check_workers(reported, environment_fingerprint())
         if modules := required_modules(calls):
             check_worker_imports(client.run(importable, modules, on_error="return"))
+        if statistics := statistics_in(calls):
+            # each worker unpickles the statistics with its own modules and recomputes their digests
+            check_worker_statistics(client.run(code_digests, statistics, on_error="return"),
+                                    {stat.name: stat.part_digests() for stat in statistics})  # fmt: skip
         tasks = (delayed(_indexed)(fn, i, args, kwargs, 1) for i, (args, kwargs) in enumerate(calls))
         with parallel_config(backend="dask"):
             for i, result in Parallel(n_jobs=-1, return_as="generator_unordered")(tasks):

@@ -12,7 +12,11 @@ process writes:
   of other settings (named in the message) or to replace results unless told,
   and records the settings that define the numbers in ``manifest.json``;
 * :class:`BlockStore` keeps a run's units of work (``blocks/<scenario>/``)
-  on disk, or in memory when there is no folder.
+  on disk, or in memory when there is no folder.  Each stored unit is sealed:
+  its Parquet metadata holds the digest of the settings that made it and of
+  its own content, both checked whenever it is read, so a unit edited after
+  it was written, or left by a run with other settings, is computed again
+  (with a warning naming it) instead of being published.
 
 The runner, the power study and the reports all use this module; it uses
 none of them.
@@ -49,6 +53,8 @@ MANIFEST = "manifest.json"
 BLOCKS_DIR = "blocks"
 #: Key of the provenance JSON in the Parquet schema metadata.
 METADATA_KEY = b"simulation"
+#: Key of a stored unit's seal (the digests of its settings and of its content) in its Parquet metadata.
+SEAL_KEY = b"simulation.seal"
 #: Packages whose versions are recorded in every provenance.
 VERSIONED_PACKAGES = ("numpy", "numba", "scipy", "pandas", "pyarrow", "joblib")
 
@@ -58,12 +64,15 @@ __all__ = [
     "BlockStore",
     "RunError",
     "atomic_write",
+    "content_digest",
     "git_commit",
     "now",
     "prepare_output",
     "provenance_record",
     "read_json",
     "read_provenance",
+    "settings_seal",
+    "source_digest",
     "versions",
     "write_json",
     "write_parquet",
@@ -109,19 +118,48 @@ def read_json(path: Path) -> Any | None:
     """The JSON in ``path``, or None when it is missing or unreadable (callers recompute)."""
     try:
         return json.loads(Path(path).read_text())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # a nesting too deep for the parser is unreadable too
         return None
 
 
-def write_parquet(path: Path, table: pd.DataFrame, provenance: dict[str, Any] | None = None) -> None:
-    """Atomically write ``table`` to Parquet, with ``provenance`` as JSON in the schema metadata."""
+def write_parquet(
+    path: Path, table: pd.DataFrame, provenance: dict[str, Any] | None = None, *, seal: str | None = None
+) -> None:
+    """Atomically write ``table`` to Parquet, with ``provenance`` as JSON in the schema metadata; ``seal``
+    (a stored unit's: the digest of the settings that made it) is written with the digest of the table's
+    content (:func:`content_digest`), which :class:`BlockStore` checks on every read."""
     arrow = pa.Table.from_pandas(table, preserve_index=False)
+    meta = dict(arrow.schema.metadata or {})
     if provenance is not None:
-        meta = dict(arrow.schema.metadata or {})
         meta[METADATA_KEY] = json.dumps(provenance, sort_keys=True, default=str).encode()
+    if seal is not None:
+        meta[SEAL_KEY] = json.dumps({"settings": seal, "content": content_digest(arrow)}).encode()
+    if provenance is not None or seal is not None:
         arrow = arrow.replace_schema_metadata(meta)
     # page checksums: a flipped bit in stored data is caught when read (BlockStore.get)
     atomic_write(Path(path), lambda tmp: pq.write_table(arrow, tmp, write_page_checksum=True))
+
+
+def content_digest(arrow: pa.Table) -> str:
+    """SHA-256 of a table's column names and values, in column order (numbers as their float64 or int64
+    bytes, nulls as NaN; anything else as JSON): the same for a table and its Parquet round trip, different
+    after any edit of a value or name."""
+    h = hashlib.sha256()
+    for name, column in zip(arrow.column_names, arrow.columns, strict=True):
+        h.update(f"{name}\0{len(column)}\0".encode())
+        kind = column.type
+        if pa.types.is_integer(kind) and column.null_count == 0:
+            h.update(b"i" + column.to_numpy().astype("<i8").tobytes())
+        elif pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind):
+            h.update(b"f" + column.to_numpy().astype("<f8").tobytes())
+        else:
+            h.update(b"j" + json.dumps(column.to_pylist(), default=str).encode())
+    return h.hexdigest()
+
+
+def settings_seal(identity: dict[str, Any]) -> str:
+    """The digest of a run's identity (the settings that define its numbers) that seals its stored units."""
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
 def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -150,6 +188,34 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return result.stdout.strip() or None if result.returncode == 0 else None
+
+
+@functools.cache
+def git_modified() -> bool | None:
+    """Whether the package's checkout has uncommitted changes to tracked files (None outside a git checkout)."""
+    try:
+        result = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
+            cwd=Path(__file__).resolve().parents[1],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return bool(result.stdout.strip()) if result.returncode == 0 else None
+
+
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 (first 12 hex digits) of the whole package's ``.py`` files (every subpackage) and data
+    tables, in path order: the code that computed a table, whether or not it is a git checkout."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted([*root.rglob("*.py"), *root.glob("data/*.csv"), *root.glob("studies/*.csv")]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def versions() -> dict[str, str]:
@@ -186,7 +252,9 @@ def provenance_record(study: str | None, identity: dict[str, Any], started_at: s
         "identity": identity,
         **extra,
         "versions": versions(),
+        "source_digest": source_digest(),
         "git_commit": git_commit(),
+        "git_modified": git_modified(),
         "started_at": started_at,
         "finished_at": now(),
     }
@@ -202,27 +270,42 @@ def prepare_output(
     resume: bool,
     overwrite: bool,
     owned: tuple[str, ...],
-) -> None:
+    allow_code_change: bool = False,
+) -> list[dict[str, Any]]:
     """Prepare the results folder ``out``: refuse to mix or overwrite results unless told; write the manifest.
 
     ``identity`` holds the settings that define the numbers; ``owned`` are the
     files a run writes (the first is its main table), which ``overwrite``
-    deletes together with ``blocks/``.
+    deletes together with ``blocks/``.  The manifest also records the code
+    (:func:`code_record`): ``resume`` with another package source is refused
+    unless ``allow_code_change``, and then the change is recorded in the
+    manifest.  A folder that holds files but no results is refused unless
+    ``overwrite`` (which then deletes nothing of them).  Temporary files left
+    by a killed run are deleted only under the run's own names, where the run
+    writes them.
+
+    Returns
+    -------
+    list of dict
+        The code changes recorded in the manifest (``from``, ``to``, ``at``),
+        for the tables' provenance; empty for a run of one code.
 
     Raises
     ------
     RunError
         ``out`` is a file; it holds results and neither ``resume`` nor
         ``overwrite`` is set; ``resume`` with other settings (each named,
-        old and new value); an unreadable manifest; an unwritable folder.
+        old and new value) or other code; an unreadable manifest; an
+        unwritable folder; a folder of other files.
     """
     manifest = out / MANIFEST
     main_file = out / owned[0]
     if out.exists() and not out.is_dir():
         raise RunError(f"output folder `{out}` exists and is not a folder")
+    changes: list[dict[str, Any]] = []
     if manifest.exists():
         if overwrite:
-            shutil.rmtree(out / BLOCKS_DIR, ignore_errors=True)
+            _remove_blocks(out / BLOCKS_DIR)
             for name in (*owned, MANIFEST):
                 (out / name).unlink(missing_ok=True)
         elif not resume:
@@ -231,27 +314,97 @@ def prepare_output(
                 "--overwrite (overwrite=True) to replace them, or choose another --out (out=)"
             )
         else:
-            _check_manifest(manifest, out, identity)
+            changes = _check_manifest(manifest, out, identity, allow_code_change)
     elif main_file.exists() and not overwrite:
         raise RunError(
             f"`{out}` holds {owned[0]} without a manifest; use --overwrite (overwrite=True) or another --out (out=)"
         )
+    elif not overwrite and (others := _foreign_entries(out, owned)):
+        raise RunError(
+            f"`{out}` is not empty and holds no results ({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); "
+            "choose another --out (out=), or pass --overwrite (overwrite=True) to write the results beside those "
+            "files (none of them is deleted)"
+        )  # fmt: skip
     try:
         (out / BLOCKS_DIR).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RunError(f"cannot create output folder `{out}`: {exc.strerror}") from None
     if not os.access(out, os.W_OK):
         raise RunError(f"output folder `{out}` is not writable")
-    for stale in out.rglob(".*.tmp"):  # left by a killed run; never a complete file
-        stale.unlink(missing_ok=True)
-    if not manifest.exists():
-        write_text(manifest, json.dumps({"identity": identity}, indent=2, sort_keys=True) + "\n")
+    _sweep_temporary(out, owned)
+    if not manifest.exists() or changes:
+        body = {"identity": identity, "code": code_record()} | ({"code_changes": changes} if changes else {})
+        write_text(manifest, json.dumps(body, indent=2, sort_keys=True) + "\n")
+    return changes
 
 
-def _check_manifest(manifest: Path, out: Path, identity: dict[str, Any]) -> None:
+def code_record() -> dict[str, Any]:
+    """The code that computes: this package's version, source digest (:func:`source_digest`), git commit and
+    whether the checkout had uncommitted changes."""
+    return {"version": __version__, "source": source_digest(), "git_commit": git_commit(),
+            "git_modified": git_modified()}  # fmt: skip
+
+
+#: What a results folder holds besides the files a run names: its lock (taken before the folder is
+#: prepared), figures and other files the commands write beside the tables.
+_RESULTS_ENTRIES = (MANIFEST, BLOCKS_DIR, ".lock", ".lock-holder.json")
+
+
+def _foreign_entries(out: Path, owned: tuple[str, ...]) -> list[str]:
+    """The entries of ``out`` that no run of this package wrote (a folder of someone else's files)."""
+    if not out.is_dir():
+        return []
+    return sorted(p.name for p in out.iterdir() if p.name not in (*_RESULTS_ENTRIES, *owned))
+
+
+def _sweep_temporary(out: Path, owned: tuple[str, ...]) -> None:
+    """Delete the temporary files a killed run left (:func:`atomic_write`'s ``.<name>.<random>.tmp``), only
+    under the names this run writes: its own files and manifest in ``out``, its units in ``blocks/*/``.  A
+    user's temporary files, and another run's in a nested results folder, are never touched."""
+    for name in (*owned, MANIFEST):
+        for stale in out.glob(f".{glob_escape(name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
+    blocks = out / BLOCKS_DIR
+    if blocks.is_dir():
+        for stale in blocks.glob("*/.*.parquet.*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def glob_escape(name: str) -> str:
+    """``name`` with the glob pattern characters ``*?[`` made literal."""
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def _remove_blocks(blocks: Path) -> None:
+    """Delete a results folder's stored units for ``--overwrite``.  A ``blocks`` folder that is a link (to a
+    scratch disk) is kept, and only the units inside it are deleted (``<scenario>/<unit>.parquet`` and their
+    temporary files; nothing else, and no further link is followed).  What cannot be deleted stops the run
+    with an error naming it: old units are never left to be merged into a table of other settings."""
     try:
-        old = json.loads(manifest.read_text())["identity"]
-    except (OSError, ValueError, KeyError) as exc:
+        if not blocks.is_symlink():
+            if blocks.exists():
+                shutil.rmtree(blocks)
+            return
+        for folder in blocks.iterdir():
+            if folder.is_symlink() or not folder.is_dir():
+                continue
+            for unit in folder.iterdir():
+                if unit.name.endswith((".parquet", ".tmp")) and not unit.is_dir():
+                    unit.unlink()
+            with contextlib.suppress(OSError):  # a folder holding files of someone else's stays
+                folder.rmdir()
+    except OSError as exc:
+        raise RunError(f"--overwrite cannot delete the old blocks in `{blocks}` ({exc}); delete them yourself "
+                       "or choose another --out") from None  # fmt: skip
+
+
+def _check_manifest(manifest: Path, out: Path, identity: dict[str, Any], allow_code_change: bool) -> list[dict]:
+    """Refuse to resume with other settings or other code; the code changes recorded (one added when
+    ``allow_code_change`` lets another source resume)."""
+    try:
+        body = json.loads(manifest.read_text())
+        old = body["identity"]
+    except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
         raise RunError(
             f"cannot read `{manifest}` ({exc}); use --overwrite (overwrite=True) or another --out (out=)"
         ) from None
@@ -263,6 +416,23 @@ def _check_manifest(manifest: Path, out: Path, identity: dict[str, Any]) -> None
             f"`{out}` holds results computed with other settings ({what}); rerun with the old "
             "settings to resume, or use --overwrite (overwrite=True) or another --out (out=)"
         )
+    changes = list(body.get("code_changes", []))
+    before = (body.get("code") or {}).get("source")
+    now_source = source_digest()
+    if before == now_source:
+        return changes
+    was = f"source {before}" if before else "a version that did not record its source"
+    if not allow_code_change:
+        raise RunError(
+            f"`{out}` holds results computed by other code ({was}; this is source {now_source}): blocks from both "
+            "would be merged into one table. Resume with the code that started the run, or pass "
+            "--allow-code-change (allow_code_change=True) if the change cannot alter the numbers (it is recorded "
+            "in the manifest and the tables), or use --overwrite or another --out"
+        )  # fmt: skip
+    changes.append({"from": before, "to": now_source, "at": now()})
+    warnings.warn(f"resuming `{out}` with other code ({was} -> source {now_source}), as --allow-code-change asks; "
+                  "recorded in its manifest and tables", UserWarning, stacklevel=3)  # fmt: skip
+    return changes
 
 
 LOCK_FILE = ".lock"
@@ -338,19 +508,43 @@ def remembered_bytes(data: bytes) -> int:
 
 
 class CorruptBlock(RunError):
-    """A stored unit that does not read back whole (truncated, or a page's checksum fails)."""
+    """A stored unit that does not verify: truncated, a page's checksum fails, or its seal does not match
+    (edited after it was written, written with other settings, or by a version that did not seal units)."""
+
+    def __init__(self, message: str, reason: str = "damaged"):
+        super().__init__(message)
+        self.reason = reason
 
 
-def _read_verified(path: Path) -> tuple[pd.DataFrame, str]:
+def _read_verified(path: Path, seal: str | None = None) -> tuple[pd.DataFrame, str]:
     try:
         data = Path(path).read_bytes()
-        table = pq.read_table(pa.BufferReader(data), page_checksum_verification=True).to_pandas()
+        arrow = pq.read_table(pa.BufferReader(data), page_checksum_verification=True)
     except FileNotFoundError:
         raise
     except (OSError, pa.ArrowException) as exc:
         raise CorruptBlock(f"the stored block {path} is damaged ({exc}); run again with --resume to compute it "
                            "again") from None  # fmt: skip
-    return table, hashlib.sha256(data).hexdigest()
+    if seal is not None:
+        reason = _seal_problem(arrow, seal)
+        if reason is not None:
+            raise CorruptBlock(f"the stored block {path} was {reason}; run again with --resume to compute it again",
+                               reason)  # fmt: skip
+    return arrow.to_pandas(), hashlib.sha256(data).hexdigest()
+
+
+def _seal_problem(arrow: pa.Table, seal: str) -> str | None:
+    """Why a unit read back does not belong to the run sealed ``seal`` (None: it does)."""
+    try:
+        stored = json.loads((arrow.schema.metadata or {})[SEAL_KEY])
+        settings, content = stored["settings"], stored["content"]
+    except (KeyError, ValueError, TypeError, RecursionError):
+        return "not sealed (written by an earlier version, or rewritten by another program)"
+    if settings != seal:
+        return "written with other settings"
+    if content != content_digest(arrow):
+        return "changed after it was written (its content does not match its digest)"
+    return None
 
 
 class BlockStore:
@@ -362,8 +556,11 @@ class BlockStore:
     Writes are atomic (:func:`atomic_write`).
     """
 
-    def __init__(self, out: Path | None):
+    def __init__(self, out: Path | None, seal: str | None = None):
         self.root = None if out is None else Path(out) / BLOCKS_DIR
+        #: The run's :func:`settings_seal`: written into every unit, and required of every unit read (None:
+        #: units are neither sealed nor checked, for tools that read a store outside a run).
+        self.seal = seal
         self._memory: dict[tuple[str, str], pd.DataFrame] = {}
         self._digests: dict[tuple[str, str], str] = {}
         # units written by this process and not read yet, with their file's SHA-256 (see put's `remember`)
@@ -388,7 +585,7 @@ class BlockStore:
             return
         path = self.path(scenario, name)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_parquet(path, table)
+        write_parquet(path, table, seal=self.seal)
         earlier = self._written.pop((scenario, name), None)  # a unit written again: only the new one counts
         if earlier is not None:
             self._written_bytes -= earlier[2]
@@ -410,7 +607,7 @@ class BlockStore:
             self._digests[scenario, name] = digest
             return table
         path = self.path(scenario, name)
-        table, digest = _read_verified(path)
+        table, digest = _read_verified(path, self.seal)
         self._digests[scenario, name] = digest
         return table
 
@@ -423,30 +620,35 @@ class BlockStore:
             table, _, size = self._written.pop((scenario, name))
             self._written_bytes -= size
             return table
-        return _read_verified(self.path(scenario, name))[0]
+        return _read_verified(self.path(scenario, name), self.seal)[0]
 
-    def check(self, path: Path) -> bool:
-        """Whether the stored unit at ``path`` reads back whole (footer and page checksums)."""
+    def check(self, path: Path) -> str | None:
+        """Why the stored unit at ``path`` does not verify (footer, page checksums and seal), or None."""
         try:
-            _read_verified(path)
-        except CorruptBlock:
-            return False
-        return True
+            _read_verified(path, self.seal)
+        except CorruptBlock as exc:
+            return exc.reason
+        return None
 
     def drop_corrupt(self) -> list[Path]:
-        """Delete every stored unit that does not read back whole (so that it is computed again), with one
-        warning naming them; the list of those deleted."""
+        """Delete every stored unit that does not verify (so that it is computed again): damaged, edited
+        after it was written, or from other settings; one warning per kind, naming the units.  The list of
+        those deleted."""
         if self.root is None or not self.root.exists():
             return []
-        bad = [path for path in sorted(self.root.rglob("*.parquet")) if not self.check(path)]
-        for path in bad:
-            path.unlink(missing_ok=True)
-        if bad:
+        bad: dict[str, list[Path]] = {}
+        for path in sorted(self.root.glob("*/*.parquet")):
+            reason = self.check(path)
+            if reason is not None:
+                bad.setdefault(reason, []).append(path)
+        for reason, paths in bad.items():
+            for path in paths:
+                path.unlink(missing_ok=True)
             warnings.warn(
-                f"{len(bad)} stored block(s) were damaged and will be computed again: "
-                + ", ".join(str(p) for p in bad), UserWarning, stacklevel=2,
+                f"{len(paths)} stored block(s) were {reason} and will be computed again: "
+                + ", ".join(str(p) for p in paths), UserWarning, stacklevel=2,
             )  # fmt: skip
-        return bad
+        return [p for paths in bad.values() for p in paths]
 
     def digest(self) -> str:
         """SHA-256 over the names and contents of every unit read so far (in name order): what a table was

@@ -56,6 +56,9 @@ from simulation.models import continuous, generators, registry
 GENERATORS = tuple(registry.GENERATORS)
 #: Default precision (MCSE) of a measured ``expected_sample`` truth.
 DEFAULT_TRUTH_MCSE = 0.0005
+#: The longest scenario key, in bytes: it names a folder (with ``__<statistic>`` after it), and file systems
+#: allow 255 bytes per name.
+MAX_KEY_BYTES = 180
 #: First entropy word of the truth streams (a scenario's key hash follows).
 TRUTH_ENTROPY = 0x7275_7468
 STUDY_COLUMNS = ("case", "generator", "n", "k", "template", "counts", "rho", "df", "y_median", "y_iqr", "pool")
@@ -134,6 +137,12 @@ class Scenario:
                 f"`template` must be 'all_distinct' with no `k` or `counts` for generator {self.generator!r}, "
                 f"got template={self.template!r}, k={self.k!r}"
             )
+        if len(self.key.encode()) > MAX_KEY_BYTES:
+            raise ValueError(
+                f"scenario key {self.key[:60]!r}... is {len(self.key.encode())} bytes; a key names the scenario's "
+                f"folder of blocks, at most {MAX_KEY_BYTES} bytes: shorten `case` (now {len(str(self.case))} "
+                "characters)"
+            )  # fmt: skip
 
     def _check_ties(self) -> None:
         """``k``, ``template`` and ``counts`` must describe one tie structure: a field that the template
@@ -454,6 +463,13 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
         if str(name_or_path) not in builtin:
             raise ValueError(f"unknown study {str(name_or_path)!r}: not a file and not one of {sorted(builtin)}")
         path = builtin[str(name_or_path)]
+    try:
+        return _read_study(path)
+    except csv.Error as exc:  # a malformed file (a field over the csv module's limit, a NUL byte)
+        raise ValueError(f"study file `{path}` is not a readable CSV file: {exc}") from None
+
+
+def _read_study(path: Path) -> list[Scenario]:
     with path.open(newline="") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in ("case", "generator", "n", "rho") if c not in (reader.fieldnames or [])]

@@ -49,6 +49,7 @@ import dataclasses
 import functools
 import hashlib
 import math
+import os
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -68,12 +69,14 @@ from simulation.engine.ranks import midranks, spearman_rho_2d
 from simulation.engine.seeding import child_keys, child_seed
 from simulation.inference.bootstrap import resample_keys
 from simulation.infra.parallel import check_backend, parallel_map
+from simulation.infra.resources import check_resources
 from simulation.infra.storage import (
     BlockStore,
     hold_folder,
     now,
     prepare_output,
     provenance_record,
+    settings_seal,
     write_parquet,
     write_text,
 )
@@ -310,6 +313,15 @@ class _CurveData:
 def _null_for(scenario: Scenario, settings: PowerSettings) -> np.ndarray:
     counts = scenario.counts if scenario.tied else (1,) * scenario.n
     return permutation_null(tuple(counts), settings.n_perm, settings.seed)
+
+
+def power_memory(settings: PowerSettings, n: int, n_jobs: int) -> float:
+    """Bytes a power study needs at most (nothing is allocated): each worker holds one grid point's datasets
+    (x, y and their ranks, ``n_reps x n``, about six arrays), their permutation nulls (``n_reps x
+    n_perm_tied_y``, and sorted copies) and the shared null (``n_perm``)."""
+    workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
+    per_worker = settings.n_reps * 8.0 * (6 * n + 2 * settings.n_perm_tied_y) + 16.0 * settings.n_perm
+    return workers * per_worker
 
 
 def power_curve(scenario: Scenario, settings: PowerSettings, statistic: str | Statistic = "spearman") -> pd.DataFrame:
@@ -658,6 +670,7 @@ def run_power_study(
     scheduler: str | None = None,
     statistics: str | Sequence[str] | None = None,
     wait_for_lock: float | None = 0.0,
+    allow_code_change: bool = False,
 ) -> PowerResult:
     """Power curves and minimum detectable correlations for every scenario (and statistic).
 
@@ -679,8 +692,9 @@ def run_power_study(
         ``statistic`` column: ``statistics`` (default ``spearman``; also
         ``kendall_b``, whose tests are ``permutation`` and ``normal_approx``
         and whose ``rho_true`` is tau's estimand, see :func:`_kendall_curve`)
-        run on the same datasets.  ``wait_for_lock``: as for
-        :func:`simulation.study.runner.run_all_ci_scenarios` (one writer per folder).
+        run on the same datasets.  ``wait_for_lock`` and ``allow_code_change``: as for
+        :func:`simulation.study.runner.run_all_ci_scenarios` (one writer per folder; resuming across a
+        change of the package's source, recorded).
     """
 
     started = now()
@@ -691,13 +705,15 @@ def run_power_study(
     stats_ = check_statistics(statistics)
     validate_statistics(stats_, scenarios[0])
     identity = _PowerIdentity(settings, statistics=stats_, statistic_digests=statistic_digests(stats_)).as_dict()
+    check_resources(f"a power study of {settings.n_reps} datasets x {settings.n_perm_tied_y} permutations each",
+                    power_memory(settings, max(s.n for s in scenarios), n_jobs), 0.0, out_path)  # fmt: skip
     with hold_folder(out_path, wait_for_lock):
         if out_path is not None:
             owned = (POWER_FILE, MIN_DETECTABLE_FILE, POWER_SUMMARY_FILE)
-            prepare_output(out_path, identity, resume=resume, overwrite=overwrite, owned=owned)
-        store = BlockStore(out_path)
-        if resume:
-            store.drop_corrupt()
+            changes = prepare_output(out_path, identity, resume=resume, overwrite=overwrite, owned=owned,
+                                     allow_code_change=allow_code_change)  # fmt: skip
+        store = BlockStore(out_path, settings_seal(identity))
+        store.drop_corrupt()  # damaged, edited or foreign blocks are computed again, with a warning
         jobs = [(sc, stat) for sc in scenarios for stat in stats_]
         todo = _compute_curves(jobs, settings, store, n_jobs, progress, backend, scheduler)
         power, mdc = _power_tables(jobs, settings, {(sc.key, stat): store.get(sc.key, unit_key(CURVE_BLOCK, stat))
@@ -710,6 +726,7 @@ def run_power_study(
             n_scenarios=len(scenarios),
             scenarios_computed=len({sc.key for sc, _ in todo}),
             blocks_digest=store.digest(),
+            **({"code_changes": changes} if out_path is not None and changes else {}),
         )
         if out_path is not None:
             write_parquet(out_path / POWER_FILE, power, provenance)

@@ -54,6 +54,7 @@ import dataclasses
 import hashlib
 import inspect
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Mapping
@@ -201,6 +202,24 @@ class UserParts:
     #: SHA-256 of the name and the source of every part: part of a run's identity.
     digest: str = ""
 
+    def parts_digest(self, name: str) -> str:
+        """The :attr:`digest` of these parts under ``name``, from their source as this process reads it (a
+        Dask worker recomputes it to prove it runs the client's code)."""
+        settings = f"{self.fast} {self.transform} {self.bounds} {self.tests} {sorted(self.z_variances)}"
+        settings += " odd" if self.odd_symmetric else ""
+        return digest(f"{name} {settings}", self.func, self.se, self.jackknife, self.prepare, self.truth,
+                      *self.z_variances.values())  # fmt: skip
+
+    def part_digests(self, *, imported_only: bool = False) -> dict[str, str]:
+        """SHA-256 of each part's source, by part (``func``, ``se``, ..., ``z_variance:<name>``).
+        ``imported_only``: only the parts that are the very objects of a module this process imported (on a
+        Dask worker: the parts that travelled by reference and run from the worker's own copy of the module;
+        a numba function travels by value, as the client's code, and is left out)."""
+        named = {"func": self.func, "se": self.se, "jackknife": self.jackknife, "prepare": self.prepare,
+                 "truth": self.truth, **{f"z_variance:{k}": v for k, v in self.z_variances.items()}}  # fmt: skip
+        return {label: hashlib.sha256(_source(part).encode()).hexdigest() for label, part in named.items()
+                if part is not None and (not imported_only or _imported(part))}  # fmt: skip
+
     def modules(self) -> tuple[str, ...]:
         """The modules its parts come from, which every Dask worker must be able to import (not this
         package's, whose version is checked anyway, nor ``__main__``, whose functions travel by value)."""
@@ -300,6 +319,16 @@ def _permutations(key: np.ndarray, n_perm: int, n: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Building and loading
 # --------------------------------------------------------------------------
+def _imported(part: Any) -> bool:
+    """Whether ``part`` is the object its module (imported in this process) holds under its name."""
+    target = getattr(part, "py_func", part)
+    module = sys.modules.get(getattr(target, "__module__", None) or "")
+    obj: Any = module
+    for name in getattr(target, "__qualname__", "<none>").split("."):
+        obj = getattr(obj, name, None)
+    return obj is not None and (obj is part or getattr(obj, "py_func", obj) is target)
+
+
 def _source(obj: Any) -> str:
     if obj is None:
         return ""
@@ -324,6 +353,10 @@ def is_numba(func: Any) -> bool:
     return isinstance(func, CPUDispatcher) or (bool(numba.config.DISABLE_JIT) and callable(func))
 
 
+#: The longest statistic name, in bytes (a scenario's key, ``__`` and the name make a folder name: 255 at most).
+MAX_NAME_BYTES = 64
+
+
 def check_parts(
     name: Any,
     func: Any,
@@ -342,6 +375,9 @@ def check_parts(
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "_-." for c in name):
         raise ValueError(f"`name` of a statistic must be a non-empty string of letters, digits, '_', '-', '.', "
                          f"got {name!r}")
+    if len(name.encode()) > MAX_NAME_BYTES:  # it names folders of blocks, after the scenario's key
+        raise ValueError(f"`name` of a statistic must be at most {MAX_NAME_BYTES} bytes, got {len(name.encode())} "
+                         f"({name[:40]!r}...)")  # fmt: skip
     what = f"statistic {name!r}"
     if not callable(func):
         raise TypeError(f"{what}: expected a callable (a numba.njit function stat(x, y, counts) -> float, or a "

@@ -108,6 +108,9 @@ class Statistic:
     #: ``(*inputs, keys, n_perm) -> (m, n_perm)``: a built-in's permutation null on its :meth:`inputs`
     #: (see :meth:`permutation_rows`).
     permutation_of: Callable[..., np.ndarray] | None = None
+    #: Whether the generators' calibration aims at this statistic's expected sample value (Spearman's): its
+    #: truth and a scenario's calibration then measure the same mean, which checks a cached pair.
+    calibrated: bool = False
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -176,6 +179,15 @@ class Statistic:
     def digest(self) -> str | None:
         """SHA-256 of a user statistic's name and sources (None for the built-in kernels)."""
         return self.user.digest if self.user is not None else None
+
+    def part_digests(self, *, imported_only: bool = False) -> dict[str, str]:
+        """SHA-256 of the source of each part of a user statistic (none for a built-in, whose code is the
+        package's, checked by its source digest); ``imported_only``: the parts this process runs from its own
+        copy of their module (:meth:`simulation.statistics.custom.UserParts.part_digests`).  A Dask worker
+        reports these to prove that it computes with the client's code."""
+        if self.user is None or self.name in BUILTIN:  # a user's cannot take a built-in's name (register)
+            return {}
+        return self.user.part_digests(imported_only=imported_only)
 
     @classmethod
     def from_numba(
@@ -378,6 +390,7 @@ SPEARMAN = Statistic(
     asymptotic_ci=_spearman_asymptotic_ci,
     truth_of=_spearman_truth,
     permutation_of=_spearman_permutation_rows,
+    calibrated=True,
 )
 KENDALL_B = Statistic(
     name="kendall_b",
@@ -416,12 +429,11 @@ def _user_statistic(
     tests = tuple(tests)
     if not isinstance(odd_symmetric, bool | np.bool_):
         raise TypeError(f"`odd_symmetric` must be True or False, got {odd_symmetric!r}")
-    settings = f"{fast} {transform} {bounds} {tests} {sorted(z_variances)}" + (" odd" if odd_symmetric else "")
     parts = custom.UserParts(
         func=func, fast=fast, se=se, jackknife=jackknife, prepare=prepare, transform=transform, bounds=bounds,
         truth=truth, z_variances=dict(z_variances), tests=tests, odd_symmetric=bool(odd_symmetric),
-        digest=custom.digest(f"{name} {settings}", func, se, jackknife, prepare, truth, *z_variances.values()),
     )  # fmt: skip
+    parts = dataclasses.replace(parts, digest=parts.parts_digest(name))
     asymptotic = tuple(f"fisher_z_{v}" for v in z_variances)
     if se is not None:
         asymptotic += ("fisher_z_se" if transform == "fisher_z" else "wald_se",)

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import hashlib
+import json
 import math
 import os
 import warnings
@@ -51,9 +53,11 @@ from simulation.core.validation import (
     check_seed,
 )
 from simulation.core.version import __version__
+from simulation.engine._kernels import N_RESAMPLE_CONTROLS
 from simulation.engine.intervals import BOOTSTRAP_METHODS, MIN_N_BOOT
 from simulation.infra import cache
-from simulation.infra.parallel import _source_digest, check_backend, parallel_map
+from simulation.infra.parallel import check_backend, parallel_map
+from simulation.infra.resources import check_resources
 from simulation.infra.storage import (
     BlockStore,
     CorruptBlock,
@@ -63,11 +67,13 @@ from simulation.infra.storage import (
     provenance_record,
     read_json,
     read_provenance,
+    settings_seal,
+    source_digest,
     write_json,
     write_parquet,
     write_text,
 )
-from simulation.models.generators import CALIBRATION_VERSION, Calibration, Truth
+from simulation.models.generators import CALIBRATION_VERSION, TRUTH_MAX_REPS, Calibration, Truth
 from simulation.models.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.present.report import summary_markdown
 from simulation.statistics.registry import (
@@ -275,46 +281,111 @@ def calibrate_all(
     """Each scenario's (or job's: scenario and statistic) calibration and measured truth, computed once (in
     parallel), cached in ``<out>/calibrations.json`` under the job's key and in the user's cache shared by
     every results folder (:mod:`simulation.infra.cache`; floats round-trip exactly through JSON; an unreadable
-    cache is recomputed, as both are deterministic)."""
+    cache is recomputed, as both are deterministic).  A cached entry is used only if it verifies
+    (:func:`_verified`: its digest, and its numbers against their own MCSEs); one that does not is computed
+    again, with one warning naming it."""
     jobs = [s if isinstance(s, Job) else Job(s) for s in scenarios]
     path = out / CALIBRATIONS_FILE if out is not None else None
     cached = (read_json(path) if path is not None and path.exists() else None) or {}
+    folder = cached.get("scenarios", {}) if isinstance(cached, dict) else {}
     known: dict[str, tuple[Calibration, Truth]] = {}
-    try:
-        for key, entry in cached.get("scenarios", {}).items():
-            if entry.get("truth_mcse") == truth_mcse and entry.get("calibration_version") == CALIBRATION_VERSION:
-                known[key] = (Calibration(*entry["calibration"]), Truth(*entry["truth"]))
-    except (AttributeError, TypeError, KeyError):
-        known = {}
+    refused: list[str] = []
+    user_keys = {j.key: _cache_key(j, truth_mcse) for j in jobs}
+    from_user_cache = []
+    for j in jobs:
+        entry = folder.get(j.key) if isinstance(folder, dict) else None
+        if entry is not None:
+            pair, reason = _verified(entry, j, truth_mcse)
+            if pair is not None:
+                known[j.key] = pair
+                continue
+            refused.append(f"{j.key} in {path} ({reason})")
+        entry = cache.get(user_keys[j.key])  # then the user's cache, shared by every results folder
+        if entry is not None:
+            pair, reason = _verified(entry, j, truth_mcse)
+            if pair is not None:
+                known[j.key] = pair
+                from_user_cache.append(j)
+            else:
+                refused.append(f"{j.key} in the user's cache ({reason})")
+    if refused:
+        warnings.warn(f"{len(refused)} cached calibration(s) or truth(s) did not verify and are computed again: "
+                      + "; ".join(refused), UserWarning, stacklevel=2)  # fmt: skip
     missing = [j for j in jobs if j.key not in known]
-    # then the user's cache, shared by every results folder (simulation.infra.cache)
-    user_keys = {j.key: _cache_key(j, truth_mcse) for j in missing}
-    for j in missing:
-        entry = cache.get(user_keys[j.key])
-        try:
-            if entry is not None:
-                known[j.key] = (Calibration(*entry["calibration"]), Truth(*entry["truth"]))
-        except (KeyError, TypeError):
-            pass  # an entry of another shape: computed again and rewritten
-    from_user_cache = [j for j in missing if j.key in known]
-    missing = [j for j in missing if j.key not in known]
 
     def keep(i: int, result: tuple[Calibration, Truth]) -> None:
-        known[missing[i].key] = (Calibration(*result[0]), Truth(*result[1]))
-        cache.put(user_keys[missing[i].key], {"calibration": list(result[0]), "truth": list(result[1])})
+        known[missing[i].key] = pair = (Calibration(*result[0]), Truth(*result[1]))
+        cache.put(user_keys[missing[i].key], _entry(missing[i], pair, truth_mcse))
 
     n_jobs = execution.n_jobs if execution.backend == "local" else 1
     calls = [((j.scenario, truth_mcse, portable(j.statistic)), {}) for j in missing]
     parallel_map(_calibrate_one, calls, n_jobs=n_jobs, progress=False, on_result=keep, desc="calibrations")
     missing += from_user_cache  # written to the folder's calibrations.json below
-    if path is not None and missing:
-        body = {
-            key: {"calibration": list(cal), "truth": list(truth), "truth_mcse": truth_mcse,
-                  "calibration_version": CALIBRATION_VERSION}  # fmt: skip
-            for key, (cal, truth) in sorted(known.items())
-        }
-        write_json(path, {"scenarios": body})
+    if path is not None and (missing or refused):
+        by_key = {j.key: j for j in jobs}
+        body = dict(folder) if isinstance(folder, dict) else {}  # other scenarios' entries are kept as they are
+        body |= {key: _entry(by_key[key], pair, truth_mcse) for key, pair in known.items()}
+        write_json(path, {"scenarios": dict(sorted(body.items()))})
     return known
+
+
+def _entry(job: Job, pair: tuple[Calibration, Truth], truth_mcse: float) -> dict[str, Any]:
+    """A cached calibration and truth with the digest that seals them (:func:`_entry_digest`)."""
+    calibration, truth = list(pair[0]), list(pair[1])
+    return {"calibration": calibration, "truth": truth, "truth_mcse": truth_mcse,
+            "calibration_version": CALIBRATION_VERSION,
+            "digest": _entry_digest(job, calibration, truth, truth_mcse)}  # fmt: skip
+
+
+def _entry_digest(job: Job, calibration: list, truth: list, truth_mcse: float) -> str:
+    """SHA-256 of what a cached entry claims: whose it is (scenario, statistic and its digest), the numbers,
+    the truth's precision and the calibration's version."""
+    stat = get_statistic(job.statistic)
+    claim = [job.scenario.key, stat.name, stat.digest, calibration, truth, truth_mcse, CALIBRATION_VERSION]
+    return hashlib.sha256(json.dumps(claim).encode()).hexdigest()
+
+
+#: A cached truth farther than this many combined MCSEs from its calibration's achieved value (for the
+#: statistic the calibration aims at) is refused: a false alarm about once in 500 million entries.
+PLAUSIBLE_SE = 6.0
+
+
+def _verified(entry: Any, job: Job, truth_mcse: float) -> tuple[tuple[Calibration, Truth] | None, str]:
+    """The cached ``(calibration, truth)`` of ``entry`` if it verifies, else ``(None, why)``.
+
+    Checked: its shape, settings (truth precision, calibration version) and digest (:func:`_entry_digest`);
+    then its numbers, each against its own Monte Carlo error: finite, non-negative MCSEs, a measured truth
+    (``n_reps`` > 0) exactly when its MCSE is not 0, measured to the precision asked (``truth_mcse``, unless
+    it hit the measurement's cap), within the statistic's range; and for the statistic whose expected sample
+    value the calibration aims at (:attr:`~simulation.statistics.statistic.Statistic.calibrated`), within
+    :data:`PLAUSIBLE_SE` combined MCSEs of the calibration's achieved value (the two measure the same mean on
+    independent streams; exactly equal when both are exact)."""
+    try:
+        if entry.get("truth_mcse") != truth_mcse or entry.get("calibration_version") != CALIBRATION_VERSION:
+            return None, "other settings"
+        calibration, truth = Calibration(*entry["calibration"]), Truth(*entry["truth"])
+        if "digest" not in entry:
+            return None, "no digest: written by an earlier version"
+        if entry.get("digest") != _entry_digest(job, list(calibration), list(truth), truth_mcse):
+            return None, "its digest does not match its content"
+    except (AttributeError, TypeError, KeyError):
+        return None, "not an entry of this version"
+    stat = get_statistic(job.statistic)
+    low, high = stat.bounds
+    numbers = [*calibration, truth.value, truth.mcse]
+    finite = all(isinstance(v, int | float) and math.isfinite(v) for v in numbers)
+    if not finite or min(truth.mcse, calibration.mcse) < 0:
+        return None, "a number is not finite or an MCSE is negative"
+    if (truth.mcse > 0) != (truth.n_reps > 0) or not low <= truth.value <= high:
+        return None, f"truth {truth.value!r} with MCSE {truth.mcse!r} from {truth.n_reps!r} datasets is not possible"
+    if truth.mcse > truth_mcse and truth.n_reps < TRUTH_MAX_REPS:
+        return None, f"its truth's MCSE {truth.mcse!r} is above the precision asked, {truth_mcse!r}"
+    if stat.calibrated:
+        gap, se = abs(truth.value - calibration.achieved), math.hypot(truth.mcse, calibration.mcse)
+        if gap > PLAUSIBLE_SE * se + 1e-12:
+            return None, (f"its truth {truth.value!r} is {gap:.3g} from the calibration's {calibration.achieved!r}, "
+                          f"more than {PLAUSIBLE_SE:g} MCSEs ({se:.3g})")  # fmt: skip
+    return (calibration, truth), ""
 
 
 def _cache_key(job: Job, truth_mcse: float) -> str:
@@ -323,7 +394,7 @@ def _cache_key(job: Job, truth_mcse: float) -> str:
     stat = get_statistic(job.statistic)
     return cache.entry_key(
         scenario=job.scenario.key, statistic=stat.name, digest=stat.digest, truth_mcse=truth_mcse,
-        calibration=CALIBRATION_VERSION, source=_source_digest(), version=__version__,
+        calibration=CALIBRATION_VERSION, source=source_digest(), version=__version__,
     )  # fmt: skip
 
 
@@ -1034,6 +1105,33 @@ def plan_run(
     return identity, plan
 
 
+#: What the parent holds per unit of work (its task, record and bookkeeping), in bytes: an upper bound.
+PARENT_BYTES_PER_UNIT = 4096
+#: A stored bootstrap block and cheap unit on disk, and one replicate row (``--replicates``), in bytes:
+#: upper bounds of what the runs measured (about 20 KB, 6 KB and 230 bytes).
+BOOT_BLOCK_BYTES, CHEAP_UNIT_BYTES, REPLICATE_ROW_BYTES = 32_768, 12_288, 300
+
+
+def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution) -> tuple[float, float]:
+    """``(memory, disk)`` in bytes that a run with these sizes needs at most, computed from the sizes alone
+    (nothing is allocated): the parent's bookkeeping per unit of work, and each worker's bootstrap of one
+    dataset (its resample indices, ``n_boot x n``, and replicates with their controls, ``n_boot x 10``) or
+    its chunk budget; the blocks on disk, and the replicate rows with ``keep_replicates``."""
+    units = disk = 0.0
+    for job in plan.jobs:
+        n_reps, n_cheap = plan.per_scenario[job.scenario.key]
+        boot, cheap = math.ceil(n_reps / BLOCK_REPS), math.ceil((n_cheap or 0) / (CHEAP_UNIT_BLOCKS * BLOCK_REPS))
+        units += boot + cheap
+        disk += boot * BOOT_BLOCK_BYTES + cheap * CHEAP_UNIT_BYTES
+        if plan.keep_replicates:
+            disk += n_reps * len(plan.methods_of.get(job.statistic, ALL_METHODS)) * REPLICATE_ROW_BYTES
+    n_max = max(s.n for s in plan.scenarios)
+    per_dataset = identity.n_boot * 8.0 * (n_max + 2 + N_RESAMPLE_CONTROLS)
+    workers = (os.cpu_count() or 1) if execution.n_jobs < 0 else execution.n_jobs
+    per_worker = max(per_dataset, min(execution.chunk_bytes, per_dataset * BLOCK_REPS))
+    return units * PARENT_BYTES_PER_UNIT + workers * per_worker, disk
+
+
 class _Run:
     """One run in progress: its block store, each job's calibration, truth and work-unit context, its sizes
     (grown round by round for targets) and its rows (memoized per size)."""
@@ -1053,6 +1151,8 @@ class _Run:
         }  # fmt: skip
         self.sizes = {j.key: plan.per_scenario[j.scenario.key] for j in plan.jobs}
         self.computed = 0
+        #: Code changes a resume was allowed across (:func:`~simulation.infra.storage.prepare_output`).
+        self.code_changes: list[dict[str, Any]] = []
         self._merged: dict = {}  # each job's records merged so far (see _merged)
         self._rows_at: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}  # each job's rows, at its sizes
 
@@ -1133,6 +1233,7 @@ class _Run:
             blocks_computed=self.computed,
             block_bytes=store.disk_bytes(),
             blocks_digest=store.digest(),
+            **({"code_changes": self.code_changes} if self.code_changes else {}),
         )
         if short:
             warnings.warn(TargetNotMetWarning(shortfall_message(provenance["settings"]["targets_not_met"])),
@@ -1157,6 +1258,7 @@ def run_all_ci_scenarios(
     out: str | os.PathLike[str] | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    allow_code_change: bool = False,
     keep_replicates: bool = False,
     target_mcse: float | None = None,
     max_reps: int = DEFAULT_MAX_REPS,
@@ -1252,6 +1354,11 @@ def run_all_ci_scenarios(
         Seconds to wait when another run holds ``out`` (one writer per
         folder, :func:`simulation.infra.storage.hold_folder`); 0 (default): refuse
         at once, naming the holder; None: wait as long as it takes.
+    allow_code_change : bool
+        Let ``resume`` continue a folder whose results were computed by another package source (its
+        manifest records the source digest): only for a change that cannot alter the numbers; the change
+        is recorded in the manifest and the tables' provenance (``code_changes``).  Without it such a
+        resume is refused.
 
     Returns
     -------
@@ -1272,11 +1379,17 @@ def run_all_ci_scenarios(
     )  # fmt: skip
     execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
     out_path = Path(out) if out is not None else None
+    check_resources(f"a run of {identity.n_boot} resamples x {plan.n_reps} datasets x {len(plan.jobs)} scenario(s) "
+                    "and statistic(s)", *resource_estimate(identity, plan, execution), out_path)  # fmt: skip
     with hold_folder(out_path, wait_for_lock):
+        changes = []
         if out_path is not None:
-            prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite, owned=OWNED_FILES)
-        run = _Run(identity, plan, execution, BlockStore(out_path), out_path)
-        if resume:
-            run.store.drop_corrupt()  # a damaged block (a crash, a copy cut short) is computed again, with a warning
+            changes = prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite,
+                                     owned=OWNED_FILES, allow_code_change=allow_code_change)  # fmt: skip
+        run = _Run(identity, plan, execution, BlockStore(out_path, settings_seal(identity.as_dict())), out_path)
+        run.code_changes = changes
+        # a damaged block (a crash, a copy cut short), one edited after it was written, or one left by other
+        # settings (a folder whose manifest was removed) is computed again, with a warning naming it
+        run.store.drop_corrupt()
         run.compute()
         return run.finish(study, started, settings_extra)

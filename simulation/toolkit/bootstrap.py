@@ -21,6 +21,7 @@ from scipy.special import ndtr, ndtri
 
 from simulation.core.validation import check_confidence_level, check_positive_int
 from simulation.engine.intervals import bootstrap_intervals
+from simulation.infra.resources import check_resources
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +123,8 @@ def bootstrap_ci(
     """
     x = _as_samples(samples)
     n_resamples = check_positive_int(n_resamples, "n_resamples")
+    # the resamples' statistics and a sorted copy; the index draws go in batches
+    check_resources(f"bootstrap_ci with n_resamples = {n_resamples}", n_resamples * 24.0 + 8.0 * x.size * 4)
     confidence_level = check_confidence_level(confidence_level)
     method = _check_method(method)
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:

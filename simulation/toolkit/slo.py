@@ -26,6 +26,7 @@ from scipy import stats
 from simulation.core.validation import check_confidence_level, check_positive_int
 from simulation.engine import _kernels
 from simulation.inference.bootstrap import resample_keys
+from simulation.infra.resources import check_resources
 from simulation.toolkit.bootstrap import _as_samples
 
 VERDICTS = ("improvement", "no change", "degradation")
@@ -107,6 +108,8 @@ def slo_compliance(
         raise ValueError(f"`percentile` must be a number in (0, 100), got {percentile!r}")
     confidence_level = check_confidence_level(confidence_level)
     n_resamples = check_positive_int(n_resamples, "n_resamples")
+    # the resamples' percentiles, a sorted copy and a comparison mask
+    check_resources(f"slo_compliance with n_resamples = {n_resamples}", n_resamples * 24.0)
     k0, k1 = _keys(seed)
     prob = percentile / 100
     boot = np.sort(_kernels.bootstrap_quantile(x, k0, k1, n_resamples, prob))
@@ -192,6 +195,8 @@ def regression_check(
     if b.size < 2 or c.size < 2:
         raise ValueError(f"`baseline` and `current` need >= 2 measurements each, got {b.size} and {c.size}")
     n_permutations = check_positive_int(n_permutations, "n_permutations")
+    # the null's mean differences, their absolute values and a comparison mask
+    check_resources(f"regression_check with n_permutations = {n_permutations}", n_permutations * 24.0)
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"`alpha` must be a number in (0, 1), got {alpha!r}")
     k0, k1 = _keys(seed)
