@@ -366,3 +366,24 @@ def test_malformed_inputs_are_input_errors(tmp_path, capsys, monkeypatch):
                  "--n-jobs", "1"]) == 0  # fmt: skip
     assert (work / "results" / "nosuffix" / "coverage.parquet").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["big.csv", "long.csv", "cache", "nosuffix", "work"])
+
+
+def test_the_source_digest_changes_with_any_edit_of_the_package(tmp_path):
+    """What --resume compares: a copy of the package tree has the installed one's digest; editing one
+    character of one module (or a packaged study) changes it."""
+    import shutil
+    from pathlib import Path
+
+    from simulation.infra import storage
+
+    package = Path(storage.__file__).resolve().parents[1]
+    copy = tmp_path / "simulation"
+    shutil.copytree(package, copy, ignore=shutil.ignore_patterns("__pycache__", "*.nbi", "*.nbc"))
+    assert storage.tree_digest(copy) == storage.source_digest()
+    module = copy / "engine" / "intervals.py"
+    module.write_text(module.read_text().replace("def ", "def  ", 1))
+    edited = storage.tree_digest(copy)
+    assert edited != storage.source_digest()
+    study = next((copy / "studies").glob("*.csv"))
+    study.write_text(study.read_text() + "\n")
+    assert storage.tree_digest(copy) not in (edited, storage.source_digest())

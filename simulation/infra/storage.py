@@ -173,45 +173,41 @@ def read_provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 # Provenance
 # --------------------------------------------------------------------------
+def _git(*arguments: str) -> str | None:
+    """The output of ``git ARGUMENTS`` in the package's folder, or None outside a git checkout (or without git)."""
+    try:
+        result = subprocess.run(["git", *arguments], cwd=Path(__file__).resolve().parents[1], capture_output=True,
+                                text=True, timeout=5, check=False)  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout if result.returncode == 0 else None
+
+
 @functools.cache
 def git_commit() -> str | None:
     """The commit of the package's checkout, or None outside a git checkout (asked once per process)."""
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return result.stdout.strip() or None if result.returncode == 0 else None
+    out = _git("rev-parse", "HEAD")
+    return out.strip() or None if out is not None else None
 
 
 @functools.cache
 def git_modified() -> bool | None:
-    """Whether the package's checkout has uncommitted changes to tracked files (None outside a git checkout)."""
-    try:
-        result = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "."],
-            cwd=Path(__file__).resolve().parents[1],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return bool(result.stdout.strip()) if result.returncode == 0 else None
+    """Whether the package's checkout has uncommitted changes to tracked files in the package (None outside a
+    git checkout; asked once per process)."""
+    out = _git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return bool(out.strip()) if out is not None else None
 
 
 @functools.cache
 def source_digest() -> str:
     """SHA-256 (first 12 hex digits) of the whole package's ``.py`` files (every subpackage) and data
     tables, in path order: the code that computed a table, whether or not it is a git checkout."""
-    root = Path(__file__).resolve().parents[1]
+    return tree_digest(Path(__file__).resolve().parents[1])
+
+
+def tree_digest(root: Path) -> str:
+    """:func:`source_digest` of the package tree at ``root``: its ``.py`` files, ``data/*.csv`` and
+    ``studies/*.csv``, each by its path and bytes."""
     digest = hashlib.sha256()
     for path in sorted([*root.rglob("*.py"), *root.glob("data/*.csv"), *root.glob("studies/*.csv")]):
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
