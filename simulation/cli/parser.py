@@ -379,6 +379,13 @@ def build_parser() -> argparse.ArgumentParser:
     for name, what in (("plot", "redraw the figures"), ("summary", "print the summary")):
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")
+        if name == "plot":
+            p.add_argument("--kind", choices=("standard", "nested-loop"), default="standard",
+                           help="standard: the run's figures (coverage, endpoints, widths); nested-loop: every "
+                           "scenario on one axis in nested-loop order, the factors drawn below (default standard)")
+            p.add_argument("--measure", default="coverage",
+                           help="the measure of a nested-loop plot: a column of coverage.parquet with its MCSE "
+                           "beside it (coverage, bias, empirical_se, mean_width, ...; default coverage)")
 
     return parser
 

@@ -288,6 +288,115 @@ def min_detectable_figure(mdc: pd.DataFrame):
 
 
 #: Figure name (the file stem) -> function drawing it from its table.
+# --------------------------------------------------------------------------
+# Nested-loop plot (Rücker & Schwarzer 2014)
+# --------------------------------------------------------------------------
+#: The scenario fields a study varies, outermost first when they have as many levels.
+FACTORS = ("case", "generator", "template", "k", "n", "rho")
+
+
+def measures_of(coverage: pd.DataFrame) -> list[str]:
+    """The measures of a coverage table that a nested-loop plot can draw: the columns with an MCSE beside them."""
+    return [c for c in coverage.columns if f"{c}_mcse" in coverage.columns]
+
+
+def nested_loop_order(coverage: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
+    """The scenarios of a coverage table in nested-loop order, with the factors that vary among them.
+
+    The factors are the scenario fields with more than one level (:data:`FACTORS`), the one with the fewest
+    levels outermost (ties in :data:`FACTORS`' order); the scenarios are sorted by them, numbers by value
+    and names in the order the study lists them (Rücker & Schwarzer 2014, *BMC Medical Research Methodology*
+    14:129).  Returns one row per scenario (``scenario`` and the factors) and the factors, outermost first.
+    """
+    first = coverage.drop_duplicates("scenario").reset_index(drop=True)
+    factors = [f for f in FACTORS if f in first and first[f].nunique(dropna=False) > 1]
+    factors.sort(key=lambda f: first[f].nunique(dropna=False))  # stable: FACTORS' order among equals
+    keys = {}
+    for f in factors:
+        if pd.api.types.is_numeric_dtype(first[f]):
+            keys[f] = first[f].astype(float).fillna(-np.inf)  # all-distinct x (no k) before any k
+        else:
+            keys[f] = first[f].map({v: i for i, v in enumerate(pd.unique(first[f]))})
+    order = first.assign(**{f"_{f}": keys[f] for f in factors}).sort_values([f"_{f}" for f in factors],
+                                                                          kind="stable")  # fmt: skip
+    return order[["scenario", *factors]].reset_index(drop=True), factors
+
+
+def _level_text(value: Any) -> str:
+    if isinstance(value, float) and np.isnan(value):
+        return "–"
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:g}" if isinstance(value, float | np.floating) else str(value).replace("_", " ")
+
+
+def nested_loop_figure(coverage: pd.DataFrame, measure: str = "coverage"):
+    """A nested-loop plot of ``measure``: every scenario on one axis in nested-loop order
+    (:func:`nested_loop_order`), one step line per method with its ±2 MCSE band, one panel per statistic,
+    the nominal level for coverage, and the factors' levels drawn as steps below (Rücker & Schwarzer 2014)."""
+    import matplotlib  # deferred: matplotlib loads only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
+
+    if measure not in measures_of(coverage):
+        raise ValueError(f"`measure` must be one of {measures_of(coverage)} (a column with its MCSE), got {measure!r}")
+    order, factors = nested_loop_order(coverage)
+    position = {key: i for i, key in enumerate(order["scenario"])}
+    statistics = list(pd.unique(coverage["statistic"])) if "statistic" in coverage else ["spearman"]
+    fig, axes = plt.subplots(
+        len(statistics) + 1, 1, sharex=True, squeeze=False, layout="constrained",
+        figsize=(7.0, 2.6 * len(statistics) + 0.45 * max(len(factors), 1) + 0.6),
+        height_ratios=[*([3.0] * len(statistics)), 0.5 * max(len(factors), 1)],
+    )  # fmt: skip
+    axes = axes[:, 0]
+    x = np.arange(len(order))
+    for ax, statistic in zip(axes, statistics, strict=False):
+        part = coverage[coverage["statistic"] == statistic] if "statistic" in coverage else coverage
+        if part.groupby("scenario")[measure].nunique(dropna=False).max() <= 1:  # a measure of the estimate
+            part = part.drop_duplicates("scenario").assign(method="estimate (every method)")
+        for method, g in part.groupby("method", sort=False):
+            g = g.assign(_x=g["scenario"].map(position)).sort_values("_x")
+            colour, marker, line = _style(str(method))
+            value, mcse = g[measure].to_numpy(float), g[f"{measure}_mcse"].to_numpy(float)
+            ax.step(g["_x"], value, where="mid", color=colour, ls=line, lw=1.0, label=str(method))
+            ax.fill_between(g["_x"], value - 2 * mcse, value + 2 * mcse, step="mid", color=colour, alpha=0.12,
+                            lw=0)  # fmt: skip
+        if measure.startswith("coverage") and "confidence_level" in part:
+            ax.axhline(float(part["confidence_level"].iloc[0]), color="0.3", ls="--", lw=0.8)
+        label = STATISTIC_LABELS.get(statistic, statistic)
+        ax.set_ylabel(f"{measure.replace('_', ' ')}\n({label}; ±2 MCSE)", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=6, ncol=4, frameon=False, loc="best")
+    steps = axes[-1]
+    for i, factor in enumerate(reversed(factors)):  # innermost at the top, next to the data
+        levels = list(pd.unique(order[factor]))
+        code = order[factor].map({v: j for j, v in enumerate(levels)}).to_numpy(float)
+        base = i * 1.5
+        height = code / max(len(levels) - 1, 1)
+        steps.step(x, base + height, where="mid", color="0.2", lw=0.9)
+        steps.text(-0.02, base + 0.5, factor, transform=steps.get_yaxis_transform(), ha="right", va="center",
+                   fontsize=7)  # fmt: skip
+        runs = np.flatnonzero(np.r_[True, order[factor].to_numpy()[1:] != order[factor].to_numpy()[:-1]])
+        if len(runs) <= 24:  # the levels where they change, while they fit
+            for start in runs:
+                steps.text(start - 0.4, base + height[start] + 0.12, _level_text(order[factor].iloc[start]),
+                           fontsize=5.5, color="0.25")  # fmt: skip
+        else:
+            ends = sorted(levels, key=lambda v: -np.inf if pd.isna(v) else v) if pd.api.types.is_numeric_dtype(
+                order[factor]) else levels  # fmt: skip
+            steps.text(1.0, base + 0.5, f" {_level_text(ends[0])} … {_level_text(ends[-1])}", fontsize=5.5,
+                       transform=steps.get_yaxis_transform(), va="center", color="0.25")  # fmt: skip
+    steps.set_yticks([])
+    steps.set_ylim(-0.3, 1.5 * max(len(factors), 1))
+    for side in ("top", "right", "left"):
+        steps.spines[side].set_visible(False)
+    steps.set_xlabel(f"{len(order)} scenarios in nested-loop order (their factors below, outermost at the top)",
+                     fontsize=7)  # fmt: skip
+    steps.set_xticks([])
+    return fig
+
+
 BUILDERS: dict[str, Callable[[pd.DataFrame], Any]] = {
     "coverage": coverage_figure,
     "endpoints": endpoints_figure,
@@ -295,6 +404,8 @@ BUILDERS: dict[str, Callable[[pd.DataFrame], Any]] = {
     "power_curves": power_curves_figure,
     "min_detectable": min_detectable_figure,
 }
+#: The name prefix of a nested-loop plot's files: ``nested_loop_<measure>.png|pdf``.
+NESTED_LOOP = "nested_loop_"
 
 
 # --------------------------------------------------------------------------
@@ -308,6 +419,8 @@ def render(name: str, table: pd.DataFrame) -> dict[str, bytes]:
     already keeps every label inside the figure, so no tight bounding box
     (another full draw) is needed.
     """
+    if name.startswith(NESTED_LOOP):  # nested_loop_<measure>
+        return _figure_bytes(nested_loop_figure(table, name.removeprefix(NESTED_LOOP)))
     return _figure_bytes(BUILDERS[name](table))
 
 
@@ -359,6 +472,14 @@ def plot_all(
 ) -> list[Path]:
     """Draw every figure of a coverage table into ``out`` (PNG and PDF each)."""
     return write_figures([(name, coverage) for name in figures], out, n_jobs=n_jobs)
+
+
+def plot_nested_loop(coverage: pd.DataFrame, out: str | os.PathLike[str], measure: str = "coverage") -> list[Path]:
+    """Draw the nested-loop plot of ``measure`` (:func:`nested_loop_figure`) into ``out``:
+    ``nested_loop_<measure>.png`` and ``.pdf``."""
+    if measure not in measures_of(coverage):
+        raise ValueError(f"`measure` must be one of {measures_of(coverage)} (a column with its MCSE), got {measure!r}")
+    return write_figures([(NESTED_LOOP + measure, coverage)], out)
 
 
 def plot_power(
