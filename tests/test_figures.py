@@ -73,3 +73,37 @@ def test_plot_nested_loop_command_writes_png_and_pdf_and_refuses_an_unknown_meas
     err = capsys.readouterr().err
     assert "`measure` must be one of" in err and "'nope'" in err and "Traceback" not in err
     assert not (out / "nested_loop_nope.png").exists()
+
+
+def test_the_lolly_plot_draws_one_scenarios_methods_and_refuses_an_unknown_scenario():
+    import matplotlib.pyplot as plt
+
+    from simulation.present.figures import lolly_figure
+
+    table = _table()
+    with pytest.raises(ValueError, match=r"`scenario` must be one of the table's 12 scenario keys .* got None"):
+        lolly_figure(table, "coverage")
+    with pytest.raises(ValueError, match=r"got 'nowhere'"):
+        lolly_figure(table, "coverage", "nowhere")
+    fig = lolly_figure(table, "coverage", "even_k4_rho0")
+    (ax,) = fig.axes
+    offsets = ax.collections[-1].get_offsets()  # the dots: (value, row) per method
+    assert sorted(np.asarray(offsets)[:, 0]) == [0.9, 0.95]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["percentile", "fisher z fieller"]
+    plt.close(fig)
+
+
+def test_plot_options_that_do_not_apply_are_refused(tmp_path, capsys):
+    from simulation.models.scenarios import load_study
+    from simulation.study.runner import run_all_ci_scenarios
+
+    out = tmp_path / "r"
+    run_all_ci_scenarios(load_study("smoke")[:2], n_reps=20, n_boot=30, seed=1, n_jobs=1, out=out)
+    key = load_study("smoke")[1].key
+    assert main(["plot", str(out), "--kind", "lolly", "--measure", "mean_width", "--scenario", key]) == 0
+    assert (out / "lolly_mean_width.png").stat().st_size > 0
+    capsys.readouterr()
+    assert main(["plot", str(out), "--scenario", key]) == 2
+    assert "--scenario applies only to --kind lolly" in capsys.readouterr().err
+    assert main(["plot", str(out), "--measure", "bias"]) == 2
+    assert "--measure applies only to --kind nested-loop or lolly" in capsys.readouterr().err

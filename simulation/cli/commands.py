@@ -24,7 +24,7 @@ from simulation.infra import cache as user_cache
 from simulation.infra import storage
 from simulation.models.generators import load_values
 from simulation.models.scenarios import load_study, study_statistics
-from simulation.present.figures import plot_all, plot_nested_loop, plot_power
+from simulation.present.figures import plot_all, plot_lolly, plot_nested_loop, plot_power
 from simulation.present.report import label_statistics, label_tests, markdown_table, method_overview, summary_markdown
 from simulation.study.columns import TOOLKIT_STUDY, in_order
 from simulation.study.plan import (  # noqa: F401 - PRECISION_TIERS, plain_reps: re-exported, their home was here
@@ -172,8 +172,14 @@ def _coverage_of(folder: str) -> tuple[pd.DataFrame, dict]:
 def plot(args: argparse.Namespace, settings: Settings) -> int:
     """``plot``: redraw the figures of a results folder."""
     coverage, _ = _coverage_of(args.results)
-    if args.kind == "nested-loop":
-        for path in plot_nested_loop(coverage, args.results, args.measure):  # an unknown measure: ValueError
+    if args.scenario is not None and args.kind != "lolly":
+        raise RunError(f"--scenario applies only to --kind lolly, not {args.kind}")
+    if args.kind == "standard" and args.measure != "coverage":
+        raise RunError("--measure applies only to --kind nested-loop or lolly (the standard figures are fixed)")
+    if args.kind != "standard":  # an unknown measure or scenario: ValueError, nothing written
+        draw = plot_nested_loop if args.kind == "nested-loop" else plot_lolly
+        extra = {} if args.kind == "nested-loop" else {"scenario": args.scenario}
+        for path in draw(coverage, args.results, args.measure, **extra):
             print(path)
         return 0
     for path in plot_all(coverage, args.results, n_jobs=settings.N_JOBS):

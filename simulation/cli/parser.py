@@ -380,12 +380,14 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")
         if name == "plot":
-            p.add_argument("--kind", choices=("standard", "nested-loop"), default="standard",
+            p.add_argument("--kind", choices=("standard", "nested-loop", "lolly"), default="standard",
                            help="standard: the run's figures (coverage, endpoints, widths); nested-loop: every "
-                           "scenario on one axis in nested-loop order, the factors drawn below (default standard)")
+                           "scenario on one axis in nested-loop order, the factors drawn below; lolly: one "
+                           "scenario's methods with Monte Carlo intervals (default standard)")
             p.add_argument("--measure", default="coverage",
-                           help="the measure of a nested-loop plot: a column of coverage.parquet with its MCSE "
-                           "beside it (coverage, bias, empirical_se, mean_width, ...; default coverage)")
+                           help="the measure of a nested-loop or lolly plot: a column of coverage.parquet with its "
+                           "MCSE beside it (coverage, bias, empirical_se, mean_width, ...; default coverage)")
+            p.add_argument("--scenario", help="the scenario key of a lolly plot (needed when there are several)")
 
     return parser
 

@@ -397,6 +397,55 @@ def nested_loop_figure(coverage: pd.DataFrame, measure: str = "coverage"):
     return fig
 
 
+# --------------------------------------------------------------------------
+# Lolly plot (Morris, White & Crowther 2019)
+# --------------------------------------------------------------------------
+def lolly_figure(coverage: pd.DataFrame, measure: str = "coverage", scenario: str | None = None):
+    """A lolly plot of ``measure`` in one scenario: one row per method, the estimate as a dot on a stick from
+    the reference value (the nominal level for coverage, 0 for a bias, else the methods' median) and its 95%
+    Monte Carlo interval (±1.96 MCSE) as a bar; one panel per statistic (Morris, White & Crowther 2019,
+    *Statistics in Medicine* 38:2074, Fig. 5).  ``scenario``: its key (needed when the table holds several)."""
+    import matplotlib  # deferred: matplotlib loads only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
+
+    if measure not in measures_of(coverage):
+        raise ValueError(f"`measure` must be one of {measures_of(coverage)} (a column with its MCSE), got {measure!r}")
+    keys = list(pd.unique(coverage["scenario"]))
+    if scenario is None and len(keys) == 1:
+        scenario = keys[0]
+    if scenario not in keys:
+        shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+        raise ValueError(f"`scenario` must be one of the table's {len(keys)} scenario keys ({shown}), got {scenario!r}")
+    part = coverage[coverage["scenario"] == scenario]
+    statistics = list(pd.unique(part["statistic"])) if "statistic" in part else ["spearman"]
+    rows = max(part.groupby("statistic" if "statistic" in part else "scenario")["method"].nunique())
+    fig, axes = plt.subplots(1, len(statistics), squeeze=False, sharex=True, layout="constrained",
+                             figsize=(3.35 * len(statistics), 0.28 * rows + 1.0))  # fmt: skip
+    for ax, statistic in zip(axes[0], statistics, strict=False):
+        g = part[part["statistic"] == statistic] if "statistic" in part else part
+        value, mcse = g[measure].to_numpy(float), g[f"{measure}_mcse"].to_numpy(float)
+        if measure.startswith("coverage") and "confidence_level" in g:
+            reference = float(g["confidence_level"].iloc[0])
+        elif measure.startswith("bias"):
+            reference = 0.0
+        else:
+            reference = float(np.nanmedian(value))
+        y = np.arange(len(g))[::-1]
+        colours = [_style(str(m))[0] for m in g["method"]]
+        ax.hlines(y, reference, value, color=colours, lw=0.8)
+        ax.errorbar(value, y, xerr=1.96 * mcse, fmt="none", ecolor=colours, elinewidth=2.2, alpha=0.45)
+        ax.scatter(value, y, color=colours, s=14, zorder=3)
+        ax.axvline(reference, color="0.3", ls="--", lw=0.8)
+        ax.set_yticks(y, [str(m).replace("_", " ") for m in g["method"]], fontsize=7)
+        ax.set_title(STATISTIC_LABELS.get(statistic, statistic), fontsize=8)
+        ax.tick_params(axis="x", labelsize=7)
+        ax.set_xlabel(f"{measure.replace('_', ' ')} (95% Monte Carlo interval)", fontsize=7)
+    fig.suptitle(scenario, fontsize=7)
+    return fig
+
+
 BUILDERS: dict[str, Callable[[pd.DataFrame], Any]] = {
     "coverage": coverage_figure,
     "endpoints": endpoints_figure,
@@ -480,6 +529,25 @@ def plot_nested_loop(coverage: pd.DataFrame, out: str | os.PathLike[str], measur
     if measure not in measures_of(coverage):
         raise ValueError(f"`measure` must be one of {measures_of(coverage)} (a column with its MCSE), got {measure!r}")
     return write_figures([(NESTED_LOOP + measure, coverage)], out)
+
+
+def plot_lolly(
+    coverage: pd.DataFrame, out: str | os.PathLike[str], measure: str = "coverage", scenario: str | None = None
+) -> list[Path]:
+    """Draw the lolly plot of ``measure`` in ``scenario`` (:func:`lolly_figure`) into ``out``:
+    ``lolly_<measure>.png`` and ``.pdf``."""
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
+
+    fig = lolly_figure(coverage, measure, scenario)  # checks the arguments before anything is written
+    rendered = _figure_bytes(fig)
+    plt.close(fig)
+    out = Path(out)
+    written = []
+    for fmt, data in rendered.items():
+        path = out / f"lolly_{measure}.{fmt}"
+        atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
+        written.append(path)
+    return written
 
 
 def plot_power(
