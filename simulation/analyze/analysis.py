@@ -88,6 +88,7 @@ from simulation.power.curves import (
     run_power_study,
     t_approx_pvalues,
 )
+from simulation.present.ademp import CRITERIA, coverage_tolerance
 from simulation.present.figures import write_analysis_figure
 from simulation.present.report import STATISTIC_LABELS, markdown_table
 from simulation.statistics import kendall
@@ -461,19 +462,6 @@ def design_scenarios(
                          counts=counts, pool=pool_arg)
             )  # fmt: skip
     return scenarios, pd.DataFrame(rows)
-
-
-#: Bradley's (1978, Br. J. Math. Stat. Psychol. 31:144-152) criteria of robustness: an error rate within
-#: (1 -/+ share) alpha, so coverage at least ``level - share (1 - level)`` (0.945 at 95%, stringent;
-#: 0.925, liberal).
-CRITERIA = {"stringent": 0.1, "liberal": 0.5}
-
-
-def coverage_tolerance(confidence_level: float, criterion: str = "stringent") -> float:
-    """How far below nominal a coverage may fall and still count: Bradley's ``share * (1 - level)``."""
-    if criterion not in CRITERIA:
-        raise ValueError(f"`criterion` must be one of {list(CRITERIA)}, got {criterion!r}")
-    return CRITERIA[criterion] * (1 - confidence_level)
 
 
 def against(value: float, threshold: float, digits: int = 4) -> str:

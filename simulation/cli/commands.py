@@ -22,8 +22,10 @@ import pyarrow.parquet as pq
 from simulation.core.settings import Settings
 from simulation.infra import cache as user_cache
 from simulation.infra import storage
+from simulation.infra.storage import write_text
 from simulation.models.generators import load_values
-from simulation.models.scenarios import load_study, study_statistics
+from simulation.models.scenarios import load_study, study_aims, study_statistics
+from simulation.present.ademp import ademp_html
 from simulation.present.figures import plot_all, plot_lolly, plot_nested_loop, plot_power
 from simulation.present.report import label_statistics, label_tests, markdown_table, method_overview, summary_markdown
 from simulation.study.columns import TOOLKIT_STUDY, in_order
@@ -38,6 +40,8 @@ from simulation.study.plan import (  # noqa: F401 - PRECISION_TIERS, plain_reps:
 )
 from simulation.study.runner import (
     COVERAGE_FILE,
+    REPORT_FILE,
+    REPORT_HTML,
     TARGET_MARGIN,
     RunError,
     TargetNotMetWarning,
@@ -92,10 +96,11 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         result = _run_study(args, settings, scenarios, name, out, opts)
     args.tables_written = (out, f"python -m simulation plot {out}")  # from here a stop loses only figures
     elapsed = time.perf_counter() - t0
-    written = [out / COVERAGE_FILE, out / "summary.md"]
+    written = [out / COVERAGE_FILE, out / "summary.md", out / REPORT_FILE]
     if args.replicates:
         written.append(out / "replicates.parquet")
     figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
+    written.append(_write_report_html(out, result.provenance, figures[0]))
     print(method_overview(label_statistics(result.coverage)).to_string(index=False))
     allocation = result.provenance["settings"].get("allocation") or {}
     if allocation:
@@ -130,6 +135,7 @@ def _run_study(args: argparse.Namespace, settings: Settings, scenarios, name: st
         methods=args.methods,
         statistics=args.statistic or study_statistics(name),
         out=out,
+        aims=study_aims(args.study),
         resume=args.resume,
         overwrite=args.overwrite,
         allow_code_change=args.allow_code_change,
@@ -182,9 +188,23 @@ def plot(args: argparse.Namespace, settings: Settings) -> int:
         for path in draw(coverage, args.results, args.measure, **extra):
             print(path)
         return 0
-    for path in plot_all(coverage, args.results, n_jobs=settings.N_JOBS):
+    figures = plot_all(coverage, args.results, n_jobs=settings.N_JOBS)
+    for path in figures:
         print(path)
+    provenance = read_provenance(Path(args.results) / COVERAGE_FILE)
+    if "ademp" in provenance:
+        print(_write_report_html(Path(args.results), provenance, figures))
+    else:
+        print(f"(no {REPORT_HTML}: this folder's tables were written before the ADEMP report existed; rerun the "
+              "study to get one)", file=sys.stderr)  # fmt: skip
     return 0
+
+
+def _write_report_html(out: Path, provenance: dict, figures: list[Path]) -> Path:
+    """``report.html``: the ADEMP report with the run's figures (PNG) embedded."""
+    pngs = {p.stem: p.read_bytes() for p in figures if p.suffix == ".png"}
+    write_text(out / REPORT_HTML, ademp_html(provenance["ademp"], pngs))
+    return out / REPORT_HTML
 
 
 def summary(args: argparse.Namespace, settings: Settings) -> int:

@@ -1,5 +1,6 @@
 """Scenarios and studies: a study is a CSV file of scenarios, one per row.
 
+A study file may open with ``#`` lines stating its aims (:func:`study_aims`, for the ADEMP report).
 Columns: ``case`` (label), ``generator``, ``n``, ``k`` (empty for
 ``all_distinct`` and the continuous generators), ``template``, ``counts``
 (space-separated, only for ``custom``), ``rho`` (the target Spearman), and,
@@ -457,21 +458,43 @@ def load_study(name_or_path: str | Path) -> list[Scenario]:
         Unknown study name, missing columns, or an invalid row (the message
         names the file, the row and the field).
     """
-    path = Path(name_or_path)
-    if not path.is_file():
-        builtin = builtin_studies()
-        if str(name_or_path) not in builtin:
-            raise ValueError(f"unknown study {str(name_or_path)!r}: not a file and not one of {sorted(builtin)}")
-        path = builtin[str(name_or_path)]
+    path = _study_path(name_or_path)
     try:
         return _read_study(path)
     except csv.Error as exc:  # a malformed file (a field over the csv module's limit, a NUL byte)
         raise ValueError(f"study file `{path}` is not a readable CSV file: {exc}") from None
 
 
+def _study_path(name_or_path: str | Path) -> Path:
+    path = Path(name_or_path)
+    if not path.is_file():
+        builtin = builtin_studies()
+        if str(name_or_path) not in builtin:
+            raise ValueError(f"unknown study {str(name_or_path)!r}: not a file and not one of {sorted(builtin)}")
+        path = builtin[str(name_or_path)]
+    return path
+
+
+def study_aims(name_or_path: str | Path) -> str | None:
+    """The aims a study file states in ``#`` lines at its top (joined; None without any): what the study is
+    for, for the ADEMP report (:mod:`simulation.present.ademp`)."""
+    lines = []
+    with _study_path(name_or_path).open() as fh:
+        for line in fh:
+            if not line.startswith("#"):
+                break
+            lines.append(line[1:].strip())
+    text = " ".join(t for t in lines if t)
+    return text.removeprefix("aims:").strip() or None
+
+
 def _read_study(path: Path) -> list[Scenario]:
     with path.open(newline="") as fh:
-        reader = csv.DictReader(fh)
+        comments = 0
+        lines = fh.readlines()
+        while comments < len(lines) and lines[comments].startswith("#"):  # the study's aims (study_aims)
+            comments += 1
+        reader = csv.DictReader(lines[comments:])
         missing = [c for c in ("case", "generator", "n", "rho") if c not in (reader.fieldnames or [])]
         if missing:
             hints = "".join(
@@ -485,7 +508,7 @@ def _read_study(path: Path) -> list[Scenario]:
             )
         check_study_columns(reader.fieldnames or [], f"study file `{path}`")
         scenarios = []
-        for i, row in enumerate(reader, start=2):
+        for i, row in enumerate(reader, start=2 + comments):
             if None in row:  # more fields than the header names
                 raise ValueError(
                     f"study file `{path}`, row {i}: {len(row[None])} more field(s) than the header's "

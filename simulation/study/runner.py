@@ -75,6 +75,7 @@ from simulation.infra.storage import (
 )
 from simulation.models.generators import CALIBRATION_VERSION, TRUTH_MAX_REPS, Calibration, Truth
 from simulation.models.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
+from simulation.present.ademp import ademp, ademp_markdown
 from simulation.present.report import summary_markdown
 from simulation.statistics.registry import (
     check_statistics,
@@ -162,8 +163,10 @@ COST_RATIO_PER_RESAMPLE = 0.15
 COVERAGE_FILE = "coverage.parquet"
 REPLICATES_FILE = "replicates.parquet"
 SUMMARY_FILE = "summary.md"
+#: The ADEMP report (:mod:`simulation.present.ademp`); ``report.html`` beside it once figures are drawn.
+REPORT_FILE, REPORT_HTML = "report.md", "report.html"
 CALIBRATIONS_FILE = "calibrations.json"
-OWNED_FILES = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE)
+OWNED_FILES = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE, REPORT_FILE, REPORT_HTML)
 Z95 = 1.959963984540054
 
 
@@ -1153,6 +1156,8 @@ class _Run:
         self.computed = 0
         #: Code changes a resume was allowed across (:func:`~simulation.infra.storage.prepare_output`).
         self.code_changes: list[dict[str, Any]] = []
+        #: The study's aims, for the ADEMP report (:func:`~simulation.models.scenarios.study_aims`).
+        self.aims: str | None = None
         self._merged: dict = {}  # each job's records merged so far (see _merged)
         self._rows_at: dict[str, tuple[tuple[int, int], list[dict[str, Any]]]] = {}  # each job's rows, at its sizes
 
@@ -1234,7 +1239,9 @@ class _Run:
             block_bytes=store.disk_bytes(),
             blocks_digest=store.digest(),
             **({"code_changes": self.code_changes} if self.code_changes else {}),
+            **({"aims": self.aims} if self.aims else {}),
         )
+        provenance["ademp"] = ademp(coverage, provenance)  # the report's content, in every table's provenance
         if short:
             warnings.warn(TargetNotMetWarning(shortfall_message(provenance["settings"]["targets_not_met"])),
                           stacklevel=3)  # fmt: skip
@@ -1243,6 +1250,7 @@ class _Run:
             if replicates is not None:
                 write_parquet(self.out / REPLICATES_FILE, replicates, provenance)
             write_text(self.out / SUMMARY_FILE, summary_markdown(coverage, provenance))
+            write_text(self.out / REPORT_FILE, ademp_markdown(provenance["ademp"]))
         return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=self.out)
 
 
@@ -1270,6 +1278,7 @@ def run_all_ci_scenarios(
     chunk_bytes: int = 64 * 2**20,
     progress: bool = False,
     study: str | None = None,
+    aims: str | None = None,
     settings_extra: dict[str, Any] | None = None,
     backend: str = "local",
     scheduler: str | None = None,
@@ -1339,6 +1348,10 @@ def run_all_ci_scenarios(
         Show a progress bar with ETA on stderr.
     study, settings_extra : optional
         Recorded in the provenance.
+    aims : str, optional
+        What the study is for (:func:`simulation.models.scenarios.study_aims` reads it from a study file's
+        ``#`` lines): the Aims of the ADEMP report, ``report.md``, which every run with ``out`` writes beside
+        the tables (and whose content every table's provenance holds as ``ademp``).
     backend, scheduler : optional
         ``"dask"`` and a scheduler address run the units on a Dask cluster
         (results identical to a local run); see :func:`simulation.infra.parallel.parallel_map`.
@@ -1348,7 +1361,7 @@ def run_all_ci_scenarios(
         with a ``statistic`` column.  Every statistic sees the same datasets
         and resamples (a paired comparison); the generators stay calibrated
         on their Spearman target, and each statistic has its own truth
-        (:meth:`simulation.models.scenarios.Scenario.kendall_truth`).
+        (:meth:`simulation.statistics.statistic.Statistic.truth`).
 
     wait_for_lock : float or None
         Seconds to wait when another run holds ``out`` (one writer per
@@ -1387,7 +1400,7 @@ def run_all_ci_scenarios(
             changes = prepare_output(out_path, identity.as_dict(), resume=resume, overwrite=overwrite,
                                      owned=OWNED_FILES, allow_code_change=allow_code_change)  # fmt: skip
         run = _Run(identity, plan, execution, BlockStore(out_path, settings_seal(identity.as_dict())), out_path)
-        run.code_changes = changes
+        run.code_changes, run.aims = changes, aims
         # a damaged block (a crash, a copy cut short), one edited after it was written, or one left by other
         # settings (a folder whose manifest was removed) is computed again, with a warning naming it
         run.store.drop_corrupt()

@@ -1,0 +1,306 @@
+"""The ADEMP report of a coverage study: ``report.md``, ``report.html`` and the same content as JSON.
+
+Morris, White & Crowther (2019, *Statistics in Medicine* 38:2074-2102) structure a simulation study as
+**A**\\ ims, **D**\\ ata-generating mechanisms, **E**\\ stimands, **M**\\ ethods and **P**\\ erformance measures;
+Siepe et al. (2024, *Psychological Methods*, the ADEMP-PreReg template) add the number of replications and its
+justification, the handling of failures, and software and reproducibility.  :func:`ademp` builds that report
+from a coverage table and its provenance alone (every number generated, none written by hand), with the
+findings first; :func:`ademp_markdown` and :func:`ademp_html` write it (the HTML opens from disk with its
+figures embedded and fetches nothing).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from simulation.present.figures import nested_loop_order
+from simulation.present.report import STATISTIC_LABELS
+
+#: Bradley's (1978, *Br. J. Math. Stat. Psychol.* 31:144-152) criteria of robustness: an error rate within
+#: ``(1 -/+ share) alpha``, so coverage within ``level -/+ share (1 - level)`` (liberal: 0.925-0.975 at 95%;
+#: stringent: 0.945-0.955).
+CRITERIA = {"stringent": 0.1, "liberal": 0.5}
+
+
+def coverage_tolerance(confidence_level: float, criterion: str = "stringent") -> float:
+    """How far from nominal a coverage may fall and still count: Bradley's ``share * (1 - level)``."""
+    if criterion not in CRITERIA:
+        raise ValueError(f"`criterion` must be one of {list(CRITERIA)}, got {criterion!r}")
+    return CRITERIA[criterion] * (1 - confidence_level)
+
+
+#: The performance measures of the tables, each with its formula and its Monte Carlo SE (Morris et al. 2019,
+#: Table 6; the two-phase estimators' MCSEs from their own variance, see the column reference).
+MEASURES = (
+    ("coverage", "share of datasets whose interval contains the truth", "sqrt(p (1 - p) / n_sim) for a plain "
+     "mean; the control-variate estimator's own variance otherwise"),
+    ("bias", "mean estimate - truth", "sqrt(EmpSE^2 / n_sim + truth MCSE^2)"),
+    ("empirical_se", "SD of the estimates over datasets (EmpSE)", "EmpSE / sqrt(2 (n_sim - 1))"),
+    ("mean_width", "mean of upper - lower", "SD(width) / sqrt(n_sim), or the control-variate estimator's"),
+    ("miss_below, miss_above", "share of intervals wholly below (above) the truth", "as coverage"),
+    ("mean_ci_lower, mean_ci_upper", "mean interval endpoints", "as mean_width"),
+)  # fmt: skip
+
+
+def ademp(coverage: pd.DataFrame, provenance: Mapping[str, Any]) -> dict[str, Any]:
+    """The ADEMP report of a coverage study as plain data (JSON-ready, and ordered by lists, not by keys, so
+    that it reads the same after a JSON round trip with sorted keys): ``findings`` (sentences) and one
+    entry per heading (``aims``, ``data_generating_mechanisms``, ``estimands``, ``methods``,
+    ``performance_measures``, ``replications``, ``failures``, ``software``)."""
+    ident = provenance.get("identity", {})
+    settings = provenance.get("settings", {})
+    level = float(coverage["confidence_level"].iloc[0])
+    return {
+        "title": f"Simulation study: {provenance.get('study') or 'custom scenarios'}",
+        "findings": _findings(coverage, level),
+        "aims": provenance.get("aims") or (
+            "Not stated in the study file (a study file states its aims in `#` lines at its top). The study "
+            f"estimates the coverage, width and misses of {coverage['method'].nunique()} interval methods"
+            f" at the {level:g} level."
+        ),
+        "data_generating_mechanisms": _mechanisms(coverage),
+        "estimands": _estimands(coverage, ident),
+        "methods": _methods(coverage, ident, level),
+        "performance_measures": [
+            {"measure": name, "definition": definition, "mcse": mcse} for name, definition, mcse in MEASURES
+        ],
+        "replications": _replications(coverage, settings),
+        "failures": _failures(coverage),
+        "software": {
+            "versions": [[k, v] for k, v in provenance.get("versions", {}).items()],
+            "source_digest": provenance.get("source_digest"),
+            "git_commit": provenance.get("git_commit"),
+            "git_modified": provenance.get("git_modified"),
+            "seed": ident.get("seed"),
+            "reproduce": _command(provenance, coverage),
+        },
+    }
+
+
+def _findings(coverage: pd.DataFrame, level: float) -> list[str]:
+    """Per statistic: how many scenarios each method covers within Bradley's liberal band, and the scenario
+    farthest from nominal with its MCSE."""
+    tolerance = coverage_tolerance(level, "liberal")
+    out = []
+    per = coverage.groupby("statistic", sort=False) if "statistic" in coverage else [("spearman", coverage)]
+    for statistic, part in per:
+        label = STATISTIC_LABELS.get(statistic, statistic)
+        n = part["scenario"].nunique()
+        inside = {m: int((abs(g["coverage"] - level) <= tolerance).sum())
+                  for m, g in part.groupby("method", sort=False)}  # fmt: skip
+        best = max(inside.values())
+        always = [m for m, k in inside.items() if k == n]
+        worst = part.loc[(part["coverage"] - level).abs().idxmax()]
+        sentence = (
+            f"{label}: of {len(inside)} methods, "
+            + (f"{', '.join(always)} cover within Bradley's liberal band ({level - tolerance:.3f}–"
+               f"{level + tolerance:.3f}) in all {n} scenarios" if always else
+               f"none covers within Bradley's liberal band ({level - tolerance:.3f}–{level + tolerance:.3f}) in all "
+               f"{n} scenarios; the most, {best}, "
+               + ", ".join(m for m, k in inside.items() if k == best))
+            + f". The farthest from {level:g}: {worst['method']} at {worst['coverage']:.3f} (MCSE "
+            f"{worst['coverage_mcse']:.3f}) in {worst['scenario']}."
+        )  # fmt: skip
+        out.append(sentence)
+    return out
+
+
+def _mechanisms(coverage: pd.DataFrame) -> dict[str, Any]:
+    """The factors the scenarios vary, their levels, the fixed fields, and the design type."""
+    order, factors = nested_loop_order(coverage)
+    first = coverage.drop_duplicates("scenario")
+    levels = {f: [_plain(v) for v in pd.unique(order[f])] for f in factors}
+    fixed = [[f, _plain(first[f].iloc[0])] for f in ("case", "generator", "template", "k", "n", "rho")
+             if f in first and f not in factors]  # fmt: skip
+    n = len(order)
+    full = math.prod(len(v) for v in levels.values()) if levels else 1
+    if n == full:
+        design = "fully factorial"
+    elif _one_at_a_time(order, factors):
+        design = "one factor at a time"
+    else:
+        design = f"partly factorial ({n} of the {full} combinations of the levels)"
+    return {"conditions": n, "design": design, "factors": [[f, v] for f, v in levels.items()], "fixed": fixed,
+            "generators": sorted(first["generator"].unique())}  # fmt: skip
+
+
+def _one_at_a_time(order: pd.DataFrame, factors: list[str]) -> bool:
+    """Whether every scenario differs from the first in at most one factor."""
+    base = order.iloc[0]
+    return len(factors) > 1 and all(
+        sum(not _same(row[f], base[f]) for f in factors) <= 1 for _, row in order.iterrows()
+    )
+
+
+def _same(a: Any, b: Any) -> bool:
+    return (pd.isna(a) and pd.isna(b)) or a == b
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-ready level: NaN as None, NumPy scalars as Python numbers."""
+    if value is None or (isinstance(value, float | np.floating) and np.isnan(value)):
+        return None
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _estimands(coverage: pd.DataFrame, ident: Mapping[str, Any]) -> list[dict[str, Any]]:
+    per = coverage.drop_duplicates(["scenario", "statistic"]) if "statistic" in coverage else coverage
+    out = []
+    for statistic, g in per.groupby("statistic", sort=False) if "statistic" in per else [("spearman", per)]:
+        counts = g["estimand"].value_counts().to_dict() if "estimand" in g else {}
+        out.append({
+            "statistic": statistic,
+            "estimands": [[str(k), int(v)] for k, v in counts.items()],
+            "truth": "the population value where it is exact (MCSE 0); else the expected sample statistic at "
+                     f"the scenario's n and ties, measured to an MCSE of at most {ident.get('truth_mcse')}",
+            "largest_truth_mcse": float(g["rho_true_mcse"].max()) if "rho_true_mcse" in g else None,
+        })  # fmt: skip
+    return out
+
+
+def _methods(coverage: pd.DataFrame, ident: Mapping[str, Any], level: float) -> list[dict[str, Any]]:
+    rows = coverage.drop_duplicates(["statistic", "method"] if "statistic" in coverage else ["method"])
+    return [{"statistic": r.get("statistic", "spearman"), "method": r["method"], "kind": r["method_kind"],
+             "parameters": (f"{ident.get('n_boot')} resamples, {level:g} level" if r["method_kind"] == "bootstrap"
+                            else f"{level:g} level")}
+            for _, r in rows.iterrows()]  # fmt: skip
+
+
+def _replications(coverage: pd.DataFrame, settings: Mapping[str, Any]) -> dict[str, Any]:
+    boot = coverage[coverage["method_kind"] == "bootstrap"]
+    boot = boot if len(boot) else coverage
+    targets = settings.get("targets") or {}
+    asked = ", ".join(f"{k} <= {v:g}" for k, v in targets.items())
+    return {
+        "bootstrapped_datasets": [int(boot["n_reps"].min()), int(boot["n_reps"].max())],
+        "cheap_datasets": [int(coverage["n_reps_cheap"].min()), int(coverage["n_reps_cheap"].max())],
+        "why": (f"grown per scenario until each MCSE target was met ({asked}),"
+                f" at most {settings.get('max_reps')} bootstrapped datasets" if targets else
+                "fixed by the run's --n-reps and --n-reps-cheap; the MCSEs below say what they give"),
+        "largest_coverage_mcse": float(coverage["coverage_mcse"].max()),
+        "median_coverage_mcse": float(coverage["coverage_mcse"].median()),
+    }  # fmt: skip
+
+
+def _failures(coverage: pd.DataFrame) -> dict[str, Any]:
+    flagged = coverage[coverage["status"] != "ok"]
+    return {
+        "policy": "a dataset whose interval cannot be computed counts in `n_failed` and is left out of that "
+                  "method's means (status `some_failed`, `all_failed`); an interval outside the statistic's range "
+                  "is kept as computed and counted (`out_of_range`); a dataset that dropped more than 5% of its "
+                  "resamples is counted (`resamples_dropped`)",
+        "failed_datasets": int(coverage["n_failed"].sum()),
+        "out_of_range_intervals": int(coverage.get("n_out_of_range", pd.Series(dtype=float)).sum()),
+        "rows_flagged": [[str(k), int(v)] for k, v in flagged["status"].value_counts().items()],
+    }  # fmt: skip
+
+
+def _command(provenance: Mapping[str, Any], coverage: pd.DataFrame) -> str:
+    ident = provenance.get("identity", {})
+    study = provenance.get("study") or "STUDY.csv"
+    boot = coverage[coverage["method_kind"] == "bootstrap"]
+    n_reps = int((boot if len(boot) else coverage)["n_reps"].max())
+    parts = ["python -m simulation run", str(study), f"--n-reps {n_reps}", f"--n-boot {ident.get('n_boot')}",
+             f"--seed {ident.get('seed')}"]  # fmt: skip
+    if ident.get("statistics"):
+        parts.append(f"--statistic {','.join(ident['statistics'])}")
+    return " ".join(parts) + f"  # package source {provenance.get('source_digest')}"
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+HEADINGS = (
+    ("aims", "Aims"),
+    ("data_generating_mechanisms", "Data-generating mechanisms"),
+    ("estimands", "Estimands"),
+    ("methods", "Methods"),
+    ("performance_measures", "Performance measures"),
+    ("replications", "Number of replications"),
+    ("failures", "Handling of failures"),
+    ("software", "Software and reproducibility"),
+)
+
+
+def _lines(key: str, value: Any) -> list[str]:
+    """One section's Markdown lines."""
+    if key == "aims":
+        return [str(value)]
+    if key == "data_generating_mechanisms":
+        lines = [f"{value['conditions']} conditions, {value['design']}; generators: {', '.join(value['generators'])}."]
+        lines += [f"- {f}: {', '.join('–' if v is None else str(v) for v in levels)}" for f, levels in
+                  value["factors"]]  # fmt: skip
+        if value["fixed"]:
+            lines.append("- fixed: " + ", ".join(f"{k} = {v}" for k, v in value["fixed"]))
+        return lines
+    if key == "estimands":
+        return [f"- {e['statistic']}: " + ", ".join(f"{k} in {v} scenarios" for k, v in e["estimands"])
+                + f"; {e['truth']} (largest truth MCSE {e['largest_truth_mcse']:.2g})." for e in value]  # fmt: skip
+    if key == "methods":
+        return [f"- {m['statistic']}: {m['method']} ({m['kind']}; {m['parameters']})" for m in value]
+    if key == "performance_measures":
+        return [f"- `{m['measure']}`: {m['definition']}; MCSE {m['mcse']}" for m in value] + [
+            "", "Formulas and their MCSEs: Morris, White & Crowther (2019), Table 6."]
+    if key == "replications":
+        return [f"Bootstrapped datasets per scenario: {value['bootstrapped_datasets'][0]}–"
+                f"{value['bootstrapped_datasets'][1]}; cheap-phase datasets: {value['cheap_datasets'][0]}–"
+                f"{value['cheap_datasets'][1]}; {value['why']}. Coverage MCSE: median "
+                f"{value['median_coverage_mcse']:.4f}, largest {value['largest_coverage_mcse']:.4f}."]  # fmt: skip
+    if key == "failures":
+        flagged = ", ".join(f"{k} {v}" for k, v in value["rows_flagged"]) or "none"
+        return [f"Policy: {value['policy']}.", "",
+                f"Failed datasets: {value['failed_datasets']}; intervals out of range: "
+                f"{value['out_of_range_intervals']}; rows flagged: {flagged}."]  # fmt: skip
+    versions = ", ".join(f"{k} {v}" for k, v in value["versions"])
+    return [f"- versions: {versions}", f"- package source: {value['source_digest']}; commit: {value['git_commit']}"
+            f" (uncommitted changes: {value['git_modified']})", f"- seed: {value['seed']}",
+            f"- reproduce: `{value['reproduce']}`"]  # fmt: skip
+
+
+def ademp_markdown(report: Mapping[str, Any]) -> str:
+    """``report.md``: the findings, then one section per ADEMP-PreReg heading."""
+    lines = [f"# {report['title']}", "", "## Findings", ""]
+    lines += [f"- {s}" for s in report["findings"]] + [""]
+    for key, heading in HEADINGS:
+        lines += [f"## {heading}", "", *_lines(key, report[key]), ""]
+    return "\n".join(lines)
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;max-width:58em;margin:1em auto;padding:0 1em;line-height:1.45}"
+        "img{max-width:100%;height:auto}code{font-size:90%}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em}")
+
+
+def ademp_html(report: Mapping[str, Any], figures: Mapping[str, bytes] | None = None) -> str:
+    """``report.html``: the same report as one static page, ``figures`` (name: PNG bytes) embedded as data
+    URIs, no script and nothing fetched; readable at a laptop's width."""
+    body = [f"<h1>{html.escape(report['title'])}</h1>", "<h2>Findings</h2>", "<ul>"]
+    body += [f"<li>{html.escape(s)}</li>" for s in report["findings"]] + ["</ul>"]
+    for key, heading in HEADINGS:
+        body.append(f"<h2>{html.escape(heading)}</h2>")
+        items = _lines(key, report[key])
+        listed = [line[2:] for line in items if line.startswith("- ")]
+        prose = [line for line in items if line and not line.startswith("- ")]
+        body += [f"<p>{_inline(p)}</p>" for p in prose]
+        if listed:
+            body += ["<ul>", *[f"<li>{_inline(item)}</li>" for item in listed], "</ul>"]
+    for name, png in (figures or {}).items():
+        data = base64.b64encode(png).decode()
+        body.append(f'<figure><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+                    f"<figcaption>{html.escape(name)}</figcaption></figure>")  # fmt: skip
+    return ('<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(report['title'])}</title><style>{_CSS}</style></head><body>\n"
+            + "\n".join(body) + "\n</body></html>\n")  # fmt: skip
+
+
+def _inline(text: str) -> str:
+    """Markdown's inline code as HTML (the rest escaped)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
