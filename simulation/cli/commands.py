@@ -38,6 +38,7 @@ from simulation.study.plan import (  # noqa: F401 - PRECISION_TIERS, plain_reps:
     plan_tiers,
     run_pilot,
 )
+from simulation.study.replay import replay as replay_one
 from simulation.study.runner import (
     COVERAGE_FILE,
     REPORT_FILE,
@@ -197,6 +198,22 @@ def plot(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"(no {REPORT_HTML}: this folder's tables were written before the ADEMP report existed; rerun the "
               "study to get one)", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def replay(args: argparse.Namespace, settings: Settings) -> int:
+    """``replay``: one bootstrapped dataset of a run, regenerated, written as CSV with its intervals."""
+    result = replay_one(args.results, args.scenario, args.replicate, statistic=args.statistic, study=args.study)
+    out = Path(args.out) if args.out else Path(args.results) / "replay"
+    out.mkdir(parents=True, exist_ok=True)
+    stem = f"{_folder_name(args.scenario)}_{result.statistic}_{args.replicate}"
+    data, intervals = out / f"{stem}.csv", out / f"{stem}_intervals.csv"
+    write_text(data, result.data.to_csv(index=False, float_format="%.17g"))
+    write_text(intervals, result.intervals.to_csv(index=False, float_format="%.17g"))
+    shown = result.intervals[["method", "rho_hat", "ci_lower", "ci_upper", "status"]]
+    print(f"dataset {args.replicate} of {args.scenario} ({result.statistic}, n = {len(result.data)}):")
+    print(shown.to_string(index=False))
+    print(f"wrote:\n  {data}\n  {intervals}")
     return 0
 
 

@@ -376,6 +376,20 @@ def build_parser() -> argparse.ArgumentParser:
     ts.add_argument("--out", default="results/toolkit", help="output folder (results/toolkit)")
     ts.add_argument("--quiet", action="store_true", help="no progress bar")
 
+    rp = sub.add_parser(
+        "replay",
+        help="regenerate one bootstrapped dataset of a run and recompute its estimate and every interval",
+        description="Regenerates dataset I of a scenario from its stream (bit for bit), writes it as CSV "
+        "beside its intervals, and prints them: to inspect a failure or a surprising replicate.",
+    )
+    rp.add_argument("results", help="results folder of a coverage run")
+    rp.add_argument("--scenario", required=True, help="the scenario's key (as in coverage.parquet)")
+    rp.add_argument("--replicate", required=True, type=_seed,
+                    help="the dataset's index among the scenario's bootstrapped datasets (0-based)")
+    rp.add_argument("--statistic", help="one of the run's statistics (default: its first)")
+    rp.add_argument("--study", help="the study file, when the run's provenance names none that loads")
+    rp.add_argument("--out", help="folder for the CSV files (default RESULTS/replay)")
+
     for name, what in (("plot", "redraw the figures"), ("summary", "print the summary")):
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")
