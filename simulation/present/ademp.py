@@ -49,11 +49,18 @@ MEASURES = (
 )  # fmt: skip
 
 
-def ademp(coverage: pd.DataFrame, provenance: Mapping[str, Any]) -> dict[str, Any]:
+#: A cell (scenario x statistic x method) whose datasets fail more often than this is flagged in the report.
+FAILURE_FLAG_RATE = 0.01
+
+
+def ademp(
+    coverage: pd.DataFrame, provenance: Mapping[str, Any], failures: pd.DataFrame | None = None
+) -> dict[str, Any]:
     """The ADEMP report of a coverage study as plain data (JSON-ready, and ordered by lists, not by keys, so
     that it reads the same after a JSON round trip with sorted keys): ``findings`` (sentences) and one
     entry per heading (``aims``, ``data_generating_mechanisms``, ``estimands``, ``methods``,
-    ``performance_measures``, ``replications``, ``failures``, ``software``)."""
+    ``performance_measures``, ``replications``, ``failures``, ``software``).  ``failures``: the run's failure
+    ledger (``failures.parquet``), for the failure rates."""
     ident = provenance.get("identity", {})
     settings = provenance.get("settings", {})
     level = float(coverage["confidence_level"].iloc[0])
@@ -72,7 +79,7 @@ def ademp(coverage: pd.DataFrame, provenance: Mapping[str, Any]) -> dict[str, An
             {"measure": name, "definition": definition, "mcse": mcse} for name, definition, mcse in MEASURES
         ],
         "replications": _replications(coverage, settings),
-        "failures": _failures(coverage),
+        "failures": _failures(coverage, failures),
         "software": {
             "versions": [[k, v] for k, v in provenance.get("versions", {}).items()],
             "source_digest": provenance.get("source_digest"),
@@ -189,17 +196,37 @@ def _replications(coverage: pd.DataFrame, settings: Mapping[str, Any]) -> dict[s
     }  # fmt: skip
 
 
-def _failures(coverage: pd.DataFrame) -> dict[str, Any]:
+def _failures(coverage: pd.DataFrame, ledger: pd.DataFrame | None) -> dict[str, Any]:
+    """The handling policy, the counts, and the cells whose failure rate (datasets of the ledger over the
+    cell's datasets) exceeds :data:`FAILURE_FLAG_RATE`."""
     flagged = coverage[coverage["status"] != "ok"]
-    return {
-        "policy": "a dataset whose interval cannot be computed counts in `n_failed` and is left out of that "
-                  "method's means (status `some_failed`, `all_failed`); an interval outside the statistic's range "
-                  "is kept as computed and counted (`out_of_range`); a dataset that dropped more than 5% of its "
-                  "resamples is counted (`resamples_dropped`)",
+    out = {
+        "policy": "a dataset whose estimate is not finite, or whose interval cannot be computed, is left out of "
+                  "that method's means and counted (`n_failed`; status `some_failed`, `all_failed`); an interval "
+                  "outside the statistic's range is kept as computed and counted (`out_of_range`); a dataset that "
+                  "dropped more than 5% of its resamples is kept and counted (`resamples_dropped`); every such "
+                  "dataset is listed in `failures.parquet` with its reason, and `python -m simulation replay` "
+                  "regenerates it",
         "failed_datasets": int(coverage["n_failed"].sum()),
         "out_of_range_intervals": int(coverage.get("n_out_of_range", pd.Series(dtype=float)).sum()),
         "rows_flagged": [[str(k), int(v)] for k, v in flagged["status"].value_counts().items()],
+        "flag_rate": FAILURE_FLAG_RATE,
+        "by_reason": [],
+        "cells_above_rate": [],
     }  # fmt: skip
+    if ledger is None or ledger.empty:
+        return out
+    out["by_reason"] = [[str(k), int(v)] for k, v in ledger["reason"].value_counts().items()]
+    size = coverage.set_index(["scenario", "statistic", "method"])
+    for (scenario, statistic, method, phase), g in ledger.groupby(["scenario", "statistic", "method", "phase"],
+                                                                   sort=False):  # fmt: skip
+        if method == "estimate":
+            continue
+        n = size.loc[(scenario, statistic, method), "n_reps" if phase == "bootstrap" else "n_reps_cheap"]
+        rate = g["replicate"].nunique() / float(n)
+        if rate > FAILURE_FLAG_RATE:
+            out["cells_above_rate"].append([scenario, statistic, method, round(rate, 4)])
+    return out
 
 
 def _command(provenance: Mapping[str, Any], coverage: pd.DataFrame) -> str:
@@ -255,9 +282,17 @@ def _lines(key: str, value: Any) -> list[str]:
                 f"{value['median_coverage_mcse']:.4f}, largest {value['largest_coverage_mcse']:.4f}."]  # fmt: skip
     if key == "failures":
         flagged = ", ".join(f"{k} {v}" for k, v in value["rows_flagged"]) or "none"
-        return [f"Policy: {value['policy']}.", "",
-                f"Failed datasets: {value['failed_datasets']}; intervals out of range: "
-                f"{value['out_of_range_intervals']}; rows flagged: {flagged}."]  # fmt: skip
+        reasons = ", ".join(f"{k} {v}" for k, v in value["by_reason"]) or "none"
+        cells = value["cells_above_rate"]
+        lines = [f"Policy: {value['policy']}.", "",
+                 f"Failed datasets: {value['failed_datasets']}; intervals out of range: "
+                 f"{value['out_of_range_intervals']}; rows flagged: {flagged}. The ledger by reason: {reasons}.",
+                 "", f"Cells (scenario x statistic x method) whose datasets fail more often than "
+                 f"{value['flag_rate']:.0%}: {len(cells)}" + ("." if not cells else ":")]  # fmt: skip
+        lines += [f"- {s} ({st}), {m}: {r:.1%}" for s, st, m, r in cells[:20]]
+        if len(cells) > 20:
+            lines.append(f"- ... and {len(cells) - 20} more (failures.parquet)")
+        return lines
     versions = ", ".join(f"{k} {v}" for k, v in value["versions"])
     return [f"- versions: {versions}", f"- package source: {value['source_digest']}; commit: {value['git_commit']}"
             f" (uncommitted changes: {value['git_modified']})", f"- seed: {value['seed']}",

@@ -33,8 +33,13 @@ from simulation.engine.intervals import (
     BOOTSTRAP_METHODS,
     DROPPED_RESAMPLES_THRESHOLD,
     FISHER_Z_VARIANCES,
+    STATUS_BCA_ACCEL,
+    STATUS_BCA_BIAS,
+    STATUS_CONSTANT,
     STATUS_NAN_ESTIMATE,
     STATUS_OK,
+    STATUS_STUDENTIZED_INFINITE,
+    STATUS_TOO_FEW,
     STATUS_UNDEFINED_SE,
     fisher_z_ci,
     out_of_range,
@@ -119,6 +124,10 @@ class Record:
     failed: tuple[int, ...]
     parts: tuple[Moments, ...]
     flags: tuple[int, ...] = ()
+    #: The failure ledger: ``(replicate, method, reason)`` of every dataset that did not give a usable result,
+    #: ``replicate`` its index among the scenario's datasets of the phase, ``method`` an index into the
+    #: phase's methods (-1: the estimate itself), ``reason`` an index into :data:`LEDGER_REASONS`.
+    ledger: tuple[tuple[int, int, int], ...] = ()
 
     @property
     def moments(self) -> Moments:
@@ -132,11 +141,12 @@ class Record:
         failed = tuple(a + b for a, b in zip(self.failed, other.failed, strict=True))
         parts = tuple(a.merge(b) for a, b in zip(self.parts, other.parts, strict=True))
         flags = tuple(a + b for a, b in zip(self.flags, other.flags, strict=True))
-        return Record(self.n_reps + other.n_reps, self.n_nan + other.n_nan, failed, parts, flags)
+        return Record(self.n_reps + other.n_reps, self.n_nan + other.n_nan, failed, parts, flags,
+                      self.ledger + other.ledger)  # fmt: skip
 
     def to_frame(self) -> pd.DataFrame:
         records = [p.to_record() for p in self.parts]
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "n_reps": [self.n_reps],
                 "n_nan": [self.n_nan],
@@ -147,6 +157,9 @@ class Record:
                 "m2": [[r["m2"] for r in records]],
             }
         )
+        if self.ledger:  # a unit without failures stores no ledger column (the layout of earlier units)
+            frame["ledger"] = [[v for entry in self.ledger for v in entry]]
+        return frame
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame) -> Record:
@@ -156,11 +169,34 @@ class Record:
             for n, mean, m2 in zip(row["n"], row["mean"], row["m2"], strict=True)
         )
         flags = tuple(int(v) for v in row["flags"])
-        return cls(int(row["n_reps"]), int(row["n_nan"]), tuple(int(v) for v in row["failed"]), parts, flags)
+        flat = [int(v) for v in row["ledger"]] if "ledger" in frame else []
+        ledger = tuple(tuple(flat[i : i + 3]) for i in range(0, len(flat), 3))
+        return cls(int(row["n_reps"]), int(row["n_nan"]), tuple(int(v) for v in row["failed"]), parts, flags,
+                   ledger)  # fmt: skip
 
 
 def empty_record(n_methods: int, dim: int, n_parts: int, n_flags: int = 0) -> Record:
     return Record(0, 0, (0,) * n_methods, tuple(Moments.empty(dim) for _ in range(n_parts)), (0,) * n_flags)
+
+
+#: Why a dataset did not give a usable result (the failure ledger, :attr:`Record.ledger`): its estimate is
+#: not finite; then an interval's status other than ``ok`` (:mod:`simulation.engine.intervals`); an ok
+#: interval that leaves the statistic's range (kept as computed); more than
+#: :data:`DROPPED_RESAMPLES_THRESHOLD` of its resamples without a finite statistic.
+LEDGER_REASONS = (
+    STATUS_NAN_ESTIMATE, STATUS_TOO_FEW, STATUS_CONSTANT, STATUS_BCA_BIAS, STATUS_BCA_ACCEL,
+    STATUS_STUDENTIZED_INFINITE, STATUS_UNDEFINED_SE, "undefined", "out_of_range", "resamples_dropped",
+)  # fmt: skip
+LEDGER_NAN, LEDGER_OUT_OF_RANGE, LEDGER_DROPPED = 0, LEDGER_REASONS.index("out_of_range"), LEDGER_REASONS.index(
+    "resamples_dropped")  # fmt: skip
+
+
+def ledger_entries(replicates: np.ndarray, failures: np.ndarray, reasons: np.ndarray, method: int = -1) -> tuple:
+    """``(replicate, method, reason)`` of the rows of ``replicates`` where ``failures`` holds (``reasons``: one
+    :data:`LEDGER_REASONS` index per row, or one for all)."""
+    where = np.flatnonzero(failures)
+    codes = np.broadcast_to(np.asarray(reasons), failures.shape)[where]
+    return tuple((int(replicates[i]), method, int(c)) for i, c in zip(where, codes, strict=True))
 
 
 #: Counters in a bootstrap block's ``flags``.
@@ -272,17 +308,39 @@ def run_boot_block(
     fold = (np.arange(first, n_block) % CROSSFIT_FOLDS)[finite]
     record = empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS, BOOT_FLAGS) if start is None else start
     bounds = np.concatenate([[0], np.cumsum(finite)])  # finite rows before each of the new datasets
+    ledger = _boot_ledger(block * BLOCK_REPS + np.arange(first, n_block), finite, rows, stat, outside, dropped,
+                          ctx.n_boot)  # fmt: skip
     for lo in range(first, n_block, SLICE_REPS):
         hi = min(lo + SLICE_REPS, n_block)
         a, b = int(bounds[lo - first]), int(bounds[hi - first])
+        reps = (block * BLOCK_REPS + lo, block * BLOCK_REPS + hi)
         part = Record(
             hi - lo, (hi - lo) - (b - a), tuple(int(v) for v in not_ok[a:b].sum(axis=0)),
             tuple(Moments.of(values[a:b][fold[a:b] == k]) for k in range(CROSSFIT_FOLDS)),
             tuple(int(v) for v in flag_counts[a:b].sum(axis=0)),
+            tuple(entry for entry in ledger if reps[0] <= entry[0] < reps[1]),
         )  # fmt: skip
         record = record.merge(part)
     replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None
     return record, replicates
+
+
+def _boot_ledger(reps, finite, rows, stat, outside, dropped, n_boot) -> tuple:
+    """The failure ledger of a bootstrap block's new datasets ``reps``: a non-finite estimate; per bootstrap
+    method the statistic has, an interval status other than ok, or an ok interval out of range; more than
+    :data:`DROPPED_RESAMPLES_THRESHOLD` of the resamples dropped.  In dataset order, then method order."""
+    entries = list(ledger_entries(reps, ~finite, LEDGER_NAN))
+    kept = reps[finite]
+    for m, method in enumerate(BOOTSTRAP_METHODS):
+        if method not in stat.bootstrap_methods:
+            continue  # a method the statistic lacks is no failure of a dataset
+        status = rows.intervals[method][2][finite]
+        codes = np.array([LEDGER_REASONS.index(v) if v in LEDGER_REASONS else LEDGER_REASONS.index("undefined")
+                          for v in status], dtype=np.int64)  # fmt: skip
+        entries += ledger_entries(kept, status != STATUS_OK, codes, m)
+        entries += ledger_entries(kept, outside[m], LEDGER_OUT_OF_RANGE, m)
+    entries += ledger_entries(kept, dropped > DROPPED_RESAMPLES_THRESHOLD * n_boot, LEDGER_DROPPED)
+    return tuple(sorted(entries))
 
 
 def run_cheap_unit(
@@ -347,12 +405,20 @@ def run_cheap_unit(
     ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
     record = empty_record(n_methods, CHEAP_CONTROLS + 4 * n_methods, 1) if start is None else start
     first_row = 0
+    rep = (first_block + skip) * BLOCK_REPS  # the phase's index of the unit's first new dataset
     for size, end in zip(sizes, ends, strict=True):
         n_nan = size - int(end - first_row)
         failed = (0,) * n_methods if bad is None else tuple(int(v) for v in bad[first_row:end].sum(axis=0))
-        part = Record(size, n_nan, failed, (Moments.of(values[first_row:end]),))
+        reps = rep + np.arange(size)
+        ok_rows = finite[rep - (first_block + skip) * BLOCK_REPS:][:size]
+        ledger = list(ledger_entries(reps, ~ok_rows, LEDGER_NAN))
+        undefined = LEDGER_REASONS.index(STATUS_UNDEFINED_SE)  # an asymptotic interval without a finite SE
+        for m in range(n_methods if bad is not None else 0):
+            ledger += ledger_entries(reps[ok_rows], bad[first_row:end, m], undefined, m)
+        part = Record(size, n_nan, failed, (Moments.of(values[first_row:end]),), (), tuple(sorted(ledger)))
         record = record.merge(part)
         first_row = int(end)
+        rep += size
     return record
 
 

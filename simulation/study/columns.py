@@ -163,6 +163,21 @@ REPLICATES: tuple[Column, ...] = (
     Column("acceleration", "BCa's jackknife acceleration (NaN where undefined)"),
 )
 
+#: ``failures.parquet``: the failure ledger, one row per dataset, method and reason that did not give a usable
+#: result (written by every run; empty when nothing failed).
+FAILURES: tuple[Column, ...] = (
+    Column("scenario", "the scenario's key"),
+    Column("statistic", "the statistic"),
+    Column("method", "the interval method, or `estimate` for the dataset's estimate itself"),
+    Column("replicate", "the dataset's index in its phase (`python -m simulation replay` regenerates a bootstrap "
+           "phase's dataset)", "count"),
+    Column("phase", "`bootstrap` (the bootstrapped datasets) or `cheap` (the cheap phase: asymptotic methods)"),
+    Column("reason", "`nan_estimate` (the estimate is not finite), an interval's status (`too_few_resamples`, "
+           "`constant_bootstrap`, `bca_bias_undefined`, `bca_accel_undefined`, `studentized_infinite`, "
+           "`undefined_se`), `out_of_range` (an ok interval that leaves the statistic's range, kept as computed) "
+           "or `resamples_dropped` (more than 5% of the dataset's resamples without a finite statistic)"),
+)
+
 #: ``power/power.parquet``: one row per scenario x statistic x test x grid point.
 POWER: tuple[Column, ...] = (
     *SCENARIO,
@@ -235,6 +250,7 @@ TABLES: dict[str, tuple[str, str, tuple[Column, ...]]] = {
     "coverage": ("coverage.parquet", "scenario x statistic x method", COVERAGE),
     "replicates": ("replicates.parquet (with `--replicates`)", "scenario x statistic x dataset x bootstrap method",
                    REPLICATES),
+    "failures": ("failures.parquet", "scenario x statistic x method x dataset x reason", FAILURES),
     "power": ("power/power.parquet", "scenario x statistic x test x grid point", POWER),
     "min_detectable": ("power/min_detectable.parquet", "scenario x statistic x test x direction", MIN_DETECTABLE),
     "data_intervals": ("data_intervals.parquet (`analyze`)", "Spearman interval method", DATA_INTERVALS),

@@ -95,6 +95,7 @@ from simulation.study.blocks import (
     BOOT_FLAG_RESAMPLES_DROPPED,
     BOOT_FLAGS,
     CHEAP_UNIT_BLOCKS,
+    LEDGER_REASONS,
     SLICE_REPS,
     Record,
     UnitContext,
@@ -107,7 +108,7 @@ from simulation.study.blocks import (
     run_boot_block,
     run_cheap_unit,
 )
-from simulation.study.columns import COVERAGE
+from simulation.study.columns import COVERAGE, FAILURES, in_order
 from simulation.study.columns import names as column_names
 from simulation.study.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, CROSSFIT_FOLDS, method_performance
 from simulation.study.metrics import (
@@ -165,8 +166,11 @@ REPLICATES_FILE = "replicates.parquet"
 SUMMARY_FILE = "summary.md"
 #: The ADEMP report (:mod:`simulation.present.ademp`); ``report.html`` beside it once figures are drawn.
 REPORT_FILE, REPORT_HTML = "report.md", "report.html"
+#: The failure ledger (:data:`simulation.study.columns.FAILURES`).
+FAILURES_FILE = "failures.parquet"
 CALIBRATIONS_FILE = "calibrations.json"
-OWNED_FILES = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE, REPORT_FILE, REPORT_HTML)
+OWNED_FILES = (COVERAGE_FILE, REPLICATES_FILE, SUMMARY_FILE, CALIBRATIONS_FILE, REPORT_FILE, REPORT_HTML,
+               FAILURES_FILE)
 Z95 = 1.959963984540054
 
 
@@ -266,6 +270,8 @@ class StudyResult:
     replicates: pd.DataFrame | None
     provenance: dict[str, Any]
     out: Path | None
+    #: The failure ledger (``failures.parquet``): every dataset, method and reason without a usable result.
+    failures: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------
@@ -1213,6 +1219,19 @@ class _Run:
             },
         }
 
+    def failures(self) -> pd.DataFrame:
+        """The failure ledger of every job at its sizes (:data:`~simulation.study.columns.FAILURES`): one row
+        per dataset, method and reason, from the units' records, in job and dataset order."""
+        rows = []
+        for j in self.plan.jobs:
+            boot, cheap = _merged(self.store, j, *self.sizes[j.key], memo=self._merged)
+            methods = {"bootstrap": BOOTSTRAP_METHODS, "cheap": get_statistic(j.statistic).asymptotic_methods}
+            for phase, record in (("bootstrap", boot), ("cheap", cheap)):
+                rows += [(j.scenario.key, j.statistic, "estimate" if m < 0 else methods[phase][m], rep, phase,
+                          LEDGER_REASONS[reason]) for rep, m, reason in record.ledger]  # fmt: skip
+        table = pd.DataFrame(rows, columns=list(column_names(FAILURES)))
+        return in_order(table.astype({"replicate": np.int64}), FAILURES, FAILURES_FILE)
+
     def finish(self, study: str | None, started: str, settings_extra: dict[str, Any] | None) -> StudyResult:
         """The tables, their provenance and the summary, written to the results folder (if any)."""
         jobs, store = self.plan.jobs, self.store
@@ -1241,17 +1260,20 @@ class _Run:
             **({"code_changes": self.code_changes} if self.code_changes else {}),
             **({"aims": self.aims} if self.aims else {}),
         )
-        provenance["ademp"] = ademp(coverage, provenance)  # the report's content, in every table's provenance
+        failures = self.failures()
+        provenance["ademp"] = ademp(coverage, provenance, failures)  # the report's content, in every table's
         if short:
             warnings.warn(TargetNotMetWarning(shortfall_message(provenance["settings"]["targets_not_met"])),
                           stacklevel=3)  # fmt: skip
         if self.out is not None:
             write_parquet(self.out / COVERAGE_FILE, coverage, provenance)
+            write_parquet(self.out / FAILURES_FILE, failures, provenance)
             if replicates is not None:
                 write_parquet(self.out / REPLICATES_FILE, replicates, provenance)
             write_text(self.out / SUMMARY_FILE, summary_markdown(coverage, provenance))
             write_text(self.out / REPORT_FILE, ademp_markdown(provenance["ademp"]))
-        return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=self.out)
+        return StudyResult(coverage=coverage, replicates=replicates, provenance=provenance, out=self.out,
+                           failures=failures)  # fmt: skip
 
 
 def run_all_ci_scenarios(

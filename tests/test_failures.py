@@ -1,0 +1,67 @@
+"""The failure ledger: every dataset, method and reason that did not give a usable result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from simulation.infra.storage import read_provenance
+from simulation.models.scenarios import load_study
+from simulation.study.columns import FAILURES, names
+from simulation.study.runner import run_all_ci_scenarios
+
+SMOKE = load_study("smoke")
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ledger") / "r"
+    result = run_all_ci_scenarios(SMOKE, n_reps=120, n_boot=40, seed=1, n_jobs=1, out=out, keep_replicates=True,
+                                  statistics="spearman,kendall_b")  # fmt: skip
+    return result, out
+
+
+def test_the_ledger_is_the_replicates_that_failed_or_left_the_range(run):
+    """Written out from replicates.parquet: every interval whose status is not ok is in the ledger with that
+    status as its reason, every ok interval outside [-1, 1] as out_of_range, and nothing else (bootstrap
+    phase; no estimate was undefined in this run)."""
+    result, _ = run
+    reps = result.replicates
+    boot = reps[reps["method"].isin(["percentile", "basic", "bca", "normal", "studentized"])]
+    failed = boot[boot["status"] != "ok"].assign(reason=lambda t: t["status"])
+    outside = boot[(boot["status"] == "ok") & ((boot["ci_lower"] < -1) | (boot["ci_upper"] > 1))].assign(
+        reason="out_of_range")  # fmt: skip
+    expected = pd.concat([failed, outside])[["scenario", "statistic", "method", "rep", "reason"]]
+    ledger = result.failures[result.failures["phase"] == "bootstrap"]
+    assert (ledger["method"] != "estimate").all() and len(ledger) > 0
+    key = ["scenario", "statistic", "method", "replicate", "reason"]
+    got = ledger[key].sort_values(key).reset_index(drop=True)
+    want = expected.rename(columns={"rep": "replicate"})[key].sort_values(key).reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want, check_dtype=False)
+    assert set(result.failures["reason"]) >= {"out_of_range"}
+
+
+def test_the_ledger_agrees_with_the_tables_counts(run):
+    result, _ = run
+    cov, f = result.coverage.set_index(["scenario", "statistic", "method"]), result.failures
+    out = f[f["reason"] == "out_of_range"].groupby(["scenario", "statistic", "method"]).size()
+    table = cov["n_out_of_range"][cov["n_out_of_range"] > 0]
+    assert out.sort_index().to_dict() == table.sort_index().to_dict()
+    usable = ~f["reason"].isin(["out_of_range", "resamples_dropped"]) & (f["method"] != "estimate")
+    failed = f[usable].groupby(["scenario", "statistic", "method"])["replicate"].nunique()
+    table = cov["n_failed"][cov["n_failed"] > 0]
+    assert failed.sort_index().to_dict() == table.sort_index().to_dict()
+
+
+def test_failures_parquet_and_the_reports_rates(run):
+    result, out = run
+    table = pd.read_parquet(out / "failures.parquet")
+    assert list(table.columns) == list(names(FAILURES))
+    pd.testing.assert_frame_equal(table, result.failures)
+    report = read_provenance(out / "failures.parquet")["ademp"]["failures"]
+    rates = result.failures.groupby(["scenario", "statistic", "method"])["replicate"].nunique() / 120
+    above = sorted(k for k, v in rates.items() if v > 0.01)
+    assert sorted(tuple(c[:3]) for c in report["cells_above_rate"]) == above
+    assert dict(report["by_reason"]) == result.failures["reason"].value_counts().to_dict()
+    assert np.isclose(report["flag_rate"], 0.01)
