@@ -204,6 +204,13 @@ MUTANTS: tuple[Mutant, ...] = (
            '        for stale in out.glob(f".{glob_escape(name)}.*.tmp"):',
            '        for stale in out.rglob(".*.tmp"):',
            ("tests/test_integrity.py",)),
+    Mutant("ledger_forgets_out_of_range", "simulation/study/blocks.py",
+           "        entries += ledger_entries(kept, outside[m], LEDGER_OUT_OF_RANGE, m)\n", "",
+           ("tests/test_failures.py",)),
+    Mutant("nested_loop_most_levels_outermost", "simulation/present/figures.py",
+           "    factors.sort(key=lambda f: first[f].nunique(dropna=False))",
+           "    factors.sort(key=lambda f: -first[f].nunique(dropna=False))",
+           ("tests/test_figures.py",)),
 )  # fmt: skip
 
 

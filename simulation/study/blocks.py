@@ -335,9 +335,11 @@ def _boot_ledger(reps, finite, rows, stat, outside, dropped, n_boot) -> tuple:
         if method not in stat.bootstrap_methods:
             continue  # a method the statistic lacks is no failure of a dataset
         status = rows.intervals[method][2][finite]
-        codes = np.array([LEDGER_REASONS.index(v) if v in LEDGER_REASONS else LEDGER_REASONS.index("undefined")
-                          for v in status], dtype=np.int64)  # fmt: skip
-        entries += ledger_entries(kept, status != STATUS_OK, codes, m)
+        bad = status != STATUS_OK
+        codes = np.zeros(status.shape, np.int64)  # only the failed datasets' statuses are looked up
+        codes[bad] = [LEDGER_REASONS.index(v) if v in LEDGER_REASONS else LEDGER_REASONS.index("undefined")
+                      for v in status[bad]]  # fmt: skip
+        entries += ledger_entries(kept, bad, codes, m)
         entries += ledger_entries(kept, outside[m], LEDGER_OUT_OF_RANGE, m)
     entries += ledger_entries(kept, dropped > DROPPED_RESAMPLES_THRESHOLD * n_boot, LEDGER_DROPPED)
     return tuple(sorted(entries))
