@@ -65,3 +65,13 @@ def test_failures_parquet_and_the_reports_rates(run):
     assert sorted(tuple(c[:3]) for c in report["cells_above_rate"]) == above
     assert dict(report["by_reason"]) == result.failures["reason"].value_counts().to_dict()
     assert np.isclose(report["flag_rate"], 0.01)
+
+
+def test_the_ledger_holds_only_the_methods_the_run_asked_for(tmp_path):
+    """--methods percentile,fisher_z_fieller: the ledger (and the report's rates) list no other method."""
+    result = run_all_ci_scenarios(SMOKE[:4], n_reps=60, n_boot=30, seed=2, n_jobs=1, out=tmp_path / "r",
+                                  methods=["basic", "fisher_z_fieller"])  # fmt: skip
+    assert set(result.failures["method"]) <= {"basic", "fisher_z_fieller", "estimate"}
+    assert (result.failures["method"] == "basic").any()  # basic intervals leave [-1, 1] at n = 12-20
+    cells = result.provenance["ademp"]["failures"]["cells_above_rate"]
+    assert {c[2] for c in cells} <= {"basic", "fisher_z_fieller"}

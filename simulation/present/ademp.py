@@ -220,7 +220,7 @@ def _failures(coverage: pd.DataFrame, ledger: pd.DataFrame | None) -> dict[str, 
     size = coverage.set_index(["scenario", "statistic", "method"])
     for (scenario, statistic, method, phase), g in ledger.groupby(["scenario", "statistic", "method", "phase"],
                                                                    sort=False):  # fmt: skip
-        if method == "estimate":
+        if method == "estimate" or (scenario, statistic, method) not in size.index:
             continue
         n = size.loc[(scenario, statistic, method), "n_reps" if phase == "bootstrap" else "n_reps_cheap"]
         rate = g["replicate"].nunique() / float(n)

@@ -1226,9 +1226,11 @@ class _Run:
         for j in self.plan.jobs:
             boot, cheap = _merged(self.store, j, *self.sizes[j.key], memo=self._merged)
             methods = {"bootstrap": BOOTSTRAP_METHODS, "cheap": get_statistic(j.statistic).asymptotic_methods}
+            asked = set(self.plan.methods_of[j.statistic])  # the run's methods (--methods), as in its table
             for phase, record in (("bootstrap", boot), ("cheap", cheap)):
                 rows += [(j.scenario.key, j.statistic, "estimate" if m < 0 else methods[phase][m], rep, phase,
-                          LEDGER_REASONS[reason]) for rep, m, reason in record.ledger]  # fmt: skip
+                          LEDGER_REASONS[reason]) for rep, m, reason in record.ledger
+                         if m < 0 or methods[phase][m] in asked]  # fmt: skip
         table = pd.DataFrame(rows, columns=list(column_names(FAILURES)))
         return in_order(table.astype({"replicate": np.int64}), FAILURES, FAILURES_FILE)
 
