@@ -387,3 +387,19 @@ def test_the_source_digest_changes_with_any_edit_of_the_package(tmp_path):
     study = next((copy / "studies").glob("*.csv"))
     study.write_text(study.read_text() + "\n")
     assert storage.tree_digest(copy) not in (edited, storage.source_digest())
+
+
+def test_block_store_check_keeps_its_meaning_and_problem_says_why(clean, tmp_path):
+    """``check(path)`` is True for a unit that verifies (as before seals existed); ``problem`` names why not."""
+    from simulation.infra.storage import BlockStore, settings_seal
+
+    _, src = clean
+    out = _copy(src, tmp_path / "r")
+    import json
+
+    identity = json.loads((out / "manifest.json").read_text())["identity"]
+    store = BlockStore(out, settings_seal(identity))
+    unit = sorted((out / "blocks").rglob("b*.parquet"))[0]
+    assert store.check(unit) is True and store.problem(unit) is None
+    other = BlockStore(out, settings_seal({**identity, "n_boot": 999}))
+    assert other.check(unit) is False and other.problem(unit) == "written with other settings"

@@ -63,3 +63,16 @@ def test_the_replay_command_writes_the_dataset_and_its_intervals(run, tmp_path, 
     capsys.readouterr()
     assert main(["replay", str(out), "--scenario", key, "--replicate", "9999"]) == 2
     assert "`replicate` must be an integer in [0, 520)" in capsys.readouterr().err
+
+
+def test_replay_needs_a_results_folder_and_a_study_it_can_load(run, tmp_path):
+    with pytest.raises(RunError, match=r"is not a results folder of a coverage run"):
+        replay(tmp_path, SMOKE[0].key, 0)
+    out, _ = run
+    with pytest.raises(RunError, match=r"cannot load the run's study 'nowhere\.csv'.*pass the study file"):
+        replay(out, SMOKE[0].key, 0, study="nowhere.csv")
+    api = tmp_path / "api"  # a Python run that named no study
+    run_all_ci_scenarios(SMOKE[:1], n_reps=20, n_boot=30, seed=4, n_jobs=1, out=api)
+    with pytest.raises(RunError, match=r"the run's provenance names no study; pass the study file"):
+        replay(api, SMOKE[0].key, 0)
+    assert replay(api, SMOKE[0].key, 0, study="smoke").replicate == 0

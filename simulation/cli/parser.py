@@ -130,6 +130,12 @@ def _add_run_arguments(p: argparse.ArgumentParser) -> None:
     _add_backend_arguments(p)
 
 
+def _add_allow_code_change(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-code-change", action="store_true",
+                   help="let --resume continue results computed by another version of this package's code "
+                   "(only for a change that cannot alter the numbers; recorded in the manifest and tables)")
+
+
 def _add_backend_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--backend", choices=["local", "dask"], default="local",
@@ -177,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="wait this long if another run holds --out (default 0: refuse, naming it)")  # fmt: skip
     run.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     run.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
-    run.add_argument("--allow-code-change", action="store_true",
-                     help="let --resume continue results computed by another version of this package's code "
-                     "(only for a change that cannot alter the numbers; recorded in the manifest and tables)")
+    _add_allow_code_change(run)
     run.add_argument("--replicates", action="store_true", help="also write replicates.parquet (every interval)")
     run.add_argument(
         "--target-mcse", type=_mcse, help="add replicates until every coverage MCSE is below this (e.g. 0.005)"
@@ -282,9 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_backend_arguments(power)
     power.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     power.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
-    power.add_argument("--allow-code-change", action="store_true",
-                     help="let --resume continue results computed by another version of this package's code "
-                     "(only for a change that cannot alter the numbers; recorded in the manifest and tables)")
+    _add_allow_code_change(power)
     power.add_argument("--no-plots", action="store_true", help="skip the figures")
     power.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -330,9 +332,7 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
     an.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     an.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")
-    an.add_argument("--allow-code-change", action="store_true",
-                     help="let --resume continue results computed by another version of this package's code "
-                     "(only for a change that cannot alter the numbers; recorded in the manifest and tables)")
+    _add_allow_code_change(an)
     an.add_argument("--no-plots", action="store_true", help="skip the figure")
     an.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -618,7 +618,11 @@ class BlockStore:
             return table
         return _read_verified(self.path(scenario, name), self.seal)[0]
 
-    def check(self, path: Path) -> str | None:
+    def check(self, path: Path) -> bool:
+        """Whether the stored unit at ``path`` verifies (footer, page checksums and seal)."""
+        return self.problem(path) is None
+
+    def problem(self, path: Path) -> str | None:
         """Why the stored unit at ``path`` does not verify (footer, page checksums and seal), or None."""
         try:
             _read_verified(path, self.seal)
@@ -634,7 +638,7 @@ class BlockStore:
             return []
         bad: dict[str, list[Path]] = {}
         for path in sorted(self.root.glob("*/*.parquet")):
-            reason = self.check(path)
+            reason = self.problem(path)
             if reason is not None:
                 bad.setdefault(reason, []).append(path)
         for reason, paths in bad.items():
