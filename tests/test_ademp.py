@@ -84,3 +84,19 @@ def test_every_run_writes_the_report_and_its_content_in_the_provenance(tmp_path,
     page = (out / "report.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # coverage, endpoints, widths
     assert report["software"]["reproduce"].startswith("python -m simulation run smoke --n-reps 20 --n-boot 30")
+
+
+def test_the_findings_name_the_largest_relative_error_in_a_model_se():
+    table = _with_columns(_table())
+    asym = table["method"] == "fisher_z_fieller"
+    table = table.assign(model_se_scale="estimate", model_se=0.1, relative_error_model_se=2.0,
+                         relative_error_model_se_mcse=1.0)  # fmt: skip
+    table.loc[asym, "method_kind"] = "asymptotic"
+    table.loc[asym, "model_se"] = 0.12
+    table.loc[asym & (table["scenario"] == "even_k7_rho0"), "relative_error_model_se"] = -14.25
+    (sentence,) = ademp(table, _provenance())["findings"]
+    assert sentence.endswith("The largest relative error in a model SE: fisher_z_fieller's SE, -14.2% (MCSE 1.0) "
+                             "in even_k7_rho0.")  # fmt: skip
+    # tables written before the column: no such sentence
+    (older,) = ademp(_with_columns(_table()), _provenance())["findings"]
+    assert "model SE" not in older

@@ -127,6 +127,19 @@ def _reference(result) -> pd.DataFrame:
             "bias_mcse": math.sqrt(se**2 / len(finite) + truth.mcse**2), "empirical_se": se,
             "empirical_se_mcse": se / math.sqrt(2 * (len(finite) - 1)),
         }  # fmt: skip
+        widths = {}  # each method's (zero-filled widths over its phase's datasets with an estimate, ok)
+        for method in statistic_methods(statistic):
+            if method in BOOTSTRAP_METHODS:
+                mine = reps[(reps["scenario"] == s.key) & (reps["statistic"] == statistic) & (reps["method"] == method)]
+                mine = mine.sort_values("rep")
+                mine = mine[np.isfinite(mine["rho_hat"].to_numpy())]
+                ok = (mine["status"] == "ok").to_numpy()
+                widths[method] = (np.where(ok, (mine["ci_upper"] - mine["ci_lower"]).to_numpy(), 0.0), ok, "boot")
+            else:
+                lo, hi = _asymptotic(method, finite, None if ase is None else ase[keep], s.n, statistic)
+                ok = np.isfinite(lo) & np.isfinite(hi)
+                widths[method] = (np.where(ok, hi - lo, 0.0), ok, "cheap")
+        base |= _mse(finite, truth)
         for method in statistic_methods(statistic):
             n_out = n_dropped = n_reps_dropped = 0
             if method not in BOOTSTRAP_METHODS:
@@ -150,8 +163,70 @@ def _reference(result) -> pd.DataFrame:
                           "n_failed": n_failed, "n_out_of_range": n_out, "n_resamples_dropped": n_dropped,
                           "n_reps_resamples_dropped": n_reps_dropped,
                           "status": "+".join(flags) or "ok"}  # fmt: skip
-            rows.append(row | _measures(lower, upper, truth.value))
+            model = _model_se(method, statistic, finite, None if ase is None else ase[keep], s.n, widths, se)
+            relative = _relative(widths[method], widths["percentile"])
+            rows.append(row | _measures(lower, upper, truth.value) | model | relative)
     return pd.DataFrame(rows)
+
+
+def _mse(finite, truth) -> dict[str, float]:
+    """MSE and RMSE of the estimate over the cheap phase, written out (Morris et al. 2019, Table 6)."""
+    sq = (finite - truth.value) ** 2
+    mse, bias = float(np.mean(sq)), float(np.mean(finite) - truth.value)
+    mcse = math.sqrt(np.var(sq, ddof=1) / len(sq) + (2 * bias * truth.mcse) ** 2)
+    return {"mse": mse, "mse_mcse": mcse, "rmse": math.sqrt(mse), "rmse_mcse": mcse / (2 * math.sqrt(mse))}
+
+
+def _model_se(method, statistic, finite, ase, n, widths, emp_se) -> dict[str, float]:
+    """The model SE per dataset written out from each method's published formula, and Table 6's measures."""
+    if method in BOOTSTRAP_METHODS:
+        w, ok, _ = widths["normal"]  # the normal interval is estimate -+ z SD*
+        v, scale = (w[ok] / (2 * stats.norm.ppf(1 - (1 - LEVEL) / 2))) ** 2, "estimate"
+    else:
+        r = finite
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if statistic == "spearman":
+                variance = {"fisher_z_fieller": 1.06 / (n - 3) + 0 * r,
+                            "fisher_z_bonett_wright": (1 + r * r / 2) / (n - 3),
+                            "fisher_z_pearson": 1 / (n - 3) + 0 * r}[method]  # fmt: skip
+                se = np.sqrt(variance)
+            else:
+                se = {"fisher_z_fieller": np.sqrt(kendall.FHP_KENDALL / (n - 4)) + 0 * r,
+                      "fisher_z_ase": ase / (1 - r * r), "wald_ase": ase}[method]  # fmt: skip
+        scale = "fisher_z" if method.startswith("fisher_z") else "estimate"
+        keep = np.isfinite(se) & widths[method][1] & ((np.abs(r) < 1) if scale == "fisher_z" else True)
+        v = se[keep] ** 2
+    if scale == "fisher_z":
+        z = np.arctanh(finite[np.abs(finite) < 1])
+        emp, n_emp = float(np.std(z, ddof=1)), len(z)
+    else:
+        emp, n_emp = emp_se, len(finite)
+    model = math.sqrt(np.mean(v))
+    var_v = np.var(v, ddof=1)
+    return {
+        "model_se_scale": scale, "model_se": model, "model_se_mcse": math.sqrt(var_v / (4 * len(v) * model**2)),
+        "model_se_n_reps": len(v), "empirical_se_model_scale": emp,
+        "empirical_se_model_scale_mcse": emp / math.sqrt(2 * (n_emp - 1)),
+        "relative_error_model_se": 100 * (model / emp - 1),
+        "relative_error_model_se_mcse": 100 * model / emp * math.sqrt(var_v / (4 * len(v) * model**4)
+                                                                      + 1 / (2 * (n_emp - 1))),
+    }  # fmt: skip
+
+
+def _relative(mine, ref) -> dict[str, float]:
+    """Mean width over the reference's (``percentile``): each mean over its ok intervals, the MCSE from each
+    dataset's influence on the ratio (one sum over shared datasets, two independent terms across phases)."""
+    (a, ok_a, phase_a), (b, ok_b, phase_b) = mine, ref
+    mean_a, mean_b = a.sum() / ok_a.sum(), b.sum() / ok_b.sum()
+    ratio = mean_a / mean_b
+    ia, ib = a * len(a) / ok_a.sum() / mean_a, b * len(b) / ok_b.sum() / mean_b  # each with mean 1
+    if phase_a == phase_b:
+        var_log = np.var(ia - ib, ddof=1) / len(a)
+    else:
+        var_log = np.var(ia, ddof=1) / len(a) + np.var(ib, ddof=1) / len(b)
+    sd = math.sqrt(max(var_log, 0.0))
+    return {"reference_method": "percentile", "relative_width": ratio, "relative_width_mcse": ratio * sd,
+            "relative_precision": 100 * (ratio**-2 - 1), "relative_precision_mcse": 200 * ratio**-2 * sd}
 
 
 @pytest.fixture(scope="module")
@@ -268,6 +343,33 @@ for _name in RATIOS:
     CHECKS[f"residual_share_{_name}"] = _shares(_name, "residual")
     CHECKS[f"cheap_share_{_name}"] = _shares(_name, "cheap")
 CHECKS["estimator"] = _estimator
+
+
+def _bias_eliminated(which):
+    def check(table, ref, cv):
+        expected = table["estimand"] == "expected_sample"
+        _same(table.loc[expected, f"coverage_bias_eliminated{which}"], table.loc[expected, f"coverage{which}"])
+        assert table.loc[~expected, f"coverage_bias_eliminated{which}"].isna().all()
+
+    return check
+
+
+def _rounded_mcse(name, atol):
+    """The relative width's MCSEs, from the stored endpoints' second moments: the variance of a difference of
+    two methods' widths is a difference of the endpoints' (co)variances, which keeps about 1e-10 of their
+    size in rounding, so a ratio whose MCSE is exactly 0 (`basic` against `percentile`: equal widths) comes
+    out as about 1e-10 (``atol``: 1e-9 on the ratio's scale, 200 times that for a percentage)."""
+
+    def check(table, ref, cv):
+        np.testing.assert_allclose(table[name].to_numpy(float), ref[name].to_numpy(float), rtol=1e-9, atol=atol)
+
+    return check
+
+
+CHECKS["relative_width_mcse"] = _rounded_mcse("relative_width_mcse", 1e-9)
+CHECKS["relative_precision_mcse"] = _rounded_mcse("relative_precision_mcse", 2e-7)
+CHECKS["coverage_bias_eliminated"] = _bias_eliminated("")
+CHECKS["coverage_bias_eliminated_mcse"] = _bias_eliminated("_mcse")
 CHECKS["coverage_lower95"] = _coverage_interval("lower95")
 CHECKS["coverage_upper95"] = _coverage_interval("upper95")
 

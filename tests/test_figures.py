@@ -104,6 +104,68 @@ def test_plot_options_that_do_not_apply_are_refused(tmp_path, capsys):
     assert (out / "lolly_mean_width.png").stat().st_size > 0
     capsys.readouterr()
     assert main(["plot", str(out), "--scenario", key]) == 2
-    assert "--scenario applies only to --kind lolly" in capsys.readouterr().err
+    assert "--scenario applies only to --kind lolly or zip" in capsys.readouterr().err
     assert main(["plot", str(out), "--measure", "bias"]) == 2
     assert "--measure applies only to --kind nested-loop or lolly" in capsys.readouterr().err
+
+
+def test_the_zip_plot_ranks_intervals_by_their_distance_from_the_truth():
+    from simulation.present.figures import zip_order
+
+    lower = np.array([0.0, 0.4, -0.2, 0.25, 0.3])
+    upper = np.array([0.2, 0.6, 0.6, 0.25, 0.3])
+    distance, centile = zip_order(lower, upper, 0.3)
+    # |0.3 - midpoint| / half-width, written out: misses above 1, covers at most 1; a point interval away
+    # from the truth is infinitely far, one at the truth at 0
+    np.testing.assert_allclose(distance, [2.0, 2.0, 0.25, np.inf, 0.0])
+    assert list(centile) == [50.0, 70.0, 30.0, 90.0, 10.0]  # 100 (rank - 0.5) / 5, ties by index
+    covers = (lower <= 0.3) & (0.3 <= upper)
+    assert (covers == (distance <= 1)).all()
+
+
+def test_plot_zip_draws_every_interval_from_the_replicates_and_refuses_what_it_cannot_draw(tmp_path, capsys):
+    import pyarrow.parquet as pq
+
+    from simulation.models.scenarios import load_study
+    from simulation.study.runner import run_all_ci_scenarios
+
+    out = tmp_path / "r"
+    run_all_ci_scenarios(load_study("smoke")[:2], n_reps=40, n_boot=30, seed=1, n_jobs=1, out=out,
+                         keep_replicates=True, statistics=["spearman", "kendall_b"])  # fmt: skip
+    key = load_study("smoke")[1].key
+    capsys.readouterr()
+    assert main(["plot", str(out), "--kind", "zip", "--scenario", key, "--statistic", "kendall_b"]) == 0
+    assert (out / "zip.png").stat().st_size > 0 and (out / "zip.pdf").stat().st_size > 0
+    from simulation.present.figures import zip_figure
+
+    reps = pq.read_table(out / "replicates.parquet").to_pandas()
+    coverage = pq.read_table(out / "coverage.parquet").to_pandas()
+    fig = zip_figure(reps, coverage, key, "kendall_b")
+    mine = reps[(reps.scenario == key) & (reps.statistic == "kendall_b")]
+    panels = [ax for ax in fig.axes if ax.get_visible() and ax.get_title()]
+    assert len(panels) == mine.method.nunique()
+    for ax in panels:
+        method = ax.get_title().split("\n")[0].replace(" ", "_")
+        ok = mine[(mine.method == method) & (mine.status == "ok")]
+        drawn = sum(len(c.get_segments()) for c in ax.collections)
+        assert drawn == len(ok)  # every ok interval, covering or not
+        truth = coverage[(coverage.scenario == key) & (coverage.statistic == "kendall_b")].rho_true.iloc[0]
+        p = np.mean((ok.ci_lower <= truth) & (truth <= ok.ci_upper))
+        assert f"{p:.3f}" in ax.get_title()
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    for args, message in [
+        (["--scenario", "nowhere"], "`scenario` must be one of the replicate table's 2 scenario keys"),
+        (["--scenario", key, "--statistic", "pearson"], "`statistic` must be one of ['spearman', 'kendall_b']"),
+        (["--scenario", key, "--measure", "bias"], "--measure applies only to --kind nested-loop or lolly"),
+    ]:
+        (out / "zip.png").unlink(missing_ok=True)
+        assert main(["plot", str(out), "--kind", "zip", *args]) == 2
+        assert message in capsys.readouterr().err
+        assert not (out / "zip.png").exists()
+    (out / "replicates.parquet").unlink()
+    assert main(["plot", str(out), "--kind", "zip", "--scenario", key]) == 2
+    assert "holds no replicates.parquet" in capsys.readouterr().err
+    assert main(["plot", str(out), "--statistic", "spearman"]) == 2
+    assert "--statistic applies only to --kind zip" in capsys.readouterr().err

@@ -26,7 +26,7 @@ from simulation.infra.storage import write_text
 from simulation.models.generators import load_values
 from simulation.models.scenarios import load_study, study_aims, study_statistics
 from simulation.present.ademp import ademp_html
-from simulation.present.figures import plot_all, plot_lolly, plot_nested_loop, plot_power
+from simulation.present.figures import plot_all, plot_lolly, plot_nested_loop, plot_power, plot_zip
 from simulation.present.report import label_statistics, label_tests, markdown_table, method_overview, summary_markdown
 from simulation.study.columns import TOOLKIT_STUDY, in_order
 from simulation.study.plan import (  # noqa: F401 - PRECISION_TIERS, plain_reps: re-exported, their home was here
@@ -41,6 +41,7 @@ from simulation.study.plan import (  # noqa: F401 - PRECISION_TIERS, plain_reps:
 from simulation.study.replay import replay as replay_one
 from simulation.study.runner import (
     COVERAGE_FILE,
+    REPLICATES_FILE,
     REPORT_FILE,
     REPORT_HTML,
     TARGET_MARGIN,
@@ -99,7 +100,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     elapsed = time.perf_counter() - t0
     written = [out / COVERAGE_FILE, out / "summary.md", out / REPORT_FILE]
     if args.replicates:
-        written.append(out / "replicates.parquet")
+        written.append(out / REPLICATES_FILE)
     figures = _timed(lambda: [] if args.no_plots else plot_all(result.coverage, out, n_jobs=opts["n_jobs"]))
     written.append(_write_report_html(out, result.provenance, figures[0]))
     print(method_overview(label_statistics(result.coverage)).to_string(index=False))
@@ -134,6 +135,7 @@ def _run_study(args: argparse.Namespace, settings: Settings, scenarios, name: st
         scenarios,
         **opts,
         methods=args.methods,
+        reference_method=args.reference_method,
         statistics=args.statistic or study_statistics(name),
         out=out,
         aims=study_aims(args.study),
@@ -179,10 +181,20 @@ def _coverage_of(folder: str) -> tuple[pd.DataFrame, dict]:
 def plot(args: argparse.Namespace, settings: Settings) -> int:
     """``plot``: redraw the figures of a results folder."""
     coverage, _ = _coverage_of(args.results)
-    if args.scenario is not None and args.kind != "lolly":
-        raise RunError(f"--scenario applies only to --kind lolly, not {args.kind}")
-    if args.kind == "standard" and args.measure != "coverage":
-        raise RunError("--measure applies only to --kind nested-loop or lolly (the standard figures are fixed)")
+    if args.scenario is not None and args.kind not in ("lolly", "zip"):
+        raise RunError(f"--scenario applies only to --kind lolly or zip, not {args.kind}")
+    if args.statistic is not None and args.kind != "zip":
+        raise RunError(f"--statistic applies only to --kind zip, not {args.kind}")
+    if args.kind in ("standard", "zip") and args.measure != "coverage":
+        raise RunError(f"--measure applies only to --kind nested-loop or lolly (the {args.kind} figures are fixed)")
+    if args.kind == "zip":  # an unknown scenario or statistic: ValueError, nothing written
+        path = Path(args.results) / REPLICATES_FILE
+        if not path.is_file():
+            raise RunError(f"`{args.results}` holds no {REPLICATES_FILE}: a zip plot draws every interval, which a run "
+                           "keeps with --replicates (rerun with it, or with --resume --replicates)")  # fmt: skip
+        for written in plot_zip(pq.read_table(path).to_pandas(), coverage, args.results, args.scenario, args.statistic):
+            print(written)
+        return 0
     if args.kind != "standard":  # an unknown measure or scenario: ValueError, nothing written
         draw = plot_nested_loop if args.kind == "nested-loop" else plot_lolly
         extra = {} if args.kind == "nested-loop" else {"scenario": args.scenario}

@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_run_arguments(run)
     run.add_argument("--methods", type=_method_list, help="comma-separated interval methods (default: all)")
+    run.add_argument("--reference-method", default="percentile", metavar="METHOD",
+                     help="the interval method the relative widths and precisions compare with (default: percentile)")
     run.add_argument(
         "--statistic", type=_statistic_list, default=None,
         help="comma-separated statistics: spearman (default; tie_sweep: spearman,kendall_b), kendall_b, pearson, "
@@ -394,14 +396,17 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")
         if name == "plot":
-            p.add_argument("--kind", choices=("standard", "nested-loop", "lolly"), default="standard",
+            p.add_argument("--kind", choices=("standard", "nested-loop", "lolly", "zip"), default="standard",
                            help="standard: the run's figures (coverage, endpoints, widths); nested-loop: every "
                            "scenario on one axis in nested-loop order, the factors drawn below; lolly: one "
-                           "scenario's methods with Monte Carlo intervals (default standard)")
+                           "scenario's methods with Monte Carlo intervals; zip: one scenario's every interval, "
+                           "ranked, from replicates.parquet (run --replicates) (default standard)")
             p.add_argument("--measure", default="coverage",
                            help="the measure of a nested-loop or lolly plot: a column of coverage.parquet with its "
                            "MCSE beside it (coverage, bias, empirical_se, mean_width, ...; default coverage)")
-            p.add_argument("--scenario", help="the scenario key of a lolly plot (needed when there are several)")
+            p.add_argument("--scenario", help="the scenario key of a lolly or zip plot (needed when there are "
+                           "several)")
+            p.add_argument("--statistic", help="the statistic of a zip plot (default: the scenario's first)")
 
     return parser
 

@@ -446,6 +446,117 @@ def lolly_figure(coverage: pd.DataFrame, measure: str = "coverage", scenario: st
     return fig
 
 
+# --------------------------------------------------------------------------
+# Zip plot (Morris, White & Crowther 2019)
+# --------------------------------------------------------------------------
+#: Colours of a zip plot's intervals: covering, and missing the truth (Okabe & Ito).
+ZIP_COLOURS = ("#0072B2", "#D55E00")
+
+
+def zip_order(lower: np.ndarray, upper: np.ndarray, truth: float) -> tuple[np.ndarray, np.ndarray]:
+    """The ranking of a zip plot: each interval's ``|truth - midpoint| / half-width`` (``|z| / z_(1-a/2)`` for a
+    Wald interval, and at most 1 exactly when the interval covers) and its fractional centile in [0, 100]
+    (``100 (rank - 0.5) / m``, ties by index), so the covering intervals lie below the missing ones."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        distance = np.abs(truth - (lower + upper) / 2) / ((upper - lower) / 2)
+    distance = np.where(np.isnan(distance), np.where(lower == upper, np.where(lower == truth, 0.0, np.inf), np.inf),
+                        distance)  # fmt: skip
+    order = np.argsort(distance, kind="stable")
+    centile = np.empty(len(distance))
+    centile[order] = 100 * (np.arange(len(distance)) + 0.5) / max(len(distance), 1)
+    return distance, centile
+
+
+def zip_figure(replicates: pd.DataFrame, coverage: pd.DataFrame, scenario: str | None = None,
+               statistic: str | None = None):  # fmt: skip
+    """A zip plot of one scenario under one statistic (Morris, White & Crowther 2019, *Statistics in Medicine*
+    38:2074, Fig. 4): one panel per method, every ok interval of the bootstrapped datasets as a horizontal
+    line at the fractional centile of its distance from the truth (:func:`zip_order`), blue where it covers
+    and vermilion where it misses, the truth as a vertical line, and the coverage over these datasets with its
+    95% Monte Carlo interval (Wilson) as horizontal lines: the covering intervals reach the coverage line.
+    ``replicates``: ``replicates.parquet`` (``run --replicates``); ``coverage``: the truth of each row."""
+    import matplotlib  # deferred: matplotlib loads only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
+    from scipy.stats import binomtest  # deferred: loads only when a zip plot is drawn
+
+    keys = list(pd.unique(replicates["scenario"]))
+    if scenario is None and len(keys) == 1:
+        scenario = keys[0]
+    if scenario not in keys:
+        shown = ", ".join(keys[:5]) + (", ..." if len(keys) > 5 else "")
+        raise ValueError(f"`scenario` must be one of the replicate table's {len(keys)} scenario keys ({shown}), "
+                         f"got {scenario!r}")  # fmt: skip
+    part = replicates[replicates["scenario"] == scenario]
+    statistics = list(pd.unique(part["statistic"]))
+    statistic = statistics[0] if statistic is None else statistic
+    if statistic not in statistics:
+        raise ValueError(f"`statistic` must be one of {statistics} (the scenario's), got {statistic!r}")
+    part = part[part["statistic"] == statistic]
+    row = coverage[(coverage["scenario"] == scenario) & (coverage["statistic"] == statistic)]
+    truth = float(row["rho_true"].iloc[0])
+    level = float(row["confidence_level"].iloc[0])
+    methods = list(pd.unique(part["method"]))
+    ncols = min(len(methods), 4)
+    nrows = -(-len(methods) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, squeeze=False, sharey=True, layout="constrained",
+                             figsize=(1.75 * ncols, 1.9 * nrows + 0.5))  # fmt: skip
+    for ax, method in zip(axes.flat, methods, strict=False):
+        g = part[(part["method"] == method) & (part["status"] == "ok")]
+        lower, upper = g["ci_lower"].to_numpy(float), g["ci_upper"].to_numpy(float)
+        distance, centile = zip_order(lower, upper, truth)
+        covers = (lower <= truth) & (truth <= upper)
+        for hit, colour in ((True, ZIP_COLOURS[0]), (False, ZIP_COLOURS[1])):
+            mask = covers == hit
+            ax.hlines(centile[mask], lower[mask], upper[mask], color=colour, lw=0.5)
+        m = len(g)
+        p = covers.mean() if m else np.nan
+        wilson = binomtest(int(covers.sum()), m).proportion_ci(0.95, method="wilson") if m else None
+        w_lo, w_hi = (wilson.low, wilson.high) if wilson is not None else (np.nan, np.nan)
+        ax.axvline(truth, color="0.2", lw=0.8)
+        ax.axhline(100 * level, color="0.2", ls=":", lw=0.8)
+        for edge in (w_lo, w_hi):
+            ax.axhline(100 * float(edge), color="#009E73", ls="--", lw=0.8)
+        mcse = np.sqrt(p * (1 - p) / m) if m else np.nan
+        ax.set_title(f"{method.replace('_', ' ')}\n{p:.3f} (MCSE {mcse:.3f}), m = {m}", fontsize=6)
+        ax.set_ylim(0, 100)
+        ax.tick_params(labelsize=6)
+    for ax in list(axes.flat)[len(methods):]:
+        ax.set_visible(False)
+    fig.supxlabel(f"{STATISTIC_LABELS.get(statistic, statistic)}: the intervals (the truth {truth:.3f} as a line)",
+                  fontsize=7)  # fmt: skip
+    fig.supylabel("fractional centile of |truth - midpoint| / half-width", fontsize=7)
+    fig.suptitle(f"{scenario}: {ZIP_LEGEND}", fontsize=6)
+    return fig
+
+
+#: The zip plot's legend in words (its colours and lines).
+ZIP_LEGEND = "blue covers, vermilion misses; dotted: nominal level; dashed: Wilson 95% interval of the coverage"
+
+
+def plot_zip(
+    replicates: pd.DataFrame, coverage: pd.DataFrame, out: str | os.PathLike[str], scenario: str | None = None,
+    statistic: str | None = None,
+) -> list[Path]:
+    """Draw the zip plot of ``scenario`` under ``statistic`` (:func:`zip_figure`) into ``out``: ``zip.png`` and
+    ``.pdf``."""
+    fig = zip_figure(replicates, coverage, scenario, statistic)  # checks the arguments before anything is written
+    return _write_figure(fig, out, "zip")
+
+
+def _write_figure(fig, out: str | os.PathLike[str], stem: str) -> list[Path]:
+    """``fig`` written (atomically) as ``<out>/<stem>.png`` and ``.pdf``, then closed."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for fmt, data in _figure_bytes(fig).items():
+        path = out / f"{stem}.{fmt}"
+        atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
+        written.append(path)
+    return written
+
+
 BUILDERS: dict[str, Callable[[pd.DataFrame], Any]] = {
     "coverage": coverage_figure,
     "endpoints": endpoints_figure,
@@ -536,18 +647,8 @@ def plot_lolly(
 ) -> list[Path]:
     """Draw the lolly plot of ``measure`` in ``scenario`` (:func:`lolly_figure`) into ``out``:
     ``lolly_<measure>.png`` and ``.pdf``."""
-    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
-
     fig = lolly_figure(coverage, measure, scenario)  # checks the arguments before anything is written
-    rendered = _figure_bytes(fig)
-    plt.close(fig)
-    out = Path(out)
-    written = []
-    for fmt, data in rendered.items():
-        path = out / f"lolly_{measure}.{fmt}"
-        atomic_write(path, lambda tmp, data=data: tmp.write_bytes(data))
-        written.append(path)
-    return written
+    return _write_figure(fig, out, f"lolly_{measure}")
 
 
 def plot_power(

@@ -111,6 +111,8 @@ class Statistic:
     #: Whether the generators' calibration aims at this statistic's expected sample value (Spearman's): its
     #: truth and a scenario's calibration then measure the same mean, which checks a cached pair.
     calibrated: bool = False
+    #: ``(method, estimate, extra, n) -> (se, scale)``: a built-in's model SE (see :meth:`model_se`).
+    model_se_of: Callable[..., tuple[np.ndarray, str]] | None = None
 
     @property
     def bounds(self) -> tuple[float, float]:
@@ -149,6 +151,19 @@ class Statistic:
             return None
         value = self.user.truth(scenario)
         return None if value is None else float(value)
+
+    def model_se(self, method: str, estimate: np.ndarray, extra: np.ndarray | None, n: int) -> tuple[np.ndarray, str]:
+        """The model SE of asymptotic interval ``method`` for each dataset, and its scale.
+
+        The SE the interval is built from (Morris, White & Crowther 2019, *Stat. Med.* 38:2074, section 5.2,
+        "model SE"): on Fisher's z scale (``scale == "fisher_z"``, the SE of ``atanh(estimate)``) for a
+        ``fisher_z_*`` method, on the estimate's own scale (``"estimate"``) for a Wald interval.  ``extra``:
+        what :attr:`cheap_rows` returns beside the estimate (Kendall's ASE, a user statistic's SE).
+        """
+        estimate = np.asarray(estimate, dtype=np.float64)
+        if self.user is not None:
+            return _user_model_se(self.user, method, estimate, extra, n)
+        return self.model_se_of(method, estimate, extra, n)
 
     def permutation_rows(self, inputs: tuple[np.ndarray, ...], keys: np.ndarray, n_perm: int) -> np.ndarray:
         """The statistic under ``n_perm`` random re-pairings of x and y per row, both variables' ties kept:
@@ -359,6 +374,33 @@ def _spearman_cheap_rows(inputs):
     return rho, se, None
 
 
+def _spearman_model_se(method, estimate, extra, n):
+    """``sqrt(variance(r_s, n))`` of the Fisher-z variance the method names (:data:`FISHER_Z_VARIANCES`)."""
+    return np.sqrt(FISHER_Z_VARIANCES[method.removeprefix("fisher_z_")](estimate, float(n))), "fisher_z"
+
+
+def _kendall_model_se(method, tau, ase, n):
+    """Fieller's ``sqrt(0.437 / (n - 4))`` and ``ASE / (1 - tau^2)`` on z's scale, the ASE on tau-b's
+    (:func:`simulation.statistics.kendall.fisher_z_ci`, :func:`simulation.statistics.kendall.ase_ci`)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "fisher_z_fieller":
+            return np.full(tau.shape, math.sqrt(kendall.FHP_KENDALL / (n - 4))), "fisher_z"
+        if method == "fisher_z_ase":
+            return np.asarray(ase, np.float64) / (1 - tau * tau), "fisher_z"
+    return np.asarray(ase, np.float64), "estimate"
+
+
+def _user_model_se(parts, method, t, se, n):
+    """The SE each of :func:`_user_asymptotic_ci`'s intervals is built from."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if method == "wald_se":
+            return np.asarray(se, np.float64), "estimate"
+        if method == "fisher_z_se":
+            return np.asarray(se, np.float64) / (1 - t * t), "fisher_z"
+        variance = parts.z_variances[method.removeprefix("fisher_z_")](t, n)
+        return np.sqrt(np.broadcast_to(np.asarray(variance, np.float64), t.shape)), "fisher_z"
+
+
 def _spearman_asymptotic_ci(method, estimate, extra, n, confidence_level):
     return fisher_z_ci(estimate, n, confidence_level=confidence_level, variance=method.removeprefix("fisher_z_"))
 
@@ -391,6 +433,7 @@ SPEARMAN = Statistic(
     truth_of=_spearman_truth,
     permutation_of=_spearman_permutation_rows,
     calibrated=True,
+    model_se_of=_spearman_model_se,
 )
 KENDALL_B = Statistic(
     name="kendall_b",
@@ -409,6 +452,7 @@ KENDALL_B = Statistic(
     control_variance=(kendall.FHP_KENDALL, 4.0),
     truth_of=_kendall_truth,
     permutation_of=kendall.permutation_null_rows,
+    model_se_of=_kendall_model_se,
 )
 
 

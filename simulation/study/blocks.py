@@ -28,6 +28,7 @@ from collections.abc import Sequence
 import numba
 import numpy as np
 import pandas as pd
+from scipy.special import ndtri
 
 from simulation.engine.intervals import (
     BOOTSTRAP_METHODS,
@@ -71,9 +72,19 @@ ALL_METHODS = (*BOOTSTRAP_METHODS, *ASYMPTOTIC_METHODS)
 #: Stream indices under a scenario's root: datasets, resamples, (2: power), cheap phase.
 STREAM_DATA, STREAM_RESAMPLES, STREAM_CHEAP = 0, 1, 3
 #: Columns of the moments: controls (a bootstrap block's followed by its exact resample controls, a
-#: cheap unit's by its exact mixing control), then 4 stored measures per bootstrap (asymptotic) method.
-BOOT_DIM = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
-CHEAP_DIM = CHEAP_CONTROLS + 4 * len(ASYMPTOTIC_METHODS)
+#: cheap unit's by its exact mixing control), then 4 stored measures per bootstrap (asymptotic) method, then
+#: the model SEs' squares (Morris, White & Crowther 2019, Table 6): a bootstrap block's one, the bootstrap
+#: variance ``SD*^2`` (0 where the normal interval failed); a cheap unit's one per asymptotic method (0 where
+#: its interval failed or its SE is not finite), then ``atanh(estimate)`` (0 where ``|estimate| >= 1``).
+BOOT_DIM = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS) + 1
+
+
+def cheap_dim(n_methods: int) -> int:
+    """Columns of a cheap unit's moments for a statistic with ``n_methods`` asymptotic methods."""
+    return CHEAP_CONTROLS + 5 * n_methods + 1
+
+
+CHEAP_DIM = cheap_dim(len(ASYMPTOTIC_METHODS))
 
 #: ``replicates.parquet``'s columns (meanings in :data:`simulation.study.columns.REPLICATES`).
 REPLICATE_COLUMNS = column_names(REPLICATES)
@@ -111,7 +122,9 @@ class Record:
     ``flags`` are further counts, over the datasets with a finite estimate: for bootstrap blocks, per
     bootstrap method the ok intervals that leave the statistic's range (:attr:`Statistic.bounds`), then
     the resamples dropped in all, then the datasets that dropped more than
-    :data:`DROPPED_RESAMPLES_THRESHOLD` of theirs; none for cheap units.
+    :data:`DROPPED_RESAMPLES_THRESHOLD` of theirs; for cheap units, per asymptotic method the datasets with
+    a model SE (its stored square is not 0 by omission), then the datasets with ``|estimate| < 1`` (whose
+    ``atanh`` is stored).
 
     ``parts`` holds the moments of the datasets with a finite estimate: for
     bootstrap blocks :data:`~simulation.study.estimators.CROSSFIT_FOLDS`, over the
@@ -298,7 +311,9 @@ def run_boot_block(
         oks.append(ok)
         outside.append(ok & out_of_range(lower[finite], upper[finite], stat.bounds))
         measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
-    values = np.hstack([controls_x, exact, *measures])
+    normal = BOOTSTRAP_METHODS.index("normal")
+    values = np.hstack([controls_x, exact, *measures, boot_variance(measures[normal], oks[normal],
+                                                                   ctx.confidence_level)[:, None]])  # fmt: skip
     not_ok = ~np.column_stack(oks)
     dropped = (ctx.n_boot - np.asarray(rows.n_boot_valid, dtype=np.int64))[finite]
     flag_counts = np.column_stack(
@@ -323,6 +338,32 @@ def run_boot_block(
         record = record.merge(part)
     replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None
     return record, replicates
+
+
+def boot_variance(normal: np.ndarray, ok: np.ndarray, confidence_level: float) -> np.ndarray:
+    """The bootstrap variance ``SD*^2`` of each dataset from its normal interval's stored measures
+    (``estimate -+ z SD*``, :func:`simulation.engine.intervals.bootstrap_intervals`): ``((upper - lower) / 2z)^2``,
+    0 where the interval failed."""
+    z = float(ndtri(1 - (1 - confidence_level) / 2))
+    return np.where(ok, ((normal[:, 1] - normal[:, 0]) / (2 * z)) ** 2, 0.0)
+
+
+def model_variances(
+    stat: Statistic, method: str, estimate: np.ndarray, extra: np.ndarray | None, n: int, ok: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Squared model SE of asymptotic ``method`` (:meth:`Statistic.model_se`) per dataset, 0 where its interval
+    failed or the SE is not finite (on Fisher's z: ``|estimate| = 1``), and where it is kept."""
+    se, scale = stat.model_se(method, estimate, extra, n)
+    with np.errstate(invalid="ignore"):
+        kept = ok & np.isfinite(se) & ((np.abs(estimate) < 1) if scale == "fisher_z" else True)
+    return np.where(kept, se * se, 0.0), kept
+
+
+def fisher_z_column(estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``atanh(estimate)``, 0 where ``|estimate| >= 1`` (infinite or undefined), and where it is kept."""
+    kept = np.abs(estimate) < 1
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(kept, np.arctanh(np.where(kept, estimate, 0.0)), 0.0), kept
 
 
 def _boot_ledger(reps, finite, rows, stat, outside, dropped, n_boot) -> tuple:
@@ -372,15 +413,20 @@ def run_cheap_unit(
                              f"it holds {start.n_reps}")  # fmt: skip
     blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)][skip:]
     sizes = sizes[skip:]
-    measures = []
+    measures, variances, kept = [], [], []
     n_methods = len(stat.asymptotic_methods)
     bad = None  # (finite datasets, methods): interval not ok (never for Spearman's Fisher z)
     if stat is SPEARMAN:
         rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
         finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
+        extra = None
         for name in FISHER_Z_VARIANCES:
             lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
-            measures.append(interval_measures(lower, upper, np.ones(lower.shape, bool), ctx.truth.value))
+            ok = np.ones(lower.shape, bool)
+            measures.append(interval_measures(lower, upper, ok, ctx.truth.value))
+            v, k = model_variances(stat, f"fisher_z_{name}", rho[finite], None, scenario.n, ok)
+            variances.append(v)
+            kept.append(k)
     else:
         if stat.values:
             # a statistic of the values (Pearson's, a user's): the blocks' datasets drawn whole, on the
@@ -401,11 +447,17 @@ def run_cheap_unit(
             ok = np.isfinite(lower) & np.isfinite(upper)
             oks.append(ok)
             measures.append(interval_measures(lower, upper, ok, ctx.truth.value))
+            v, k = model_variances(stat, method, rho[finite], None if extra is None else extra[finite], scenario.n,
+                                   ok)  # fmt: skip
+            variances.append(v)
+            kept.append(k)
         bad = ~np.column_stack(oks) if oks else np.zeros((int(np.count_nonzero(finite)), 0), bool)
-    values = np.hstack([controls_x, exact[finite][:, None], *measures])
+    z, z_kept = fisher_z_column(rho[finite])
+    values = np.hstack([controls_x, exact[finite][:, None], *measures, *(v[:, None] for v in variances), z[:, None]])
+    counts = np.column_stack([*kept, z_kept]).astype(np.int64)
     # rows of ``values`` are the finite datasets; locate each block's among them
     ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
-    record = empty_record(n_methods, CHEAP_CONTROLS + 4 * n_methods, 1) if start is None else start
+    record = empty_record(n_methods, cheap_dim(n_methods), 1, n_methods + 1) if start is None else start
     first_row = 0
     rep = (first_block + skip) * BLOCK_REPS  # the phase's index of the unit's first new dataset
     for size, end in zip(sizes, ends, strict=True):
@@ -417,7 +469,8 @@ def run_cheap_unit(
         undefined = LEDGER_REASONS.index(STATUS_UNDEFINED_SE)  # an asymptotic interval without a finite SE
         for m in range(n_methods if bad is not None else 0):
             ledger += ledger_entries(reps[ok_rows], bad[first_row:end, m], undefined, m)
-        part = Record(size, n_nan, failed, (Moments.of(values[first_row:end]),), (), tuple(sorted(ledger)))
+        part = Record(size, n_nan, failed, (Moments.of(values[first_row:end]),),
+                      tuple(int(v) for v in counts[first_row:end].sum(axis=0)), tuple(sorted(ledger)))  # fmt: skip
         record = record.merge(part)
         first_row = int(end)
         rep += size

@@ -133,6 +133,50 @@ COVERAGE: tuple[Column, ...] = (
     Column("bias_mcse", "Monte Carlo standard error of `bias`: sqrt(SE^2 / N + `rho_true_mcse`^2)", _SCALE),
     Column("empirical_se", "SD of the estimate over the cheap phase's datasets", _SCALE),
     Column("empirical_se_mcse", "Monte Carlo standard error of `empirical_se`: SE / sqrt(2 (N - 1))", _SCALE),
+    Column("model_se_scale", "the scale of the method's model SE: `estimate` (the statistic's own) or `fisher_z` "
+           "(the SE of atanh of the estimate)"),
+    Column("model_se", "the model SE: the root mean square of the SE the method builds its interval from "
+           "(Morris, White & Crowther 2019, Table 6): bootstrap methods the bootstrap SE (the SD of the resampled "
+           "estimates, (upper - lower) / 2z of the `normal` interval) over the bootstrapped datasets; an "
+           "asymptotic method its own SE (a Fisher-z variance's square root, Kendall's ASE, a delta-method SE) "
+           "over the cheap phase, leaving out datasets whose SE is not finite (|estimate| = 1 on Fisher's z)",
+           "scale of `model_se_scale`"),
+    Column("model_se_mcse", "Monte Carlo standard error of `model_se`: sqrt(Var(SE^2) / (4 k ModSE^2))",
+           "scale of `model_se_scale`"),
+    Column("model_se_n_reps", "datasets behind `model_se` (k)", "count"),
+    Column("empirical_se_model_scale", "the empirical SE on the model SE's scale: `empirical_se`, or on Fisher's z "
+           "the SD of atanh(estimate) over the cheap phase's datasets with |estimate| < 1",
+           "scale of `model_se_scale`"),
+    Column("empirical_se_model_scale_mcse", "Monte Carlo standard error of `empirical_se_model_scale`: "
+           "SE / sqrt(2 (N' - 1))", "scale of `model_se_scale`"),
+    Column("relative_error_model_se", "relative error in the model SE, 100 (`model_se` / `empirical_se_model_scale` "
+           "- 1) (Morris et al. 2019, Table 6): positive when the method's SE is too large (intervals too wide), "
+           "negative when too small", "percent"),
+    Column("relative_error_model_se_mcse", "Monte Carlo standard error of `relative_error_model_se`: "
+           "100 (ModSE / EmpSE) sqrt(Var(SE^2) / (4 k ModSE^4) + 1 / (2 (N' - 1)))", "percent"),
+    Column("mse", "mean squared error of the estimate, mean((estimate - `rho_true`)^2), over the cheap phase",
+           "squared scale"),
+    Column("mse_mcse", "Monte Carlo standard error of `mse`: sqrt(Var((estimate - truth)^2) / N + (2 `bias` "
+           "`rho_true_mcse`)^2)", "squared scale"),
+    Column("rmse", "root mean squared error, sqrt(`mse`)", _SCALE),
+    Column("rmse_mcse", "Monte Carlo standard error of `rmse`: `mse_mcse` / (2 `rmse`)", _SCALE),
+    Column("coverage_bias_eliminated", "bias-eliminated coverage, the share of intervals that contain the expected "
+           "estimate (Morris et al. 2019, Table 6): for an `expected_sample` estimand the truth is the expected "
+           "estimate, so it equals `coverage`; NaN for a `population` estimand (the expected estimate is not known "
+           "when the datasets are scored)", _PROP),
+    Column("coverage_bias_eliminated_mcse", "Monte Carlo standard error of `coverage_bias_eliminated`", _PROP),
+    Column("reference_method", "the method `relative_width` and `relative_precision` compare with (`run "
+           "--reference-method`; `percentile` unless named)"),
+    Column("relative_width", "the plain mean width over the reference method's on the same datasets (methods of one "
+           "phase) or on independent ones (a bootstrap and an asymptotic method); NaN where the statistic lacks "
+           "the reference method", "ratio"),
+    Column("relative_width_mcse", "Monte Carlo standard error of `relative_width` by the delta method, with the "
+           "covariance of the two widths on shared datasets", "ratio"),
+    Column("relative_precision", "relative precision of the interval, 100 ((W_ref / W)^2 - 1): Morris et al.'s "
+           "relative precision with the width 2 z SE in place of the SE (the methods of a statistic share one "
+           "estimate, whose own relative precision is 0)", "percent"),
+    Column("relative_precision_mcse", "Monte Carlo standard error of `relative_precision`: 200 (W_ref / W)^2 "
+           "sd(log(W / W_ref))", "percent"),
     Column("n_out_of_range", "bootstrapped datasets whose interval (computed, kept as its formula gives it) "
            "leaves the statistic's range, [-1, 1] for a correlation (0 for asymptotic methods)", "count"),
     Column("n_resamples_dropped", "resamples, over the row's bootstrapped datasets, without a finite statistic "

@@ -160,3 +160,77 @@ def reps_for_coverage_mcse(target: float, coverage: float = 0.95) -> int:
 def reps_for_mean_mcse(target: float, sd: float) -> int:
     """Replicates for an MCSE of ``target`` on a mean whose replicates have SD ``sd``: ``(sd / target)^2``."""
     return math.ceil((sd / target) ** 2)
+
+
+# --------------------------------------------------------------------------
+# Morris et al. (2019) Table 6: the measures beyond coverage, from sums
+# --------------------------------------------------------------------------
+def model_se_measures(mean_v: float, var_v: float, k: int, emp_se: float, n_emp: int) -> dict[str, float]:
+    """Model SE and the relative error in it, with MCSEs (Morris, White & Crowther 2019, Table 6).
+
+    ``mean_v``, ``var_v``: the mean and the sample variance of the squared model SEs ``v_i`` of the ``k``
+    datasets that have one; ``emp_se``: the empirical SE on the same scale, from ``n_emp`` datasets.
+
+    * ``ModSE = sqrt(mean v)``, MCSE ``sqrt(Var(v) / (4 k ModSE^2))``;
+    * relative error ``100 (ModSE / EmpSE - 1)``, MCSE
+      ``100 (ModSE / EmpSE) sqrt(Var(v) / (4 k ModSE^4) + 1 / (2 (n_emp - 1)))``.
+
+    When ``emp_se`` comes from other datasets than the ``v_i`` (the cheap phase's ``N`` for a bootstrap
+    method's ``M``) the two errors are independent and the formula's sum of their squares is exact to
+    first order; on the same datasets it is Morris et al.'s, which ignores their correlation.
+    """
+    nan = math.nan
+    mean = mean_v
+    if not (mean > 0) or k < 2:
+        return {"model_se": math.sqrt(mean) if mean >= 0 else nan, "model_se_mcse": nan,
+                "relative_error_model_se": nan, "relative_error_model_se_mcse": nan}  # fmt: skip
+    model_se = math.sqrt(mean)
+    ratio = model_se / emp_se if emp_se > 0 else nan
+    return {
+        "model_se": model_se,
+        "model_se_mcse": math.sqrt(var_v / (4 * k * mean)),
+        "relative_error_model_se": 100 * (ratio - 1),
+        "relative_error_model_se_mcse": 100 * ratio * math.sqrt(var_v / (4 * k * mean * mean) + 1 / (2 * (n_emp - 1)))
+        if n_emp > 1 else nan,
+    }  # fmt: skip
+
+
+def mse_measures(mean_sq_err: float, var_sq_err: float, n: int, bias: float, truth_mcse: float = 0.0) -> dict:
+    """MSE ``mean((theta_hat - theta)^2)`` and RMSE with MCSEs (Morris et al. 2019, Table 6).
+
+    ``var_sq_err``: the sample variance of ``(theta_hat - theta)^2`` over the ``n`` datasets.  MCSE of the
+    MSE ``sqrt(var_sq_err / n + (2 bias truth_mcse)^2)``: the second term is a measured truth's error
+    (``d MSE / d theta = -2 bias``; 0 for an exact truth); of the RMSE ``MCSE(MSE) / (2 RMSE)`` (delta method).
+    """
+    if n < 2:
+        return {"mse": mean_sq_err if n else math.nan, "mse_mcse": math.nan, "rmse": math.nan, "rmse_mcse": math.nan}
+    mse_mcse = math.sqrt(max(var_sq_err, 0.0) / n + (2 * bias * truth_mcse) ** 2)
+    rmse = math.sqrt(max(mean_sq_err, 0.0))
+    return {"mse": mean_sq_err, "mse_mcse": mse_mcse, "rmse": rmse,
+            "rmse_mcse": mse_mcse / (2 * rmse) if rmse > 0 else math.nan}  # fmt: skip
+
+
+def relative_width(sums: tuple[float, float], k: tuple[int, int], var_log: float) -> dict[str, float]:
+    """A method's mean width relative to a reference method's, with its MCSE (delta method).
+
+    ``sums``: each method's sum of widths over its phase's datasets (0 where its interval failed), ``k`` of
+    them ok, so each mean width is ``W = sum / k``; ``var_log``: the variance of ``log R``, ``R = W / W_ref``,
+    with the ``k`` held fixed: ``n Var(w_i / S - w_ref,i / S_ref)`` over the ``n`` datasets both methods
+    share (their covariance included), or ``n Var(w_i) / S^2 + n_ref Var(w_ref,i) / S_ref^2`` for methods
+    of different phases (independent datasets).  MCSE of ``R``: ``R sqrt(var_log)``.  The relative precision
+    of the intervals, ``100 (R^-2 - 1)``: Morris et al.'s (2019, Table 6) relative precision
+    ``100 ((SE_ref / SE)^2 - 1)`` with a Wald interval's width ``2 z SE`` in place of the SE (every method of a
+    statistic scores the same estimate, so the relative precision of the estimates themselves is 0); MCSE
+    ``200 R^-2 sqrt(var_log)``.
+    """
+    nan = math.nan
+    (s1, s2), (k1, k2) = sums, k
+    if not (s1 > 0 and s2 > 0 and k1 > 0 and k2 > 0 and math.isfinite(var_log)):
+        return {"relative_width": nan, "relative_width_mcse": nan, "relative_precision": nan,
+                "relative_precision_mcse": nan}  # fmt: skip
+    ratio = (s1 / k1) / (s2 / k2)
+    sd_log = math.sqrt(max(var_log, 0.0))
+    precision = ratio**-2
+    return {"relative_width": ratio, "relative_width_mcse": ratio * sd_log,
+            "relative_precision": 100 * (precision - 1), "relative_precision_mcse": 200 * precision * sd_log}
+

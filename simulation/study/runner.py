@@ -101,6 +101,7 @@ from simulation.study.blocks import (
     UnitContext,
     boot_name,
     boot_units,
+    cheap_dim,
     cheap_name,
     cheap_units,
     empty_record,
@@ -110,7 +111,12 @@ from simulation.study.blocks import (
 )
 from simulation.study.columns import COVERAGE, FAILURES, in_order
 from simulation.study.columns import names as column_names
-from simulation.study.estimators import BOOT_CONTROLS, CHEAP_CONTROLS, CROSSFIT_FOLDS, method_performance
+from simulation.study.estimators import (
+    BOOT_CONTROLS,
+    CHEAP_CONTROLS,
+    CROSSFIT_FOLDS,
+    method_performance,
+)
 from simulation.study.metrics import (
     ROW_ALL_FAILED,
     ROW_OUT_OF_RANGE,
@@ -118,6 +124,9 @@ from simulation.study.metrics import (
     ROW_SOME_FAILED,
     ROW_TARGET_NOT_MET,
     add_flag,
+    model_se_measures,
+    mse_measures,
+    relative_width,
     row_status,
     wilson_interval,
 )
@@ -140,10 +149,14 @@ __all__ = [
 #: Version of the on-disk layout (manifest, blocks): 2 = compact blocks and a cheap phase; 3 = exact
 #: controls in both (resample controls in bootstrap blocks, the mixing control in cheap units); 4 = four
 #: cross-fitting folds per bootstrap block (was two halves), twelve indicator controls and eight resample
-#: controls (was four); 5 = flag counts in bootstrap blocks (intervals out of range, dropped resamples).
-FORMAT_VERSION = 5
+#: controls (was four); 5 = flag counts in bootstrap blocks (intervals out of range, dropped resamples); 6 = the
+#: model SEs' squares (a bootstrap block's bootstrap variance; a cheap unit's per asymptotic method, and
+#: ``atanh`` of the estimate) after the measures, and a cheap unit's counts of them.
+FORMAT_VERSION = 6
 #: Version of the control set (:mod:`simulation.study.estimators`): part of a run's identity.
 CONTROLS_VERSION = "jackknife-se+indicators12-ridge+resample-hermite-trig+mixing-u+4-folds-v4"
+#: The method each row's ``relative_width`` and ``relative_precision`` compare with, unless the run names one.
+DEFAULT_REFERENCE_METHOD = "percentile"
 #: Default cap on bootstrapped datasets per scenario for ``target_mcse``.
 DEFAULT_MAX_REPS = 20_000
 #: Rounds of ``target_mcse`` growth at most, and the largest growth of one round.
@@ -537,7 +550,7 @@ def _merged(
         _merge_prefix(store, job.key, boot_names,
                       empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS, BOOT_FLAGS),
                       memo, (job.key, "boot")),
-        _merge_prefix(store, job.key, cheap_names, empty_record(n_asym, CHEAP_CONTROLS + 4 * n_asym, 1),
+        _merge_prefix(store, job.key, cheap_names, empty_record(n_asym, cheap_dim(n_asym), 1, n_asym + 1),
                       memo, (job.key, "cheap")),
     )  # fmt: skip
 
@@ -576,14 +589,17 @@ def scenario_rows(
     calibration: Calibration,
     truth: Truth,
     statistic: str = "spearman",
+    reference_method: str = DEFAULT_REFERENCE_METHOD,
 ) -> list[dict[str, Any]]:
     """One row per method of one scenario (under one statistic) from its merged records (see
-    :mod:`simulation.study.estimators`); ``methods`` are the statistic's."""
+    :mod:`simulation.study.estimators`); ``methods`` are the statistic's; ``reference_method``: the method
+    the relative widths and precisions compare each with."""
     stat = get_statistic(statistic)
     asymptotic = stat.asymptotic_methods
     base = _scenario_row(scenario, calibration, truth, stat.name)
     cheap_controls = cheap.moments.select(np.arange(CHEAP_CONTROLS))
     estimates = _estimate_summary(cheap, truth.value, truth.mcse)
+    table6 = _Table6(stat, boot, cheap, truth, reference_method, estimates, base["estimand"])
     rows = []
     shared: dict = {}  # what the methods' estimates share (see method_performance)
     for method in methods:
@@ -633,6 +649,7 @@ def scenario_rows(
                 "coverage_wilson_upper": float(w_hi),
             }
             | estimates
+            | table6.row(method, perf)
             | {
                 "n_out_of_range": n_out,
                 "n_resamples_dropped": n_dropped,
@@ -641,6 +658,105 @@ def scenario_rows(
             }
         )
     return rows
+
+
+class _Table6:
+    """The measures of Morris, White & Crowther (2019, Table 6) beyond the coverage columns, for one scenario
+    under one statistic, from its merged records (:mod:`simulation.study.metrics` has the formulas)."""
+
+    def __init__(self, stat: Statistic, boot: Record, cheap: Record, truth: Truth, reference: str,
+                 estimates: Mapping[str, float], estimand: str) -> None:  # fmt: skip
+        self.stat, self.boot, self.cheap, self.truth, self.reference = stat, boot, cheap, truth, reference
+        self.estimand = estimand
+        self.phases = {"bootstrap": boot.moments, "cheap": cheap.moments}
+        self.sums = {k: m.mean * m.n for k, m in self.phases.items()}
+        self.cov = {k: m.covariance() for k, m in self.phases.items()}
+        self.estimates = estimates
+        c = cheap.moments
+        theta, n = truth.value, c.n
+        if n:
+            mean_sq = float(c.mean[1] - 2 * theta * c.mean[0] + theta * theta)
+            cv = self.cov["cheap"]
+            var_sq = float(cv[1, 1] - 4 * theta * cv[0, 1] + 4 * theta * theta * cv[0, 0]) if n > 1 else math.nan
+        else:
+            mean_sq = var_sq = math.nan
+        self.mse = mse_measures(mean_sq, var_sq, n, estimates["bias"], truth.mcse)
+        n_asym = len(stat.asymptotic_methods)
+        self.z_column, self.z_n = CHEAP_CONTROLS + 5 * n_asym, cheap.flags[n_asym] if cheap.flags else 0
+        self.z_se = math.sqrt(self._mean_var("cheap", self.z_column, self.z_n)[1])
+
+    def _mean_var(self, phase: str, column: int, k: int) -> tuple[float, float]:
+        """Mean and sample variance of a column over the ``k`` datasets where it is not 0 by omission (it is 0
+        on the others): ``sum / k`` and ``(m2 + n mean^2 (1 - n / k)) / (k - 1)`` from the phase's centred
+        ``m2``, so that a column without omissions gets its variance with no cancellation."""
+        m = self.phases[phase]
+        if k < 1:
+            return math.nan, math.nan
+        mean_all = float(m.mean[column])
+        mean = m.n * mean_all / k
+        if k < 2:
+            return mean, math.nan
+        return mean, max(float(m.m2[column, column]) + m.n * mean_all**2 * (1 - m.n / k), 0.0) / (k - 1)
+
+    def _width(self, method: str):
+        """``(phase, width vector, datasets ok)`` of ``method``, or None where the statistic lacks it."""
+        if method in self.stat.bootstrap_methods:
+            phase, first, j, record = "bootstrap", BOOT_CONTROLS, BOOTSTRAP_METHODS.index(method), self.boot
+        elif method in self.stat.asymptotic_methods:
+            phase, first, j = "cheap", CHEAP_CONTROLS, self.stat.asymptotic_methods.index(method)
+            record = self.cheap
+        else:
+            return None
+        a = np.zeros(self.phases[phase].dim)
+        a[first + 4 * j], a[first + 4 * j + 1] = -1.0, 1.0
+        return phase, a, self.phases[phase].n - record.failed[j]
+
+    def row(self, method: str, perf: Mapping[str, Any]) -> dict[str, Any]:
+        nan = math.nan
+        if method in BOOTSTRAP_METHODS:  # the bootstrap SE, from the normal interval's width
+            scale, column = "estimate", BOOT_DIM - 1
+            k = self.boot.moments.n - self.boot.failed[BOOTSTRAP_METHODS.index("normal")]
+            phase = "bootstrap"
+        else:
+            j = self.stat.asymptotic_methods.index(method)
+            scale = "fisher_z" if method.startswith("fisher_z") else "estimate"
+            column, k, phase = CHEAP_CONTROLS + 4 * len(self.stat.asymptotic_methods) + j, self.cheap.flags[j], "cheap"
+        if scale == "fisher_z":
+            emp_se, n_emp = self.z_se, self.z_n
+        else:
+            emp_se, n_emp = self.estimates["empirical_se"], self.cheap.moments.n
+        model = model_se_measures(*self._mean_var(phase, column, k), k, emp_se, n_emp)
+        out = {
+            "model_se_scale": scale,
+            "model_se": model["model_se"],
+            "model_se_mcse": model["model_se_mcse"],
+            "model_se_n_reps": int(k),
+            "empirical_se_model_scale": emp_se,
+            "empirical_se_model_scale_mcse": emp_se / math.sqrt(2 * (n_emp - 1)) if n_emp > 1 else nan,
+            "relative_error_model_se": model["relative_error_model_se"],
+            "relative_error_model_se_mcse": model["relative_error_model_se_mcse"],
+        } | self.mse
+        # the expected estimate is the truth itself for an expected-sample estimand
+        expected = self.estimand == "expected_sample"
+        out["coverage_bias_eliminated"] = perf["coverage"] if expected else nan
+        out["coverage_bias_eliminated_mcse"] = perf["coverage_mcse"] if expected else nan
+        out["reference_method"] = self.reference
+        mine, ref = self._width(method), self._width(self.reference)
+        if mine is None or ref is None:
+            rel = relative_width((nan, nan), (0, 0), nan)
+        else:
+            (p1, a1, k1), (p2, a2, k2) = mine, ref
+            s1, s2 = float(a1 @ self.sums[p1]), float(a2 @ self.sums[p2])
+            n1, n2 = self.phases[p1].n, self.phases[p2].n
+            var_log = nan
+            if s1 > 0 and s2 > 0 and n1 > 1 and n2 > 1:
+                if p1 == p2:  # shared datasets: one variance of the combined width (their covariance in it)
+                    d = a1 / s1 - a2 / s2
+                    var_log = n1 * float(d @ self.cov[p1] @ d)
+                else:
+                    var_log = n1 * float(a1 @ self.cov[p1] @ a1) / s1**2 + n2 * float(a2 @ self.cov[p2] @ a2) / s2**2
+            rel = relative_width((s1, s2), (k1, k2), var_log)
+        return out | rel
 
 
 def _estimate_summary(cheap: Record, rho_true: float, rho_true_mcse: float = 0.0) -> dict[str, float]:
@@ -737,6 +853,16 @@ def _missing_se_note(statistics: Sequence[str], wanted: Sequence[str]) -> str:
         return ""
     return (f"; {', '.join(asked)} need the statistic's standard error, which {', '.join(lacking)} does not "
             "supply: give it one with Statistic.from_numba(..., se=...)")  # fmt: skip
+
+
+def check_reference_method(method: str, statistics: Sequence[str]) -> str:
+    """``method`` if one of ``statistics`` defines it (the method the relative widths compare with); a
+    RunError naming the methods allowed otherwise."""
+    allowed = list(dict.fromkeys(m for stat in statistics for m in statistic_methods(stat)))
+    if not isinstance(method, str) or method not in allowed:
+        raise RunError(f"`reference_method` must be an interval method of the run's statistics, one of {allowed}; "
+                       f"got {method!r}")  # fmt: skip
+    return method
 
 
 def check_methods(methods: Sequence[str] | None) -> tuple[str, ...]:
@@ -1044,6 +1170,8 @@ class RunPlan:
     max_reps: int
     keep_replicates: bool
     scenario_sizes: Mapping[str, tuple[int, int]] | None
+    #: The method the relative widths and precisions compare with.
+    reference_method: str = DEFAULT_REFERENCE_METHOD
 
 
 def plan_run(
@@ -1063,6 +1191,7 @@ def plan_run(
     scenario_sizes: Mapping[str, tuple[int, int]] | None,
     statistics: str | Statistic | Sequence[str | Statistic] | None,
     targets: Mapping[str, float] | Sequence[str] | str | None,
+    reference_method: str = DEFAULT_REFERENCE_METHOD,
 ) -> tuple[RunIdentity, RunPlan]:
     """Check a run's arguments (as :func:`run_all_ci_scenarios` takes them) before anything is computed or
     written: what defines its numbers (:class:`RunIdentity`) and what it computes (:class:`RunPlan`)."""
@@ -1097,6 +1226,7 @@ def plan_run(
         n_reps_cheap = _whole_blocks(math.ceil(n_reps * default_cheap_ratio(identity.n_boot)))
     n_reps, n_reps_cheap = _check_sizes(n_reps, n_reps_cheap, identity.n_boot, identity.control_variates)
     methods_of = check_statistic_methods(methods, identity.statistics)
+    reference_method = check_reference_method(reference_method, identity.statistics)
     small = min(scenarios, key=lambda s: s.n)
     for stat in map(get_statistic, identity.statistics):
         if small.n < stat.min_n:
@@ -1109,7 +1239,7 @@ def plan_run(
         scenarios=tuple(scenarios), jobs=tuple(Job(s, stat) for s in scenarios for stat in identity.statistics),
         n_reps=n_reps, n_reps_cheap=n_reps_cheap, per_scenario=per_scenario, methods_of=methods_of, targets=targets,
         target_mcse=target_mcse, max_reps=max_reps, keep_replicates=check_bool(keep_replicates, "keep_replicates"),
-        scenario_sizes=scenario_sizes,
+        scenario_sizes=scenario_sizes, reference_method=reference_method,
     )  # fmt: skip
     return identity, plan
 
@@ -1174,7 +1304,7 @@ class _Run:
             return self._rows_at[j.key][1]
         boot, cheap = _merged(self.store, j, *self.sizes[j.key], memo=self._merged)
         rows = scenario_rows(j.scenario, boot, cheap, self.identity, self.plan.methods_of[j.statistic],
-                             *self.known[j.key], j.statistic)  # fmt: skip
+                             *self.known[j.key], j.statistic, self.plan.reference_method)  # fmt: skip
         self._rows_at[j.key] = (self.sizes[j.key], rows)
         return rows
 
@@ -1205,6 +1335,7 @@ class _Run:
             "n_reps": plan.n_reps,
             "n_reps_cheap": plan.n_reps_cheap,
             "methods": list(methods),
+            "reference_method": plan.reference_method,
             "target_mcse": plan.target_mcse,
             "targets": plan.targets,
             "max_reps": plan.max_reps,
@@ -1309,6 +1440,7 @@ def run_all_ci_scenarios(
     statistics: str | Statistic | Sequence[str | Statistic] | None = None,
     targets: Mapping[str, float] | Sequence[str] | str | None = None,
     wait_for_lock: float | None = 0.0,
+    reference_method: str = DEFAULT_REFERENCE_METHOD,
 ) -> StudyResult:
     """Run an interval-coverage study: every scenario, both phases, all interval methods.
 
@@ -1396,6 +1528,10 @@ def run_all_ci_scenarios(
         manifest records the source digest): only for a change that cannot alter the numbers; the change
         is recorded in the manifest and the tables' provenance (``code_changes``).  Without it such a
         resume is refused.
+    reference_method : str, default "percentile"
+        The interval method each row's ``relative_width`` and ``relative_precision`` compare with (one of the
+        run's statistics' methods; a row whose statistic lacks it gets NaN there).  It changes no block: a
+        resume with another reference rewrites the tables from the stored blocks.
 
     Returns
     -------
@@ -1412,7 +1548,7 @@ def run_all_ci_scenarios(
         scenarios, n_reps=n_reps, n_boot=n_boot, confidence_level=confidence_level, methods=methods, seed=seed,
         keep_replicates=keep_replicates, target_mcse=target_mcse, max_reps=max_reps, n_reps_cheap=n_reps_cheap,
         control_variates=control_variates, truth_mcse=truth_mcse, scenario_sizes=scenario_sizes,
-        statistics=statistics, targets=targets,
+        statistics=statistics, targets=targets, reference_method=reference_method,
     )  # fmt: skip
     execution = Execution(n_jobs, backend, scheduler, batch_bootstrap, chunk_bytes, progress)
     out_path = Path(out) if out is not None else None
