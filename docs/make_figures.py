@@ -31,7 +31,7 @@ RUNS = [
                                    "default/power/min_detectable.png": "min_detectable.png"}),
     ("analyze example --out analyze", {"analyze/analysis.png": "analysis.png"}),
     ("run my_study.csv --out mine", {"mine/coverage.png": "my_design_coverage.png"}),
-    ("run tie_sweep --n-reps 300 --out tie_sweep", {"tie_sweep/coverage.png": "tie_sweep_coverage.png",
+    ("run tie_sweep --n-reps 300 --out tie_sweep", {"tie_sweep/nested_loop_coverage.png": "tie_sweep_coverage.png",
                                                     "tie_sweep/widths.png": "tie_sweep_widths.png"}),
 ]  # fmt: skip
 

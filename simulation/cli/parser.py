@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("results", help="results folder (holding coverage.parquet)")
         if name == "plot":
             p.add_argument("--kind", choices=("standard", "nested-loop", "lolly", "zip"), default="standard",
-                           help="standard: the run's figures (coverage, endpoints, widths); nested-loop: every "
+                           help="standard: the run's figures (coverage, endpoints, widths, nested_loop_coverage); "
+                           "nested-loop: every "
                            "scenario on one axis in nested-loop order, the factors drawn below; lolly: one "
                            "scenario's methods with Monte Carlo intervals; zip: one scenario's every interval, "
                            "ranked, from replicates.parquet (run --replicates) (default standard)")

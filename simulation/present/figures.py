@@ -50,8 +50,9 @@ TEST_STYLES: dict[str, tuple[str, str, Any]] = {
     "asymptotic": ("#0072B2", "^", ":"),
     "normal_approx": ("#009E73", "D", "-."),
 }
-#: The figures of a coverage study, in drawing order.
-FIGURES = ("coverage", "endpoints", "widths")
+#: The figures of a coverage study, in drawing order: the panels by case, and the nested-loop plot of the
+#: coverage (every scenario on one axis; :func:`nested_loop_figure`).
+FIGURES = ("coverage", "endpoints", "widths", "nested_loop_coverage")
 #: The figures of a power study.
 POWER_FIGURES = ("power_curves", "min_detectable")
 FORMATS = ("png", "pdf")
