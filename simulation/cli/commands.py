@@ -373,6 +373,34 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def solve(args: argparse.Namespace, settings: Settings) -> int:
+    """``solve``: the smallest n that reaches a power under a design's ties."""
+    from simulation.power.solve import solve_n, write_solve  # deferred: loads only for its command
+
+    scenarios = load_study(args.study)
+    keys = [s.key for s in scenarios]
+    if args.scenario is None and len(keys) > 1:
+        raise RunError(f"the study holds {len(keys)} scenarios: name the design with --scenario (one of "
+                       f"{', '.join(keys[:5])}{', ...' if len(keys) > 5 else ''})")  # fmt: skip
+    if args.scenario is not None and args.scenario not in keys:
+        raise RunError(f"--scenario {args.scenario!r} is not in the study; its keys: {', '.join(keys[:5])}"
+                       f"{', ...' if len(keys) > 5 else ''}")  # fmt: skip
+    design = scenarios[0] if args.scenario is None else scenarios[keys.index(args.scenario)]
+    try:
+        n_range = tuple(int(v) for v in args.n_range.split(","))
+    except ValueError:
+        raise RunError(f"--n-range must be two integers lo,hi, got {args.n_range!r}") from None
+    result = solve_n(design, target_power=args.power, statistic=args.statistic, test=args.test, alpha=args.alpha,
+                     alternative=args.alternative, n_range=n_range, reps=args.reps,
+                     seed=settings.SEED if args.seed is None else args.seed)  # fmt: skip
+    out = Path(args.out) if args.out else Path("results", _study_name(args.study), "solve")
+    print(f"design {design.key} (its n = {design.n} is replaced by the search)")
+    print(result.summary())
+    for path in write_solve(result, out):
+        print(f"  {path}")
+    return 0
+
+
 def power(args: argparse.Namespace, settings: Settings) -> int:
     """``power``: power curves and minimum detectable correlations."""
     from simulation.power.curves import PowerSettings, run_power_study  # deferred: power loads only for its command

@@ -251,6 +251,32 @@ def build_parser() -> argparse.ArgumentParser:
         "kendall_b, pearson, or package.module:function",
     )  # fmt: skip
 
+    solve = sub.add_parser(
+        "solve",
+        help="the smallest n at which a test reaches a stated power under a design's ties",
+        description=(
+            "Stochastic root-finding for n: the power of the test at chosen n (growing numbers of datasets), a "
+            "probit GLM in sqrt(n) over the evaluations, the answer with its 95%% interval, and a confirmation run. "
+            "The design is one scenario of a study (its n is replaced by the search; its ties scale with n). "
+            "Writes solve.json, solve_evaluations.parquet and solve.png/pdf under --out (default "
+            "results/<study>/solve)."
+        ),
+    )
+    solve.add_argument("study", help="study name or CSV file holding the design")
+    solve.add_argument("--scenario", help="the design's scenario key (needed when the study holds several)")
+    solve.add_argument("--power", type=_level, default=0.8, help="the target power (0.8)")
+    solve.add_argument("--statistic", default="spearman", help="spearman (default), kendall_b or pearson")
+    solve.add_argument("--test", default="permutation",
+                       help="the test: permutation (default); t_approx (Spearman), normal_approx (Kendall), "
+                       "t_test (Pearson)")  # fmt: skip
+    solve.add_argument("--alpha", type=_level, default=0.05, help="test level (0.05)")
+    solve.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
+    solve.add_argument("--n-range", default="20,400", help="the search range lo,hi (20,400)")
+    solve.add_argument("--reps", type=_positive_int, default=400,
+                       help="datasets per evaluation of the first stage; each refining round doubles them (400)")
+    solve.add_argument("--seed", type=_seed, help="default: SEED")
+    solve.add_argument("--out", help="results folder (default: results/<study>/solve)")
+
     power = sub.add_parser(
         "power",
         help="power curves and the minimum detectable correlation of every scenario",
@@ -468,7 +494,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 #: The commands that read the settings (config.py); the others never execute it.
-NEEDS_SETTINGS = frozenset({"run", "plan", "power", "analyze", "toolkit-study", "plot"})
+NEEDS_SETTINGS = frozenset({"run", "plan", "power", "analyze", "toolkit-study", "plot", "solve"})
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -543,10 +543,10 @@ def plot_zip(
     """Draw the zip plot of ``scenario`` under ``statistic`` (:func:`zip_figure`) into ``out``: ``zip.png`` and
     ``.pdf``."""
     fig = zip_figure(replicates, coverage, scenario, statistic)  # checks the arguments before anything is written
-    return _write_figure(fig, out, "zip")
+    return write_figure(fig, out, "zip")
 
 
-def _write_figure(fig, out: str | os.PathLike[str], stem: str) -> list[Path]:
+def write_figure(fig, out: str | os.PathLike[str], stem: str) -> list[Path]:
     """``fig`` written (atomically) as ``<out>/<stem>.png`` and ``.pdf``, then closed."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -649,7 +649,7 @@ def plot_lolly(
     """Draw the lolly plot of ``measure`` in ``scenario`` (:func:`lolly_figure`) into ``out``:
     ``lolly_<measure>.png`` and ``.pdf``."""
     fig = lolly_figure(coverage, measure, scenario)  # checks the arguments before anything is written
-    return _write_figure(fig, out, f"lolly_{measure}")
+    return write_figure(fig, out, f"lolly_{measure}")
 
 
 def plot_power(

@@ -1,0 +1,440 @@
+"""Solve a design for its sample size: the smallest n whose test reaches a stated power, under the design's ties.
+
+The power of a test at ``n`` is known only by simulation when x is tied, so
+the root of ``power(n) = target`` is found by stochastic root-finding, as
+SimDesign's ``SimSolve`` does (Chalmers 2024, *Psychological Methods*, doi
+10.1037/met0000689): evaluations of the power at chosen ``n`` with growing
+numbers of datasets, a binomial GLM fitted to every evaluation, and the root
+read off the fitted curve with its interval.
+
+The method
+----------
+1. **Bracket.** The power at :data:`BRACKET_POINTS` values of n spread
+   evenly on log n over the search range, ``reps`` datasets each.  A target
+   the range cannot reach (power at the upper end below it, or at the lower
+   end above it, each by more than two MCSEs) is refused with both powers.
+2. **Refine** (:data:`ROUNDS` rounds).  A probit regression of the
+   rejections on ``sqrt(n)`` (binomial GLM with the probit link, fitted by
+   iteratively reweighted least squares; McCullagh & Nelder 1989, *Generalized
+   Linear Models*, 2nd ed., §4.4) over the evaluations near the current root
+   gives the root ``n* = ((Phi^-1(target) - a) / b)^2``.  The model is the
+   power of an asymptotically normal test, ``Phi(delta sqrt(n) - z)`` (Lehmann
+   1999, *Elements of Large-Sample Theory*, §3.3): on the exact power of
+   Pearson's t test (ρ = 0.3, power 0.9) fitted through n = 97, 111, 128 it
+   puts the root at 111.70 where the exact root is 111.69 (a logit in log n:
+   111.01).  The next round
+   evaluates n* and n* times and divided by :data:`SPREAD`, with twice the
+   previous round's datasets (a sequential design that spends the datasets
+   where the root is: the idea of SimSolve's final stage, without its
+   probabilistic bisection).
+3. **Answer.** The last fit, over the evaluations within a factor
+   :data:`WINDOW` of the root (the model need only hold locally), gives
+   ``n*`` and a 95% interval for it by the delta method on
+   ``g = (Phi^-1(target) - a) / b = sqrt(n*)`` (``Var(g) = grad' Sigma grad``, ``Sigma`` the
+   GLM's covariance; the inverse-prediction interval of Finney 1971, *Probit
+   Analysis*, §4.6, in its delta-method form).  Power grows with n, so the
+   answer is the smallest integer at or above ``n*``, with ``P(root <=
+   answer)`` from the same normal approximation.
+4. **Confirm.** A run of :data:`CONFIRM_REPS` fresh datasets at the answer:
+   its power and binomial MCSE.
+
+Every evaluation is on streams of its own (the power curve's, with a seed
+derived from the solve's seed and the evaluation's index), so a solve is a
+pure function of its arguments, and the evaluations are independent (the
+GLM's binomial likelihood holds).  The analytic answer is printed beside it
+where one exists: Fisher's z for Pearson's r (``n = ((z_(1-alpha/2) +
+z_power) / atanh r)^2 + 3``; Cohen 1988, §3.4), and for Spearman's rho the
+smallest n whose t-approximation power (no ties; :func:`asymptotic_power`)
+reaches the target.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import ndtr, ndtri
+
+from simulation.core.validation import check_positive_int
+from simulation.infra.storage import atomic_write
+from simulation.models.generators import tie_counts
+from simulation.models.scenarios import Scenario
+from simulation.power.curves import (
+    PowerSettings,
+    _check_alpha,
+    _check_alternative,
+    asymptotic_power,
+    check_target_power,
+    power_curve,
+)
+from simulation.present.figures import write_figure
+from simulation.statistics.statistic import get_statistic
+
+#: Evaluations of the bracketing stage, evenly spread on log n.
+BRACKET_POINTS = 5
+#: Refining rounds after the bracket.
+ROUNDS = 3
+#: A refining round evaluates the current root and the root times and divided by this factor.
+SPREAD = 1.15
+#: The final fit uses the evaluations within this factor of the root (all, when fewer than 3 distinct n).
+WINDOW = 2.0
+#: Datasets of the confirmation run at the answer.
+CONFIRM_REPS = 4000
+#: Each statistic's tests that a solve can target (the power curves' names).
+SOLVE_TESTS = {"spearman": ("permutation", "t_approx"), "kendall_b": ("permutation", "normal_approx"),
+               "pearson": ("permutation", "t_test")}  # fmt: skip
+
+
+class SolveError(ValueError):
+    """A target the search cannot meet, or arguments it cannot use: the message says which and what is allowed."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SolveResult:
+    """What :func:`solve_n` found.
+
+    ``evaluations``: one row per evaluation (``n``, ``reps``, ``rejections``, ``power``, ``power_mcse``,
+    ``stage``, ``seed``); ``answer``: the smallest n whose fitted power reaches the target; ``root`` and
+    ``root_lower`` / ``root_upper``: the fitted curve's crossing and its 95% interval; ``p_root_at_most_answer``:
+    how sure it is that the true root is at most the answer; ``coefficients`` and ``covariance``: the final
+    GLM (``Phi^-1(power) = a + b sqrt(n)``); ``confirmation``: ``n``, ``reps``, ``power``, ``power_mcse`` at the
+    answer; ``analytic``: the closed-form answer without ties and its name, or None.
+    """
+
+    design: Scenario
+    statistic: str
+    test: str
+    target_power: float
+    alpha: float
+    alternative: str
+    evaluations: pd.DataFrame
+    answer: int
+    root: float
+    root_lower: float
+    root_upper: float
+    p_root_at_most_answer: float
+    coefficients: tuple[float, float]
+    covariance: tuple[tuple[float, float], tuple[float, float]]
+    confirmation: dict
+    analytic: tuple[int, str] | None
+    rho_true: float
+
+    def summary(self) -> str:
+        """The answer in a few lines."""
+        c = self.confirmation
+        lines = [
+            f"{self.statistic} {self.test} test, power {self.target_power:g} at alpha {self.alpha:g} "
+            f"({self.alternative}), true correlation {self.rho_true:.4f} ({self.design.generator}, "
+            f"{_ties(self.design)}):",
+            f"  n = {self.answer} (fitted root {self.root:.1f}, 95% interval {self.root_lower:.1f}-"
+            f"{self.root_upper:.1f}; P(root <= {self.answer}) = {self.p_root_at_most_answer:.2f})",
+            f"  confirmation at n = {c['n']}: power {c['power']:.3f} (MCSE {c['power_mcse']:.3f}, "
+            f"{c['reps']} datasets)",
+            f"  {len(self.evaluations)} evaluations, {int(self.evaluations['reps'].sum())} datasets",
+        ]
+        if self.analytic is not None:
+            lines.append(f"  without ties ({self.analytic[1]}): n = {self.analytic[0]}")
+        return "\n".join(lines)
+
+
+def _ties(s: Scenario) -> str:
+    if not s.tied:
+        return "x untied"
+    if s.template == "all_distinct":
+        return "all x distinct"
+    return f"x in {len(s.counts)} groups, template {s.template}"
+
+
+def design_at(design: Scenario, n: int) -> Scenario:
+    """The design at sample size ``n``: a template's counts for n (the same number of groups), a custom
+    design's counts scaled to n by largest remainders (each group at least 1), everything else kept."""
+    if not design.tied or design.template == "all_distinct":
+        return dataclasses.replace(design, n=n)
+    if design.template != "custom":
+        return dataclasses.replace(design, n=n, counts=None)
+    shares = np.asarray(design.counts, dtype=np.float64) / sum(design.counts)
+    if n < len(shares):
+        raise SolveError(f"n = {n} is fewer than the design's {len(shares)} groups of x")
+    raw = shares * n
+    counts = np.maximum(np.floor(raw).astype(int), 1)
+    for i in np.argsort(-(raw - np.floor(raw)), kind="stable"):
+        if counts.sum() >= n:
+            break
+        counts[i] += 1
+    while counts.sum() > n:  # the minimum of 1 per group overshot: take from the largest
+        counts[np.argmax(counts)] -= 1
+    return dataclasses.replace(design, n=n, counts=tuple(int(c) for c in counts))
+
+
+def fit_probit(sqrt_n: np.ndarray, rejections: np.ndarray, reps: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Maximum-likelihood ``(a, b)`` of ``Phi^-1(p) = a + b sqrt(n)`` for binomial counts, and their covariance
+    (the inverse Fisher information), by iteratively reweighted least squares (McCullagh & Nelder 1989, §4.4:
+    working weights ``m phi(eta)^2 / (p (1 - p))``, working response ``eta + (y / m - p) / phi(eta)``)."""
+    x = np.column_stack([np.ones_like(sqrt_n), sqrt_n])
+    p_obs = (rejections + 0.5) / (reps + 1.0)  # start: the empirical probits, kept off 0 and 1
+    beta = np.linalg.lstsq(x, ndtri(p_obs), rcond=None)[0]
+
+    def weights(eta: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p = np.clip(ndtr(eta), 1e-15, 1 - 1e-15)
+        density = np.exp(-0.5 * eta * eta) / math.sqrt(2 * math.pi)
+        return p, reps * density * density / (p * (1 - p)), density
+
+    for _ in range(100):
+        eta = x @ beta
+        p, w, density = weights(eta)
+        z = eta + (rejections / reps - p) / np.maximum(density, 1e-300)
+        new = np.linalg.solve(x.T @ (w[:, None] * x), x.T @ (w * z))
+        done = np.max(np.abs(new - beta)) < 1e-12
+        beta = new
+        if done:
+            break
+    _, w, _ = weights(x @ beta)
+    return beta, np.linalg.inv(x.T @ (w[:, None] * x))
+
+
+def _root(beta: np.ndarray, cov: np.ndarray, target: float) -> tuple[float, float]:
+    """``g = sqrt(n*)`` where the fitted power is ``target``, and its SE (delta method)."""
+    a, b = beta
+    q = float(ndtri(target))
+    g = (q - a) / b
+    grad = np.array([-1 / b, -(q - a) / b**2])
+    return float(g), float(math.sqrt(max(grad @ cov @ grad, 0.0)))
+
+
+def analytic_n(statistic: str, rho: float, target: float, alpha: float, alternative: str) -> tuple[int, str] | None:
+    """The closed-form n without ties, where one exists (see the module docstring), else None."""
+    tails = 2 if alternative == "two-sided" else 1
+    if statistic == "pearson":
+        z = (stats.norm.isf(alpha / tails) + stats.norm.ppf(target)) / math.atanh(abs(rho))
+        return math.ceil(z * z + 3), "Fisher's z"
+    if statistic == "spearman":
+        sign_rho = rho if alternative != "less" else -abs(rho)
+        for n in range(5, 100_000):
+            if float(asymptotic_power(sign_rho, n, alpha, alternative)) >= target:
+                return n, "t approximation"
+    return None
+
+
+def solve_n(
+    design: Scenario,
+    *,
+    target_power: float = 0.8,
+    statistic: str = "spearman",
+    test: str = "permutation",
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    n_range: Sequence[int] = (20, 400),
+    reps: int = 400,
+    seed: int = 0,
+    confirm_reps: int = CONFIRM_REPS,
+) -> SolveResult:
+    """The smallest n at which ``test`` of ``statistic`` reaches ``target_power`` under ``design``.
+
+    Parameters
+    ----------
+    design : Scenario
+        The data-generating process, its correlation (``rho``, the generator's target Spearman correlation)
+        and its tie structure; its ``n`` is replaced by the search (:func:`design_at` scales the ties).
+    target_power : float
+        In (0, 1).
+    statistic : str
+        ``spearman``, ``kendall_b`` or ``pearson``.
+    test : str
+        One of the statistic's tests (:data:`SOLVE_TESTS`).
+    alpha, alternative
+        The test's level and alternative.
+    n_range : (int, int)
+        The search range, ``lo < hi``, ``lo`` at least 5 and at least the design's number of x groups.
+    reps : int
+        Datasets per evaluation of the bracketing stage; each refining round doubles them.
+    seed : int
+        Every evaluation's streams derive from it: the same arguments give the same answer.
+    confirm_reps : int
+        Datasets of the confirmation run at the answer.
+
+    Returns
+    -------
+    SolveResult
+
+    Raises
+    ------
+    SolveError
+        A bad argument, or a target the range cannot reach (with the power at each end).
+    """
+    target = check_target_power(target_power)
+    alpha = _check_alpha(alpha)
+    _check_alternative(alternative)
+    if statistic not in SOLVE_TESTS:
+        raise SolveError(f"`statistic` must be one of {list(SOLVE_TESTS)}, got {statistic!r}")
+    if test not in SOLVE_TESTS[statistic]:
+        raise SolveError(f"`test` must be one of {list(SOLVE_TESTS[statistic])} for {statistic}, got {test!r}")
+    if design.rho == 0:
+        raise SolveError("a power target needs a correlation: the design's `rho` is 0 (power there is the size)")
+    reps = check_positive_int(reps, "reps", minimum=50)
+    confirm_reps = check_positive_int(confirm_reps, "confirm_reps", minimum=50)
+    lo, hi = _check_range(n_range, design, statistic)
+    stat = get_statistic(statistic)
+    rows: list[dict] = []
+
+    def evaluate(n: int, m: int, stage: str) -> dict:
+        index = len(rows)
+        point_seed = int(np.random.SeedSequence([int(seed), 39, index]).generate_state(1, np.uint32)[0])
+        # a test other than the permutation test needs no permutation null: one permutation (unused)
+        nulls = {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
+        settings = PowerSettings(n_reps=m, grid=(0.0, abs(design.rho)), alpha=alpha, alternative=alternative,
+                                 direction="positive" if design.rho > 0 else "negative", seed=point_seed,
+                                 **nulls)  # fmt: skip
+        curve = power_curve(design_at(design, n), settings, stat)
+        row = curve[(curve["test"] == test)].iloc[-1]  # the grid's last point: |rho|
+        k = int(row["rejections"])
+        out = {"n": n, "reps": m, "rejections": k, "power": k / m, "power_mcse": math.sqrt(k / m * (1 - k / m) / m),
+               "stage": stage, "seed": point_seed, "rho_true": float(row["rho_true"])}  # fmt: skip
+        rows.append(out)
+        return out
+
+    for n in sorted(set(np.unique(np.round(np.exp(np.linspace(math.log(lo), math.log(hi), BRACKET_POINTS)))))):
+        evaluate(int(n), reps, "bracket")
+    first, last = rows[0], rows[-1]
+    if last["power"] + 2 * last["power_mcse"] < target:
+        raise SolveError(f"power {target:g} is not reached in n = {lo}-{hi}: the power at n = {lo} is "
+                         f"{first['power']:.3f}, at n = {hi} {last['power']:.3f} (raise the range's upper end)")
+    if first["power"] - 2 * first["power_mcse"] > target:
+        raise SolveError(f"power {target:g} is already exceeded at the range's lower end: the power at n = {lo} is "
+                         f"{first['power']:.3f}, at n = {hi} {last['power']:.3f} (lower the range's lower end)")
+    m = reps
+    for _ in range(ROUNDS):
+        beta, cov, _ = _fit(rows, target)
+        g, _ = _root(beta, cov, target)
+        centre = min(max(g * g, lo), hi)
+        m *= 2
+        for n in sorted({int(round(min(max(centre * f, lo), hi))) for f in (1 / SPREAD, 1.0, SPREAD)}):
+            evaluate(n, m, "refine")
+    beta, cov, window = _fit(rows, target)
+    g, se = _root(beta, cov, target)
+    z = stats.norm.ppf(0.975)
+    root = g * g
+    answer = min(max(math.ceil(root - 1e-9), lo), hi)
+    confirm = evaluate(answer, confirm_reps, "confirm")
+    evaluations = pd.DataFrame(rows)
+    evaluations["in_fit"] = evaluations.index.isin(window) & (evaluations["stage"] != "confirm")
+    return SolveResult(
+        design=design, statistic=statistic, test=test, target_power=target, alpha=alpha, alternative=alternative,
+        evaluations=evaluations, answer=answer, root=root, root_lower=max(g - z * se, 0.0) ** 2,
+        root_upper=(g + z * se) ** 2,
+        p_root_at_most_answer=float(stats.norm.cdf((math.sqrt(answer) - g) / se)) if se > 0 else float(root <= answer),
+        coefficients=(float(beta[0]), float(beta[1])),
+        covariance=((float(cov[0, 0]), float(cov[0, 1])), (float(cov[1, 0]), float(cov[1, 1]))),
+        confirmation={k: confirm[k] for k in ("n", "reps", "power", "power_mcse")},
+        analytic=analytic_n(statistic, confirm["rho_true"], target, alpha, alternative),
+        rho_true=confirm["rho_true"],
+    )  # fmt: skip
+
+
+def _fit(rows: list[dict], target: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """The GLM over every evaluation, then again over those within :data:`WINDOW` of its root when they
+    hold at least three distinct n (with the indices of the evaluations used)."""
+    table = pd.DataFrame(rows)
+    table = table[table["stage"] != "confirm"]
+    arrays = (np.sqrt(table["n"].to_numpy(float)), table["rejections"].to_numpy(float), table["reps"].to_numpy(float))
+    beta, cov = fit_probit(*arrays)
+    used = list(table.index)
+    if beta[1] <= 0:
+        raise SolveError("the power does not grow with n over the evaluations (the fitted slope is not positive): "
+                         "check the design's correlation and the test's direction")  # fmt: skip
+    g, _ = _root(beta, cov, target)
+    near = (arrays[0] >= g / math.sqrt(WINDOW)) & (arrays[0] <= g * math.sqrt(WINDOW))
+    if np.unique(arrays[0][near]).size >= 3:
+        local_beta, local_cov = fit_probit(*(a[near] for a in arrays))
+        if local_beta[1] > 0:
+            beta, cov, used = local_beta, local_cov, list(table.index[near])
+    return beta, cov, used
+
+
+def _check_range(n_range: Sequence[int], design: Scenario, statistic: str) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in n_range)
+    except (TypeError, ValueError):
+        raise SolveError(f"`n_range` must be two integers (lo, hi), got {n_range!r}") from None
+    smallest = max(5, get_statistic(statistic).min_n, len(design.counts) if design.tied and design.counts else 0)
+    if design.tied and design.template not in ("custom", "all_distinct"):
+        smallest = max(smallest, _template_minimum(design))
+    if not smallest <= lo < hi:
+        raise SolveError(f"`n_range` must be lo < hi with lo >= {smallest} (the design's groups of x and the "
+                         f"statistic allow no fewer), got {lo}-{hi}")  # fmt: skip
+    if hi - lo < 2:
+        raise SolveError(f"`n_range` {lo}-{hi} holds fewer than three values of n")
+    return lo, hi
+
+
+def _template_minimum(design: Scenario) -> int:
+    """The smallest n a template with the design's number of groups accepts."""
+    for n in range(design.k or 2, 10_000):
+        try:
+            tie_counts(n, design.k, design.template)
+            return n
+        except ValueError:
+            continue
+    return 10_000
+
+
+def solve_figure(result: SolveResult):
+    """The fitted power curve with every evaluation as a point (area by its datasets, ±2 MCSE bars), the
+    target, the answer with its 95% interval, and the confirmation run."""
+    import matplotlib  # deferred: matplotlib loads only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
+
+    e = result.evaluations
+    fig, ax = plt.subplots(figsize=(3.35, 2.6), layout="constrained")
+    a, b = result.coefficients
+    grid = np.linspace(e["n"].min(), e["n"].max(), 400)
+    ax.plot(grid, ndtr(a + b * np.sqrt(grid)), color="#0072B2", lw=1, label="fitted (probit in sqrt n)")
+    for stage, colour, marker in (("bracket", "0.5", "o"), ("refine", "#000000", "o"), ("confirm", "#D55E00", "D")):
+        part = e[e["stage"] == stage]
+        ax.errorbar(part["n"], part["power"], yerr=2 * part["power_mcse"], fmt="none", ecolor=colour, lw=0.6)
+        ax.scatter(part["n"], part["power"], s=4 + 16 * part["reps"] / e["reps"].max(), color=colour, marker=marker,
+                   label=stage, zorder=3)  # fmt: skip
+    ax.axhline(result.target_power, color="0.3", ls=":", lw=0.8)
+    ax.axvspan(result.root_lower, result.root_upper, color="#56B4E9", alpha=0.3, lw=0)
+    ax.axvline(result.answer, color="#D55E00", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ticks = sorted({int(v) for v in e.loc[e["stage"] == "bracket", "n"]})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel(f"n (answer {result.answer}; shaded: 95% interval of the root)", fontsize=7)
+    ax.set_ylabel(f"power ({result.test}, alpha {result.alpha:g})", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=6, frameon=False, loc="lower right")
+    ax.set_title(f"{result.statistic}, {result.design.generator}, {_ties(result.design)}", fontsize=7)
+    return fig
+
+
+#: Files a solve writes into its folder.
+SOLVE_EVALUATIONS, SOLVE_JSON = "solve_evaluations.parquet", "solve.json"
+
+
+def write_solve(result: SolveResult, out: str | Path) -> list[Path]:
+    """Write the evaluations (Parquet), the answer (JSON) and the figure (PNG, PDF) into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "design": dataclasses.asdict(result.design) | {"key": result.design.key},
+        "statistic": result.statistic, "test": result.test, "target_power": result.target_power,
+        "alpha": result.alpha, "alternative": result.alternative, "rho_true": result.rho_true,
+        "answer": result.answer, "root": result.root, "root_lower": result.root_lower,
+        "root_upper": result.root_upper, "p_root_at_most_answer": result.p_root_at_most_answer,
+        "model": "probit(power) = a + b sqrt(n)", "coefficients": list(result.coefficients),
+        "covariance": [list(r) for r in result.covariance], "confirmation": result.confirmation,
+        "analytic": None if result.analytic is None else {"n": result.analytic[0], "method": result.analytic[1]},
+    }  # fmt: skip
+    written = [out / SOLVE_EVALUATIONS, out / SOLVE_JSON]
+    atomic_write(written[0], lambda tmp: result.evaluations.to_parquet(tmp, index=False))
+    atomic_write(written[1], lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str) + "\n"))
+    return written + write_figure(solve_figure(result), out, "solve")

@@ -1,0 +1,171 @@
+"""Solving a design for n (simulation.power.solve) against independent references: the exact power of
+Pearson's t test by numerical integration of r's density, and a brute-force grid of a tied design."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+from simulation.cli.parser import main
+from simulation.models.scenarios import Scenario
+from simulation.power.curves import PowerSettings, power_curve
+from simulation.power.solve import SolveError, design_at, fit_probit, solve_n
+
+#: Spearman's rho of the bivariate normal whose Pearson correlation is 0.3 (r = 2 sin(pi rho_s / 6)).
+RHO_S_OF_R03 = 6 / math.pi * math.asin(0.15)
+
+
+def _r_density(r: float, rho: float, n: int) -> float:
+    """The exact density of Pearson's r in bivariate normal samples (Hotelling 1953, JRSS B 15:193, eq. 1.8;
+    Fisher 1915), through the Gauss hypergeometric function."""
+    log_c = math.lgamma(n - 1) - math.lgamma(n - 0.5)
+    return ((n - 2) * math.exp(log_c) * (1 - rho * rho) ** ((n - 1) / 2) * (1 - r * r) ** ((n - 4) / 2)
+            / (math.sqrt(2 * math.pi) * (1 - rho * r) ** (n - 1.5))
+            * special.hyp2f1(0.5, 0.5, n - 0.5, (1 + rho * r) / 2))  # fmt: skip
+
+
+def exact_t_test_power(rho: float, n: int, alpha: float = 0.05) -> float:
+    """P(|r| >= r_c) with r_c the two-sided t test's critical r, by quadrature of the density."""
+    t_c = stats.t.ppf(1 - alpha / 2, n - 2)
+    r_c = t_c / math.sqrt(n - 2 + t_c * t_c)
+    upper = integrate.quad(_r_density, r_c, 1, args=(rho, n), epsabs=1e-13, epsrel=1e-11, limit=200)[0]
+    lower = integrate.quad(_r_density, -1, -r_c, args=(rho, n), epsabs=1e-13, epsrel=1e-11, limit=200)[0]
+    return upper + lower
+
+
+def test_the_exact_power_reference_is_a_density_with_the_right_size():
+    assert integrate.quad(_r_density, -1, 1, args=(0.3, 40))[0] == pytest.approx(1, abs=1e-9)
+    assert exact_t_test_power(0.0, 30) == pytest.approx(0.05, abs=1e-12)
+
+
+def _exact_root(target=0.9, rho=0.3) -> float:
+    """The continuous crossing of the exact power (linear between the integers around it)."""
+    n = 10
+    while exact_t_test_power(rho, n + 1) < target:
+        n += 1
+    lo, hi = exact_t_test_power(rho, n), exact_t_test_power(rho, n + 1)
+    return n + (target - lo) / (hi - lo)
+
+
+def test_pearson_t_test_n_for_power_09_matches_the_exact_root_over_independent_seeds():
+    """Pearson's t test, r = 0.3, alpha 0.05 two-sided, power 0.9, bivariate normal: the exact smallest n is
+    112 (root 111.69; Fisher's z gives 113).  Over 20 seeds the solve's 95% interval must cover the exact root
+    at least 16 times: for an interval that covers 95% of the time, fewer than 16 happens with probability
+    0.016 (binomial).  (Over 200 seeds: 0.955, the roots' mean 111.71 and SD 0.89 against a mean reported SE
+    of 0.90.)"""
+    root = _exact_root()
+    assert 111 < root < 112
+    design = Scenario("plan", "bivariate_normal", 80, rho=RHO_S_OF_R03)
+    covered, answers = 0, []
+    for seed in range(20):
+        result = solve_n(design, target_power=0.9, statistic="pearson", test="t_test", n_range=(20, 400),
+                         seed=500 + seed, confirm_reps=50)  # fmt: skip
+        covered += result.root_lower <= root <= result.root_upper
+        answers.append(result.answer)
+        assert result.rho_true == pytest.approx(0.3, abs=1e-12)
+        assert result.analytic == (113, "Fisher's z")
+    assert covered >= 16, (covered, answers)
+    assert 110 <= np.median(answers) <= 113
+
+
+def test_a_tied_design_agrees_with_a_brute_force_grid():
+    """Spearman's t approximation at a design with x in 4 groups: the solve's root against the crossing of a
+    grid of powers at every n from 22 to 31 (40,000 datasets each, MCSE 0.002), within the two errors
+    combined (3 SDs: false alarm 0.3%)."""
+    design = Scenario("plan", "rank_mixing", 80, k=4, template="even", rho=0.5)
+    result = solve_n(design, target_power=0.8, statistic="spearman", test="t_approx", n_range=(10, 200), seed=3,
+                     confirm_reps=1000)  # fmt: skip
+    powers = {}
+    for n in range(22, 32):
+        settings = PowerSettings(n_reps=40_000, grid=(0.0, 0.5), direction="positive", seed=900 + n, n_perm=1,
+                                 n_perm_tied_y=1)  # fmt: skip
+        curve = power_curve(design_at(design, n), settings, "spearman")
+        powers[n] = float(curve[curve["test"] == "t_approx"]["power"].iloc[-1])
+    below = max(n for n, p in powers.items() if p < 0.8)
+    slope = powers[below + 1] - powers[below]
+    brute = below + (0.8 - powers[below]) / slope
+    brute_se = math.sqrt(2) * math.sqrt(0.8 * 0.2 / 40_000) / slope
+    solve_se = (result.root_upper - result.root_lower) / (2 * 1.96)
+    assert abs(result.root - brute) <= 3 * math.hypot(brute_se, solve_se), (result.root, brute)
+    assert result.answer == math.ceil(result.root - 1e-9)
+
+
+def test_a_custom_design_keeps_its_proportions_at_every_n():
+    design = Scenario("plan", "rank_mixing", 60, template="custom", counts=(24, 18, 10, 5, 3), rho=0.3)
+    assert design_at(design, 60).counts == (24, 18, 10, 5, 3)
+    assert design_at(design, 30).counts == (12, 9, 5, 3, 1)  # 12, 9, 5, 2.5, 1.5: the first half goes up
+    for n in (7, 31, 200):
+        counts = design_at(design, n).counts
+        assert sum(counts) == n and len(counts) == 5 and min(counts) >= 1
+    assert design_at(Scenario("p", "rank_mixing", 80, k=5, template="even", rho=0.3), 40).counts == (8,) * 5
+
+
+def test_the_probit_fit_recovers_known_coefficients():
+    """Binomial counts drawn from probit(p) = -2 + 0.3 sqrt(n): the IRLS fit against SciPy's maximizer of the
+    same likelihood."""
+    from scipy import optimize
+
+    rng = np.random.default_rng(5)
+    n = np.array([20, 40, 80, 120, 200, 300], float)
+    reps = np.full(n.size, 2000.0)
+    k = rng.binomial(2000, stats.norm.cdf(-2 + 0.3 * np.sqrt(n))).astype(float)
+    beta, cov = fit_probit(np.sqrt(n), k, reps)
+
+    def nll(b):
+        p = np.clip(stats.norm.cdf(b[0] + b[1] * np.sqrt(n)), 1e-15, 1 - 1e-15)
+        return -np.sum(k * np.log(p) + (reps - k) * np.log(1 - p))
+
+    ref = optimize.minimize(nll, [0.0, 0.1], method="Nelder-Mead", options={"xatol": 1e-10, "fatol": 1e-12,
+                                                                          "maxiter": 20_000}).x  # fmt: skip
+    np.testing.assert_allclose(beta, ref, atol=1e-5)
+    assert np.all(np.linalg.eigvalsh(cov) > 0)
+
+
+def test_a_solve_is_a_pure_function_of_its_arguments():
+    design = Scenario("plan", "rank_mixing", 80, k=5, template="even", rho=0.4)
+    a = solve_n(design, statistic="spearman", test="t_approx", n_range=(10, 150), seed=8, confirm_reps=100)
+    b = solve_n(design, statistic="spearman", test="t_approx", n_range=(10, 150), seed=8, confirm_reps=100)
+    assert a.evaluations.equals(b.evaluations) and a.answer == b.answer and a.root == b.root
+
+
+def test_targets_the_range_cannot_reach_and_bad_arguments_are_refused():
+    design = Scenario("plan", "rank_mixing", 80, k=5, template="even", rho=0.2)
+    with pytest.raises(SolveError, match=r"power 0.8 is not reached in n = 20-40: the power at n = 20 is .*, at "
+                                         r"n = 40 "):  # fmt: skip
+        solve_n(design, statistic="spearman", test="t_approx", n_range=(20, 40), seed=1)
+    with pytest.raises(SolveError, match=r"already exceeded at the range's lower end"):
+        solve_n(Scenario("plan", "rank_mixing", 80, k=5, template="even", rho=0.8), statistic="spearman",
+                test="t_approx", n_range=(200, 400), seed=1)  # fmt: skip
+    with pytest.raises(SolveError, match=r"`test` must be one of \['permutation', 't_approx'\] for spearman"):
+        solve_n(design, test="wald")
+    with pytest.raises(ValueError, match=r"`target_power` must be a number in \(0, 1\), got 1.2"):
+        solve_n(design, target_power=1.2)
+    with pytest.raises(SolveError, match=r"`n_range` must be lo < hi with lo >= 10"):
+        solve_n(design, n_range=(8, 100))
+    with pytest.raises(SolveError, match=r"a power target needs a correlation"):
+        solve_n(Scenario("plan", "rank_mixing", 80, k=5, template="even", rho=0.0))
+
+
+def test_the_solve_command_writes_the_answer_and_refuses_bad_input(tmp_path, capsys):
+    study = tmp_path / "design.csv"
+    study.write_text("case,generator,n,k,template,counts,rho\nplan,rank_mixing,80,5,even,,0.45\n")
+    out = tmp_path / "s"
+    assert main(["--no-config", "solve", str(study), "--test", "t_approx", "--n-range", "10,150", "--seed", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    record = json.loads((out / "solve.json").read_text())
+    shown = capsys.readouterr().out
+    assert f"n = {record['answer']} (fitted root" in shown
+    assert record["root_lower"] <= record["root"] <= record["root_upper"]
+    assert (out / "solve.png").stat().st_size > 0 and (out / "solve_evaluations.parquet").stat().st_size > 0
+    bad = tmp_path / "bad"
+    for args, message in [(["--n-range", "30"], "`n_range` must be two integers"),
+                          (["--test", "t_test"], "`test` must be one of"),
+                          (["--n-range", "10,20", "--test", "t_approx"], "is not reached in n = 10-20"),
+                          (["--scenario", "nope"], "--scenario 'nope' is not in the study")]:  # fmt: skip
+        assert main(["--no-config", "solve", str(study), "--out", str(bad), *args]) == 2
+        assert message in capsys.readouterr().err
+        assert not bad.exists()
