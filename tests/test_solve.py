@@ -169,3 +169,37 @@ def test_the_solve_command_writes_the_answer_and_refuses_bad_input(tmp_path, cap
         assert main(["--no-config", "solve", str(study), "--out", str(bad), *args]) == 2
         assert message in capsys.readouterr().err
         assert not bad.exists()
+
+
+def test_kendalls_analytic_answer_without_ties_is_noethers():
+    """Without ties, the normal approximation's n against Noether's (1987) condition written out: the
+    smallest n with ``(z_(1-alpha/2) + z_power) sd0(n) <= tau``, ``sd0^2 = 2 (2n + 5) / (9 n (n - 1))`` the
+    exact null variance of tau (Kendall 1970, eq. 4.3); the far tail of a two-sided test adds nothing at
+    this n (below 1e-6), so the two agree exactly.  (Its large-n form ``4 / (9 n)`` gives 87.2.)"""
+    from simulation.power.solve import analytic_n
+
+    design = Scenario("plan", "bivariate_normal", 80, rho=0.3)
+    tau = 0.2
+    n, name = analytic_n("kendall_b", tau, 0.8, 0.05, "two-sided", design)
+    z = stats.norm.isf(0.025) + stats.norm.ppf(0.8)
+    reference = next(m for m in range(5, 1000) if z * math.sqrt(2 * (2 * m + 5) / (9 * m * (m - 1))) <= tau)
+    assert name == "normal approximation, tie-corrected"
+    assert n == reference
+    # ties in x lower the null variance's denominator: a tied design needs more pairs at the same tau-b
+    tied = Scenario("plan", "rank_mixing", 80, k=4, template="even", rho=0.3)
+    assert analytic_n("kendall_b", tau, 0.8, 0.05, "two-sided", tied)[0] > n
+
+
+def test_a_user_statistic_is_solved_through_its_own_permutation_test():
+    from tests.userstats import USER_SPEARMAN
+
+    design = Scenario("plan", "rank_mixing", 80, k=4, template="even", rho=0.5)
+    result = solve_n(design, statistic=USER_SPEARMAN, test="permutation", n_range=(10, 120), reps=100, seed=4,
+                     confirm_reps=400)  # fmt: skip
+    builtin = solve_n(design, statistic="spearman", test="permutation", n_range=(10, 120), reps=100, seed=4,
+                      confirm_reps=400)  # fmt: skip
+    # the same test of the same statistic on other datasets: the roots agree within their errors (3 SDs)
+    se = math.hypot(*((r.root_upper - r.root_lower) / 3.92 for r in (result, builtin)))
+    assert result.statistic == USER_SPEARMAN.name and abs(result.root - builtin.root) <= 3 * se
+    with pytest.raises(SolveError, match=r"`test` must be one of \['permutation'\]"):
+        solve_n(design, statistic=USER_SPEARMAN, test="t_approx")

@@ -265,7 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("study", help="study name or CSV file holding the design")
     solve.add_argument("--scenario", help="the design's scenario key (needed when the study holds several)")
     solve.add_argument("--power", type=_level, default=0.8, help="the target power (0.8)")
-    solve.add_argument("--statistic", default="spearman", help="spearman (default), kendall_b or pearson")
+    solve.add_argument("--statistic", default="spearman",
+                       help="spearman (default), kendall_b, pearson, or your own as package.module:function")
     solve.add_argument("--test", default="permutation",
                        help="the test: permutation (default); t_approx (Spearman), normal_approx (Kendall), "
                        "t_test (Pearson)")  # fmt: skip

@@ -45,7 +45,9 @@ GLM's binomial likelihood holds).  The analytic answer is printed beside it
 where one exists: Fisher's z for Pearson's r (``n = ((z_(1-alpha/2) +
 z_power) / atanh r)^2 + 3``; Cohen 1988, §3.4), and for Spearman's rho the
 smallest n whose t-approximation power (no ties; :func:`asymptotic_power`)
-reaches the target.
+reaches the target; for Kendall's tau-b Noether's (1987, *JASA* 82:645)
+normal approximation with the null variance corrected for x's ties
+(:func:`analytic_n`).
 """
 
 from __future__ import annotations
@@ -71,10 +73,12 @@ from simulation.power.curves import (
     _check_alternative,
     asymptotic_power,
     check_target_power,
+    kendall_asymptotic_power,
     power_curve,
 )
 from simulation.present.figures import write_figure
-from simulation.statistics.statistic import get_statistic
+from simulation.statistics import kendall
+from simulation.statistics.statistic import Statistic, get_statistic
 
 #: Evaluations of the bracketing stage, evenly spread on log n.
 BRACKET_POINTS = 5
@@ -86,7 +90,9 @@ SPREAD = 1.15
 WINDOW = 2.0
 #: Datasets of the confirmation run at the answer.
 CONFIRM_REPS = 4000
-#: Each statistic's tests that a solve can target (the power curves' names).
+#: The built-in statistics' tests that a solve can target (the power curves' names); a user statistic's are
+#: its own (:attr:`~simulation.statistics.statistic.Statistic.tests`: its permutation test, and Student's t
+#: where it declares it).
 SOLVE_TESTS = {"spearman": ("permutation", "t_approx"), "kendall_b": ("permutation", "normal_approx"),
                "pearson": ("permutation", "t_test")}  # fmt: skip
 
@@ -207,9 +213,29 @@ def _root(beta: np.ndarray, cov: np.ndarray, target: float) -> tuple[float, floa
     return float(g), float(math.sqrt(max(grad @ cov @ grad, 0.0)))
 
 
-def analytic_n(statistic: str, rho: float, target: float, alpha: float, alternative: str) -> tuple[int, str] | None:
-    """The closed-form n without ties, where one exists (see the module docstring), else None."""
+def analytic_n(
+    statistic: str, rho: float, target: float, alpha: float, alternative: str, design: Scenario | None = None
+) -> tuple[int, str] | None:
+    """The approximate n without simulation, where one exists (see the module docstring), else None.
+
+    Kendall's tau-b: the smallest n whose power by Noether's (1987) normal approximation
+    (:func:`~simulation.power.curves.kendall_asymptotic_power`) reaches the target, with the null variance
+    corrected for the ties of x at each n (``design``'s, scaled by :func:`design_at`; y untied), at the true
+    tau-b ``rho``."""
     tails = 2 if alternative == "two-sided" else 1
+    if statistic == "kendall_b" and design is not None and not design.model.y_tied:
+        z = stats.norm.isf(alpha / tails)
+        start = max(5, len(design.counts) if design.tied and design.counts else 0)
+        for n in range(start, 100_000):
+            try:
+                counts = design_at(design, n).counts if design.tied and design.counts else (1,) * n
+            except (SolveError, ValueError):
+                continue  # a template that does not reach this n
+            crit = kendall.normal_critical_tau(counts, (1,) * n, alpha, alternative)
+            if kendall_asymptotic_power(abs(rho) if alternative != "less" else -abs(rho), crit, crit / z,
+                                        alternative) >= target:  # fmt: skip
+                return n, "normal approximation, tie-corrected"
+        return None
     if statistic == "pearson":
         z = (stats.norm.isf(alpha / tails) + stats.norm.ppf(target)) / math.atanh(abs(rho))
         return math.ceil(z * z + 3), "Fisher's z"
@@ -225,7 +251,7 @@ def solve_n(
     design: Scenario,
     *,
     target_power: float = 0.8,
-    statistic: str = "spearman",
+    statistic: str | Statistic = "spearman",
     test: str = "permutation",
     alpha: float = 0.05,
     alternative: str = "two-sided",
@@ -243,10 +269,11 @@ def solve_n(
         and its tie structure; its ``n`` is replaced by the search (:func:`design_at` scales the ties).
     target_power : float
         In (0, 1).
-    statistic : str
-        ``spearman``, ``kendall_b`` or ``pearson``.
+    statistic : str or Statistic
+        ``spearman``, ``kendall_b``, ``pearson``, or a user statistic (a :class:`Statistic`, a registered
+        name or ``"package.module:function"``).
     test : str
-        One of the statistic's tests (:data:`SOLVE_TESTS`).
+        One of the statistic's tests (:data:`SOLVE_TESTS`; a user statistic's :attr:`Statistic.tests`).
     alpha, alternative
         The test's level and alternative.
     n_range : (int, int)
@@ -270,16 +297,15 @@ def solve_n(
     target = check_target_power(target_power)
     alpha = _check_alpha(alpha)
     _check_alternative(alternative)
-    if statistic not in SOLVE_TESTS:
-        raise SolveError(f"`statistic` must be one of {list(SOLVE_TESTS)}, got {statistic!r}")
-    if test not in SOLVE_TESTS[statistic]:
-        raise SolveError(f"`test` must be one of {list(SOLVE_TESTS[statistic])} for {statistic}, got {test!r}")
+    stat = get_statistic(statistic)
+    tests = SOLVE_TESTS.get(stat.name, stat.tests)
+    if test not in tests:
+        raise SolveError(f"`test` must be one of {list(tests)} for {stat.name}, got {test!r}")
     if design.rho == 0:
         raise SolveError("a power target needs a correlation: the design's `rho` is 0 (power there is the size)")
     reps = check_positive_int(reps, "reps", minimum=50)
     confirm_reps = check_positive_int(confirm_reps, "confirm_reps", minimum=50)
-    lo, hi = _check_range(n_range, design, statistic)
-    stat = get_statistic(statistic)
+    lo, hi = _check_range(n_range, design, stat)
     rows: list[dict] = []
 
     def evaluate(n: int, m: int, stage: str) -> dict:
@@ -324,14 +350,14 @@ def solve_n(
     evaluations = pd.DataFrame(rows)
     evaluations["in_fit"] = evaluations.index.isin(window) & (evaluations["stage"] != "confirm")
     return SolveResult(
-        design=design, statistic=statistic, test=test, target_power=target, alpha=alpha, alternative=alternative,
+        design=design, statistic=stat.name, test=test, target_power=target, alpha=alpha, alternative=alternative,
         evaluations=evaluations, answer=answer, root=root, root_lower=max(g - z * se, 0.0) ** 2,
         root_upper=(g + z * se) ** 2,
         p_root_at_most_answer=float(stats.norm.cdf((math.sqrt(answer) - g) / se)) if se > 0 else float(root <= answer),
         coefficients=(float(beta[0]), float(beta[1])),
         covariance=((float(cov[0, 0]), float(cov[0, 1])), (float(cov[1, 0]), float(cov[1, 1]))),
         confirmation={k: confirm[k] for k in ("n", "reps", "power", "power_mcse")},
-        analytic=analytic_n(statistic, confirm["rho_true"], target, alpha, alternative),
+        analytic=analytic_n(stat.name, confirm["rho_true"], target, alpha, alternative, design),
         rho_true=confirm["rho_true"],
     )  # fmt: skip
 
@@ -356,12 +382,12 @@ def _fit(rows: list[dict], target: float) -> tuple[np.ndarray, np.ndarray, list[
     return beta, cov, used
 
 
-def _check_range(n_range: Sequence[int], design: Scenario, statistic: str) -> tuple[int, int]:
+def _check_range(n_range: Sequence[int], design: Scenario, stat: Statistic) -> tuple[int, int]:
     try:
         lo, hi = (int(v) for v in n_range)
     except (TypeError, ValueError):
         raise SolveError(f"`n_range` must be two integers (lo, hi), got {n_range!r}") from None
-    smallest = max(5, get_statistic(statistic).min_n, len(design.counts) if design.tied and design.counts else 0)
+    smallest = max(5, stat.min_n, len(design.counts) if design.tied and design.counts else 0)
     if design.tied and design.template not in ("custom", "all_distinct"):
         smallest = max(smallest, _template_minimum(design))
     if not smallest <= lo < hi:
