@@ -161,6 +161,11 @@ def test_the_solve_command_writes_the_answer_and_refuses_bad_input(tmp_path, cap
     assert f"n = {record['answer']} (fitted root" in shown
     assert record["root_lower"] <= record["root"] <= record["root_upper"]
     assert (out / "solve.png").stat().st_size > 0 and (out / "solve_evaluations.parquet").stat().st_size > 0
+    # the same solve into the same folder takes the stored evaluations and gives the same answer
+    assert main(["--no-config", "solve", str(study), "--test", "t_approx", "--n-range", "10,150", "--seed", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    again = capsys.readouterr().out
+    assert "evaluation(s) taken from" in again and json.loads((out / "solve.json").read_text()) == record
     bad = tmp_path / "bad"
     for args, message in [(["--n-range", "30"], "`n_range` must be two integers"),
                           (["--test", "t_test"], "`test` must be one of"),
@@ -203,3 +208,26 @@ def test_a_user_statistic_is_solved_through_its_own_permutation_test():
     assert result.statistic == USER_SPEARMAN.name and abs(result.root - builtin.root) <= 3 * se
     with pytest.raises(SolveError, match=r"`test` must be one of \['permutation'\]"):
         solve_n(design, statistic=USER_SPEARMAN, test="t_approx")
+
+
+def test_a_stopped_solve_resumes_from_its_stored_evaluations(tmp_path, monkeypatch):
+    import pyarrow.parquet as pq
+
+    import simulation.power.solve as solve_module
+
+    design = Scenario("plan", "rank_mixing", 80, k=5, template="even", rho=0.4)
+    store = tmp_path / "evaluations.parquet"
+    args = dict(statistic="spearman", test="t_approx", n_range=(10, 150), seed=8, confirm_reps=100)
+    full = solve_n(design, store=store, **args)
+    # a solve stopped after 7 evaluations: its store holds those (with the arguments in its metadata)
+    table = pq.read_table(store)
+    pq.write_table(table.slice(0, 7), store)
+    calls = []
+    real = solve_module.power_curve
+    monkeypatch.setattr(solve_module, "power_curve", lambda *a, **k: calls.append(1) or real(*a, **k))
+    resumed = solve_n(design, store=store, **args)
+    assert len(calls) == len(full.evaluations) - 7  # only the missing evaluations were computed
+    assert resumed.evaluations.equals(full.evaluations) and resumed.answer == full.answer
+    assert resumed.root == full.root and resumed.root_upper == full.root_upper
+    with pytest.raises(SolveError, match=r"holds the evaluations of a solve with other arguments .*'seed': \(8, 9\)"):
+        solve_n(design, store=store, **(args | {"seed": 9}))

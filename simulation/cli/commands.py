@@ -375,7 +375,7 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
 
 def solve(args: argparse.Namespace, settings: Settings) -> int:
     """``solve``: the smallest n that reaches a power under a design's ties."""
-    from simulation.power.solve import solve_n, write_solve  # deferred: loads only for its command
+    from simulation.power.solve import SOLVE_EVALUATIONS, solve_n, write_solve  # deferred: loads only for its command
 
     scenarios = load_study(args.study)
     keys = [s.key for s in scenarios]
@@ -390,11 +390,15 @@ def solve(args: argparse.Namespace, settings: Settings) -> int:
         n_range = tuple(int(v) for v in args.n_range.split(","))
     except ValueError:
         raise RunError(f"--n-range must be two integers lo,hi, got {args.n_range!r}") from None
+    out = Path(args.out) if args.out else Path("results", _study_name(args.study), "solve")
+    store = out / SOLVE_EVALUATIONS
+    before = len(pq.read_table(store)) if store.is_file() else 0
     result = solve_n(design, target_power=args.power, statistic=args.statistic, test=args.test, alpha=args.alpha,
                      alternative=args.alternative, n_range=n_range, reps=args.reps,
-                     seed=settings.SEED if args.seed is None else args.seed)  # fmt: skip
-    out = Path(args.out) if args.out else Path("results", _study_name(args.study), "solve")
+                     seed=settings.SEED if args.seed is None else args.seed, store=store)  # fmt: skip
     print(f"design {design.key} (its n = {design.n} is replaced by the search)")
+    if before:
+        print(f"{min(before, len(result.evaluations))} evaluation(s) taken from {store}")
     print(result.summary())
     for path in write_solve(result, out):
         print(f"  {path}")

@@ -130,6 +130,8 @@ class SolveResult:
     confirmation: dict
     analytic: tuple[int, str] | None
     rho_true: float
+    #: The solve's arguments, as its stored evaluations record them (see ``store`` of :func:`solve_n`).
+    identity: dict = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
         """The answer in a few lines."""
@@ -259,6 +261,7 @@ def solve_n(
     reps: int = 400,
     seed: int = 0,
     confirm_reps: int = CONFIRM_REPS,
+    store: str | Path | None = None,
 ) -> SolveResult:
     """The smallest n at which ``test`` of ``statistic`` reaches ``target_power`` under ``design``.
 
@@ -284,6 +287,11 @@ def solve_n(
         Every evaluation's streams derive from it: the same arguments give the same answer.
     confirm_reps : int
         Datasets of the confirmation run at the answer.
+    store : path, optional
+        A Parquet file that keeps every evaluation as it is made, with the solve's arguments in its metadata:
+        a solve stopped part-way and started again with the same arguments takes the stored evaluations
+        instead of computing them again (each is a pure function of its index), so it gives the same answer.
+        A file that holds a solve with other arguments is refused.
 
     Returns
     -------
@@ -307,10 +315,19 @@ def solve_n(
     confirm_reps = check_positive_int(confirm_reps, "confirm_reps", minimum=50)
     lo, hi = _check_range(n_range, design, stat)
     rows: list[dict] = []
+    identity = {"design": design.key, "statistic": stat.name, "statistic_digest": stat.digest, "test": test,
+                "target_power": target, "alpha": alpha, "alternative": alternative, "n_range": [lo, hi],
+                "reps": reps, "seed": int(seed), "confirm_reps": confirm_reps, "format": SOLVE_FORMAT}  # fmt: skip
+    stored = _stored(store, identity)
+    keeping = []  # set once the bracket shows the target reachable: a refused solve writes nothing
 
     def evaluate(n: int, m: int, stage: str) -> dict:
         index = len(rows)
         point_seed = int(np.random.SeedSequence([int(seed), 39, index]).generate_state(1, np.uint32)[0])
+        if index < len(stored) and (stored[index]["n"], stored[index]["reps"], stored[index]["seed"]) == (
+                n, m, point_seed):  # fmt: skip
+            rows.append(stored[index])
+            return stored[index]
         # a test other than the permutation test needs no permutation null: one permutation (unused)
         nulls = {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
         settings = PowerSettings(n_reps=m, grid=(0.0, abs(design.rho)), alpha=alpha, alternative=alternative,
@@ -322,6 +339,8 @@ def solve_n(
         out = {"n": n, "reps": m, "rejections": k, "power": k / m, "power_mcse": math.sqrt(k / m * (1 - k / m) / m),
                "stage": stage, "seed": point_seed, "rho_true": float(row["rho_true"])}  # fmt: skip
         rows.append(out)
+        if store is not None and keeping:
+            _keep(store, rows, identity)
         return out
 
     for n in sorted(set(np.unique(np.round(np.exp(np.linspace(math.log(lo), math.log(hi), BRACKET_POINTS)))))):
@@ -333,6 +352,9 @@ def solve_n(
     if first["power"] - 2 * first["power_mcse"] > target:
         raise SolveError(f"power {target:g} is already exceeded at the range's lower end: the power at n = {lo} is "
                          f"{first['power']:.3f}, at n = {hi} {last['power']:.3f} (lower the range's lower end)")
+    if store is not None:
+        keeping.append(True)
+        _keep(store, rows, identity)
     m = reps
     for _ in range(ROUNDS):
         beta, cov, _ = _fit(rows, target)
@@ -358,8 +380,44 @@ def solve_n(
         covariance=((float(cov[0, 0]), float(cov[0, 1])), (float(cov[1, 0]), float(cov[1, 1]))),
         confirmation={k: confirm[k] for k in ("n", "reps", "power", "power_mcse")},
         analytic=analytic_n(stat.name, confirm["rho_true"], target, alpha, alternative, design),
-        rho_true=confirm["rho_true"],
+        rho_true=confirm["rho_true"], identity=identity,
     )  # fmt: skip
+
+
+#: Version of a solve's stored evaluations (part of their identity).
+SOLVE_FORMAT = 1
+_IDENTITY_KEY = b"simulation.solve"
+
+
+def _stored(store: str | Path | None, identity: dict) -> list[dict]:
+    """The evaluations a store holds for a solve with these arguments (none without a store or file)."""
+    if store is None or not Path(store).is_file():
+        return []
+    import pyarrow.parquet as pq  # deferred: only a resumed solve reads its store
+
+    try:
+        table = pq.read_table(store)
+        kept = json.loads((table.schema.metadata or {}).get(_IDENTITY_KEY, b"null"))
+    except Exception as exc:  # pyarrow raises several types for damaged files
+        raise SolveError(f"cannot read the stored evaluations `{store}`: {exc}") from None
+    asked = json.loads(json.dumps(identity))
+    if kept != asked:
+        kept = kept if isinstance(kept, dict) else {}
+        differ = {k: (kept.get(k), v) for k, v in asked.items() if kept.get(k) != v}
+        raise SolveError(f"`{store}` holds the evaluations of a solve with other arguments (stored, asked: {differ}); "
+                         "use another folder, or remove it")  # fmt: skip
+    return [{k: v for k, v in row.items() if k != "in_fit"} for row in table.to_pylist()]
+
+
+def _keep(store: str | Path, rows: list[dict], identity: dict) -> None:
+    """Write every evaluation so far into ``store`` (atomically), the solve's arguments in its metadata."""
+    import pyarrow as pa  # deferred: only a stored solve writes
+    import pyarrow.parquet as pq
+
+    table = pa.Table.from_pylist(rows)
+    table = table.replace_schema_metadata({_IDENTITY_KEY: json.dumps(identity).encode()})
+    Path(store).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(Path(store), lambda tmp: pq.write_table(table, tmp))
 
 
 def _fit(rows: list[dict], target: float) -> tuple[np.ndarray, np.ndarray, list[int]]:
@@ -447,7 +505,11 @@ SOLVE_EVALUATIONS, SOLVE_JSON = "solve_evaluations.parquet", "solve.json"
 
 
 def write_solve(result: SolveResult, out: str | Path) -> list[Path]:
-    """Write the evaluations (Parquet), the answer (JSON) and the figure (PNG, PDF) into ``out``."""
+    """Write the evaluations (Parquet, the solve's arguments in its metadata, so that the same solve into the
+    same folder takes them instead of computing them again), the answer (JSON) and the figure (PNG, PDF)
+    into ``out``."""
+    import pyarrow.parquet as pq  # deferred: written only by the command
+
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     record = {
@@ -461,6 +523,10 @@ def write_solve(result: SolveResult, out: str | Path) -> list[Path]:
         "analytic": None if result.analytic is None else {"n": result.analytic[0], "method": result.analytic[1]},
     }  # fmt: skip
     written = [out / SOLVE_EVALUATIONS, out / SOLVE_JSON]
-    atomic_write(written[0], lambda tmp: result.evaluations.to_parquet(tmp, index=False))
+    import pyarrow as pa  # deferred: written only by the command
+
+    table = pa.Table.from_pandas(result.evaluations, preserve_index=False)
+    table = table.replace_schema_metadata({_IDENTITY_KEY: json.dumps(result.identity).encode()})
+    atomic_write(written[0], lambda tmp: pq.write_table(table, tmp))
     atomic_write(written[1], lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str) + "\n"))
     return written + write_figure(solve_figure(result), out, "solve")
