@@ -60,6 +60,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
@@ -393,8 +395,6 @@ def _stored(store: str | Path | None, identity: dict) -> list[dict]:
     """The evaluations a store holds for a solve with these arguments (none without a store or file)."""
     if store is None or not Path(store).is_file():
         return []
-    import pyarrow.parquet as pq  # deferred: only a resumed solve reads its store
-
     try:
         table = pq.read_table(store)
         kept = json.loads((table.schema.metadata or {}).get(_IDENTITY_KEY, b"null"))
@@ -411,9 +411,6 @@ def _stored(store: str | Path | None, identity: dict) -> list[dict]:
 
 def _keep(store: str | Path, rows: list[dict], identity: dict) -> None:
     """Write every evaluation so far into ``store`` (atomically), the solve's arguments in its metadata."""
-    import pyarrow as pa  # deferred: only a stored solve writes
-    import pyarrow.parquet as pq
-
     table = pa.Table.from_pylist(rows)
     table = table.replace_schema_metadata({_IDENTITY_KEY: json.dumps(identity).encode()})
     Path(store).parent.mkdir(parents=True, exist_ok=True)
@@ -508,7 +505,6 @@ def write_solve(result: SolveResult, out: str | Path) -> list[Path]:
     """Write the evaluations (Parquet, the solve's arguments in its metadata, so that the same solve into the
     same folder takes them instead of computing them again), the answer (JSON) and the figure (PNG, PDF)
     into ``out``."""
-    import pyarrow.parquet as pq  # deferred: written only by the command
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -523,8 +519,6 @@ def write_solve(result: SolveResult, out: str | Path) -> list[Path]:
         "analytic": None if result.analytic is None else {"n": result.analytic[0], "method": result.analytic[1]},
     }  # fmt: skip
     written = [out / SOLVE_EVALUATIONS, out / SOLVE_JSON]
-    import pyarrow as pa  # deferred: written only by the command
-
     table = pa.Table.from_pandas(result.evaluations, preserve_index=False)
     table = table.replace_schema_metadata({_IDENTITY_KEY: json.dumps(result.identity).encode()})
     atomic_write(written[0], lambda tmp: pq.write_table(table, tmp))
