@@ -231,3 +231,32 @@ def test_a_stopped_solve_resumes_from_its_stored_evaluations(tmp_path, monkeypat
     assert resumed.root == full.root and resumed.root_upper == full.root_upper
     with pytest.raises(SolveError, match=r"holds the evaluations of a solve with other arguments .*'seed': \(8, 9\)"):
         solve_n(design, store=store, **(args | {"seed": 9}))
+
+
+def test_a_fitted_root_outside_the_range_is_refused_not_clipped(monkeypatch):
+    """The bracket admits a target within two MCSEs of the range's end; if the fit then puts the root beyond
+    it, the answer would be the range's end, which the search never showed to reach the target: refused."""
+    import simulation.power.solve as solve_module
+
+    real = solve_module._root
+    calls = []
+
+    def beyond(beta, cov, target):
+        g, se = real(beta, cov, target)
+        calls.append(g)
+        return (g, se) if len(calls) <= solve_module.ROUNDS * 2 else (math.sqrt(151.0), se)
+
+    monkeypatch.setattr(solve_module, "_root", beyond)
+    design = Scenario("plan", "rank_mixing", 80, k=5, template="even", rho=0.4)
+    with pytest.raises(SolveError, match=r"the fitted root n = 151.0 lies outside the search range 10-150 \(the "
+                                         r"power at n = 10 is .*widen the range"):  # fmt: skip
+        solve_n(design, statistic="spearman", test="t_approx", n_range=(10, 150), seed=8, confirm_reps=100)
+
+
+def test_an_unknown_reference_method_is_refused_before_anything_is_written(tmp_path, capsys):
+    out = tmp_path / "r"
+    assert main(["--no-config", "run", "smoke", "--n-reps", "20", "--n-boot", "30", "--reference-method", "nope",
+                 "--out", str(out), "--quiet"]) == 2  # fmt: skip
+    err = capsys.readouterr().err
+    assert "`reference_method` must be an interval method of the run's statistics, one of ['percentile'" in err
+    assert "got 'nope'" in err and not out.exists()

@@ -369,7 +369,11 @@ def solve_n(
     g, se = _root(beta, cov, target)
     z = stats.norm.ppf(0.975)
     root = g * g
-    answer = min(max(math.ceil(root - 1e-9), lo), hi)
+    if not lo <= root <= hi:  # the bracket's powers allowed it within their noise; the fit says otherwise
+        raise SolveError(f"the fitted root n = {root:.1f} lies outside the search range {lo}-{hi} (the power at "
+                         f"n = {lo} is {first['power']:.3f}, at n = {hi} {last['power']:.3f}): "
+                         "widen the range")  # fmt: skip
+    answer = math.ceil(root - 1e-9)
     confirm = evaluate(answer, confirm_reps, "confirm")
     evaluations = pd.DataFrame(rows)
     evaluations["in_fit"] = evaluations.index.isin(window) & (evaluations["stage"] != "confirm")

@@ -419,7 +419,6 @@ def run_cheap_unit(
     if stat is SPEARMAN:
         rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
         finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
-        extra = None
         for name in FISHER_Z_VARIANCES:
             lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
             ok = np.ones(lower.shape, bool)
