@@ -25,14 +25,15 @@ pilot,empirical,60,5,even,,0.3,,,,example
 
 #: (command, {figure in the results folder: name under docs/figures})
 RUNS = [
-    ("run --out default", {"default/coverage.png": "coverage.png", "default/endpoints.png": "endpoints.png",
-                           "default/widths.png": "widths.png"}),
+    ("run --out default", {"default/nested_loop_coverage.png": "coverage.png",
+                           "default/endpoints.png": "endpoints.png",
+                           "default/nested_loop_mean_width.png": "widths.png"}),
     ("power --out default/power", {"default/power/power_curves.png": "power_curves.png",
                                    "default/power/min_detectable.png": "min_detectable.png"}),
     ("analyze example --out analyze", {"analyze/analysis.png": "analysis.png"}),
-    ("run my_study.csv --out mine", {"mine/coverage.png": "my_design_coverage.png"}),
+    ("run my_study.csv --out mine", {"mine/nested_loop_coverage.png": "my_design_coverage.png"}),
     ("run tie_sweep --n-reps 300 --out tie_sweep", {"tie_sweep/nested_loop_coverage.png": "tie_sweep_coverage.png",
-                                                    "tie_sweep/widths.png": "tie_sweep_widths.png"}),
+                                                    "tie_sweep/nested_loop_mean_width.png": "tie_sweep_widths.png"}),
 ]  # fmt: skip
 
 

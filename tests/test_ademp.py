@@ -82,7 +82,7 @@ def test_every_run_writes_the_report_and_its_content_in_the_provenance(tmp_path,
     assert report["aims"] == study_aims("smoke")
     assert (out / "report.md").read_text() == ademp_markdown(report)  # the same report, after its JSON round trip
     page = (out / "report.html").read_text()
-    assert page.count("data:image/png;base64,") == 4  # coverage, endpoints, widths, nested_loop_coverage
+    assert page.count("data:image/png;base64,") == 3  # nested_loop_coverage, nested_loop_mean_width, endpoints
     assert report["software"]["reproduce"].startswith("python -m simulation run smoke --n-reps 20 --n-boot 30")
 
 

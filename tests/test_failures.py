@@ -75,3 +75,66 @@ def test_the_ledger_holds_only_the_methods_the_run_asked_for(tmp_path):
     assert (result.failures["method"] == "basic").any()  # basic intervals leave [-1, 1] at n = 12-20
     cells = result.provenance["ademp"]["failures"]["cells_above_rate"]
     assert {c[2] for c in cells} <= {"basic", "fisher_z_fieller"}
+
+
+def _pearson(x, y, axis=-1):
+    xc, yc = x - x.mean(axis=axis, keepdims=True), y - y.mean(axis=axis, keepdims=True)
+    return (xc * yc).sum(axis=axis) / np.sqrt((xc * xc).sum(axis=axis) * (yc * yc).sum(axis=axis))
+
+
+def _bad(y, axis=-1):
+    """Whether a dataset holds a value the statistics below refuse: a y above 1.9 (true of a resample only
+    where it is of its dataset, so a dataset fails or not as a whole)."""
+    return (y > 1.9).any(axis=axis)
+
+
+def _raising(x, y, axis=-1):
+    if _bad(y, axis).any():
+        raise ZeroDivisionError("a value this statistic cannot take")
+    return _pearson(x, y, axis)
+
+
+def _nan_instead(x, y, axis=-1):
+    return np.where(_bad(y, axis), np.nan, _pearson(x, y, axis))
+
+
+def test_a_user_statistic_that_raises_is_a_dataset_in_the_ledger_and_the_run_goes_on(tmp_path):
+    """A user statistic that raises on some datasets: the run finishes, each such dataset is one ledger entry
+    ``statistic_raised`` (method ``estimate``) in both phases, and every number equals a run of the same
+    statistic returning NaN on those datasets instead (whose entries read ``nan_estimate``): the datasets that
+    raised are exactly the ones without an estimate, and the others' values are the batch's, bit for bit."""
+    from simulation.statistics.statistic import Statistic
+    from simulation.study.replay import replay
+
+    study = tmp_path / "study.csv"
+    study.write_text("case,generator,n,k,template,counts,rho\nt,bivariate_normal,15,,all_distinct,,0.5\n")
+    (scenario,) = load_study(study)
+    runs = {}
+    for name, func in (("p_raises", _raising), ("p_nan", _nan_instead)):
+        stat = Statistic.from_callable(func, name=name, truth=lambda s: s.rho)
+        with pytest.warns(UserWarning, match="slower per resample"):
+            runs[name] = run_all_ci_scenarios([scenario], n_reps=60, n_boot=30, seed=5, n_jobs=1, statistics=[stat],
+                                              n_reps_cheap=400, keep_replicates=True, out=tmp_path / name)  # fmt: skip
+    raised, nan = runs["p_raises"], runs["p_nan"]
+    ledger = raised.failures[raised.failures["reason"] == "statistic_raised"]
+    assert set(ledger["phase"]) == {"bootstrap", "cheap"} and (ledger["method"] == "estimate").all()
+    assert 5 <= (ledger["phase"] == "bootstrap").sum() <= 40  # P(max of 15 normals > 1.9) = 0.36
+    other = nan.failures.assign(reason=nan.failures["reason"].replace("nan_estimate", "statistic_raised"))
+    pd.testing.assert_frame_equal(raised.failures.drop(columns="statistic"), other.drop(columns="statistic"))
+    threw = (raised.replicates["status"] == "statistic_raised").to_numpy()
+    assert threw.any() and (nan.replicates["status"][threw] == "nan_estimate").all()
+    # the datasets that raised have no resamples (n_boot_valid 0, no BCa constants); every other value is equal
+    same = ["scenario", "rep", "method", "rho_hat", "ci_lower", "ci_upper"]
+    pd.testing.assert_frame_equal(raised.replicates[same], nan.replicates[same])
+    pd.testing.assert_frame_equal(raised.replicates[~threw].drop(columns="statistic"),
+                                  nan.replicates[~threw].drop(columns="statistic"))  # fmt: skip
+    # replay shows the exception of a dataset that raised
+    rep = int(ledger[ledger["phase"] == "bootstrap"]["replicate"].iloc[0])
+    again = replay(tmp_path / "p_raises", scenario.key, rep, statistic="p_raises", study=study)
+    assert again.error == "ZeroDivisionError: a value this statistic cannot take"
+    assert (again.intervals["status"] == "statistic_raised").all() and (again.data["y"] > 1.9).any()
+    fine = int(raised.replicates.loc[~threw, "rep"].iloc[0])
+    assert replay(tmp_path / "p_raises", scenario.key, fine, statistic="p_raises", study=study).error is None
+    skip = ["statistic", "statistic_label"]
+    pd.testing.assert_frame_equal(raised.coverage.drop(columns=skip, errors="ignore"),
+                                  nan.coverage.drop(columns=skip, errors="ignore"), check_exact=True)  # fmt: skip

@@ -171,13 +171,13 @@ def test_plot_zip_draws_every_interval_from_the_replicates_and_refuses_what_it_c
     assert "--statistic applies only to --kind zip" in capsys.readouterr().err
 
 
-def test_the_standard_figures_include_the_nested_loop_plot_of_the_coverage(tmp_path):
+def test_the_standard_figures_are_the_nested_loop_plots_and_the_endpoints(tmp_path):
     from simulation.models.scenarios import load_study
     from simulation.study.runner import run_all_ci_scenarios
 
     out = tmp_path / "r"
     run_all_ci_scenarios(load_study("smoke")[:3], n_reps=20, n_boot=30, seed=1, n_jobs=1, out=out)
     assert main(["plot", str(out)]) == 0
-    for name in ("coverage", "endpoints", "widths", "nested_loop_coverage"):
+    for name in ("nested_loop_coverage", "nested_loop_mean_width", "endpoints"):
         assert (out / f"{name}.png").stat().st_size > 0 and (out / f"{name}.pdf").stat().st_size > 0
-    assert (out / "report.html").read_text().count('src="data:image/png;base64,') == 4  # all four embedded
+    assert (out / "report.html").read_text().count('src="data:image/png;base64,') == 3  # all three embedded

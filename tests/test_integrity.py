@@ -81,7 +81,7 @@ def test_blocks_left_by_other_settings_are_never_merged(clean, tmp_path):
     n_boot 60 warns that they were written with other settings and computes them again."""
     _, src = clean
     out = _copy(src, tmp_path / "r")
-    for name in ("manifest.json", "coverage.parquet", "summary.md", "calibrations.json", "coverage.png"):
+    for name in ("manifest.json", "coverage.parquet", "summary.md", "calibrations.json", "endpoints.png"):
         (out / name).unlink(missing_ok=True)
     new = {**OPTS, "n_boot": 60}
     with pytest.warns(UserWarning, match=r"stored block\(s\) were written with other settings"):

@@ -134,11 +134,15 @@ def test_run_plot_summary_commands(tmp_path, capsys):
     assert main(["run", "smoke", *SMALL_RUN, "--out", str(out), "--methods", "percentile,bca"]) == 0
     printed = capsys.readouterr().out
     assert "percentile" in printed and "coverage.parquet" in printed
+    for name in ("nested_loop_coverage", "nested_loop_mean_width", "endpoints"):
+        assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.pdf").stat().st_size > 1000
+    assert not (out / "coverage.png").exists()  # the panels by case are drawn on request only
+    (out / "nested_loop_coverage.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert (out / "nested_loop_coverage.png").exists()
+    assert main(["plot", str(out), "--kind", "panels"]) == 0
     for name in ("coverage", "endpoints", "widths"):
         assert (out / f"{name}.png").stat().st_size > 1000 and (out / f"{name}.pdf").stat().st_size > 1000
-    (out / "coverage.png").unlink()
-    assert main(["plot", str(out)]) == 0
-    assert (out / "coverage.png").exists()
     assert main(["summary", str(out)]) == 0
     assert "# Coverage study: smoke" in capsys.readouterr().out
 

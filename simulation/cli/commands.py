@@ -26,7 +26,7 @@ from simulation.infra.storage import write_text
 from simulation.models.generators import load_values
 from simulation.models.scenarios import load_study, study_aims, study_statistics
 from simulation.present.ademp import ademp_html
-from simulation.present.figures import plot_all, plot_lolly, plot_nested_loop, plot_power, plot_zip
+from simulation.present.figures import PANEL_FIGURES, plot_all, plot_lolly, plot_nested_loop, plot_power, plot_zip
 from simulation.present.report import label_statistics, label_tests, markdown_table, method_overview, summary_markdown
 from simulation.study.columns import TOOLKIT_STUDY, in_order
 from simulation.study.plan import (  # noqa: F401 - PRECISION_TIERS, plain_reps: re-exported, their home was here
@@ -185,7 +185,7 @@ def plot(args: argparse.Namespace, settings: Settings) -> int:
         raise RunError(f"--scenario applies only to --kind lolly or zip, not {args.kind}")
     if args.statistic is not None and args.kind != "zip":
         raise RunError(f"--statistic applies only to --kind zip, not {args.kind}")
-    if args.kind in ("standard", "zip") and args.measure != "coverage":
+    if args.kind in ("standard", "panels", "zip") and args.measure != "coverage":
         raise RunError(f"--measure applies only to --kind nested-loop or lolly (the {args.kind} figures are fixed)")
     if args.kind == "zip":  # an unknown scenario or statistic: ValueError, nothing written
         path = Path(args.results) / REPLICATES_FILE
@@ -194,6 +194,10 @@ def plot(args: argparse.Namespace, settings: Settings) -> int:
                            "keeps with --replicates (rerun with it, or with --resume --replicates)")  # fmt: skip
         for written in plot_zip(pq.read_table(path).to_pandas(), coverage, args.results, args.scenario, args.statistic):
             print(written)
+        return 0
+    if args.kind == "panels":
+        for path in plot_all(coverage, args.results, PANEL_FIGURES, n_jobs=settings.N_JOBS):
+            print(path)
         return 0
     if args.kind != "standard":  # an unknown measure or scenario: ValueError, nothing written
         draw = plot_nested_loop if args.kind == "nested-loop" else plot_lolly
@@ -225,6 +229,8 @@ def replay(args: argparse.Namespace, settings: Settings) -> int:
     shown = result.intervals[["method", "rho_hat", "ci_lower", "ci_upper", "status"]]
     print(f"dataset {args.replicate} of {args.scenario} ({result.statistic}, n = {len(result.data)}):")
     print(shown.to_string(index=False))
+    if result.error is not None:
+        print(f"the statistic raised on this dataset: {result.error}")
     print(f"wrote:\n  {data}\n  {intervals}")
     return 0
 

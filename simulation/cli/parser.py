@@ -423,8 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=f"{what} of an existing results folder")
         p.add_argument("results", help="results folder (holding coverage.parquet)")
         if name == "plot":
-            p.add_argument("--kind", choices=("standard", "nested-loop", "lolly", "zip"), default="standard",
-                           help="standard: the run's figures (coverage, endpoints, widths, nested_loop_coverage); "
+            p.add_argument("--kind", choices=("standard", "panels", "nested-loop", "lolly", "zip"),
+                           default="standard",
+                           help="standard: the run's figures (nested_loop_coverage, nested_loop_mean_width, "
+                           "endpoints); panels: coverage, endpoints and widths, one panel per case; "
                            "nested-loop: every "
                            "scenario on one axis in nested-loop order, the factors drawn below; lolly: one "
                            "scenario's methods with Monte Carlo intervals; zip: one scenario's every interval, "

@@ -73,6 +73,8 @@ STATUS_BCA_BIAS = "bca_bias_undefined"
 STATUS_BCA_ACCEL = "bca_accel_undefined"
 STATUS_STUDENTIZED_INFINITE = "studentized_infinite"
 STATUS_UNDEFINED_SE = "undefined_se"
+#: A user statistic raised an exception on the dataset (the run counts it and goes on; ``replay`` shows it).
+STATUS_RAISED = "statistic_raised"
 STATUSES: tuple[str, ...] = (
     STATUS_OK,
     STATUS_NAN_ESTIMATE,
@@ -82,6 +84,7 @@ STATUSES: tuple[str, ...] = (
     STATUS_BCA_ACCEL,
     STATUS_STUDENTIZED_INFINITE,
     STATUS_UNDEFINED_SE,
+    STATUS_RAISED,
 )
 
 #: A replicate needs at least this fraction of its resamples to have a

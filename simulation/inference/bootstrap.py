@@ -355,9 +355,9 @@ def row_intervals(
                     xa[start:stop], ya[start:stop], keys, n_boot, confidence_level, resample_controls, statistic
                 )
             )
-        return _concat_rows(parts)
+        return concat_rows(parts)
     keys = [resample_keys([child_seed(seed, first + r)]) for r in range(n_reps)]
-    return _concat_rows(
+    return concat_rows(
         [
             _bootstrap_rows(
                 xa[r : r + 1], ya[r : r + 1], keys[r], n_boot, confidence_level, resample_controls, statistic
@@ -367,8 +367,8 @@ def row_intervals(
     )
 
 
-def _concat_rows(parts: list[RowIntervals]) -> RowIntervals:
-    """One :class:`RowIntervals` from row chunks, in order."""
+def concat_rows(parts: list[RowIntervals]) -> RowIntervals:
+    """One :class:`RowIntervals` from row chunks (each with the same methods), in order."""
     if len(parts) == 1:
         return parts[0]
     return RowIntervals(

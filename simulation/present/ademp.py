@@ -225,7 +225,9 @@ def _failures(coverage: pd.DataFrame, ledger: pd.DataFrame | None) -> dict[str, 
     flagged = coverage[coverage["status"] != "ok"]
     out = {
         "policy": "a dataset whose estimate is not finite, or whose interval cannot be computed, is left out of "
-                  "that method's means and counted (`n_failed`; status `some_failed`, `all_failed`); an interval "
+                  "that method's means and counted (`n_failed`; status `some_failed`, `all_failed`); a user "
+                  "statistic that raises on a dataset (or its resamples) is counted the same way "
+                  "(`statistic_raised`) and the run goes on; an interval "
                   "outside the statistic's range is kept as computed and counted (`out_of_range`); a dataset that "
                   "dropped more than 5% of its resamples is kept and counted (`resamples_dropped`); every such "
                   "dataset is listed in `failures.parquet` with its reason, and `python -m simulation replay` "

@@ -50,9 +50,12 @@ TEST_STYLES: dict[str, tuple[str, str, Any]] = {
     "asymptotic": ("#0072B2", "^", ":"),
     "normal_approx": ("#009E73", "D", "-."),
 }
-#: The figures of a coverage study, in drawing order: the panels by case, and the nested-loop plot of the
-#: coverage (every scenario on one axis; :func:`nested_loop_figure`).
-FIGURES = ("coverage", "endpoints", "widths", "nested_loop_coverage")
+#: The figures every coverage run draws, in drawing order: the nested-loop plots of the coverage and of the
+#: mean width (every scenario on one axis, ordered by the study's factors; :func:`nested_loop_figure`), and
+#: the mean endpoints against the truth, one panel per case.
+FIGURES = ("nested_loop_coverage", "nested_loop_mean_width", "endpoints")
+#: The panels by case (``plot --kind panels``): coverage, endpoints and widths with scenarios side by side.
+PANEL_FIGURES = ("coverage", "endpoints", "widths")
 #: The figures of a power study.
 POWER_FIGURES = ("power_curves", "min_detectable")
 FORMATS = ("png", "pdf")
@@ -381,7 +384,7 @@ def nested_loop_figure(coverage: pd.DataFrame, measure: str = "coverage"):
         runs = np.flatnonzero(np.r_[True, order[factor].to_numpy()[1:] != order[factor].to_numpy()[:-1]])
         if len(runs) <= 24:  # the levels where they change, while they fit
             for start in runs:
-                steps.text(start - 0.4, base + height[start] + 0.12, _level_text(order[factor].iloc[start]),
+                steps.text(max(start - 0.4, 0.0), base + height[start] + 0.12, _level_text(order[factor].iloc[start]),
                            fontsize=5.5, color="0.25")  # fmt: skip
         else:
             ends = sorted(levels, key=lambda v: -np.inf if pd.isna(v) else v) if pd.api.types.is_numeric_dtype(

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from simulation.engine import _kernels
 from simulation.engine.intervals import (
     BOOTSTRAP_METHODS,
     DROPPED_RESAMPLES_THRESHOLD,
@@ -39,15 +40,17 @@ from simulation.engine.intervals import (
     STATUS_CONSTANT,
     STATUS_NAN_ESTIMATE,
     STATUS_OK,
+    STATUS_RAISED,
     STATUS_STUDENTIZED_INFINITE,
     STATUS_TOO_FEW,
     STATUS_UNDEFINED_SE,
+    RowIntervals,
     fisher_z_ci,
     out_of_range,
 )
 from simulation.engine.moments import Moments
 from simulation.engine.seeding import child_seed
-from simulation.inference.bootstrap import default_chunk_size, long_replicates, row_intervals
+from simulation.inference.bootstrap import concat_rows, default_chunk_size, long_replicates, row_intervals
 from simulation.models.generators import Calibration, Truth
 from simulation.models.scenarios import Scenario, scenario_seed
 from simulation.statistics.statistic import SPEARMAN, Statistic, get_statistic
@@ -195,13 +198,52 @@ def empty_record(n_methods: int, dim: int, n_parts: int, n_flags: int = 0) -> Re
 #: Why a dataset did not give a usable result (the failure ledger, :attr:`Record.ledger`): its estimate is
 #: not finite; then an interval's status other than ``ok`` (:mod:`simulation.engine.intervals`); an ok
 #: interval that leaves the statistic's range (kept as computed); more than
-#: :data:`DROPPED_RESAMPLES_THRESHOLD` of its resamples without a finite statistic.
+#: :data:`DROPPED_RESAMPLES_THRESHOLD` of its resamples without a finite statistic; a user statistic that
+#: raised on the dataset (:func:`guarded_rows`).  Stored records hold indices: new reasons go at the end.
 LEDGER_REASONS = (
     STATUS_NAN_ESTIMATE, STATUS_TOO_FEW, STATUS_CONSTANT, STATUS_BCA_BIAS, STATUS_BCA_ACCEL,
     STATUS_STUDENTIZED_INFINITE, STATUS_UNDEFINED_SE, "undefined", "out_of_range", "resamples_dropped",
+    STATUS_RAISED,
 )  # fmt: skip
 LEDGER_NAN, LEDGER_OUT_OF_RANGE, LEDGER_DROPPED = 0, LEDGER_REASONS.index("out_of_range"), LEDGER_REASONS.index(
     "resamples_dropped")  # fmt: skip
+LEDGER_RAISED = LEDGER_REASONS.index(STATUS_RAISED)
+
+
+def guarded_rows(stat: Statistic, n_rows: int, compute, raised_value):
+    """``compute(lo, hi)`` (the results of datasets ``lo:hi``, a tuple of arrays with one row per dataset) for
+    every dataset, and which datasets' computation raised.
+
+    A built-in statistic is computed in one call and an exception propagates (a bug, not a dataset's
+    property).  A user statistic that raises on the whole batch is computed again one dataset at a time; a
+    dataset on which it raises gets ``raised_value()`` (one row: NaN estimate) and is counted in the failure
+    ledger as ``statistic_raised``, and the run goes on.  Every dataset's values depend on that dataset alone
+    (the engine's batch and one-row paths are bit-identical), so the other datasets' values are those of the
+    batch."""
+    none = np.zeros(n_rows, bool)
+    try:
+        return compute(0, n_rows), none
+    except Exception:  # noqa: BLE001 - any exception of the user's code is the dataset's failure
+        if stat.user is None:
+            raise
+        parts, raised = [], none.copy()
+        for r in range(n_rows):
+            try:
+                parts.append(compute(r, r + 1))
+            except Exception:  # noqa: BLE001
+                parts.append(raised_value())
+                raised[r] = True
+        return parts, raised
+
+
+def raised_intervals(stat: Statistic) -> RowIntervals:
+    """The one-dataset :class:`RowIntervals` of a dataset on which a user statistic raised."""
+    nan = np.full(1, np.nan)
+    status = np.array([STATUS_RAISED])
+    return RowIntervals(
+        rho_hat=nan, intervals={m: (nan, nan, status) for m in stat.bootstrap_methods}, n_boot_valid=np.zeros(1),
+        z0=nan, acceleration=nan, resample_controls=np.zeros((1, _kernels.N_RESAMPLE_CONTROLS)),
+    )  # fmt: skip
 
 
 def ledger_entries(replicates: np.ndarray, failures: np.ndarray, reasons: np.ndarray, method: int = -1) -> tuple:
@@ -287,20 +329,32 @@ def run_boot_block(
                          f"{n_block}, without kept replicates; it holds {first}")  # fmt: skip
     data_seed = child_seed(child_seed(root, STREAM_DATA), block)
     x, y, inputs = scenario.sample(n_block, data_seed, calibration=ctx.calibration)
-    rows = row_intervals(
-        x[first:],
-        y[first:],
-        n_boot=ctx.n_boot,
-        confidence_level=ctx.confidence_level,
-        seed=child_seed(child_seed(root, STREAM_RESAMPLES), block),
-        batch_bootstrap=ctx.batch_bootstrap,
-        chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
-        resample_controls=ctx.control_variates and stat.resample_controls,
-        statistic=stat,
-        first=first,
-    )
-    rho, se, extra = stat.dataset_rows(x, y, inputs)
-    rho, se, extra = rho[first:], se[first:], None if extra is None else extra[first:]
+    def intervals(lo: int, hi: int) -> RowIntervals:
+        return row_intervals(
+            x[first + lo : first + hi],
+            y[first + lo : first + hi],
+            n_boot=ctx.n_boot,
+            confidence_level=ctx.confidence_level,
+            seed=child_seed(child_seed(root, STREAM_RESAMPLES), block),
+            batch_bootstrap=ctx.batch_bootstrap,
+            chunk_size=default_chunk_size(ctx.n_boot, scenario.n, ctx.chunk_bytes),
+            resample_controls=ctx.control_variates and stat.resample_controls,
+            statistic=stat,
+            first=first + lo,
+        )
+
+    rows, raised = guarded_rows(stat, n_block - first, intervals, lambda: raised_intervals(stat))
+    rows = concat_rows(rows) if isinstance(rows, list) else rows
+    try:
+        rho, se, extra = stat.dataset_rows(x, y, inputs)
+        rho, se, extra = rho[first:], se[first:], None if extra is None else extra[first:]
+    except Exception:  # noqa: BLE001 - a user statistic's exception is the dataset's failure
+        if stat.user is None:
+            raise
+        rho, se, extra = _guarded_cheap(stat, x[first:], y[first:], raised)
+    if raised.any():  # raised on the dataset or its resamples: no estimate
+        rho, se = np.where(raised, np.nan, rho), np.where(raised, np.nan, se)
+        rows = dataclasses.replace(rows, rho_hat=np.where(raised, np.nan, rows.rho_hat))
     finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
     # exact controls of the resampling noise, scaled to the endpoints' units by the jackknife SE
     exact = rows.resample_controls[finite] * np.nan_to_num(se[finite], nan=0.0)[:, None]
@@ -324,7 +378,7 @@ def run_boot_block(
     record = empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS, BOOT_FLAGS) if start is None else start
     bounds = np.concatenate([[0], np.cumsum(finite)])  # finite rows before each of the new datasets
     ledger = _boot_ledger(block * BLOCK_REPS + np.arange(first, n_block), finite, rows, stat, outside, dropped,
-                          ctx.n_boot)  # fmt: skip
+                          ctx.n_boot, raised)  # fmt: skip
     for lo in range(first, n_block, SLICE_REPS):
         hi = min(lo + SLICE_REPS, n_block)
         a, b = int(bounds[lo - first]), int(bounds[hi - first])
@@ -366,11 +420,32 @@ def fisher_z_column(estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.where(kept, np.arctanh(np.where(kept, estimate, 0.0)), 0.0), kept
 
 
-def _boot_ledger(reps, finite, rows, stat, outside, dropped, n_boot) -> tuple:
-    """The failure ledger of a bootstrap block's new datasets ``reps``: a non-finite estimate; per bootstrap
-    method the statistic has, an interval status other than ok, or an ok interval out of range; more than
-    :data:`DROPPED_RESAMPLES_THRESHOLD` of the resamples dropped.  In dataset order, then method order."""
-    entries = list(ledger_entries(reps, ~finite, LEDGER_NAN))
+def _guarded_cheap(stat: Statistic, x: np.ndarray, y: np.ndarray, raised: np.ndarray):
+    """A user statistic's :meth:`Statistic.cheap_rows` of datasets ``x, y (m, n)``, one dataset at a time, each
+    as in the batch: NaN where ``raised`` already holds, and where it raises (which ``raised`` then records)."""
+    rho, se = np.full(len(raised), np.nan), np.full(len(raised), np.nan)
+    extra = None
+    for r in np.flatnonzero(~raised):
+        try:
+            values = stat.cheap_rows(*stat.inputs(x[r : r + 1], y[r : r + 1]))
+        except Exception:  # noqa: BLE001 - the user's code failed on this dataset
+            raised[r] = True
+            continue
+        rho[r], se[r] = values[0][0], values[1][0]
+        if values[2] is not None:
+            extra = np.full((len(raised), *values[2].shape[1:]), np.nan) if extra is None else extra
+            extra[r] = values[2][0]
+    return rho, se, extra
+
+
+def _boot_ledger(reps, finite, rows, stat, outside, dropped, n_boot, raised=None) -> tuple:
+    """The failure ledger of a bootstrap block's new datasets ``reps``: a non-finite estimate (or a user
+    statistic that raised: ``raised``); per bootstrap method the statistic has, an interval status other than
+    ok, or an ok interval out of range; more than :data:`DROPPED_RESAMPLES_THRESHOLD` of the resamples
+    dropped.  In dataset order, then method order."""
+    raised = np.zeros(len(reps), bool) if raised is None else raised
+    entries = list(ledger_entries(reps, ~finite & ~raised, LEDGER_NAN))
+    entries += ledger_entries(reps, raised, LEDGER_RAISED)
     kept = reps[finite]
     for m, method in enumerate(BOOTSTRAP_METHODS):
         if method not in stat.bootstrap_methods:
@@ -414,6 +489,7 @@ def run_cheap_unit(
     blocks = [(size, child_seed(cheap_root, first_block + i)) for i, size in enumerate(sizes)][skip:]
     sizes = sizes[skip:]
     measures, variances, kept = [], [], []
+    raised = None  # which datasets a user statistic raised on (:func:`guarded_rows`)
     n_methods = len(stat.asymptotic_methods)
     bad = None  # (finite datasets, methods): interval not ok (never for Spearman's Fisher z)
     if stat is SPEARMAN:
@@ -432,7 +508,13 @@ def run_cheap_unit(
             # cheap streams (not the rank-only datasets of Spearman's cheap phase); no exact control
             data = [scenario.generate(size, seed, calibration=ctx.calibration) for size, seed in blocks]
             x, y = np.concatenate([d[0] for d in data]), np.concatenate([d[1] for d in data])
-            rho, se, extra = stat.cheap_rows(*stat.inputs(x, y))
+            try:
+                rho, se, extra = stat.cheap_rows(*stat.inputs(x, y))
+            except Exception:  # noqa: BLE001 - a user statistic's exception is the dataset's failure
+                if stat.user is None:
+                    raise
+                raised = np.zeros(x.shape[0], bool)
+                rho, se, extra = _guarded_cheap(stat, x, y, raised)
             exact = np.zeros_like(rho)
         else:
             # the same datasets as Spearman's cheap phase, through RankInputs (no fused kernel)
@@ -464,7 +546,9 @@ def run_cheap_unit(
         failed = (0,) * n_methods if bad is None else tuple(int(v) for v in bad[first_row:end].sum(axis=0))
         reps = rep + np.arange(size)
         ok_rows = finite[rep - (first_block + skip) * BLOCK_REPS:][:size]
-        ledger = list(ledger_entries(reps, ~ok_rows, LEDGER_NAN))
+        threw = np.zeros(size, bool) if raised is None else raised[rep - (first_block + skip) * BLOCK_REPS:][:size]
+        ledger = list(ledger_entries(reps, ~ok_rows & ~threw, LEDGER_NAN))
+        ledger += ledger_entries(reps, threw, LEDGER_RAISED)
         undefined = LEDGER_REASONS.index(STATUS_UNDEFINED_SE)  # an asymptotic interval without a finite SE
         for m in range(n_methods if bad is not None else 0):
             ledger += ledger_entries(reps[ok_rows], bad[first_row:end, m], undefined, m)

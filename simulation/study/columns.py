@@ -201,7 +201,8 @@ REPLICATES: tuple[Column, ...] = (
     Column("ci_lower", "the interval's lower endpoint (NaN when it failed)", _SCALE),
     Column("ci_upper", "the interval's upper endpoint (NaN when it failed)", _SCALE),
     Column("status", "`ok` or why the interval failed (`nan_estimate`, `too_few_resamples`, `constant_bootstrap`, "
-           "`bca_bias_undefined`, `bca_accel_undefined`, `studentized_infinite`, `undefined_se`)"),
+           "`bca_bias_undefined`, `bca_accel_undefined`, `studentized_infinite`, `undefined_se`, `statistic_raised`: "
+           "a user statistic raised on the dataset)"),
     Column("n_boot_valid", "resamples with a defined statistic (the others had constant x or y)", "count"),
     Column("z0", "BCa's bias correction (NaN where undefined)"),
     Column("acceleration", "BCa's jackknife acceleration (NaN where undefined)"),
@@ -218,8 +219,10 @@ FAILURES: tuple[Column, ...] = (
     Column("phase", "`bootstrap` (the bootstrapped datasets) or `cheap` (the cheap phase: asymptotic methods)"),
     Column("reason", "`nan_estimate` (the estimate is not finite), an interval's status (`too_few_resamples`, "
            "`constant_bootstrap`, `bca_bias_undefined`, `bca_accel_undefined`, `studentized_infinite`, "
-           "`undefined_se`), `out_of_range` (an ok interval that leaves the statistic's range, kept as computed) "
-           "or `resamples_dropped` (more than 5% of the dataset's resamples without a finite statistic)"),
+           "`undefined_se`), `out_of_range` (an ok interval that leaves the statistic's range, kept as computed), "
+           "`resamples_dropped` (more than 5% of the dataset's resamples without a finite statistic) or "
+           "`statistic_raised` (a user statistic raised an exception on the dataset or its resamples: the dataset "
+           "counts as one without an estimate, with method `estimate`)"),
 )
 
 #: ``power/power.parquet``: one row per scenario x statistic x test x grid point.

@@ -18,12 +18,14 @@ from pathlib import Path
 import pandas as pd
 
 from simulation.core.validation import RunError
+from simulation.engine.intervals import STATUS_RAISED
 from simulation.engine.seeding import child_seed
+from simulation.inference.bootstrap import row_intervals
 from simulation.infra.storage import MANIFEST, read_provenance
 from simulation.models.scenarios import Scenario, load_study, scenario_seed
 from simulation.statistics.registry import DEFAULT
 from simulation.statistics.statistic import get_statistic
-from simulation.study.blocks import BLOCK_REPS, STREAM_DATA, UnitContext, run_boot_block
+from simulation.study.blocks import BLOCK_REPS, STREAM_DATA, STREAM_RESAMPLES, UnitContext, run_boot_block
 from simulation.study.runner import COVERAGE_FILE, Execution, Job, calibrate_all
 
 
@@ -37,6 +39,9 @@ class Replay:
     replicate: int
     data: pd.DataFrame
     intervals: pd.DataFrame
+    #: The exception a user statistic raised on this dataset or its resamples (``type: message``; the
+    #: intervals' status is then ``statistic_raised``), else None.
+    error: str | None = None
 
 
 def replay(
@@ -98,7 +103,18 @@ def replay(
     intervals = replicates[replicates["rep"] == replicate].reset_index(drop=True)
     data_seed = child_seed(child_seed(scenario_seed(ctx.seed, found), STREAM_DATA), block)  # as run_boot_block's
     x, y, _ = found.sample(index + 1, data_seed, calibration=calibration)
-    return Replay(found, name, replicate, pd.DataFrame({"x": x[index], "y": y[index]}), intervals)
+    error = None
+    if (intervals["status"] == STATUS_RAISED).any():  # the user's exception, raised again on this dataset alone
+        statistic_ = get_statistic(ctx.statistic)
+        try:
+            statistic_.cheap_rows(*statistic_.inputs(x[index : index + 1], y[index : index + 1]))
+            row_intervals(x[index : index + 1], y[index : index + 1], n_boot=ctx.n_boot,
+                          confidence_level=ctx.confidence_level, batch_bootstrap=True, chunk_size=1,
+                          seed=child_seed(child_seed(scenario_seed(ctx.seed, found), STREAM_RESAMPLES), block),
+                          statistic=statistic_, first=index)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - shown to the user, whatever it is
+            error = f"{type(exc).__name__}: {exc}"
+    return Replay(found, name, replicate, pd.DataFrame({"x": x[index], "y": y[index]}), intervals, error)
 
 
 def _scenario(study: str | Path | None, key: str) -> Scenario:
