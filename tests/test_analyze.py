@@ -21,7 +21,7 @@ from simulation.cli.parser import main
 STATPSYCH_Y = [21, 4, 9, 12, 35, 18, 10, 22, 24, 1, 6, 8, 13, 16, 19]
 STATPSYCH_X = [67, 28, 30, 28, 52, 40, 25, 37, 44, 10, 14, 20, 28, 40, 51]
 SMALL = an.AnalysisSettings(n_boot=400, n_perm=2000, design_n_reps=200, design_n_boot=200, power_n_reps=200,
-                            grow_design=False)
+                            grow_design=False, plan=False)
 
 
 def test_statpsych_ci_spear_example():
@@ -214,7 +214,7 @@ def _cli(data, out, *extra):
     return main(
         ["analyze", str(data), "--x", "dose", "--y", "level", "--out", str(out), "--n-boot", "300", "--n-perm",
          "1000", "--design-reps", "150", "--design-boot", "150", "--power-reps", "100", "--n-jobs", "1", "--quiet",
-         "--no-plots", *extra]
+         "--no-plots", "--no-plan", *extra]
     )  # fmt: skip
 
 
@@ -410,3 +410,32 @@ def test_the_fields_before_results_still_work_with_a_deprecation_warning(tmp_pat
     with pytest.warns(DeprecationWarning, match="others"):
         assert a.others == {}
 
+
+
+def test_the_planning_lines_are_the_solves_of_a_design_like_the_data(tmp_path, example):
+    """Each planning row is :func:`solve_n` / :func:`solve_interval_n` of the data's design (x's groups as
+    proportions of n, Spearman's rho of the data) with the stated seeds, and the report says it; with
+    plan=False there are none."""
+    import dataclasses
+
+    from simulation.power.solve import solve_interval_n, solve_n
+
+    settings = dataclasses.replace(SMALL, plan=True, plan_width=0.35)
+    result = an.analyze(example.x, example.y, settings=settings, out=tmp_path / "r", n_jobs=1, plots=False)
+    plan = result.plan.set_index("target")
+    assert list(plan["statistic"]) == ["spearman", "spearman"] and set(plan["status"]) == {"ok"}
+    design = an.plan_design(example, result.rho_s)
+    assert design.counts == tuple(np.unique(example.x, return_counts=True)[1]) and design.rho == round(result.rho_s, 4)
+    power = solve_n(design, target_power=0.8, statistic="spearman", test="t_approx", n_range=(10, an.PLAN_MAX_N),
+                    seed=an._subseed(SMALL.seed, 41), confirm_reps=1000)  # fmt: skip
+    assert plan.loc["power", "n"] == power.answer and plan.loc["power", "n_lower"] == power.root_lower
+    width = solve_interval_n(design, method="fisher_z_fieller", width=0.35, n_range=(10, an.PLAN_MAX_N), reps=100,
+                             confirm_reps=100, seed=an._subseed(SMALL.seed, 42))  # fmt: skip
+    assert plan.loc["width", "n"] == width.answer
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert f"- spearman, power 0.8 with the t_approx test at alpha = 0.05: n = {power.answer} " in report
+    assert f"- spearman, a mean fisher_z_fieller interval width of 0.35: n = {width.answer} " in report
+    doc = json.loads((tmp_path / "r" / "analysis.json").read_text())
+    assert [r["target"] for r in doc["plan"]] == ["power", "width"]
+    with pytest.raises(ValueError, match=r"`plan_width` must be a number in \(0, 2\)"):
+        an.AnalysisSettings(plan_width=3.0)

@@ -88,6 +88,7 @@ from simulation.power.curves import (
     run_power_study,
     t_approx_pvalues,
 )
+from simulation.power.solve import SolveError, solve_interval_n, solve_n
 from simulation.present.ademp import CRITERIA, coverage_tolerance
 from simulation.present.figures import write_analysis_figure
 from simulation.present.report import STATISTIC_LABELS, markdown_table
@@ -140,6 +141,11 @@ class AnalysisSettings:
     #: tests on the data, its coverage at the design and a recommendation (every statistic adds to the
     #: design study's cost). Kendall's tau-b is computed on the data besides (:data:`ON_DATA_ALSO`).
     statistics: tuple[str, ...] = ("spearman",)
+    #: Plan the next study: per statistic, the n at which a study like this one reaches ``target_power``
+    #: at the observed correlation, and the n at which its first asymptotic interval has a mean width of
+    #: ``plan_width`` (:func:`plan_next_study`).
+    plan: bool = True
+    plan_width: float = 0.3
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", resolve_seed(self.seed))
@@ -150,6 +156,10 @@ class AnalysisSettings:
         for name in ("n_boot", "n_perm", "design_n_reps", "design_n_boot"):
             check_positive_int(getattr(self, name), name)
         check_positive_int(self.power_n_reps, "power_n_reps", minimum=10)
+        check_bool(self.plan, "plan")
+        if isinstance(self.plan_width, bool) or not isinstance(self.plan_width, float | int) or not (
+                0 < self.plan_width < 2):  # fmt: skip
+            raise ValueError(f"`plan_width` must be a number in (0, 2) (an interval's width), got {self.plan_width!r}")
         for name in ("alpha", "target_power"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, float | int) or not 0 < value < 1:
@@ -634,6 +644,8 @@ class Analysis:
     settings: AnalysisSettings
     provenance: dict[str, Any]
     out: Path | None
+    #: The next study's n per statistic and target (:func:`plan_next_study`); None with ``settings.plan`` off.
+    plan: pd.DataFrame | None = None
 
     def result(self, statistic: str) -> StatisticResult:
         """The result of ``statistic`` (a name of ``results``)."""
@@ -745,6 +757,7 @@ class Analysis:
             "statistics": {r.name: {k: v for k, v in r.to_dict(self.min_detectable_rho(r.name)).items()
                                     if k not in ("statistic", "label")}
                            for r in self.results[1:] if r.name != "kendall_b"},
+            "plan": None if self.plan is None else _records(self.plan),
             "settings": self.settings.as_dict(),
             "provenance": self.provenance,
         }  # fmt: skip
@@ -896,12 +909,13 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
                 recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
             results.append(StatisticResult(n, stat.label, stat.symbol or n, *on_data[n], coverage=coverage,
                                            recommendation=recommendation))  # fmt: skip
+        plan = plan_next_study(pairs, rho_s, settings, n_jobs) if settings.plan else None
         provenance = provenance_record(f"analyze:{name}", identity, started)
         result = Analysis(
             name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
             x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_s=rho_s, results=tuple(results),
             design=design, power=pw.power, min_detectable=pw.min_detectable, settings=settings,
-            provenance=provenance, out=out,
+            provenance=provenance, out=out, plan=plan,
         )  # fmt: skip
         write_parquet(out / INTERVALS_FILE, in_order(result.intervals, DATA_INTERVALS, INTERVALS_FILE),
                       provenance)  # fmt: skip
@@ -911,6 +925,61 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
         if plots:
             write_analysis_figure(pairs.x, pairs.y, result, out / FIGURE_NAME)
         return result
+
+
+#: The search range's upper end of the next study's n (:func:`plan_next_study`).
+PLAN_MAX_N = 2000
+#: The fast test of each built-in statistic in the planning lines (a user statistic's: its t test where it
+#: declares one, else its permutation test).
+PLAN_TESTS = {"spearman": "t_approx", "kendall_b": "normal_approx", "pearson": "t_test"}
+
+
+def plan_design(pairs: Pairs, rho_s: float) -> Scenario:
+    """A design like the data's for the next study: the rank-mixing generator at Spearman's rho of the data
+    (within its reachable range), x's tie groups as proportions of n (all distinct where more than half the
+    values are), its ``n`` replaced by the solve (:func:`simulation.power.solve.design_at`)."""
+    counts = tuple(int(c) for c in np.unique(pairs.x, return_counts=True)[1])
+    if len(counts) > pairs.n / 2:
+        return Scenario(case="plan", generator="rank_mixing", n=pairs.n, rho=round(rho_s, 4), template="all_distinct")
+    lo, hi = reachable_range("rank_mixing", counts)
+    rho = round(float(np.clip(rho_s, REACH_SHARE * lo, REACH_SHARE * hi)), 4)
+    return Scenario(case="plan", generator="rank_mixing", n=pairs.n, rho=rho, k=len(counts), template="custom",
+                    counts=counts)  # fmt: skip
+
+
+def plan_next_study(pairs: Pairs, rho_s: float, settings: AnalysisSettings, n_jobs: int = 1) -> pd.DataFrame:
+    """Per statistic of ``settings``, the n at which a study like this one (:func:`plan_design`) reaches
+    ``settings.target_power`` with the statistic's fast test at the observed correlation
+    (:func:`simulation.power.solve.solve_n`), and the n at which its first asymptotic interval has a mean
+    width of ``settings.plan_width`` (:func:`simulation.power.solve.solve_interval_n`), each with its 95%
+    interval, searched in n = max(10, groups of x) to :data:`PLAN_MAX_N`.  A target the range cannot reach is
+    a row with status ``not_reached`` and the reason, not an error."""
+    design = plan_design(pairs, rho_s)
+    lo = max(10, design.k or 0)
+    rows = []
+    for name in settings.statistics:
+        stat = get_statistic(name)
+        test = PLAN_TESTS.get(name, "t_test" if "t_test" in stat.tests else "permutation")
+        method = stat.asymptotic_methods[0] if stat.asymptotic_methods else "percentile"
+        jobs = [("power", test, lambda stat=stat, test=test: solve_n(
+                    design, target_power=settings.target_power, statistic=stat, test=test, alpha=settings.alpha,
+                    n_range=(lo, PLAN_MAX_N), seed=_subseed(settings.seed, 41), confirm_reps=1000)),
+                ("width", method, lambda stat=stat, method=method: solve_interval_n(
+                    design, method=method, width=settings.plan_width, statistic=stat, n_range=(lo, PLAN_MAX_N),
+                    confidence_level=settings.confidence_level, reps=100, seed=_subseed(settings.seed, 42),
+                    confirm_reps=100, n_jobs=n_jobs))]  # fmt: skip
+        for target, how, solve in jobs:
+            value = settings.target_power if target == "power" else float(settings.plan_width)
+            row = {"statistic": name, "target": target, "value": value, "test_or_method": how, "rho": design.rho}
+            try:
+                found = solve()
+            except SolveError as exc:
+                rows.append(row | {"n": None, "n_lower": None, "n_upper": None, "status": "not_reached",
+                                   "note": str(exc)})  # fmt: skip
+                continue
+            rows.append(row | {"n": found.answer, "n_lower": found.root_lower, "n_upper": found.root_upper,
+                               "status": "ok", "note": ""})  # fmt: skip
+    return pd.DataFrame(rows)
 
 
 def _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progress, flags):
@@ -971,6 +1040,7 @@ def report_markdown(a: Analysis) -> str:
               _interval_table(first.intervals), ""]  # fmt: skip
     lines += _design_section(a, first)
     lines += _detect_section(a)
+    lines += _plan_section(a)
     for r in a.results[1:]:
         lines += _statistic_section(r, level, s)
     lines += [
@@ -1087,6 +1157,22 @@ def _detect_section(a: Analysis) -> list[str]:
                         else f"{r.status} (power {r.power_at_search_hi:.2f} at {r.search_hi:.2f})")  # fmt: skip
                 lines.append(f"- {gen}, {name}'s permutation test: minimum detectable |{name}| = {what}, in its "
                              "own units, on the same datasets.")  # fmt: skip
+    return lines
+
+
+def _plan_section(a: Analysis) -> list[str]:
+    """One line per statistic and target: the n a study like this one would need."""
+    if a.plan is None:
+        return []
+    lines = ["", "## Planning the next study", "",
+             f"A study like this one (x's tie groups as proportions of n; the rank-mixing model at rho_s = "
+             f"{a.plan['rho'].iloc[0]:g}, the data's; n searched up to {PLAN_MAX_N}) would need:", ""]  # fmt: skip
+    for r in a.plan.itertuples():
+        what = (f"power {r.value:g} with the {r.test_or_method} test at alpha = {a.settings.alpha:g}"
+                if r.target == "power" else f"a mean {r.test_or_method} interval width of {r.value:g}")  # fmt: skip
+        answer = (f"n = {int(r.n)} (95% interval of the root {r.n_lower:.0f}-{r.n_upper:.0f})" if r.status == "ok"
+                  else f"not reached: {r.note}")  # fmt: skip
+        lines.append(f"- {r.statistic}, {what}: {answer}.")
     return lines
 
 

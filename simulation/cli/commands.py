@@ -357,6 +357,8 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
         criterion=args.criterion,
         grow_design=not args.no_grow_design,
         statistics=args.statistic or ("spearman",),
+        plan=not args.no_plan,
+        plan_width=args.plan_width,
     )
     out = Path(args.out) if args.out else Path("results", "analyze", _folder_name(name))
     t0 = time.perf_counter()
@@ -380,8 +382,14 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def solve(args: argparse.Namespace, settings: Settings) -> int:
-    """``solve``: the smallest n that reaches a power under a design's ties."""
-    from simulation.power.solve import SOLVE_EVALUATIONS, solve_n, write_solve  # deferred: loads only for its command
+    """``solve``: the smallest n that reaches a power, or an interval's width or honest coverage, under a
+    design's ties."""
+    from simulation.power.solve import (  # deferred: loads only for its command
+        SOLVE_EVALUATIONS,
+        solve_interval_n,
+        solve_n,
+        write_solve,
+    )
 
     scenarios = load_study(args.study)
     keys = [s.key for s in scenarios]
@@ -398,10 +406,26 @@ def solve(args: argparse.Namespace, settings: Settings) -> int:
         raise RunError(f"--n-range must be two integers lo,hi, got {args.n_range!r}") from None
     out = Path(args.out) if args.out else Path("results", _study_name(args.study), "solve")
     store = out / SOLVE_EVALUATIONS
+    interval = args.width is not None or args.coverage
+    if args.width is not None and args.coverage:
+        raise RunError("give one target: --width or --coverage (or --power)")
+    if interval and (args.power is not None or args.test is not None):
+        raise RunError("--power and --test belong to a power target; --width and --coverage to an interval's")
+    if interval and args.method is None:
+        raise RunError("--width and --coverage need --method (the interval method to solve for)")
+    if not interval and args.method is not None:
+        raise RunError("--method applies only to --width or --coverage")
     before = len(pq.read_table(store)) if store.is_file() else 0
-    result = solve_n(design, target_power=args.power, statistic=args.statistic, test=args.test, alpha=args.alpha,
-                     alternative=args.alternative, n_range=n_range, reps=args.reps,
-                     seed=settings.SEED if args.seed is None else args.seed, store=store)  # fmt: skip
+    seed = settings.SEED if args.seed is None else args.seed
+    if interval:
+        result = solve_interval_n(design, method=args.method, width=args.width, coverage=args.coverage,
+                                  statistic=args.statistic, confidence_level=args.confidence_level, n_range=n_range,
+                                  reps=args.reps or 200, n_boot=args.n_boot, seed=seed, store=store,
+                                  n_jobs=settings.N_JOBS)  # fmt: skip
+    else:
+        result = solve_n(design, target_power=0.8 if args.power is None else args.power, statistic=args.statistic,
+                         test=args.test or "permutation", alpha=args.alpha, alternative=args.alternative,
+                         n_range=n_range, reps=args.reps or 400, seed=seed, store=store)  # fmt: skip
     print(f"design {design.key} (its n = {design.n} is replaced by the search)")
     if before:
         print(f"{min(before, len(result.evaluations))} evaluation(s) taken from {store}")

@@ -253,7 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     solve = sub.add_parser(
         "solve",
-        help="the smallest n at which a test reaches a stated power under a design's ties",
+        help="the smallest n at which a test reaches a stated power, or an interval a width or honest coverage, "
+        "under a design's ties",
         description=(
             "Stochastic root-finding for n: the power of the test at chosen n (growing numbers of datasets), a "
             "probit GLM in sqrt(n) over the evaluations, the answer with its 95%% interval, and a confirmation run. "
@@ -264,17 +265,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("study", help="study name or CSV file holding the design")
     solve.add_argument("--scenario", help="the design's scenario key (needed when the study holds several)")
-    solve.add_argument("--power", type=_level, default=0.8, help="the target power (0.8)")
+    solve.add_argument("--power", type=_level, help="the target power (0.8 unless --width or --coverage)")
+    solve.add_argument("--width", type=float, help="instead of a power: the target mean width of --method's "
+                       "interval")  # fmt: skip
+    solve.add_argument("--coverage", action="store_true", help="instead of a power: the n at which --method's "
+                       "coverage enters Bradley's liberal band (0.925-0.975 at 95%%)")  # fmt: skip
+    solve.add_argument("--method", help="the interval method of --width or --coverage (percentile, bca, "
+                       "fisher_z_bonett_wright, ...)")  # fmt: skip
+    solve.add_argument("--n-boot", type=_positive_int, default=1000,
+                       help="bootstrap resamples per dataset for --width or --coverage (1000)")
+    solve.add_argument("--confidence-level", type=_level, default=0.95,
+                       help="the interval's level for --width or --coverage (0.95)")
     solve.add_argument("--statistic", default="spearman",
                        help="spearman (default), kendall_b, pearson, or your own as package.module:function")
-    solve.add_argument("--test", default="permutation",
+    solve.add_argument("--test",
                        help="the test: permutation (default); t_approx (Spearman), normal_approx (Kendall), "
                        "t_test (Pearson)")  # fmt: skip
     solve.add_argument("--alpha", type=_level, default=0.05, help="test level (0.05)")
     solve.add_argument("--alternative", choices=["two-sided", "greater", "less"], default="two-sided")
     solve.add_argument("--n-range", default="20,400", help="the search range lo,hi (20,400)")
-    solve.add_argument("--reps", type=_positive_int, default=400,
-                       help="datasets per evaluation of the first stage; each refining round doubles them (400)")
+    solve.add_argument("--reps", type=_positive_int,
+                       help="datasets per evaluation of the first stage; each refining round doubles them (400 for a "
+                       "power; 200 bootstrapped datasets for --width or --coverage)")
     solve.add_argument("--seed", type=_seed, help="default: SEED")
     solve.add_argument("--out", help="results folder (default: results/<study>/solve)")
 
@@ -355,6 +367,11 @@ def build_parser() -> argparse.ArgumentParser:
         "pearson or package.module:function; each gets intervals, tests, coverage at the design and a "
         "recommendation (each adds to the design study's time). tau-b on the data is always reported",
     )  # fmt: skip
+    an.add_argument("--no-plan", action="store_true",
+                    help="skip the planning lines (the n a study like this one needs for the target power at the "
+                    "observed correlation, and for --plan-width)")  # fmt: skip
+    an.add_argument("--plan-width", type=float, default=0.3,
+                    help="the mean interval width the planning line solves for (0.3)")
     an.add_argument("--no-grow-design", action="store_true",
                     help="keep --design-reps as given instead of growing the design until every coverage MCSE is "
                     "at most half the criterion's tolerance")

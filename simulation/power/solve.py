@@ -55,6 +55,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -65,7 +66,8 @@ import pyarrow.parquet as pq
 from scipy import stats
 from scipy.special import ndtr, ndtri
 
-from simulation.core.validation import check_positive_int
+from simulation.core.validation import check_confidence_level, check_positive_int
+from simulation.engine.intervals import MIN_N_BOOT
 from simulation.infra.storage import atomic_write
 from simulation.models.generators import tie_counts
 from simulation.models.scenarios import Scenario
@@ -81,6 +83,7 @@ from simulation.power.curves import (
 from simulation.present.figures import write_figure
 from simulation.statistics import kendall
 from simulation.statistics.statistic import Statistic, get_statistic
+from simulation.study.runner import run_all_ci_scenarios
 
 #: Evaluations of the bracketing stage, evenly spread on log n.
 BRACKET_POINTS = 5
@@ -497,7 +500,8 @@ def solve_figure(result: SolveResult):
     ax.set_ylabel(f"power ({result.test}, alpha {result.alpha:g})", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.legend(fontsize=6, frameon=False, loc="lower right")
-    ax.set_title(f"{result.statistic}, {result.design.generator}, {_ties(result.design)}", fontsize=7)
+    ax.set_title(textwrap.fill(f"{result.statistic}, {result.design.generator}, {_ties(result.design)}", 52),
+                 fontsize=7)  # fmt: skip
     return fig
 
 
@@ -505,13 +509,15 @@ def solve_figure(result: SolveResult):
 SOLVE_EVALUATIONS, SOLVE_JSON = "solve_evaluations.parquet", "solve.json"
 
 
-def write_solve(result: SolveResult, out: str | Path) -> list[Path]:
+def write_solve(result: SolveResult | IntervalSolveResult, out: str | Path) -> list[Path]:
     """Write the evaluations (Parquet, the solve's arguments in its metadata, so that the same solve into the
     same folder takes them instead of computing them again), the answer (JSON) and the figure (PNG, PDF)
     into ``out``."""
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    if isinstance(result, IntervalSolveResult):
+        return _write(result, out, _interval_record(result), interval_solve_figure(result))
     record = {
         "design": dataclasses.asdict(result.design) | {"key": result.design.key},
         "statistic": result.statistic, "test": result.test, "target_power": result.target_power,
@@ -522,9 +528,362 @@ def write_solve(result: SolveResult, out: str | Path) -> list[Path]:
         "covariance": [list(r) for r in result.covariance], "confirmation": result.confirmation,
         "analytic": None if result.analytic is None else {"n": result.analytic[0], "method": result.analytic[1]},
     }  # fmt: skip
+    return _write(result, out, record, solve_figure(result))
+
+
+def _write(result, out: Path, record: dict, fig) -> list[Path]:
     written = [out / SOLVE_EVALUATIONS, out / SOLVE_JSON]
     table = pa.Table.from_pandas(result.evaluations, preserve_index=False)
     table = table.replace_schema_metadata({_IDENTITY_KEY: json.dumps(result.identity).encode()})
     atomic_write(written[0], lambda tmp: pq.write_table(table, tmp))
     atomic_write(written[1], lambda tmp: tmp.write_text(json.dumps(record, indent=2, default=str) + "\n"))
-    return written + write_figure(solve_figure(result), out, "solve")
+    return written + write_figure(fig, out, "solve")
+
+
+def _interval_record(result: IntervalSolveResult) -> dict:
+    model = "log(mean_width) = a + b log(n)" if result.measure == "mean_width" else "coverage = a + b / n"
+    return {
+        "design": dataclasses.asdict(result.design) | {"key": result.design.key},
+        "statistic": result.statistic, "method": result.method, "measure": result.measure, "target": result.target,
+        "confidence_level": result.confidence_level, "rho_true": result.rho_true, "answer": result.answer,
+        "root": result.root, "root_lower": result.root_lower, "root_upper": result.root_upper,
+        "p_root_at_most_answer": result.p_root_at_most_answer, "model": model,
+        "coefficients": list(result.coefficients), "covariance": [list(r) for r in result.covariance],
+        "confirmation": result.confirmation,
+        "analytic": None if result.analytic is None else {"n": result.analytic[0], "method": result.analytic[1]},
+    }  # fmt: skip
+
+
+def interval_solve_figure(result: IntervalSolveResult):
+    """The fitted mean width (or coverage) against n with every evaluation as a point (±2 MCSE bars), the
+    target, the answer with its 95% interval, and the confirmation run."""
+    import matplotlib  # deferred: matplotlib loads only when a figure is drawn
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
+
+    e = result.evaluations
+    fig, ax = plt.subplots(figsize=(3.35, 2.6), layout="constrained")
+    a, b = result.coefficients
+    used = e.loc[e["in_fit"], "n"]  # the final fit holds near the root only: drawn over its evaluations
+    grid = np.linspace(used.min(), used.max(), 400)
+    fitted = np.exp(a + b * np.log(grid)) if result.measure == "mean_width" else a + b / grid
+    label = "fitted (power law in n)" if result.measure == "mean_width" else "fitted (linear in 1/n)"
+    ax.plot(grid, fitted, color="#0072B2", lw=1, label=f"{label}, near the root")
+    for stage, colour, marker in (("bracket", "0.5", "o"), ("refine", "#000000", "o"), ("confirm", "#D55E00", "D")):
+        part = e[e["stage"] == stage]
+        ax.errorbar(part["n"], part["value"], yerr=2 * part["mcse"], fmt="none", ecolor=colour, lw=0.6)
+        ax.scatter(part["n"], part["value"], s=4 + 16 * part["reps"] / e["reps"].max(), color=colour, marker=marker,
+                   label=stage, zorder=3)  # fmt: skip
+    ax.axhline(result.target, color="0.3", ls=":", lw=0.8)
+    if result.measure == "coverage":
+        ax.axhline(result.confidence_level, color="0.6", ls="--", lw=0.6)
+    ax.axvspan(result.root_lower, min(result.root_upper, e["n"].max()), color="#56B4E9", alpha=0.3, lw=0)
+    ax.axvline(result.answer, color="#D55E00", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ticks = sorted({int(v) for v in e.loc[e["stage"] == "bracket", "n"]})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    ax.set_xlabel(f"n (answer {result.answer}; shaded: 95% interval of the root)", fontsize=7)
+    ax.set_ylabel(f"{result.measure.replace('_', ' ')} ({result.method}, ±2 MCSE)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=6, frameon=False, loc="best")
+    ax.set_title(textwrap.fill(f"{result.statistic}, {result.design.generator}, {_ties(result.design)}", 52),
+                 fontsize=7)  # fmt: skip
+    return fig
+
+
+# --------------------------------------------------------------------------
+# Interval targets: the n at which an interval reaches a width, or honest coverage
+# --------------------------------------------------------------------------
+#: Bootstrapped datasets of the confirmation run of an interval target.
+CONFIRM_REPS_INTERVAL = 1000
+#: An asymptotic method's evaluations use this many times ``reps`` datasets (of the cheap phase alone: no
+#: resampling), about what the runner's allocation gives the cheap phase beside a bootstrap phase.
+ASYMPTOTIC_REPS = 25
+#: The token bootstrap phase of an evaluation of an asymptotic method (its measures come from the cheap phase).
+MIN_BOOT_REPS = 50
+#: The interval measures a solve can target, with the model of the measure against n fitted to the
+#: evaluations (by weighted least squares, the weights the evaluations' inverse squared MCSEs):
+#: ``mean_width``: ``log W = a + b log n`` (the width of a Wald-type interval falls as ``n^(-1/2)`` to first
+#: order; the power law lets the exponent be fitted); ``coverage``: ``C = a + b / n`` (a two-sided interval's
+#: coverage error is of order ``1/n``; Hall 1992, *The Bootstrap and Edgeworth Expansion*, §3.5).
+INTERVAL_MEASURES = ("mean_width", "coverage")
+
+
+@dataclasses.dataclass(frozen=True)
+class IntervalSolveResult:
+    """What :func:`solve_interval_n` found: the smallest n at which ``method``'s mean width is at most
+    ``target`` (``measure == "mean_width"``) or its coverage enters Bradley's liberal band
+    (``measure == "coverage"``; ``target`` the band's edge it crosses).
+
+    ``evaluations``: one row per evaluation (``n``, ``reps``: the datasets behind the value, bootstrapped or,
+    for an asymptotic method, of the cheap phase; ``reps_cheap``, ``value``, ``mcse``, ``stage``, ``seed``,
+    ``rho_true``); ``answer``, ``root``, ``root_lower``/``root_upper`` (95% interval) and
+    ``p_root_at_most_answer`` as in :class:`SolveResult`; ``coefficients``/``covariance``: the final fit of
+    the model in :data:`INTERVAL_MEASURES`; ``confirmation``: ``n``, ``reps``, ``value``, ``mcse`` at the answer;
+    ``analytic``: the closed-form answer without ties (Bonett & Wright 2000 for a width) and its name, or None.
+    """
+
+    design: Scenario
+    statistic: str
+    method: str
+    measure: str
+    target: float
+    confidence_level: float
+    evaluations: pd.DataFrame
+    answer: int
+    root: float
+    root_lower: float
+    root_upper: float
+    p_root_at_most_answer: float
+    coefficients: tuple[float, float]
+    covariance: tuple[tuple[float, float], tuple[float, float]]
+    confirmation: dict
+    analytic: tuple[int, str] | None
+    rho_true: float
+    identity: dict = dataclasses.field(default_factory=dict)
+
+    def summary(self) -> str:
+        """The answer in a few lines."""
+        c = self.confirmation
+        what = (f"mean width at most {self.target:g}" if self.measure == "mean_width" else
+                f"coverage within Bradley's liberal band (crossing {self.target:g})")  # fmt: skip
+        lines = [
+            f"{self.statistic} {self.method} interval ({self.confidence_level:g}), {what}, true correlation "
+            f"{self.rho_true:.4f} ({self.design.generator}, {_ties(self.design)}):",
+            f"  n = {self.answer} (fitted root {self.root:.1f}, 95% interval {self.root_lower:.1f}-"
+            f"{self.root_upper:.1f}; P(root <= {self.answer}) = {self.p_root_at_most_answer:.2f})",
+            f"  confirmation at n = {c['n']}: {self.measure.replace('_', ' ')} {c['value']:.4f} (MCSE {c['mcse']:.4f}, "
+            f"{c['reps']} datasets)",
+            f"  {len(self.evaluations)} evaluations, {int(self.evaluations['reps'].sum())} datasets",
+        ]
+        if self.analytic is not None:
+            lines.append(f"  without ties ({self.analytic[1]}): n = {self.analytic[0]}")
+        return "\n".join(lines)
+
+
+def fit_wls(x: np.ndarray, y: np.ndarray, se: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted least squares ``y = a + b x`` with weights ``1 / se^2``, and the covariance of ``(a, b)``
+    scaled by the dispersion ``max(1, chi^2 / (k - 2))`` where the points scatter more than their errors
+    say (McCullagh & Nelder 1989, §4.5; with k = 2 points the fit is exact and unscaled)."""
+    w = 1.0 / np.maximum(se, 1e-300) ** 2
+    design = np.column_stack([np.ones_like(x), x])
+    info = design.T @ (design * w[:, None])
+    cov = np.linalg.inv(info)
+    beta = cov @ (design.T @ (w * y))
+    if len(x) > 2:
+        chi2 = float(np.sum(w * (y - design @ beta) ** 2))
+        cov = cov * max(1.0, chi2 / (len(x) - 2))
+    return beta, cov
+
+
+def _interval_model(measure: str, target: float):
+    """``(x(n), y(value), y's SE, root in x -> n, n -> x)`` of a measure's model (:data:`INTERVAL_MEASURES`)."""
+    if measure == "mean_width":
+        return (np.log, np.log, lambda v, s: s / v, math.exp, math.log), math.log(target)
+    return (lambda n: 1.0 / n, lambda v: v, lambda v, s: s, lambda g: 1.0 / g, lambda n: 1.0 / n), target
+
+
+def bonett_wright_n(statistic: str, rho: float, width: float, confidence_level: float) -> tuple[int, str] | None:
+    """The sample size for a Fisher-z interval of expected width ``width`` without ties, by the two-stage
+    formula of Bonett & Wright (2000, *Psychometrika* 65:23, eq. 7 and the correction after it): a first
+    ``n0 = 4 c (1 - rho^2)^2 (z / w)^2 + b``, then ``n = (n0 - b) (w0 / w)^2 + b`` with ``w0`` the width of the
+    interval at ``rho`` and ``n0``.  Variance ``c / (n - b)`` of atanh: Spearman's ``(1 + rho^2 / 2) / (n - 3)``
+    (Bonett & Wright), Kendall's ``0.437 / (n - 4)`` (Fieller et al. 1957), Pearson's ``1 / (n - 3)``."""
+    constants = {"spearman": (1 + rho * rho / 2, 3, "Bonett-Wright"), "kendall_b": (0.437, 4, "Fieller"),
+                 "pearson": (1.0, 3, "Fisher's z")}  # fmt: skip
+    if statistic not in constants or not abs(rho) < 1:
+        return None
+    c, b, name = constants[statistic]
+    z = float(ndtri(1 - (1 - confidence_level) / 2))
+    n0 = math.ceil(4 * c * (1 - rho * rho) ** 2 * (z / width) ** 2 + b)
+    half = z * math.sqrt(c / (n0 - b))
+    w0 = math.tanh(math.atanh(rho) + half) - math.tanh(math.atanh(rho) - half)
+    return math.ceil((n0 - b) * (w0 / width) ** 2 + b), name
+
+
+def solve_interval_n(
+    design: Scenario,
+    *,
+    method: str,
+    width: float | None = None,
+    coverage: bool = False,
+    statistic: str | Statistic = "spearman",
+    confidence_level: float = 0.95,
+    n_range: Sequence[int] = (20, 400),
+    reps: int = 200,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confirm_reps: int = CONFIRM_REPS_INTERVAL,
+    n_jobs: int = 1,
+    store: str | Path | None = None,
+) -> IntervalSolveResult:
+    """The smallest n at which ``method``'s interval under ``design`` has a mean width of at most ``width``,
+    or (``coverage=True``) a coverage within Bradley's liberal band (``level -+ (1 - level) / 2``).
+
+    Each evaluation is a coverage study of the design at one n (:func:`~simulation.study.runner.run_all_ci_scenarios`:
+    the cheap phase and the control variates make its mean width and coverage several times more precise
+    than plain means of its datasets), on a seed of its own.  The search is that of :func:`solve_n`
+    (a bracket of :data:`BRACKET_POINTS` values on log n, :data:`ROUNDS` refining rounds at the current root
+    and a factor :data:`SPREAD` either side with twice the datasets, a final fit within :data:`WINDOW` of the
+    root), with the measure's model of :data:`INTERVAL_MEASURES` fitted by :func:`fit_wls`; the root's 95%
+    interval by the delta method on the model's scale.  The answer is the smallest integer at or above the
+    root, confirmed by a run of ``confirm_reps`` bootstrapped datasets.
+
+    Parameters
+    ----------
+    design : Scenario
+        The data-generating process and its tie structure; its ``n`` is replaced (:func:`design_at`).
+    method : str
+        One of the statistic's interval methods.
+    width : float, optional
+        The target mean width, in (0, 2); exactly one of ``width`` and ``coverage``.
+    coverage : bool
+        Solve for the n at which the coverage enters the band from below (or from above, for a method that
+        over-covers at the range's lower end).
+    statistic, confidence_level, n_range, seed, store
+        As in :func:`solve_n` (``store`` keeps every evaluation; a solve started again resumes).
+    reps : int
+        Bootstrapped datasets per evaluation of the bracket (at least 50); each refining round doubles them.
+        For an asymptotic method, :data:`ASYMPTOTIC_REPS` times as many datasets, of the cheap phase
+        (``confirm_reps`` likewise).
+    n_boot : int
+        Bootstrap resamples per dataset.
+    n_jobs : int
+        Worker processes of each evaluation (the results do not depend on it).
+
+    Raises
+    ------
+    SolveError
+        A bad argument, an unknown method, or a target the range cannot reach (with the value at each end).
+    """
+    stat = get_statistic(statistic)
+    methods = (*stat.bootstrap_methods, *stat.asymptotic_methods)
+    if method not in methods:
+        raise SolveError(f"`method` must be one of {list(methods)} for {stat.name}, got {method!r}")
+    if (width is None) == (not coverage):
+        raise SolveError("give exactly one target: `width` (a mean width) or `coverage=True` (Bradley's band)")
+    if width is not None and not (isinstance(width, int | float) and 0 < width < 2):
+        raise SolveError(f"`width` must be in (0, 2) (a correlation's interval), got {width!r}")
+    confidence_level = check_confidence_level(confidence_level)
+    reps = check_positive_int(reps, "reps", minimum=50)
+    confirm_reps = check_positive_int(confirm_reps, "confirm_reps", minimum=50)
+    n_boot = check_positive_int(n_boot, "n_boot", minimum=50)
+    lo, hi = _check_range(n_range, design, stat)
+    measure = "coverage" if coverage else "mean_width"
+    asymptotic = method in stat.asymptotic_methods
+    if asymptotic:  # the datasets of the cheap phase: as many as a bootstrap phase's cost would buy
+        reps, confirm_reps = reps * ASYMPTOTIC_REPS, confirm_reps * ASYMPTOTIC_REPS
+    tolerance = 0.5 * (1 - confidence_level)  # Bradley's liberal criterion
+    band = (confidence_level - tolerance, confidence_level + tolerance)
+    identity = {"design": design.key, "statistic": stat.name, "statistic_digest": stat.digest, "method": method,
+                "measure": measure, "width": width, "confidence_level": confidence_level, "n_range": [lo, hi],
+                "reps": reps, "n_boot": n_boot, "seed": int(seed), "confirm_reps": confirm_reps,
+                "format": SOLVE_FORMAT}  # fmt: skip
+    stored = _stored(store, identity)
+    rows: list[dict] = []
+    keeping = []
+
+    def evaluate(n: int, m: int, stage: str) -> dict:
+        index = len(rows)
+        point_seed = int(np.random.SeedSequence([int(seed), 39, 1, index]).generate_state(1, np.uint32)[0])
+        if index < len(stored) and (stored[index]["n"], stored[index]["reps"], stored[index]["seed"]) == (
+                n, m, point_seed):  # fmt: skip
+            rows.append(stored[index])
+            return stored[index]
+        if asymptotic:  # the cheap phase alone carries the measure: a token bootstrap phase
+            sizes = {"n_reps": MIN_BOOT_REPS, "n_boot": MIN_N_BOOT, "n_reps_cheap": m}
+        else:
+            sizes = {"n_reps": m, "n_boot": n_boot}
+        study = run_all_ci_scenarios([design_at(design, n)], **sizes, confidence_level=confidence_level,
+                                     methods=[method], statistics=[stat], seed=point_seed, n_jobs=n_jobs)  # fmt: skip
+        row = study.coverage.iloc[0]
+        out = {"n": n, "reps": m, "reps_cheap": int(row["n_reps_cheap"]), "value": float(row[measure]),
+               "mcse": float(row[f"{measure}_mcse"]), "stage": stage, "seed": point_seed,
+               "rho_true": float(row["rho_true"])}  # fmt: skip
+        rows.append(out)
+        if store is not None and keeping:
+            _keep(store, rows, identity)
+        return out
+
+    for n in sorted(set(np.unique(np.round(np.exp(np.linspace(math.log(lo), math.log(hi), BRACKET_POINTS)))))):
+        evaluate(int(n), reps, "bracket")
+    first, last = rows[0], rows[-1]
+    ends = f"{measure.replace('_', ' ')} at n = {lo} is {first['value']:.4f}, at n = {hi} {last['value']:.4f}"
+    if measure == "mean_width":
+        target = float(width)
+        if last["value"] - 2 * last["mcse"] > target:
+            raise SolveError(f"a mean width of {target:g} is not reached in n = {lo}-{hi}: the {ends} (raise the "
+                             "range's upper end)")  # fmt: skip
+        if first["value"] + 2 * first["mcse"] < target:
+            raise SolveError(f"a mean width of {target:g} is already met at the range's lower end: the {ends} "
+                             "(lower the range's lower end)")  # fmt: skip
+    else:
+        if band[0] <= first["value"] <= band[1]:
+            raise SolveError(f"the coverage is already within Bradley's band {band[0]:g}-{band[1]:g} at the range's "
+                             f"lower end: the {ends} (lower the range's lower end)")  # fmt: skip
+        target = band[0] if first["value"] < band[0] else band[1]
+        beyond = last["value"] + 2 * last["mcse"] < target if target == band[0] else (
+            last["value"] - 2 * last["mcse"] > target)  # fmt: skip
+        if beyond:
+            raise SolveError(f"the coverage does not reach Bradley's band {band[0]:g}-{band[1]:g} in n = {lo}-{hi}: "
+                             f"the {ends} (raise the range's upper end, or choose another method)")  # fmt: skip
+    (fx, fy, fse, back, forth), y_target = _interval_model(measure, target)
+
+    def fit(window: bool) -> tuple[np.ndarray, np.ndarray, float, float, list[int]]:
+        table = pd.DataFrame(rows)
+        table = table[table["stage"] != "confirm"]
+        n_, v_, s_ = (table[c].to_numpy(float) for c in ("n", "value", "mcse"))
+        x, y, se = fx(n_), fy(v_), fse(v_, s_)
+        beta, cov = fit_wls(x, y, se)
+        used = list(table.index)
+        if window and beta[1] != 0:
+            g = (y_target - beta[0]) / beta[1]
+            if g > 0 or measure == "mean_width":
+                root = back(g)
+                near = (n_ >= root / WINDOW) & (n_ <= root * WINDOW)
+                if np.unique(n_[near]).size >= 3:
+                    beta, cov = fit_wls(x[near], y[near], se[near])
+                    used = list(table.index[near])
+        if beta[1] == 0:
+            raise SolveError(f"the {measure.replace('_', ' ')} does not change with n over the evaluations")
+        g = (y_target - beta[0]) / beta[1]
+        grad = np.array([-1.0 / beta[1], -g / beta[1]])
+        return beta, cov, g, float(math.sqrt(max(grad @ cov @ grad, 0.0))), used
+
+    m = reps
+    for _ in range(ROUNDS):
+        _, _, g, _, _ = fit(window=False)
+        centre = min(max(back(g), lo), hi) if (measure == "mean_width" or g > 0) else hi
+        m *= 2
+        for n in sorted({int(round(min(max(centre * f, lo), hi))) for f in (1 / SPREAD, 1.0, SPREAD)}):
+            evaluate(n, m, "refine")
+    beta, cov, g, se, window = fit(window=True)
+    if measure == "coverage" and g <= 0:
+        raise SolveError(f"the fitted coverage never reaches {target:g} (its limit in n is {beta[0]:.4f}): the "
+                         f"{ends}")  # fmt: skip
+    root = back(g)
+    if not lo <= root <= hi:
+        raise SolveError(f"the fitted root n = {root:.1f} lies outside the search range {lo}-{hi} (the {ends}): "
+                         "widen the range")  # fmt: skip
+    z = float(ndtri(0.975))
+    ends_g = sorted(back(v) if (measure == "mean_width" or v > 0) else math.inf for v in (g - z * se, g + z * se))
+    answer = math.ceil(root - 1e-9)
+    # P(root <= answer): on the model's scale x(n), decreasing in n for the coverage's 1/n
+    side = (forth(answer) - g) / se if se > 0 else math.copysign(math.inf, forth(answer) - g)
+    p_at_most = float(ndtr(side if measure == "mean_width" else -side))
+    confirm = evaluate(answer, confirm_reps, "confirm")
+    evaluations = pd.DataFrame(rows)
+    evaluations["in_fit"] = evaluations.index.isin(window) & (evaluations["stage"] != "confirm")
+    return IntervalSolveResult(
+        design=design, statistic=stat.name, method=method, measure=measure, target=target,
+        confidence_level=confidence_level, evaluations=evaluations, answer=answer, root=root,
+        root_lower=ends_g[0], root_upper=ends_g[1], p_root_at_most_answer=p_at_most,
+        coefficients=(float(beta[0]), float(beta[1])),
+        covariance=((float(cov[0, 0]), float(cov[0, 1])), (float(cov[1, 0]), float(cov[1, 1]))),
+        confirmation={"n": answer, "reps": confirm_reps, "value": confirm["value"], "mcse": confirm["mcse"]},
+        analytic=bonett_wright_n(stat.name, confirm["rho_true"], target, confidence_level)
+        if measure == "mean_width" else None,
+        rho_true=confirm["rho_true"], identity=identity,
+    )  # fmt: skip
