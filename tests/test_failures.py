@@ -114,7 +114,8 @@ def test_a_user_statistic_that_raises_is_a_dataset_in_the_ledger_and_the_run_goe
         stat = Statistic.from_callable(func, name=name, truth=lambda s: s.rho)
         with pytest.warns(UserWarning, match="slower per resample"):
             runs[name] = run_all_ci_scenarios([scenario], n_reps=60, n_boot=30, seed=5, n_jobs=1, statistics=[stat],
-                                              n_reps_cheap=400, keep_replicates=True, out=tmp_path / name)  # fmt: skip
+                                              n_reps_cheap=400, keep_replicates=True, out=tmp_path / name,
+                                              truth_mcse=0.01)  # fmt: skip
     raised, nan = runs["p_raises"], runs["p_nan"]
     ledger = raised.failures[raised.failures["reason"] == "statistic_raised"]
     assert set(ledger["phase"]) == {"bootstrap", "cheap"} and (ledger["method"] == "estimate").all()

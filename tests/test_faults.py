@@ -80,7 +80,7 @@ class _FullDisk:
 
 RUN = ["run", "smoke", "--n-reps", "40", "--n-boot", "30", "--n-jobs", "1", "--quiet"]
 ANALYZE = ["analyze", "example", "--n-boot", "100", "--n-perm", "200", "--design-reps", "30", "--design-boot", "30",
-           "--power-reps", "20", "--no-grow-design", "--quiet"]  # fmt: skip
+           "--power-reps", "20", "--no-grow-design", "--no-plan", "--quiet"]  # fmt: skip
 
 
 def _writes(argv, out, monkeypatch) -> int:

@@ -375,6 +375,17 @@ class Truth(NamedTuple):
     mcse: float
     #: Datasets it was measured on (0 when exact).
     n_reps: int
+    #: The expected estimate at the scenario's n where it differs from ``value`` (a ``population`` estimand:
+    #: measured, :func:`simulation.statistics.custom.measured_truth`), the centre of bias-eliminated
+    #: coverage; NaN where it is ``value`` itself (an ``expected_sample`` estimand).
+    centre: float = math.nan
+    #: Monte Carlo standard error of ``centre`` (0 when exact or NaN).
+    centre_mcse: float = 0.0
+
+    @property
+    def expected_estimate(self) -> float:
+        """The expected estimate at the scenario's n: :attr:`centre` where measured, else :attr:`value`."""
+        return self.centre if math.isfinite(self.centre) else self.value
 
 
 #: Datasets per step of the truth measurement, and the most it draws.

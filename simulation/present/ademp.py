@@ -53,7 +53,8 @@ MEASURES = (
     ("mse, rmse", "mean of (estimate - truth)^2, and its root", "sqrt(Var((estimate - truth)^2) / n_sim); "
      "MCSE(MSE) / (2 RMSE)"),
     ("coverage_bias_eliminated", "share of intervals that contain the expected estimate (the truth itself for an "
-     "expected-sample estimand; not estimated for a population one)", "as coverage"),
+     "expected-sample estimand; measured beforehand on a stream of its own for a population one)",
+     "as coverage; sqrt(p (1 - p) / n_sim) for a population estimand"),
     ("relative_width, relative_precision", "mean width over the reference method's, and 100 ((W_ref / W)^2 - 1)",
      "delta method, with the two widths' covariance on shared datasets"),
 )  # fmt: skip

@@ -514,17 +514,17 @@ TRUTH_MAX = 2_000_000
 
 
 def measured_truth(stat, scenario, seed, target_mcse: float, *, calibration=None):
-    """The expected sample statistic of ``scenario``'s datasets, measured in batches of
+    """The expected sample statistic of ``scenario``'s datasets (any statistic's), measured in batches of
     :data:`TRUTH_BATCH` on ``seed``'s children until its MCSE (SD / sqrt(N)) is at most ``target_mcse``
     or :data:`TRUTH_MAX` datasets were used (the MCSE reached is reported either way).  Datasets where the
-    statistic is undefined are left out."""
+    statistic is undefined, or where a user statistic raises (as the run leaves them out), are left out."""
 
     total = total_sq = 0.0
     count = used = 0
     batch = 0
     while True:
         x, y = scenario.generate(TRUTH_BATCH, child_seed(seed, batch), calibration=calibration)
-        values = stat.estimate_rows(*stat.user.prepared(x, y))
+        values = _estimates_or_nan(stat, x, y)
         values = values[np.isfinite(values)]
         total += float(values.sum())
         total_sq += float(np.square(values).sum())
@@ -539,6 +539,23 @@ def measured_truth(stat, scenario, seed, target_mcse: float, *, calibration=None
                 return Truth(mean, mcse, count)
         elif used >= TRUTH_MAX:
             raise ValueError(f"statistic {stat.name!r} is undefined on every dataset of scenario {scenario.key!r}")
+
+
+def _estimates_or_nan(stat, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The statistic of each dataset ``x, y (m, n)``; a user statistic that raises on the batch is computed one
+    dataset at a time, NaN where it raises (a built-in's exception propagates)."""
+    try:
+        return stat.estimate_rows(*stat.inputs(x, y))
+    except Exception:  # noqa: BLE001 - the user's code failed on some dataset of the batch
+        if stat.user is None:
+            raise
+    out = np.full(x.shape[0], np.nan)
+    for i in range(x.shape[0]):
+        try:
+            out[i] = stat.estimate_rows(*stat.inputs(x[i : i + 1], y[i : i + 1]))[0]
+        except Exception:  # noqa: BLE001 - left out, as the run leaves the dataset out
+            continue
+    return out
 
 
 def truth(stat, scenario, seed, target_mcse: float, *, calibration=None):

@@ -79,12 +79,20 @@ STREAM_DATA, STREAM_RESAMPLES, STREAM_CHEAP = 0, 1, 3
 #: the model SEs' squares (Morris, White & Crowther 2019, Table 6): a bootstrap block's one, the bootstrap
 #: variance ``SD*^2`` (0 where the normal interval failed); a cheap unit's one per asymptotic method (0 where
 #: its interval failed or its SE is not finite), then ``atanh(estimate)`` (0 where ``|estimate| >= 1``).
-BOOT_DIM = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS) + 1
+#: The bootstrap variance's column (:func:`boot_variance`), the last.
+BOOT_VARIANCE = BOOT_CONTROLS + 4 * len(BOOTSTRAP_METHODS)
+BOOT_DIM = BOOT_VARIANCE + 1
 
 
 def cheap_dim(n_methods: int) -> int:
     """Columns of a cheap unit's moments for a statistic with ``n_methods`` asymptotic methods."""
     return CHEAP_CONTROLS + 5 * n_methods + 1
+
+
+def cheap_flags(n_methods: int) -> int:
+    """Counters of a cheap unit's ``flags``: per asymptotic method its datasets with a model SE, the datasets
+    with ``|estimate| < 1``, then per method its intervals that contain the expected estimate."""
+    return 2 * n_methods + 1
 
 
 CHEAP_DIM = cheap_dim(len(ASYMPTOTIC_METHODS))
@@ -113,9 +121,11 @@ class UnitContext:
     statistic: str | Statistic = "spearman"
 
 
-#: Counters of a bootstrap block's ``flags`` after the per-method out-of-range counts.
+#: Counters of a bootstrap block's ``flags`` after the per-method out-of-range counts; then, per method, its
+#: intervals that contain the expected estimate (:attr:`Truth.expected_estimate`: bias-eliminated coverage).
 BOOT_FLAG_RESAMPLES_DROPPED, BOOT_FLAG_REPS_DROPPED = 0, 1
 N_BOOT_EXTRA_FLAGS = 2
+BOOT_FLAG_CENTRE = len(BOOTSTRAP_METHODS) + N_BOOT_EXTRA_FLAGS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -255,7 +265,7 @@ def ledger_entries(replicates: np.ndarray, failures: np.ndarray, reasons: np.nda
 
 
 #: Counters in a bootstrap block's ``flags``.
-BOOT_FLAGS = len(BOOTSTRAP_METHODS) + N_BOOT_EXTRA_FLAGS
+BOOT_FLAGS = BOOT_FLAG_CENTRE + len(BOOTSTRAP_METHODS)
 
 
 # --------------------------------------------------------------------------
@@ -366,12 +376,13 @@ def run_boot_block(
         outside.append(ok & out_of_range(lower[finite], upper[finite], stat.bounds))
         measures.append(interval_measures(lower[finite], upper[finite], ok, ctx.truth.value))
     normal = BOOTSTRAP_METHODS.index("normal")
+    centre = [covers(m, ok, ctx.truth.expected_estimate) for m, ok in zip(measures, oks, strict=True)]
     values = np.hstack([controls_x, exact, *measures, boot_variance(measures[normal], oks[normal],
                                                                    ctx.confidence_level)[:, None]])  # fmt: skip
     not_ok = ~np.column_stack(oks)
     dropped = (ctx.n_boot - np.asarray(rows.n_boot_valid, dtype=np.int64))[finite]
     flag_counts = np.column_stack(
-        [*outside, dropped, dropped > DROPPED_RESAMPLES_THRESHOLD * ctx.n_boot]
+        [*outside, dropped, dropped > DROPPED_RESAMPLES_THRESHOLD * ctx.n_boot, *centre]
     ).astype(np.int64)
     # slice starts are multiples of CROSSFIT_FOLDS: a dataset's index in the block has its global residue
     fold = (np.arange(first, n_block) % CROSSFIT_FOLDS)[finite]
@@ -392,6 +403,12 @@ def run_boot_block(
         record = record.merge(part)
     replicates = _replicate_table(scenario, block, n_block, rows, ctx, extra) if ctx.keep_replicates else None
     return record, replicates
+
+
+def covers(measures: np.ndarray, ok: np.ndarray, centre: float) -> np.ndarray:
+    """1 where an ok interval (its stored measures, :func:`~simulation.study.estimators.interval_measures`)
+    contains ``centre``, else 0."""
+    return (ok & (measures[:, 0] <= centre) & (measures[:, 1] >= centre)).astype(np.float64)
 
 
 def boot_variance(normal: np.ndarray, ok: np.ndarray, confidence_level: float) -> np.ndarray:
@@ -534,11 +551,13 @@ def run_cheap_unit(
             kept.append(k)
         bad = ~np.column_stack(oks) if oks else np.zeros((int(np.count_nonzero(finite)), 0), bool)
     z, z_kept = fisher_z_column(rho[finite])
+    oks = [np.ones(len(z), bool) if bad is None else ~bad[:, j] for j in range(n_methods)]
+    centre = [covers(m, ok, ctx.truth.expected_estimate) for m, ok in zip(measures, oks, strict=True)]
     values = np.hstack([controls_x, exact[finite][:, None], *measures, *(v[:, None] for v in variances), z[:, None]])
-    counts = np.column_stack([*kept, z_kept]).astype(np.int64)
+    counts = np.column_stack([*kept, z_kept, *centre]).astype(np.int64)
     # rows of ``values`` are the finite datasets; locate each block's among them
     ends = np.cumsum(finite)[np.cumsum(sizes) - 1]
-    record = empty_record(n_methods, cheap_dim(n_methods), 1, n_methods + 1) if start is None else start
+    record = empty_record(n_methods, cheap_dim(n_methods), 1, cheap_flags(n_methods)) if start is None else start
     first_row = 0
     rep = (first_block + skip) * BLOCK_REPS  # the phase's index of the unit's first new dataset
     for size, end in zip(sizes, ends, strict=True):

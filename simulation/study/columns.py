@@ -161,10 +161,17 @@ COVERAGE: tuple[Column, ...] = (
     Column("rmse", "root mean squared error, sqrt(`mse`)", _SCALE),
     Column("rmse_mcse", "Monte Carlo standard error of `rmse`: `mse_mcse` / (2 `rmse`)", _SCALE),
     Column("coverage_bias_eliminated", "bias-eliminated coverage, the share of intervals that contain the expected "
-           "estimate (Morris et al. 2019, Table 6): for an `expected_sample` estimand the truth is the expected "
-           "estimate, so it equals `coverage`; NaN for a `population` estimand (the expected estimate is not known "
-           "when the datasets are scored)", _PROP),
-    Column("coverage_bias_eliminated_mcse", "Monte Carlo standard error of `coverage_bias_eliminated`", _PROP),
+           "estimate `coverage_centre` (Morris et al. 2019, Table 6): for an `expected_sample` estimand the truth is "
+           "the expected estimate, so it equals `coverage`; for a `population` estimand the plain share of the ok "
+           "intervals that contain the expected estimate, measured before the datasets are scored", _PROP),
+    Column("coverage_bias_eliminated_mcse", "Monte Carlo standard error of `coverage_bias_eliminated`: "
+           "`coverage_mcse` for an `expected_sample` estimand, else sqrt(p (1 - p) / n_ok) (the centre's own "
+           "error, `coverage_centre_mcse`, not included)", _PROP),
+    Column("coverage_centre", "the expected estimate at the scenario's n that `coverage_bias_eliminated` is "
+           "scored against: `rho_true` for an `expected_sample` estimand; for a `population` one the mean "
+           "estimate over datasets of a stream of its own, measured to the truth's precision (exactly the truth "
+           "at rho = 0 for an odd-symmetric statistic)", _SCALE),
+    Column("coverage_centre_mcse", "Monte Carlo standard error of `coverage_centre`", _SCALE),
     Column("reference_method", "the method `relative_width` and `relative_precision` compare with (`run "
            "--reference-method`; `percentile` unless named)"),
     Column("relative_width", "the plain mean width over the reference method's on the same datasets (methods of one "

@@ -55,6 +55,7 @@ from simulation.core.validation import (
 from simulation.core.version import __version__
 from simulation.engine._kernels import N_RESAMPLE_CONTROLS
 from simulation.engine.intervals import BOOTSTRAP_METHODS, MIN_N_BOOT
+from simulation.engine.seeding import child_seed
 from simulation.infra import cache
 from simulation.infra.parallel import check_backend, parallel_map
 from simulation.infra.resources import check_resources
@@ -77,6 +78,7 @@ from simulation.models.generators import CALIBRATION_VERSION, TRUTH_MAX_REPS, Ca
 from simulation.models.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.present.ademp import ademp, ademp_markdown
 from simulation.present.report import summary_markdown
+from simulation.statistics.custom import measured_truth
 from simulation.statistics.registry import (
     check_statistics,
     identity_statistics,
@@ -91,9 +93,11 @@ from simulation.study.blocks import (
     ASYMPTOTIC_METHODS,
     BLOCK_REPS,
     BOOT_DIM,
+    BOOT_FLAG_CENTRE,
     BOOT_FLAG_REPS_DROPPED,
     BOOT_FLAG_RESAMPLES_DROPPED,
     BOOT_FLAGS,
+    BOOT_VARIANCE,
     CHEAP_UNIT_BLOCKS,
     LEDGER_REASONS,
     SLICE_REPS,
@@ -102,6 +106,7 @@ from simulation.study.blocks import (
     boot_name,
     boot_units,
     cheap_dim,
+    cheap_flags,
     cheap_name,
     cheap_units,
     empty_record,
@@ -152,7 +157,7 @@ __all__ = [
 #: controls (was four); 5 = flag counts in bootstrap blocks (intervals out of range, dropped resamples); 6 = the
 #: model SEs' squares (a bootstrap block's bootstrap variance; a cheap unit's per asymptotic method, and
 #: ``atanh`` of the estimate) after the measures, and a cheap unit's counts of them.
-FORMAT_VERSION = 6
+FORMAT_VERSION = 7
 #: Version of the control set (:mod:`simulation.study.estimators`): part of a run's identity.
 CONTROLS_VERSION = "jackknife-se+indicators12-ridge+resample-hermite-trig+mixing-u+4-folds-v4"
 #: The method each row's ``relative_width`` and ``relative_precision`` compare with, unless the run names one.
@@ -290,11 +295,29 @@ class StudyResult:
 # --------------------------------------------------------------------------
 # Calibrations and truths (computed once, cached beside the results)
 # --------------------------------------------------------------------------
+#: The stream (a child of the scenario's truth seed) on which a population estimand's expected estimate is
+#: measured.
+STREAM_CENTRE = 11
+
+
 def _calibrate_one(
     scenario: Scenario, truth_mcse: float, statistic: str | Statistic = "spearman"
 ) -> tuple[Calibration, Truth]:
+    """The scenario's calibration and the statistic's truth; for an exact ``population`` truth, also the
+    expected estimate at the scenario's n (:attr:`Truth.centre`, the centre of bias-eliminated coverage),
+    measured to ``truth_mcse`` (:func:`simulation.statistics.custom.measured_truth`), or exactly the truth
+    at rho = 0 for an odd-symmetric statistic (every built-in; a user's declared so)."""
     calibration = scenario.calibration()
-    return calibration, get_statistic(statistic).truth(scenario, truth_mcse, calibration)
+    stat = get_statistic(statistic)
+    truth = stat.truth(scenario, truth_mcse, calibration)
+    if truth.n_reps == 0 and scenario.estimand == "population":
+        if float(scenario.rho) == 0.0 and (stat.user is None or stat.user.odd_symmetric):
+            truth = truth._replace(centre=truth.value, centre_mcse=0.0)
+        else:
+            seed = child_seed(scenario._truth_seed(), STREAM_CENTRE)
+            centre = measured_truth(stat, scenario, seed, truth_mcse, calibration=calibration)
+            truth = truth._replace(centre=centre.value, centre_mcse=centre.mcse)
+    return calibration, truth
 
 
 def calibrate_all(
@@ -388,13 +411,15 @@ def _verified(entry: Any, job: Job, truth_mcse: float) -> tuple[tuple[Calibratio
         calibration, truth = Calibration(*entry["calibration"]), Truth(*entry["truth"])
         if "digest" not in entry:
             return None, "no digest: written by an earlier version"
-        if entry.get("digest") != _entry_digest(job, list(calibration), list(truth), truth_mcse):
+        if entry.get("digest") != _entry_digest(job, list(entry["calibration"]), list(entry["truth"]), truth_mcse):
             return None, "its digest does not match its content"
     except (AttributeError, TypeError, KeyError):
         return None, "not an entry of this version"
     stat = get_statistic(job.statistic)
     low, high = stat.bounds
-    numbers = [*calibration, truth.value, truth.mcse]
+    if truth.n_reps == 0 and job.scenario.estimand == "population" and not math.isfinite(truth.centre):
+        return None, "no expected estimate beside its population truth: written by an earlier version"
+    numbers = [*calibration, truth.value, truth.mcse, truth.centre_mcse]
     finite = all(isinstance(v, int | float) and math.isfinite(v) for v in numbers)
     if not finite or min(truth.mcse, calibration.mcse) < 0:
         return None, "a number is not finite or an MCSE is negative"
@@ -550,7 +575,7 @@ def _merged(
         _merge_prefix(store, job.key, boot_names,
                       empty_record(len(BOOTSTRAP_METHODS), BOOT_DIM, CROSSFIT_FOLDS, BOOT_FLAGS),
                       memo, (job.key, "boot")),
-        _merge_prefix(store, job.key, cheap_names, empty_record(n_asym, cheap_dim(n_asym), 1, n_asym + 1),
+        _merge_prefix(store, job.key, cheap_names, empty_record(n_asym, cheap_dim(n_asym), 1, cheap_flags(n_asym)),
                       memo, (job.key, "cheap")),
     )  # fmt: skip
 
@@ -714,7 +739,7 @@ class _Table6:
     def row(self, method: str, perf: Mapping[str, Any]) -> dict[str, Any]:
         nan = math.nan
         if method in BOOTSTRAP_METHODS:  # the bootstrap SE, from the normal interval's width
-            scale, column = "estimate", BOOT_DIM - 1
+            scale, column = "estimate", BOOT_VARIANCE
             k = self.boot.moments.n - self.boot.failed[BOOTSTRAP_METHODS.index("normal")]
             phase = "bootstrap"
         else:
@@ -736,10 +761,25 @@ class _Table6:
             "relative_error_model_se": model["relative_error_model_se"],
             "relative_error_model_se_mcse": model["relative_error_model_se_mcse"],
         } | self.mse
-        # the expected estimate is the truth itself for an expected-sample estimand
-        expected = self.estimand == "expected_sample"
-        out["coverage_bias_eliminated"] = perf["coverage"] if expected else nan
-        out["coverage_bias_eliminated_mcse"] = perf["coverage_mcse"] if expected else nan
+        # the expected estimate is the truth itself for an expected-sample estimand: the coverage's own
+        # estimate; else the plain share of the ok intervals that contain the measured expected estimate
+        if not math.isfinite(self.truth.centre):
+            out["coverage_bias_eliminated"] = perf["coverage"]
+            out["coverage_bias_eliminated_mcse"] = perf["coverage_mcse"]
+        else:
+            if method in BOOTSTRAP_METHODS:
+                j = BOOTSTRAP_METHODS.index(method)
+                phase, record, covering = "bootstrap", self.boot, self.boot.flags[BOOT_FLAG_CENTRE + j]
+            else:
+                j = self.stat.asymptotic_methods.index(method)
+                phase, record = "cheap", self.cheap
+                covering = self.cheap.flags[len(self.stat.asymptotic_methods) + 1 + j]
+            n_ok = self.phases[phase].n - record.failed[j]
+            p = covering / n_ok if n_ok > 0 else nan
+            out["coverage_bias_eliminated"] = p
+            out["coverage_bias_eliminated_mcse"] = math.sqrt(p * (1 - p) / n_ok) if n_ok > 0 else nan
+        out["coverage_centre"] = self.truth.expected_estimate
+        out["coverage_centre_mcse"] = self.truth.centre_mcse if math.isfinite(self.truth.centre) else self.truth.mcse
         out["reference_method"] = self.reference
         mine, ref = self._width(method), self._width(self.reference)
         if mine is None or ref is None:
