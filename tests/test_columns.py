@@ -612,8 +612,18 @@ def _expected_min_detectable(power: pd.DataFrame, settings) -> pd.DataFrame:
         else:
             i = reached[0]
             slope = (pw[i] - pw[i - 1]) / (mag[i] - mag[i - 1])
+            star = mag[i - 1] + (target - pw[i - 1]) / slope
+            near = [j for j in range(max(i - 2, 0), min(i + 2, len(mag))) if 0 < pw[j] < 1 and mag[j] < 1]
+            if test != "asymptotic" and len(near) >= 3:  # written out: least squares of probit on atanh
+                x, y = np.arctanh(mag[near]), stats.norm.ppf(pw[near])
+                b = float(np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2))
+                fitted = math.tanh((stats.norm.ppf(target) - (y.mean() - b * x.mean())) / b)
+                if b > 0 and mag[i - 1] <= fitted <= mag[i]:
+                    star = fitted
+                    slope = stats.norm.pdf(stats.norm.ppf(target)) * b / (1 - star * star)
+                    row["estimate"] = "monte_carlo_probit"
             se = math.nan if test == "asymptotic" else math.sqrt(target * (1 - target) / settings.n_reps) / slope
-            row |= {"rho_star": mag[i - 1] + (target - pw[i - 1]) / slope, "rho_star_se": se, "status": "ok"}
+            row |= {"rho_star": star, "rho_star_se": se, "status": "ok"}
         rows.append(row)
     return pd.DataFrame(rows)
 

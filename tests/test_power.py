@@ -151,7 +151,7 @@ def test_minimum_detectable_interpolates_and_uses_the_delta_method():
             "scenario": s.key,
             "rho_true": [0.0, 0.2, 0.4] * 3,
             "test": ["permutation"] * 3 + ["t_approx"] * 3 + ["asymptotic"] * 3,
-            "power": [0.05, 0.6, 0.9, 0.05, 0.3, 0.7, 0.05, 0.5, 0.95],
+            "power": [0.0, 0.6, 0.9, 0.05, 0.3, 0.7, 0.05, 0.5, 0.95],  # two powers inside (0, 1): the line
         }
     )
     mdc = minimum_detectable(curve, s, settings).set_index("test")
@@ -290,3 +290,36 @@ def test_a_p_value_equal_to_alpha_rejects():
     curve = power_curve(s, settings)
     perm = curve[(curve["test"] == "permutation") & (curve["rho_true"] == 0.95)]["power"].iloc[0]
     assert perm > 0.9
+
+
+def test_the_minimum_detectable_correlation_follows_the_powers_bend_between_grid_points():
+    """Fed the exact power of Pearson's t test (quadrature of r's density) on grids of step 0.1 and 0.05, the
+    probit curve's crossing is within 1e-3 of the exact root and several times closer than the straight line
+    between the two grid points around it; a grid with fewer than three powers inside (0, 1) near the
+    crossing falls back to that line, labelled ``monte_carlo``."""
+    from scipy import optimize
+
+    from simulation.power.curves import PROBIT_FIT, probit_crossing
+    from tests.test_solve import exact_t_test_power
+
+    for n, step in ((20, 0.1), (40, 0.1), (80, 0.1), (40, 0.05)):
+        grid = np.round(np.arange(0, 0.95, step), 10)
+        power = np.array([exact_t_test_power(r, n) for r in grid])
+        exact = optimize.brentq(lambda r, n=n: exact_t_test_power(r, n) - 0.8, 0.01, 0.95, xtol=1e-12)
+        i = int(np.nonzero(power >= 0.8)[0][0])
+        line = grid[i - 1] + (0.8 - power[i - 1]) * (grid[i] - grid[i - 1]) / (power[i] - power[i - 1])
+        fitted, slope = probit_crossing(grid, power, i, 0.8)
+        assert abs(fitted - exact) < 1e-3 and abs(fitted - exact) < abs(line - exact) / 2.5, (n, step)
+        h = 1e-6  # the slope it reports is the exact power's, to the fit's accuracy
+        true_slope = (exact_t_test_power(exact + h, n) - exact_t_test_power(exact - h, n)) / (2 * h)
+        assert slope == pytest.approx(true_slope, rel=0.05)
+    s = Scenario(case="c", generator="rank_mixing", n=60, rho=0.3, k=4, template="even")
+    settings = PowerSettings(n_reps=1000, grid=(0.0, 0.2, 0.4, 0.6))
+    curve = pd.DataFrame({"scenario": s.key, "rho_true": [0.0, 0.2, 0.4, 0.6], "test": ["permutation"] * 4,
+                          "power": [0.05, 0.6, 0.85, 1.0]})  # fmt: skip
+    mdc = minimum_detectable(curve, s, settings).set_index("test")
+    assert mdc.loc["permutation", "estimate"] == PROBIT_FIT
+    x, y = np.arctanh([0.0, 0.2, 0.4]), stats.norm.ppf([0.05, 0.6, 0.85])  # written out: least squares
+    b = np.sum((x - x.mean()) * (y - y.mean())) / np.sum((x - x.mean()) ** 2)
+    a = y.mean() - b * x.mean()
+    assert mdc.loc["permutation", "rho_star"] == pytest.approx(math.tanh((stats.norm.ppf(0.8) - a) / b), abs=1e-12)

@@ -256,7 +256,8 @@ def power_summary_markdown(mdc: pd.DataFrame, provenance: dict[str, Any]) -> str
     ident = provenance.get("identity", {})
     wide = mdc.assign(
         cell=[
-            (f"{r:.3f} (approx.)" if kind != "monte_carlo" else f"{r:.3f} ± {se:.3f}" if se > 0 else f"{r:.3f}")
+            (f"{r:.3f} (approx.)" if not kind.startswith("monte_carlo")
+             else f"{r:.3f} ± {se:.3f}" if se > 0 else f"{r:.3f}")
             if st == "ok" else st
             for r, se, st, kind in zip(mdc["rho_star"], mdc["rho_star_se"], mdc["status"],
                                        mdc.get("estimate", pd.Series(["monte_carlo"] * len(mdc))), strict=True)

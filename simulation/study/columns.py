@@ -256,7 +256,9 @@ MIN_DETECTABLE: tuple[Column, ...] = (
     Column("search_hi", "largest |correlation| of the grid searched", _SCALE),
     Column("power_at_search_hi", "power at `search_hi` (below `target_power`: raise the grid's end)", _PROP),
     Column("n_reps", "datasets per grid point", "count"),
-    Column("estimate", "`monte_carlo` (interpolated on the simulated curve), or an approximation without simulation: "
+    Column("estimate", "`monte_carlo_probit` (read off a probit curve in atanh |rho| fitted to the simulated powers "
+           "around the crossing), `monte_carlo` (interpolated linearly between the two grid points around it, where "
+           "fewer than three powers inside (0, 1) are near it), or an approximation without simulation: "
            "`noncentral_t_approximation` (Spearman), `normal_approximation` (Kendall)"),
     Column("rho_star", "the minimum detectable |correlation|: where the power curve crosses `target_power` (NaN "
            "when not reached)", _SCALE),
