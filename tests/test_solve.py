@@ -397,3 +397,83 @@ def test_the_solve_command_solves_a_width_and_refuses_mixed_targets(tmp_path, ca
         assert main(["--no-config", "solve", str(study), "--out", str(bad), *extra]) == 2
         assert message in capsys.readouterr().err
         assert not bad.exists()
+
+
+def test_the_minimum_detectable_correlation_of_pearsons_t_test_matches_the_exact_root():
+    """At n = 40, power 0.8, alpha 0.05 two-sided, bivariate normal: the exact power by quadrature crosses 0.8
+    at r = 0.42568; each of two seeds' answers is within 3.29 of its SEs of it (false alarm 0.1% each), and the
+    confirmation run at the generator's target there has a power within 4 MCSEs of 0.8."""
+    from scipy import optimize
+
+    from simulation.power.solve import solve_rho
+
+    exact = optimize.brentq(lambda r: exact_t_test_power(r, 40) - 0.8, 0.1, 0.9, xtol=1e-12)
+    design = Scenario("plan", "bivariate_normal", 40, rho=0.3)
+    for seed in range(2):
+        found = solve_rho(design, statistic="pearson", test="t_test", reps=1000, seed=seed, confirm_reps=2000)
+        assert abs(found.rho_star - exact) <= 3.29 * found.rho_star_se, (seed, found.rho_star, exact)
+        assert found.estimate == "monte_carlo_probit" and found.rho_star_lower < found.rho_star < found.rho_star_upper
+        c = found.confirmation
+        assert abs(c["power"] - 0.8) <= 4 * c["power_mcse"]
+        # the generator's target is Spearman's rho_s: Pearson's r there is 2 sin(pi rho_s / 6), read between
+        # fine grid points 0.0125 apart (linear interpolation of it errs by at most |f''| h^2 / 8 = 4.5e-6)
+        assert 2 * math.sin(math.pi * found.design_rho / 6) == pytest.approx(found.rho_star, abs=5e-6)
+
+
+def test_solving_for_rho_refuses_what_it_cannot_reach(tmp_path, capsys):
+    from simulation.power.solve import solve_rho
+
+    with pytest.raises(SolveError, match=r"power 0.999 is not reached below the search.s end"):
+        solve_rho(Scenario("plan", "bivariate_normal", 8, rho=0.3), target_power=0.999, statistic="pearson",
+                  test="t_test", reps=100)  # fmt: skip
+    with pytest.raises(SolveError, match=r"`test` must be one of"):
+        solve_rho(Scenario("plan", "bivariate_normal", 40, rho=0.3), test="wald")
+    study = tmp_path / "design.csv"
+    study.write_text("case,generator,n,k,template,counts,rho\nplan,rank_mixing,50,5,even,,0.3\n")
+    out = tmp_path / "r"
+    assert main(["--no-config", "solve", str(study), "--unknown", "rho", "--test", "t_approx", "--reps", "200",
+                 "--out", str(out)]) == 0  # fmt: skip
+    record = json.loads((out / "solve_rho.json").read_text())
+    assert f"minimum detectable |spearman| = {record['rho_star']:.4f}" in capsys.readouterr().out
+    for extra, message in [(["--width", "0.3", "--method", "bca"], "--unknown rho solves a power target"),
+                           (["--n-range", "10,30"], "--n-range applies to --unknown n")]:  # fmt: skip
+        assert main(["--no-config", "solve", str(study), "--unknown", "rho", "--out", str(tmp_path / "bad"),
+                     *extra]) == 2  # fmt: skip
+        assert message in capsys.readouterr().err
+        assert not (tmp_path / "bad").exists()
+
+
+def test_solving_for_k_evaluates_every_k_the_template_allows():
+    """Every k the template allows at n (even: 4-10 at n = 40) with its own stream; each power is that of a
+    power curve of the design at that k with the same seed; the answer is the smallest k whose power reaches
+    the target, and how sure that is written out from the normal approximation at the target."""
+    from simulation.power.solve import solve_k
+
+    design = Scenario("plan", "rank_mixing", 40, k=5, template="even", rho=0.45)
+    found = solve_k(design, test="t_approx", reps=400, seed=2)
+    e = found.evaluations
+    assert list(e["k"]) == list(range(4, 11))
+    for row in e.iloc[[0, -1]].itertuples():
+        settings = PowerSettings(n_reps=400, grid=(0.0, 0.45), seed=row.seed, n_perm=1, n_perm_tied_y=1)
+        curve = power_curve(Scenario("plan", "rank_mixing", 40, k=row.k, template="even", rho=0.45), settings)
+        assert curve[curve["test"] == "t_approx"].iloc[-1]["rejections"] == row.rejections
+    reached = e[e["power"] >= 0.8]
+    assert found.answer == (None if reached.empty else int(reached["k"].iloc[0]))
+    if found.answer is not None:
+        i = int(reached.index[0])
+        se = math.sqrt(0.8 * 0.2 / 400)
+        assert found.p_answer_reaches == pytest.approx(stats.norm.cdf((e.loc[i, "power"] - 0.8) / se), rel=1e-12)
+    with pytest.raises(SolveError, match=r"needs a design with a tie template"):
+        solve_k(Scenario("plan", "rank_mixing", 40, template="custom", counts=(10, 10, 20), rho=0.3))
+    with pytest.raises(SolveError, match=r"needs a design with a tie template"):
+        solve_k(Scenario("plan", "bivariate_normal", 40, rho=0.3))
+
+
+def test_the_solve_command_solves_for_k(tmp_path, capsys):
+    study = tmp_path / "design.csv"
+    study.write_text("case,generator,n,k,template,counts,rho\nplan,rank_mixing,40,5,even,,0.45\n")
+    assert main(["--no-config", "solve", str(study), "--unknown", "k", "--test", "t_approx", "--reps", "200",
+                 "--out", str(tmp_path / "k")]) == 0  # fmt: skip
+    record = json.loads((tmp_path / "k" / "solve_k.json").read_text())
+    assert [r["k"] for r in record["evaluations"]] == list(range(4, 11))
+    assert "k = 4: " in capsys.readouterr().out

@@ -8,6 +8,7 @@ CLI turns it into one message and exit status 2).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -387,7 +388,9 @@ def solve(args: argparse.Namespace, settings: Settings) -> int:
     from simulation.power.solve import (  # deferred: loads only for its command
         SOLVE_EVALUATIONS,
         solve_interval_n,
+        solve_k,
         solve_n,
+        solve_rho,
         write_solve,
     )
 
@@ -415,8 +418,28 @@ def solve(args: argparse.Namespace, settings: Settings) -> int:
         raise RunError("--width and --coverage need --method (the interval method to solve for)")
     if not interval and args.method is not None:
         raise RunError("--method applies only to --width or --coverage")
-    before = len(pq.read_table(store)) if store.is_file() else 0
     seed = settings.SEED if args.seed is None else args.seed
+    if args.unknown in ("rho", "k"):
+        if interval:
+            raise RunError(f"--unknown {args.unknown} solves a power target: --width and --coverage solve for n")
+        if args.n_range != "20,400":
+            raise RunError(f"--n-range applies to --unknown n ({args.unknown} is solved at the design's n)")
+        solver = solve_rho if args.unknown == "rho" else solve_k
+        found = solver(design, target_power=0.8 if args.power is None else args.power, statistic=args.statistic,
+                       test=args.test or "permutation", alpha=args.alpha, alternative=args.alternative,
+                       reps=args.reps or (1000 if args.unknown == "rho" else 2000), seed=seed)  # fmt: skip
+        print(f"design {design.key} (its {'k' if args.unknown == 'k' else 'n'} is replaced by the search; n = "
+              f"{design.n})")  # fmt: skip
+        print(found.summary())
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / f"solve_{args.unknown}.json"
+        record = {k: v for k, v in dataclasses.asdict(found).items() if k not in ("design", "evaluations")}
+        if args.unknown == "k":
+            record["evaluations"] = found.evaluations.to_dict("records")
+        write_text(path, json.dumps(record | {"design": design.key}, indent=2, default=str) + "\n")
+        print(f"  {path}")
+        return 0
+    before = len(pq.read_table(store)) if store.is_file() else 0
     if interval:
         result = solve_interval_n(design, method=args.method, width=args.width, coverage=args.coverage,
                                   statistic=args.statistic, confidence_level=args.confidence_level, n_range=n_range,

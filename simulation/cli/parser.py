@@ -265,6 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     solve.add_argument("study", help="study name or CSV file holding the design")
     solve.add_argument("--scenario", help="the design's scenario key (needed when the study holds several)")
+    solve.add_argument("--unknown", choices=["n", "rho", "k"], default="n",
+                       help="what to solve for: n (default); rho: the minimum detectable correlation at the "
+                       "design's n; k: the fewest distinct x values of the design's tie template at its n (both "
+                       "a power target)")  # fmt: skip
     solve.add_argument("--power", type=_level, help="the target power (0.8 unless --width or --coverage)")
     solve.add_argument("--width", type=float, help="instead of a power: the target mean width of --method's "
                        "interval")  # fmt: skip

@@ -69,7 +69,7 @@ from scipy.special import ndtr, ndtri
 from simulation.core.validation import check_confidence_level, check_positive_int
 from simulation.engine.intervals import MIN_N_BOOT
 from simulation.infra.storage import atomic_write
-from simulation.models.generators import tie_counts
+from simulation.models.generators import reachable_range, tie_counts
 from simulation.models.scenarios import Scenario
 from simulation.power.curves import (
     PowerSettings,
@@ -78,6 +78,7 @@ from simulation.power.curves import (
     asymptotic_power,
     check_target_power,
     kendall_asymptotic_power,
+    minimum_detectable,
     power_curve,
 )
 from simulation.present.figures import write_figure
@@ -887,3 +888,239 @@ def solve_interval_n(
         if measure == "mean_width" else None,
         rho_true=confirm["rho_true"], identity=identity,
     )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# The other unknown: the correlation a design of fixed n detects
+# --------------------------------------------------------------------------
+#: Grid step (in the generator's target correlation) of :func:`solve_rho`'s first curve, and its finer second.
+RHO_STEP, RHO_FINE_POINTS = 0.05, 5
+#: The largest target correlation :func:`solve_rho` searches (and at most this share of a tied design's reach).
+RHO_MAX, RHO_REACH_SHARE = 0.9, 0.97
+
+
+@dataclasses.dataclass(frozen=True)
+class RhoSolveResult:
+    """What :func:`solve_rho` found: the smallest absolute correlation at which ``test`` reaches
+    ``target_power`` at the design's n (the minimum detectable correlation).
+
+    ``rho_star`` in the statistic's own units (its truth at the design), with ``rho_star_se`` and the 95%
+    interval ``rho_star_lower``/``rho_star_upper``; ``design_rho``: the generator's target correlation there
+    (the design's ``rho`` to use); ``estimate``: how the crossing was read (:func:`~simulation.power.curves.
+    minimum_detectable`); ``evaluations``: both curves (``stage`` ``coarse``, ``fine``); ``confirmation``:
+    ``reps``, ``power``, ``power_mcse`` at ``design_rho``; ``analytic``: the test's approximation without
+    simulation where the statistic has one (Spearman's noncentral t, Kendall's normal approximation)."""
+
+    design: Scenario
+    statistic: str
+    test: str
+    target_power: float
+    alpha: float
+    alternative: str
+    rho_star: float
+    rho_star_se: float
+    rho_star_lower: float
+    rho_star_upper: float
+    design_rho: float
+    estimate: str
+    evaluations: pd.DataFrame
+    confirmation: dict
+    analytic: float | None
+
+    def summary(self) -> str:
+        c = self.confirmation
+        lines = [
+            f"{self.statistic} {self.test} test, power {self.target_power:g} at alpha {self.alpha:g} "
+            f"({self.alternative}), n = {self.design.n} ({self.design.generator}, {_ties(self.design)}):",
+            f"  minimum detectable |{self.statistic}| = {self.rho_star:.4f} (95% interval {self.rho_star_lower:.4f}-"
+            f"{self.rho_star_upper:.4f}; {self.estimate}); the generator's target there: {self.design_rho:.4f}",
+            f"  confirmation there: power {c['power']:.3f} (MCSE {c['power_mcse']:.3f}, {c['reps']} datasets)",
+        ]
+        if self.analytic is not None:
+            lines.append(f"  approximation without simulation: {self.analytic:.4f}")
+        return "\n".join(lines)
+
+
+def solve_rho(
+    design: Scenario,
+    *,
+    target_power: float = 0.8,
+    statistic: str | Statistic = "spearman",
+    test: str = "permutation",
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    reps: int = 1000,
+    seed: int = 0,
+    confirm_reps: int = CONFIRM_REPS,
+) -> RhoSolveResult:
+    """The minimum detectable correlation of ``test`` at the design's n and ties: the smallest absolute
+    correlation at which it reaches ``target_power``, in the direction of the design's ``rho`` (positive
+    when 0).
+
+    A power curve with common random numbers over the generator's targets 0, :data:`RHO_STEP`, ... (up to
+    :data:`RHO_MAX`, and within a tied design's reach), ``reps`` datasets per point; then a curve of
+    :data:`RHO_FINE_POINTS` points a quarter step apart around its crossing, on fresh streams with four
+    times the datasets; the crossing of the second read off a probit curve in ``atanh |rho|``
+    (:func:`~simulation.power.curves.probit_crossing`), with its delta-method SE; a confirmation run of
+    ``confirm_reps`` datasets at the generator's target there.  Raises :class:`SolveError` when the target
+    is not reached below the search's end (with the power there) or already at its start."""
+    target = check_target_power(target_power)
+    alpha = _check_alpha(alpha)
+    _check_alternative(alternative)
+    stat = get_statistic(statistic)
+    tests = SOLVE_TESTS.get(stat.name, stat.tests)
+    if test not in tests:
+        raise SolveError(f"`test` must be one of {list(tests)} for {stat.name}, got {test!r}")
+    reps = check_positive_int(reps, "reps", minimum=50)
+    confirm_reps = check_positive_int(confirm_reps, "confirm_reps", minimum=50)
+    direction = "negative" if design.rho < 0 else "positive"
+    top = RHO_MAX
+    if design.tied and design.template != "all_distinct":
+        counts = design.counts if design.counts else tie_counts(design.n, design.k, design.template)
+        top = min(top, RHO_REACH_SHARE * reachable_range(design.generator, tuple(counts), pool=design.pool)[1])
+    nulls = {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
+
+    def curve(grid: Sequence[float], m: int, stream: int) -> pd.DataFrame:
+        point_seed = int(np.random.SeedSequence([int(seed), 39, 2, stream]).generate_state(1, np.uint32)[0])
+        settings = PowerSettings(n_reps=m, grid=tuple(grid), alpha=alpha, alternative=alternative,
+                                 direction=direction, seed=point_seed, target_power=target, **nulls)  # fmt: skip
+        table = power_curve(design, settings, stat)
+        return table, settings
+
+    coarse_grid = [round(RHO_STEP * i, 10) for i in range(int(top / RHO_STEP) + 1)]
+    first, settings = curve(coarse_grid, reps, 0)
+    star = minimum_detectable(first, design, settings, stat.name)
+    star = star[star["test"] == test].iloc[0]
+    if star["status"] == "not_reached":
+        raise SolveError(f"power {target:g} is not reached below the search's end: the power at the generator's "
+                         f"target {coarse_grid[-1]:g} is {star['power_at_search_hi']:.3f} (n = {design.n}: a larger "
+                         "n, or a lower target power)")  # fmt: skip
+    if star["status"] == "at_grid_start":
+        raise SolveError(f"power {target:g} is reached at the search's start ({coarse_grid[0]:g})")
+    rows = first[first["test"] == test]  # one row per grid point, in the grid's order
+    centre = float(np.interp(star["rho_star"], rows["rho_true"].abs(), coarse_grid))
+    fine_grid = sorted({round(min(max(centre + RHO_STEP / 4 * (j - RHO_FINE_POINTS // 2), RHO_STEP / 4), top), 10)
+                        for j in range(RHO_FINE_POINTS)})  # fmt: skip
+    second, settings = curve(fine_grid, 4 * reps, 1)
+    found = minimum_detectable(second, design, settings, stat.name)
+    found = found[found["test"] == test].iloc[0]
+    if found["status"] != "ok":  # the finer curve's crossing left its range: the coarse answer stands
+        found = star
+    fine_rows = second[second["test"] == test]
+    design_rho = float(np.interp(found["rho_star"], fine_rows["rho_true"].abs(), np.asarray(fine_grid)))
+    design_rho = math.copysign(design_rho, -1.0 if direction == "negative" else 1.0)
+    confirm, _ = curve([0.0, abs(design_rho)], confirm_reps, 2)
+    at = confirm[confirm["test"] == test].iloc[-1]
+    analytic = None
+    if "asymptotic" in set(first["test"]):
+        approx = minimum_detectable(first, design, settings, stat.name)
+        approx = approx[approx["test"] == "asymptotic"]
+        if len(approx) and approx["status"].iloc[0] == "ok":
+            analytic = float(approx["rho_star"].iloc[0])
+    se = float(found["rho_star_se"])
+    evaluations = pd.concat([first.assign(stage="coarse"), second.assign(stage="fine")], ignore_index=True)
+    return RhoSolveResult(
+        design=design, statistic=stat.name, test=test, target_power=target, alpha=alpha, alternative=alternative,
+        rho_star=float(found["rho_star"]), rho_star_se=se, rho_star_lower=float(found["rho_star"]) - 1.959964 * se,
+        rho_star_upper=float(found["rho_star"]) + 1.959964 * se, design_rho=design_rho,
+        estimate=str(found["estimate"]), evaluations=evaluations,
+        confirmation={"reps": confirm_reps, "power": float(at["power"]), "power_mcse": float(at["power_mcse"])},
+        analytic=analytic,
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------
+# The third unknown: how many distinct x values a design of fixed n needs
+# --------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class KSolveResult:
+    """What :func:`solve_k` found: the smallest number of distinct x values ``k`` (the design's tie template
+    at its n) at which ``test`` reaches ``target_power``.  ``evaluations``: ``k``, ``reps``, ``rejections``,
+    ``power``, ``power_mcse`` for every k the template allows at n; ``answer`` (None when no k reaches
+    the target); ``p_answer_reaches``: P(the power at ``answer`` is at least the target) and
+    ``p_below_falls_short``: P(the power at the k before it is below the target), each from the normal
+    approximation to its binomial count."""
+
+    design: Scenario
+    statistic: str
+    test: str
+    target_power: float
+    alpha: float
+    alternative: str
+    evaluations: pd.DataFrame
+    answer: int | None
+    p_answer_reaches: float
+    p_below_falls_short: float
+
+    def summary(self) -> str:
+        head = (f"{self.statistic} {self.test} test, power {self.target_power:g} at alpha {self.alpha:g} "
+                f"({self.alternative}), n = {self.design.n}, rho = {self.design.rho:g}, template "
+                f"{self.design.template}:")  # fmt: skip
+        table = ", ".join(f"k = {r.k}: {r.power:.3f}" for r in self.evaluations.itertuples())
+        if self.answer is None:
+            return f"{head}\n  no k reaches it ({table})"
+        return (f"{head}\n  k = {self.answer} (P(its power >= {self.target_power:g}) = {self.p_answer_reaches:.2f}; "
+                f"P(k = {self.answer - 1} falls short) = {self.p_below_falls_short:.2f})\n  {table}")
+
+
+def solve_k(
+    design: Scenario,
+    *,
+    target_power: float = 0.8,
+    statistic: str | Statistic = "spearman",
+    test: str = "permutation",
+    alpha: float = 0.05,
+    alternative: str = "two-sided",
+    reps: int = 2000,
+    seed: int = 0,
+) -> KSolveResult:
+    """The smallest number of distinct x values at which ``test`` reaches ``target_power`` under ``design``
+    (its tie template, n and correlation; ``k`` is replaced): every k the template allows at n is evaluated
+    with ``reps`` datasets (k takes few values, so all of them are; power need not grow with k under every
+    template), and the answer is the smallest k whose power estimate reaches the target, with how sure that
+    is.  A design without a tie template (custom counts, all distinct, untied) is refused."""
+    target = check_target_power(target_power)
+    alpha = _check_alpha(alpha)
+    _check_alternative(alternative)
+    stat = get_statistic(statistic)
+    tests = SOLVE_TESTS.get(stat.name, stat.tests)
+    if test not in tests:
+        raise SolveError(f"`test` must be one of {list(tests)} for {stat.name}, got {test!r}")
+    if not design.tied or design.template in ("custom", "all_distinct"):
+        raise SolveError(f"solving for k needs a design with a tie template (even, heavy_tail, heavy_center, ...), "
+                         f"got template {design.template!r}")  # fmt: skip
+    if design.rho == 0:
+        raise SolveError("a power target needs a correlation: the design's `rho` is 0 (power there is the size)")
+    reps = check_positive_int(reps, "reps", minimum=50)
+    ks = []
+    for k in range(2, min(design.n, 200) + 1):
+        try:
+            tie_counts(design.n, k, design.template)
+        except ValueError:
+            continue
+        ks.append(k)
+    nulls = {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
+    rows = []
+    for k in ks:
+        point_seed = int(np.random.SeedSequence([int(seed), 39, 3, k]).generate_state(1, np.uint32)[0])
+        settings = PowerSettings(n_reps=reps, grid=(0.0, abs(design.rho)), alpha=alpha, alternative=alternative,
+                                 direction="positive" if design.rho > 0 else "negative", seed=point_seed,
+                                 **nulls)  # fmt: skip
+        curve = power_curve(dataclasses.replace(design, k=k, counts=None), settings, stat)
+        row = curve[curve["test"] == test].iloc[-1]
+        m = int(row["rejections"])
+        rows.append({"k": k, "reps": reps, "rejections": m, "power": m / reps,
+                     "power_mcse": math.sqrt(m / reps * (1 - m / reps) / reps), "seed": point_seed})  # fmt: skip
+    table = pd.DataFrame(rows)
+    reached = table[table["power"] >= target]
+    if reached.empty:
+        return KSolveResult(design, stat.name, test, target, alpha, alternative, table, None, math.nan, math.nan)
+
+    def p_at_least(r) -> float:
+        se = max(math.sqrt(target * (1 - target) / r["reps"]), 1e-12)
+        return float(ndtr((r["power"] - target) / se))
+
+    i = int(reached.index[0])
+    below = 1 - p_at_least(table.loc[i - 1]) if i > 0 else 1.0
+    return KSolveResult(design, stat.name, test, target, alpha, alternative, table, int(table.loc[i, "k"]),
+                        p_at_least(table.loc[i]), below)
