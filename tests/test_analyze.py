@@ -426,11 +426,13 @@ def test_the_planning_lines_are_the_solves_of_a_design_like_the_data(tmp_path, e
     assert list(plan["statistic"]) == ["spearman", "spearman"] and set(plan["status"]) == {"ok"}
     design = an.plan_design(example, result.rho_s)
     assert design.counts == tuple(np.unique(example.x, return_counts=True)[1]) and design.rho == round(result.rho_s, 4)
+    sizes = an.plan_sizes(settings)
+    assert sizes == {"power_reps": 50, "power_confirm": 50, "width_reps": 50}  # SMALL's 200 and 200, scaled
     power = solve_n(design, target_power=0.8, statistic="spearman", test="t_approx", n_range=(10, an.PLAN_MAX_N),
-                    seed=an._subseed(SMALL.seed, 41), confirm_reps=1000)  # fmt: skip
+                    seed=an._subseed(SMALL.seed, 41), reps=50, confirm_reps=50)  # fmt: skip
     assert plan.loc["power", "n"] == power.answer and plan.loc["power", "n_lower"] == power.root_lower
-    width = solve_interval_n(design, method="fisher_z_fieller", width=0.35, n_range=(10, an.PLAN_MAX_N), reps=100,
-                             confirm_reps=100, seed=an._subseed(SMALL.seed, 42))  # fmt: skip
+    width = solve_interval_n(design, method="fisher_z_fieller", width=0.35, n_range=(10, an.PLAN_MAX_N), reps=50,
+                             confirm_reps=50, seed=an._subseed(SMALL.seed, 42))  # fmt: skip
     assert plan.loc["width", "n"] == width.answer
     report = (tmp_path / "r" / "report.md").read_text()
     assert f"- spearman, power 0.8 with the t_approx test at alpha = 0.05: n = {power.answer} " in report

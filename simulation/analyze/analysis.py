@@ -934,6 +934,16 @@ PLAN_MAX_N = 2000
 PLAN_TESTS = {"spearman": "t_approx", "kendall_b": "normal_approx", "pearson": "t_test"}
 
 
+def plan_sizes(settings: AnalysisSettings) -> dict[str, int]:
+    """The planning solves' sizes, in proportion to the analysis's own (at the defaults: 400 datasets per
+    evaluation of the power solve's bracket and 1,000 in its confirmation, from ``power_n_reps`` 4,000; 100 per
+    evaluation of the width solve, times 25 for its asymptotic interval, from ``design_n_reps`` 1,500), at
+    least the solves' minimum of 50."""
+    return {"power_reps": max(50, min(400, settings.power_n_reps // 10)),
+            "power_confirm": max(50, min(1000, settings.power_n_reps // 4)),
+            "width_reps": max(50, min(100, settings.design_n_reps // 15))}  # fmt: skip
+
+
 def plan_design(pairs: Pairs, rho_s: float) -> Scenario:
     """A design like the data's for the next study: the rank-mixing generator at Spearman's rho of the data
     (within its reachable range), x's tie groups as proportions of n (all distinct where more than half the
@@ -956,6 +966,7 @@ def plan_next_study(pairs: Pairs, rho_s: float, settings: AnalysisSettings, n_jo
     a row with status ``not_reached`` and the reason, not an error."""
     design = plan_design(pairs, rho_s)
     lo = max(10, design.k or 0)
+    sizes = plan_sizes(settings)
     rows = []
     for name in settings.statistics:
         stat = get_statistic(name)
@@ -963,11 +974,12 @@ def plan_next_study(pairs: Pairs, rho_s: float, settings: AnalysisSettings, n_jo
         method = stat.asymptotic_methods[0] if stat.asymptotic_methods else "percentile"
         jobs = [("power", test, lambda stat=stat, test=test: solve_n(
                     design, target_power=settings.target_power, statistic=stat, test=test, alpha=settings.alpha,
-                    n_range=(lo, PLAN_MAX_N), seed=_subseed(settings.seed, 41), confirm_reps=1000)),
+                    n_range=(lo, PLAN_MAX_N), seed=_subseed(settings.seed, 41), reps=sizes["power_reps"],
+                    confirm_reps=sizes["power_confirm"])),
                 ("width", method, lambda stat=stat, method=method: solve_interval_n(
                     design, method=method, width=settings.plan_width, statistic=stat, n_range=(lo, PLAN_MAX_N),
-                    confidence_level=settings.confidence_level, reps=100, seed=_subseed(settings.seed, 42),
-                    confirm_reps=100, n_jobs=n_jobs))]  # fmt: skip
+                    confidence_level=settings.confidence_level, reps=sizes["width_reps"],
+                    seed=_subseed(settings.seed, 42), confirm_reps=sizes["width_reps"], n_jobs=n_jobs))]  # fmt: skip
         for target, how, solve in jobs:
             value = settings.target_power if target == "power" else float(settings.plan_width)
             row = {"statistic": name, "target": target, "value": value, "test_or_method": how, "rho": design.rho}

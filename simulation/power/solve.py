@@ -107,24 +107,12 @@ class SolveError(ValueError):
     """A target the search cannot meet, or arguments it cannot use: the message says which and what is allowed."""
 
 
-@dataclasses.dataclass(frozen=True)
-class SolveResult:
-    """What :func:`solve_n` found.
-
-    ``evaluations``: one row per evaluation (``n``, ``reps``, ``rejections``, ``power``, ``power_mcse``,
-    ``stage``, ``seed``); ``answer``: the smallest n whose fitted power reaches the target; ``root`` and
-    ``root_lower`` / ``root_upper``: the fitted curve's crossing and its 95% interval; ``p_root_at_most_answer``:
-    how sure it is that the true root is at most the answer; ``coefficients`` and ``covariance``: the final
-    GLM (``Phi^-1(power) = a + b sqrt(n)``); ``confirmation``: ``n``, ``reps``, ``power``, ``power_mcse`` at the
-    answer; ``analytic``: the closed-form answer without ties and its name, or None.
-    """
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class _RootFound:
+    """What a solve for n found, whatever its target (:class:`SolveResult`, :class:`IntervalSolveResult`)."""
 
     design: Scenario
     statistic: str
-    test: str
-    target_power: float
-    alpha: float
-    alternative: str
     evaluations: pd.DataFrame
     answer: int
     root: float
@@ -136,8 +124,36 @@ class SolveResult:
     confirmation: dict
     analytic: tuple[int, str] | None
     rho_true: float
-    #: The solve's arguments, as its stored evaluations record them (see ``store`` of :func:`solve_n`).
+    #: The solve's arguments, as its stored evaluations record them (``store`` of :func:`solve_n`).
     identity: dict = dataclasses.field(default_factory=dict)
+
+    def _answer_lines(self) -> list[str]:
+        return [f"  n = {self.answer} (fitted root {self.root:.1f}, 95% interval {self.root_lower:.1f}-"
+                f"{self.root_upper:.1f}; P(root <= {self.answer}) = {self.p_root_at_most_answer:.2f})"]
+
+    def _closing_lines(self, what: str) -> list[str]:
+        lines = [f"  {len(self.evaluations)} evaluations, {int(self.evaluations['reps'].sum())} {what}"]
+        if self.analytic is not None:
+            lines.append(f"  without ties ({self.analytic[1]}): n = {self.analytic[0]}")
+        return lines
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SolveResult(_RootFound):
+    """What :func:`solve_n` found.
+
+    ``evaluations``: one row per evaluation (``n``, ``reps``, ``rejections``, ``power``, ``power_mcse``,
+    ``stage``, ``seed``); ``answer``: the smallest n whose fitted power reaches the target; ``root`` and
+    ``root_lower`` / ``root_upper``: the fitted curve's crossing and its 95% interval; ``p_root_at_most_answer``:
+    how sure it is that the true root is at most the answer; ``coefficients`` and ``covariance``: the final
+    GLM (``Phi^-1(power) = a + b sqrt(n)``); ``confirmation``: ``n``, ``reps``, ``power``, ``power_mcse`` at the
+    answer; ``analytic``: the closed-form answer without ties and its name, or None.
+    """
+
+    test: str
+    target_power: float
+    alpha: float
+    alternative: str
 
     def summary(self) -> str:
         """The answer in a few lines."""
@@ -146,14 +162,11 @@ class SolveResult:
             f"{self.statistic} {self.test} test, power {self.target_power:g} at alpha {self.alpha:g} "
             f"({self.alternative}), true correlation {self.rho_true:.4f} ({self.design.generator}, "
             f"{_ties(self.design)}):",
-            f"  n = {self.answer} (fitted root {self.root:.1f}, 95% interval {self.root_lower:.1f}-"
-            f"{self.root_upper:.1f}; P(root <= {self.answer}) = {self.p_root_at_most_answer:.2f})",
+            *self._answer_lines(),
             f"  confirmation at n = {c['n']}: power {c['power']:.3f} (MCSE {c['power_mcse']:.3f}, "
             f"{c['reps']} datasets)",
-            f"  {len(self.evaluations)} evaluations, {int(self.evaluations['reps'].sum())} datasets",
+            *self._closing_lines("datasets"),
         ]
-        if self.analytic is not None:
-            lines.append(f"  without ties ({self.analytic[1]}): n = {self.analytic[0]}")
         return "\n".join(lines)
 
 
@@ -255,6 +268,18 @@ def analytic_n(
     return None
 
 
+def _power_target(target_power: float, alpha: float, alternative: str, statistic, test: str):
+    """A power target's arguments checked: ``(target, alpha, statistic)``, or a message naming the bad one."""
+    target = check_target_power(target_power)
+    alpha = _check_alpha(alpha)
+    _check_alternative(alternative)
+    stat = get_statistic(statistic)
+    tests = SOLVE_TESTS.get(stat.name, stat.tests)
+    if test not in tests:
+        raise SolveError(f"`test` must be one of {list(tests)} for {stat.name}, got {test!r}")
+    return target, alpha, stat
+
+
 def solve_n(
     design: Scenario,
     *,
@@ -308,13 +333,7 @@ def solve_n(
     SolveError
         A bad argument, or a target the range cannot reach (with the power at each end).
     """
-    target = check_target_power(target_power)
-    alpha = _check_alpha(alpha)
-    _check_alternative(alternative)
-    stat = get_statistic(statistic)
-    tests = SOLVE_TESTS.get(stat.name, stat.tests)
-    if test not in tests:
-        raise SolveError(f"`test` must be one of {list(tests)} for {stat.name}, got {test!r}")
+    target, alpha, stat = _power_target(target_power, alpha, alternative, statistic, test)
     if design.rho == 0:
         raise SolveError("a power target needs a correlation: the design's `rho` is 0 (power there is the size)")
     reps = check_positive_int(reps, "reps", minimum=50)
@@ -472,9 +491,11 @@ def _template_minimum(design: Scenario) -> int:
     return 10_000
 
 
-def solve_figure(result: SolveResult):
-    """The fitted power curve with every evaluation as a point (area by its datasets, ±2 MCSE bars), the
-    target, the answer with its 95% interval, and the confirmation run."""
+def _evaluations_figure(result: _RootFound, value: str, mcse: str, target: float, fitted, label: str,
+                        ylabel: str, grid_over_fit: bool):
+    """The evaluations of a solve for n as points (area by their datasets, ±2 MCSE bars) by stage, the fitted
+    curve ``fitted(n)`` (over the evaluations of the final fit where ``grid_over_fit``), the target, the answer
+    and its 95% interval."""
     import matplotlib  # deferred: matplotlib loads only when a figure is drawn
 
     matplotlib.use("Agg")
@@ -482,27 +503,37 @@ def solve_figure(result: SolveResult):
 
     e = result.evaluations
     fig, ax = plt.subplots(figsize=(3.35, 2.6), layout="constrained")
-    a, b = result.coefficients
-    grid = np.linspace(e["n"].min(), e["n"].max(), 400)
-    ax.plot(grid, ndtr(a + b * np.sqrt(grid)), color="#0072B2", lw=1, label="fitted (probit in sqrt n)")
+    span = e.loc[e["in_fit"], "n"] if grid_over_fit else e["n"]
+    grid = np.linspace(span.min(), span.max(), 400)
+    ax.plot(grid, fitted(grid), color="#0072B2", lw=1, label=label)
     for stage, colour, marker in (("bracket", "0.5", "o"), ("refine", "#000000", "o"), ("confirm", "#D55E00", "D")):
         part = e[e["stage"] == stage]
-        ax.errorbar(part["n"], part["power"], yerr=2 * part["power_mcse"], fmt="none", ecolor=colour, lw=0.6)
-        ax.scatter(part["n"], part["power"], s=4 + 16 * part["reps"] / e["reps"].max(), color=colour, marker=marker,
+        ax.errorbar(part["n"], part[value], yerr=2 * part[mcse], fmt="none", ecolor=colour, lw=0.6)
+        ax.scatter(part["n"], part[value], s=4 + 16 * part["reps"] / e["reps"].max(), color=colour, marker=marker,
                    label=stage, zorder=3)  # fmt: skip
-    ax.axhline(result.target_power, color="0.3", ls=":", lw=0.8)
-    ax.axvspan(result.root_lower, result.root_upper, color="#56B4E9", alpha=0.3, lw=0)
+    ax.axhline(target, color="0.3", ls=":", lw=0.8)
+    ax.axvspan(result.root_lower, min(result.root_upper, e["n"].max()), color="#56B4E9", alpha=0.3, lw=0)
     ax.axvline(result.answer, color="#D55E00", lw=0.8, ls="--")
     ax.set_xscale("log")
     ticks = sorted({int(v) for v in e.loc[e["stage"] == "bracket", "n"]})
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
     ax.set_xlabel(f"n (answer {result.answer}; shaded: 95% interval of the root)", fontsize=7)
-    ax.set_ylabel(f"power ({result.test}, alpha {result.alpha:g})", fontsize=7)
+    ax.set_ylabel(ylabel, fontsize=7)
     ax.tick_params(labelsize=6)
-    ax.legend(fontsize=6, frameon=False, loc="lower right")
+    ax.legend(fontsize=6, frameon=False, loc="best")
     ax.set_title(textwrap.fill(f"{result.statistic}, {result.design.generator}, {_ties(result.design)}", 52),
                  fontsize=7)  # fmt: skip
+    return fig, ax
+
+
+def solve_figure(result: SolveResult):
+    """The fitted power curve with every evaluation as a point (area by its datasets, ±2 MCSE bars), the
+    target, the answer with its 95% interval, and the confirmation run."""
+    a, b = result.coefficients
+    fig, _ = _evaluations_figure(result, "power", "power_mcse", result.target_power,
+                                 lambda n: ndtr(a + b * np.sqrt(n)), "fitted (probit in sqrt n)",
+                                 f"power ({result.test}, alpha {result.alpha:g})", grid_over_fit=False)  # fmt: skip
     return fig
 
 
@@ -558,39 +589,16 @@ def _interval_record(result: IntervalSolveResult) -> dict:
 def interval_solve_figure(result: IntervalSolveResult):
     """The fitted mean width (or coverage) against n with every evaluation as a point (±2 MCSE bars), the
     target, the answer with its 95% interval, and the confirmation run."""
-    import matplotlib  # deferred: matplotlib loads only when a figure is drawn
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
-
-    e = result.evaluations
-    fig, ax = plt.subplots(figsize=(3.35, 2.6), layout="constrained")
     a, b = result.coefficients
-    used = e.loc[e["in_fit"], "n"]  # the final fit holds near the root only: drawn over its evaluations
-    grid = np.linspace(used.min(), used.max(), 400)
-    fitted = np.exp(a + b * np.log(grid)) if result.measure == "mean_width" else a + b / grid
-    label = "fitted (power law in n)" if result.measure == "mean_width" else "fitted (linear in 1/n)"
-    ax.plot(grid, fitted, color="#0072B2", lw=1, label=f"{label}, near the root")
-    for stage, colour, marker in (("bracket", "0.5", "o"), ("refine", "#000000", "o"), ("confirm", "#D55E00", "D")):
-        part = e[e["stage"] == stage]
-        ax.errorbar(part["n"], part["value"], yerr=2 * part["mcse"], fmt="none", ecolor=colour, lw=0.6)
-        ax.scatter(part["n"], part["value"], s=4 + 16 * part["reps"] / e["reps"].max(), color=colour, marker=marker,
-                   label=stage, zorder=3)  # fmt: skip
-    ax.axhline(result.target, color="0.3", ls=":", lw=0.8)
-    if result.measure == "coverage":
+    width = result.measure == "mean_width"
+    fitted = (lambda n: np.exp(a + b * np.log(n))) if width else (lambda n: a + b / n)
+    fig, ax = _evaluations_figure(
+        result, "value", "mcse", result.target, fitted,
+        f"fitted ({'power law in n' if width else 'linear in 1/n'}), near the root",
+        f"{result.measure.replace('_', ' ')} ({result.method}, ±2 MCSE)", grid_over_fit=True,
+    )  # fmt: skip
+    if not width:
         ax.axhline(result.confidence_level, color="0.6", ls="--", lw=0.6)
-    ax.axvspan(result.root_lower, min(result.root_upper, e["n"].max()), color="#56B4E9", alpha=0.3, lw=0)
-    ax.axvline(result.answer, color="#D55E00", lw=0.8, ls="--")
-    ax.set_xscale("log")
-    ticks = sorted({int(v) for v in e.loc[e["stage"] == "bracket", "n"]})
-    ax.set_xticks(ticks, [str(t) for t in ticks])
-    ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
-    ax.set_xlabel(f"n (answer {result.answer}; shaded: 95% interval of the root)", fontsize=7)
-    ax.set_ylabel(f"{result.measure.replace('_', ' ')} ({result.method}, ±2 MCSE)", fontsize=7)
-    ax.tick_params(labelsize=6)
-    ax.legend(fontsize=6, frameon=False, loc="best")
-    ax.set_title(textwrap.fill(f"{result.statistic}, {result.design.generator}, {_ties(result.design)}", 52),
-                 fontsize=7)  # fmt: skip
     return fig
 
 
@@ -612,8 +620,8 @@ MIN_BOOT_REPS = 50
 INTERVAL_MEASURES = ("mean_width", "coverage")
 
 
-@dataclasses.dataclass(frozen=True)
-class IntervalSolveResult:
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class IntervalSolveResult(_RootFound):
     """What :func:`solve_interval_n` found: the smallest n at which ``method``'s mean width is at most
     ``target`` (``measure == "mean_width"``) or its coverage enters Bradley's liberal band
     (``measure == "coverage"``; ``target`` the band's edge it crosses).
@@ -626,24 +634,10 @@ class IntervalSolveResult:
     ``analytic``: the closed-form answer without ties (Bonett & Wright 2000 for a width) and its name, or None.
     """
 
-    design: Scenario
-    statistic: str
     method: str
     measure: str
     target: float
     confidence_level: float
-    evaluations: pd.DataFrame
-    answer: int
-    root: float
-    root_lower: float
-    root_upper: float
-    p_root_at_most_answer: float
-    coefficients: tuple[float, float]
-    covariance: tuple[tuple[float, float], tuple[float, float]]
-    confirmation: dict
-    analytic: tuple[int, str] | None
-    rho_true: float
-    identity: dict = dataclasses.field(default_factory=dict)
 
     def summary(self) -> str:
         """The answer in a few lines."""
@@ -653,14 +647,11 @@ class IntervalSolveResult:
         lines = [
             f"{self.statistic} {self.method} interval ({self.confidence_level:g}), {what}, true correlation "
             f"{self.rho_true:.4f} ({self.design.generator}, {_ties(self.design)}):",
-            f"  n = {self.answer} (fitted root {self.root:.1f}, 95% interval {self.root_lower:.1f}-"
-            f"{self.root_upper:.1f}; P(root <= {self.answer}) = {self.p_root_at_most_answer:.2f})",
+            *self._answer_lines(),
             f"  confirmation at n = {c['n']}: {self.measure.replace('_', ' ')} {c['value']:.4f} (MCSE {c['mcse']:.4f}, "
             f"{c['reps']} datasets)",
-            f"  {len(self.evaluations)} evaluations, {int(self.evaluations['reps'].sum())} datasets",
+            *self._closing_lines("datasets"),
         ]
-        if self.analytic is not None:
-            lines.append(f"  without ties ({self.analytic[1]}): n = {self.analytic[0]}")
         return "\n".join(lines)
 
 
@@ -964,13 +955,7 @@ def solve_rho(
     (:func:`~simulation.power.curves.probit_crossing`), with its delta-method SE; a confirmation run of
     ``confirm_reps`` datasets at the generator's target there.  Raises :class:`SolveError` when the target
     is not reached below the search's end (with the power there) or already at its start."""
-    target = check_target_power(target_power)
-    alpha = _check_alpha(alpha)
-    _check_alternative(alternative)
-    stat = get_statistic(statistic)
-    tests = SOLVE_TESTS.get(stat.name, stat.tests)
-    if test not in tests:
-        raise SolveError(f"`test` must be one of {list(tests)} for {stat.name}, got {test!r}")
+    target, alpha, stat = _power_target(target_power, alpha, alternative, statistic, test)
     reps = check_positive_int(reps, "reps", minimum=50)
     confirm_reps = check_positive_int(confirm_reps, "confirm_reps", minimum=50)
     direction = "negative" if design.rho < 0 else "positive"
@@ -1079,13 +1064,7 @@ def solve_k(
     with ``reps`` datasets (k takes few values, so all of them are; power need not grow with k under every
     template), and the answer is the smallest k whose power estimate reaches the target, with how sure that
     is.  A design without a tie template (custom counts, all distinct, untied) is refused."""
-    target = check_target_power(target_power)
-    alpha = _check_alpha(alpha)
-    _check_alternative(alternative)
-    stat = get_statistic(statistic)
-    tests = SOLVE_TESTS.get(stat.name, stat.tests)
-    if test not in tests:
-        raise SolveError(f"`test` must be one of {list(tests)} for {stat.name}, got {test!r}")
+    target, alpha, stat = _power_target(target_power, alpha, alternative, statistic, test)
     if not design.tied or design.template in ("custom", "all_distinct"):
         raise SolveError(f"solving for k needs a design with a tie template (even, heavy_tail, heavy_center, ...), "
                          f"got template {design.template!r}")  # fmt: skip
