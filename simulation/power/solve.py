@@ -280,6 +280,26 @@ def _power_target(target_power: float, alpha: float, alternative: str, statistic
     return target, alpha, stat
 
 
+def _nulls(test: str) -> dict[str, int]:
+    """The permutation settings of a power curve for ``test``: a test other than the permutation test needs no
+    permutation null (one permutation, unused)."""
+    return {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
+
+
+def _power_point(design: Scenario, stat: Statistic, test: str, m: int, alpha: float, alternative: str,
+                 seed: int) -> dict:
+    """The power of ``test`` at the design's correlation, from ``m`` datasets on ``seed``'s streams: ``reps``,
+    ``rejections``, ``power``, its binomial ``power_mcse``, ``seed`` and the statistic's truth there."""
+    settings = PowerSettings(n_reps=m, grid=(0.0, abs(design.rho)), alpha=alpha, alternative=alternative,
+                             direction="positive" if design.rho > 0 else "negative", seed=seed,
+                             **_nulls(test))  # fmt: skip
+    curve = power_curve(design, settings, stat)
+    row = curve[curve["test"] == test].iloc[-1]  # the grid's last point: |rho|
+    k = int(row["rejections"])
+    return {"reps": m, "rejections": k, "power": k / m, "power_mcse": math.sqrt(k / m * (1 - k / m) / m),
+            "seed": seed, "rho_true": float(row["rho_true"])}
+
+
 def solve_n(
     design: Scenario,
     *,
@@ -353,16 +373,8 @@ def solve_n(
                 n, m, point_seed):  # fmt: skip
             rows.append(stored[index])
             return stored[index]
-        # a test other than the permutation test needs no permutation null: one permutation (unused)
-        nulls = {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
-        settings = PowerSettings(n_reps=m, grid=(0.0, abs(design.rho)), alpha=alpha, alternative=alternative,
-                                 direction="positive" if design.rho > 0 else "negative", seed=point_seed,
-                                 **nulls)  # fmt: skip
-        curve = power_curve(design_at(design, n), settings, stat)
-        row = curve[(curve["test"] == test)].iloc[-1]  # the grid's last point: |rho|
-        k = int(row["rejections"])
-        out = {"n": n, "reps": m, "rejections": k, "power": k / m, "power_mcse": math.sqrt(k / m * (1 - k / m) / m),
-               "stage": stage, "seed": point_seed, "rho_true": float(row["rho_true"])}  # fmt: skip
+        out = {"n": n, **_power_point(design_at(design, n), stat, test, m, alpha, alternative, point_seed),
+               "stage": stage}  # fmt: skip
         rows.append(out)
         if store is not None and keeping:
             _keep(store, rows, identity)
@@ -963,7 +975,7 @@ def solve_rho(
     if design.tied and design.template != "all_distinct":
         counts = design.counts if design.counts else tie_counts(design.n, design.k, design.template)
         top = min(top, RHO_REACH_SHARE * reachable_range(design.generator, tuple(counts), pool=design.pool)[1])
-    nulls = {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
+    nulls = _nulls(test)
 
     def curve(grid: Sequence[float], m: int, stream: int) -> pd.DataFrame:
         point_seed = int(np.random.SeedSequence([int(seed), 39, 2, stream]).generate_state(1, np.uint32)[0])
@@ -1078,18 +1090,12 @@ def solve_k(
         except ValueError:
             continue
         ks.append(k)
-    nulls = {} if test == "permutation" else {"n_perm": 1, "n_perm_tied_y": 1}
     rows = []
     for k in ks:
         point_seed = int(np.random.SeedSequence([int(seed), 39, 3, k]).generate_state(1, np.uint32)[0])
-        settings = PowerSettings(n_reps=reps, grid=(0.0, abs(design.rho)), alpha=alpha, alternative=alternative,
-                                 direction="positive" if design.rho > 0 else "negative", seed=point_seed,
-                                 **nulls)  # fmt: skip
-        curve = power_curve(dataclasses.replace(design, k=k, counts=None), settings, stat)
-        row = curve[curve["test"] == test].iloc[-1]
-        m = int(row["rejections"])
-        rows.append({"k": k, "reps": reps, "rejections": m, "power": m / reps,
-                     "power_mcse": math.sqrt(m / reps * (1 - m / reps) / reps), "seed": point_seed})  # fmt: skip
+        point = _power_point(dataclasses.replace(design, k=k, counts=None), stat, test, reps, alpha, alternative,
+                             point_seed)  # fmt: skip
+        rows.append({"k": k, **{c: point[c] for c in ("reps", "rejections", "power", "power_mcse", "seed")}})
     table = pd.DataFrame(rows)
     reached = table[table["power"] >= target]
     if reached.empty:
