@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
 import generate  # noqa: E402  (docs/generate.py: the CLI and table references)
+import pages  # noqa: E402  (docs/pages.py: quick versions and stored outputs under their blocks)
 
 import simulation  # noqa: E402
 
@@ -29,36 +30,59 @@ author = "The spearman-tied-sim developers"
 copyright = "the spearman-tied-sim developers"  # noqa: A001 (Sphinx's name)
 release = version = simulation.__version__
 
-extensions = ["myst_parser", "sphinx.ext.autodoc", "numpydoc"]
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "numpydoc",
+    "sphinx.ext.mathjax",
+    "sphinx-mathjax-offline",  # MathJax served from the site itself: the math renders with no network
+    "sphinxcontrib.bibtex",
+    "sphinx_copybutton",
+]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "generate.py", "make_figures.py", "README.md"]
-myst_enable_extensions = ["colon_fence", "deflist"]
+exclude_patterns = ["_build", "generate.py", "make_figures.py", "pages.py", "README.md", "outputs"]
+myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
-autodoc_default_options = {"members": False}
+# NumPy's ArrayLike stays one word in signatures instead of the union it aliases
+autodoc_type_aliases = {"ArrayLike": "ArrayLike", "npt.ArrayLike": "ArrayLike"}
+python_maximum_signature_line_length = 100  # long signatures one parameter per line
 numpydoc_show_class_members = False
 numpydoc_xref_param_type = False
 numpydoc_validation_checks: set[str] = set()
 
+bibtex_bibfiles = ["references.bib"]
+bibtex_default_style = "alpha"
+bibtex_reference_style = "author_year"
+
+copybutton_prompt_text = r"\$ |>>> |\.\.\. "
+copybutton_prompt_is_regexp = True
+
 smartquotes = False  # "--out" stays two hyphens, as typed on the command line
 
 html_theme = "pydata_sphinx_theme"
-html_title = "spearman-tied-sim"
+html_title = f"spearman-tied-sim {release}"
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "navbar_end": ["theme-switcher"],
+    "navbar_end": ["version-label", "theme-switcher"],
+    "header_links_before_dropdown": 8,
+    "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
 }
 html_show_sourcelink = False
 html_static_path: list[str] = []
+templates_path = ["_templates"]
+html_sidebars = {"**": ["sidebar-nav-bs"], "index": []}
 
 
 def _fill(app, docname, source) -> None:
-    source[0] = generate.fill(source[0])
+    page = HERE / f"{docname}.md"
+    text = pages.render(page, source[0]) if page.is_file() else source[0]
+    source[0] = generate.fill(text)
 
 
 def setup(app) -> None:

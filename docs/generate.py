@@ -73,7 +73,43 @@ def tables_reference() -> str:
     return "\n".join(out)
 
 
-MARKERS = {"<!-- generated: cli -->": cli_reference, "<!-- generated: tables -->": tables_reference}
+def toplevel_reference() -> str:
+    """Markdown table of the names ``import simulation`` gives: each with what it is, its home module (where
+    its entry is) and its docstring's first line."""
+    import importlib
+    import inspect
+
+    import simulation
+
+    out = ["| name | what | documented in |", "|---|---|---|"]
+    for name in sorted(simulation.__all__, key=str.lower):
+        home = simulation._HOMES[name]
+        value = getattr(importlib.import_module(home), name)
+        kind = "class" if inspect.isclass(value) else "function" if callable(value) else "constant"
+        first = (inspect.getdoc(value) or "").split("\n\n")[0] if kind != "constant" else ""
+        out.append(f"| {{py:obj}}`{name} <{home}.{name}>` | {kind}{': ' + _cell(first) if first else ''} | "
+                   f"`{home}` |")
+    return "\n".join(out)
+
+
+def citation() -> str:
+    """The software's citation as BibTeX and APA, with the version these pages describe (from the package)."""
+    import simulation
+
+    version = simulation.__version__
+    title = "spearman-tied-sim: Monte Carlo studies of bootstrap and asymptotic inference for rank correlations " \
+            "under heavy ties"  # fmt: skip
+    key = f"spearman_tied_sim_{version.replace('.', '_')}"
+    return "\n".join([
+        "BibTeX:", "", "```bibtex", f"@software{{{key},", "  author = {{The spearman-tied-sim developers}},",
+        f"  title = {{{title}}},", f"  version = {{{version}}},", "  note = {Python package},", "}", "```", "",
+        "APA:", "", f"> The spearman-tied-sim developers. *{title}* (Version {version}) [Computer software].",
+    ])  # fmt: skip
+
+
+MARKERS = {"<!-- generated: cli -->": cli_reference, "<!-- generated: citation -->": citation,
+           "<!-- generated: tables -->": tables_reference,
+           "<!-- generated: toplevel -->": toplevel_reference}  # fmt: skip
 
 
 def fill(text: str) -> str:

@@ -34,7 +34,7 @@ _HOMES = {
     "regression_check": "simulation.toolkit.slo",
     "slo_compliance": "simulation.toolkit.slo",
     "threshold_compliance": "simulation.toolkit.slo",
-    "ALL_METHODS": "simulation.study.runner",
+    "ALL_METHODS": "simulation.study.blocks",
     "PowerSettings": "simulation.power.curves",
     "asymptotic_power": "simulation.power.curves",
     "permutation_null": "simulation.power.curves",

@@ -3,34 +3,20 @@
 Each page is one test: its blocks run in order in a fresh folder, Python
 blocks in one namespace (as a reader pastes them into one session), shell
 blocks with ``bash -e -o pipefail`` and this interpreter first on ``PATH``
-(so ``python`` is the one under test).  A block whose info string has
-``title="NAME"`` is a file the reader saves: it is written to ``NAME``
-instead of run.  An HTML comment on the line before a block adjusts it:
-
-* ``<!-- docs-test: skip REASON -->``: not run (installation commands, a
-  cluster's address); the reason is shown by ``pytest -rs``;
-* ``<!-- docs-test: replace OLD => NEW -->`` (repeatable): run with ``OLD``
-  replaced by ``NEW``, for a reduced size where the real example is long
-  (the page shows the real one; the replacement must match, or the test
-  fails, so a changed example cannot leave a stale reduction behind);
-* ``<!-- docs-test: append COMMAND ARGS -->`` (repeatable): append ``ARGS``
-  to every line of a shell block that runs ``python -m simulation COMMAND``
-  (a later option wins in argparse: ``--n-reps 20`` after ``--n-reps 1000``
-  reduces it), for blocks that list several commands.
+(so ``python`` is the one under test).  The notes that adjust a block (``skip``, and ``quick``: the same
+block with smaller numbers, which the site shows as its quick version) and the stored outputs are read by
+``docs/pages.py`` (its docstring has the rules).
 
 Third-party plugins (pytest-markdown-docs, mktestdocs) run Python blocks
 only, and have no way to run a shell example at a reduced size; this
-collector is short enough to keep here.  Blocks in languages other than
-Python and shell, without a title, are output shown to the reader.
+collector is short enough to keep here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import os
+import json
 import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -38,165 +24,132 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
-PYTHON = {"python", "py", "pycon"}
-SHELL = {"bash", "sh", "shell", "console"}
-FENCE = re.compile(r"^```(?P<lang>[\w-]*)(?P<info>.*)$")
-NOTE = re.compile(r"^<!--\s*docs-test:\s*(?P<what>skip|replace|append)\s*(?P<arg>.*?)\s*-->\s*$")
-TITLE = re.compile(r'title="(?P<title>[^"]+)"')
 
 
-class Block:
-    def __init__(self, page: Path, line: int, lang: str, info: str, code: str, notes: list[tuple[str, str]]):
-        self.page, self.line, self.lang, self.code, self.notes = page, line, lang, code, notes
-        match = TITLE.search(info)
-        self.title = match["title"] if match else None
-
-    @property
-    def where(self) -> str:
-        page = self.page.relative_to(ROOT) if self.page.is_relative_to(ROOT) else self.page.name
-        return f"{page}:{self.line}"
-
-    def skip_reason(self) -> str | None:
-        return next((arg or "no reason given" for what, arg in self.notes if what == "skip"), None)
-
-    def prepared(self) -> str:
-        code = self.code
-        for what, arg in self.notes:
-            if what == "append":
-                command, _, extra = arg.partition(" ")
-                code = _append(code, command, extra, self.where)
-            if what != "replace":
-                continue
-            old, sep, new = arg.partition(" => ")
-            assert sep, f"{self.where}: a replace note needs 'OLD => NEW', got {arg!r}"
-            assert old in code, f"{self.where}: the replace note's {old!r} is not in the block (stale reduction?)"
-            code = code.replace(old, new)
-        return code
+def _docs_module(name: str):
+    spec = importlib.util.spec_from_file_location(f"docs_{name}", ROOT / "docs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
 
 
-def _append(code: str, command: str, extra: str, where: str) -> str:
-    lines, hit = [], False
-    for line in code.splitlines():
-        body, hash_, comment = line.partition("  #")
-        if re.match(rf"\s*python -m simulation {re.escape(command)}(\s|$)", body):
-            line, hit = f"{body.rstrip()} {extra}" + (f"  #{comment}" if hash_ else ""), True
-        lines.append(line)
-    assert hit, f"{where}: the append note's command {command!r} is not in the block (stale reduction?)"
-    return "\n".join(lines) + "\n"
-
-
-def blocks(page: Path) -> list[Block]:
-    """The fenced code blocks of a Markdown page, with the notes just above each."""
-    out, notes, lines = [], [], page.read_text().splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        note, fence = NOTE.match(line.strip()), FENCE.match(line.strip())
-        if note:
-            notes.append((note["what"], note["arg"]))
-        elif fence and line.startswith("```") and fence["lang"]:
-            start, body = i + 1, []
-            i += 1
-            while i < len(lines) and not lines[i].startswith("```"):
-                body.append(lines[i])
-                i += 1
-            out.append(Block(page, start, fence["lang"].lower(), fence["info"], "\n".join(body) + "\n", notes))
-            notes = []
-        elif line.strip():
-            notes = []
-        i += 1
-    return out
+pages = _docs_module("pages")
 
 
 def _runnable(page: Path) -> bool:
-    return any(b.lang in PYTHON | SHELL or b.title for b in blocks(page))
-
-
-@contextlib.contextmanager
-def _inside(folder: Path):
-    old_cwd, old_path = os.getcwd(), list(sys.path)
-    os.chdir(folder)
-    sys.path.insert(0, str(folder))
-    try:
-        yield
-    finally:
-        os.chdir(old_cwd)
-        sys.path[:] = old_path
+    return any(b.runnable or b.title for b in pages.blocks(page))
 
 
 @pytest.mark.parametrize("page", [p for p in PAGES if _runnable(p)], ids=lambda p: str(p.relative_to(ROOT)))
 def test_every_code_block_of_the_page_runs(page, tmp_path, monkeypatch):
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["MPLBACKEND"] = "Agg"
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tmp_path), env.get("PYTHONPATH")]))
     monkeypatch.setenv("MPLBACKEND", "Agg")
-    namespace: dict = {"__name__": "__docs__"}
-    skipped, ran = [], 0
-    with _inside(tmp_path):
-        for block in blocks(page):
-            reason = block.skip_reason()
-            if reason is not None:
-                skipped.append(f"{block.where} ({reason})")
-                continue
-            code = block.prepared()
-            if block.title:
-                target = tmp_path / block.title
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_text(code)
-                # a module the page writes is imported afresh by the next block that needs it
-                sys.modules.pop(Path(block.title).stem, None)
-                continue
-            if block.lang in PYTHON:
-                try:
-                    exec(compile(code, block.where, "exec"), namespace)
-                except Exception as exc:
-                    raise AssertionError(f"{block.where}: the Python block failed: {exc!r}") from exc
-                ran += 1
-            elif block.lang in SHELL:
-                done = subprocess.run(
-                    ["bash", "-e", "-o", "pipefail", "-c", code], cwd=tmp_path, env=env, capture_output=True,
-                    text=True, timeout=900,
-                )  # fmt: skip
-                assert done.returncode == 0, (
-                    f"{block.where}: the shell block failed with status {done.returncode}\n--- code\n{code}"
-                    f"--- stdout (end)\n{done.stdout[-3000:]}\n--- stderr (end)\n{done.stderr[-3000:]}"
-                )
-                ran += 1
+    skipped = [f"{b.where} ({b.skip_reason()})" for b in pages.blocks(page) if b.skip_reason() is not None]
+    ran = pages.run_page(page, tmp_path)
     assert ran or skipped, f"{page}: no block ran"
     if skipped:
         print("skipped:", *skipped, sep="\n  ")
 
 
-def test_the_collector_reads_notes_titles_and_replacements(tmp_path):
-    """The collector itself: a skip note, a replacement that applies, one that is stale, a titled file block."""
+def test_the_collector_reads_notes_titles_and_quick_versions(tmp_path):
+    """The collector itself: a skip note, a quick note that applies, one that is stale, one that changes
+    more than numbers, an unknown note, a titled file block, an output block."""
     page = tmp_path / "page.md"
     page.write_text(
         "Text.\n\n<!-- docs-test: skip needs a cluster -->\n```bash\nexit 1\n```\n\n"
-        "<!-- docs-test: replace --n-reps 2000 => --n-reps 20 -->\n```bash\necho --n-reps 2000\n```\n\n"
+        "<!-- docs-test: quick --n-reps 2000 => --n-reps 20 -->\n```bash\necho --n-reps 2000\n```\n\n"
         '```csv title="study.csv"\ncase,n\n```\n\n```text\noutput\n```\n\n'
-        "<!-- docs-test: replace absent => x -->\n```python\nprint(1)\n```\n"
-        "<!-- docs-test: append run --n-reps 20 -->\n```bash\npython -m simulation run a --n-reps 9  # full\n"
-        "python -m simulation runner\n```\n"
+        "<!-- docs-test: quick absent 1 => absent 2 -->\n```python\nprint(1)\n```\n"
+        "<!-- docs-test: quick run 9 => run smoke 9 -->\n```bash\npython -m simulation run 9\n```\n"
     )
-    found = blocks(page)
+    found = pages.blocks(page)
     assert [b.lang for b in found] == ["bash", "bash", "csv", "text", "python", "bash"]
-    appended = "python -m simulation run a --n-reps 9 --n-reps 20  # full\npython -m simulation runner\n"
-    assert found[5].prepared() == appended
     assert found[0].skip_reason() == "needs a cluster"
-    assert found[1].skip_reason() is None and found[1].prepared() == "echo --n-reps 20\n"
-    assert found[2].title == "study.csv" and found[2].code == "case,n\n"
+    assert found[1].skip_reason() is None and found[1].quick() == "echo --n-reps 20\n"
+    assert found[1].line == 10 and page.read_text().splitlines()[9] == "echo --n-reps 2000"
+    assert found[2].title == "study.csv" and found[2].code == "case,n\n" and not found[2].runnable
+    assert not found[3].runnable
     with pytest.raises(AssertionError, match="stale reduction"):
-        found[4].prepared()
+        found[4].quick()
+    with pytest.raises(AssertionError, match="may change numbers only"):
+        found[5].quick()
+    good = tmp_path / "good.md"
+    good.write_text("<!-- docs-test: quick --n-reps 2000 => --n-reps 20 -->\n```bash\necho --n-reps 2000\n```\n")
+    shown = pages.render(good, good.read_text())
+    assert "*Quick version*" in shown and "echo --n-reps 20" in shown.split("*Quick version*")[1]
+    (tmp_path / "old.md").write_text("<!-- docs-test: replace a => b -->\n```bash\necho a\n```\n")
+    with pytest.raises(AssertionError, match="unknown docs-test note"):
+        pages.blocks(tmp_path / "old.md")
     (tmp_path / "output.md").write_text("```text\nx\n```\n")
     assert _runnable(page) and not _runnable(tmp_path / "output.md")
 
 
+def test_tutorials_show_output_made_by_this_version_of_their_code():
+    """Every tutorial has the output of each block it runs stored (``python docs/make_figures.py``), made by
+    this version of the package from the code the page shows now; every figure a page shows was made the
+    same way (its ``.json`` names the version, the page and the digest of the page's code)."""
+    import simulation
+
+    make = _docs_module("make_figures")
+    tutorials = sorted((ROOT / "docs" / "tutorials").glob("*.md"))
+    assert {f"tutorials/{p.name}" for p in tutorials if p.name != "index.md"} | {"methods/which-interval.md"} == set(
+        make.TUTORIALS)  # fmt: skip
+    stale = []
+    for name in make.TUTORIALS:
+        page = ROOT / "docs" / name
+        stored = pages.stored_outputs(page)
+        if stored.get("version") != simulation.__version__ or stored.get("page_digest") != pages.page_digest(page):
+            stale.append(f"{name} (outputs)")
+            continue
+        ran = [b for b in pages.blocks(page) if b.runnable and b.skip_reason() is None]
+        missing = [b.where for b in ran if b.digest not in stored["blocks"]]
+        assert not missing, f"blocks without a stored output: {missing}"
+        assert any(stored["blocks"][b.digest].strip() for b in ran), f"{name}: no block printed anything"
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
+        for figure in re.findall(r"figures/([\w-]+)\.png", page.read_text()):
+            meta_path = ROOT / "docs" / "figures" / f"{figure}.json"
+            assert meta_path.is_file(), f"{page.name}: docs/figures/{figure}.png has no record of how it was made"
+            meta = json.loads(meta_path.read_text())
+            made_by = ROOT / "docs" / meta["page"]
+            if meta["version"] != simulation.__version__ or meta["page_digest"] != pages.page_digest(made_by):
+                stale.append(f"figures/{figure}.png (from {meta['page']})")
+    assert not stale, f"made by another version or other code; run python docs/make_figures.py: {sorted(set(stale))}"
+
+
+#: An author-year citation written out: "Cochran 1977", "Karwowski et al. (2018", "Morris, White & Crowther 2019".
+CITATION = re.compile(r"[A-Z][\w'’\-]+(?:,? [A-Z][\w'’\-]+)*(?: et al\.)?(?: (?:&|and) [A-Z][\w'’\-]+)?(?:'s)?,? "
+                      r"\(?(?:1[89]|20)\d\d[a-z]?\b")  # fmt: skip
+
+
+def test_every_citation_of_the_site_links_to_the_bibliography():
+    """The site's pages cite with ``{cite:t}``/``{cite:p}`` (sphinxcontrib-bibtex), which links each citation to
+    its entry on the bibliography page: an author-year citation written out in prose fails here.  (The
+    changelog is history and the README is read on GitHub, where the roles do not render.)"""
+    assert CITATION.findall("see (Cochran 1977, §12.6), Karwowski et al. (2018) and Morris, White & Crowther 2019")
+    assert not CITATION.findall("n = 2000 in {cite:t}`cochran1977`")
+    written_out = []
+    for page in sorted((ROOT / "docs").rglob("*.md")):
+        if page.name == "changelog.md":
+            continue
+        fence = False
+        for number, line in enumerate(page.read_text().splitlines(), 1):
+            if line.startswith("```"):
+                fence = not fence
+                continue
+            if fence or line.startswith("<!--"):
+                continue
+            prose = re.sub(r"\{cite:[tp]\}`[^`]*`", "", re.sub(r"(?<!\})`[^`]*`", "", line))
+            written_out += [f"{page.relative_to(ROOT)}:{number}: {m}" for m in CITATION.findall(prose)]
+    assert not written_out, written_out
+    keys = set(re.findall(r"^@\w+\{(\w+),", (ROOT / "docs" / "references.bib").read_text(), re.M))
+    role = re.compile(r"\{cite:[tp]\}`([^`]+)`")
+    roles = [g for page in (ROOT / "docs").rglob("*.md") for g in role.findall(page.read_text())]
+    cited = {k.strip() for group in roles for k in group.split(",")}
+    assert cited and cited <= keys, cited - keys
+
+
 def _hooks():
-    spec = importlib.util.spec_from_file_location("docs_generate", ROOT / "docs" / "generate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return _docs_module("generate")
 
 
 def test_cli_reference_is_generated_from_the_parser_with_every_option():
@@ -230,25 +183,3 @@ def test_table_reference_lists_every_column_with_a_meaning():
         for col in cols:
             assert col.meaning.strip()
             assert f"| `{col.name}` |" in text
-
-
-def test_every_public_name_is_in_the_api_reference():
-    """Each name of ``simulation.__all__`` is documented on a reference page: by its own autodoc directive, or
-    by an ``automodule`` of its module that takes all members or names it."""
-    import simulation
-
-    text = "\n".join(p.read_text() for p in (ROOT / "docs" / "reference").glob("api-*.rst"))
-    documented = set(re.findall(r"\.\. auto\w+:: ([\w.]+)", text))
-    modules = {m[1]: m[2] for m in re.finditer(r"\.\. automodule:: ([\w.]+)\n((?:   :members:.*\n)?)", text)}
-    missing = []
-    for name in simulation.__all__:
-        module = getattr(getattr(simulation, name), "__module__", None)
-        if module and f"{module}.{name}" in documented:
-            continue
-        if any(d.rsplit(".", 1)[-1] == name for d in documented):
-            continue
-        spec = modules.get(module, "")
-        if spec.strip() == ":members:" or re.search(rf"\b{name}\b", spec):
-            continue
-        missing.append(name)
-    assert not missing, f"public names without a reference entry: {missing}"

@@ -572,3 +572,20 @@ def test_solving_k_for_a_user_statistic_matches_the_exact_power_at_every_k():
 def _fields(design: Scenario) -> dict:
     return {f: getattr(design, f) for f in ("case", "generator", "n", "rho", "k", "template", "counts", "df",
                                            "y_median", "y_iqr", "pool")}  # fmt: skip
+
+
+def test_the_confirmation_size_is_an_option_of_the_solve_command(tmp_path, capsys):
+    """``--confirm-reps`` sets the confirmation run's datasets (the record says so); ``--unknown k`` has no
+    confirmation and refuses it, writing nothing."""
+    study = tmp_path / "design.csv"
+    study.write_text("case,generator,n,k,template,counts,rho\nplan,rank_mixing,80,5,even,,0.3\n")
+    assert main(["--no-config", "solve", str(study), "--test", "t_approx", "--reps", "100", "--confirm-reps", "120",
+                 "--out", str(tmp_path / "n")]) == 0  # fmt: skip
+    assert json.loads((tmp_path / "n" / "solve.json").read_text())["confirmation"]["reps"] == 120
+    assert main(["--no-config", "solve", str(study), "--unknown", "k", "--confirm-reps", "100",
+                 "--out", str(tmp_path / "k")]) == 2  # fmt: skip
+    assert "--confirm-reps does not apply to --unknown k" in capsys.readouterr().err
+    assert not (tmp_path / "k").exists()
+    with pytest.raises(SystemExit) as stop:
+        main(["--no-config", "solve", str(study), "--confirm-reps", "10", "--out", str(tmp_path / "x")])
+    assert stop.value.code == 2 and "--confirm-reps: expected an integer >= 50" in capsys.readouterr().err

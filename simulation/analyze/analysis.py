@@ -24,7 +24,7 @@ Two answers, one call (:func:`analyze`, or ``python -m simulation analyze DATA -
   :func:`simulation.study.runner.run_all_ci_scenarios` (resumable, parallel,
   control-variate estimates) and :func:`simulation.power.curves.run_power_study`
   (the permutation test's power curve in the direction of the estimate and
-  the minimum detectable |rho_s| at 80% power, alpha = 0.05).
+  the minimum detectable ``|rho_s|`` at 80% power, alpha = 0.05).
 
 The recommendation (:func:`recommend`) is a rule applied to the design's
 coverage table, never a judgement without its numbers: among the methods
@@ -131,12 +131,15 @@ class AnalysisSettings:
     power_n_reps: int = 4_000
     alpha: float = 0.05
     target_power: float = 0.8
-    #: None: ``SEED`` from the settings (as on the command line).
+    #: None: ``SEED`` of the settings (20180201), as on the command line.
     seed: int | None = None
     #: Bradley's criterion of the recommendation (:data:`CRITERIA`).
     criterion: str = "stringent"
     #: Grow the design until every coverage MCSE is at most half the criterion's tolerance.
     grow_design: bool = True
+    #: The most bootstrapped datasets a growing design scenario gets (a scenario the cap stops short of gets
+    #: ``target_not_met`` in its rows, and the run says so).
+    design_max_reps: int = 20_000
     #: The statistics analyzed, the first one the report's headline: each gets its estimate, intervals and
     #: tests on the data, its coverage at the design and a recommendation (every statistic adds to the
     #: design study's cost). Kendall's tau-b is computed on the data besides (:data:`ON_DATA_ALSO`).
@@ -153,8 +156,11 @@ class AnalysisSettings:
         coverage_tolerance(0.95, self.criterion)
         check_bool(self.grow_design, "grow_design")
         check_confidence_level(self.confidence_level)
-        for name in ("n_boot", "n_perm", "design_n_reps", "design_n_boot"):
+        for name in ("n_boot", "n_perm", "design_n_reps", "design_n_boot", "design_max_reps"):
             check_positive_int(getattr(self, name), name)
+        if self.design_max_reps < self.design_n_reps:
+            raise ValueError(f"`design_max_reps` must be at least `design_n_reps` ({self.design_n_reps}), got "
+                             f"{self.design_max_reps}")  # fmt: skip
         check_positive_int(self.power_n_reps, "power_n_reps", minimum=10)
         check_bool(self.plan, "plan")
         if isinstance(self.plan_width, bool) or not isinstance(self.plan_width, float | int) or not (
@@ -1001,7 +1007,7 @@ def _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progr
         scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
         confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
         target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
-                     if settings.grow_design else None),
+                     if settings.grow_design else None), max_reps=settings.design_max_reps,
         progress=progress, study=f"analyze:{name}", statistics=settings.statistics, **flags,
     )  # fmt: skip
     estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]

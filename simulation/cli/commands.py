@@ -357,18 +357,27 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
         seed=settings.SEED if args.seed is None else args.seed,
         criterion=args.criterion,
         grow_design=not args.no_grow_design,
+        design_max_reps=args.design_max_reps,
         statistics=args.statistic or ("spearman",),
         plan=not args.no_plan,
         plan_width=args.plan_width,
     )
     out = Path(args.out) if args.out else Path("results", "analyze", _folder_name(name))
     t0 = time.perf_counter()
-    result = analyze(
-        frame[x_col].to_numpy(), frame[y_col].to_numpy(), settings=analysis_settings, out=out, name=name,
-        columns=(x_col, y_col), n_jobs=args.n_jobs or settings.N_JOBS, resume=args.resume,
-        overwrite=args.overwrite, progress=not args.quiet, plots=not args.no_plots, wait_for_lock=args.wait_for_lock,
-        allow_code_change=args.allow_code_change,
-    )  # fmt: skip
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", TargetNotMetWarning)
+        result = analyze(
+            frame[x_col].to_numpy(), frame[y_col].to_numpy(), settings=analysis_settings, out=out, name=name,
+            columns=(x_col, y_col), n_jobs=args.n_jobs or settings.N_JOBS, resume=args.resume,
+            overwrite=args.overwrite, progress=not args.quiet, plots=not args.no_plots,
+            wait_for_lock=args.wait_for_lock, allow_code_change=args.allow_code_change,
+        )  # fmt: skip
+    for w in caught:  # said once, in words of this command
+        if issubclass(w.category, TargetNotMetWarning):
+            print(f"warning: the design study {str(w.message).split('; raise')[0]}; raise --design-max-reps "
+                  f"({analysis_settings.design_max_reps}) to reach it", file=sys.stderr)  # fmt: skip
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     rec = result.recommendation
     iv = result.intervals.set_index("method")
     chosen = rec["method"] or rec["closest"]
@@ -424,10 +433,13 @@ def solve(args: argparse.Namespace, settings: Settings) -> int:
             raise RunError(f"--unknown {args.unknown} solves a power target: --width and --coverage solve for n")
         if args.n_range != "20,400":
             raise RunError(f"--n-range applies to --unknown n ({args.unknown} is solved at the design's n)")
+        if args.unknown == "k" and args.confirm_reps is not None:
+            raise RunError("--confirm-reps does not apply to --unknown k (every k is evaluated, none confirmed)")
         solver = solve_rho if args.unknown == "rho" else solve_k
+        confirm = {} if args.confirm_reps is None else {"confirm_reps": args.confirm_reps}
         found = solver(design, target_power=0.8 if args.power is None else args.power, statistic=args.statistic,
                        test=args.test or "permutation", alpha=args.alpha, alternative=args.alternative,
-                       reps=args.reps or (1000 if args.unknown == "rho" else 2000), seed=seed)  # fmt: skip
+                       reps=args.reps or (1000 if args.unknown == "rho" else 2000), seed=seed, **confirm)  # fmt: skip
         print(f"design {design.key} (its {'k' if args.unknown == 'k' else 'n'} is replaced by the search; n = "
               f"{design.n})")  # fmt: skip
         print(found.summary())
@@ -440,15 +452,16 @@ def solve(args: argparse.Namespace, settings: Settings) -> int:
         print(f"  {path}")
         return 0
     before = len(pq.read_table(store)) if store.is_file() else 0
+    confirm = {} if args.confirm_reps is None else {"confirm_reps": args.confirm_reps}
     if interval:
         result = solve_interval_n(design, method=args.method, width=args.width, coverage=args.coverage,
                                   statistic=args.statistic, confidence_level=args.confidence_level, n_range=n_range,
                                   reps=args.reps or 200, n_boot=args.n_boot, seed=seed, store=store,
-                                  n_jobs=settings.N_JOBS)  # fmt: skip
+                                  n_jobs=settings.N_JOBS, **confirm)  # fmt: skip
     else:
         result = solve_n(design, target_power=0.8 if args.power is None else args.power, statistic=args.statistic,
                          test=args.test or "permutation", alpha=args.alpha, alternative=args.alternative,
-                         n_range=n_range, reps=args.reps or 400, seed=seed, store=store)  # fmt: skip
+                         n_range=n_range, reps=args.reps or 400, seed=seed, store=store, **confirm)  # fmt: skip
     print(f"design {design.key} (its n = {design.n} is replaced by the search)")
     if before:
         print(f"{min(before, len(result.evaluations))} evaluation(s) taken from {store}")

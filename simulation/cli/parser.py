@@ -291,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
     solve.add_argument("--reps", type=_positive_int,
                        help="datasets per evaluation of the first stage; each refining round doubles them (400 for a "
                        "power; 200 bootstrapped datasets for --width or --coverage)")
+    solve.add_argument("--confirm-reps", type=_checked(int, lambda v: v >= 50, "an integer >= 50"),
+                       help="datasets of the confirmation run at the answer (4000 for a power; 1000 bootstrapped "
+                       "datasets for --width or --coverage; --unknown k has none)")
     solve.add_argument("--seed", type=_seed, help="default: SEED")
     solve.add_argument("--out", help="results folder (default: results/<study>/solve)")
 
@@ -376,6 +379,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "observed correlation, and for --plan-width)")  # fmt: skip
     an.add_argument("--plan-width", type=float, default=0.3,
                     help="the mean interval width the planning line solves for (0.3)")
+    an.add_argument("--design-max-reps", type=_positive_int, default=20_000,
+                    help="the most bootstrapped datasets a growing design scenario gets (20000)")
     an.add_argument("--no-grow-design", action="store_true",
                     help="keep --design-reps as given instead of growing the design until every coverage MCSE is "
                     "at most half the criterion's tolerance")

@@ -330,7 +330,7 @@ def spearman_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
 
 
 #: Scratch int64 slots per observation that :func:`_rank_statistics` needs (times n + 1).
-RANK_WORK = 16
+RANK_WORK = 18
 #: Rows that share one scratch allocation in the row-statistics kernels (allocation per row
 #: serialises threads on the allocator; results do not depend on it).
 ROWS_PER_CHUNK = 64
@@ -355,10 +355,30 @@ def _group_deviations(counts, n_groups, n, cum, dev, prefix) -> int:
 
 
 @njit(cache=True)
+def _fenwick_add(tree, size, i, value) -> None:
+    """Add ``value`` at 0-based position ``i`` of a Fenwick tree over ``size`` positions (``tree[1..size]``;
+    Fenwick 1994, *Software: Practice and Experience* 24:327)."""
+    i += 1
+    while i <= size:
+        tree[i] += value
+        i += i & -i
+
+
+@njit(cache=True)
+def _fenwick_below(tree, i) -> int:
+    """The sum of a Fenwick tree's positions ``0 .. i - 1``."""
+    total = 0
+    while i > 0:
+        total += tree[i]
+        i -= i & -i
+    return total
+
+
+@njit(cache=True)
 def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
     """Spearman's rho of one row from tie-group ids; its leave-one-out values into ``jack`` if non-empty.
 
-    O(n * n_gx) integer arithmetic instead of n Spearman computations of
+    O(n log n_gx) integer arithmetic instead of n Spearman computations of
     O(n) each.  With doubled midrank deviations ``A`` (integers, see the
     module docstring) and ``s_ij = sign(x_i - x_j)``, leaving out pair ``i``
     shifts every other deviation by ``s_ij`` (its rank drops by 1, 1/2 or 0
@@ -371,10 +391,12 @@ def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
 
     where ``W_q`` sums ``Ax`` over y group ``q`` (``sum_j Ax_j sy_ij``),
     ``V_p`` sums ``Ay`` over x group ``p``, and ``K_i = sum_j sx_ij sy_ij`` is
-    pair ``i``'s concordance count, accumulated along the y groups.  Every
-    quantity is an exact integer, so each value equals the direct
-    leave-one-out computation bit for bit.  ``work``: int64 scratch of
-    length ``RANK_WORK * (n + 1)``.
+    pair ``i``'s concordance count, accumulated along the y groups: with ``B_g`` the pairs of x group
+    ``g`` in lower y groups and ``I_g`` those in y group ``q``, ``d_g = 2 B_g + I_g - c_g`` and
+    ``K_i = sum_{g<p} d_g - sum_{g>p} d_g = 2 D_<p - D + d_p``, the partial sums ``D_<p`` read from
+    Fenwick trees of ``B`` and ``I`` in O(log n_gx).  Every quantity is an exact integer, so each value
+    equals the direct leave-one-out computation bit for bit.  ``work``: int64 scratch of length
+    ``RANK_WORK * (n + 1)``.
     """
     n = gx.shape[0]
     w = n + 1
@@ -382,6 +404,7 @@ def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
     cy, cumy, ay, py = work[4 * w : 5 * w], work[5 * w : 6 * w], work[6 * w : 7 * w], work[7 * w : 8 * w]
     vx, pvx, wy, pwy = work[8 * w : 9 * w], work[9 * w : 10 * w], work[10 * w : 11 * w], work[11 * w : 12 * w]
     yo, ys, below, inq = work[12 * w : 13 * w], work[13 * w : 14 * w], work[14 * w : 15 * w], work[15 * w : 16 * w]
+    below_tree, inq_tree = work[16 * w : 17 * w], work[17 * w : 18 * w]  # Fenwick trees of below and inq
     cx[:n_gx] = 0
     for i in range(n):
         cx[gx[i]] += 1
@@ -412,44 +435,46 @@ def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
         pwy[q] = acc
         acc += wy[q]
     below[:n_gx] = 0
+    below_tree[: n_gx + 1] = 0
     if n_gy == n:
         # y untied (the usual case): one pair per y group, and with j pairs below it the
         # concordance count of pair i is 4 B_<p + 2 B_p - 2 j - Ax_p (B: pairs below, by x group)
         for q in range(n):
             i = yo[ys[q]]
             p = gx[i]
-            b_lt = 0
-            for g in range(p):
-                b_lt += below[g]
+            b_lt = _fenwick_below(below_tree, p)
             conc = 4 * b_lt + 2 * below[p] - 2 * q - ax[p]
             syy_i = syy + 2 * (2 * py[q] + ay[q]) + (n - 1) - ay[q] * ay[q]
             sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
             num = sxy - ax[p] * ay[q] + 2 * pwy[q] + wy[q] + 2 * pvx[p] + vx[p] + conc
             jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
             below[p] += 1
+            _fenwick_add(below_tree, n_gx, p, 1)
         return rho
+    inq[:n_gx] = 0
+    inq_tree[: n_gx + 1] = 0
     for q in range(n_gy):
-        inq[:n_gx] = 0
         for k in range(ys[q], ys[q + 1]):
             inq[gx[yo[k]]] += 1
+            _fenwick_add(inq_tree, n_gx, gx[yo[k]], 1)
+        total = 2 * ys[q] + cy[q] - n  # D: sum of d_g over every x group
         syy_i = syy + 2 * (2 * py[q] + cy[q] * ay[q]) + (n - cy[q]) - ay[q] * ay[q]
         u = 2 * pwy[q] + wy[q]
         for k in range(ys[q], ys[q + 1]):
             i = yo[k]
             p = gx[i]
             sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
-            conc = 0
-            for g in range(n_gx):
-                # pairs of x group g below y group q count +-1, those above -+1 (sign of x_i - x_j)
-                d = below[g] - (cx[g] - below[g] - inq[g])
-                if g < p:
-                    conc += d
-                elif g > p:
-                    conc -= d
+            # pairs of x group g below y group q count +-1, those above -+1 (sign of x_i - x_j)
+            d_lt = 2 * _fenwick_below(below_tree, p) + _fenwick_below(inq_tree, p) - cumx[p]
+            conc = 2 * d_lt - total + (2 * below[p] + inq[p] - cx[p])
             num = sxy - ax[p] * ay[q] + u + 2 * pvx[p] + vx[p] + conc
             jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
         for k in range(ys[q], ys[q + 1]):
-            below[gx[yo[k]]] += 1
+            g = gx[yo[k]]
+            below[g] += 1
+            _fenwick_add(below_tree, n_gx, g, 1)
+            inq[g] -= 1
+            _fenwick_add(inq_tree, n_gx, g, -1)
     return rho
 
 
@@ -462,6 +487,7 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
     w = n + 1
     cx, cumx, ax, px = work[0:w], work[w : 2 * w], work[2 * w : 3 * w], work[3 * w : 4 * w]
     vx, pvx, yo, below = work[4 * w : 5 * w], work[5 * w : 6 * w], work[6 * w : 7 * w], work[7 * w : 8 * w]
+    below_tree = work[8 * w : 9 * w]  # Fenwick tree of below
     cx[:n_gx] = 0
     vx[:n_gx] = 0
     for i in range(n):
@@ -482,20 +508,20 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
         pvx[g] = acc
         acc += vx[g]
         below[g] = 0
+    below_tree[: n_gx + 1] = 0
     pwy = 0  # sum of Ax over the pairs below in y
     for q in range(n):
         i = yo[q]
         p = gx[i]
         ay = 2 * q + 1 - n
-        b_lt = 0
-        for g in range(p):
-            b_lt += below[g]
+        b_lt = _fenwick_below(below_tree, p)
         conc = 4 * b_lt + 2 * below[p] - 2 * q - ax[p]
         syy_i = syy + 2 * (2 * (q * q - q * n) + ay) + (n - 1) - ay * ay
         sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
         num = sxy - ax[p] * ay + 2 * pwy + ax[p] + 2 * pvx[p] + vx[p] + conc
         jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
         below[p] += 1
+        _fenwick_add(below_tree, n_gx, p, 1)
         pwy += ax[p]
     return rho
 
@@ -503,7 +529,7 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
 @njit(cache=True, parallel=True)
 def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """Leave-one-pair-out Spearman values ``(m, n)``: entry ``[r, i]`` omits pair ``i`` of row ``r``
-    (:func:`_rank_statistics`, O(n * n_gx) per row)."""
+    (:func:`_rank_statistics`, O(n log n_gx) per row)."""
     m, n = gx.shape
     out = np.empty((m, n), np.float64)
     n_chunks = (m + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK

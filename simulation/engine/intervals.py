@@ -63,6 +63,7 @@ from scipy.special import ndtr, ndtri
 from simulation.core.validation import check_confidence_level
 from simulation.engine import _kernels
 
+#: The bootstrap interval methods, in table order (:func:`bootstrap_intervals` computes all five).
 BOOTSTRAP_METHODS: tuple[str, ...] = ("percentile", "basic", "bca", "normal", "studentized")
 
 STATUS_OK = "ok"

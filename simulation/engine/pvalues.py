@@ -25,7 +25,7 @@ def pvalues_from_null(
 ) -> np.ndarray:
     """Permutation p-values ``(1 + #{null as extreme as r}) / (M + 1)`` against one sorted null sample.
 
-    Two-sided uses |rho| (the null is symmetric: reversing y's ranks maps rho
+    Two-sided uses ``|rho|`` (the null is symmetric: reversing y's ranks maps rho
     to -rho).  A relative tolerance of 1e-12 counts null values equal to the
     observed value as "as extreme" despite rounding.  ``abs_sorted``:
     ``sort(|null|)`` when already at hand (callers that test many batches).

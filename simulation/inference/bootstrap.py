@@ -180,11 +180,11 @@ def bootstrap_ci_single(
     x, y : array_like, shape (n,)
         Paired finite observations, n >= 4; ties allowed in both.
     n_boot : int, optional
-        Bootstrap resamples (>= 1).  Default: ``N_BOOT`` from the settings.
+        Bootstrap resamples (>= 1).  Default: ``N_BOOT`` of the settings (1000 in the shipped ``config.py``).
     confidence_level : float, optional
-        Two-sided level in (0, 1).  Default: ``CONFIDENCE_LEVEL``.
+        Two-sided level in (0, 1).  Default: ``CONFIDENCE_LEVEL`` of the settings (0.95).
     seed : int or numpy.random.SeedSequence, optional
-        Seed of the resampling stream.  Default: ``SEED``.
+        Seed of the resampling stream.  Default: ``SEED`` of the settings (20180201).
     statistic : {"spearman", "kendall_b"}, default "spearman"
         The statistic (:data:`simulation.statistics.statistic.STATISTICS`).  The same
         seed draws the same resamples for every statistic.
@@ -262,15 +262,15 @@ def bootstrap_ci_averaged(
     x_all, y_all : array_like, shape (n_reps, n)
         One simulated dataset per row; n >= 4.
     n_boot : int, optional
-        Resamples per dataset.  Default: ``N_BOOT`` from the settings.
+        Resamples per dataset.  Default: ``N_BOOT`` of the settings (1000 in the shipped ``config.py``).
     confidence_level : float, optional
-        Default: ``CONFIDENCE_LEVEL``.
+        Default: ``CONFIDENCE_LEVEL`` of the settings (0.95).
     seed : int or numpy.random.SeedSequence, optional
         Base seed; replicate ``r`` is resampled from ``child_seed(seed, r)``.
-        Default: ``SEED``.
+        Default: ``SEED`` of the settings (20180201).
     batch_bootstrap : bool, optional
         True: chunked batch kernel; False: per-replicate loop over
-        :func:`bootstrap_ci_single`.  Default: ``BATCH_CI_BOOTSTRAP``.
+        :func:`bootstrap_ci_single`.  Default: ``BATCH_CI_BOOTSTRAP`` of the settings (True).
         Both give bit-identical tables.
     chunk_size : int, optional
         Replicates per chunk in the batch path.  Default: as many as fit

@@ -37,7 +37,7 @@ Power and the minimum detectable correlation
 For one scenario, every grid point uses the same datasets' random numbers
 (common random numbers): only the generator's coefficient changes, so the
 curve is smooth and differences along it are precise.  The minimum
-detectable |rho| at a target power is the first crossing of the target on
+detectable ``|rho|`` at a target power is the first crossing of the target on
 the grid, linearly interpolated between the two bracketing grid points; its
 Monte Carlo SE is by the delta method, ``sqrt(P (1 - P) / n_reps) / slope``
 with the slope of the curve between those points.
@@ -106,7 +106,7 @@ DEFAULT_N_PERM_TIED_Y = 999
 #: Child stream of a power curve's seed for the shared null of datasets that all hold the same y values
 #: (below the per-dataset nulls' streams, which start at 10).
 FIXED_Y_NULL_STREAM = 9
-#: Default grid of |rho|: 0 to 0.6 in steps of 0.02.
+#: Default grid of ``|rho|``: 0 to 0.6 in steps of 0.02.
 DEFAULT_GRID = tuple(round(0.02 * i, 2) for i in range(31))
 
 
@@ -124,7 +124,7 @@ def check_target_power(target: float) -> float:
 
 
 def check_grid(grid: Sequence[float]) -> tuple[float, ...]:
-    """Validate a grid of |rho| values: non-empty, in [0, 1), increasing."""
+    """Validate a grid of ``|rho|`` values: non-empty, in [0, 1), increasing."""
     values = tuple(float(v) for v in grid)
     if len(values) < 2:
         raise ValueError(f"`grid` must hold at least two correlations, got {list(values)}")
@@ -237,7 +237,7 @@ class PowerSettings:
     target_power: float = 0.8
     n_perm: int = DEFAULT_N_PERM
     n_perm_tied_y: int = DEFAULT_N_PERM_TIED_Y
-    #: None: ``SEED`` from the settings (as on the command line).
+    #: None: ``SEED`` of the settings (20180201), as on the command line.
     seed: int | None = None
     #: Deprecated name of ``n_reps`` (renamed in 0.1.0; removed in the next release).
     n_sims: dataclasses.InitVar[int | None] = None

@@ -230,7 +230,7 @@ def widths_figure(coverage: pd.DataFrame):
 # Power study
 # --------------------------------------------------------------------------
 def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
-    """Power against |rho| with ±2 MCSE bands, one panel per case and template, one curve per scenario."""
+    """Power against ``|rho|`` with ±2 MCSE bands, one panel per case and template, one curve per scenario."""
     import matplotlib  # deferred: matplotlib loads only when a figure is drawn
 
     data = power[power["test"] == test]
@@ -273,7 +273,7 @@ def power_curves_figure(power: pd.DataFrame, test: str = "permutation"):
 
 
 def min_detectable_figure(mdc: pd.DataFrame):
-    """Minimum detectable |rho| per scenario (±2 SE), grouped like the coverage figures (tests labelled by
+    """Minimum detectable ``|rho|`` per scenario (±2 SE), grouped like the coverage figures (tests labelled by
     statistic when there are several; Kendall's in units of tau-b)."""
     mdc = label_tests(mdc)
     tests = list(mdc["test"].unique())
@@ -670,7 +670,7 @@ GENERATOR_MARKERS = {"rank_mixing": "o", "empirical": "s"}
 
 def analysis_figure(x: np.ndarray, y: np.ndarray, analysis):
     """Three panels: the data (x jittered within its tie groups), coverage +- 2 MCSE by method at the
-    design's scenarios, and the permutation test's power curve with the observed |estimate| marked: of the
+    design's scenarios, and the permutation test's power curve with the observed ``|estimate|`` marked: of the
     analysis's first statistic (Spearman's by default), the others' power curves dashed."""
     import matplotlib.pyplot as plt  # deferred: matplotlib loads only when a figure is drawn
 

@@ -9,6 +9,8 @@ import pandas as pd
 
 
 def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a GitHub-flavoured Markdown table (header, rule, one line per row; values as ``str`` gives
+    them)."""
     cols = list(frame.columns)
     lines = ["| " + " | ".join(map(str, cols)) + " |", "|" + "|".join("---" for _ in cols) + "|"]
     for row in frame.itertuples(index=False):
@@ -44,7 +46,7 @@ def statistic_comparison(coverage: pd.DataFrame) -> list[str]:
     mean coverage error, how often the nominal level lies outside the coverage's 95% Monte Carlo interval
     (separately for designs with tied x and all-distinct x), and the mean width in units of the statistic's
     own sampling SD (``mean_width / empirical_se``: raw widths are not comparable, tau-b runs on a smaller
-    scale than r_s); then the mean absolute coverage error by tie structure and |rho|."""
+    scale than r_s); then the mean absolute coverage error by tie structure and ``|rho|``."""
     nominal = float(coverage["confidence_level"].iloc[0])
     tied = coverage["template"] != "all_distinct"
     frame = coverage.assign(

@@ -538,7 +538,7 @@ def permutation_pvalues(
 
 
 def normal_critical_tau(x_counts: ArrayLike, y_counts: ArrayLike, alpha: float, alternative: str) -> float:
-    """The |tau-b| at which the normal approximation ``S / sqrt(Var0(S))`` (:func:`normal_pvalue`) rejects at
+    """The ``|tau-b|`` at which the normal approximation ``S / sqrt(Var0(S))`` (:func:`normal_pvalue`) rejects at
     ``alpha``: ``z sqrt(Var0(S)) / sqrt((n0 - Tx)(n0 - Ty))`` for tie counts ``x_counts``, ``y_counts``."""
     t = np.asarray(x_counts, dtype=np.float64)
     u = np.asarray(y_counts, dtype=np.float64)

@@ -202,6 +202,7 @@ class Record:
 
 
 def empty_record(n_methods: int, dim: int, n_parts: int, n_flags: int = 0) -> Record:
+    """A :class:`Record` of no datasets (zero counts, empty moments): the identity of :meth:`Record.merge`."""
     return Record(0, 0, (0,) * n_methods, tuple(Moments.empty(dim) for _ in range(n_parts)), (0,) * n_flags)
 
 
@@ -290,14 +291,17 @@ def cheap_units(n_reps: int) -> list[tuple[int, int]]:
 
 
 def boot_name(block: int, n_block: int) -> str:
+    """The file stem of bootstrap block ``block`` holding ``n_block`` datasets."""
     return f"b{block:06d}_m{n_block}"
 
 
 def cheap_name(unit: int, n_unit: int) -> str:
+    """The file stem of cheap-phase unit ``unit`` holding ``n_unit`` datasets."""
     return f"c{unit:05d}_n{n_unit}"
 
 
 def replicates_name(block: int, n_block: int) -> str:
+    """The file stem of a bootstrap block's kept replicates (``--replicates``)."""
     return f"{boot_name(block, n_block)}.replicates"
 
 

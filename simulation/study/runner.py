@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from simulation.core.settings import resolve_seed
+from simulation.core.settings import load_settings, resolve_seed
 from simulation.core.validation import (
     RunError,
     check_bool,
@@ -1452,9 +1452,9 @@ class _Run:
 def run_all_ci_scenarios(
     scenarios: Sequence[Scenario],
     *,
-    n_reps: int,
-    n_boot: int,
-    confidence_level: float = 0.95,
+    n_reps: int | None = None,
+    n_boot: int | None = None,
+    confidence_level: float | None = None,
     methods: Sequence[str] | None = None,
     n_jobs: int = -1,
     seed: int | None = None,
@@ -1488,20 +1488,22 @@ def run_all_ci_scenarios(
     ----------
     scenarios : sequence of Scenario
         The study (:func:`simulation.models.scenarios.load_study`); keys must be unique.
-    n_reps : int
-        Bootstrapped datasets per scenario (every interval computed).
-    n_boot : int
-        Bootstrap resamples per dataset.
-    confidence_level : float
-        Two-sided level of every interval.
+    n_reps : int, optional
+        Bootstrapped datasets per scenario (every interval computed).  Default: ``N_REPS`` of the settings
+        (200 in the shipped ``config.py``).
+    n_boot : int, optional
+        Bootstrap resamples per dataset.  Default: ``N_BOOT`` of the settings (1000).
+    confidence_level : float, optional
+        Two-sided level of every interval.  Default: ``CONFIDENCE_LEVEL`` of the settings (0.95).
     methods : sequence of str, optional
         Methods for the coverage table (all are computed): a subset of those
         the statistics define (:func:`statistic_methods`; :data:`ALL_METHODS`
         for Spearman).
     n_jobs : int
         Worker processes (joblib convention: -1 = all cores).  Does not change results.
-    seed : int
-        Base seed; each scenario's streams derive from it and the scenario key.
+    seed : int, optional
+        Base seed; each scenario's streams derive from it and the scenario key.  Default: ``SEED`` of the
+        settings (20180201).
     out : path, optional
         Results folder: ``coverage.parquet``, ``summary.md``, ``manifest.json``,
         ``calibrations.json`` and ``blocks/`` (compact records that make
@@ -1584,6 +1586,11 @@ def run_all_ci_scenarios(
         (or any results, without ``resume``/``overwrite``), or an unwritable folder.
     """
     started = now()
+    if n_reps is None or n_boot is None or confidence_level is None:
+        settings = load_settings()
+        n_reps = settings.N_REPS if n_reps is None else n_reps
+        n_boot = settings.N_BOOT if n_boot is None else n_boot
+        confidence_level = settings.CONFIDENCE_LEVEL if confidence_level is None else confidence_level
     identity, plan = plan_run(
         scenarios, n_reps=n_reps, n_boot=n_boot, confidence_level=confidence_level, methods=methods, seed=seed,
         keep_replicates=keep_replicates, target_mcse=target_mcse, max_reps=max_reps, n_reps_cheap=n_reps_cheap,

@@ -1,0 +1,85 @@
+"""Cost against n: per resample and fixed per dataset, for every built-in statistic, tied and untied x.
+
+For each statistic (Spearman's rho, Kendall's tau-b, Pearson's r) and each x (4 equal tie groups; all
+distinct), n from 80 in steps of x4, one dataset (y normal, correlated 0.3 with x's rank) is bootstrapped
+with :func:`simulation.inference.bootstrap.bootstrap_ci_single` (every interval) at ``B1`` and ``B2``
+resamples, medians of three calls each.  The per-resample cost is the slope ``(t(B2) - t(B1)) / (B2 -
+B1)``; the fixed cost per dataset (ranking, the jackknife, interval assembly) is ``t(B1) - B1 x`` that slope.
+The script prints both per n with the log-log slope between consecutive sizes, and the fixed cost in
+resamples' worth.  A size whose fixed cost, extrapolated from the previous size with the growth measured so
+far, would exceed ``--budget`` seconds is skipped and said so.
+
+Run: ``python benchmarks/bench_scaling.py [--max-n 2000000] [--budget 120]`` (a few minutes to
+``--max-n 131072``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+
+import numpy as np
+
+from simulation.inference.bootstrap import bootstrap_ci_single
+
+B1, B2 = 20, 220
+
+
+def _time(x: np.ndarray, y: np.ndarray, n_boot: int, statistic: str) -> float:
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        bootstrap_ci_single(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def _data(n: int, tied: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = np.repeat(np.arange(4.0), -(-n // 4))[:n] if tied else rng.standard_normal(n)
+    x = rng.permutation(x)
+    score = (np.argsort(np.argsort(x, kind="stable")) + 0.5) / n
+    y = 0.3 * (score - 0.5) * math.sqrt(12) + math.sqrt(1 - 0.09) * rng.standard_normal(n)
+    return x, y
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--max-n", type=int, default=2_000_000)
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds one measurement may take")
+    args = parser.parse_args()
+    sizes = [80 * 4**k for k in range(20) if 80 * 4**k <= args.max_n]
+    rng = np.random.default_rng(2026)
+    bootstrap_ci_single(*_data(80, True, rng), n_boot=B1, seed=1)  # compile
+    print(f"per resample (ns per observation) and fixed cost per dataset; B = {B1}, {B2}; medians of 3")
+    for statistic in ("spearman", "kendall_b", "pearson"):
+        bootstrap_ci_single(*_data(80, True, rng), n_boot=B1, seed=1, statistic=statistic)  # compile
+        for tied in (True, False):
+            label = f"{statistic}, x {'in 4 groups' if tied else 'all distinct'}"
+            print(f"\n{label}\n{'n':>9} {'per resample':>14} {'slope':>6} {'fixed':>11} {'slope':>6} "
+                  f"{'in resamples':>13}")  # fmt: skip
+            previous = None
+            for n in sizes:
+                if previous is not None:
+                    n0, fixed0, growth, _ = previous
+                    if 3 * (fixed0 * 4**growth + B2 * 1e-8 * n) > args.budget:
+                        print(f"{n:>9} skipped: about {fixed0 * 4 ** growth:.0f} s per dataset extrapolated")
+                        break
+                x, y = _data(n, tied, rng)
+                t1, t2 = _time(x, y, B1, statistic), _time(x, y, B2, statistic)
+                per = max((t2 - t1) / (B2 - B1), 1e-12)
+                fixed = max(t1 - B1 * per, 1e-9)
+                slopes = ("", "")
+                growth = 2.0
+                if previous is not None:
+                    n0, fixed0, _, per0 = previous
+                    growth = math.log(fixed / fixed0) / math.log(n / n0)
+                    slopes = (f"{math.log(per / per0) / math.log(n / n0):6.2f}", f"{growth:6.2f}")
+                print(f"{n:>9} {per / n * 1e9:11.2f} ns {slopes[0]:>6} {fixed * 1e3:8.2f} ms {slopes[1]:>6} "
+                      f"{fixed / per:13.0f}")  # fmt: skip
+                previous = (n, fixed, max(growth, 1.0), per)
+
+
+if __name__ == "__main__":
+    main()
