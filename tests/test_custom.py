@@ -34,6 +34,31 @@ def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Pearson's r against SciPy and written-out references
 # --------------------------------------------------------------------------
+def test_pearsons_o_n_jackknife_equals_a_written_out_deletion_for_every_tie_pattern():
+    """Pearson's leave-one-out values from the full data's centred sums (O(n)) against each deletion written
+    out (NumPy's correlation of the n - 1 remaining pairs), n up to 300: untied, ties in x, in both, x with one
+    group of n - 1 (its removal leaves x constant: NaN), y likewise, and an outlier carrying nearly all of x's
+    spread (recomputed directly).  Within 1e-12: both sides round differently, by about eps |mean| / sd."""
+    rng = np.random.default_rng(41)
+    for n in (5, 40, 300):
+        base = rng.standard_normal(n)
+        cases = {
+            "untied": (base, 0.4 * base + rng.standard_normal(n)),
+            "x tied": (np.round(2 * base), rng.standard_normal(n)),
+            "both tied": (rng.integers(0, 4, n) * 1.0, rng.integers(0, 3, n) * 1.0),
+            "x: one group of n - 1": (np.r_[np.zeros(n - 1), 1.0], rng.standard_normal(n)),
+            "y: one group of n - 1": (rng.standard_normal(n), np.r_[np.full(n - 1, 3.0), 7.0]),
+            "outlier": (np.r_[1e6, base[1:]], rng.standard_normal(n)),
+        }
+        for name, (x, y) in cases.items():
+            got = PEARSON.jackknife_rows(*PEARSON.inputs(x[None], y[None]))[0]
+            expected = []
+            for j in range(n):
+                a, b = np.delete(x, j), np.delete(y, j)
+                expected.append(np.nan if np.ptp(a) == 0 or np.ptp(b) == 0 else np.corrcoef(a, b)[0, 1])
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12, err_msg=f"{name}, n = {n}")
+
+
 def test_pearson_estimate_jackknife_and_replicates_equal_scipy():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(3, 25))

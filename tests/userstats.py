@@ -15,7 +15,7 @@ import numpy as np
 from numba import njit
 
 from simulation.engine.intervals import FISHER_Z_VARIANCES
-from simulation.statistics import spearman
+from simulation.statistics import pearson, spearman
 from simulation.statistics.custom import dense_ranks
 from simulation.statistics.statistic import Statistic
 
@@ -164,35 +164,6 @@ def spearman_odd(x, y, counts):
 ODD_SPEARMAN = Statistic.from_numba(spearman_odd, name="odd_spearman", prepare=dense_ranks, odd_symmetric=True)
 
 
-@njit(cache=True)
-def pearson_counts(x, y, counts):
-    """Pearson's r of a resample given as counts (each pair weighted by how often it was drawn)."""
-    total = 0.0
-    sx = 0.0
-    sy = 0.0
-    for i in range(x.shape[0]):
-        total += counts[i]
-        sx += counts[i] * x[i]
-        sy += counts[i] * y[i]
-    mx = sx / total
-    my = sy / total
-    sxy = 0.0
-    sxx = 0.0
-    syy = 0.0
-    for i in range(x.shape[0]):
-        w = counts[i]
-        if w == 0:
-            continue
-        a = x[i] - mx
-        b = y[i] - my
-        sxy += w * a * b
-        sxx += w * a * a
-        syy += w * b * b
-    if sxx == 0.0 or syy == 0.0:
-        return np.nan
-    return sxy / math.sqrt(sxx * syy)
-
-
 def log_y(x, y):
     """x as it is, y on the log scale (y > 0)."""
     return x, np.log(y)
@@ -200,5 +171,5 @@ def log_y(x, y):
 
 #: Pearson's r of x and log y with Student's t test: under the ``log_linear`` generator log y is linear in x
 #: with normal errors, so the t test's power is a noncentral t probability (an exact reference for a tied x).
-LOG_PEARSON = Statistic.from_numba(pearson_counts, name="log_pearson", prepare=log_y,
+LOG_PEARSON = Statistic.from_numba(pearson.pearson_r, name="log_pearson", prepare=log_y,
                                    tests=("permutation", "t_test"), odd_symmetric=True)  # fmt: skip

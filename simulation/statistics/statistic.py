@@ -566,6 +566,7 @@ PEARSON = Statistic.from_numba(
     name="pearson",
     label="Pearson's r",
     se=pearson.pearson_se,
+    jackknife=pearson.jackknife,
     z_variances={"pearson": pearson.fisher_variance},
     truth=pearson.population_r,
     tests=("permutation", "t_test"),
