@@ -327,6 +327,22 @@ def test_api_errors_name_the_problem():
         an.AnalysisSettings(n_boot=0)
     with pytest.raises(ValueError, match="--x and --y name the same column"):
         an.read_pairs("example", "dose", "dose")
+    with pytest.raises(ValueError, match=r"`design_max_reps` must be at least `design_n_reps` \(100\), got 50"):
+        an.AnalysisSettings(design_n_reps=100, design_max_reps=50)
+
+
+def test_a_design_the_cap_stops_short_of_is_one_line_naming_the_option(tmp_path, capsys):
+    """``--design-max-reps`` at ``--design-reps``: the design cannot grow to its precision, the rows say
+    ``target_not_met`` and the command says so in one line with the option's name and value."""
+    out = tmp_path / "a"
+    assert main(["--no-config", "analyze", "example", "--n-boot", "100", "--n-perm", "200", "--design-reps", "50",
+                 "--design-max-reps", "50", "--design-boot", "50", "--power-reps", "50", "--no-plan", "--no-plots",
+                 "--quiet", "--out", str(out)]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert "warning: the design study" in err and "raise --design-max-reps (50) to reach it" in err
+    assert "max_reps" not in err.replace("--design-max-reps", "")
+    coverage = pd.read_parquet(out / "design" / "coverage.parquet")
+    assert coverage["status"].str.contains("target_not_met").any()
 
 
 def test_analyze_with_kendalls_design_coverage(tmp_path):

@@ -292,6 +292,24 @@ def test_cheap_statistics_equal_spearman_and_jackknife_se(tied_batch):
     assert np.isnan(no_se[1]).all()
 
 
+def test_cheap_statistics_with_untied_y_and_many_x_groups_equal_the_direct_jackknife():
+    """The untied-y kernel (y's ranks in closed form, Fenwick trees over x's groups) against the jackknife
+    SE of the direct leave-one-out values, with x in few, many and all-distinct groups."""
+    rng = np.random.default_rng(19)
+    for n, k in ((30, 3), (120, 60), (200, 200)):
+        x = rng.integers(0, k, (4, n)).astype(float)
+        y = rng.standard_normal((4, n))
+        gx, n_gx, gy, n_gy = group_ids(x, y)
+        assert (n_gy == n).all()
+        rho, se = _kernels.cheap_statistics_rows(gx, n_gx, y, np.tile(np.arange(n), (4, 1)), n_gy, True)
+        for r in range(4):
+            direct = np.array([spearman_rho_2d(np.delete(x[r], i)[None], np.delete(y[r], i)[None])[0]
+                               for i in range(n)])  # fmt: skip
+            expected = np.sqrt((n - 1) / n * ((direct - direct.mean()) ** 2).sum())
+            assert se[r] == pytest.approx(expected, rel=1e-12), (n, k, r)
+            assert rho[r] == spearman_rho_2d(x[r][None], y[r][None])[0]
+
+
 def test_column_moments_equal_numpy():
     values = np.random.default_rng(2).normal(size=(37, 4)) + [1.0, -3.0, 0.0, 50.0]
     mean, m2 = np.empty(4), np.empty((4, 4))
