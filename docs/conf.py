@@ -20,7 +20,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE.parent), str(HERE)]
 
+import citations  # noqa: E402  (docs/citations.py: the docstrings' citations linked to the bibliography)
 import generate  # noqa: E402  (docs/generate.py: the CLI and table references)
+import offline_search  # noqa: E402  (docs/offline_search.py: search summaries on a site opened from disk)
 import pages  # noqa: E402  (docs/pages.py: quick versions and stored outputs under their blocks)
 
 import simulation  # noqa: E402
@@ -40,7 +42,8 @@ extensions = [
     "sphinx_copybutton",
 ]
 source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
-exclude_patterns = ["_build", "generate.py", "make_figures.py", "pages.py", "README.md", "outputs"]
+exclude_patterns = ["_build", "citations.py", "generate.py", "make_figures.py", "offline_search.py", "pages.py",
+                    "README.md", "outputs"]
 myst_enable_extensions = ["colon_fence", "deflist", "dollarmath", "amsmath"]
 myst_heading_anchors = 3
 
@@ -56,6 +59,8 @@ numpydoc_validation_checks: set[str] = set()
 bibtex_bibfiles = ["references.bib"]
 bibtex_default_style = "alpha"
 bibtex_reference_style = "author_year"
+# each entry of the bibliography page has the anchor cite-<key>, the target of the docstrings' citations
+bibtex_cite_id = "cite-{key}"
 
 copybutton_prompt_text = r"\$ |>>> |\.\.\. "
 copybutton_prompt_is_regexp = True
@@ -87,3 +92,5 @@ def _fill(app, docname, source) -> None:
 
 def setup(app) -> None:
     app.connect("source-read", _fill)
+    citations.setup(app)
+    offline_search.setup(app)

@@ -9,6 +9,7 @@ option of ``python -m simulation``, read from :func:`simulation.cli.parser.build
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def _cell(text: str) -> str:
@@ -93,18 +94,23 @@ def toplevel_reference() -> str:
 
 
 def citation() -> str:
-    """The software's citation as BibTeX and APA, with the version these pages describe (from the package)."""
+    """The software's citation as BibTeX and APA, from ``CITATION.cff`` (title, authors, and the repository's
+    address where it records one: ``repository-code`` or ``url``) with the version these pages describe (from
+    the package)."""
+    import yaml  # a dependency of myst-parser, which builds these pages
+
     import simulation
 
+    cff = yaml.safe_load((Path(__file__).resolve().parents[1] / "CITATION.cff").read_text(encoding="utf-8"))
     version = simulation.__version__
-    title = "spearman-tied-sim: Monte Carlo studies of bootstrap and asymptotic inference for rank correlations " \
-            "under heavy ties"  # fmt: skip
+    title = cff["title"]
+    authors = " and ".join(a.get("name") or f"{a['family-names']}, {a['given-names']}" for a in cff["authors"])
+    url = cff.get("repository-code") or cff.get("url")
     key = f"spearman_tied_sim_{version.replace('.', '_')}"
-    return "\n".join([
-        "BibTeX:", "", "```bibtex", f"@software{{{key},", "  author = {{The spearman-tied-sim developers}},",
-        f"  title = {{{title}}},", f"  version = {{{version}}},", "  note = {Python package},", "}", "```", "",
-        "APA:", "", f"> The spearman-tied-sim developers. *{title}* (Version {version}) [Computer software].",
-    ])  # fmt: skip
+    bibtex = [f"@software{{{key},", f"  author = {{{{{authors}}}}},", f"  title = {{{title}}},",
+              f"  version = {{{version}}},", "  note = {Python package},"] + ([f"  url = {{{url}}},"] if url else [])
+    apa = f"> {authors}. *{title}* (Version {version}) [Computer software]." + (f" {url}" if url else "")
+    return "\n".join(["BibTeX:", "", "```bibtex", *bibtex, "}", "```", "", "APA:", "", apa])  # fmt: skip
 
 
 MARKERS = {"<!-- generated: cli -->": cli_reference, "<!-- generated: citation -->": citation,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -39,20 +41,38 @@ def tied_batch() -> tuple[np.ndarray, np.ndarray]:
     return np.array(xs), np.array(ys)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _private_calibration_cache(tmp_path_factory: pytest.TempPathFactory):
-    """The tests share one calibration cache of their own (never the user's ~/.cache)."""
-    import os
+_CACHE_BEFORE: list[str | None] = []
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the main process, before any test or worker process starts: one calibration cache of the tests' own
+    (never the user's ~/.cache), which the workers of ``pytest -n`` and every command a test runs inherit and
+    share (its entries are written atomically, so concurrent writers are safe); and, when tests run in several
+    processes, numba's kernels compiled once into its on-disk cache (:func:`tests.warm.compile_kernels`), so
+    that the workers and the commands they start load them instead of each compiling them at once."""
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the main process did both
+        return
     from simulation.infra import cache
 
-    old = os.environ.get(cache.ENV)
-    os.environ[cache.ENV] = str(tmp_path_factory.mktemp("calibration-cache"))
-    yield
-    if old is None:
-        del os.environ[cache.ENV]
+    _CACHE_BEFORE.append(os.environ.get(cache.ENV))
+    os.environ[cache.ENV] = tempfile.mkdtemp(prefix="simulation-tests-cache-")
+    if getattr(config.option, "numprocesses", None) and not os.environ.get("NUMBA_DISABLE_JIT"):
+        from tests.warm import compile_kernels
+
+        compile_kernels()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not _CACHE_BEFORE:
+        return
+    from simulation.infra import cache
+
+    shutil.rmtree(os.environ[cache.ENV], ignore_errors=True)
+    before = _CACHE_BEFORE.pop()
+    if before is None:
+        os.environ.pop(cache.ENV, None)
     else:
-        os.environ[cache.ENV] = old
+        os.environ[cache.ENV] = before
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -546,3 +546,41 @@ def test_every_statistic_permutation_null_is_the_statistic_on_the_shared_repairi
         perms = custom._permutations(keys[r], 40, 15)
         expected = [scipy_stat(x[r][p], y[r]).statistic for p in perms]
         np.testing.assert_allclose(null[r], expected, rtol=0, atol=1e-12)
+
+
+def test_a_user_jackknife_above_its_budget_warns_once_and_one_with_jackknife_never(monkeypatch):
+    """Without ``jackknife=`` the leave-one-out values are n evaluations of the statistic: above
+    JACKKNIFE_BUDGET_N the engine says so once per statistic and process, naming n and the budget; at the
+    budget, or with the statistic's own jackknife, it is silent.  (The budget is lowered so that the
+    jackknife computed here stays small; the message and threshold logic are the same.)"""
+    import warnings
+
+    monkeypatch.setattr(custom, "JACKKNIFE_BUDGET_N", 60)
+    monkeypatch.setattr(custom, "_JACKKNIFE_WARNED", set())
+    rng = np.random.default_rng(4)
+    plain = userstats.PLAIN_SPEARMAN
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x, y = plain.user.prepared(rng.normal(size=(1, 60)), rng.normal(size=(1, 60)))
+        plain.jackknife_rows(x, y)  # n = 60: at the budget, silent
+        x, y = PEARSON.user.prepared(rng.normal(size=(1, 61)), rng.normal(size=(1, 61)))
+        PEARSON.jackknife_rows(x, y)  # its own O(n) jackknife: silent at any n
+    x, y = plain.user.prepared(rng.normal(size=(1, 61)), rng.normal(size=(1, 61)))
+    with pytest.warns(custom.JackknifeCostWarning) as caught:
+        plain.jackknife_rows(x, y)
+    text = str(caught[0].message)
+    assert "'plain_spearman'" in text and "n = 61" in text and "budget of n = 60" in text and "jackknife=" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plain.jackknife_rows(x, y)  # once per statistic and process
+
+
+def test_a_study_warns_up_front_at_its_largest_n(monkeypatch):
+    """The runner checks the largest n of its scenarios before any work (not only the first scenario's)."""
+    from simulation.statistics.registry import validate_statistics
+
+    monkeypatch.setattr(custom, "_JACKKNIFE_WARNED", set())
+    small = min(VALIDATION, key=lambda s: s.n)
+    with pytest.warns(custom.JackknifeCostWarning, match=r"n = 20,000"):
+        validate_statistics(["tests.userstats:PLAIN_SPEARMAN"], small, n_max=20_000)
+    assert custom.JACKKNIFE_BUDGET_N == 10_000

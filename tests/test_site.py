@@ -11,8 +11,10 @@ from __future__ import annotations
 import html
 import importlib
 import inspect
+import json
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +24,9 @@ import pytest
 import simulation
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "docs"))
+import citations  # noqa: E402  (docs/citations.py)
+
 #: The package folders by layer (``simulation/__init__`` names them); their modules without a leading ``_``
 #: are public.
 PACKAGES = ("core", "engine", "infra", "models", "present", "statistics", "inference", "study", "power", "analyze",
@@ -136,3 +141,68 @@ def test_the_math_renders_offline(site):
     assert page.count('class="math') >= 10
     scripts = re.findall(r'<script[^>]*src="([^"]*mathjax[^"]*)"', page, re.I)
     assert scripts and not any(s.startswith(("http:", "https:", "//")) for s in scripts), scripts
+
+
+def test_the_docstrings_citations_link_to_their_bibliography_entries(site):
+    """Every author-year citation in the API reference is a link, and every link lands on an entry of the
+    bibliography page (an unknown key is a build warning, so the site above would not have built)."""
+    entries = set(re.findall(r'id="(cite-[^"]+)"', (site / "bibliography.html").read_text()))
+    links = 0
+    for page in (site / "reference" / "api").glob("*.html"):
+        text = page.read_text()
+        for target in re.findall(r'href="[^"#]*bibliography\.html#(cite-[^"]+)"', text):
+            assert target in entries, f"{page.name}: a citation links to {target}, not on the bibliography page"
+            links += 1
+        prose = html.unescape(re.sub(r"<a [^>]*>.*?</a>|<[^>]+>", " ", text, flags=re.S))
+        for m in citations.CITATION.finditer(prose):
+            key = citations.key_of(m["authors"], m["year"])
+            assert f"cite-{key}" not in entries, f"{page.name}: {m[0]!r} is not linked"
+    assert links >= 100
+
+
+def test_the_citation_linker_reads_the_forms_the_docstrings_use():
+    """The forms of a citation the docstrings write, and what is left alone (code, a year with no author)."""
+    keys = {"davison1997", "morris2019", "bradley1978", "oneill2015", "rucker2014"}
+    missing: list[str] = []
+    text = ("(Davison &\n    Hinkley 1997, eq. 5.6) Morris, White & Crowther (2019, Table 6); Bradley's (1978) band; "
+            "O'Neill 2015; Rücker & Schwarzer 2014; ``Davison & Hinkley 1997``; Python 3.11 since 2023; Brent (1973); "
+            "``(1 + #{null at least as\n    extreme}) / (M + 1)`` (Morris et al. 2019)\n\n``a`` Bradley 1978")
+    out = citations.link(text, keys, lambda key: f"b.html#cite-{key}", lambda cite, key: missing.append(key))
+    assert "(`Davison &\n    Hinkley <b.html#cite-davison1997>`__ 1997, eq. 5.6)" in out
+    assert "`Morris, White & Crowther <b.html#cite-morris2019>`__ (2019, Table 6)" in out
+    assert "`Bradley <b.html#cite-bradley1978>`__'s (1978)" in out
+    assert "`O'Neill <b.html#cite-oneill2015>`__ 2015" in out
+    assert "`Rücker & Schwarzer <b.html#cite-rucker2014>`__ 2014" in out
+    assert "``Davison & Hinkley 1997``" in out and "Python 3.11 since 2023" in out
+    assert "(M + 1)`` (`Morris et al. <b.html#cite-morris2019>`__ 2019)" in out
+    assert "``a`` `Bradley <b.html#cite-bradley1978>`__ 1978" in out
+    assert missing == ["brent1973"]
+
+
+def test_search_shows_summaries_on_a_site_opened_from_disk(site):
+    """The search page loads the pages' texts, which hold every page's main content with its anchors; with
+    Node.js at hand, the ``fetch`` the search calls for a summary is answered from them on ``file://``."""
+    search = (site / "search.html").read_text()
+    assert re.search(r'<script src="_static/page-texts\.js', search), "the search page does not load the texts"
+    script = (site / "_static" / "page-texts.js").read_text()
+    pages = {p.relative_to(site).as_posix() for p in _pages(site) if p.name != "search.html"}
+    missing = [p for p in pages if json.dumps(p) + ":" not in script]
+    assert not missing, f"pages without a search summary: {missing}"
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("Node.js is not installed: the fetch wrapper was not run")
+    probe = ('globalThis.location = {protocol: "file:"};'
+             'globalThis.fetch = () => Promise.reject(new Error("refused"));'
+             f"require({json.dumps(str(site / '_static' / 'page-texts.js'))});"
+             'fetch("./guide/running.html").then(r => r.text()).then(t => process.stdout.write(t));')  # fmt: skip
+    done = subprocess.run([node, "-e", probe], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith('<div role="main">') and '<div id="running-a-study">' in done.stdout
+    assert "Running a study" in done.stdout and "<script" not in done.stdout
+
+
+def test_no_entry_shows_a_wall_of_repr(site):
+    """A constant whose value is a long structure (a table's columns, the statistics' registry) shows its
+    description, not its repr: no signature line on the built pages runs past a few lines of text."""
+    long = {key: len(sig) for key, (sig, _) in _entries(site).items() if len(" ".join(sig.split())) > 1200}
+    assert not long, f"entries with a signature of more than 1,200 characters: {long}"

@@ -38,6 +38,8 @@ def coverage_tolerance(confidence_level: float, criterion: str = "stringent") ->
 
 #: The performance measures of the tables, each with its formula and its Monte Carlo SE (Morris et al. 2019,
 #: Table 6; the two-phase estimators' MCSEs from their own variance, see the column reference).
+#:
+#: :meta hide-value:
 MEASURES = (
     ("coverage", "share of datasets whose interval contains the truth", "sqrt(p (1 - p) / n_sim) for a plain "
      "mean; the control-variate estimator's own variance otherwise"),

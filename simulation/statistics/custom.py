@@ -199,6 +199,8 @@ class UserParts:
     odd_symmetric: bool = False
     #: ``module:attribute`` it was loaded from (None when given as an object).
     spec: str | None = None
+    #: Its registry name (for messages).
+    name: str = ""
     #: SHA-256 of the name and the source of every part: part of a run's identity.
     digest: str = ""
 
@@ -242,6 +244,8 @@ class UserParts:
         return _finite_array(self.func(x, y, axis=-1), x.shape[0], "the data")
 
     def jackknife_rows(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        if self.jackknife is None:
+            warn_jackknife_cost(self, x.shape[-1])
         if self.jackknife is not None and self.fast:
             return own_jackknife_rows(x, y, self.jackknife)
         if self.fast:
@@ -351,6 +355,39 @@ def is_numba(func: Any) -> bool:
     """Whether ``func`` is a numba CPU dispatcher (``numba.njit``); with ``NUMBA_DISABLE_JIT=1`` (kernels run
     as plain Python, for coverage and debugging) ``njit`` returns the function itself, which then counts."""
     return isinstance(func, CPUDispatcher) or (bool(numba.config.DISABLE_JIT) and callable(func))
+
+
+#: The n above which a user statistic without ``jackknife=`` is warned (once per statistic and process, a
+#: :class:`JackknifeCostWarning`): its leave-one-out values are then n evaluations of the statistic on the
+#: whole dataset, n^2 pair visits per dataset, as much work as n bootstrap resamples; at n = 10,000 that is
+#: ten times the resamples of the default bootstrap (1,000), and it grows as n^2 where the bootstrap grows as n.
+JACKKNIFE_BUDGET_N = 10_000
+
+_JACKKNIFE_WARNED: set[str] = set()
+
+
+class JackknifeCostWarning(UserWarning):
+    """A user statistic without ``jackknife=`` is used at an n above :data:`JACKKNIFE_BUDGET_N`: its
+    leave-one-out values (BCa's acceleration, the jackknife SE) cost n evaluations of the statistic per
+    dataset.  Give :meth:`Statistic.from_numba <simulation.statistics.statistic.Statistic.from_numba>` a
+    ``jackknife(x, y) -> (n,)`` that computes them in O(n) or O(n log n)."""
+
+
+def warn_jackknife_cost(parts: UserParts, n: int) -> bool:
+    """Warn once per statistic (by its digest) and process when ``parts`` has no ``jackknife`` and ``n``
+    exceeds :data:`JACKKNIFE_BUDGET_N`; whether it warned."""
+    if parts.jackknife is not None or n <= JACKKNIFE_BUDGET_N or parts.digest in _JACKKNIFE_WARNED:
+        return False
+    _JACKKNIFE_WARNED.add(parts.digest)
+    how = ("give Statistic.from_numba(..., jackknife=) a function (x, y) -> (n,) leave-one-out values"
+           if parts.fast else "the slow path (Statistic.from_callable) also holds n x (n - 1) arrays per dataset; "
+           "write it with numba and give Statistic.from_numba(..., jackknife=)")
+    warnings.warn(JackknifeCostWarning(
+        f"statistic {parts.name or getattr(parts.func, '__name__', '?')!r} has no `jackknife`: at n = {n:,} its "
+        f"leave-one-out values cost n = {n:,} evaluations of the statistic per dataset (n^2 = {float(n) * n:.1e} "
+        f"pair visits, above the budget of n = {JACKKNIFE_BUDGET_N:,}); {how} (docs: guide, custom statistics)"
+    ), stacklevel=3)
+    return True
 
 
 #: The longest statistic name, in bytes (a scenario's key, ``__`` and the name make a folder name: 255 at most).

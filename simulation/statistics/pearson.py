@@ -29,8 +29,8 @@ statistic.
   ``1 / (n - 3)`` (Fisher 1921, Metron 1:3-32), exact in the limit under
   bivariate normality; the same name and formula as Spearman's baseline.
 * Truth: the population correlation where it is known in closed form (the
-  bivariate normal, ``2 sin(pi rho_s / 6)`` of the target Spearman, Pearson
-  1907; the bivariate t, whose correlation is its shape parameter for df > 2);
+  bivariate normal, ``2 sin(pi rho_s / 6)`` of the target Spearman (Pearson
+  1907); the bivariate t, whose correlation is its shape parameter for df > 2);
   elsewhere the expected sample r, measured.
 * Tests: ``permutation`` and ``t_test`` (``t = r sqrt((n - 2) / (1 - r^2))``
   on n - 2 df, exact under bivariate normality; Fisher 1915).

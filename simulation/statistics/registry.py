@@ -13,6 +13,7 @@ from typing import Any
 
 from simulation.core.validation import RunError
 from simulation.models.scenarios import Scenario
+from simulation.statistics import custom
 from simulation.statistics.statistic import (
     BUILTIN,
     STATISTICS,
@@ -84,12 +85,15 @@ def portable(name: str) -> str | Statistic:
     return stat if stat.digest is not None and name not in BUILTIN else name
 
 
-def validate_statistics(names: Sequence[str], scenario: Scenario) -> None:
+def validate_statistics(names: Sequence[str], scenario: Scenario, n_max: int | None = None) -> None:
     """Run every user statistic once, serially, on one dataset of ``scenario`` (before any parallel work or
-    anything is written): a clear error naming it otherwise (:func:`simulation.statistics.custom.validate`)."""
+    anything is written): a clear error naming it otherwise (:func:`simulation.statistics.custom.validate`);
+    a :class:`~simulation.statistics.custom.JackknifeCostWarning` for one without ``jackknife=`` where the
+    largest n of the run, ``n_max`` (default the scenario's), is above its budget."""
     for name in names:
         stat = get_statistic(name)
         if stat.user is not None:
+            custom.warn_jackknife_cost(stat.user, scenario.n if n_max is None else n_max)
             x, y = scenario.generate(1, 0)
             try:
                 check_user_statistic(stat, x[0], y[0])

@@ -477,7 +477,7 @@ def _user_statistic(
         func=func, fast=fast, se=se, jackknife=jackknife, prepare=prepare, transform=transform, bounds=bounds,
         truth=truth, z_variances=dict(z_variances), tests=tests, odd_symmetric=bool(odd_symmetric),
     )  # fmt: skip
-    parts = dataclasses.replace(parts, digest=parts.parts_digest(name))
+    parts = dataclasses.replace(parts, digest=parts.parts_digest(name), name=name)
     asymptotic = tuple(f"fisher_z_{v}" for v in z_variances)
     if se is not None:
         asymptotic += ("fisher_z_se" if transform == "fisher_z" else "wald_se",)
@@ -561,6 +561,8 @@ def _user_asymptotic_ci(parts: custom.UserParts, method, estimate, se, n, confid
 
 #: Pearson's r, built as a user statistic would be (:mod:`simulation.statistics.pearson`): its delta-method SE, Fisher's
 #: variance 1/(n - 3), the population value as truth, and the permutation and t tests.
+#:
+#: :meta hide-value:
 PEARSON = Statistic.from_numba(
     pearson.pearson_r,
     name="pearson",
@@ -577,6 +579,8 @@ PEARSON = Statistic.from_numba(
 PEARSON_DIGEST = "2a33a9422a9f7aaa3dfae06e9b44182721f5e651f39cea8374a58446885a593c"
 PEARSON = dataclasses.replace(PEARSON, user=dataclasses.replace(PEARSON.user, digest=PEARSON_DIGEST), symbol="r")
 #: Statistics by name (built in; a user's are added by :func:`get_statistic` when first loaded).
+#:
+#: :meta hide-value:
 STATISTICS: dict[str, Statistic] = {s.name: s for s in (SPEARMAN, KENDALL_B, PEARSON)}
 #: The built-in names.
 BUILTIN: tuple[str, ...] = tuple(STATISTICS)

@@ -34,7 +34,9 @@ def names(columns: tuple[Column, ...]) -> tuple[str, ...]:
 _SCALE = "scale"
 _PROP = "proportion"
 
-#: The scenario fields that start the coverage, power and minimum-detectable tables.
+#: The scenario fields that start the coverage, power and minimum-detectable tables (listed in the table reference).
+#:
+#: :meta hide-value:
 SCENARIO: tuple[Column, ...] = (
     Column("scenario", "the scenario's key: a readable name made of its fields, unique in a study; it also seeds "
            "the scenario's random streams"),
@@ -87,7 +89,9 @@ def _measure_columns() -> tuple[Column, ...]:
     return tuple(out)
 
 
-#: ``coverage.parquet``: one row per scenario x statistic x method.
+#: ``coverage.parquet``: one row per scenario x statistic x method (its columns: the table reference).
+#:
+#: :meta hide-value:
 COVERAGE: tuple[Column, ...] = (
     *SCENARIO,
     Column("rho_true", "the truth the intervals are scored against, on the statistic's scale (see `estimand`)",
@@ -199,6 +203,8 @@ COVERAGE: tuple[Column, ...] = (
 )
 
 #: ``replicates.parquet`` (``run --replicates``): one row per scenario x statistic x dataset x bootstrap method.
+#:
+#: :meta hide-value:
 REPLICATES: tuple[Column, ...] = (
     Column("scenario", "the scenario's key"),
     Column("statistic", "the statistic"),
@@ -217,6 +223,8 @@ REPLICATES: tuple[Column, ...] = (
 
 #: ``failures.parquet``: the failure ledger, one row per dataset, method and reason that did not give a usable
 #: result (written by every run; empty when nothing failed).
+#:
+#: :meta hide-value:
 FAILURES: tuple[Column, ...] = (
     Column("scenario", "the scenario's key"),
     Column("statistic", "the statistic"),
@@ -233,6 +241,8 @@ FAILURES: tuple[Column, ...] = (
 )
 
 #: ``power/power.parquet``: one row per scenario x statistic x test x grid point.
+#:
+#: :meta hide-value:
 POWER: tuple[Column, ...] = (
     *SCENARIO,
     Column("rho_true", "the grid point: the true correlation on the statistic's scale", _SCALE),
@@ -245,6 +255,8 @@ POWER: tuple[Column, ...] = (
 )
 
 #: ``power/min_detectable.parquet``: one row per scenario x statistic x test x direction.
+#:
+#: :meta hide-value:
 MIN_DETECTABLE: tuple[Column, ...] = (
     *SCENARIO,
     Column("test", "the test"),
@@ -267,6 +279,8 @@ MIN_DETECTABLE: tuple[Column, ...] = (
 )
 
 #: ``analyze``'s ``data_intervals.parquet``: Spearman's intervals for the data, one row per method.
+#:
+#: :meta hide-value:
 DATA_INTERVALS: tuple[Column, ...] = (
     Column("method", "the interval method"),
     Column("kind", "`bootstrap` or `asymptotic`"),
@@ -278,6 +292,8 @@ DATA_INTERVALS: tuple[Column, ...] = (
 )
 
 #: ``analyze``'s ``tests.parquet``: Spearman's tests of rho_s = 0 for the data.
+#:
+#: :meta hide-value:
 TESTS: tuple[Column, ...] = (
     Column("test", "`permutation` (both variables' ties kept) or `t_approx`"),
     Column("alternative", "`two-sided`, `greater` or `less`"),
@@ -287,6 +303,8 @@ TESTS: tuple[Column, ...] = (
 )
 
 #: ``toolkit-study``'s ``toolkit_study.parquet``: one row per check x sample size.
+#:
+#: :meta hide-value:
 TOOLKIT_STUDY: tuple[Column, ...] = (
     Column("check", "which toolkit procedure is checked (`p95_interval`, `mean_interval`, `bca_lower_bound`, "
            "`regression_size`, `regression_power`)"),
@@ -301,7 +319,10 @@ TOOLKIT_STUDY: tuple[Column, ...] = (
     Column("n_reps", "replicates", "count"),
 )
 
-#: Every table: file (relative to its results folder), what a row is, and its columns.
+#: Every table: file (relative to its results folder), what a row is, and its columns (the table reference
+#: shows them all).
+#:
+#: :meta hide-value:
 TABLES: dict[str, tuple[str, str, tuple[Column, ...]]] = {
     "coverage": ("coverage.parquet", "scenario x statistic x method", COVERAGE),
     "replicates": ("replicates.parquet (with `--replicates`)", "scenario x statistic x dataset x bootstrap method",

@@ -1271,7 +1271,7 @@ def plan_run(
     for stat in map(get_statistic, identity.statistics):
         if small.n < stat.min_n:
             raise RunError(f"{stat.label} intervals need n >= {stat.min_n}; scenario {small.key!r} has n = {small.n}")
-    validate_statistics(identity.statistics, scenarios[0])
+    validate_statistics(identity.statistics, scenarios[0], n_max=max(s.n for s in scenarios))
     per_scenario = {s.key: (n_reps, n_reps_cheap) for s in scenarios} | _check_scenario_sizes(
         scenario_sizes, scenarios, identity.n_boot, identity.control_variates
     )

@@ -38,6 +38,8 @@ from simulation.toolkit.bootstrap import bootstrap_ci, compute_lower_bound_95
 from simulation.toolkit.slo import regression_check, slo_compliance
 
 #: (check, n, parameter): parameter is the tail for the BCa bound, the scale ratio for regression.
+#:
+#: :meta hide-value:
 TOOLKIT_STUDY: tuple[tuple[str, int, float], ...] = (
     *(("p95_interval", n, 0.95) for n in (50, 500)),
     *(("mean_interval", n, 0.95) for n in (3, 5, 10, 30)),
