@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -139,3 +141,33 @@ def test_a_user_statistic_that_raises_is_a_dataset_in_the_ledger_and_the_run_goe
     skip = ["statistic", "statistic_label"]
     pd.testing.assert_frame_equal(raised.coverage.drop(columns=skip, errors="ignore"),
                                   nan.coverage.drop(columns=skip, errors="ignore"), check_exact=True)  # fmt: skip
+
+
+def test_a_cheap_unit_computed_in_groups_of_blocks_gives_the_same_tables(tmp_path, monkeypatch):
+    """A cheap unit's blocks are drawn and computed a group at a time (CHEAP_GROUP_BYTES), so that a worker's
+    memory grows like n and not like the unit's 20,000 datasets times n; every dataset's values depend on its
+    block's stream alone, so one block per group gives the tables of one group per unit, bit for bit, for
+    every statistic, and for a user's statistic that raises on some datasets the same ledger."""
+    from simulation.statistics.statistic import Statistic
+    from simulation.study import blocks
+
+    study = tmp_path / "study.csv"
+    study.write_text("case,generator,n,k,template,counts,rho\nt,bivariate_normal,15,,all_distinct,,0.5\n")
+    (untied,) = load_study(study)
+    raising = Statistic.from_callable(_raising, name="p_raises_grouped", truth=lambda s: s.rho)
+    runs = []
+    for group_bytes in (blocks.CHEAP_GROUP_BYTES, 1):
+        monkeypatch.setattr(blocks, "CHEAP_GROUP_BYTES", group_bytes)
+        assert len(blocks.cheap_groups([(500, None)] * 3, 80)) == (1 if group_bytes > 1 else 3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # the slow path's timing, once per process
+            runs.append([
+                run_all_ci_scenarios([SMOKE[0], SMOKE[4]], n_reps=20, n_boot=30, n_jobs=1, n_reps_cheap=1500,
+                                     statistics=("spearman", "kendall_b", "pearson"), truth_mcse=0.01),
+                run_all_ci_scenarios([untied], n_reps=20, n_boot=30, seed=5, n_jobs=1, statistics=[raising],
+                                     n_reps_cheap=1500, truth_mcse=0.01),
+            ])  # fmt: skip
+    for whole, grouped in zip(*runs, strict=True):
+        pd.testing.assert_frame_equal(whole.coverage, grouped.coverage, check_exact=True)
+        pd.testing.assert_frame_equal(whole.failures, grouped.failures, check_exact=True)
+    assert (runs[1][1].failures["reason"] == "statistic_raised").any()

@@ -77,7 +77,13 @@ from simulation.infra.storage import (
     write_parquet,
     write_text,
 )
-from simulation.models.generators import calibrate_rank_mixing, generate_rank_mixing_batch, reachable_range, tie_counts
+from simulation.models.generators import (
+    DEFAULT_N_CAL,
+    calibrate_rank_mixing,
+    generate_rank_mixing_batch,
+    reachable_range,
+    tie_counts,
+)
 from simulation.models.registry import GENERATORS
 from simulation.models.scenarios import Scenario
 from simulation.power.curves import (
@@ -96,7 +102,7 @@ from simulation.statistics import kendall
 from simulation.statistics.registry import check_statistics, identity_statistics, statistic_digests
 from simulation.statistics.statistic import Statistic, get_statistic
 from simulation.study.columns import DATA_INTERVALS, TESTS, in_order
-from simulation.study.runner import run_all_ci_scenarios
+from simulation.study.runner import CALIBRATION_BYTES_PER_OBSERVATION, run_all_ci_scenarios
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
 EXAMPLE = "example"
@@ -879,11 +885,13 @@ def _shown(value: Any, limit: int = 60) -> str:
 def analysis_memory(n: int, settings: AnalysisSettings, n_jobs: int) -> float:
     """Bytes an analysis needs at most (nothing is allocated): on the data, the resamples' indices and
     statistics (``n_boot x (n + 10)``) and the permutation null; the design study's workers, each
-    bootstrapping one dataset (``design_n_boot x (n + 10)``) or holding a power curve's datasets and nulls
+    bootstrapping one dataset (``design_n_boot x (n + 10)``) or calibrating a design scenario
+    (``DEFAULT_N_CAL`` datasets of n pairs), or holding a power curve's datasets and nulls
     (:func:`~simulation.power.curves.power_memory`), whichever is larger."""
     workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
     on_data = 8.0 * settings.n_boot * (n + 10) + 24.0 * settings.n_perm
-    design = workers * 8.0 * settings.design_n_boot * (n + 10)
+    calibration = DEFAULT_N_CAL * n * CALIBRATION_BYTES_PER_OBSERVATION
+    design = workers * max(8.0 * settings.design_n_boot * (n + 10), calibration)
     power = power_memory(PowerSettings(n_reps=settings.power_n_reps, seed=0), n, n_jobs)
     return on_data + max(design, power)
 

@@ -67,6 +67,14 @@ SLICE_REPS = 100
 assert BLOCK_REPS % SLICE_REPS == 0 and SLICE_REPS % CROSSFIT_FOLDS == 0
 #: Blocks per cheap unit (one unit of work: 20,000 datasets, about 0.1 s).
 CHEAP_UNIT_BLOCKS = 40
+#: Memory one group of a cheap unit's blocks may hold (its datasets' rank inputs or values, about
+#: :data:`CHEAP_BYTES_PER_OBSERVATION` per observation): the blocks are drawn and computed a group at a time,
+#: so that a worker's memory grows like n, not like the unit's 20,000 datasets times n.  Each dataset's values
+#: depend on its block's stream alone, so the grouping changes no number.
+CHEAP_GROUP_BYTES = 256 * 2**20
+#: Bytes per observation of one dataset in the cheap phase (its rank inputs or values, temporaries included: 74
+#: measured for Kendall's tau-b on untied x at n = 1,000 and 4,000, `benchmarks/bench_memory.py`).
+CHEAP_BYTES_PER_OBSERVATION = 80
 #: Asymptotic interval methods, one per Fisher-z variance.
 ASYMPTOTIC_METHODS = tuple(f"fisher_z_{name}" for name in FISHER_Z_VARIANCES)
 #: Every interval method, in table order.
@@ -441,6 +449,38 @@ def fisher_z_column(estimate: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.where(kept, np.arctanh(np.where(kept, estimate, 0.0)), 0.0), kept
 
 
+def cheap_groups(blocks: Sequence[tuple[int, object]], n: int) -> list[list[tuple[int, object]]]:
+    """``blocks`` (``(datasets, seed)`` each) in consecutive groups of at most :data:`CHEAP_GROUP_BYTES` of data
+    at ``n`` observations per dataset (one block at least per group)."""
+    per_block = CHEAP_BYTES_PER_OBSERVATION * n
+    groups: list[list[tuple[int, object]]] = []
+    held = 0.0
+    for block in blocks:
+        size = block[0] * per_block
+        if not groups or held + size > CHEAP_GROUP_BYTES:
+            groups.append([])
+            held = 0.0
+        groups[-1].append(block)
+        held += size
+    return groups
+
+
+def _joined(parts) -> tuple:
+    """The per-dataset arrays of consecutive groups, joined in order (None where every group has None; NaN rows
+    for a group without the values another group has)."""
+    parts = list(parts)
+    out = []
+    for i in range(len(parts[0])):
+        column = [p[i] for p in parts]
+        if all(c is None for c in column):
+            out.append(None)
+            continue
+        like = next(c for c in column if c is not None)
+        out.append(np.concatenate([c if c is not None else np.full((len(p[0]), *like.shape[1:]), np.nan)
+                                   for c, p in zip(column, parts, strict=True)]))  # fmt: skip
+    return tuple(out)
+
+
 def _guarded_cheap(stat: Statistic, x: np.ndarray, y: np.ndarray, raised: np.ndarray):
     """A user statistic's :meth:`Statistic.cheap_rows` of datasets ``x, y (m, n)``, one dataset at a time, each
     as in the batch: NaN where ``raised`` already holds, and where it raises (which ``raised`` then records)."""
@@ -514,7 +554,10 @@ def run_cheap_unit(
     n_methods = len(stat.asymptotic_methods)
     bad = None  # (finite datasets, methods): interval not ok (never for Spearman's Fisher z)
     if stat is SPEARMAN:
-        rho, se, exact = scenario.cheap_statistics(blocks, calibration=ctx.calibration)
+        rho, se, exact = _joined(scenario.cheap_statistics(group, calibration=ctx.calibration)
+                                 for group in cheap_groups(blocks, scenario.n))  # fmt: skip
+        if rho.shape[0] != sum(size for size, _ in blocks):  # the groups joined are the unit's datasets, once each
+            raise AssertionError(f"a cheap unit computed {rho.shape[0]} datasets for {sum(s for s, _ in blocks)}")
         finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
         for name in FISHER_Z_VARIANCES:
             lower, upper = fisher_z_ci(rho[finite], scenario.n, confidence_level=ctx.confidence_level, variance=name)
@@ -527,21 +570,33 @@ def run_cheap_unit(
         if stat.values:
             # a statistic of the values (Pearson's, a user's): the blocks' datasets drawn whole, on the
             # cheap streams (not the rank-only datasets of Spearman's cheap phase); no exact control
-            data = [scenario.generate(size, seed, calibration=ctx.calibration) for size, seed in blocks]
-            x, y = np.concatenate([d[0] for d in data]), np.concatenate([d[1] for d in data])
-            try:
-                rho, se, extra = stat.cheap_rows(*stat.inputs(x, y))
-            except Exception:  # noqa: BLE001 - a user statistic's exception is the dataset's failure
-                if stat.user is None:
-                    raise
-                raised = np.zeros(x.shape[0], bool)
-                rho, se, extra = _guarded_cheap(stat, x, y, raised)
+            parts, failed, guarded = [], [], False
+            for group in cheap_groups(blocks, scenario.n):
+                data = [scenario.generate(size, seed, calibration=ctx.calibration) for size, seed in group]
+                x, y = np.concatenate([d[0] for d in data]), np.concatenate([d[1] for d in data])
+                group_raised = np.zeros(x.shape[0], bool)
+                try:
+                    parts.append(stat.cheap_rows(*stat.inputs(x, y)))
+                except Exception:  # noqa: BLE001 - a user statistic's exception is the dataset's failure
+                    if stat.user is None:
+                        raise
+                    parts.append(_guarded_cheap(stat, x, y, group_raised))
+                    guarded = True
+                failed.append(group_raised)
+            rho, se, extra = _joined(parts)
+            raised = np.concatenate(failed) if guarded else None
             exact = np.zeros_like(rho)
         else:
             # the same datasets as Spearman's cheap phase, through RankInputs (no fused kernel)
-            inputs = scenario.cheap_inputs(blocks, calibration=ctx.calibration, truth_control=True)
-            rho, se, extra = stat.cheap_rows(inputs)
-            exact = inputs.truth_control if inputs.truth_control is not None else np.zeros_like(rho)
+            parts = []
+            for group in cheap_groups(blocks, scenario.n):
+                inputs = scenario.cheap_inputs(group, calibration=ctx.calibration, truth_control=True)
+                rho, se, extra = stat.cheap_rows(inputs)
+                parts.append((rho, se, extra, inputs.truth_control if inputs.truth_control is not None
+                              else np.zeros_like(rho)))  # fmt: skip
+            rho, se, extra, exact = _joined(parts)
+        if rho.shape[0] != sum(size for size, _ in blocks):  # the groups joined are the unit's datasets, once each
+            raise AssertionError(f"a cheap unit computed {rho.shape[0]} datasets for {sum(s for s, _ in blocks)}")
         finite, controls_x = _controls_and_finite(scenario, rho, se, ctx)
         oks = []
         for method in stat.asymptotic_methods:

@@ -74,11 +74,11 @@ from simulation.infra.storage import (
     write_parquet,
     write_text,
 )
-from simulation.models.generators import CALIBRATION_VERSION, TRUTH_MAX_REPS, Calibration, Truth
+from simulation.models.generators import CALIBRATION_VERSION, DEFAULT_N_CAL, TRUTH_MAX_REPS, Calibration, Truth
 from simulation.models.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.present.ademp import ademp, ademp_markdown
 from simulation.present.report import summary_markdown
-from simulation.statistics.custom import measured_truth
+from simulation.statistics.custom import TRUTH_BATCH, measured_truth
 from simulation.statistics.registry import (
     check_statistics,
     identity_statistics,
@@ -98,6 +98,8 @@ from simulation.study.blocks import (
     BOOT_FLAG_RESAMPLES_DROPPED,
     BOOT_FLAGS,
     BOOT_VARIANCE,
+    CHEAP_BYTES_PER_OBSERVATION,
+    CHEAP_GROUP_BYTES,
     CHEAP_UNIT_BLOCKS,
     LEDGER_REASONS,
     SLICE_REPS,
@@ -1291,23 +1293,44 @@ PARENT_BYTES_PER_UNIT = 4096
 BOOT_BLOCK_BYTES, CHEAP_UNIT_BYTES, REPLICATE_ROW_BYTES = 32_768, 12_288, 300
 
 
+#: Bytes per observation of one calibration dataset (:func:`~simulation.models.generators.calibrate_tied_grid`
+#: holds its ``DEFAULT_N_CAL`` datasets at once: 70-74 measured at n = 1,000 and 4,000).
+CALIBRATION_BYTES_PER_OBSERVATION = 80
+#: Bytes per observation of one dataset of a measured truth's batch
+#: (:data:`~simulation.statistics.custom.TRUTH_BATCH` datasets at once: 43 measured for Pearson at n = 1,000).
+TRUTH_BYTES_PER_OBSERVATION = 48
+
+
 def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution) -> tuple[float, float]:
     """``(memory, disk)`` in bytes that a run with these sizes needs at most, computed from the sizes alone
-    (nothing is allocated): the parent's bookkeeping per unit of work, and each worker's bootstrap of one
-    dataset (its resample indices, ``n_boot x n``, and replicates with their controls, ``n_boot x 10``) or
-    its chunk budget; the blocks on disk, and the replicate rows with ``keep_replicates``."""
+    (nothing is allocated): the parent's bookkeeping per unit of work, and per worker the largest of a
+    bootstrap of one dataset (its resample indices, ``n_boot x n``, and replicates with their controls,
+    ``n_boot x 10``) or its chunk budget, a cheap unit's group of blocks (one block of ``BLOCK_REPS``
+    datasets at least), a tied scenario's calibration (``DEFAULT_N_CAL`` datasets) and a measured truth's
+    batch (Kendall's, Pearson's or a user's: ``TRUTH_BATCH`` datasets); the blocks on disk, and the replicate
+    rows with ``keep_replicates``.  Each term grows like n: at n = 100,000 a tied scenario's calibration alone
+    is about 64 GB."""
     units = disk = 0.0
+    cheap = False
     for job in plan.jobs:
         n_reps, n_cheap = plan.per_scenario[job.scenario.key]
-        boot, cheap = math.ceil(n_reps / BLOCK_REPS), math.ceil((n_cheap or 0) / (CHEAP_UNIT_BLOCKS * BLOCK_REPS))
-        units += boot + cheap
-        disk += boot * BOOT_BLOCK_BYTES + cheap * CHEAP_UNIT_BYTES
+        boot, cheap_units = math.ceil(n_reps / BLOCK_REPS), math.ceil((n_cheap or 0) / (CHEAP_UNIT_BLOCKS * BLOCK_REPS))
+        cheap = cheap or cheap_units > 0
+        units += boot + cheap_units
+        disk += boot * BOOT_BLOCK_BYTES + cheap_units * CHEAP_UNIT_BYTES
         if plan.keep_replicates:
             disk += n_reps * len(plan.methods_of.get(job.statistic, ALL_METHODS)) * REPLICATE_ROW_BYTES
     n_max = max(s.n for s in plan.scenarios)
     per_dataset = identity.n_boot * 8.0 * (n_max + 2 + N_RESAMPLE_CONTROLS)
     workers = (os.cpu_count() or 1) if execution.n_jobs < 0 else execution.n_jobs
     per_worker = max(per_dataset, min(execution.chunk_bytes, per_dataset * BLOCK_REPS))
+    if cheap:
+        block = BLOCK_REPS * n_max * CHEAP_BYTES_PER_OBSERVATION  # a group holds one block at least
+        per_worker = max(per_worker, min(CHEAP_GROUP_BYTES, CHEAP_UNIT_BLOCKS * block), block)
+    n_tied = max((s.n for s in plan.scenarios if s.tied), default=0)
+    per_worker = max(per_worker, DEFAULT_N_CAL * n_tied * CALIBRATION_BYTES_PER_OBSERVATION)
+    if any(job.statistic != "spearman" for job in plan.jobs):
+        per_worker = max(per_worker, TRUTH_BATCH * n_max * TRUTH_BYTES_PER_OBSERVATION)
     return units * PARENT_BYTES_PER_UNIT + workers * per_worker, disk
 
 
