@@ -47,19 +47,13 @@ _CACHE_BEFORE: list[str | None] = []
 def pytest_configure(config: pytest.Config) -> None:
     """In the main process, before any test or worker process starts: one calibration cache of the tests' own
     (never the user's ~/.cache), which the workers of ``pytest -n`` and every command a test runs inherit and
-    share (its entries are written atomically, so concurrent writers are safe); and, when tests run in several
-    processes, numba's kernels compiled once into its on-disk cache (:func:`tests.warm.compile_kernels`), so
-    that the workers and the commands they start load them instead of each compiling them at once."""
-    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the main process did both
+    share (its entries are written atomically, so concurrent writers are safe)."""
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the main process made it
         return
     from simulation.infra import cache
 
     _CACHE_BEFORE.append(os.environ.get(cache.ENV))
     os.environ[cache.ENV] = tempfile.mkdtemp(prefix="simulation-tests-cache-")
-    if getattr(config.option, "numprocesses", None) and not os.environ.get("NUMBA_DISABLE_JIT"):
-        from tests.warm import compile_kernels
-
-        compile_kernels()
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
