@@ -7,7 +7,8 @@ x: one unit of 20,000 datasets, computed in groups of blocks).  The script print
 the growth and the bytes per pair held, which the runner's and ``analyze``'s memory estimates use
 (``CALIBRATION_BYTES_PER_OBSERVATION``, ``TRUTH_BYTES_PER_OBSERVATION``, ``CHEAP_BYTES_PER_OBSERVATION``).
 
-Run: ``python benchmarks/bench_memory.py [--sizes 1000 4000]`` (about a minute).
+Run: ``python benchmarks/bench_memory.py [--sizes 1000 4000] [--steps calibration truth cheap]`` (about
+three minutes).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import os
 import subprocess
 import sys
 
+from simulation.models.generators import DEFAULT_N_CAL, draws_at
+from simulation.statistics.custom import TRUTH_BATCH
 from simulation.study.blocks import BLOCK_REPS, CHEAP_UNIT_BLOCKS, cheap_groups
 
 STEP = r"""
@@ -44,18 +47,20 @@ else:  # one cheap unit of 20,000 datasets, as a worker computes it
                                                    Truth(0.2, 0.0, 0), statistic="kendall_b"))
 print(json.dumps({"before": before, "after": peak(), "seconds": time.perf_counter() - started}))
 """
-#: Datasets each step holds at once (the cheap phase: its group of blocks, :func:`cheap_groups`).
-HELD = {"calibration": lambda n: 8_000, "truth": lambda n: 20_000,
+#: Datasets each step holds at once (as many pairs as at n = 2,000 above it: :func:`draws_at`; the cheap
+#: phase: its group of blocks, :func:`cheap_groups`).
+HELD = {"calibration": lambda n: draws_at(DEFAULT_N_CAL, n), "truth": lambda n: draws_at(TRUTH_BATCH, n),
         "cheap": lambda n: sum(size for size, _ in cheap_groups([(BLOCK_REPS, None)] * CHEAP_UNIT_BLOCKS, n)[0])}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1_000, 4_000])
+    parser.add_argument("--steps", nargs="+", choices=list(HELD), default=list(HELD))
     args = parser.parse_args()
     env = dict(os.environ, SPEARMAN_SIM_CACHE="off", SIMULATION_CONFIG="off")
     print(f"{'step':<12} {'n':>7} {'held':>7} {'growth':>10} {'bytes/pair':>11} {'seconds':>8}")
-    for step in HELD:
+    for step in args.steps:
         for n in args.sizes:
             done = subprocess.run([sys.executable, "-c", STEP, step, str(n)], capture_output=True, text=True,
                                   env=env, check=True)  # fmt: skip

@@ -405,12 +405,13 @@ def test_block_store_check_keeps_its_meaning_and_problem_says_why(clean, tmp_pat
     assert other.check(unit) is False and other.problem(unit) == "written with other settings"
 
 
-def test_a_tied_study_at_large_n_is_refused_for_its_calibration_before_anything_is_written(tmp_path, capsys):
-    """At n = 1,000,000 a tied scenario's calibration holds DEFAULT_N_CAL datasets of n pairs (about 640 GB):
-    the run is refused up front with the estimate, even at a bootstrap size (50 resamples, 400 MB per
-    dataset) the estimate used to be made of alone; the estimate's terms grow like n."""
+def test_a_study_at_large_n_is_refused_for_its_memory_before_anything_is_written(tmp_path, capsys):
+    """At n = 1,000,000 a cheap unit's block holds 500 datasets of n pairs (about 40 GB): the run is refused
+    up front with the estimate, at a bootstrap size (50 resamples, 400 MB per dataset) the estimate used to be
+    made of alone.  The calibration's term is that of DEFAULT_N_CAL datasets up to n = 2,000 and of as many
+    pairs in fewer datasets above (it was 640 GB at n = 1,000,000)."""
     from simulation.cli.parser import main
-    from simulation.models.generators import DEFAULT_N_CAL
+    from simulation.models.generators import DEFAULT_N_CAL, draws_at
     from simulation.study.runner import CALIBRATION_BYTES_PER_OBSERVATION, Execution, plan_run, resource_estimate
 
     study = tmp_path / "big.csv"
@@ -419,13 +420,16 @@ def test_a_tied_study_at_large_n_is_refused_for_its_calibration_before_anything_
     assert main(["run", str(study), "--n-reps", "20", "--n-boot", "50", "--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "would need about" in err and "Traceback" not in err and not out.exists()
-    memory = {}
     for n in (1_000, 4_000):
         scenario = Scenario(case="big", generator="rank_mixing", n=n, rho=0.3, template="even", k=4)
         identity, plan = plan_run([scenario], n_reps=20, n_boot=50, confidence_level=0.95, methods=None, seed=1,
                                   keep_replicates=False, target_mcse=None, max_reps=20, n_reps_cheap=None,
                                   control_variates=True, truth_mcse=None, scenario_sizes=None, statistics=None,
                                   targets=None)  # fmt: skip
-        memory[n], _ = resource_estimate(identity, plan, Execution(1, "local", None, True, 64 * 2**20, False))
-        assert memory[n] >= DEFAULT_N_CAL * n * CALIBRATION_BYTES_PER_OBSERVATION
-    assert memory[4_000] == pytest.approx(4 * memory[1_000], rel=0.01)
+        memory, _ = resource_estimate(identity, plan, Execution(1, "local", None, True, 64 * 2**20, False))
+        assert memory >= draws_at(DEFAULT_N_CAL, n) * n * CALIBRATION_BYTES_PER_OBSERVATION
+    assert draws_at(DEFAULT_N_CAL, 1_000) == DEFAULT_N_CAL and draws_at(DEFAULT_N_CAL, 2_000) == DEFAULT_N_CAL
+    for n in (2_001, 4_000, 1_000_000):
+        held = draws_at(DEFAULT_N_CAL, n) * n
+        assert 2_000 * DEFAULT_N_CAL <= held < 2_000 * DEFAULT_N_CAL + n  # as many pairs as at n = 2,000
+    assert draws_at(DEFAULT_N_CAL, 2_000_000) == 10  # at least 10 datasets

@@ -80,6 +80,7 @@ from simulation.infra.storage import (
 from simulation.models.generators import (
     DEFAULT_N_CAL,
     calibrate_rank_mixing,
+    draws_at,
     generate_rank_mixing_batch,
     reachable_range,
     tie_counts,
@@ -886,11 +887,11 @@ def analysis_memory(n: int, settings: AnalysisSettings, n_jobs: int) -> float:
     """Bytes an analysis needs at most (nothing is allocated): on the data, the resamples' indices and
     statistics (``n_boot x (n + 10)``) and the permutation null; the design study's workers, each
     bootstrapping one dataset (``design_n_boot x (n + 10)``) or calibrating a design scenario
-    (``DEFAULT_N_CAL`` datasets of n pairs), or holding a power curve's datasets and nulls
-    (:func:`~simulation.power.curves.power_memory`), whichever is larger."""
+    (``DEFAULT_N_CAL`` datasets of n pairs, as many pairs as at n = 2,000 above it), or holding a power
+    curve's datasets and nulls (:func:`~simulation.power.curves.power_memory`), whichever is larger."""
     workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
     on_data = 8.0 * settings.n_boot * (n + 10) + 24.0 * settings.n_perm
-    calibration = DEFAULT_N_CAL * n * CALIBRATION_BYTES_PER_OBSERVATION
+    calibration = draws_at(DEFAULT_N_CAL, n) * n * CALIBRATION_BYTES_PER_OBSERVATION
     design = workers * max(8.0 * settings.design_n_boot * (n + 10), calibration)
     power = power_memory(PowerSettings(n_reps=settings.power_n_reps, seed=0), n, n_jobs)
     return on_data + max(design, power)

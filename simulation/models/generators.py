@@ -388,7 +388,8 @@ class Truth(NamedTuple):
         return self.centre if math.isfinite(self.centre) else self.value
 
 
-#: Datasets per step of the truth measurement, and the most it draws.
+#: Datasets per step of the truth measurement (in fewer datasets of as many pairs above n = 2,000:
+#: :func:`draws_at`), and the most it draws.
 TRUTH_CHUNK = 5000
 TRUTH_MAX_REPS = 2_000_000
 
@@ -401,7 +402,7 @@ def expected_sample_spearman(
     *,
     target_mcse: float,
     pool=None,
-    chunk: int = TRUTH_CHUNK,
+    chunk: int | None = None,
     max_reps: int = TRUTH_MAX_REPS,
     estimates=None,
 ) -> Truth:
@@ -432,6 +433,7 @@ def expected_sample_spearman(
         raise ValueError(f"`truth_mcse` must be a number in (0, 1), got {target_mcse!r}")
     if coefficient == 0.0:
         return Truth(0.0, 0.0, 0)
+    chunk = draws_at(TRUTH_CHUNK, int(sum(counts))) if chunk is None else chunk
     moments = Moments.empty(2)
     step = 0
     estimate, mcse = math.nan, math.inf
@@ -765,6 +767,20 @@ C_MAX = 0.9999
 #: Calibration datasets: with the mixing control the calibration MCSE is at most 0.00016 over the
 #: default study's 88 scenarios (n = 73-82), so every target is met to 0.0005 (3 MCSE).
 DEFAULT_N_CAL = 8000
+#: Above this n a calibration's and a truth's draws hold the pairs they hold at this n, in fewer datasets
+#: (:func:`draws_at`): their precision depends on n times the datasets drawn (a sample correlation's variance
+#: falls like 1/n), so it stays at least what it is at this n, while their memory and time stop growing
+#: with n.  At and below it nothing changes.
+FULL_DRAWS_MAX_N = 2000
+
+
+def draws_at(datasets: int, n: int, minimum: int = 10) -> int:
+    """The datasets a draw of ``datasets`` (its size at n <= :data:`FULL_DRAWS_MAX_N`) holds at ``n``: the
+    same number up to that n, above it as many pairs as at that n (``ceil(datasets x 2000 / n)``, at least
+    ``minimum``)."""
+    if n <= FULL_DRAWS_MAX_N:
+        return datasets
+    return max(minimum, -(-datasets * FULL_DRAWS_MAX_N // n))
 #: Generators whose expected sample Spearman is exactly odd in the mixing coefficient: ``-c`` is
 #: ``c`` with the noise's sign flipped (the noise is symmetric and independent of x) and y's order
 #: reversed, which negates Spearman exactly (untied y).  ``empirical`` is not: reversing the
@@ -857,7 +873,7 @@ def calibrate_tied_grid(
     counts: tuple[int, ...],
     *,
     pool: str | None = None,
-    n_cal: int = DEFAULT_N_CAL,
+    n_cal: int | None = None,
     seed: int = 0,
 ) -> list[Calibration]:
     """Multipoint calibration: one :class:`Calibration` per target, all on the same calibration datasets.
@@ -870,8 +886,9 @@ def calibrate_tied_grid(
     computed with ties) and the mixing control variate
     (:meth:`MixingSample.estimate`), so the estimate is smooth and
     increasing in ``c`` and about ten times more precise than the plain
-    mean: ``mcse`` at most 0.00016 at n = 73-82 and ``n_cal`` = 8000 (the default study).  The truth it
-    declares is the *expected sample Spearman at this n and tie structure*.
+    mean: ``mcse`` at most 0.00016 at n = 73-82 and ``n_cal`` = 8000 (the default study).  ``n_cal`` left
+    out: :data:`DEFAULT_N_CAL`, in fewer datasets of as many pairs above n = 2,000 (:func:`draws_at`).  The
+    truth it declares is the *expected sample Spearman at this n and tie structure*.
     With common random numbers the targets of a grid differ by exactly what
     their coefficients change, which keeps power curves smooth.
 
@@ -891,6 +908,7 @@ def calibrate_tied_grid(
         gives the range), or bad arguments.
     """
     _check_model(model, pool, 1.0, 1.0)
+    n_cal = draws_at(DEFAULT_N_CAL, int(sum(counts))) if n_cal is None else n_cal
     n_cal = check_positive_int(n_cal, "n_cal", minimum=10)
     targets = [_check_rho(float(t), "target") for t in np.atleast_1d(np.asarray(targets, dtype=float))]
     if not targets:
@@ -951,12 +969,13 @@ def _solve(objective: MixingSample, target: float, model: str, counts, asked: fl
 
 
 def reachable_range(
-    model: str, counts: tuple[int, ...], *, pool: str | None = None, n_cal: int = DEFAULT_N_CAL, seed: int = 0
+    model: str, counts: tuple[int, ...], *, pool: str | None = None, n_cal: int | None = None, seed: int = 0
 ) -> tuple[float, float]:
     """The expected sample Spearman at the mixing coefficients ``-C_MAX`` and ``C_MAX`` (exactly symmetric
     for :data:`ODD_GENERATORS`): the targets :func:`calibrate_tied_grid` can reach with this model and tie
     structure lie strictly between them."""
     _check_model(model, pool, 1.0, 1.0)
+    n_cal = draws_at(DEFAULT_N_CAL, int(sum(counts))) if n_cal is None else n_cal
     objective = _objective(model, tuple(int(c) for c in counts), n_cal, seed, pool)
     return _reach(objective, model)
 
@@ -968,7 +987,7 @@ def calibrate_tied(
     counts: tuple[int, ...],
     *,
     pool: str | None = None,
-    n_cal: int = DEFAULT_N_CAL,
+    n_cal: int | None = None,
     seed: int = 0,
 ) -> Calibration:
     """Single-point calibration (cached per model, target, tie structure and pool); see :func:`calibrate_tied_grid`."""
@@ -976,7 +995,7 @@ def calibrate_tied(
 
 
 def calibrate_rank_mixing(
-    target: float, counts: tuple[int, ...], *, n_cal: int = DEFAULT_N_CAL, seed: int = 0
+    target: float, counts: tuple[int, ...], *, n_cal: int | None = None, seed: int = 0
 ) -> Calibration:
     """Mixing coefficient whose expected sample Spearman equals ``target`` (rank mixing).
 

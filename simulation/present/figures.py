@@ -606,17 +606,22 @@ def _figure_bytes(fig) -> dict[str, bytes]:
     return out
 
 
-#: About how long one figure takes to render on one core (0.4-1.5 s measured for the built-in studies'
-#: figures): with ``n_jobs < 0`` a few figures render in this process, since starting worker processes
-#: (each importing pandas, matplotlib and this package, 2-3 s) would cost more than it saves.
+#: About how long one figure of a coverage table takes to render on one core (0.4-1.5 s measured for the
+#: built-in studies): with ``n_jobs < 0`` a few such figures render in this process, since starting worker
+#: processes (each importing pandas, matplotlib and this package, 2-3 s) would cost more than it saves.
 FIGURE_SECONDS = 0.6
+#: About how long a power figure takes per scenario (one panel each: 8.8 s for the default study's 88
+#: scenarios, measured): the default study's two render in parallel, a small study's in this process.
+POWER_FIGURE_SECONDS_PER_SCENARIO = 0.06
 
 
 def write_figures(
-    jobs: Sequence[tuple[str, pd.DataFrame]], out: str | os.PathLike[str], *, n_jobs: int = 1
-) -> list[Path]:
-    """Render each ``(name, table)`` (concurrently with ``n_jobs`` > 1, or ``n_jobs < 0`` and more than a few
-    figures: :data:`FIGURE_SECONDS`) and write ``<out>/<name>.png|pdf``.
+    jobs: Sequence[tuple[str, pd.DataFrame]], out: str | os.PathLike[str], *, n_jobs: int = 1,
+    seconds_each: float = FIGURE_SECONDS,
+) -> list[Path]:  # fmt: skip
+    """Render each ``(name, table)`` (concurrently with ``n_jobs`` > 1, or with ``n_jobs < 0`` where the
+    figures' estimated time, ``seconds_each`` per figure, is more than a few seconds) and write
+    ``<out>/<name>.png|pdf``.
 
     Workers only render; the parent writes every file atomically.
     """
@@ -630,7 +635,7 @@ def write_figures(
         progress=False,
         on_result=rendered.__setitem__,
         desc="figures",
-        work_seconds=FIGURE_SECONDS * len(jobs),
+        work_seconds=seconds_each * len(jobs),
     )
     written = []
     for i, (name, _) in enumerate(jobs):
@@ -669,7 +674,9 @@ def plot_power(
     power: pd.DataFrame, min_detectable: pd.DataFrame, out: str | os.PathLike[str], *, n_jobs: int = 1
 ) -> list[Path]:
     """Draw the power curves and the minimum detectable correlations into ``out`` (PNG and PDF each)."""
-    return write_figures([("power_curves", power), ("min_detectable", min_detectable)], out, n_jobs=n_jobs)
+    seconds = POWER_FIGURE_SECONDS_PER_SCENARIO * max(1, power["scenario"].nunique() if "scenario" in power else 1)
+    return write_figures([("power_curves", power), ("min_detectable", min_detectable)], out, n_jobs=n_jobs,
+                         seconds_each=seconds)  # fmt: skip
 
 
 # --------------------------------------------------------------------------

@@ -69,7 +69,7 @@ from simulation.core.validation import writable
 from simulation.engine import _kernels
 from simulation.engine.ranks import group_ids
 from simulation.engine.seeding import child_seed
-from simulation.models.generators import Truth
+from simulation.models.generators import Truth, draws_at
 
 #: The signature of a fast-path statistic (and of its ``se``): ``(x, y, counts) -> float``.
 SIGNATURE = types.float64(types.float64[::1], types.float64[::1], types.int64[::1])
@@ -545,7 +545,8 @@ def _warn_slow(stat, x: np.ndarray, y: np.ndarray) -> None:
 # --------------------------------------------------------------------------
 # Truth: a closed form, or the expected sample statistic measured
 # --------------------------------------------------------------------------
-#: Datasets per batch, and at most, of a measured truth.
+#: Datasets per batch of a measured truth (in fewer datasets of as many pairs above n = 2,000:
+#: :func:`~simulation.models.generators.draws_at`).
 TRUTH_BATCH = 20_000
 TRUTH_MAX = 2_000_000
 
@@ -559,14 +560,15 @@ def measured_truth(stat, scenario, seed, target_mcse: float, *, calibration=None
     total = total_sq = 0.0
     count = used = 0
     batch = 0
+    size = draws_at(TRUTH_BATCH, scenario.n)
     while True:
-        x, y = scenario.generate(TRUTH_BATCH, child_seed(seed, batch), calibration=calibration)
+        x, y = scenario.generate(size, child_seed(seed, batch), calibration=calibration)
         values = _estimates_or_nan(stat, x, y)
         values = values[np.isfinite(values)]
         total += float(values.sum())
         total_sq += float(np.square(values).sum())
         count += values.shape[0]
-        used += TRUTH_BATCH
+        used += size
         batch += 1
         if count > 1:
             mean = total / count

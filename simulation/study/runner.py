@@ -74,7 +74,14 @@ from simulation.infra.storage import (
     write_parquet,
     write_text,
 )
-from simulation.models.generators import CALIBRATION_VERSION, DEFAULT_N_CAL, TRUTH_MAX_REPS, Calibration, Truth
+from simulation.models.generators import (
+    CALIBRATION_VERSION,
+    DEFAULT_N_CAL,
+    TRUTH_MAX_REPS,
+    Calibration,
+    Truth,
+    draws_at,
+)
 from simulation.models.scenarios import DEFAULT_TRUTH_MCSE, Scenario, check_scenarios
 from simulation.present.ademp import ademp, ademp_markdown
 from simulation.present.report import summary_markdown
@@ -1307,9 +1314,9 @@ def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution
     bootstrap of one dataset (its resample indices, ``n_boot x n``, and replicates with their controls,
     ``n_boot x 10``) or its chunk budget, a cheap unit's group of blocks (one block of ``BLOCK_REPS``
     datasets at least), a tied scenario's calibration (``DEFAULT_N_CAL`` datasets) and a measured truth's
-    batch (Kendall's, Pearson's or a user's: ``TRUTH_BATCH`` datasets); the blocks on disk, and the replicate
-    rows with ``keep_replicates``.  Each term grows like n: at n = 100,000 a tied scenario's calibration alone
-    is about 64 GB."""
+    batch (Kendall's, Pearson's or a user's: ``TRUTH_BATCH`` datasets), both in fewer datasets of as many pairs
+    above n = 2,000 (:func:`~simulation.models.generators.draws_at`); the blocks on disk, and the replicate
+    rows with ``keep_replicates``."""
     units = disk = 0.0
     cheap = False
     for job in plan.jobs:
@@ -1328,9 +1335,9 @@ def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution
         block = BLOCK_REPS * n_max * CHEAP_BYTES_PER_OBSERVATION  # a group holds one block at least
         per_worker = max(per_worker, min(CHEAP_GROUP_BYTES, CHEAP_UNIT_BLOCKS * block), block)
     n_tied = max((s.n for s in plan.scenarios if s.tied), default=0)
-    per_worker = max(per_worker, DEFAULT_N_CAL * n_tied * CALIBRATION_BYTES_PER_OBSERVATION)
+    per_worker = max(per_worker, draws_at(DEFAULT_N_CAL, n_tied) * n_tied * CALIBRATION_BYTES_PER_OBSERVATION)
     if any(job.statistic != "spearman" for job in plan.jobs):
-        per_worker = max(per_worker, TRUTH_BATCH * n_max * TRUTH_BYTES_PER_OBSERVATION)
+        per_worker = max(per_worker, draws_at(TRUTH_BATCH, n_max) * n_max * TRUTH_BYTES_PER_OBSERVATION)
     return units * PARENT_BYTES_PER_UNIT + workers * per_worker, disk
 
 
