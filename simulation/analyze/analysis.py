@@ -78,9 +78,7 @@ from simulation.infra.storage import (
     write_text,
 )
 from simulation.models.generators import (
-    DEFAULT_N_CAL,
     calibrate_rank_mixing,
-    draws_at,
     generate_rank_mixing_batch,
     reachable_range,
     tie_counts,
@@ -103,7 +101,7 @@ from simulation.statistics import kendall
 from simulation.statistics.registry import check_statistics, identity_statistics, statistic_digests
 from simulation.statistics.statistic import Statistic, get_statistic
 from simulation.study.columns import DATA_INTERVALS, TESTS, in_order
-from simulation.study.runner import CALIBRATION_BYTES_PER_OBSERVATION, run_all_ci_scenarios
+from simulation.study.runner import calibration_memory, run_all_ci_scenarios
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
 EXAMPLE = "example"
@@ -891,7 +889,7 @@ def analysis_memory(n: int, settings: AnalysisSettings, n_jobs: int) -> float:
     curve's datasets and nulls (:func:`~simulation.power.curves.power_memory`), whichever is larger."""
     workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
     on_data = 8.0 * settings.n_boot * (n + 10) + 24.0 * settings.n_perm
-    calibration = draws_at(DEFAULT_N_CAL, n) * n * CALIBRATION_BYTES_PER_OBSERVATION
+    calibration = calibration_memory(n)
     design = workers * max(8.0 * settings.design_n_boot * (n + 10), calibration)
     power = power_memory(PowerSettings(n_reps=settings.power_n_reps, seed=0), n, n_jobs)
     return on_data + max(design, power)

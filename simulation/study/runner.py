@@ -1308,6 +1308,12 @@ CALIBRATION_BYTES_PER_OBSERVATION = 80
 TRUTH_BYTES_PER_OBSERVATION = 48
 
 
+def calibration_memory(n: int) -> float:
+    """Bytes a tied scenario's calibration at ``n`` holds at most (its datasets:
+    :func:`~simulation.models.generators.draws_at`)."""
+    return draws_at(DEFAULT_N_CAL, n) * n * CALIBRATION_BYTES_PER_OBSERVATION
+
+
 def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution) -> tuple[float, float]:
     """``(memory, disk)`` in bytes that a run with these sizes needs at most, computed from the sizes alone
     (nothing is allocated): the parent's bookkeeping per unit of work, and per worker the largest of a
@@ -1335,7 +1341,7 @@ def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution
         block = BLOCK_REPS * n_max * CHEAP_BYTES_PER_OBSERVATION  # a group holds one block at least
         per_worker = max(per_worker, min(CHEAP_GROUP_BYTES, CHEAP_UNIT_BLOCKS * block), block)
     n_tied = max((s.n for s in plan.scenarios if s.tied), default=0)
-    per_worker = max(per_worker, draws_at(DEFAULT_N_CAL, n_tied) * n_tied * CALIBRATION_BYTES_PER_OBSERVATION)
+    per_worker = max(per_worker, calibration_memory(n_tied))
     if any(job.statistic != "spearman" for job in plan.jobs):
         per_worker = max(per_worker, draws_at(TRUTH_BATCH, n_max) * n_max * TRUTH_BYTES_PER_OBSERVATION)
     return units * PARENT_BYTES_PER_UNIT + workers * per_worker, disk
