@@ -6,6 +6,7 @@ False-alarm rates: the Monte Carlo comparisons use 4-sigma tolerances (about 6e-
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -457,3 +458,65 @@ def test_the_planning_lines_are_the_solves_of_a_design_like_the_data(tmp_path, e
     assert [r["target"] for r in doc["plan"]] == ["power", "width"]
     with pytest.raises(ValueError, match=r"`plan_width` must be a number in \(0, 2\)"):
         an.AnalysisSettings(plan_width=3.0)
+
+
+def test_sizes_shrink_in_proportion_above_scale_above_to_their_floors():
+    """Up to ``scale_above`` pairs the sizes asked are used; above it each is divided by n / scale_above
+    (rounded up), at least its floor and at most what was asked, and the change is stated."""
+    s = an.AnalysisSettings()
+    full = an.scaled_sizes(s, an.SCALE_ABOVE_N)
+    assert full.settings is s and full.factor is None and full.as_dict() is None and full.sentence(10) == ""
+    assert full.design_points == an.DESIGN_POINTS and full.design_n_reps_cheap is None
+    big = an.scaled_sizes(s, 1_000_000)
+    used = big.settings
+    assert big.factor == 50
+    assert (used.n_boot, used.n_perm, used.design_n_reps, used.design_n_boot, used.power_n_reps) == (
+        1000, 2000, 30, 100, 80)  # 10,000 / 50 -> floor 1,000; 100,000 / 50; 1,500 / 50; 1,000 / 50 -> 100; 4,000 / 50
+    assert not used.grow_design and big.design_points == an.SCALED_DESIGN_POINTS
+    assert big.power_grid_points == 10 and big.power_n_perm == 2000 and big.design_n_reps_cheap == 30
+    recorded = big.as_dict()["sizes"]
+    assert recorded["n_boot"] == {"asked": 10_000, "used": 1000}
+    assert recorded["design_points"]["used"] == ["zero", "estimate"]
+    text = big.sentence(1_000_000)
+    assert "n = 1000000 is 50 times scale_above = 20000" in text and "n_boot 10,000 -> 1,000" in text
+    # a floor never raises what was asked; None turns scaling off
+    assert an.scaled_sizes(dataclasses.replace(s, n_boot=500), 1_000_000).settings.n_boot == 500
+    assert an.scaled_sizes(dataclasses.replace(s, scale_above=None), 1_000_000).factor is None
+    with pytest.raises(ValueError, match=r"`scale_above` must be an integer >= 10, got 5"):
+        an.AnalysisSettings(scale_above=5)
+    # the default is not in the identity (folders written before it resume); another value is
+    assert "scale_above" not in s.as_dict() and an.AnalysisSettings(scale_above=50).as_dict()["scale_above"] == 50
+
+
+def test_a_scaled_analysis_states_its_sizes_and_uses_them(tmp_path):
+    """An analysis above scale_above: its intervals are those of the sizes used (the same resamples as an
+    analysis asked those sizes), its design holds the targets 0 and the estimate, its power grid the points
+    used, and the report, analysis.json and the command line say what shrank."""
+    frame = an.example_pairs(n=24, seed=9)
+    settings = dataclasses.replace(SMALL, n_boot=3000, scale_above=12)  # 2 x: n_boot 3,000 -> 1,500
+    result = an.analyze(frame["dose"], frame["level"], settings=settings, out=tmp_path / "s", n_jobs=1, plots=False)
+    assert result.settings.n_boot == 1500 and result.settings.design_n_reps == 100
+    direct = an.data_intervals(an.complete_pairs(frame["dose"], frame["level"]),
+                               dataclasses.replace(SMALL, n_boot=1500))[1]  # fmt: skip
+    pd.testing.assert_frame_equal(result.intervals, direct)
+    assert set(result.design["point"]) == {"zero", "estimate"}
+    assert result.power["rho_true"].abs().nunique() == 16  # 30 grid steps / 2
+    doc = json.loads((tmp_path / "s" / "analysis.json").read_text())
+    assert doc["scaled"]["factor"] == 2 and doc["settings"]["n_boot"] == 1500
+    assert set(doc["provenance"]["phase_seconds"]) == {"spearman on the data", "kendall_b on the data",
+                                                       "design study", "power study", "report"}  # fmt: skip
+    report = (tmp_path / "s" / "report.md").read_text()
+    assert "**Sizes scaled for a large n.** n = 24 is 2 times scale_above = 12" in report
+
+
+def test_the_command_line_says_what_shrank_and_where_the_time_went(tmp_path, capsys):
+    data = tmp_path / "pairs.csv"
+    _write_example(data)
+    assert _cli(data, tmp_path / "a", "--scale-above", "15") == 0
+    out = capsys.readouterr().out
+    assert "note: n = 30 is 2 times scale_above = 15" in out and "n_boot 300 -> 300" not in out
+    assert "design study" in out.splitlines()[-1] and "power study" in out.splitlines()[-1]
+    with pytest.raises(SystemExit) as exit_:
+        _cli(data, tmp_path / "b", "--scale-above", "5")
+    assert exit_.value.code == 2
+    assert "--scale-above: expected 0 or an integer >= 10, got '5'" in capsys.readouterr().err

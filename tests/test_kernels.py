@@ -212,6 +212,26 @@ def test_mixed_order_spearman_matches_scipy(warm):
     np.testing.assert_array_equal(np.take_along_axis(mixed, order, axis=1), np.sort(mixed, axis=1))
 
 
+def test_mixed_order_spearman_far_warm_start_equals_cold():
+    """A warm start from the reversed order (n^2 / 2 inversions, past the insertion sort's shift budget, so
+    the row is sorted afresh) and from a nearly sorted one both give the cold result and order exactly."""
+    rng = np.random.default_rng(5)
+    m, n, c = 3, 400, -0.6
+    x = rng.integers(0, 5, (m, n)).astype(float)
+    a, b = rng.standard_normal((m, n)), rng.standard_normal((m, n))
+    ax = 2 * _kernels.midranks_rows(x) - (n + 1)
+    ay = np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (m, 1))
+    cold_order = np.zeros((m, n), dtype=np.int64)
+    cold = _kernels.mixed_order_spearman_rows(c, a, b, ax, ay, cold_order, False)
+    assert n * (n - 1) / 2 > _kernels.WARM_SHIFTS_PER_ELEMENT * n  # the reversed start exceeds the budget
+    nearly = cold_order.copy()
+    nearly[:, [10, 11]] = nearly[:, [11, 10]]
+    for start in (cold_order[:, ::-1].copy(), nearly):
+        got = _kernels.mixed_order_spearman_rows(c, a, b, ax, ay, start, True)
+        np.testing.assert_array_equal(got, cold)
+        np.testing.assert_array_equal(start, cold_order)
+
+
 def test_indices_beyond_16_bits_use_whole_words_and_stay_uniform():
     """n > 2^16 takes the 32-bit Lemire path: every index in range, counts uniform over 8 bins (chi2, FA 1e-4)."""
     n = 70_001
@@ -411,3 +431,27 @@ def test_lemire_acceptance_is_exactly_uniform_over_every_16_bit_word(n):
         if _kernels._lemire_accept(np.uint64(word), nn, threshold, draws, 0, _kernels._MASK16, _kernels._SHIFT16):
             counts[draws[0]] += 1
     assert (counts == (1 << 16) // n).all()
+
+
+@pytest.mark.parametrize("statistic", ["spearman", "kendall_b"])
+def test_one_row_split_in_parts_equals_the_row_in_a_batch_bit_for_bit(statistic):
+    """A single dataset's resamples are split into parts across threads (:func:`resample_parts`); each
+    resample, the studentized values and the resample controls (summed in resample order) equal those of
+    the same dataset computed as one row of a batch, where it is not split."""
+    from simulation.statistics.statistic import get_statistic
+
+    stat = get_statistic(statistic)
+    rng = np.random.default_rng(17)
+    m, n, n_boot = 20, 90, 203  # 203 resamples: parts of unequal size
+    x = rng.integers(0, 5, (m, n)).astype(float)
+    y = np.round(rng.standard_normal((m, n)) + 0.3 * x, 1)
+    keys = resample_keys([np.random.SeedSequence(3 + r) for r in range(m)])
+    assert _kernels.resample_parts(1, n_boot) == _kernels.RESAMPLE_TASKS and _kernels.resample_parts(m, n_boot) == 1
+    ids = group_ids(x, y)
+    jack = stat.jackknife_rows(*ids)
+    batch = stat.bootstrap_rows(*ids, keys, n_boot, jack, True)
+    for r in (0, 7, 19):
+        one = stat.bootstrap_rows(*(a[r : r + 1] for a in ids), keys[r : r + 1], n_boot, jack[r : r + 1], True)
+        for got, want in zip(one, batch, strict=True):
+            if want is not None:
+                np.testing.assert_array_equal(got[0], want[r])

@@ -43,6 +43,7 @@ import hashlib
 import math
 import os
 import tempfile
+import time
 import warnings
 from collections.abc import Callable
 from importlib import resources
@@ -100,8 +101,9 @@ from simulation.present.report import STATISTIC_LABELS, markdown_table
 from simulation.statistics import kendall
 from simulation.statistics.registry import check_statistics, identity_statistics, statistic_digests
 from simulation.statistics.statistic import Statistic, get_statistic
+from simulation.study.blocks import BLOCK_REPS, CHEAP_BYTES_PER_OBSERVATION
 from simulation.study.columns import DATA_INTERVALS, TESTS, in_order
-from simulation.study.runner import calibration_memory, run_all_ci_scenarios
+from simulation.study.runner import calibration_memory, default_cheap_ratio, run_all_ci_scenarios
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
 EXAMPLE = "example"
@@ -122,6 +124,20 @@ POOL_FILE = "y_pool.csv"
 FIGURE_NAME = "analysis"
 OWNED_FILES = (JSON_FILE, REPORT_FILE, INTERVALS_FILE, TESTS_FILE, POOL_FILE, f"{FIGURE_NAME}.png",
                f"{FIGURE_NAME}.pdf")  # fmt: skip
+#: Above this many complete pairs (``AnalysisSettings.scale_above``) an analysis's Monte Carlo sizes shrink in
+#: proportion to n, each to at least its floor (:data:`SCALED_FLOORS`), so that a large dataset costs about as
+#: much as one of this n per unit of work: every per-dataset step is O(n log n), but 10,000 resamples, 100,000
+#: permutations and a design study of 1,500 x 1,000 resamples of 1,000,000 pairs are hours (:func:`scaled_sizes`;
+#: the report and ``analysis.json`` state what was asked and what was used).
+SCALE_ABOVE_N = 20_000
+#: The least each size shrinks to at large n.
+SCALED_FLOORS = {"n_boot": 1_000, "n_perm": 1_000, "design_n_reps": 20, "design_n_boot": 100, "power_n_reps": 50,
+                 "power_grid_points": 10, "power_n_perm": 1_000}  # fmt: skip
+#: The design's targets at large n: the Bonett-Wright interval's ends lie within about 4 / sqrt(n) of the
+#: estimate there (0.004 at n = 1,000,000), so their scenarios would repeat the estimate's.
+SCALED_DESIGN_POINTS = ("zero", "estimate")
+#: Every design target (:func:`design_scenarios`).
+DESIGN_POINTS = ("zero", "estimate", "bw_lower", "bw_upper")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,6 +170,9 @@ class AnalysisSettings:
     #: ``plan_width`` (:func:`plan_next_study`).
     plan: bool = True
     plan_width: float = 0.3
+    #: Above this many complete pairs the Monte Carlo sizes shrink in proportion to n (:func:`scaled_sizes`);
+    #: None: never (an analysis of 1,000,000 pairs at the full sizes takes hours).
+    scale_above: int | None = SCALE_ABOVE_N
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "seed", resolve_seed(self.seed))
@@ -168,6 +187,8 @@ class AnalysisSettings:
                              f"{self.design_max_reps}")  # fmt: skip
         check_positive_int(self.power_n_reps, "power_n_reps", minimum=10)
         check_bool(self.plan, "plan")
+        if self.scale_above is not None:
+            check_positive_int(self.scale_above, "scale_above", minimum=MIN_PAIRS)
         if isinstance(self.plan_width, bool) or not isinstance(self.plan_width, float | int) or not (
                 0 < self.plan_width < 2):  # fmt: skip
             raise ValueError(f"`plan_width` must be a number in (0, 2) (an interval's width), got {self.plan_width!r}")
@@ -180,10 +201,92 @@ class AnalysisSettings:
     def as_dict(self) -> dict[str, Any]:
         out = dataclasses.asdict(self)
         del out["statistics"]
+        if self.scale_above == SCALE_ABOVE_N:  # the default (recorded when changed): earlier folders still resume
+            del out["scale_above"]
         out |= identity_statistics(self.statistics)
         if digests := statistic_digests(self.statistics):
             out["statistic_digests"] = dict(digests)
         return out
+
+
+@dataclasses.dataclass(frozen=True)
+class Sizes:
+    """The Monte Carlo sizes an analysis uses at its n (:func:`scaled_sizes`)."""
+
+    #: The settings with the sizes used (``n_boot``, ``n_perm``, ``design_n_reps``, ``design_n_boot``,
+    #: ``power_n_reps``, ``grow_design``).
+    settings: AnalysisSettings
+    power_grid_points: int
+    #: Permutations of the power study's shared nulls.
+    power_n_perm: int
+    design_points: tuple[str, ...]
+    #: The design's cheap-phase datasets per scenario (None: Cochran's allocation, the runner's default).
+    design_n_reps_cheap: int | None = None
+    #: ``n / scale_above`` where the sizes shrank, else None.
+    factor: float | None = None
+    #: ``(name, asked, used)`` of each size that shrank.
+    changes: tuple[tuple[str, Any, Any], ...] = ()
+
+    def as_dict(self) -> dict[str, Any] | None:
+        """What ``analysis.json`` records under ``scaled`` (None where nothing shrank)."""
+        if self.factor is None:
+            return None
+        return {"factor": self.factor, "sizes": {name: {"asked": _plain_value(asked), "used": _plain_value(used)}
+                                                 for name, asked, used in self.changes}}  # fmt: skip
+
+    def sentence(self, n: int) -> str:
+        """The report's and the command line's statement of what shrank ("" where nothing did)."""
+        if self.factor is None:
+            return ""
+        said = ", ".join(f"{name} {_said(asked)} -> {_said(used)}" for name, asked, used in self.changes)
+        return (f"n = {n} is {self.factor:.3g} times scale_above = {self.settings.scale_above}, so the Monte Carlo "
+                f"sizes shrank in proportion (to their floors at least): {said}. The Monte Carlo errors shown are "
+                f"those of the sizes used; give --scale-above (scale_above=) a larger n, or 0 (None) for the full "
+                f"sizes, at a cost that grows like n times the sizes.")  # fmt: skip
+
+
+def _plain_value(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _said(v: Any) -> str:
+    if isinstance(v, tuple):
+        return "+".join(v)
+    if isinstance(v, bool):
+        return "on" if v else "off"
+    return f"{v:,}"
+
+
+def scaled_sizes(settings: AnalysisSettings, n: int) -> Sizes:
+    """The sizes an analysis of ``n`` complete pairs uses: those asked up to ``settings.scale_above`` pairs;
+    above it each size divided by ``n / scale_above`` (rounded up), at least its floor
+    (:data:`SCALED_FLOORS`) and at most what was asked; the design not grown; its targets 0 and the estimate
+    only (:data:`SCALED_DESIGN_POINTS`).  The work of each phase then grows like n times the sizes, about
+    constant above ``scale_above`` until the floors bind (the resamples at 10 x ``scale_above``)."""
+    from simulation.power.curves import DEFAULT_N_PERM  # the power study's default shared null
+
+    full = Sizes(settings, POWER_GRID_POINTS, DEFAULT_N_PERM, DESIGN_POINTS)
+    if settings.scale_above is None or n <= settings.scale_above:
+        return full
+    factor = n / settings.scale_above
+
+    def shrink(name: str, asked: int) -> int:
+        return min(asked, max(SCALED_FLOORS[name], math.ceil(asked / factor)))
+
+    used = {name: shrink(name, getattr(settings, name))
+            for name in ("n_boot", "n_perm", "design_n_reps", "design_n_boot", "power_n_reps")}  # fmt: skip
+    grid_points, power_n_perm = shrink("power_grid_points", POWER_GRID_POINTS), shrink("power_n_perm", DEFAULT_N_PERM)
+    changes = [(name, getattr(settings, name), v) for name, v in used.items() if v != getattr(settings, name)]
+    if settings.grow_design:
+        changes.append(("grow_design", True, False))
+    # the cheap phase's datasets 1:1 with the bootstrapped ones: a block of them is drawn at once (n pairs each)
+    cheap_asked = math.ceil(settings.design_n_reps * default_cheap_ratio(settings.design_n_boot))
+    changes += [("design_n_reps_cheap", cheap_asked, used["design_n_reps"]),
+                ("power_grid_points", POWER_GRID_POINTS, grid_points), ("power_n_perm", DEFAULT_N_PERM, power_n_perm),
+                ("design_points", DESIGN_POINTS, SCALED_DESIGN_POINTS)]  # fmt: skip
+    changes = [c for c in changes if c[1] != c[2]]
+    return Sizes(dataclasses.replace(settings, grow_design=False, **used), grid_points, power_n_perm,
+                 SCALED_DESIGN_POINTS, used["design_n_reps"], factor, tuple(changes))  # fmt: skip
 
 
 # --------------------------------------------------------------------------
@@ -460,11 +563,13 @@ ON_DATA_ALSO = ("kendall_b",)
 # The design's answer
 # --------------------------------------------------------------------------
 def design_scenarios(
-    pairs: Pairs, rho_hat: float, bw: tuple[float, float], pool: str | Path
+    pairs: Pairs, rho_hat: float, bw: tuple[float, float], pool: str | Path, points: tuple[str, ...] = DESIGN_POINTS
 ) -> tuple[list[Scenario], pd.DataFrame]:
-    """The design-matched scenarios and a table of their targets (asked, clipped to the reachable range)."""
+    """The design-matched scenarios and a table of their targets (asked, clipped to the reachable range), at
+    ``points`` of :data:`DESIGN_POINTS`."""
     counts = tuple(int(c) for c in np.unique(pairs.x, return_counts=True)[1])
     wanted = {"zero": 0.0, "estimate": rho_hat, "bw_lower": bw[0], "bw_upper": bw[1]}
+    wanted = {label: wanted[label] for label in points}
     scenarios, rows = [], []
     for generator in DESIGN_GENERATORS:
         pool_arg = str(pool) if "pool" in GENERATORS[generator].fields else None
@@ -657,6 +762,10 @@ class Analysis:
     out: Path | None
     #: The next study's n per statistic and target (:func:`plan_next_study`); None with ``settings.plan`` off.
     plan: pd.DataFrame | None = None
+    #: What shrank at this n (:meth:`Sizes.as_dict`): None where the sizes asked were used.
+    scaled: dict[str, Any] | None = None
+    #: The report's sentence on it ("" where nothing shrank).
+    scaled_text: str = ""
 
     def result(self, statistic: str) -> StatisticResult:
         """The result of ``statistic`` (a name of ``results``)."""
@@ -770,6 +879,7 @@ class Analysis:
                            for r in self.results[1:] if r.name != "kendall_b"},
             "plan": None if self.plan is None else _records(self.plan),
             "settings": self.settings.as_dict(),
+            "scaled": self.scaled,
             "provenance": self.provenance,
         }  # fmt: skip
 
@@ -799,8 +909,8 @@ def _digest(pairs: Pairs) -> str:
     return h.hexdigest()[:16]
 
 
-def _power_grid(n: int, design: pd.DataFrame, alpha: float) -> tuple[float, ...]:
-    """|rho| grid of the power curves: :data:`POWER_GRID_POINTS` steps from 0 to where the noncentral-t
+def _power_grid(n: int, design: pd.DataFrame, alpha: float, points: int = POWER_GRID_POINTS) -> tuple[float, ...]:
+    """|rho| grid of the power curves: ``points`` steps from 0 to where the noncentral-t
     approximation's power reaches 0.999, times 1.25 (so the curve's top is on the grid at any n), at most
     :data:`POWER_GRID_MAX` and 97% of what both generators can reach."""
 
@@ -809,7 +919,7 @@ def _power_grid(n: int, design: pd.DataFrame, alpha: float) -> tuple[float, ...]
     f = lambda r: float(asymptotic_power(r, n, alpha)) - 0.999  # noqa: E731
     if f(top) > 0:
         top = min(top, 1.25 * optimize.brentq(f, 1e-6, top, xtol=1e-6))
-    return tuple(float(v) for v in np.round(np.linspace(0.0, top, POWER_GRID_POINTS + 1), 4))
+    return tuple(float(v) for v in np.round(np.linspace(0.0, top, points + 1), 4))
 
 
 def analyze(
@@ -863,8 +973,9 @@ def analyze(
     pairs = complete_pairs(x, y)
     if resume and overwrite:
         raise RunError("resume=True and overwrite=True exclude each other")
-    check_resources(f"an analysis of n = {pairs.n} ({settings.n_boot} resamples, {settings.n_perm} permutations; "
-                    f"design {settings.design_n_reps} x {settings.design_n_boot}; power {settings.power_n_reps})",
+    used = scaled_sizes(settings, pairs.n).settings
+    check_resources(f"an analysis of n = {pairs.n} ({used.n_boot} resamples, {used.n_perm} permutations; "
+                    f"design {used.design_n_reps} x {used.design_n_boot}; power {used.power_n_reps})",
                     analysis_memory(pairs.n, settings, check_n_jobs(n_jobs)))  # fmt: skip
     if out is None:
         with tempfile.TemporaryDirectory() as tmp:
@@ -881,38 +992,93 @@ def _shown(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
+#: Bytes per observation the intervals and tests on the data hold (their kernels draw the resamples and
+#: permutations themselves): at most 100 measured at n = 1,000,000 for Spearman's and Kendall's bootstrap and
+#: permutation test (maximum resident set size over the process's base).
+ON_DATA_BYTES_PER_OBSERVATION = 160
+
+
 def analysis_memory(n: int, settings: AnalysisSettings, n_jobs: int) -> float:
-    """Bytes an analysis needs at most (nothing is allocated): on the data, the resamples' indices and
-    statistics (``n_boot x (n + 10)``) and the permutation null; the design study's workers, each
-    bootstrapping one dataset (``design_n_boot x (n + 10)``) or calibrating a design scenario
-    (``DEFAULT_N_CAL`` datasets of n pairs, as many pairs as at n = 2,000 above it), or holding a power
+    """Bytes an analysis needs at most (nothing is allocated), at the sizes it uses (:func:`scaled_sizes`): on
+    the data, O(n) work arrays, the replicates and the permutation null; the design study's workers, each
+    bootstrapping one dataset (``design_n_boot x (n + 10)``), holding a block of datasets or calibrating a
+    design scenario (``DEFAULT_N_CAL`` datasets of n pairs, as many pairs as at n = 2,000 above it), or holding a power
     curve's datasets and nulls (:func:`~simulation.power.curves.power_memory`), whichever is larger."""
     workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
-    on_data = 8.0 * settings.n_boot * (n + 10) + 24.0 * settings.n_perm
+    sizes = scaled_sizes(settings, n)
+    settings = sizes.settings
+    # the resamples and permutations are drawn inside the kernels: O(n) work arrays and the replicates
+    on_data = ON_DATA_BYTES_PER_OBSERVATION * n + 8.0 * 10 * settings.n_boot + 24.0 * settings.n_perm
     calibration = calibration_memory(n)
-    design = workers * max(8.0 * settings.design_n_boot * (n + 10), calibration)
-    power = power_memory(PowerSettings(n_reps=settings.power_n_reps, seed=0), n, n_jobs)
+    # a design block holds at most BLOCK_REPS datasets of n pairs (the cheap phase's: Cochran's allocation, or
+    # as many as the bootstrapped ones at large n)
+    cheap = sizes.design_n_reps_cheap or math.ceil(settings.design_n_reps * default_cheap_ratio(settings.design_n_boot))
+    block = min(BLOCK_REPS, cheap) * n * CHEAP_BYTES_PER_OBSERVATION
+    design = workers * max(8.0 * settings.design_n_boot * (n + 10), calibration, block)
+    power = power_memory(PowerSettings(n_reps=settings.power_n_reps, n_perm=sizes.power_n_perm, seed=0), n, n_jobs)
     return on_data + max(design, power)
+
+
+class _Phases:
+    """A progress bar over an analysis's phases (shown with ``progress``) and each phase's seconds, which
+    ``analysis.json``'s provenance records under ``phase_seconds``: where the time went."""
+
+    def __init__(self, names: list[str], progress: bool) -> None:
+        from tqdm.auto import tqdm  # deferred: loads only for an analysis
+
+        self.bar = tqdm(total=len(names), desc="analyze", unit="phase", disable=not progress,
+                        bar_format="{desc}: {n_fmt}/{total_fmt} phases |{bar}| {elapsed} {postfix}")  # fmt: skip
+        self.seconds: dict[str, float] = {}
+        self._name: str | None = None
+        self._started = 0.0
+
+    def start(self, name: str) -> None:
+        self._close_phase()
+        self._name, self._started = name, time.perf_counter()
+        self.bar.set_postfix_str(name)
+
+    def _close_phase(self) -> None:
+        if self._name is not None:
+            self.seconds[self._name] = round(time.perf_counter() - self._started, 3)
+            self.bar.update(1)
+            self._name = None
+
+    def close(self) -> None:
+        self._close_phase()
+        self.bar.set_postfix_str("done")
+        self.bar.close()
 
 
 def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, progress, plots, wait_for_lock=0.0, *,
              allow_code_change=False):  # fmt: skip
     started = now()
+    sizes = scaled_sizes(settings, pairs.n)
+    used = sizes.settings
     identity = {"data_digest": _digest(pairs), "columns": list(columns)} | settings.as_dict()
+    if sizes.factor is not None:
+        identity["scaled"] = sizes.as_dict()
+    names = (*settings.statistics, *(s for s in ON_DATA_ALSO if s not in settings.statistics))
+    phases = _Phases([f"{n} on the data" for n in names] + ["design study", "power study"]
+                     + (["planning"] if settings.plan else []) + ["report"], progress)  # fmt: skip
     with hold_folder(out, wait_for_lock):
         prepare_output(out, identity, resume=resume, overwrite=overwrite, owned=OWNED_FILES,
                        allow_code_change=allow_code_change)  # fmt: skip
-        names = (*settings.statistics, *(s for s in ON_DATA_ALSO if s not in settings.statistics))
-        on_data = {n: ON_DATA.get(n, _parts_on_data)(pairs, settings, get_statistic(n)) for n in names}
+        on_data = {}
+        for n in names:
+            phases.start(f"{n} on the data")
+            on_data[n] = ON_DATA.get(n, _parts_on_data)(pairs, used, get_statistic(n))
+        phases.start("design study")
         # the design's targets: Spearman's rho on the data and its Bonett-Wright interval (the generators
         # are calibrated to Spearman's rho), whichever statistics are analyzed
         rho_s = float(spearman_rho_2d(pairs.x[None, :], pairs.y[None, :])[0])
         bw = fisher_z_ci(rho_s, pairs.n, confidence_level=settings.confidence_level, variance="bonett_wright")
         pool = out / POOL_FILE
         write_text(pool, "y\n" + "\n".join(repr(float(v)) for v in pairs.y) + "\n")
-        scenarios, design = design_scenarios(pairs, rho_s, (float(bw[0]), float(bw[1])), pool)
+        scenarios, design = design_scenarios(pairs, rho_s, (float(bw[0]), float(bw[1])), pool, sizes.design_points)
         flags = {"resume": resume, "overwrite": overwrite, "allow_code_change": allow_code_change}
-        study, pw = _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progress, flags)
+        study = _design_study(used, sizes.design_n_reps_cheap, out, name, scenarios, n_jobs, progress, flags)
+        phases.start("power study")
+        pw = _power_study(pairs, used, sizes, out, name, scenarios, design, n_jobs, progress, flags)
         results = []
         for n in names:
             stat = get_statistic(n)
@@ -922,21 +1088,26 @@ def _analyze(pairs, settings, out, name, columns, n_jobs, resume, overwrite, pro
                 recommendation = recommend(coverage, settings.confidence_level, settings.criterion)
             results.append(StatisticResult(n, stat.label, stat.symbol or n, *on_data[n], coverage=coverage,
                                            recommendation=recommendation))  # fmt: skip
-        plan = plan_next_study(pairs, rho_s, settings, n_jobs) if settings.plan else None
+        if settings.plan:
+            phases.start("planning")
+        plan = plan_next_study(pairs, rho_s, used, n_jobs) if settings.plan else None
+        phases.start("report")
         provenance = provenance_record(f"analyze:{name}", identity, started)
         result = Analysis(
             name=name, columns=tuple(columns), n_input=pairs.n_input, n_used=pairs.n, dropped_rows=pairs.dropped_rows,
             x_ties=tie_table(pairs.x), y_ties=_tie_summary(pairs.y), rho_s=rho_s, results=tuple(results),
-            design=design, power=pw.power, min_detectable=pw.min_detectable, settings=settings,
-            provenance=provenance, out=out, plan=plan,
+            design=design, power=pw.power, min_detectable=pw.min_detectable, settings=used,
+            provenance=provenance, out=out, plan=plan, scaled=sizes.as_dict(), scaled_text=sizes.sentence(pairs.n),
         )  # fmt: skip
         write_parquet(out / INTERVALS_FILE, in_order(result.intervals, DATA_INTERVALS, INTERVALS_FILE),
                       provenance)  # fmt: skip
         write_parquet(out / TESTS_FILE, in_order(result.tests, TESTS, TESTS_FILE), provenance)
-        write_json(out / JSON_FILE, result.to_dict())
         write_text(out / REPORT_FILE, report_markdown(result))
         if plots:
             write_analysis_figure(pairs.x, pairs.y, result, out / FIGURE_NAME)
+        phases.close()
+        provenance["phase_seconds"] = phases.seconds
+        write_json(out / JSON_FILE, result.to_dict())
         return result
 
 
@@ -1007,25 +1178,27 @@ def plan_next_study(pairs: Pairs, rho_s: float, settings: AnalysisSettings, n_jo
     return pd.DataFrame(rows)
 
 
-def _design_studies(pairs, settings, out, name, scenarios, design, n_jobs, progress, flags):
-    """The design-matched coverage study (every statistic of the settings on the same datasets) and the
-    power study at the estimate's scenarios."""
-    study = run_all_ci_scenarios(
-        scenarios, n_reps=settings.design_n_reps, n_boot=settings.design_n_boot,
+def _design_study(settings, n_reps_cheap, out, name, scenarios, n_jobs, progress, flags):
+    """The design-matched coverage study: every statistic of the settings on the same datasets."""
+    return run_all_ci_scenarios(
+        scenarios, n_reps=settings.design_n_reps, n_reps_cheap=n_reps_cheap, n_boot=settings.design_n_boot,
         confidence_level=settings.confidence_level, seed=settings.seed, out=out / "design", n_jobs=n_jobs,
         target_mcse=(coverage_tolerance(settings.confidence_level, settings.criterion) / 2
                      if settings.grow_design else None), max_reps=settings.design_max_reps,
         progress=progress, study=f"analyze:{name}", statistics=settings.statistics, **flags,
     )  # fmt: skip
+
+
+def _power_study(pairs, settings, sizes, out, name, scenarios, design, n_jobs, progress, flags):
+    """The power study at the estimate's scenarios."""
     estimate = design[design["point"] == "estimate"].set_index("generator")["rho"]
     at_estimate = [s for s in scenarios if s.rho == estimate[s.generator]]
     power_settings = PowerSettings(
-        n_reps=settings.power_n_reps, grid=_power_grid(pairs.n, design, settings.alpha), alpha=settings.alpha,
-        target_power=settings.target_power, seed=settings.seed,
+        n_reps=settings.power_n_reps, grid=_power_grid(pairs.n, design, settings.alpha, sizes.power_grid_points),
+        alpha=settings.alpha, target_power=settings.target_power, seed=settings.seed, n_perm=sizes.power_n_perm,
     )  # fmt: skip
-    pw = run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
-                         study=f"analyze:{name}", statistics=settings.statistics, **flags)  # fmt: skip
-    return study, pw
+    return run_power_study(at_estimate, power_settings, n_jobs=n_jobs, out=out / "power", progress=progress,
+                           study=f"analyze:{name}", statistics=settings.statistics, **flags)  # fmt: skip
 
 
 # --------------------------------------------------------------------------
@@ -1059,6 +1232,8 @@ def report_markdown(a: Analysis) -> str:
     first = a.results[0]
     x_name, y_name = a.columns
     lines = [f"# {first.label} of `{y_name}` with `{x_name}` ({a.name})", "", _data_sentence(a), ""]
+    if a.scaled_text:
+        lines += [f"**Sizes scaled for a large n.** {a.scaled_text}", ""]
     lines += _headline(first, level, s)
     lines += ["", "## Recommendation", "", first.recommendation["text"], "",
               f"## Intervals on the data ({level}; bootstrap: {s.n_boot} paired resamples, seed {s.seed})", "",

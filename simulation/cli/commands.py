@@ -361,6 +361,7 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
         statistics=args.statistic or ("spearman",),
         plan=not args.no_plan,
         plan_width=args.plan_width,
+        scale_above=args.scale_above or None,
     )
     out = Path(args.out) if args.out else Path("results", "analyze", _folder_name(name))
     t0 = time.perf_counter()
@@ -387,7 +388,11 @@ def analyze(args: argparse.Namespace, settings: Settings) -> int:
     if chosen is not None:
         print(f"{'recommended' if rec['method'] else 'closest (none qualifies)'}: {chosen} "
               f"({iv.loc[chosen, 'ci_lower']:.4f}, {iv.loc[chosen, 'ci_upper']:.4f})")  # fmt: skip
-    print(f"report: {out / 'report.md'} ({time.perf_counter() - t0:.1f} s)")
+    if result.scaled_text:
+        print(f"note: {result.scaled_text}")
+    seconds = result.provenance.get("phase_seconds", {})
+    print(f"report: {out / 'report.md'} ({time.perf_counter() - t0:.1f} s: "
+          + ", ".join(f"{phase} {t:.1f}" for phase, t in seconds.items()) + ")")  # fmt: skip
     return 0
 
 

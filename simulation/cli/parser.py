@@ -384,6 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     an.add_argument("--no-grow-design", action="store_true",
                     help="keep --design-reps as given instead of growing the design until every coverage MCSE is "
                     "at most half the criterion's tolerance")
+    an.add_argument("--scale-above", type=_checked(int, lambda v: v == 0 or v >= 10, "0 or an integer >= 10"),
+                    default=20_000, metavar="N",
+                    help="above N complete pairs the Monte Carlo sizes shrink in proportion to n, to floors (1000 "
+                    "resamples and permutations, a design of 20 x 100), stated in the report (default 20000; 0: "
+                    "never, at a cost that grows like n times the sizes)")  # fmt: skip
     an.add_argument("--n-jobs", type=_n_jobs, help="worker processes, -1 = all cores (default: N_JOBS)")
     an.add_argument("--resume", action="store_true", help="reuse results in --out, compute only what is missing")
     an.add_argument("--overwrite", action="store_true", help="delete earlier results in --out first")

@@ -798,6 +798,24 @@ def resample_controls_rows(keys, n_boot, jack) -> np.ndarray:
     return controls
 
 
+#: Tasks a bootstrap kernel's rows are split into at least (:func:`resample_parts`): a machine's threads.
+RESAMPLE_TASKS = 16
+
+
+@njit(cache=True)
+def resample_parts(m: int, n_boot: int) -> int:
+    """Parts each row's resamples are split into, so that fewer rows than threads (one dataset on the data)
+    still keep every thread busy: ``RESAMPLE_TASKS // m`` (at least 1, at most ``n_boot``).  Each resample is
+    computed whole by one thread and written to its own place, so no result depends on the parts."""
+    return max(1, min(n_boot, RESAMPLE_TASKS // max(m, 1)))
+
+
+@njit(cache=True)
+def _part_bounds(part: int, parts: int, n_total: int) -> tuple[int, int]:
+    """Resamples ``[lo, hi)`` of part ``part`` of ``parts``."""
+    return part * n_total // parts, (part + 1) * n_total // parts
+
+
 @njit(cache=True, parallel=True)
 def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tuple[np.ndarray, np.ndarray]:
     """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``, and resample controls.
@@ -843,24 +861,34 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
     controls = np.zeros((m, N_RESAMPLE_CONTROLS), np.float64)
-    for r in prange(m):
+    t_all = np.zeros((m, n_boot), np.float64)
+    parts = resample_parts(m, n_boot)
+    for task in prange(m * parts):
+        r = task // parts
+        lo, hi = _part_bounds(task % parts, parts, n_boot)
         pos, gxy, xp, xs, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
         ell = np.empty(n, np.float64)
         expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
         scale = _influence_moments(jack[r], ell, expect) if with_controls else 0.0
-        h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
-        for b in range(n_boot):
+        for b in range(lo, hi):
             _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
             w[:] = 0
             for j in range(n):
                 w[pos[draws[j]]] += 1  # counted in y order (:func:`_row_layout`)
             out[r, b] = _rho_grouped(w, n, xp, xs, n_gx[r], gxy, ys, n_gy[r], ax)
             if scale > 0.0:
-                _add_controls(h, _resample_t(ell, draws, scale))
-        if scale > 0.0:
-            _finish_controls(controls[r], h, n_boot, expect)
+                t_all[r, b] = _resample_t(ell, draws, scale)
+    if with_controls:  # the controls' sums in resample order, whatever the parts
+        for r in prange(m):
+            ell = np.empty(n, np.float64)
+            expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
+            if _influence_moments(jack[r], ell, expect) > 0.0:
+                h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
+                for b in range(n_boot):
+                    _add_controls(h, t_all[r, b])
+                _finish_controls(controls[r], h, n_boot, expect)
     return out, controls
 
 
@@ -997,6 +1025,11 @@ def studentized_quantile_rows(sorted_theta, n_valid, theta_hat, probs) -> np.nda
 # --------------------------------------------------------------------------
 # Calibration of mixing generators
 # --------------------------------------------------------------------------
+#: Shifts per observation an insertion sort of :func:`mixed_order_spearman_rows` may make before the row is
+#: sorted afresh (a sort of n values costs about log2 n comparisons per value).
+WARM_SHIFTS_PER_ELEMENT = 4
+
+
 @njit(cache=True, parallel=True)
 def mixed_order_spearman_rows(c, a, b, ax, ay_sorted, order, warm) -> np.ndarray:
     """Spearman's rho of rows whose y is ordered like ``c * a + sqrt(1 - c^2) * b``.
@@ -1012,17 +1045,24 @@ def mixed_order_spearman_rows(c, a, b, ax, ay_sorted, order, warm) -> np.ndarray
     ``order`` (int64, like ``a``) receives each row's sorting permutation.
     With ``warm`` it must hold the permutation of a previous call and is
     re-sorted by insertion sort, O(n + inversions): root finding moves ``c``
-    a little per step, so few pairs change order.  The mixed scores are
+    a little per step, so few pairs change order.  A step that moves more
+    than :data:`WARM_SHIFTS_PER_ELEMENT` shifts per observation (from
+    ``-C_MAX`` to ``C_MAX`` reverses the order: n^2 / 2 inversions) is
+    abandoned and the row sorted afresh, so a call costs at most O(n log n)
+    per row.  The mixed scores are
     continuous (no ties), so the permutation, hence rho, does not depend on
     where the sort started.
     """
     m, n = a.shape
     s = np.sqrt(1.0 - c * c)
     out = np.empty(m, np.float64)
+    budget = WARM_SHIFTS_PER_ELEMENT * n
     for r in prange(m):
         mixed = c * a[r] + s * b[r]
         o = order[r]
+        cold = not warm
         if warm:
+            shifts = 0
             for j in range(1, n):
                 item = o[j]
                 key = mixed[item]
@@ -1031,7 +1071,11 @@ def mixed_order_spearman_rows(c, a, b, ax, ay_sorted, order, warm) -> np.ndarray
                     o[i + 1] = o[i]
                     i -= 1
                 o[i + 1] = item
-        else:
+                shifts += j - 1 - i
+                if shifts > budget:  # far from sorted (a large step in c): sorting afresh is O(n log n)
+                    cold = True
+                    break
+        if cold:
             o[:] = np.argsort(mixed)
         sxy = 0.0
         sxx = 0.0

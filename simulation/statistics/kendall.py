@@ -206,14 +206,17 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
     t_out = np.full((m, n_boot if with_t else 0), np.nan)
-    for r in prange(m):
+    parts = _kernels.resample_parts(m, n_boot)  # fewer rows than threads: each row's resamples in parts
+    for task in prange(m * parts):
+        r = task // parts
+        lo, hi = _kernels._part_bounds(task % parts, parts, n_boot)
         yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
         sk = np.empty(n, np.int64)
         usize = np.empty(n_gy[r], np.int64)
         z_hat = np.arctanh(_row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]) if with_t else np.nan
-        for b in range(n_boot):
+        for b in range(lo, hi):
             _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             if with_t:  # S, the tie totals and every copy's s_k in one pass
                 s, tx, ty = _weighted_counts(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, usize, tree, seen)

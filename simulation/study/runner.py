@@ -1318,17 +1318,20 @@ def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution
     """``(memory, disk)`` in bytes that a run with these sizes needs at most, computed from the sizes alone
     (nothing is allocated): the parent's bookkeeping per unit of work, and per worker the largest of a
     bootstrap of one dataset (its resample indices, ``n_boot x n``, and replicates with their controls,
-    ``n_boot x 10``) or its chunk budget, a cheap unit's group of blocks (one block of ``BLOCK_REPS``
-    datasets at least), a tied scenario's calibration (``DEFAULT_N_CAL`` datasets) and a measured truth's
+    ``n_boot x 10``) or its chunk budget, a block's datasets (at most ``BLOCK_REPS``), a cheap unit's group of
+    blocks (one block at least), a tied scenario's calibration (``DEFAULT_N_CAL`` datasets) and a measured truth's
     batch (Kendall's, Pearson's or a user's: ``TRUTH_BATCH`` datasets), both in fewer datasets of as many pairs
     above n = 2,000 (:func:`~simulation.models.generators.draws_at`); the blocks on disk, and the replicate
     rows with ``keep_replicates``."""
     units = disk = 0.0
     cheap = False
+    block_data = 0.0  # a block's datasets (x, y and their rank inputs), in either phase
     for job in plan.jobs:
         n_reps, n_cheap = plan.per_scenario[job.scenario.key]
         boot, cheap_units = math.ceil(n_reps / BLOCK_REPS), math.ceil((n_cheap or 0) / (CHEAP_UNIT_BLOCKS * BLOCK_REPS))
         cheap = cheap or cheap_units > 0
+        largest = min(BLOCK_REPS, max(n_reps, n_cheap or 0))
+        block_data = max(block_data, largest * job.scenario.n * CHEAP_BYTES_PER_OBSERVATION)
         units += boot + cheap_units
         disk += boot * BOOT_BLOCK_BYTES + cheap_units * CHEAP_UNIT_BYTES
         if plan.keep_replicates:
@@ -1336,10 +1339,9 @@ def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution
     n_max = max(s.n for s in plan.scenarios)
     per_dataset = identity.n_boot * 8.0 * (n_max + 2 + N_RESAMPLE_CONTROLS)
     workers = (os.cpu_count() or 1) if execution.n_jobs < 0 else execution.n_jobs
-    per_worker = max(per_dataset, min(execution.chunk_bytes, per_dataset * BLOCK_REPS))
-    if cheap:
-        block = BLOCK_REPS * n_max * CHEAP_BYTES_PER_OBSERVATION  # a group holds one block at least
-        per_worker = max(per_worker, min(CHEAP_GROUP_BYTES, CHEAP_UNIT_BLOCKS * block), block)
+    per_worker = max(per_dataset, min(execution.chunk_bytes, per_dataset * BLOCK_REPS), block_data)
+    if cheap:  # a group holds one block at least
+        per_worker = max(per_worker, min(CHEAP_GROUP_BYTES, CHEAP_UNIT_BLOCKS * block_data))
     n_tied = max((s.n for s in plan.scenarios if s.tied), default=0)
     per_worker = max(per_worker, calibration_memory(n_tied))
     if any(job.statistic != "spearman" for job in plan.jobs):
