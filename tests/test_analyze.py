@@ -479,6 +479,9 @@ def test_sizes_shrink_in_proportion_above_scale_above_to_their_floors():
     assert recorded["design_points"]["used"] == ["zero", "estimate"]
     text = big.sentence(1_000_000)
     assert "n = 1000000 is 50 times scale_above = 20000" in text and "n_boot 10,000 -> 1,000" in text
+    # rounded up where the division is not exact: 10,000 / 1.5 = 6,666.7 -> 6,667, 100,000 / 1.5 -> 66,667
+    odd = an.scaled_sizes(s, 30_000).settings
+    assert (odd.n_boot, odd.n_perm, odd.design_n_reps, odd.power_n_reps) == (6667, 66667, 1000, 2667)
     # a floor never raises what was asked; None turns scaling off
     assert an.scaled_sizes(dataclasses.replace(s, n_boot=500), 1_000_000).settings.n_boot == 500
     assert an.scaled_sizes(dataclasses.replace(s, scale_above=None), 1_000_000).factor is None

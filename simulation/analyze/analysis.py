@@ -101,9 +101,8 @@ from simulation.present.report import STATISTIC_LABELS, markdown_table
 from simulation.statistics import kendall
 from simulation.statistics.registry import check_statistics, identity_statistics, statistic_digests
 from simulation.statistics.statistic import Statistic, get_statistic
-from simulation.study.blocks import BLOCK_REPS, CHEAP_BYTES_PER_OBSERVATION
 from simulation.study.columns import DATA_INTERVALS, TESTS, in_order
-from simulation.study.runner import calibration_memory, default_cheap_ratio, run_all_ci_scenarios
+from simulation.study.runner import block_memory, calibration_memory, default_cheap_ratio, run_all_ci_scenarios
 
 #: The packaged example dataset (``analyze example``): see :func:`example_pairs`.
 EXAMPLE = "example"
@@ -1013,8 +1012,7 @@ def analysis_memory(n: int, settings: AnalysisSettings, n_jobs: int) -> float:
     # a design block holds at most BLOCK_REPS datasets of n pairs (the cheap phase's: Cochran's allocation, or
     # as many as the bootstrapped ones at large n)
     cheap = sizes.design_n_reps_cheap or math.ceil(settings.design_n_reps * default_cheap_ratio(settings.design_n_boot))
-    block = min(BLOCK_REPS, cheap) * n * CHEAP_BYTES_PER_OBSERVATION
-    design = workers * max(8.0 * settings.design_n_boot * (n + 10), calibration, block)
+    design = workers * max(8.0 * settings.design_n_boot * (n + 10), calibration, block_memory(cheap, n))
     power = power_memory(PowerSettings(n_reps=settings.power_n_reps, n_perm=sizes.power_n_perm, seed=0), n, n_jobs)
     return on_data + max(design, power)
 

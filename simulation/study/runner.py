@@ -1314,6 +1314,12 @@ def calibration_memory(n: int) -> float:
     return draws_at(DEFAULT_N_CAL, n) * n * CALIBRATION_BYTES_PER_OBSERVATION
 
 
+def block_memory(n_datasets: int, n: int) -> float:
+    """Bytes one block of a phase with ``n_datasets`` datasets of ``n`` pairs holds (at most
+    :data:`BLOCK_REPS` datasets, drawn at once: x, y and their rank inputs)."""
+    return min(BLOCK_REPS, n_datasets) * n * CHEAP_BYTES_PER_OBSERVATION
+
+
 def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution) -> tuple[float, float]:
     """``(memory, disk)`` in bytes that a run with these sizes needs at most, computed from the sizes alone
     (nothing is allocated): the parent's bookkeeping per unit of work, and per worker the largest of a
@@ -1330,8 +1336,7 @@ def resource_estimate(identity: RunIdentity, plan: RunPlan, execution: Execution
         n_reps, n_cheap = plan.per_scenario[job.scenario.key]
         boot, cheap_units = math.ceil(n_reps / BLOCK_REPS), math.ceil((n_cheap or 0) / (CHEAP_UNIT_BLOCKS * BLOCK_REPS))
         cheap = cheap or cheap_units > 0
-        largest = min(BLOCK_REPS, max(n_reps, n_cheap or 0))
-        block_data = max(block_data, largest * job.scenario.n * CHEAP_BYTES_PER_OBSERVATION)
+        block_data = max(block_data, block_memory(max(n_reps, n_cheap or 0), job.scenario.n))
         units += boot + cheap_units
         disk += boot * BOOT_BLOCK_BYTES + cheap_units * CHEAP_UNIT_BYTES
         if plan.keep_replicates:
