@@ -9,8 +9,8 @@ The script prints both per n with the log-log slope between consecutive sizes, a
 resamples' worth.  A size whose fixed cost, extrapolated from the previous size with the growth measured so
 far, would exceed ``--budget`` seconds is skipped and said so.
 
-Run: ``python benchmarks/bench_scaling.py [--max-n 2000000] [--budget 120]`` (a few minutes to
-``--max-n 131072``).
+Run: ``python benchmarks/bench_scaling.py [--min-n 80] [--max-n 2000000] [--budget 120] [--statistics
+spearman kendall_b pearson]`` (a few minutes to ``--max-n 131072``).
 """
 
 from __future__ import annotations
@@ -47,13 +47,16 @@ def _data(n: int, tied: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--max-n", type=int, default=2_000_000)
+    parser.add_argument("--min-n", type=int, default=80)
     parser.add_argument("--budget", type=float, default=120.0, help="seconds one measurement may take")
+    parser.add_argument("--statistics", nargs="+", default=["spearman", "kendall_b", "pearson"],
+                        choices=["spearman", "kendall_b", "pearson"])  # fmt: skip
     args = parser.parse_args()
-    sizes = [80 * 4**k for k in range(20) if 80 * 4**k <= args.max_n]
+    sizes = [80 * 4**k for k in range(20) if args.min_n <= 80 * 4**k <= args.max_n]
     rng = np.random.default_rng(2026)
     bootstrap_ci_single(*_data(80, True, rng), n_boot=B1, seed=1)  # compile
     print(f"per resample (ns per observation) and fixed cost per dataset; B = {B1}, {B2}; medians of 3")
-    for statistic in ("spearman", "kendall_b", "pearson"):
+    for statistic in args.statistics:
         bootstrap_ci_single(*_data(80, True, rng), n_boot=B1, seed=1, statistic=statistic)  # compile
         for tied in (True, False):
             label = f"{statistic}, x {'in 4 groups' if tied else 'all distinct'}"

@@ -421,6 +421,24 @@ def test_empirical_rows_are_draws_without_replacement_from_the_pool():
         assert np.array_equal(values[idx], v) and np.all(used <= available[idx])
 
 
+def test_a_pool_of_exactly_n_values_is_every_rows_sample(tmp_path):
+    """A pool of n values drawn n at a time without replacement is the whole pool in every row: the
+    shortcut's rows equal those of the drawn path (which would sort each row's permutation), for the
+    generated parts and the cheap phase's inputs, and the datasets hold exactly the pool's values."""
+    n = 60
+    values = np.round(np.random.default_rng(4).lognormal(2.0, 0.5, n), 1)
+    draw = lambda: np.random.default_rng(9).random((5, n)).argsort(axis=1)  # noqa: E731
+    np.testing.assert_array_equal(generators._sorted_pool_samples(values, n, 5, draw),
+                                  np.sort(values[draw()[:, :n]], axis=1))  # fmt: skip
+    path = tmp_path / "pool.csv"
+    path.write_text("y\n" + "\n".join(repr(float(v)) for v in values) + "\n")
+    counts = tie_counts(n, 4, "even")
+    _, y = generate_tied_batch("empirical", 4, counts, 0.4, seed=3, pool=str(path))
+    np.testing.assert_array_equal(np.sort(y, axis=1), np.tile(np.sort(values), (4, 1)))
+    inputs = generators.tied_cheap_inputs("empirical", 4, counts, 0.4, seed=3, pool=str(path))
+    assert np.all(inputs.n_y_groups == np.unique(values).size)
+
+
 def test_example_pool_is_the_documented_recipe():
     recipe = np.round(np.random.default_rng(2018).lognormal(math.log(15), 0.6, 200), 1)
     np.testing.assert_allclose(load_pool("example"), recipe, rtol=0, atol=1e-9)

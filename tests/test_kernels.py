@@ -232,6 +232,54 @@ def test_mixed_order_spearman_far_warm_start_equals_cold():
         np.testing.assert_array_equal(start, cold_order)
 
 
+def _group_constant_rows(rng, m, n, k, tied_y):
+    """Rows as the tied generators draw them: x in groups 0..k-1 (every group used once at least, one group
+    of n - k + 1 where ``k`` is small), the score ``a`` and x's midrank deviation constant within a group."""
+    x = np.concatenate([np.arange(k), rng.integers(0, k, n - k)]) if k > 2 else np.r_[np.zeros(n - 1), 1]
+    x = np.array([rng.permutation(x) for _ in range(m)], dtype=np.int64)
+    ax = 2 * _kernels.midranks_rows(x.astype(float)) - (n + 1)
+    a = ax / n
+    b = rng.standard_normal((m, n))
+    y_sorted = np.sort(rng.integers(0, 7, (m, n)).astype(float), axis=1) if tied_y else None
+    ay = (2 * _kernels.midranks_rows(y_sorted) - (n + 1) if tied_y
+          else np.tile(2 * np.arange(n, dtype=np.float64) + 1 - n, (m, 1)))  # fmt: skip
+    return x, a, b, ax, ay, y_sorted
+
+
+@pytest.mark.parametrize("k", [2, 3, 7, _kernels.MERGE_MAX_GROUPS])
+@pytest.mark.parametrize("tied_y", [False, True])
+def test_merged_spearman_matches_scipy_and_the_sort_bit_for_bit(k, tied_y):
+    """The merge of x's groups (the scores sorted within each group once) against SciPy on the datasets it
+    stands for, and bit for bit against the sorting kernel, over coefficients of both signs and 0; one
+    group of n - 1 at k = 2."""
+    rng = np.random.default_rng(40 + k + 100 * tied_y)
+    m, n = 5, 60
+    x, a, b, ax, ay, y_sorted = _group_constant_rows(rng, m, n, k, tied_y)
+    bg, starts, a_group, ax_group, sxx, syy, ok = _kernels.group_sorted_noise(a, b, ax, ay, x, k)
+    assert ok
+    np.testing.assert_array_equal(np.diff(starts, axis=1), [np.bincount(row, minlength=k) for row in x])
+    for c in (0.0, 0.3, -0.71, 0.97):
+        got = _kernels.merged_spearman_rows(c, bg, starts, a_group, ax_group, ay, sxx, syy)
+        order = np.zeros((m, n), dtype=np.int64)
+        np.testing.assert_array_equal(got, _kernels.mixed_order_spearman_rows(c, a, b, ax, ay, order, False))
+        mixed = c * a + np.sqrt(1 - c * c) * b
+        y = np.empty((m, n))
+        np.put_along_axis(y, np.argsort(mixed, axis=1), y_sorted if tied_y else np.arange(n) + np.zeros((m, 1)),
+                          axis=1)  # fmt: skip
+        np.testing.assert_allclose(got, [reference.spearman_scipy(x[r], y[r]) for r in range(m)], rtol=0,
+                                   atol=1e-12)  # fmt: skip
+
+
+def test_group_sorted_noise_refuses_a_score_that_varies_within_a_group():
+    """A score not constant within x's groups (the Gaussian copula's latent x) is reported, so the caller
+    sorts instead."""
+    rng = np.random.default_rng(8)
+    x, a, b, ax, ay, _ = _group_constant_rows(rng, 3, 30, 4, False)
+    a = a.copy()
+    a[1, 7] += 1e-9
+    assert not _kernels.group_sorted_noise(a, b, ax, ay, x, 4)[-1]
+
+
 def test_indices_beyond_16_bits_use_whole_words_and_stay_uniform():
     """n > 2^16 takes the 32-bit Lemire path: every index in range, counts uniform over 8 bins (chi2, FA 1e-4)."""
     n = 70_001

@@ -816,6 +816,57 @@ def _part_bounds(part: int, parts: int, n_total: int) -> tuple[int, int]:
     return part * n_total // parts, (part + 1) * n_total // parts
 
 
+@njit(cache=True)
+def _resample_setup(gx, n_gx, gy, n_gy, jack, with_controls):
+    """What every resample of one row reads (:func:`bootstrap_rows`): its y-order layout (:func:`_row_layout`)
+    with 32-bit places (n <= MAX_SAMPLE_SIZE < 2^31: half the bytes the random accesses touch), and for the
+    controls the influence values in y order, their moments' expectations and scale."""
+    n = gx.shape[0]
+    pos, gxy, xp, xs, ys, _ = _row_layout(gx, n_gx, gy, n_gy)
+    ell = np.empty(n, np.float64)
+    expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
+    scale = _influence_moments(jack, ell, expect) if with_controls else 0.0
+    ell_y = np.empty(n if scale > 0.0 else 0, np.float64)
+    if scale > 0.0:
+        for i in range(n):
+            ell_y[pos[i]] = ell[i]
+    return pos.astype(np.int32), gxy, xp, xs, ys, ell_y, expect, scale
+
+
+@njit(cache=True)
+def _resample_range(key, lo, hi, n_gx, n_gy, setup, out, t) -> None:
+    """Resamples ``lo .. hi - 1`` of one row: rho into ``out[b]``, the standardized linear approximation
+    into ``t[b]`` (where the controls are asked)."""
+    place, gxy, xp, xs, ys, ell_y, _, scale = setup
+    n = place.shape[0]
+    w = np.zeros(n, np.int32)
+    draws = np.empty(n, np.int32)
+    ax = np.empty(n_gx, np.int64)
+    for b in range(lo, hi):
+        _draw_resample(key[0], key[1], b, STREAM_BOOTSTRAP, draws)
+        # each draw's place in y order, then the counts: two passes, whose independent loads overlap,
+        # where one pass chains each count on a load (twice as fast at n = 10^6)
+        for j in range(n):
+            draws[j] = place[draws[j]]
+        w[:] = 0
+        for j in range(n):
+            w[draws[j]] += 1
+        out[b] = _rho_grouped(w, n, xp, xs, n_gx, gxy, ys, n_gy, ax)
+        if scale > 0.0:
+            t[b] = _resample_t(ell_y, draws, scale)  # ell_y[place of i] = ell[i]: the same sum
+
+
+@njit(cache=True)
+def _row_controls(t, setup, out) -> None:
+    """A row's resample controls from its resamples' ``t`` (summed in resample order); 0 without controls."""
+    expect, scale = setup[6], setup[7]
+    if scale > 0.0:
+        h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
+        for b in range(t.shape[0]):
+            _add_controls(h, t[b])
+        _finish_controls(out, h, t.shape[0], expect)
+
+
 @njit(cache=True, parallel=True)
 def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tuple[np.ndarray, np.ndarray]:
     """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``, and resample controls.
@@ -861,34 +912,21 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
     controls = np.zeros((m, N_RESAMPLE_CONTROLS), np.float64)
-    t_all = np.zeros((m, n_boot), np.float64)
     parts = resample_parts(m, n_boot)
-    for task in prange(m * parts):
-        r = task // parts
-        lo, hi = _part_bounds(task % parts, parts, n_boot)
-        pos, gxy, xp, xs, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        w = np.zeros(n, np.int64)
-        draws = np.empty(n, np.int64)
-        ell = np.empty(n, np.float64)
-        expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
-        scale = _influence_moments(jack[r], ell, expect) if with_controls else 0.0
-        for b in range(lo, hi):
-            _draw_resample(keys[r, 0], keys[r, 1], b, STREAM_BOOTSTRAP, draws)
-            w[:] = 0
-            for j in range(n):
-                w[pos[draws[j]]] += 1  # counted in y order (:func:`_row_layout`)
-            out[r, b] = _rho_grouped(w, n, xp, xs, n_gx[r], gxy, ys, n_gy[r], ax)
-            if scale > 0.0:
-                t_all[r, b] = _resample_t(ell, draws, scale)
-    if with_controls:  # the controls' sums in resample order, whatever the parts
+    if parts == 1:  # at least as many rows as tasks: a row per task
         for r in prange(m):
-            ell = np.empty(n, np.float64)
-            expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
-            if _influence_moments(jack[r], ell, expect) > 0.0:
-                h = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
-                for b in range(n_boot):
-                    _add_controls(h, t_all[r, b])
-                _finish_controls(controls[r], h, n_boot, expect)
+            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], jack[r], with_controls)
+            t = np.zeros(n_boot, np.float64)
+            _resample_range(keys[r], 0, n_boot, n_gx[r], n_gy[r], setup, out[r], t)
+            _row_controls(t, setup, controls[r])
+    else:  # few rows: each row's setup once, its resamples in parts across the threads
+        for r in range(m):
+            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], jack[r], with_controls)
+            t = np.zeros(n_boot, np.float64)
+            for part in prange(parts):
+                lo, hi = _part_bounds(part, parts, n_boot)
+                _resample_range(keys[r], lo, hi, n_gx[r], n_gy[r], setup, out[r], t)
+            _row_controls(t, setup, controls[r])  # the controls' sums in resample order, whatever the parts
     return out, controls
 
 
@@ -1085,6 +1123,96 @@ def mixed_order_spearman_rows(c, a, b, ax, ay_sorted, order, warm) -> np.ndarray
             sxx += ax[r, j] * ax[r, j]
             syy += ay_sorted[r, j] * ay_sorted[r, j]
         out[r] = sxy / np.sqrt(sxx * syy) if sxx > 0 and syy > 0 else np.nan
+    return out
+
+
+#: Most x tie groups :func:`merged_spearman_rows` merges (a linear scan of the groups' heads per
+#: observation); more groups take :func:`mixed_order_spearman_rows`.
+MERGE_MAX_GROUPS = 16
+
+
+@njit(cache=True, parallel=True)
+def group_sorted_noise(a, b, ax, ay_sorted, x_group, k):
+    """What :func:`merged_spearman_rows` needs of rows whose score ``a`` and x deviation ``ax`` are constant
+    within each of the ``k`` x tie groups ``x_group``: each row's ``b`` values sorted within each group
+    (group ``g`` in ``bg[r, starts[r, g]:starts[r, g + 1]]``), each group's ``a`` and ``ax``, and the sums
+    ``sum_i ax[r, i]^2`` and ``sum_j ay_sorted[r, j]^2`` in the order :func:`mixed_order_spearman_rows` adds
+    them.  ``ok`` is False where some row's ``a`` or ``ax`` varies within a group (then nothing else is
+    meaningful)."""
+    m, n = b.shape
+    bg = np.empty((m, n), np.float64)
+    starts = np.zeros((m, k + 1), np.int64)
+    a_group = np.zeros((m, k), np.float64)
+    ax_group = np.zeros((m, k), np.float64)
+    sxx = np.empty(m, np.float64)
+    syy = np.empty(m, np.float64)
+    bad = np.zeros(m, np.bool_)
+    for r in prange(m):
+        counts = np.zeros(k, np.int64)
+        for i in range(n):
+            g = x_group[r, i]
+            if counts[g] == 0:
+                a_group[r, g] = a[r, i]
+                ax_group[r, g] = ax[r, i]
+            elif a[r, i] != a_group[r, g] or ax[r, i] != ax_group[r, g]:
+                bad[r] = True
+            counts[g] += 1
+        for g in range(k):
+            starts[r, g + 1] = starts[r, g] + counts[g]
+        fill = starts[r, :k].copy()
+        for i in range(n):  # each group's noise together, then each group sorted
+            g = x_group[r, i]
+            bg[r, fill[g]] = b[r, i]
+            fill[g] += 1
+        for g in range(k):
+            bg[r, starts[r, g]:starts[r, g + 1]].sort()
+        xx = 0.0
+        yy = 0.0
+        for j in range(n):
+            xx += ax[r, j] * ax[r, j]
+            yy += ay_sorted[r, j] * ay_sorted[r, j]
+        sxx[r] = xx
+        syy[r] = yy
+    return bg, starts, a_group, ax_group, sxx, syy, not np.any(bad)
+
+
+@njit(cache=True, parallel=True)
+def merged_spearman_rows(c, bg, starts, a_group, ax_group, ay_sorted, sxx, syy) -> np.ndarray:
+    """Spearman's rho of rows whose y is ordered like ``c * a + sqrt(1 - c^2) * b``, where ``a`` and x are
+    constant within each x tie group (the arrays of :func:`group_sorted_noise`).
+
+    Within a group the scores are in the order of ``b`` (``sqrt(1 - c^2) > 0``), so the sorted scores of a
+    row are the merge of its groups' sorted scores: O(n k) per row for k groups, reading every array in
+    order, against a sort's O(n log n) with random access.  The scores are the same floating-point values
+    as :func:`mixed_order_spearman_rows`'s and ``sxy`` is added in the same order, so rho is the same to the
+    bit (two scores of different groups exactly equal, which a continuous ``b`` makes improbable, may be
+    placed either way by a sort).
+    """
+    m, n = bg.shape
+    k = a_group.shape[1]
+    s = np.sqrt(1.0 - c * c)
+    out = np.empty(m, np.float64)
+    for r in prange(m):
+        head = np.empty(k, np.int64)
+        base = np.empty(k, np.float64)
+        cur = np.empty(k, np.float64)
+        for g in range(k):
+            head[g] = starts[r, g]
+            base[g] = c * a_group[r, g]
+            cur[g] = base[g] + s * bg[r, head[g]] if head[g] < starts[r, g + 1] else np.inf
+        sxy = 0.0
+        for j in range(n):
+            best = 0
+            v = cur[0]
+            for g in range(1, k):
+                if cur[g] < v:
+                    v = cur[g]
+                    best = g
+            sxy += ax_group[r, best] * ay_sorted[r, j]
+            h = head[best] + 1
+            head[best] = h
+            cur[best] = base[best] + s * bg[r, h] if h < starts[r, best + 1] else np.inf
+        out[r] = sxy / np.sqrt(sxx[r] * syy[r]) if sxx[r] > 0 and syy[r] > 0 else np.nan
     return out
 
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 import csv
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import NamedTuple
@@ -528,8 +528,20 @@ def _tied_parts(
     if model == "rank_mixing":
         return _TiedParts(x, a, b, None, x_ranks, x_group)
     values = _pool_values(pool, n)
-    pick = rng_from(child_seed(seed, 2)).random((n_reps, values.size)).argsort(axis=1)[:, :n]
-    return _TiedParts(x, a, b, np.sort(values[pick], axis=1), x_ranks, x_group)
+    y_sorted = _sorted_pool_samples(
+        values, n, n_reps, lambda: rng_from(child_seed(seed, 2)).random((n_reps, values.size)).argsort(axis=1)
+    )
+    return _TiedParts(x, a, b, y_sorted, x_ranks, x_group)
+
+
+def _sorted_pool_samples(values: np.ndarray, n: int, n_reps: int, draw: Callable[[], np.ndarray]) -> np.ndarray:
+    """Each row's sample of n pool ``values`` (without replacement), sorted: the first n of the row's random
+    order of the pool (``draw()``, ``(n_reps, pool size)``).  A pool of exactly n values (analyze's design)
+    is every row's sample, so its sorted values are the rows' without a draw (the stream is used for
+    nothing else): the same arrays, without sorting ``n_reps`` permutations of n values."""
+    if values.size == n:
+        return np.tile(np.sort(values), (n_reps, 1))
+    return np.sort(values[draw()[:, :n]], axis=1)
 
 
 def _pool_values(pool, n: int) -> np.ndarray:
@@ -646,8 +658,8 @@ def tied_cheap_inputs(
                 values = _pool_values(pool, n)
                 # a uniform random n-subset of the pool per row (any uniform subset has the law of generation's)
                 pool_index = np.arange(values.size)
-                pick = stacked(2, lambda rng, size: rng.permuted(np.tile(pool_index, (size, 1)), axis=1))
-                y_sorted = np.sort(values[pick[:, :n]], axis=1)
+                y_sorted = _sorted_pool_samples(values, n, n_reps, lambda: stacked(
+                    2, lambda rng, size: rng.permuted(np.tile(pool_index, (size, 1)), axis=1)))  # fmt: skip
             parts = _TiedParts(None, a, _standardize_rows(noise), y_sorted, x_group=x_group)
     return tied_rank_inputs(model, parts, coefficient, truth_control=truth_control)
 
@@ -811,6 +823,15 @@ def control_variate_mean(r: np.ndarray, u: np.ndarray) -> tuple[float, float]:
     return float(r.mean() - beta * u.mean()), math.sqrt(max(resid, 0.0) / (m - 2) / m)
 
 
+#: Fewest pairs at which :class:`MixingSample` merges x's tie groups instead of re-sorting: the merge reads
+#: every score once per group, the warm insertion sort about once when ``c`` moves little but sorts afresh
+#: when a step moves more than a few places per observation, as the steps of a power grid do at large n.
+#: Measured (20 coefficients, 8,000 datasets of 6 groups, 2 cores): at n = 2,000 the merge 2.4 s, the sort
+#: 1.2 s for steps of 0.0001 and 10.4 s for steps of 0.02; at n = 80, 0.10 s against 0.04 s for small
+#: steps; at n = 1,000,000 a calibration's evaluation 11 times faster.
+MERGE_MIN_N = 2_000
+
+
 class MixingSample:
     """Sample Spearman of ``m`` datasets whose y is ordered like ``c a + sqrt(1 - c^2) b``, for any ``c``.
 
@@ -823,7 +844,14 @@ class MixingSample:
     of the plain mean at n = 30-80 (see :func:`expected_sample_spearman`).
     """
 
-    def __init__(self, a: np.ndarray, b: np.ndarray, x_ranks: np.ndarray, y_sorted: np.ndarray | None = None):
+    def __init__(
+        self,
+        a: np.ndarray,
+        b: np.ndarray,
+        x_ranks: np.ndarray,
+        y_sorted: np.ndarray | None = None,
+        x_group: np.ndarray | None = None,
+    ):
         self.a, self.b = np.ascontiguousarray(a), np.ascontiguousarray(b)
         m, n = self.a.shape
         self.ax = 2 * x_ranks - (n + 1)
@@ -833,14 +861,36 @@ class MixingSample:
             self.ay = 2 * midranks(y_sorted) - (n + 1)
         self.order: np.ndarray | None = None
         self._u: np.ndarray | None = None
+        self._x_group = x_group
+        self._merge: tuple | None = None
 
     @classmethod
     def from_parts(cls, parts: _TiedParts) -> MixingSample:
         x_ranks = midranks(parts.x) if parts.x_ranks is None else parts.x_ranks
-        return cls(parts.a, parts.b, x_ranks, parts.y_sorted)
+        return cls(parts.a, parts.b, x_ranks, parts.y_sorted, parts.x_group)
+
+    def _merged(self) -> tuple | None:
+        """The groups' sorted noise (:func:`simulation.engine._kernels.group_sorted_noise`) where x falls in at
+        most :data:`~simulation.engine._kernels.MERGE_MAX_GROUPS` tie groups within which ``a`` is constant
+        (the tied generators but the Gaussian copula's), built at the first call; else None."""
+        if self._merge is None:
+            self._merge = ()
+            if self._x_group is not None and self.a.shape[1] >= MERGE_MIN_N:
+                x_group = np.ascontiguousarray(self._x_group, dtype=np.int64)
+                k = int(x_group.max(initial=0)) + 1
+                if k <= _kernels.MERGE_MAX_GROUPS:
+                    *arrays, ok = _kernels.group_sorted_noise(self.a, self.b, self.ax, self.ay, x_group, k)
+                    if ok:
+                        self._merge = tuple(arrays)
+        return self._merge or None
 
     def sample_r(self, c: float) -> np.ndarray:
-        """Spearman's rho of every dataset at coefficient ``c`` (insertion sort from the previous order)."""
+        """Spearman's rho of every dataset at coefficient ``c``: a merge of x's groups where the scores are
+        sorted within them (:func:`simulation.engine._kernels.merged_spearman_rows`), else an insertion sort
+        from the previous order; the same values either way."""
+        if (merged := self._merged()) is not None:
+            bg, starts, a_group, ax_group, sxx, syy = merged
+            return _kernels.merged_spearman_rows(c, bg, starts, a_group, ax_group, self.ay, sxx, syy)
         if self.order is None:  # NumPy's vectorized sort is the fastest cold start
             self.order = np.ascontiguousarray(np.argsort(_mix(c, self.a, self.b), axis=1), dtype=np.int64)
         return _kernels.mixed_order_spearman_rows(c, self.a, self.b, self.ax, self.ay, self.order, True)

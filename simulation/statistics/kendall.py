@@ -438,14 +438,22 @@ def permutation_null_rows(gx, n_gx, gy, n_gy, keys, n_perm) -> np.ndarray:
     m, n = gx.shape
     out = np.empty((m, n_perm), np.float64)
     for r in range(m):
+        # the row's y order once; each re-pairing's x groups are then written straight in y order (place k
+        # holds y of observation yo[k] and x of perm[yo[k]]), so the count reads every array in order
+        yo, ys, _, _ = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        yo32 = yo.astype(np.int32)  # 32-bit (n <= MAX_SAMPLE_SIZE < 2^31): fewer bytes at random places
+        gx32 = gx[r].astype(np.int32)
+        in_order = np.arange(n)
+        ones = np.ones(n, np.int64)
         for p in prange(n_perm):
-            yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-            perm = np.empty(n, np.int64)
+            perm = np.empty(n, np.int32)
             _kernels._permute(keys[r, 0], keys[r, 1], p, _kernels.STREAM_PERMUTATION, perm)
             gxp = np.empty(n, np.int64)
-            for j in range(n):
-                gxp[j] = gx[r, perm[j]]
-            s, tx, ty = _weighted_s(np.ones(n, np.int64), gxp, n_gx[r], yo, ys, n_gy[r], tree, seen)
+            for k in range(n):
+                gxp[k] = gx32[perm[yo32[k]]]
+            tree = np.empty(n_gx[r] + 1, np.int64)
+            seen = np.empty(n_gx[r], np.int64)
+            s, tx, ty = _weighted_s(ones, gxp, n_gx[r], in_order, ys, n_gy[r], tree, seen)
             out[r, p] = _tau_from_counts(s, tx, ty, n)
     return out
 
