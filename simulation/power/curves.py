@@ -97,6 +97,7 @@ from simulation.statistics.registry import (
 from simulation.statistics.statistic import Statistic, get_statistic
 from simulation.study.columns import MIN_DETECTABLE, POWER
 from simulation.study.columns import names as column_names
+from simulation.study.runner import calibration_memory
 
 TESTS = ("permutation", "t_approx")
 DIRECTIONS = ("observed", "positive", "negative", "both")
@@ -318,11 +319,13 @@ def _null_for(scenario: Scenario, settings: PowerSettings) -> np.ndarray:
 
 def power_memory(settings: PowerSettings, n: int, n_jobs: int) -> float:
     """Bytes a power study needs at most (nothing is allocated): each worker holds one grid point's datasets
-    (x, y and their ranks, ``n_reps x n``, about six arrays), their permutation nulls (``n_reps x
-    n_perm_tied_y``, and sorted copies) and the shared null (``n_perm``)."""
+    (their draws, x, y's order and ranks, the merge's sorted noise: ten arrays of ``n_reps x n``; 64-70 bytes
+    per observation of a dataset measured at n = 1,000,000), their permutation nulls (``n_reps x
+    n_perm_tied_y``, and sorted copies) and the shared null (``n_perm``), or a tied scenario's calibration
+    (:func:`simulation.study.runner.calibration_memory`), whichever is larger."""
     workers = (os.cpu_count() or 1) if n_jobs < 0 else n_jobs
-    per_worker = settings.n_reps * 8.0 * (6 * n + 2 * settings.n_perm_tied_y) + 16.0 * settings.n_perm
-    return workers * per_worker
+    curve = settings.n_reps * 8.0 * (10 * n + 2 * settings.n_perm_tied_y) + 16.0 * settings.n_perm
+    return workers * max(curve, calibration_memory(n))
 
 
 def power_curve(scenario: Scenario, settings: PowerSettings, statistic: str | Statistic = "spearman") -> pd.DataFrame:
