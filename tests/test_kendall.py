@@ -586,3 +586,22 @@ def test_kendall_bad_input_messages_name_the_value():
 
     with pytest.raises(RunError, match=r"Kendall's tau-b intervals need n >= 5; scenario '.*n4.*' has n = 4"):
         run_all_ci_scenarios([tiny], n_reps=10, n_boot=10, statistics="kendall_b", n_jobs=1)
+
+
+@pytest.mark.parametrize("tied_y", [False, True])
+def test_permutation_null_pairs_x_of_perm_j_with_y_of_j(tied_y):
+    """Re-pairing ``p`` pairs x of observation ``perm[j]`` with y of observation ``j`` (``perm`` from
+    ``_permute`` with the row's key, the permutations Spearman's null uses): each null value against SciPy's
+    tau-b of those pairs, with x and y in random observation order so that y order and index order differ."""
+    rng = np.random.default_rng(21)
+    n, n_perm = 37, 12
+    x = rng.integers(0, 4, n).astype(float)
+    y = rng.integers(0, 6, n).astype(float) if tied_y else rng.standard_normal(n)
+    keys = resample_keys([np.random.SeedSequence(5)])
+    gx, n_gx = _kernels.group_ids_rows(x[None, :])
+    gy, n_gy = _kernels.group_ids_rows(y[None, :])
+    null = kendall.permutation_null_rows(gx, n_gx, gy, n_gy, keys, n_perm)[0]
+    for p in range(n_perm):
+        perm = np.empty(n, np.int64)
+        _kernels._permute(keys[0, 0], keys[0, 1], p, _kernels.STREAM_PERMUTATION, perm)
+        assert null[p] == pytest.approx(stats.kendalltau(x[perm], y).statistic, abs=1e-12)
