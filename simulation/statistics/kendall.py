@@ -191,6 +191,46 @@ def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     return out
 
 
+@njit(cache=True)
+def _resample_setup(gx, n_gx, gy, n_gy, with_t):
+    """What every resample of one row reads (:func:`bootstrap_rows`): its y order and groups' bounds, and
+    with ``with_t`` Fisher's z of the row's tau-b."""
+    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    z_hat = np.nan
+    if with_t:
+        s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, tree, seen)
+        z_hat = np.arctanh(_tau_from_counts(s, tx, ty, gx.shape[0]))
+    return yo, ys, z_hat
+
+
+@njit(cache=True, error_model="numpy")
+def _resample_range(gx, n_gx, gy, n_gy, key, lo, hi, yo, ys, z_hat, with_t, out, t_out) -> None:
+    """Resamples ``lo .. hi - 1`` of one row: tau-b into ``out[b]``, with ``with_t`` the bootstrap-t into
+    ``t_out[b]`` (NumPy's division: a resample with ``|tau*| = 1`` has an infinite SE, not an error, as in
+    the parallel loop this body came from)."""
+    n = gx.shape[0]
+    tree = np.empty(n_gx + 1, np.int64)
+    seen = np.empty(n_gx, np.int64)
+    w = np.zeros(n, np.int64)
+    draws = np.empty(n, np.int64)
+    sk = np.empty(n, np.int64)
+    usize = np.empty(n_gy, np.int64)
+    for b in range(lo, hi):
+        _kernels._resample_counts(key[0], key[1], b, draws, w)
+        if with_t:  # S, the tie totals and every copy's s_k in one pass
+            s, tx, ty = _weighted_counts(w, gx, n_gx, yo, ys, n_gy, sk, usize, tree, seen)
+        else:
+            s, tx, ty = _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen)
+        tau = _tau_from_counts(s, tx, ty, n)
+        out[b] = tau
+        if with_t and np.isfinite(tau):
+            se = _weighted_ase(w, gx, gy, sk, seen, usize, n, tx, ty, tau) / (1.0 - tau * tau)
+            if abs(tau) == 1.0:
+                t_out[b] = np.inf if tau > 0 else -np.inf
+            elif se > 0.0:
+                t_out[b] = (np.arctanh(tau) - z_hat) / se
+
+
 @njit(cache=True, parallel=True)
 def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.ndarray, np.ndarray]:
     """tau-b of ``n_boot`` paired resamples per row ``(m, n_boot)``, drawn exactly as Spearman's
@@ -206,30 +246,19 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
     t_out = np.full((m, n_boot if with_t else 0), np.nan)
-    parts = _kernels.resample_parts(m, n_boot)  # fewer rows than threads: each row's resamples in parts
-    for task in prange(m * parts):
-        r = task // parts
-        lo, hi = _kernels._part_bounds(task % parts, parts, n_boot)
-        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        w = np.zeros(n, np.int64)
-        draws = np.empty(n, np.int64)
-        sk = np.empty(n, np.int64)
-        usize = np.empty(n_gy[r], np.int64)
-        z_hat = np.arctanh(_row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]) if with_t else np.nan
-        for b in range(lo, hi):
-            _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
-            if with_t:  # S, the tie totals and every copy's s_k in one pass
-                s, tx, ty = _weighted_counts(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, usize, tree, seen)
-            else:
-                s, tx, ty = _weighted_s(w, gx[r], n_gx[r], yo, ys, n_gy[r], tree, seen)
-            tau = _tau_from_counts(s, tx, ty, n)
-            out[r, b] = tau
-            if with_t and np.isfinite(tau):
-                se = _weighted_ase(w, gx[r], gy[r], sk, seen, usize, n, tx, ty, tau) / (1.0 - tau * tau)
-                if abs(tau) == 1.0:
-                    t_out[r, b] = np.inf if tau > 0 else -np.inf
-                elif se > 0.0:
-                    t_out[r, b] = (np.arctanh(tau) - z_hat) / se
+    parts = _kernels.resample_parts(m, n_boot)
+    if parts == 1:  # at least as many rows as tasks: a row per task
+        for r in prange(m):
+            yo, ys, z_hat = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
+            _resample_range(gx[r], n_gx[r], gy[r], n_gy[r], keys[r], 0, n_boot, yo, ys, z_hat, with_t, out[r],
+                            t_out[r])  # fmt: skip
+    else:  # few rows: each row's y order once, its resamples in parts across the threads
+        for r in range(m):
+            yo, ys, z_hat = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
+            for part in prange(parts):
+                lo, hi = _kernels._part_bounds(part, parts, n_boot)
+                _resample_range(gx[r], n_gx[r], gy[r], n_gy[r], keys[r], lo, hi, yo, ys, z_hat, with_t, out[r],
+                                t_out[r])  # fmt: skip
     return out, t_out
 
 
