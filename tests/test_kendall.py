@@ -605,3 +605,23 @@ def test_permutation_null_pairs_x_of_perm_j_with_y_of_j(tied_y):
         perm = np.empty(n, np.int64)
         _kernels._permute(keys[0, 0], keys[0, 1], p, _kernels.STREAM_PERMUTATION, perm)
         assert null[p] == pytest.approx(stats.kendalltau(x[perm], y).statistic, abs=1e-12)
+
+
+@pytest.mark.parametrize(("kx", "tied_y"), [(3, False), (3, True), (12, False), (12, True), (0, False), (0, True)])
+def test_bootstrap_t_equals_each_resamples_contingency_table_ase(kx, tied_y):
+    """Each resample's tau-b against SciPy and its bootstrap-t ``(atanh tau* - atanh tau) / (ASE* / (1 -
+    tau*^2))`` against the contingency-table ASE of the resampled pairs: few x values (summed directly), many
+    (the Fenwick tree; with untied y the pairs drawn 0 times are skipped) and all distinct, tied and untied
+    y, the data in random order so that y order and observation order differ."""
+    rng = np.random.default_rng(kx + 100 * tied_y)
+    n, n_boot = 40, 25
+    x = rng.integers(0, kx, n).astype(float) if kx else rng.standard_normal(n)
+    y = (0.3 * x + rng.normal(size=n)).round(0) if tied_y else 0.3 * x + rng.standard_normal(n)
+    seeds = [child_seed(9, kx)]
+    theta, t_star = kendall.bootstrap_rows(*_groups(x, y), resample_keys(seeds), n_boot, True)
+    tau_hat = stats.kendalltau(x, y).statistic
+    for b, i in enumerate(resample_indices(seeds, n_boot, n)[0]):
+        tau = stats.kendalltau(x[i], y[i]).statistic
+        assert theta[0, b] == pytest.approx(tau, abs=1e-12)
+        se = reference.kendall_ase_table(x[i], y[i]) / (1 - tau**2)
+        assert t_star[0, b] == pytest.approx((np.arctanh(tau) - np.arctanh(tau_hat)) / se, rel=1e-9, abs=1e-12)

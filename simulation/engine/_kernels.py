@@ -243,6 +243,12 @@ def _grouped_order(gid, n_groups, order, starts) -> None:
     starts[n_groups] = n
 
 
+#: Up to this many x groups :func:`_rho_grouped` totals the groups in one pass along y, in
+#: ``COUNTER_SETS`` interleaved sets of counters, instead of reading each group's places.
+FEW_X_GROUPS = 16
+COUNTER_SETS = 4
+
+
 @njit(cache=True)
 def _rho_grouped(w, total, xp, xs, n_gx, gxy, ys, n_gy, ax) -> float:
     """Spearman's rho of the multiset with weights ``w`` (sum ``total``); NaN if x or y is constant.
@@ -250,19 +256,32 @@ def _rho_grouped(w, total, xp, xs, n_gx, gxy, ys, n_gy, ax) -> float:
     The observations are in y order (:func:`_row_layout`): ``w[k]`` weighs
     the observation at place ``k``, ``gxy[k]`` is its x group, y group ``q``
     holds places ``ys[q]:ys[q + 1]``, and ``xp[xs[g]:xs[g + 1]]`` lists the
-    places of x group ``g``'s members.  So the pass along y reads ``w`` in
-    order, and only the x group totals gather.  Group totals are summed in
-    registers rather than scattered into counters (a scatter serialises on
-    store-to-load forwarding when x has few values), and ``sum_i w_i Ax_i
-    Ay_i = sum_q Ay_q sum_{i in q} w_i Ax_i`` over y groups.  All sums are
-    exact integers, so the order of summation cannot change the result.
+    places of x group ``g``'s members in increasing order.  So the pass along
+    y reads ``w`` in order, and the pass over x reads each group's weights in
+    increasing places; with at most :data:`FEW_X_GROUPS` groups their totals
+    come from one pass along y instead, into interleaved counters (one set
+    would chain each add on the last store to the same counter).  The
+    doubled deviation ``Ax`` of group ``g`` goes to ``ax[g]`` (``ax`` has
+    :func:`_deviation_slots` slots), and ``sum_i w_i Ax_i Ay_i = sum_q Ay_q
+    sum_{i in q} w_i Ax_i`` over y groups.  All sums are exact integers, so
+    the order of summation cannot change the result.
     """
+    few = n_gx <= FEW_X_GROUPS
+    if few:
+        for g in range(COUNTER_SETS * n_gx):
+            ax[g] = 0
+        for k in range(w.shape[0]):
+            ax[(k & (COUNTER_SETS - 1)) * n_gx + gxy[k]] += w[k]
     cum = 0
     sxx = 0
     for g in range(n_gx):
         c = 0
-        for k in range(xs[g], xs[g + 1]):
-            c += w[xp[k]]
+        if few:
+            for h in range(COUNTER_SETS):
+                c += ax[h * n_gx + g]
+        else:
+            for k in range(xs[g], xs[g + 1]):
+                c += w[xp[k]]
         a = 2 * cum + c - total
         ax[g] = a
         sxx += c * a * a
@@ -273,7 +292,7 @@ def _rho_grouped(w, total, xp, xs, n_gx, gxy, ys, n_gy, ax) -> float:
     if n_gy == w.shape[0]:
         # y untied (the usual case): one member per group, no inner loop
         for k in range(n_gy):
-            c = w[k]
+            c = np.int64(w[k])
             a = 2 * cum + c - total
             syy += c * a * a
             sxy += a * c * ax[gxy[k]]
@@ -283,7 +302,7 @@ def _rho_grouped(w, total, xp, xs, n_gx, gxy, ys, n_gy, ax) -> float:
             c = 0
             t = 0
             for k in range(ys[q], ys[q + 1]):
-                wk = w[k]
+                wk = np.int64(w[k])
                 c += wk
                 t += wk * ax[gxy[k]]
             a = 2 * cum + c - total
@@ -296,26 +315,38 @@ def _rho_grouped(w, total, xp, xs, n_gx, gxy, ys, n_gy, ax) -> float:
 
 
 @njit(cache=True)
+def _deviation_slots(n_gx) -> int:
+    """Slots of :func:`_rho_grouped`'s ``ax`` buffer for ``n_gx`` x groups."""
+    return COUNTER_SETS * n_gx if n_gx <= FEW_X_GROUPS else n_gx
+
+
+@njit(cache=True)
 def _row_layout(gx, n_gx, gy, n_gy):
-    """Work arrays of one row in y order (members of each y group in index order, groups ascending):
-    ``pos[i]`` the place of observation ``i``, ``gxy[k]`` the x group at place ``k``, ``xp[xs[g]:xs[g + 1]]``
-    the places of x group ``g``'s members, ``ys`` the y groups' bounds, and the Ax buffer
-    (:func:`_rho_grouped`)."""
+    """Work arrays of one row in y order (members of each y group in index order, groups ascending), 32-bit
+    (n <= MAX_SAMPLE_SIZE < 2^31: half the bytes a resample's passes read): ``pos[i]`` the place of
+    observation ``i``, ``gxy[k]`` the x group at place ``k``, ``xp[xs[g]:xs[g + 1]]`` the places of x group
+    ``g``'s members in increasing order, and ``ys`` the y groups' bounds (:func:`_rho_grouped`)."""
     n = gx.shape[0]
-    xp = np.empty(n, np.int64)
     yo = np.empty(n, np.int64)
-    xs = np.empty(n + 1, np.int64)
     ys = np.empty(n + 1, np.int64)
-    _grouped_order(gx, n_gx, xp, xs)
     _grouped_order(gy, n_gy, yo, ys)
-    pos = np.empty(n, np.int64)
-    gxy = np.empty(n, np.int64)
+    pos = np.empty(n, np.int32)
+    gxy = np.empty(n, np.int32)
+    xs = np.zeros(n_gx + 1, np.int64)
     for k in range(n):
         pos[yo[k]] = k
-        gxy[k] = gx[yo[k]]
-    for k in range(n):
-        xp[k] = pos[xp[k]]
-    return pos, gxy, xp, xs, ys, np.empty(n, np.int64)
+        g = gx[yo[k]]
+        gxy[k] = g
+        xs[g + 1] += 1
+    for g in range(n_gx):
+        xs[g + 1] += xs[g]
+    cursor = xs[:n_gx].copy()
+    xp = np.empty(n, np.int32)
+    for k in range(n):  # places in increasing order within each x group
+        g = gxy[k]
+        xp[cursor[g]] = k
+        cursor[g] += 1
+    return pos, gxy, xp, xs, ys
 
 
 @njit(cache=True, parallel=True)
@@ -324,7 +355,8 @@ def spearman_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     m, n = gx.shape
     out = np.empty(m, np.float64)
     for r in prange(m):
-        pos, gxy, xp, xs, ys, ax = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        pos, gxy, xp, xs, ys = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        ax = np.empty(_deviation_slots(n_gx[r]), np.int64)
         out[r] = _rho_grouped(np.ones(n, np.int64), n, xp, xs, n_gx[r], gxy, ys, n_gy[r], ax)
     return out
 
@@ -374,6 +406,25 @@ def _fenwick_below(tree, i) -> int:
     return total
 
 
+#: Columns of :func:`_x_group_terms`: one x group's terms side by side, so that the leave-one-out pass
+#: reads one cache line per pair where separate arrays cost one each (many x groups: a random group).
+X_GROUP_TERMS = 4
+
+
+@njit(cache=True)
+def _x_group_terms(cx, ax, px, vx, pvx, n_gx, n, sxx, out):
+    """Per x group ``g`` (rows of ``out`` viewed ``(n_gx, 4)``): ``Ax_g``, a zeroed count of the pairs
+    below (``B_g``), ``Sxx(-i)`` for a pair ``i`` of the group and ``2 V_<g + V_g``
+    (:func:`_rank_statistics`)."""
+    grp = out[: X_GROUP_TERMS * n_gx].reshape((n_gx, X_GROUP_TERMS))
+    for g in range(n_gx):
+        grp[g, 0] = ax[g]
+        grp[g, 1] = 0
+        grp[g, 2] = sxx + 2 * (2 * px[g] + cx[g] * ax[g]) + (n - cx[g]) - ax[g] * ax[g]
+        grp[g, 3] = 2 * pvx[g] + vx[g]
+    return grp
+
+
 @njit(cache=True)
 def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
     """Spearman's rho of one row from tie-group ids; its leave-one-out values into ``jack`` if non-empty.
@@ -400,11 +451,12 @@ def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
     """
     n = gx.shape[0]
     w = n + 1
-    cx, cumx, ax, px = work[0:w], work[w : 2 * w], work[2 * w : 3 * w], work[3 * w : 4 * w]
-    cy, cumy, ay, py = work[4 * w : 5 * w], work[5 * w : 6 * w], work[6 * w : 7 * w], work[7 * w : 8 * w]
-    vx, pvx, wy, pwy = work[8 * w : 9 * w], work[9 * w : 10 * w], work[10 * w : 11 * w], work[11 * w : 12 * w]
-    yo, ys, below, inq = work[12 * w : 13 * w], work[13 * w : 14 * w], work[14 * w : 15 * w], work[15 * w : 16 * w]
-    below_tree, inq_tree = work[16 * w : 17 * w], work[17 * w : 18 * w]  # Fenwick trees of below and inq
+    cx, ax, px, cy = work[0:w], work[w : 2 * w], work[2 * w : 3 * w], work[3 * w : 4 * w]
+    ay, py, vx, pvx = work[4 * w : 5 * w], work[5 * w : 6 * w], work[6 * w : 7 * w], work[7 * w : 8 * w]
+    wy, pwy, yo, ys = work[8 * w : 9 * w], work[9 * w : 10 * w], work[10 * w : 11 * w], work[11 * w : 12 * w]
+    below_tree, inq_tree = work[12 * w : 13 * w], work[13 * w : 14 * w]  # Fenwick trees of below and inq
+    # the last four are free for the x groups' terms once y is known untied
+    cumx, cumy, below, inq = work[14 * w : 15 * w], work[15 * w : 16 * w], work[16 * w : 17 * w], work[17 * w : 18 * w]
     cx[:n_gx] = 0
     for i in range(n):
         cx[gx[i]] += 1
@@ -439,16 +491,17 @@ def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
     if n_gy == n:
         # y untied (the usual case): one pair per y group, and with j pairs below it the
         # concordance count of pair i is 4 B_<p + 2 B_p - 2 j - Ax_p (B: pairs below, by x group)
+        grp = _x_group_terms(cx, ax, px, vx, pvx, n_gx, n, sxx, work[14 * w : (14 + X_GROUP_TERMS) * w])
         for q in range(n):
             i = yo[ys[q]]
             p = gx[i]
-            b_lt = _fenwick_below(below_tree, p)
-            conc = 4 * b_lt + 2 * below[p] - 2 * q - ax[p]
+            axp = grp[p, 0]
+            conc = 4 * _fenwick_below(below_tree, p) + 2 * grp[p, 1] - 2 * q - axp
             syy_i = syy + 2 * (2 * py[q] + ay[q]) + (n - 1) - ay[q] * ay[q]
-            sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
-            num = sxy - ax[p] * ay[q] + 2 * pwy[q] + wy[q] + 2 * pvx[p] + vx[p] + conc
+            sxx_i = grp[p, 2]
+            num = sxy - axp * ay[q] + 2 * pwy[q] + wy[q] + grp[p, 3] + conc
             jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
-            below[p] += 1
+            grp[p, 1] += 1
             _fenwick_add(below_tree, n_gx, p, 1)
         return rho
     inq[:n_gx] = 0
@@ -486,8 +539,7 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
     n = gx.shape[0]
     w = n + 1
     cx, cumx, ax, px = work[0:w], work[w : 2 * w], work[2 * w : 3 * w], work[3 * w : 4 * w]
-    vx, pvx, yo, below = work[4 * w : 5 * w], work[5 * w : 6 * w], work[6 * w : 7 * w], work[7 * w : 8 * w]
-    below_tree = work[8 * w : 9 * w]  # Fenwick tree of below
+    vx, pvx, yo, below_tree = work[4 * w : 5 * w], work[5 * w : 6 * w], work[6 * w : 7 * w], work[7 * w : 8 * w]
     cx[:n_gx] = 0
     vx[:n_gx] = 0
     for i in range(n):
@@ -507,22 +559,22 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
     for g in range(n_gx):
         pvx[g] = acc
         acc += vx[g]
-        below[g] = 0
     below_tree[: n_gx + 1] = 0
+    grp = _x_group_terms(cx, ax, px, vx, pvx, n_gx, n, sxx, work[8 * w : (8 + X_GROUP_TERMS) * w])
     pwy = 0  # sum of Ax over the pairs below in y
     for q in range(n):
         i = yo[q]
         p = gx[i]
+        axp = grp[p, 0]
         ay = 2 * q + 1 - n
-        b_lt = _fenwick_below(below_tree, p)
-        conc = 4 * b_lt + 2 * below[p] - 2 * q - ax[p]
+        conc = 4 * _fenwick_below(below_tree, p) + 2 * grp[p, 1] - 2 * q - axp
         syy_i = syy + 2 * (2 * (q * q - q * n) + ay) + (n - 1) - ay * ay
-        sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
-        num = sxy - ax[p] * ay + 2 * pwy + ax[p] + 2 * pvx[p] + vx[p] + conc
+        sxx_i = grp[p, 2]
+        num = sxy - axp * ay + 2 * pwy + axp + grp[p, 3] + conc
         jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
-        below[p] += 1
+        grp[p, 1] += 1
         _fenwick_add(below_tree, n_gx, p, 1)
-        pwy += ax[p]
+        pwy += axp
     return rho
 
 
@@ -818,11 +870,10 @@ def _part_bounds(part: int, parts: int, n_total: int) -> tuple[int, int]:
 
 @njit(cache=True)
 def _resample_setup(gx, n_gx, gy, n_gy, jack, with_controls):
-    """What every resample of one row reads (:func:`bootstrap_rows`): its y-order layout (:func:`_row_layout`)
-    with 32-bit places (n <= MAX_SAMPLE_SIZE < 2^31: half the bytes the random accesses touch), and for the
-    controls the influence values in y order, their moments' expectations and scale."""
+    """What every resample of one row reads (:func:`bootstrap_rows`): its y-order layout (:func:`_row_layout`),
+    and for the controls the influence values in y order, their moments' expectations and scale."""
     n = gx.shape[0]
-    pos, gxy, xp, xs, ys, _ = _row_layout(gx, n_gx, gy, n_gy)
+    pos, gxy, xp, xs, ys = _row_layout(gx, n_gx, gy, n_gy)
     ell = np.empty(n, np.float64)
     expect = np.zeros(N_RESAMPLE_CONTROLS, np.float64)
     scale = _influence_moments(jack, ell, expect) if with_controls else 0.0
@@ -830,7 +881,7 @@ def _resample_setup(gx, n_gx, gy, n_gy, jack, with_controls):
     if scale > 0.0:
         for i in range(n):
             ell_y[pos[i]] = ell[i]
-    return pos.astype(np.int32), gxy, xp, xs, ys, ell_y, expect, scale
+    return pos, gxy, xp, xs, ys, ell_y, expect, scale
 
 
 @njit(cache=True)
@@ -841,7 +892,7 @@ def _resample_range(key, lo, hi, n_gx, n_gy, setup, out, t) -> None:
     n = place.shape[0]
     w = np.zeros(n, np.int32)
     draws = np.empty(n, np.int32)
-    ax = np.empty(n_gx, np.int64)
+    ax = np.empty(_deviation_slots(n_gx), np.int32)  # |Ax| <= n
     for b in range(lo, hi):
         _draw_resample(key[0], key[1], b, STREAM_BOOTSTRAP, draws)
         # each draw's place in y order, then the counts: two passes, whose independent loads overlap,

@@ -102,25 +102,26 @@ def _clear(tree, seen, n_gx) -> None:
 
 
 @njit(cache=True)
-def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
-    """``S``, ``Tx``, ``Ty`` of the multiset with weights ``w``: copies of one pair tie in both variables.
+def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
+    """``S``, ``Tx``, ``Ty`` of the multiset with weights ``wy``: copies of one pair tie in both variables.
 
-    y groups are visited in increasing order; ``tree`` and ``seen`` hold the weight of each x group among
-    the strictly smaller y values, so a member of x group ``g`` with weight ``w_i`` meets
-    ``below(g)`` concordant and ``earlier - below(g) - seen[g]`` discordant earlier pairs.
+    The pairs are in y order: ``wy[k]`` weighs the pair at place ``k``, ``gxy[k]`` is its x group, and y
+    group ``q`` holds places ``ys[q]:ys[q + 1]``, so every array is read in order.  y groups are visited
+    in increasing order; ``tree`` and ``seen`` hold the weight of each x group among the strictly smaller
+    y values, so a member of x group ``g`` with weight ``w_i`` meets ``below(g)`` concordant and
+    ``earlier - below(g) - seen[g]`` discordant earlier pairs.
     """
     _clear(tree, seen, n_gx)
     s = 0
     ty2 = 0
     earlier = 0
     small = n_gx <= SMALL_K
-    if n_gy == yo.shape[0] and small:
+    if n_gy == wy.shape[0] and small:
         # y untied in the data (the usual case) and few x values: one member per y group, one pass;
         # no branch on w_i = 0 (about a third of a resample's pairs, at random: mispredicted), whose terms are 0
         for k in range(n_gy):
-            i = yo[k]
-            wi = w[i]
-            gi = gx[i]
+            wi = wy[k]
+            gi = gxy[k]
             below = _sum_below(seen, gi)
             s += wi * (2 * below + seen[gi] - earlier)
             ty2 += wi * (wi - 1)
@@ -133,9 +134,8 @@ def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
     for g in range(n_gy):  # every pair, drawn or not, as above (a pair drawn 0 times adds 0)
         c = 0
         for k in range(ys[g], ys[g + 1]):
-            i = yo[k]
-            wi = w[i]
-            gi = gx[i]
+            wi = wy[k]
+            gi = gxy[k]
             if small:  # a few x values: summing them beats the tree's branches
                 below = _sum_below(seen, gi)
             else:
@@ -143,11 +143,10 @@ def _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             s += wi * (2 * below + seen[gi] - earlier)
             c += wi
         for k in range(ys[g], ys[g + 1]):
-            i = yo[k]
-            wi = w[i]
+            wi = wy[k]
             if not small:
-                _fenwick_add(tree, gx[i], wi)
-            seen[gx[i]] += wi
+                _fenwick_add(tree, gxy[k], wi)
+            seen[gxy[k]] += wi
         ty2 += c * (c - 1)
         earlier += c
     tx2 = 0
@@ -174,11 +173,21 @@ def _layout(gx, n_gx, gy, n_gy):
 
 
 @njit(cache=True)
+def _in_order(gx, order):
+    """``gx[order[k]]`` for every place ``k``: x's groups in y order, 32-bit (n <= MAX_SAMPLE_SIZE < 2^31)."""
+    out = np.empty(order.shape[0], np.int32)
+    for k in range(order.shape[0]):
+        out[k] = gx[order[k]]
+    return out
+
+
+@njit(cache=True)
 def _row_tau(gx, n_gx, gy, n_gy):
-    """tau-b of one row, with the row's layout and scratch (for callers that go on with them)."""
+    """tau-b of one row, with the row's layout and x's groups in y order (for callers that go on with them)."""
     yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
-    s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, tree, seen)
-    return _tau_from_counts(s, tx, ty, gx.shape[0]), yo, ys, tree, seen
+    gxy = _in_order(gx, yo)
+    s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int32), gxy, n_gx, ys, n_gy, tree, seen)
+    return _tau_from_counts(s, tx, ty, gx.shape[0]), yo, ys, gxy
 
 
 @njit(cache=True, parallel=True)
@@ -193,38 +202,43 @@ def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
 
 @njit(cache=True)
 def _resample_setup(gx, n_gx, gy, n_gy, with_t):
-    """What every resample of one row reads (:func:`bootstrap_rows`): its y order and groups' bounds, and
-    with ``with_t`` Fisher's z of the row's tau-b."""
-    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
-    z_hat = np.nan
-    if with_t:
-        s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, tree, seen)
-        z_hat = np.arctanh(_tau_from_counts(s, tx, ty, gx.shape[0]))
-    return yo, ys, z_hat
+    """What every resample of one row reads (:func:`bootstrap_rows`): the y groups' bounds, each
+    observation's place in y order and x's groups in y order (32-bit), and with ``with_t`` Fisher's z of
+    the row's tau-b."""
+    tau, yo, ys, gxy = _row_tau(gx, n_gx, gy, n_gy)
+    return ys, _places(yo), gxy, np.arctanh(tau) if with_t else np.nan
 
 
 @njit(cache=True, error_model="numpy")
-def _resample_range(gx, n_gx, gy, n_gy, key, lo, hi, yo, ys, z_hat, with_t, out, t_out) -> None:
+def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
     """Resamples ``lo .. hi - 1`` of one row: tau-b into ``out[b]``, with ``with_t`` the bootstrap-t into
     ``t_out[b]`` (NumPy's division: a resample with ``|tau*| = 1`` has an infinite SE, not an error, as in
-    the parallel loop this body came from)."""
-    n = gx.shape[0]
-    tree = np.empty(n_gx + 1, np.int64)
-    seen = np.empty(n_gx, np.int64)
-    w = np.zeros(n, np.int64)
-    draws = np.empty(n, np.int64)
-    sk = np.empty(n, np.int64)
-    usize = np.empty(n_gy, np.int64)
+    the parallel loop this body came from).  A resample is counted straight in y order (each draw's place,
+    then the counts, as in Spearman's kernel), so the passes that follow read every array in order."""
+    ys, place, gxy, z_hat = setup
+    n = place.shape[0]
+    tree = np.empty(n_gx + 1, np.int32)  # weights of x groups: at most n < 2^31; sums are taken in int64
+    seen = np.empty(n_gx, np.int32)
+    w = np.zeros(n, np.int32)
+    draws = np.empty(n, np.int32)
+    sk = np.empty(n if with_t else 0, np.int64)
+    usize = np.empty(n_gy if with_t else 0, np.int64)
+    term = np.empty(n if with_t else 0, np.float64)
     for b in range(lo, hi):
-        _kernels._resample_counts(key[0], key[1], b, draws, w)
+        _kernels._draw_resample(key[0], key[1], b, _kernels.STREAM_BOOTSTRAP, draws)
+        for j in range(n):
+            draws[j] = place[draws[j]]
+        w[:] = 0
+        for j in range(n):
+            w[draws[j]] += 1
         if with_t:  # S, the tie totals and every copy's s_k in one pass
-            s, tx, ty = _weighted_counts(w, gx, n_gx, yo, ys, n_gy, sk, usize, tree, seen)
+            s, tx, ty = _weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
         else:
-            s, tx, ty = _weighted_s(w, gx, n_gx, yo, ys, n_gy, tree, seen)
+            s, tx, ty = _weighted_s(w, gxy, n_gx, ys, n_gy, tree, seen)
         tau = _tau_from_counts(s, tx, ty, n)
         out[b] = tau
         if with_t and np.isfinite(tau):
-            se = _weighted_ase(w, gx, gy, sk, seen, usize, n, tx, ty, tau) / (1.0 - tau * tau)
+            se = _weighted_ase(w, gxy, ys, n_gy, sk, seen, usize, place, n, tx, ty, tau, term) / (1.0 - tau * tau)
             if abs(tau) == 1.0:
                 t_out[b] = np.inf if tau > 0 else -np.inf
             elif se > 0.0:
@@ -249,24 +263,22 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
     parts = _kernels.resample_parts(m, n_boot)
     if parts == 1:  # at least as many rows as tasks: a row per task
         for r in prange(m):
-            yo, ys, z_hat = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
-            _resample_range(gx[r], n_gx[r], gy[r], n_gy[r], keys[r], 0, n_boot, yo, ys, z_hat, with_t, out[r],
-                            t_out[r])  # fmt: skip
+            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
+            _resample_range(n_gx[r], n_gy[r], keys[r], 0, n_boot, setup, with_t, out[r], t_out[r])
     else:  # few rows: each row's y order once, its resamples in parts across the threads
         for r in range(m):
-            yo, ys, z_hat = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
+            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
             for part in prange(parts):
                 lo, hi = _kernels._part_bounds(part, parts, n_boot)
-                _resample_range(gx[r], n_gx[r], gy[r], n_gy[r], keys[r], lo, hi, yo, ys, z_hat, with_t, out[r],
-                                t_out[r])  # fmt: skip
+                _resample_range(n_gx[r], n_gy[r], keys[r], lo, hi, setup, with_t, out[r], t_out[r])
     return out, t_out
 
 
 @njit(cache=True)
-def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple[int, int, int]:
-    """``S``, ``Tx``, ``Ty`` as :func:`_weighted_s` and, in the same pass, ``out[k] = sum_j w_j sign(x_k -
-    x_j) sign(y_k - y_j)`` (copies of k itself tie: 0), the weight of each y group in ``usize`` and of
-    each x group in ``seen``.
+def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[int, int, int]:
+    """``S``, ``Tx``, ``Ty`` as :func:`_weighted_s` (the pairs in y order, as there) and, in the same pass,
+    ``out[k] = sum_j w_j sign(x_k - x_j) sign(y_k - y_j)`` for the pair at place ``k`` (copies of k itself
+    tie: 0), the weight of each y group in ``usize`` and of each x group in ``seen``.
 
     One pass over y groups in increasing order.  Before a group is added, the weights of each x group
     among the strictly smaller y values give k's smaller-y partners (``below`` concordant, ``above``
@@ -277,7 +289,7 @@ def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple
     So ``s_k = f_k + below' - above' + (N - 2 P(g_k) - t_{g_k})``: the last term is added once the pass
     is over.  (Knight 1966's counting, with the per-observation split of Brown & Benedetti 1977.)
     """
-    n = gx.shape[0]
+    n = gxy.shape[0]
     _clear(tree, seen, n_gx)
     s = 0
     ty2 = 0
@@ -287,41 +299,53 @@ def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple
         # y untied in the data and few x values: one member per y group, so below' = below, above' = above
         # no branch on w_i = 0: their terms are 0, and their out[i] is set to 0 below
         for k in range(n):
-            i = yo[k]
-            wi = w[i]
+            wi = wy[k]
             usize[k] = wi
-            gi = gx[i]
+            gi = gxy[k]
             below = _sum_below(seen, gi)
             f = 2 * below + seen[gi] - earlier
             s += wi * f
-            out[i] = 2 * f
+            out[k] = 2 * f
             ty2 += wi * (wi - 1)
+            seen[gi] += wi
+            earlier += wi
+    elif n_gy == n:
+        # y untied, many x values: the same with the tree, and a pair drawn 0 times skipped (its terms are
+        # 0 and its out[k] is set to 0 below; the tree's accesses, not the branch, are what cost here)
+        for k in range(n):
+            wi = wy[k]
+            usize[k] = wi
+            if wi == 0:
+                continue
+            gi = gxy[k]
+            f = 2 * _fenwick_below(tree, gi) + seen[gi] - earlier
+            s += wi * f
+            out[k] = 2 * f
+            ty2 += wi * (wi - 1)
+            _fenwick_add(tree, gi, wi)
             seen[gi] += wi
             earlier += wi
     else:
         for g in range(n_gy):  # every pair, drawn or not, as above
             c = 0
             for k in range(ys[g], ys[g + 1]):
-                i = yo[k]
-                wi = w[i]
-                gi = gx[i]
+                wi = wy[k]
+                gi = gxy[k]
                 below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
                 f = 2 * below + seen[gi] - earlier
                 s += wi * f
-                out[i] = f
+                out[k] = f
                 c += wi
             for k in range(ys[g], ys[g + 1]):
-                i = yo[k]
-                wi = w[i]
+                wi = wy[k]
                 if not small:
-                    _fenwick_add(tree, gx[i], wi)
-                seen[gx[i]] += wi
+                    _fenwick_add(tree, gxy[k], wi)
+                seen[gxy[k]] += wi
             earlier += c
             for k in range(ys[g], ys[g + 1]):
-                i = yo[k]
-                gi = gx[i]
+                gi = gxy[k]
                 below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
-                out[i] += 2 * below + seen[gi] - earlier  # below' - above'
+                out[k] += 2 * below + seen[gi] - earlier  # below' - above'
             usize[g] = c
             ty2 += c * (c - 1)
     # the larger-y partners' share that needs the final totals: N - 2 P(g) - t_g, per x group
@@ -331,35 +355,54 @@ def _weighted_counts(w, gx, n_gx, yo, ys, n_gy, out, usize, tree, seen) -> tuple
         tx2 += seen[g] * (seen[g] - 1)
         tree[g] = earlier - 2 * prefix - seen[g]
         prefix += seen[g]
-    for i in range(n):
-        out[i] = out[i] + tree[gx[i]] if w[i] != 0 else 0
+    for k in range(n):
+        out[k] = out[k] + tree[gxy[k]] if wy[k] != 0 else 0
     return s, tx2 // 2, ty2 // 2
 
 
 @njit(cache=True)
-def _weighted_ase(w, gx, gy, sk, tsize, usize, n, tx, ty, tau) -> float:
-    """The delta-method ASE (see :func:`ase`) of the multiset with weights ``w`` (``n`` copies in all):
-    every copy of unit k is a unit with concordance ``sk[k]`` and the weighted sizes ``tsize[gx[k]]``,
-    ``usize[gy[k]]`` of k's tie groups; ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``."""
+def _weighted_ase(wy, gxy, ys, n_gy, sk, tsize, usize, place, n, tx, ty, tau, term) -> float:
+    """The delta-method ASE (see :func:`ase`) of the multiset with weights ``wy`` (``n`` copies in all), the
+    pairs in y order as in :func:`_weighted_counts`: every copy of the pair at place ``k`` is a unit with
+    concordance ``sk[k]`` and the weighted sizes ``tsize[gxy[k]]``, ``usize[q]`` of its tie groups (``q``
+    its y group); ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``.  The terms are made along y into
+    ``term`` and summed in observation order (``place[i]`` the place of observation ``i``), the order of
+    the sum that gave the published tables."""
     wr = float(n * n - (2 * tx + n))
     wc = float(n * n - (2 * ty + n))
     if wr == 0.0 or wc == 0.0:
         return np.nan
     ww = np.sqrt(wr * wc)
+    for q in range(n_gy):
+        for k in range(ys[q], ys[q + 1]):
+            # no branch on w_k = 0 (sk[k] is 0 there and d finite, so the term is exactly +0.0)
+            d = 2.0 * ww * sk[k] + tau * (tsize[gxy[k]] * wc + usize[q] * wr)
+            term[k] = wy[k] * d * d
     total = 0.0
-    for k in range(gx.shape[0]):
-        # no branch on w_k = 0 (sk[k] is 0 there and d finite, so the term is exactly +0.0)
-        d = 2.0 * ww * sk[k] + tau * (tsize[gx[k]] * wc + usize[gy[k]] * wr)
-        total += w[k] * d * d
+    for i in range(place.shape[0]):
+        total += term[place[i]]
     var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
     return np.sqrt(max(var, 0.0))
 
 
 @njit(cache=True)
+def _places(order):
+    """``place[order[k]] = k``: each observation's place in y order, 32-bit (n <= MAX_SAMPLE_SIZE < 2^31)."""
+    place = np.empty(order.shape[0], np.int32)
+    for k in range(order.shape[0]):
+        place[order[k]] = k
+    return place
+
+
+@njit(cache=True)
 def _row_concordance(gx, n_gx, gy, n_gy, out) -> None:
-    """``out[k] = s_k`` for one row (all weights 1)."""
+    """``out[i] = s_i`` of observation ``i`` of one row (all weights 1)."""
+    n = gx.shape[0]
     yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
-    _weighted_counts(np.ones(gx.shape[0], np.int64), gx, n_gx, yo, ys, n_gy, out, np.empty(n_gy, np.int64), tree, seen)
+    sk = np.empty(n, np.int64)
+    _weighted_counts(np.ones(n, np.int32), _in_order(gx, yo), n_gx, ys, n_gy, sk, np.empty(n_gy, np.int64), tree, seen)
+    for k in range(n):
+        out[yo[k]] = sk[k]
 
 
 @njit(cache=True, parallel=True)
@@ -414,12 +457,15 @@ def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     out = np.empty(m, np.float64)
     for r in prange(m):
         yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        w = np.ones(n, np.int64)
+        w = np.ones(n, np.int32)
+        gxy = _in_order(gx[r], yo)
         sk = np.empty(n, np.int64)
         usize = np.empty(n_gy[r], np.int64)
-        s, tx, ty = _weighted_counts(w, gx[r], n_gx[r], yo, ys, n_gy[r], sk, usize, tree, seen)
+        s, tx, ty = _weighted_counts(w, gxy, n_gx[r], ys, n_gy[r], sk, usize, tree, seen)
         tau = _tau_from_counts(s, tx, ty, n)
-        out[r] = _weighted_ase(w, gx[r], gy[r], sk, seen, usize, n, tx, ty, tau) if np.isfinite(tau) else np.nan
+        term = np.empty(n, np.float64)
+        ase = _weighted_ase(w, gxy, ys, n_gy[r], sk, seen, usize, _places(yo), n, tx, ty, tau, term)
+        out[r] = ase if np.isfinite(tau) else np.nan
     return out
 
 
@@ -449,7 +495,7 @@ def ordered_tau_rows(gx, n_gx, order, gy_sorted, n_gy) -> np.ndarray:
         ys[g + 1] = n
         tree = np.empty(n_gx[r] + 1, np.int64)
         seen = np.empty(n_gx[r], np.int64)
-        s, tx, ty = _weighted_s(np.ones(n, np.int64), gx[r], n_gx[r], order[r], ys, n_gy[r], tree, seen)
+        s, tx, ty = _weighted_s(np.ones(n, np.int32), _in_order(gx[r], order[r]), n_gx[r], ys, n_gy[r], tree, seen)
         out[r] = _tau_from_counts(s, tx, ty, n)
     return out
 
@@ -472,17 +518,16 @@ def permutation_null_rows(gx, n_gx, gy, n_gy, keys, n_perm) -> np.ndarray:
         yo, ys, _, _ = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         yo32 = yo.astype(np.int32)  # 32-bit (n <= MAX_SAMPLE_SIZE < 2^31): fewer bytes at random places
         gx32 = gx[r].astype(np.int32)
-        in_order = np.arange(n)
-        ones = np.ones(n, np.int64)
+        ones = np.ones(n, np.int32)
         for p in prange(n_perm):
             perm = np.empty(n, np.int32)
             _kernels._permute(keys[r, 0], keys[r, 1], p, _kernels.STREAM_PERMUTATION, perm)
-            gxp = np.empty(n, np.int64)
+            gxp = np.empty(n, np.int32)
             for k in range(n):
                 gxp[k] = gx32[perm[yo32[k]]]
-            tree = np.empty(n_gx[r] + 1, np.int64)
-            seen = np.empty(n_gx[r], np.int64)
-            s, tx, ty = _weighted_s(ones, gxp, n_gx[r], in_order, ys, n_gy[r], tree, seen)
+            tree = np.empty(n_gx[r] + 1, np.int32)
+            seen = np.empty(n_gx[r], np.int32)
+            s, tx, ty = _weighted_s(ones, gxp, n_gx[r], ys, n_gy[r], tree, seen)
             out[r, p] = _tau_from_counts(s, tx, ty, n)
     return out
 
