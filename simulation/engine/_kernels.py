@@ -182,7 +182,13 @@ def resample_indices(keys, n_boot, n) -> np.ndarray:
 @njit(cache=True)
 def _group_ids_1d(a: np.ndarray, gid: np.ndarray) -> int:
     """Write the tie-group index of each ``a[i]`` (0 = smallest value) into ``gid``; return the group count."""
-    order = np.argsort(a, kind="mergesort")
+    return _group_ids_of_order(a, np.argsort(a, kind="mergesort"), gid)
+
+
+@njit(cache=True)
+def _group_ids_of_order(a, order, gid) -> int:
+    """:func:`_group_ids_1d` given ``order``, which sorts ``a`` ascending (whatever the order of tied
+    values: they get one group)."""
     g = 0
     gid[order[0]] = 0
     for j in range(1, a.shape[0]):
@@ -200,6 +206,17 @@ def group_ids_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_groups = np.empty(m, np.int64)
     for r in prange(m):
         n_groups[r] = _group_ids_1d(a[r], gid[r])
+    return gid, n_groups
+
+
+@njit(cache=True, parallel=True)
+def group_ids_of_order_rows(a: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_ids_rows` given each row's ascending order ``order`` from any sort (the same ids)."""
+    m, n = a.shape
+    gid = np.empty((m, n), np.int64)
+    n_groups = np.empty(m, np.int64)
+    for r in prange(m):
+        n_groups[r] = _group_ids_of_order(a[r], order[r], gid[r])
     return gid, n_groups
 
 
@@ -327,17 +344,25 @@ def _row_layout(gx, n_gx, gy, n_gy):
     observation ``i``, ``gxy[k]`` the x group at place ``k``, ``xp[xs[g]:xs[g + 1]]`` the places of x group
     ``g``'s members in increasing order, and ``ys`` the y groups' bounds (:func:`_rho_grouped`)."""
     n = gx.shape[0]
-    yo = np.empty(n, np.int64)
     ys = np.empty(n + 1, np.int64)
-    _grouped_order(gy, n_gy, yo, ys)
     pos = np.empty(n, np.int32)
     gxy = np.empty(n, np.int32)
     xs = np.zeros(n_gx + 1, np.int64)
-    for k in range(n):
-        pos[yo[k]] = k
-        g = gx[yo[k]]
-        gxy[k] = g
-        xs[g + 1] += 1
+    if n_gy == n:  # y untied: its group ids are its ranks, so observation i's place is gy[i] (no sort)
+        for q in range(n + 1):
+            ys[q] = q
+        for i in range(n):
+            pos[i] = gy[i]
+            gxy[gy[i]] = gx[i]
+            xs[gx[i] + 1] += 1
+    else:
+        yo = np.empty(n, np.int64)
+        _grouped_order(gy, n_gy, yo, ys)
+        for k in range(n):
+            pos[yo[k]] = k
+            g = gx[yo[k]]
+            gxy[k] = g
+            xs[g + 1] += 1
     for g in range(n_gx):
         xs[g + 1] += xs[g]
     cursor = xs[:n_gx].copy()
@@ -355,10 +380,39 @@ def spearman_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     m, n = gx.shape
     out = np.empty(m, np.float64)
     for r in prange(m):
-        pos, gxy, xp, xs, ys = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        ax = np.empty(_deviation_slots(n_gx[r]), np.int64)
-        out[r] = _rho_grouped(np.ones(n, np.int64), n, xp, xs, n_gx[r], gxy, ys, n_gy[r], ax)
+        if n_gy[r] == n:
+            out[r] = _rho_untied_y(gx[r], n_gx[r], gy[r])
+        else:
+            pos, gxy, xp, xs, ys = _row_layout(gx[r], n_gx[r], gy[r], n_gy[r])
+            ax = np.empty(_deviation_slots(n_gx[r]), np.int64)
+            out[r] = _rho_grouped(np.ones(n, np.int64), n, xp, xs, n_gx[r], gxy, ys, n_gy[r], ax)
     return out
+
+
+@njit(cache=True)
+def _rho_untied_y(gx, n_gx, y_rank) -> float:
+    """Spearman's rho of one row with untied y from its 0-based y ranks: the exact integers of
+    :func:`_rho_grouped` (``Ay_i = 2 rank_i + 1 - n``, ``Syy = (n^3 - n) / 3``), so the same value, in two
+    passes in observation order without ordering y."""
+    n = gx.shape[0]
+    cx = np.zeros(n_gx, np.int64)
+    for i in range(n):
+        cx[gx[i]] += 1
+    ax = np.empty(n_gx, np.int64)
+    sxx = 0
+    run = 0
+    for g in range(n_gx):
+        d = 2 * run + cx[g] - n
+        ax[g] = d
+        sxx += cx[g] * d * d
+        run += cx[g]
+    syy = (n * n * n - n) // 3
+    sxy = 0
+    for i in range(n):
+        sxy += (2 * y_rank[i] + 1 - n) * ax[gx[i]]
+    if sxx == 0 or syy == 0:
+        return np.nan
+    return sxy / np.sqrt(float(sxx) * float(syy))
 
 
 #: Scratch int64 slots per observation that :func:`_rank_statistics` needs (times n + 1).
@@ -544,7 +598,7 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
     vx[:n_gx] = 0
     for i in range(n):
         cx[gx[i]] += 1
-        yo[y_rank[i]] = i
+        yo[y_rank[i]] = (i << 32) | gx[i]  # the pair and its x group in one word (both < 2^31)
     sxx = _group_deviations(cx, n_gx, n, cumx, ax, px)
     syy = (n * n * n - n) // 3
     sxy = 0
@@ -563,8 +617,8 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
     grp = _x_group_terms(cx, ax, px, vx, pvx, n_gx, n, sxx, work[8 * w : (8 + X_GROUP_TERMS) * w])
     pwy = 0  # sum of Ax over the pairs below in y
     for q in range(n):
-        i = yo[q]
-        p = gx[i]
+        i = yo[q] >> 32
+        p = yo[q] & 0xFFFFFFFF
         axp = grp[p, 0]
         ay = 2 * q + 1 - n
         conc = 4 * _fenwick_below(below_tree, p) + 2 * grp[p, 1] - 2 * q - axp
@@ -581,14 +635,18 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
 @njit(cache=True, parallel=True)
 def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """Leave-one-pair-out Spearman values ``(m, n)``: entry ``[r, i]`` omits pair ``i`` of row ``r``
-    (:func:`_rank_statistics`, O(n log n_gx) per row)."""
+    (:func:`_rank_statistics`, O(n log n_gx) per row; with y untied :func:`_rank_statistics_untied_y`, whose
+    y ranks are y's group ids, the same numbers without sorting y)."""
     m, n = gx.shape
     out = np.empty((m, n), np.float64)
     n_chunks = (m + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for c in prange(n_chunks):
         work = np.empty(RANK_WORK * (n + 1), np.int64)  # scratch reused by the chunk's rows
         for r in range(c * ROWS_PER_CHUNK, min((c + 1) * ROWS_PER_CHUNK, m)):
-            _rank_statistics(gx[r], n_gx[r], gy[r], n_gy[r], out[r], work)
+            if n_gy[r] == n:
+                _rank_statistics_untied_y(gx[r], n_gx[r], gy[r], out[r], work)
+            else:
+                _rank_statistics(gx[r], n_gx[r], gy[r], n_gy[r], out[r], work)
     return out
 
 

@@ -40,12 +40,14 @@ def midranks(a: ArrayLike) -> np.ndarray:
 def group_ids(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Tie-group ids and counts of validated ``(m, n)`` arrays (kernel inputs).
 
-    With fewer rows than threads (one dataset on the data) x's and y's rows are sorted in one call, so the
-    two sorts run side by side; each row's ids are the same either way.
+    With fewer rows than threads (one dataset on the data, where a row is long) the rows are ordered by
+    NumPy's sort (several times the kernels' merge sort on long rows), then numbered in one parallel call;
+    each row's ids are the same either way (tied values get one id whatever their order).
     """
     m = x.shape[0]
     if m < numba.get_num_threads():
-        g, n_g = _kernels.group_ids_rows(np.concatenate([x, y]))
+        both = np.concatenate([x, y])
+        g, n_g = _kernels.group_ids_of_order_rows(both, np.argsort(both, axis=1))
         return g[:m], n_g[:m], g[m:], n_g[m:]
     gx, n_gx = _kernels.group_ids_rows(x)
     gy, n_gy = _kernels.group_ids_rows(y)

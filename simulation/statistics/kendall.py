@@ -165,11 +165,13 @@ def _tau_from_counts(s, tx, ty, n) -> float:
 
 @njit(cache=True)
 def _layout(gx, n_gx, gy, n_gy):
+    """A row's y order and y groups' bounds, and a Fenwick tree and x-group weights for its pass (32-bit:
+    they hold weights of at most n < 2^31 pairs, or values in [-n, n]; the sums are taken in int64)."""
     n = gx.shape[0]
     yo = np.empty(n, np.int64)
     ys = np.empty(n + 1, np.int64)
     _kernels._grouped_order(gy, n_gy, yo, ys)
-    return yo, ys, np.empty(n_gx + 1, np.int64), np.empty(n_gx, np.int64)
+    return yo, ys, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
 
 
 @njit(cache=True)
@@ -450,9 +452,21 @@ def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True)
 def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """Delta-method ASE of tau-b per row (see :func:`ase`); NaN where tau-b is undefined."""
+    return _ase_rows(gx, n_gx, gy, n_gy, False)
+
+
+@njit(cache=True)
+def z_se_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """The delta-method SE of ``atanh(tau-b)`` per row, ``ASE / (1 - tau^2)`` (the bootstrap-t's scale:
+    :func:`bootstrap_rows`), from one pass that gives both; NaN where tau-b is undefined, inf at ``|tau| = 1``."""
+    return _ase_rows(gx, n_gx, gy, n_gy, True)
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def _ase_rows(gx, n_gx, gy, n_gy, on_z) -> np.ndarray:
     m, n = gx.shape
     out = np.empty(m, np.float64)
     for r in prange(m):
@@ -466,6 +480,8 @@ def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
         term = np.empty(n, np.float64)
         ase = _weighted_ase(w, gxy, ys, n_gy[r], sk, seen, usize, _places(yo), n, tx, ty, tau, term)
         out[r] = ase if np.isfinite(tau) else np.nan
+        if on_z:
+            out[r] /= 1 - tau * tau
     return out
 
 

@@ -413,12 +413,6 @@ def _kendall_asymptotic_ci(method, estimate, ase, n, confidence_level):
     return kendall.ase_ci(estimate, ase, confidence_level=confidence_level)
 
 
-def _kendall_z_se(gx, n_gx, gy, n_gy):
-    tau = kendall.tau_b_rows(gx, n_gx, gy, n_gy)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return kendall.ase_rows(gx, n_gx, gy, n_gy) / (1 - tau * tau)
-
-
 SPEARMAN = Statistic(
     name="spearman",
     label="Spearman's rho",
@@ -444,7 +438,7 @@ KENDALL_B = Statistic(
     jackknife_rows=kendall.jackknife_rows,
     bootstrap_rows=_kendall_bootstrap_rows,
     bootstrap_methods=BOOTSTRAP_METHODS,
-    z_se_rows=_kendall_z_se,
+    z_se_rows=kendall.z_se_rows,
     #: Fieller's Fisher z (0.437 / (n - 4)); Fisher's z with the delta-method ASE; tau-b +- z ASE
     asymptotic_methods=("fisher_z_fieller", "fisher_z_ase", "wald_ase"),
     cheap_rows=kendall.cheap_rows,
