@@ -15,7 +15,9 @@ of summation (the same bit-identity argument as for Spearman's kernels).
 
 * :func:`tau_b_rows`: tau-b of each row in O(n log n) (Knight 1966, JASA
   61:436-439: pairs in y order, discordances counted with a Fenwick tree over
-  x's tie groups, as SciPy's ``_kendall_dis`` does).
+  x's tie groups, as SciPy's ``_kendall_dis`` does; here over blocks of 16
+  groups, the groups' own weights beside it:
+  :func:`simulation.engine._kernels._tree_below`).
 * :func:`bootstrap_rows`: tau-b of each paired resample from its
   multiplicities, without re-sorting: with the data's groups known, one pass
   in y order with a Fenwick tree over x's groups gives ``S`` and both tie
@@ -65,25 +67,6 @@ SMALL_K = 8
 # Kernels
 # --------------------------------------------------------------------------
 @njit(cache=True, inline="always")
-def _fenwick_add(tree, i, value) -> None:
-    """Add ``value`` at 0-based position ``i`` of a Fenwick tree (``tree[0]`` unused)."""
-    i += 1
-    while i < tree.shape[0]:
-        tree[i] += value
-        i += i & (-i)
-
-
-@njit(cache=True, inline="always")
-def _fenwick_below(tree, i) -> int:
-    """Sum of positions ``0 .. i - 1``."""
-    total = 0
-    while i > 0:
-        total += tree[i]
-        i -= i & (-i)
-    return total
-
-
-@njit(cache=True, inline="always")
 def _sum_below(seen, g) -> int:
     """``seen[0] + ... + seen[g - 1]``: the Fenwick query done by hand when there are few groups."""
     total = 0
@@ -94,8 +77,9 @@ def _sum_below(seen, g) -> int:
 
 @njit(cache=True, inline="always")
 def _clear(tree, seen, n_gx) -> None:
-    """Empty the per-x-group weights before a pass (``tree`` has one more slot than there are groups)."""
-    for g in range(n_gx + 1):
+    """Empty the per-x-group weights and the tree over their blocks before a pass (``tree`` has one more slot
+    than there are groups: a pass may use them all as scratch once it is over)."""
+    for g in range(_kernels._tree_slots(n_gx)):
         tree[g] = 0
     for g in range(n_gx):
         seen[g] = 0
@@ -139,13 +123,13 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             if small:  # a few x values: summing them beats the tree's branches
                 below = _sum_below(seen, gi)
             else:
-                below = _fenwick_below(tree, gi)
+                below = _kernels._tree_below(tree, seen, gi)
             s += wi * (2 * below + seen[gi] - earlier)
             c += wi
         for k in range(ys[g], ys[g + 1]):
             wi = wy[k]
             if not small:
-                _fenwick_add(tree, gxy[k], wi)
+                _kernels._block_add(tree, n_gx, gxy[k], wi)
             seen[gxy[k]] += wi
         ty2 += c * (c - 1)
         earlier += c
@@ -320,11 +304,11 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
             if wi == 0:
                 continue
             gi = gxy[k]
-            f = 2 * _fenwick_below(tree, gi) + seen[gi] - earlier
+            f = 2 * _kernels._tree_below(tree, seen, gi) + seen[gi] - earlier
             s += wi * f
             out[k] = 2 * f
             ty2 += wi * (wi - 1)
-            _fenwick_add(tree, gi, wi)
+            _kernels._block_add(tree, n_gx, gi, wi)
             seen[gi] += wi
             earlier += wi
     else:
@@ -333,7 +317,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
             for k in range(ys[g], ys[g + 1]):
                 wi = wy[k]
                 gi = gxy[k]
-                below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                below = _sum_below(seen, gi) if small else _kernels._tree_below(tree, seen, gi)
                 f = 2 * below + seen[gi] - earlier
                 s += wi * f
                 out[k] = f
@@ -341,12 +325,12 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
             for k in range(ys[g], ys[g + 1]):
                 wi = wy[k]
                 if not small:
-                    _fenwick_add(tree, gxy[k], wi)
+                    _kernels._block_add(tree, n_gx, gxy[k], wi)
                 seen[gxy[k]] += wi
             earlier += c
             for k in range(ys[g], ys[g + 1]):
                 gi = gxy[k]
-                below = _sum_below(seen, gi) if small else _fenwick_below(tree, gi)
+                below = _sum_below(seen, gi) if small else _kernels._tree_below(tree, seen, gi)
                 out[k] += 2 * below + seen[gi] - earlier  # below' - above'
             usize[g] = c
             ty2 += c * (c - 1)
