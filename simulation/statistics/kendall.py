@@ -149,13 +149,25 @@ def _tau_from_counts(s, tx, ty, n) -> float:
 
 @njit(cache=True)
 def _layout(gx, n_gx, gy, n_gy):
-    """A row's y order and y groups' bounds, and a Fenwick tree and x-group weights for its pass (32-bit:
-    they hold weights of at most n < 2^31 pairs, or values in [-n, n]; the sums are taken in int64)."""
+    """A row's y order ``yo`` and y groups' bounds ``ys``, x's groups in y order ``gxy`` (32-bit, n <=
+    MAX_SAMPLE_SIZE < 2^31), and a tree and x-group weights for its pass (32-bit: they hold weights of at
+    most n pairs, or values in [-n, n]; the sums are taken in int64).  With y untied its group ids are its
+    ranks, so the order is their inverse (no counting sort)."""
     n = gx.shape[0]
     yo = np.empty(n, np.int64)
     ys = np.empty(n + 1, np.int64)
-    _kernels._grouped_order(gy, n_gy, yo, ys)
-    return yo, ys, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
+    gxy = np.empty(n, np.int32)
+    if n_gy == n:
+        for q in range(n + 1):
+            ys[q] = q
+        for i in range(n):
+            yo[gy[i]] = i
+            gxy[gy[i]] = gx[i]
+    else:
+        _kernels._grouped_order(gy, n_gy, yo, ys)
+        for k in range(n):
+            gxy[k] = gx[yo[k]]
+    return yo, ys, gxy, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
 
 
 @njit(cache=True)
@@ -170,8 +182,7 @@ def _in_order(gx, order):
 @njit(cache=True)
 def _row_tau(gx, n_gx, gy, n_gy):
     """tau-b of one row, with the row's layout and x's groups in y order (for callers that go on with them)."""
-    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
-    gxy = _in_order(gx, yo)
+    yo, ys, gxy, tree, seen = _layout(gx, n_gx, gy, n_gy)
     s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int32), gxy, n_gx, ys, n_gy, tree, seen)
     return _tau_from_counts(s, tx, ty, gx.shape[0]), yo, ys, gxy
 
@@ -384,9 +395,9 @@ def _places(order):
 def _row_concordance(gx, n_gx, gy, n_gy, out) -> None:
     """``out[i] = s_i`` of observation ``i`` of one row (all weights 1)."""
     n = gx.shape[0]
-    yo, ys, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    yo, ys, gxy, tree, seen = _layout(gx, n_gx, gy, n_gy)
     sk = np.empty(n, np.int64)
-    _weighted_counts(np.ones(n, np.int32), _in_order(gx, yo), n_gx, ys, n_gy, sk, np.empty(n_gy, np.int64), tree, seen)
+    _weighted_counts(np.ones(n, np.int32), gxy, n_gx, ys, n_gy, sk, np.empty(n_gy, np.int64), tree, seen)
     for k in range(n):
         out[yo[k]] = sk[k]
 
@@ -454,9 +465,8 @@ def _ase_rows(gx, n_gx, gy, n_gy, on_z) -> np.ndarray:
     m, n = gx.shape
     out = np.empty(m, np.float64)
     for r in prange(m):
-        yo, ys, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        yo, ys, gxy, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         w = np.ones(n, np.int32)
-        gxy = _in_order(gx[r], yo)
         sk = np.empty(n, np.int64)
         usize = np.empty(n_gy[r], np.int64)
         s, tx, ty = _weighted_counts(w, gxy, n_gx[r], ys, n_gy[r], sk, usize, tree, seen)
@@ -515,7 +525,7 @@ def permutation_null_rows(gx, n_gx, gy, n_gy, keys, n_perm) -> np.ndarray:
     for r in range(m):
         # the row's y order once; each re-pairing's x groups are then written straight in y order (place k
         # holds y of observation yo[k] and x of perm[yo[k]]), so the count reads every array in order
-        yo, ys, _, _ = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        yo, ys, _, _, _ = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
         yo32 = yo.astype(np.int32)  # 32-bit (n <= MAX_SAMPLE_SIZE < 2^31): fewer bytes at random places
         gx32 = gx[r].astype(np.int32)
         ones = np.ones(n, np.int32)
