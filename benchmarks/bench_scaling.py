@@ -3,7 +3,10 @@
 For each statistic (Spearman's rho, Kendall's tau-b, Pearson's r) and each x (4 equal tie groups; all
 distinct), n from 80 in steps of x4, one dataset (y normal, correlated 0.3 with x's rank) is bootstrapped
 with :func:`simulation.inference.bootstrap.bootstrap_ci_single` (every interval) at ``B1`` and ``B2``
-resamples, the fastest of three calls each (the noise of a shared machine only adds time).  The
+resamples, the fastest of three calls each (the noise of a shared machine only adds time); below n =
+81,920, ``81,920 / n`` datasets in one call of
+:func:`~simulation.inference.bootstrap.bootstrap_ci_averaged` (the batch path of a study), per dataset, so
+that the call's own overhead (about 0.3 ms: validation, settings, the result's table) is shared.  The
 per-resample cost is the slope ``(t(B2) - t(B1)) / (B2 - B1)``; the fixed cost per dataset (ranking, the
 jackknife, interval assembly) is ``t(B1) - B1 x`` that slope.  The script prints both per n with the
 log-log slope between consecutive sizes, and the fixed cost in resamples' worth.  A size whose fixed cost,
@@ -22,17 +25,26 @@ import time
 
 import numpy as np
 
-from simulation.inference.bootstrap import bootstrap_ci_single
+from simulation.inference.bootstrap import bootstrap_ci_averaged, bootstrap_ci_single
 
 B1, B2 = 20, 220
 
 
+#: Below this n a measurement bootstraps ``BATCH_OBSERVATIONS // n`` datasets in one call and divides.
+BATCH_OBSERVATIONS = 81_920
+
+
 def _time(x: np.ndarray, y: np.ndarray, n_boot: int, statistic: str) -> float:
+    """Seconds per dataset: one call of ``bootstrap_ci_single``, or for rows ``(m, n)`` one call of
+    ``bootstrap_ci_averaged`` (the study's batch path) divided by ``m``; the fastest of three."""
     times = []
     for _ in range(3):
         t0 = time.perf_counter()
-        bootstrap_ci_single(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
-        times.append(time.perf_counter() - t0)
+        if x.ndim == 1:
+            bootstrap_ci_single(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
+        else:
+            bootstrap_ci_averaged(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
+        times.append((time.perf_counter() - t0) / (1 if x.ndim == 1 else x.shape[0]))
     return min(times)
 
 
@@ -70,6 +82,9 @@ def main() -> None:
                         print(f"{n:>9} skipped: about {fixed0 * 4 ** growth:.0f} s per dataset extrapolated")
                         break
                 x, y = _data(n, tied, rng)
+                if n < BATCH_OBSERVATIONS:  # many datasets per call, so the call's own overhead is shared
+                    rows = [_data(n, tied, rng) for _ in range(BATCH_OBSERVATIONS // n)]
+                    x, y = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
                 t1, t2 = _time(x, y, B1, statistic), _time(x, y, B2, statistic)
                 per = max((t2 - t1) / (B2 - B1), 1e-12)
                 fixed = max(t1 - B1 * per, 1e-9)
