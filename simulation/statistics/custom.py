@@ -130,13 +130,18 @@ def own_jackknife_rows(x, y, jack):
 def bootstrap_rows(x, y, keys, n_boot, stat):
     """The statistic of ``n_boot`` paired resamples per row ``(m, n_boot)``; resample ``b`` of row ``r``
     counts the pairs :func:`simulation.engine._kernels._draw_resample` draws for key ``keys[r]`` (the engine's
-    indices)."""
+    indices).  With fewer rows than threads a row's resamples are split across them
+    (:func:`simulation.engine._kernels.resample_parts`); each resample is computed whole by one thread, so no
+    value depends on the split."""
     m, n = x.shape
     out = np.empty((m, n_boot), np.float64)
-    for r in prange(m):
+    parts = _kernels.resample_parts(m, n_boot)  # fewer rows than threads: a row's resamples in parts
+    for task in prange(m * parts):
+        r, part = task // parts, task % parts
+        lo, hi = _kernels._part_bounds(part, parts, n_boot)
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
-        for b in range(n_boot):
+        for b in range(lo, hi):
             _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             out[r, b] = _finite(stat(x[r], y[r], w))
     return out
@@ -148,10 +153,13 @@ def bootstrap_se_rows(x, y, keys, n_boot, stat, se):
     m, n = x.shape
     out = np.empty((m, n_boot), np.float64)
     out_se = np.empty((m, n_boot), np.float64)
-    for r in prange(m):
+    parts = _kernels.resample_parts(m, n_boot)
+    for task in prange(m * parts):
+        r, part = task // parts, task % parts
+        lo, hi = _kernels._part_bounds(part, parts, n_boot)
         w = np.zeros(n, np.int64)
         draws = np.empty(n, np.int64)
-        for b in range(n_boot):
+        for b in range(lo, hi):
             _kernels._resample_counts(keys[r, 0], keys[r, 1], b, draws, w)
             out[r, b] = _finite(stat(x[r], y[r], w))
             out_se[r, b] = _finite(se(x[r], y[r], w))
