@@ -503,3 +503,25 @@ def test_one_row_split_in_parts_equals_the_row_in_a_batch_bit_for_bit(statistic)
         for got, want in zip(one, batch, strict=True):
             if want is not None:
                 np.testing.assert_array_equal(got[0], want[r])
+
+
+@pytest.mark.parametrize("rows", ["one", "many"])
+def test_group_ids_by_numpy_sort_equal_the_kernels_and_dense_ranks(monkeypatch, rows):
+    """Long rows (and one dataset) are ordered by NumPy's sort and then numbered: the ids equal the kernel's
+    merge-sort path and SciPy's dense ranks - 1, ties (with -0.0 beside 0.0) in x and y."""
+    import numba
+
+    from simulation.engine import ranks
+
+    monkeypatch.setattr(ranks, "NUMPY_SORT_FROM", 8)  # every row counts as long
+    rng = np.random.default_rng(3)
+    m = 1 if rows == "one" else 4 * numba.get_num_threads()
+    x = rng.integers(-2, 3, (m, 50)).astype(float)
+    x[x == 0] = rng.choice([0.0, -0.0], size=int((x == 0).sum()))
+    y = np.round(rng.standard_normal((m, 50)), 1)
+    gx, n_gx, gy, n_gy = ranks.group_ids(x, y)
+    for a, g, n_g in ((x, gx, n_gx), (y, gy, n_gy)):
+        ref, n_ref = _kernels.group_ids_rows(a)
+        np.testing.assert_array_equal(g, ref)
+        np.testing.assert_array_equal(n_g, n_ref)
+        np.testing.assert_array_equal(g, stats.rankdata(a, method="dense", axis=1) - 1)

@@ -209,6 +209,12 @@ def group_ids_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return gid, n_groups
 
 
+@njit(cache=True)
+def group_ids_of_order(a: np.ndarray, order: np.ndarray, gid: np.ndarray) -> int:
+    """:func:`_group_ids_of_order` for one row ``(n,)`` into ``gid``; returns the group count."""
+    return _group_ids_of_order(a, order, gid)
+
+
 @njit(cache=True, parallel=True)
 def group_ids_of_order_rows(a: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`group_ids_rows` given each row's ascending order ``order`` from any sort (the same ids)."""

@@ -37,18 +37,32 @@ def midranks(a: ArrayLike) -> np.ndarray:
     return out[0] if arr.ndim == 1 else out
 
 
+#: Rows at least this long are ordered by NumPy's sort, one row at a time (several times the kernels' merge
+#: sort, which numbers a batch of short rows in parallel; one row's order is held at a time).
+NUMPY_SORT_FROM = 65_536
+
+
 def group_ids(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Tie-group ids and counts of validated ``(m, n)`` arrays (kernel inputs).
 
-    With fewer rows than threads (one dataset on the data, where a row is long) the rows are ordered by
-    NumPy's sort (several times the kernels' merge sort on long rows), then numbered in one parallel call;
-    each row's ids are the same either way (tied values get one id whatever their order).
+    Rows of at least :data:`NUMPY_SORT_FROM` values, or fewer rows than threads (one dataset on the data),
+    are ordered by NumPy's sort and then numbered; each row's ids are the same either way (tied values get
+    one id whatever their order).
     """
-    m = x.shape[0]
-    if m < numba.get_num_threads():
+    m, n = x.shape
+    if m < numba.get_num_threads():  # x's and y's rows numbered in one parallel call
         both = np.concatenate([x, y])
         g, n_g = _kernels.group_ids_of_order_rows(both, np.argsort(both, axis=1))
         return g[:m], n_g[:m], g[m:], n_g[m:]
+    if n >= NUMPY_SORT_FROM:
+        out = []
+        for a in (x, y):
+            gid = np.empty((m, n), np.int64)
+            n_groups = np.empty(m, np.int64)
+            for r in range(m):
+                n_groups[r] = _kernels.group_ids_of_order(a[r], np.argsort(a[r]), gid[r])
+            out += [gid, n_groups]
+        return out[0], out[1], out[2], out[3]
     gx, n_gx = _kernels.group_ids_rows(x)
     gy, n_gy = _kernels.group_ids_rows(y)
     return gx, n_gx, gy, n_gy
