@@ -3,15 +3,15 @@
 For each statistic (Spearman's rho, Kendall's tau-b, Pearson's r) and each x (4 equal tie groups; all
 distinct), n from 80 in steps of x4, one dataset (y normal, correlated 0.3 with x's rank) is bootstrapped
 with :func:`simulation.inference.bootstrap.bootstrap_ci_single` (every interval) at ``B1`` and ``B2``
-resamples, the fastest of three calls each (the noise of a shared machine only adds time); below n =
-81,920, ``81,920 / n`` datasets in one call of
-:func:`~simulation.inference.bootstrap.bootstrap_ci_averaged` (the batch path of a study), per dataset, so
-that the call's own overhead (about 0.3 ms: validation, settings, the result's table) is shared.  The
-per-resample cost is the slope ``(t(B2) - t(B1)) / (B2 - B1)``; the fixed cost per dataset (ranking, the
-jackknife, interval assembly) is ``t(B1) - B1 x`` that slope.  The script prints both per n with the
-log-log slope between consecutive sizes, and the fixed cost in resamples' worth.  A size whose fixed cost,
-extrapolated from the previous size with the growth measured so far, would exceed ``--budget`` seconds is
-skipped and said so.
+resamples, the fastest of five calls each, taken in turn (the noise of a shared machine only adds time).
+Below n = 81,920 a call bootstraps ``81,920 / n`` datasets
+(:func:`~simulation.inference.bootstrap.bootstrap_ci_averaged`, the batch path of a study) and its time is
+divided by them, so that the call's own overhead (about 0.3 ms: validation, settings, the result's table)
+is shared.  The per-resample cost is the slope ``(t(B2) - t(B1)) / (B2 - B1)``; the fixed cost per dataset
+(ranking, the jackknife, interval assembly) is ``t(B1) - B1 x`` that slope.  The script prints both per n
+with the log-log slope between consecutive sizes, and the fixed cost in resamples' worth.  A size whose
+fixed cost, extrapolated from the previous size with the growth measured so far, would exceed ``--budget``
+seconds is skipped and said so.
 
 Run: ``python benchmarks/bench_scaling.py [--min-n 80] [--max-n 2000000] [--budget 120] [--statistics
 spearman kendall_b pearson]`` (a few minutes to ``--max-n 131072``).
@@ -27,25 +27,34 @@ import numpy as np
 
 from simulation.inference.bootstrap import bootstrap_ci_averaged, bootstrap_ci_single
 
-B1, B2 = 20, 220
+B1, B2 = 4, 220  # B1 small: the fixed cost is t(B1) less only a few resamples, whose slope is uncertain
+REPEATS = 5
 
 
 #: Below this n a measurement bootstraps ``BATCH_OBSERVATIONS // n`` datasets in one call and divides.
 BATCH_OBSERVATIONS = 81_920
 
 
-def _time(x: np.ndarray, y: np.ndarray, n_boot: int, statistic: str) -> float:
-    """Seconds per dataset: one call of ``bootstrap_ci_single``, or for rows ``(m, n)`` one call of
-    ``bootstrap_ci_averaged`` (the study's batch path) divided by ``m``; the fastest of three."""
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        if x.ndim == 1:
-            bootstrap_ci_single(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
-        else:
-            bootstrap_ci_averaged(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
-        times.append((time.perf_counter() - t0) / (1 if x.ndim == 1 else x.shape[0]))
-    return min(times)
+def _call(x: np.ndarray, y: np.ndarray, n_boot: int, statistic: str) -> float:
+    """Seconds per dataset of one call: ``bootstrap_ci_single``, or for rows ``(m, n)``
+    ``bootstrap_ci_averaged`` (the study's batch path) divided by ``m``."""
+    t0 = time.perf_counter()
+    if x.ndim == 1:
+        bootstrap_ci_single(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
+        return time.perf_counter() - t0
+    bootstrap_ci_averaged(x, y, n_boot=n_boot, confidence_level=0.95, seed=1, statistic=statistic)
+    return (time.perf_counter() - t0) / x.shape[0]
+
+
+def _time(x: np.ndarray, y: np.ndarray, statistic: str) -> tuple[float, float]:
+    """The fastest of ``REPEATS`` calls at ``B1`` and at ``B2`` resamples, taken in turn (after one call
+    that touches the new data's memory)."""
+    _call(x, y, B1, statistic)
+    t1, t2 = [], []
+    for _ in range(REPEATS):
+        t1.append(_call(x, y, B1, statistic))
+        t2.append(_call(x, y, B2, statistic))
+    return min(t1), min(t2)
 
 
 def _data(n: int, tied: bool, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -67,7 +76,7 @@ def main() -> None:
     sizes = [80 * 4**k for k in range(20) if args.min_n <= 80 * 4**k <= args.max_n]
     rng = np.random.default_rng(2026)
     bootstrap_ci_single(*_data(80, True, rng), n_boot=B1, seed=1)  # compile
-    print(f"per resample (ns per observation) and fixed cost per dataset; B = {B1}, {B2}; fastest of 3")
+    print(f"per resample (ns per observation) and fixed cost per dataset; B = {B1}, {B2}; fastest of {REPEATS}")
     for statistic in args.statistics:
         bootstrap_ci_single(*_data(80, True, rng), n_boot=B1, seed=1, statistic=statistic)  # compile
         for tied in (True, False):
@@ -78,14 +87,14 @@ def main() -> None:
             for n in sizes:
                 if previous is not None:
                     n0, fixed0, growth, _ = previous
-                    if 3 * (fixed0 * 4**growth + B2 * 1e-8 * n) > args.budget:
+                    if REPEATS * (fixed0 * 4**growth + B2 * 1e-8 * n) > args.budget:
                         print(f"{n:>9} skipped: about {fixed0 * 4 ** growth:.0f} s per dataset extrapolated")
                         break
                 x, y = _data(n, tied, rng)
                 if n < BATCH_OBSERVATIONS:  # many datasets per call, so the call's own overhead is shared
                     rows = [_data(n, tied, rng) for _ in range(BATCH_OBSERVATIONS // n)]
                     x, y = np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
-                t1, t2 = _time(x, y, B1, statistic), _time(x, y, B2, statistic)
+                t1, t2 = _time(x, y, statistic)
                 per = max((t2 - t1) / (B2 - B1), 1e-12)
                 fixed = max(t1 - B1 * per, 1e-9)
                 slopes = ("", "")
