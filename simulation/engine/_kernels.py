@@ -446,44 +446,56 @@ def _group_deviations(counts, n_groups, n, cum, dev, prefix) -> int:
     return total
 
 
-#: x groups per block of a tree over x groups (:func:`_tree_below`): 16 weights, one or two cache lines.
-TREE_BLOCK = 16
+#: Groups per block of a tree over many groups (:func:`_tree_below`): 16 counts, one or two cache lines.
+TREE_BLOCK_SHIFT = 4
+#: Above this many groups the tree is over blocks of ``2**TREE_BLOCK_SHIFT`` groups; up to it, over the
+#: groups themselves (a Fenwick tree of that many entries stays in a core's cache, and needs no scan).
+TREE_BLOCKS_ABOVE = 65_536
+
+
+@njit(cache=True, inline="always")
+def _tree_shift(n_groups) -> int:
+    """log2 of the groups per leaf of a tree over ``n_groups`` groups (:data:`TREE_BLOCKS_ABOVE`)."""
+    return TREE_BLOCK_SHIFT if n_groups > TREE_BLOCKS_ABOVE else 0
 
 
 @njit(cache=True, inline="always")
 def _block_add(tree, n_groups, g, value) -> None:
-    """Add ``value`` to the block of group ``g`` in a Fenwick tree over blocks of :data:`TREE_BLOCK` groups
-    (Fenwick 1994, *Software: Practice and Experience* 24:327; ``tree[1 .. n_blocks]``, ``tree[0]`` unused);
-    the group's own count is the caller's, beside it (:func:`_tree_below`)."""
-    n_blocks = (n_groups + TREE_BLOCK - 1) // TREE_BLOCK
-    i = g // TREE_BLOCK + 1
-    while i <= n_blocks:
+    """Add ``value`` at the leaf of group ``g`` in a Fenwick tree (Fenwick 1994, *Software: Practice and
+    Experience* 24:327; ``tree[1 .. n_leaves]``, ``tree[0]`` unused) whose leaves are the groups, or above
+    :data:`TREE_BLOCKS_ABOVE` groups blocks of ``2**TREE_BLOCK_SHIFT`` of them; the group's own count is
+    the caller's, beside it (:func:`_tree_below`)."""
+    shift = _tree_shift(n_groups)
+    n_leaves = ((n_groups - 1) >> shift) + 1
+    i = (g >> shift) + 1
+    while i <= n_leaves:
         tree[i] += value
         i += i & (-i)
 
 
 @njit(cache=True, inline="always")
-def _tree_below(tree, counts, g) -> int:
-    """The total of groups ``0 .. g - 1``: the blocks below ``g``'s from the tree over blocks
-    (:func:`_block_add`), then the groups before ``g`` in its block from their own ``counts``.  A query reads
-    about log2(n / 16) entries of a tree 16 times smaller than the groups and one or two lines of
-    ``counts``, where a Fenwick tree over the groups reads log2(n) entries of an n-long array: with many
-    groups, one cache miss instead of about ten at n = 10^6."""
-    b = g // TREE_BLOCK
+def _tree_below(tree, counts, n_groups, g) -> int:
+    """The total of groups ``0 .. g - 1``: the leaves below ``g``'s from the tree (:func:`_block_add`), then
+    (leaves of blocks) the groups before ``g`` in its block from their own ``counts``.  Over blocks of 16, a
+    query reads about log2(n / 16) entries of a tree 16 times smaller than the groups and one or two lines
+    of ``counts``, where a Fenwick tree over the groups reads log2(n) entries of an n-long array: with
+    many groups, one cache miss instead of about ten at n = 10^6."""
+    shift = _tree_shift(n_groups)
+    b = g >> shift
     total = 0
     i = b
     while i > 0:
         total += tree[i]
         i -= i & (-i)
-    for h in range(b * TREE_BLOCK, g):
+    for h in range(b << shift, g):
         total += counts[h]
     return total
 
 
 @njit(cache=True, inline="always")
 def _tree_slots(n_groups) -> int:
-    """Entries of a tree over ``n_groups`` groups' blocks (:func:`_block_add`)."""
-    return (n_groups + TREE_BLOCK - 1) // TREE_BLOCK + 1
+    """Entries of a tree over ``n_groups`` groups (:func:`_block_add`)."""
+    return ((n_groups - 1) >> _tree_shift(n_groups)) + 2
 
 
 #: Columns of :func:`_x_group_terms`: one x group's terms side by side, so that the leave-one-out pass
@@ -579,7 +591,7 @@ def _rank_statistics(gx, n_gx, gy, n_gy, jack, work) -> float:
             p = gx[i]
             sxx_i = sxx + 2 * (2 * px[p] + cx[p] * ax[p]) + (n - cx[p]) - ax[p] * ax[p]
             # pairs of x group g below y group q count +-1, those above -+1 (sign of x_i - x_j)
-            d_lt = 2 * _tree_below(below_tree, below, p) + _tree_below(inq_tree, inq, p) - cumx[p]
+            d_lt = 2 * _tree_below(below_tree, below, n_gx, p) + _tree_below(inq_tree, inq, n_gx, p) - cumx[p]
             conc = 2 * d_lt - total + (2 * below[p] + inq[p] - cx[p])
             num = sxy - ax[p] * ay[q] + u + 2 * pvx[p] + vx[p] + conc
             jack[i] = np.nan if sxx_i == 0 or syy_i == 0 else num / np.sqrt(float(sxx_i) * float(syy_i))
@@ -630,7 +642,7 @@ def _rank_statistics_untied_y(gx, n_gx, y_rank, jack, work) -> float:
         p = yo[q] & 0xFFFFFFFF
         axp = grp[p, 0]
         ay = 2 * q + 1 - n
-        conc = 4 * _tree_below(below_tree, below, p) + 2 * below[p] - 2 * q - axp
+        conc = 4 * _tree_below(below_tree, below, n_gx, p) + 2 * below[p] - 2 * q - axp
         syy_i = syy + 2 * (2 * (q * q - q * n) + ay) + (n - 1) - ay * ay
         sxx_i = grp[p, 1]
         num = sxy - axp * ay + 2 * pwy + axp + grp[p, 2] + conc

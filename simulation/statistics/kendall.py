@@ -15,8 +15,8 @@ of summation (the same bit-identity argument as for Spearman's kernels).
 
 * :func:`tau_b_rows`: tau-b of each row in O(n log n) (Knight 1966, JASA
   61:436-439: pairs in y order, discordances counted with a Fenwick tree over
-  x's tie groups, as SciPy's ``_kendall_dis`` does; here over blocks of 16
-  groups, the groups' own weights beside it:
+  x's tie groups, as SciPy's ``_kendall_dis`` does; above 65,536 groups over
+  blocks of 16, the groups' own weights beside it:
   :func:`simulation.engine._kernels._tree_below`).
 * :func:`bootstrap_rows`: tau-b of each paired resample from its
   multiplicities, without re-sorting: with the data's groups known, one pass
@@ -123,7 +123,7 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             if small:  # a few x values: summing them beats the tree's branches
                 below = _sum_below(seen, gi)
             else:
-                below = _kernels._tree_below(tree, seen, gi)
+                below = _kernels._tree_below(tree, seen, n_gx, gi)
             s += wi * (2 * below + seen[gi] - earlier)
             c += wi
         for k in range(ys[g], ys[g + 1]):
@@ -200,10 +200,10 @@ def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
 @njit(cache=True)
 def _resample_setup(gx, n_gx, gy, n_gy, with_t):
     """What every resample of one row reads (:func:`bootstrap_rows`): the y groups' bounds, each
-    observation's place in y order and x's groups in y order (32-bit), and with ``with_t`` Fisher's z of
-    the row's tau-b."""
+    observation's place in y order, x's groups in y order (32-bit), y's groups, and with ``with_t``
+    Fisher's z of the row's tau-b."""
     tau, yo, ys, gxy = _row_tau(gx, n_gx, gy, n_gy)
-    return ys, _places(yo), gxy, np.arctanh(tau) if with_t else np.nan
+    return ys, _places(yo), gxy, gy, np.arctanh(tau) if with_t else np.nan
 
 
 @njit(cache=True, error_model="numpy")
@@ -212,7 +212,7 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
     ``t_out[b]`` (NumPy's division: a resample with ``|tau*| = 1`` has an infinite SE, not an error, as in
     the parallel loop this body came from).  A resample is counted straight in y order (each draw's place,
     then the counts, as in Spearman's kernel), so the passes that follow read every array in order."""
-    ys, place, gxy, z_hat = setup
+    ys, place, gxy, gy, z_hat = setup
     n = place.shape[0]
     tree = np.empty(n_gx + 1, np.int32)  # weights of x groups: at most n < 2^31; sums are taken in int64
     seen = np.empty(n_gx, np.int32)
@@ -220,7 +220,7 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
     draws = np.empty(n, np.int32)
     sk = np.empty(n if with_t else 0, np.int64)
     usize = np.empty(n_gy if with_t else 0, np.int64)
-    term = np.empty(n if with_t else 0, np.float64)
+    term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
     for b in range(lo, hi):
         _kernels._draw_resample(key[0], key[1], b, _kernels.STREAM_BOOTSTRAP, draws)
         for j in range(n):
@@ -235,7 +235,7 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
         tau = _tau_from_counts(s, tx, ty, n)
         out[b] = tau
         if with_t and np.isfinite(tau):
-            se = _weighted_ase(w, gxy, ys, n_gy, sk, seen, usize, place, n, tx, ty, tau, term) / (1.0 - tau * tau)
+            se = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, place, n, tx, ty, tau, term) / (1.0 - tau * tau)
             if abs(tau) == 1.0:
                 t_out[b] = np.inf if tau > 0 else -np.inf
             elif se > 0.0:
@@ -315,7 +315,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
             if wi == 0:
                 continue
             gi = gxy[k]
-            f = 2 * _kernels._tree_below(tree, seen, gi) + seen[gi] - earlier
+            f = 2 * _kernels._tree_below(tree, seen, n_gx, gi) + seen[gi] - earlier
             s += wi * f
             out[k] = 2 * f
             ty2 += wi * (wi - 1)
@@ -328,7 +328,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
             for k in range(ys[g], ys[g + 1]):
                 wi = wy[k]
                 gi = gxy[k]
-                below = _sum_below(seen, gi) if small else _kernels._tree_below(tree, seen, gi)
+                below = _sum_below(seen, gi) if small else _kernels._tree_below(tree, seen, n_gx, gi)
                 f = 2 * below + seen[gi] - earlier
                 s += wi * f
                 out[k] = f
@@ -341,7 +341,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
             earlier += c
             for k in range(ys[g], ys[g + 1]):
                 gi = gxy[k]
-                below = _sum_below(seen, gi) if small else _kernels._tree_below(tree, seen, gi)
+                below = _sum_below(seen, gi) if small else _kernels._tree_below(tree, seen, n_gx, gi)
                 out[k] += 2 * below + seen[gi] - earlier  # below' - above'
             usize[g] = c
             ty2 += c * (c - 1)
@@ -357,27 +357,39 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
     return s, tx2 // 2, ty2 // 2
 
 
+#: Above this n, :func:`_weighted_ase` makes its terms along y first and then sums them (one random access
+#: per pair instead of three); up to it, in one pass in observation order (its arrays stay in the cache).
+ASE_TERMS_FIRST_ABOVE = 65_536
+
+
 @njit(cache=True)
-def _weighted_ase(wy, gxy, ys, n_gy, sk, tsize, usize, place, n, tx, ty, tau, term) -> float:
+def _weighted_ase(wy, gxy, ys, n_gy, gy, sk, tsize, usize, place, n, tx, ty, tau, term) -> float:
     """The delta-method ASE (see :func:`ase`) of the multiset with weights ``wy`` (``n`` copies in all), the
     pairs in y order as in :func:`_weighted_counts`: every copy of the pair at place ``k`` is a unit with
     concordance ``sk[k]`` and the weighted sizes ``tsize[gxy[k]]``, ``usize[q]`` of its tie groups (``q``
-    its y group); ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``.  The terms are made along y into
-    ``term`` and summed in observation order (``place[i]`` the place of observation ``i``), the order of
-    the sum that gave the published tables."""
+    its y group, ``gy[i]`` for observation ``i``); ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``.  The
+    terms are summed in observation order (``place[i]`` the place of observation ``i``), the order of the
+    sum that gave the published tables; above :data:`ASE_TERMS_FIRST_ABOVE` pairs they are first made
+    along y into ``term``."""
     wr = float(n * n - (2 * tx + n))
     wc = float(n * n - (2 * ty + n))
     if wr == 0.0 or wc == 0.0:
         return np.nan
     ww = np.sqrt(wr * wc)
-    for q in range(n_gy):
-        for k in range(ys[q], ys[q + 1]):
-            # no branch on w_k = 0 (sk[k] is 0 there and d finite, so the term is exactly +0.0)
-            d = 2.0 * ww * sk[k] + tau * (tsize[gxy[k]] * wc + usize[q] * wr)
-            term[k] = wy[k] * d * d
     total = 0.0
-    for i in range(place.shape[0]):
-        total += term[place[i]]
+    # no branch on w_k = 0 (sk[k] is 0 there and d finite, so the term is exactly +0.0)
+    if place.shape[0] <= ASE_TERMS_FIRST_ABOVE:
+        for i in range(place.shape[0]):
+            k = place[i]
+            d = 2.0 * ww * sk[k] + tau * (tsize[gxy[k]] * wc + usize[gy[i]] * wr)
+            total += wy[k] * d * d
+    else:
+        for q in range(n_gy):
+            for k in range(ys[q], ys[q + 1]):
+                d = 2.0 * ww * sk[k] + tau * (tsize[gxy[k]] * wc + usize[q] * wr)
+                term[k] = wy[k] * d * d
+        for i in range(place.shape[0]):
+            total += term[place[i]]
     var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
     return np.sqrt(max(var, 0.0))
 
@@ -471,8 +483,8 @@ def _ase_rows(gx, n_gx, gy, n_gy, on_z) -> np.ndarray:
         usize = np.empty(n_gy[r], np.int64)
         s, tx, ty = _weighted_counts(w, gxy, n_gx[r], ys, n_gy[r], sk, usize, tree, seen)
         tau = _tau_from_counts(s, tx, ty, n)
-        term = np.empty(n, np.float64)
-        ase = _weighted_ase(w, gxy, ys, n_gy[r], sk, seen, usize, _places(yo), n, tx, ty, tau, term)
+        term = np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
+        ase = _weighted_ase(w, gxy, ys, n_gy[r], gy[r], sk, seen, usize, _places(yo), n, tx, ty, tau, term)
         out[r] = ase if np.isfinite(tau) else np.nan
         if on_z:
             out[r] /= 1 - tau * tau
