@@ -156,8 +156,8 @@ def _layout(gx, n_gx, gy, n_gy):
     n = gx.shape[0]
     yo = np.empty(n, np.int64)
     ys = np.empty(n + 1, np.int64)
-    gxy = np.empty(n, np.int32)
     if n_gy == n:
+        gxy = np.empty(n, np.int32)
         for q in range(n + 1):
             ys[q] = q
         for i in range(n):
@@ -165,8 +165,7 @@ def _layout(gx, n_gx, gy, n_gy):
             gxy[gy[i]] = gx[i]
     else:
         _kernels._grouped_order(gy, n_gy, yo, ys)
-        for k in range(n):
-            gxy[k] = gx[yo[k]]
+        gxy = _in_order(gx, yo)
     return yo, ys, gxy, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
 
 
@@ -180,11 +179,11 @@ def _in_order(gx, order):
 
 
 @njit(cache=True)
-def _row_tau(gx, n_gx, gy, n_gy):
-    """tau-b of one row, with the row's layout and x's groups in y order (for callers that go on with them)."""
+def _row_tau(gx, n_gx, gy, n_gy) -> float:
+    """tau-b of one row."""
     yo, ys, gxy, tree, seen = _layout(gx, n_gx, gy, n_gy)
     s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int32), gxy, n_gx, ys, n_gy, tree, seen)
-    return _tau_from_counts(s, tx, ty, gx.shape[0]), yo, ys, gxy
+    return _tau_from_counts(s, tx, ty, gx.shape[0])
 
 
 @njit(cache=True, parallel=True)
@@ -193,7 +192,7 @@ def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     m = gx.shape[0]
     out = np.empty(m, np.float64)
     for r in prange(m):
-        out[r] = _row_tau(gx[r], n_gx[r], gy[r], n_gy[r])[0]
+        out[r] = _row_tau(gx[r], n_gx[r], gy[r], n_gy[r])
     return out
 
 
@@ -202,8 +201,12 @@ def _resample_setup(gx, n_gx, gy, n_gy, with_t):
     """What every resample of one row reads (:func:`bootstrap_rows`): the y groups' bounds, each
     observation's place in y order, x's groups in y order (32-bit), y's groups, and with ``with_t``
     Fisher's z of the row's tau-b."""
-    tau, yo, ys, gxy = _row_tau(gx, n_gx, gy, n_gy)
-    return ys, _places(yo), gxy, gy, np.arctanh(tau) if with_t else np.nan
+    yo, ys, gxy, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    z_hat = np.nan
+    if with_t:
+        s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int32), gxy, n_gx, ys, n_gy, tree, seen)
+        z_hat = np.arctanh(_tau_from_counts(s, tx, ty, gx.shape[0]))
+    return ys, _places(yo), gxy, gy, z_hat
 
 
 @njit(cache=True, error_model="numpy")
@@ -223,7 +226,7 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
     term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
     for b in range(lo, hi):
         _kernels._draw_resample(key[0], key[1], b, _kernels.STREAM_BOOTSTRAP, draws)
-        for j in range(n):
+        for j in range(n):  # each draw's place, then the counts: as Spearman's kernel (see there)
             draws[j] = place[draws[j]]
         w[:] = 0
         for j in range(n):
