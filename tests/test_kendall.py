@@ -658,3 +658,40 @@ def test_trees_over_blocks_of_groups_above_the_threshold_against_scipy(tied_y):
     theta = kendall.bootstrap_rows(*ids, resample_keys(seeds), 3, True)[0][0]
     for b, i in enumerate(resample_indices(seeds, 3, n)[0]):
         assert theta[b] == pytest.approx(stats.kendalltau(x[i], y[i]).statistic, abs=1e-12)
+
+
+
+@pytest.mark.parametrize(("kx", "tied_y"), [(3, False), (40, False), (40, True), (0, False)])
+def test_resamples_counted_in_bytes_equal_int32_and_a_count_past_255_is_handed_back(kx, tied_y):
+    """Above ``BYTE_COUNTS_ABOVE`` pairs a resample is counted in bytes (with x untied the x groups' weights
+    too): here called directly at n = 300, the byte kernel's tau-b and bootstrap-t equal the int32 kernels'
+    (the one a resample with a count past 255 takes, and the one below the threshold) bit for bit, few and
+    many x values, tied and untied y.  With every pair sent to one place each count passes 255: the byte
+    kernel hands every resample back (for the int32 kernel) and writes nothing."""
+    rng = np.random.default_rng(kx + 7 * tied_y)
+    n, n_boot = 300, 12
+    x = rng.integers(0, kx, n).astype(float) if kx else rng.standard_normal(n)
+    y = (0.3 * x + rng.normal(size=n)).round(0) if tied_y else 0.3 * x + rng.standard_normal(n)
+    gx, n_gx, gy, n_gy = (a[0] for a in _groups(x, y))
+    setup = kendall._resample_setup(gx, n_gx, gy, n_gy, True)
+    key = resample_keys([child_seed(5, kx)])[0]
+    seen8 = np.uint8 if n_gx == n else np.int32
+    out, t_out = np.full(n_boot, np.nan), np.full(n_boot, np.nan)
+    kendall._resample_range(n_gx, n_gy, key, 0, n_boot, setup, True, out, t_out)  # n = 300: int32
+    results = [(out, t_out)]
+    for w, seen in ((np.int32, np.int32), (np.uint8, np.int32), (np.uint8, seen8)):
+        out, t_out = np.full(n_boot, np.nan), np.full(n_boot, np.nan)
+        wrapped = kendall._resample_counted(n_gx, n_gy, key, 0, n_boot, setup, True, out, t_out,
+                                            np.zeros(n, w), np.empty(n_gx, seen))  # fmt: skip
+        assert wrapped.size == 0
+        results.append((out, t_out))
+    for out, t_out in results[1:]:
+        np.testing.assert_array_equal(out, results[0][0])
+        np.testing.assert_array_equal(t_out, results[0][1])
+    assert np.isfinite(results[0][0]).all()
+    one_place = (setup[0], np.zeros(n, np.int32)) + setup[2:]
+    out, t_out = np.full(n_boot, np.nan), np.full(n_boot, np.nan)
+    wrapped = kendall._resample_counted(n_gx, n_gy, key, 3, 9, one_place, True, out, t_out,
+                                        np.zeros(n, np.uint8), np.empty(n_gx, np.int32))  # fmt: skip
+    np.testing.assert_array_equal(wrapped, np.arange(3, 9))
+    assert np.isnan(out).all() and np.isnan(t_out).all()

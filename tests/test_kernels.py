@@ -525,3 +525,75 @@ def test_group_ids_by_numpy_sort_equal_the_kernels_and_dense_ranks(monkeypatch, 
         np.testing.assert_array_equal(g, ref)
         np.testing.assert_array_equal(n_g, n_ref)
         np.testing.assert_array_equal(g, stats.rankdata(a, method="dense", axis=1) - 1)
+
+
+def test_a_resample_count_past_255_is_detected_and_counted_again_in_int32():
+    """A resample's counts are bytes (:func:`_kernels._place_counts`): with every observation sent to one
+    place its count, n = 300, wraps, the total falls short of n, and the same draws are counted again in
+    int32; with a row's real places every count fits and equals the drawn indices' counts at their places."""
+    n = 300
+    key = resample_keys([7])[0]
+    draws = np.empty(n, np.int32)
+    w = np.zeros(n, np.uint8)
+    assert not _kernels._place_counts(key, 0, np.zeros(n, np.int32), draws, w)
+    wide = _kernels._wide_counts(draws)
+    assert wide.dtype == np.int32 and wide[0] == n and not wide[1:].any()
+    place = np.random.default_rng(1).permutation(n).astype(np.int32)
+    assert _kernels._place_counts(key, 3, place, draws, w)
+    idx = resample_indices([7], 4, n)[0, 3]
+    np.testing.assert_array_equal(w, np.bincount(place[idx], minlength=n))
+    np.testing.assert_array_equal(_kernels._wide_counts(draws), w)
+
+
+def test_spearman_of_counts_past_255_equals_scipy_on_the_repeated_pairs():
+    """The int32 path of a resample (a count past 255) and the byte path give Spearman's rho of the
+    multiset: SciPy's on the pairs repeated by their counts, tied and untied y, few and many x groups."""
+    rng = np.random.default_rng(255)
+    n = 300
+    for kx, tied_y in ((3, False), (40, True), (0, False)):
+        x = rng.integers(0, kx, n).astype(float) if kx else rng.standard_normal(n)
+        y = np.round(rng.standard_normal(n), 1) if tied_y else rng.standard_normal(n)
+        gx, n_gx, gy, n_gy = (a[0] for a in group_ids(x[None], y[None]))
+        pos, gxy, xp, xs, ys = _kernels._row_layout(gx, n_gx, gy, n_gy)
+        for big in (False, True):
+            # a resample of n draws; with big, 260 of them are pair 5 (a count past a byte's 255)
+            counts = np.bincount(rng.integers(0, n, n - 260 * big), minlength=n)
+            counts[5] += 260 * big
+            wide = np.zeros(n, np.int32)
+            wide[pos] = counts
+            ax = np.empty(_kernels._deviation_slots(n_gx), np.int32)
+            got = _kernels._rho_grouped(wide, n, xp, xs, n_gx, gxy, ys, n_gy, ax)
+            want = stats.spearmanr(np.repeat(x, counts), np.repeat(y, counts)).statistic
+            assert got == pytest.approx(want, abs=1e-12), (kx, tied_y, big)
+            assert (counts.max() > 255) == big
+            if not big:
+                assert _kernels._rho_grouped(wide.astype(np.uint8), n, xp, xs, n_gx, gxy, ys, n_gy, ax) == got
+
+
+def test_spearman_resamples_counted_in_bytes_equal_int32_bit_for_bit():
+    """Above ``BYTE_COUNTS_ABOVE`` pairs Spearman's resamples are counted in bytes: here called directly at
+    n = 300, the byte kernel's rho and linear approximations (the controls' input) equal the int32 kernel's
+    bit for bit, few and many x groups, tied and untied y; with every pair sent to one place (each count
+    past 255) the byte kernel counts again in int32 and still agrees."""
+    rng = np.random.default_rng(256)
+    n, n_boot = 300, 12
+    key = resample_keys([9])[0]
+    for kx, tied_y in ((3, False), (40, True), (0, False)):
+        x = rng.integers(0, kx, n).astype(float) if kx else rng.standard_normal(n)
+        y = np.round(rng.standard_normal(n), 1) if tied_y else rng.standard_normal(n)
+        ids = group_ids(x[None], y[None])
+        gx, n_gx, gy, n_gy = (a[0] for a in ids)
+        setup = _kernels._resample_setup(gx, n_gx, gy, n_gy, _kernels.jackknife_rows(*ids)[0], True)
+        assert setup[7] > 0  # the linear approximations are computed
+        for s in (setup, (np.zeros(n, np.int32),) + setup[1:]):
+            out, t = np.full(n_boot, np.nan), np.zeros(n_boot)
+            _kernels._resample_range(key, 0, n_boot, n_gx, n_gy, s, out, t)  # n = 300: int32
+            results = [(out, t)]
+            for dtype in (np.int32, np.uint8):
+                out, t = np.full(n_boot, np.nan), np.zeros(n_boot)
+                _kernels._resample_counted(key, 0, n_boot, n_gx, n_gy, s, out, t, np.zeros(n, dtype))
+                results.append((out, t))
+            for out, t in results[1:]:
+                np.testing.assert_array_equal(out, results[0][0])
+                np.testing.assert_array_equal(t, results[0][1])
+        assert np.isfinite(results[0][0]).sum() == 0  # one place: x constant in every resample

@@ -71,7 +71,7 @@ def _sum_below(seen, g) -> int:
     """``seen[0] + ... + seen[g - 1]``: the Fenwick query done by hand when there are few groups."""
     total = 0
     for h in range(g):
-        total += seen[h]
+        total += np.int64(seen[h])
     return total
 
 
@@ -104,7 +104,7 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
         # y untied in the data (the usual case) and few x values: one member per y group, one pass;
         # no branch on w_i = 0 (about a third of a resample's pairs, at random: mispredicted), whose terms are 0
         for k in range(n_gy):
-            wi = wy[k]
+            wi = np.int64(wy[k])  # counts may be bytes: their arithmetic in int64
             gi = gxy[k]
             below = _sum_below(seen, gi)
             s += wi * (2 * below + seen[gi] - earlier)
@@ -113,12 +113,12 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             earlier += wi
         tx2 = 0
         for g in range(n_gx):
-            tx2 += seen[g] * (seen[g] - 1)
+            tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
         return s, tx2 // 2, ty2 // 2
     for g in range(n_gy):  # every pair, drawn or not, as above (a pair drawn 0 times adds 0)
         c = 0
         for k in range(ys[g], ys[g + 1]):
-            wi = wy[k]
+            wi = np.int64(wy[k])
             gi = gxy[k]
             if small:  # a few x values: summing them beats the tree's branches
                 below = _sum_below(seen, gi)
@@ -127,7 +127,7 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             s += wi * (2 * below + seen[gi] - earlier)
             c += wi
         for k in range(ys[g], ys[g + 1]):
-            wi = wy[k]
+            wi = np.int64(wy[k])
             if not small:
                 _kernels._block_add(tree, n_gx, gxy[k], wi)
             seen[gxy[k]] += wi
@@ -135,7 +135,7 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
         earlier += c
     tx2 = 0
     for g in range(n_gx):
-        tx2 += seen[g] * (seen[g] - 1)
+        tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
     return s, tx2 // 2, ty2 // 2
 
 
@@ -217,6 +217,9 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
     then the counts, as in Spearman's kernel), so the passes that follow read every array in order."""
     ys, place, gxy, gy, z_hat = setup
     n = place.shape[0]
+    if n > _kernels.BYTE_COUNTS_ABOVE:
+        _resample_bytes(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out)
+        return
     tree = np.empty(n_gx + 1, np.int32)  # weights of x groups: at most n < 2^31; sums are taken in int64
     seen = np.empty(n_gx, np.int32)
     w = np.zeros(n, np.int32)
@@ -243,6 +246,58 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
                 t_out[b] = np.inf if tau > 0 else -np.inf
             elif se > 0.0:
                 t_out[b] = (np.arctanh(tau) - z_hat) / se
+
+
+@njit(cache=True)
+def _resample_bytes(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
+    """:func:`_resample_range` above ``BYTE_COUNTS_ABOVE`` pairs: the counts in bytes (Spearman's kernel: see
+    :func:`simulation.engine._kernels._place_counts`); with x untied an x group's weight is its one pair's
+    count, so bytes hold the groups' weights too (a quarter of the memory that the pass reads and writes at
+    random).  A resample with a count past 255 is computed again in int32."""
+    n = setup[1].shape[0]
+    if n_gx == n:
+        wrapped = _resample_counted(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out, np.zeros(n, np.uint8),
+                                    np.empty(n_gx, np.uint8))  # fmt: skip
+    else:
+        wrapped = _resample_counted(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out, np.zeros(n, np.uint8),
+                                    np.empty(n_gx, np.int32))  # fmt: skip
+    for b in wrapped:  # a count passed 255: the resample again in int32
+        _resample_counted(n_gx, n_gy, key, b, b + 1, setup, with_t, out, t_out, np.zeros(n, np.int32),
+                          np.empty(n_gx, np.int32))  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def _resample_counted(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out, w, seen) -> np.ndarray:
+    """:func:`_resample_range` with the counts in ``w`` and the x groups' weights in ``seen`` (int32, or
+    bytes: :func:`simulation.engine._kernels._place_counts`); returns the resamples whose counts did not
+    fit (their results are left to the caller)."""
+    ys, place, gxy, gy, z_hat = setup
+    n = place.shape[0]
+    tree = np.empty(n_gx + 1, np.int32)  # weights of x groups: at most n < 2^31; sums are taken in int64
+    draws = np.empty(n, np.int32)
+    sk = np.empty(n if with_t else 0, np.int64)
+    usize = np.empty(n_gy if with_t else 0, np.int64)
+    term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
+    wrapped = np.empty(hi - lo, np.int64)
+    n_wrapped = 0
+    for b in range(lo, hi):
+        if not _kernels._place_counts(key, b, place, draws, w):
+            wrapped[n_wrapped] = b
+            n_wrapped += 1
+            continue
+        if with_t:  # S, the tie totals and every copy's s_k in one pass
+            s, tx, ty = _weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
+        else:
+            s, tx, ty = _weighted_s(w, gxy, n_gx, ys, n_gy, tree, seen)
+        tau = _tau_from_counts(s, tx, ty, n)
+        out[b] = tau
+        if with_t and np.isfinite(tau):
+            se = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, place, n, tx, ty, tau, term) / (1.0 - tau * tau)
+            if abs(tau) == 1.0:
+                t_out[b] = np.inf if tau > 0 else -np.inf
+            elif se > 0.0:
+                t_out[b] = (np.arctanh(tau) - z_hat) / se
+    return wrapped[:n_wrapped]
 
 
 @njit(cache=True, parallel=True)
@@ -299,7 +354,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
         # y untied in the data and few x values: one member per y group, so below' = below, above' = above
         # no branch on w_i = 0: their terms are 0, and their out[i] is set to 0 below
         for k in range(n):
-            wi = wy[k]
+            wi = np.int64(wy[k])
             usize[k] = wi
             gi = gxy[k]
             below = _sum_below(seen, gi)
@@ -313,7 +368,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
         # y untied, many x values: the same with the tree, and a pair drawn 0 times skipped (its terms are
         # 0 and its out[k] is set to 0 below; the tree's accesses, not the branch, are what cost here)
         for k in range(n):
-            wi = wy[k]
+            wi = np.int64(wy[k])
             usize[k] = wi
             if wi == 0:
                 continue
@@ -329,7 +384,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
         for g in range(n_gy):  # every pair, drawn or not, as above
             c = 0
             for k in range(ys[g], ys[g + 1]):
-                wi = wy[k]
+                wi = np.int64(wy[k])
                 gi = gxy[k]
                 below = _sum_below(seen, gi) if small else _kernels._tree_below(tree, seen, n_gx, gi)
                 f = 2 * below + seen[gi] - earlier
@@ -337,7 +392,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
                 out[k] = f
                 c += wi
             for k in range(ys[g], ys[g + 1]):
-                wi = wy[k]
+                wi = np.int64(wy[k])
                 if not small:
                     _kernels._block_add(tree, n_gx, gxy[k], wi)
                 seen[gxy[k]] += wi
@@ -352,9 +407,9 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
     tx2 = 0
     prefix = 0
     for g in range(n_gx):
-        tx2 += seen[g] * (seen[g] - 1)
+        tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
         tree[g] = earlier - 2 * prefix - seen[g]
-        prefix += seen[g]
+        prefix += np.int64(seen[g])
     for k in range(n):
         out[k] = out[k] + tree[gxy[k]] if wy[k] != 0 else 0
     return s, tx2 // 2, ty2 // 2
