@@ -630,34 +630,39 @@ def test_bootstrap_t_equals_each_resamples_contingency_table_ase(kx, tied_y):
 @pytest.mark.skipif(
     __import__("os").environ.get("NUMBA_DISABLE_JIT") == "1", reason="140,000 pairs: compiled kernels only"
 )
-@pytest.mark.parametrize("tied_y", [False, True])
-def test_trees_over_blocks_of_groups_above_the_threshold_against_scipy(tied_y):
-    """More x groups than ``TREE_BLOCKS_ABOVE`` (70,000 values, each twice), so the trees are over blocks of
-    16 groups and a group's own count is nonzero when its twin is queried: Kendall's tau-b, a few
-    leave-one-out values and resamples against SciPy, and Spearman's leave-one-out values against the rho
-    of the data without the pair, with y untied and tied."""
+@pytest.mark.parametrize("pattern", ["pairs, y untied", "pairs, y tied", "all distinct"])
+def test_trees_over_blocks_of_groups_above_the_threshold_against_scipy(pattern):
+    """More x groups than ``TREE_BLOCKS_ABOVE`` (70,000 values each twice, or 140,000 distinct), so the trees
+    are over blocks of 16 groups (with pairs a group's own count is nonzero when its twin is queried) and a
+    resample's counts are bytes (``BYTE_COUNTS_ABOVE``; with x untied Kendall's x groups' weights too):
+    Kendall's tau-b, a few leave-one-out values and resamples against SciPy, and Spearman's leave-one-out
+    values against the rho of the data without the pair and its resamples against SciPy."""
     from simulation.engine.ranks import group_ids, spearman_rho_2d
 
     k = 70_000
-    assert k > _kernels.TREE_BLOCKS_ABOVE
+    assert k > _kernels.TREE_BLOCKS_ABOVE and 2 * k > _kernels.BYTE_COUNTS_ABOVE
     rng = np.random.default_rng(70)
-    x = rng.permutation(np.repeat(np.arange(k, dtype=float), 2))
+    x = rng.standard_normal(2 * k) if pattern == "all distinct" else np.repeat(np.arange(k, dtype=float), 2)
+    x = rng.permutation(x)
     n = x.size
     y = 0.4 * x / k + rng.standard_normal(n)
-    if tied_y:
+    if pattern == "pairs, y tied":
         y = y.round(1)
     ids = group_ids(x[None], y[None])
     assert kendall.tau_b_rows(*ids)[0] == pytest.approx(stats.kendalltau(x, y).statistic, abs=1e-12)
     k_jack = kendall.jackknife_rows(*ids)[0]
-    s_jack = _kernels.jackknife_rows(*ids)[0]
+    s_jack = _kernels.jackknife_rows(*ids)
     for i in rng.choice(n, 3, replace=False):
         xi, yi = np.delete(x, i), np.delete(y, i)
         assert k_jack[i] == pytest.approx(stats.kendalltau(xi, yi).statistic, abs=1e-12)
-        assert s_jack[i] == pytest.approx(spearman_rho_2d(xi[None], yi[None])[0], abs=1e-12)
-    seeds = [child_seed(70, int(tied_y))]
-    theta = kendall.bootstrap_rows(*ids, resample_keys(seeds), 3, True)[0][0]
+        assert s_jack[0, i] == pytest.approx(spearman_rho_2d(xi[None], yi[None])[0], abs=1e-12)
+    seeds = [child_seed(70, len(pattern))]
+    keys = resample_keys(seeds)
+    theta = kendall.bootstrap_rows(*ids, keys, 3, True)[0][0]
+    rho = _kernels.bootstrap_rows(*ids, keys, 3, s_jack, False)[0][0]
     for b, i in enumerate(resample_indices(seeds, 3, n)[0]):
         assert theta[b] == pytest.approx(stats.kendalltau(x[i], y[i]).statistic, abs=1e-12)
+        assert rho[b] == pytest.approx(stats.spearmanr(x[i], y[i]).statistic, abs=1e-12)
 
 
 
