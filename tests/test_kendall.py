@@ -700,3 +700,26 @@ def test_resamples_counted_in_bytes_equal_int32_and_a_count_past_255_is_handed_b
                                         np.zeros(n, np.uint8), np.empty(n_gx, np.int32))  # fmt: skip
     np.testing.assert_array_equal(wrapped, np.arange(3, 9))
     assert np.isnan(out).all() and np.isnan(t_out).all()
+
+
+def test_fixed_rows_equal_tau_jackknife_and_z_se_each_on_its_own_bit_for_bit():
+    """:func:`kendall.fixed_rows` (one pass for the ``s_k``) gives what :func:`tau_b_rows`,
+    :func:`jackknife_rows` and :func:`z_se_rows` give separately, bit for bit, over a batch of tie patterns:
+    both untied, both tied, few x values, one x group of n - 1 (a leave-one-out value NaN), y a copy of x
+    (tau = 1) and x constant (all NaN)."""
+    rng = np.random.default_rng(41)
+    n = 60
+    rows = [
+        (rng.standard_normal(n), rng.standard_normal(n)),
+        (rng.integers(0, 6, n).astype(float), rng.integers(0, 5, n).astype(float)),
+        (rng.integers(0, 3, n).astype(float), rng.standard_normal(n)),
+        (np.r_[np.zeros(n - 1), 1.0], rng.standard_normal(n)),
+        (np.arange(n, dtype=float), np.arange(n, dtype=float)),
+        (np.ones(n), rng.standard_normal(n)),
+    ]
+    ids = _groups(np.array([r[0] for r in rows]), np.array([r[1] for r in rows]))
+    tau, jack, z_se = kendall.fixed_rows(*ids)
+    np.testing.assert_array_equal(tau, kendall.tau_b_rows(*ids))
+    np.testing.assert_array_equal(jack, kendall.jackknife_rows(*ids))
+    np.testing.assert_array_equal(z_se, kendall.z_se_rows(*ids))
+    assert tau[4] == 1.0 and np.isnan(tau[5]) and np.isnan(jack[5]).all() and np.isnan(jack[3, -1])

@@ -135,10 +135,17 @@ def _bootstrap_rows(
     ``resample_controls`` also the exact controls of the resampling noise (else zeros).  The statistic's
     kernels give the estimate, the jackknife and the replicates; the interval formulas are shared."""
     args = statistic.inputs(x, y)  # tie groups (built-in kernels) or prepared values (a user's statistic)
-    theta_hat = statistic.estimate_rows(*args)
-    jack = statistic.jackknife_rows(*args)
+    if statistic.fixed_rows is not None:  # estimate, jackknife and z's SE from one pass (Kendall's s_k)
+        theta_hat, jack, z_se = statistic.fixed_rows(*args)
+    else:
+        theta_hat = statistic.estimate_rows(*args)
+        jack = statistic.jackknife_rows(*args)
+        z_se = None
     theta, controls, t_star = statistic.bootstrap_rows(*args, keys, n_boot, jack, resample_controls)
-    z_se = None if t_star is None else statistic.z_se_rows(*args)
+    if t_star is None:
+        z_se = None
+    elif z_se is None:
+        z_se = statistic.z_se_rows(*args)
     rows = bootstrap_intervals(
         theta, theta_hat, jack, confidence_level, studentized=statistic.studentized, t_star=t_star, z_se=z_se,
         transform=statistic.transform,

@@ -519,6 +519,40 @@ def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     return out
 
 
+@njit(cache=True, parallel=True)
+def fixed_rows(gx, n_gx, gy, n_gy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tau-b ``(m,)``, the leave-one-pair-out values ``(m, n)`` and the SE of ``atanh(tau-b)`` ``(m,)`` of
+    each row from one layout and one pass for the ``s_k`` (:func:`_weighted_counts`), which
+    :func:`tau_b_rows`, :func:`jackknife_rows` and :func:`z_se_rows` each make for themselves: the same
+    numbers bit for bit (the same integers, the same formulas), what a dataset's bootstrap needs before
+    its first resample."""
+    m, n = gx.shape
+    tau_out = np.empty(m, np.float64)
+    jack = np.empty((m, n), np.float64)
+    z_se = np.empty(m, np.float64)
+    for r in prange(m):
+        yo, ys, gxy, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
+        w = np.ones(n, np.int32)
+        sk = np.empty(n, np.int64)
+        usize = np.empty(n_gy[r], np.int64)
+        s, tx, ty = _weighted_counts(w, gxy, n_gx[r], ys, n_gy[r], sk, usize, tree, seen)
+        tau = _tau_from_counts(s, tx, ty, n)
+        tau_out[r] = tau
+        # with every weight 1, seen and usize hold the x and y groups' sizes (jackknife_rows)
+        s2 = 0
+        for k in range(n):
+            s2 += sk[k]
+        for k in range(n):
+            i = yo[k]
+            jack[r, i] = _tau_from_counts(s2 // 2 - sk[k], tx - (seen[gx[r, i]] - 1), ty - (usize[gy[r, i]] - 1), n - 1)
+        term = np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
+        ase = _weighted_ase(w, gxy, ys, n_gy[r], gy[r], sk, seen, usize, _places(yo), n, tx, ty, tau, term)
+        ase = ase if np.isfinite(tau) else np.nan
+        d = 1 - tau * tau  # IEEE's quotient, written out as in _ase_rows
+        z_se[r] = ase / d if d != 0 else (np.inf if ase > 0 else np.nan)
+    return tau_out, jack, z_se
+
+
 @njit(cache=True)
 def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """Delta-method ASE of tau-b per row (see :func:`ase`); NaN where tau-b is undefined."""

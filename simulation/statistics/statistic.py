@@ -59,6 +59,9 @@ class Statistic:
     z_se_rows : callable or None
         ``(gx, n_gx, gy, n_gy) -> (m,)``: the SE of ``atanh(estimate)`` that scales the studentized
         interval when ``bootstrap_rows`` gives ``t_star``.
+    fixed_rows : callable or None
+        ``(gx, n_gx, gy, n_gy) -> (estimate, jackknife, z_se)``: the three above from one pass, where a
+        statistic's share their work (Kendall's ``s_k``), equal to them bit for bit; None: each on its own.
     asymptotic_methods : tuple of str
         Its asymptotic interval methods (a name that means the same idea for
         two statistics is shared: ``fisher_z_fieller`` uses each statistic's
@@ -91,6 +94,7 @@ class Statistic:
     bootstrap_methods: tuple[str, ...]
     resample_controls: bool = True
     z_se_rows: Callable[..., np.ndarray] | None = None
+    fixed_rows: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
     asymptotic_methods: tuple[str, ...] = ()
     cheap_rows: Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray | None]] | None = None
     asymptotic_ci: Callable[..., tuple[np.ndarray, np.ndarray]] | None = None
@@ -439,6 +443,7 @@ KENDALL_B = Statistic(
     bootstrap_rows=_kendall_bootstrap_rows,
     bootstrap_methods=BOOTSTRAP_METHODS,
     z_se_rows=kendall.z_se_rows,
+    fixed_rows=kendall.fixed_rows,
     #: Fieller's Fisher z (0.437 / (n - 4)); Fisher's z with the delta-method ASE; tau-b +- z ASE
     asymptotic_methods=("fisher_z_fieller", "fisher_z_ase", "wald_ase"),
     cheap_rows=kendall.cheap_rows,
