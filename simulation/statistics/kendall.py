@@ -519,71 +519,70 @@ def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     return out
 
 
-@njit(cache=True, parallel=True)
-def fixed_rows(gx, n_gx, gy, n_gy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """tau-b ``(m,)``, the leave-one-pair-out values ``(m, n)`` and the SE of ``atanh(tau-b)`` ``(m,)`` of
-    each row from one layout and one pass for the ``s_k`` (:func:`_weighted_counts`), which
-    :func:`tau_b_rows`, :func:`jackknife_rows` and :func:`z_se_rows` each make for themselves: the same
-    numbers bit for bit (the same integers, the same formulas), what a dataset's bootstrap needs before
-    its first resample."""
-    m, n = gx.shape
-    tau_out = np.empty(m, np.float64)
-    jack = np.empty((m, n), np.float64)
-    z_se = np.empty(m, np.float64)
-    for r in prange(m):
-        yo, ys, gxy, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        w = np.ones(n, np.int32)
-        sk = np.empty(n, np.int64)
-        usize = np.empty(n_gy[r], np.int64)
-        s, tx, ty = _weighted_counts(w, gxy, n_gx[r], ys, n_gy[r], sk, usize, tree, seen)
-        tau = _tau_from_counts(s, tx, ty, n)
-        tau_out[r] = tau
-        # with every weight 1, seen and usize hold the x and y groups' sizes (jackknife_rows)
+@njit(cache=True)
+def _row_fixed(gx, n_gx, gy, n_gy, jack) -> tuple[float, float]:
+    """tau-b of one row and its delta-method ASE (NaN where tau-b is undefined), and where ``jack`` is not
+    empty the leave-one-pair-out values into it (as :func:`jackknife_rows`), from one layout and one pass
+    for the ``s_k`` (:func:`_weighted_counts`; with every weight 1 ``seen`` and ``usize`` hold the x and y
+    groups' sizes)."""
+    n = gx.shape[0]
+    yo, ys, gxy, tree, seen = _layout(gx, n_gx, gy, n_gy)
+    w = np.ones(n, np.int32)
+    sk = np.empty(n, np.int64)
+    usize = np.empty(n_gy, np.int64)
+    s, tx, ty = _weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
+    tau = _tau_from_counts(s, tx, ty, n)
+    if jack.shape[0] > 0:
         s2 = 0
         for k in range(n):
             s2 += sk[k]
         for k in range(n):
             i = yo[k]
-            jack[r, i] = _tau_from_counts(s2 // 2 - sk[k], tx - (seen[gx[r, i]] - 1), ty - (usize[gy[r, i]] - 1), n - 1)
-        term = np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
-        ase = _weighted_ase(w, gxy, ys, n_gy[r], gy[r], sk, seen, usize, _places(yo), n, tx, ty, tau, term)
-        ase = ase if np.isfinite(tau) else np.nan
-        d = 1 - tau * tau  # IEEE's quotient, written out as in _ase_rows
-        z_se[r] = ase / d if d != 0 else (np.inf if ase > 0 else np.nan)
-    return tau_out, jack, z_se
+            jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (seen[gx[i]] - 1), ty - (usize[gy[i]] - 1), n - 1)
+    term = np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
+    ase = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, _places(yo), n, tx, ty, tau, term)
+    return tau, (ase if np.isfinite(tau) else np.nan)
+
+
+@njit(cache=True, parallel=True)
+def _fixed_rows(gx, n_gx, gy, n_gy, with_jack, on_z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tau-b ``(m,)``, with ``with_jack`` the leave-one-out values ``(m, n)`` (else ``(m, 0)``), and the ASE
+    ``(m,)`` or with ``on_z`` the SE of ``atanh(tau-b)``, ``ASE / (1 - tau^2)`` (IEEE's quotient written out
+    where ``1 - tau^2 = +0``: no warning when run as Python), per row (:func:`_row_fixed`)."""
+    m, n = gx.shape
+    tau = np.empty(m, np.float64)
+    jack = np.empty((m, n if with_jack else 0), np.float64)
+    se = np.empty(m, np.float64)
+    for r in prange(m):
+        t, ase = _row_fixed(gx[r], n_gx[r], gy[r], n_gy[r], jack[r])
+        tau[r] = t
+        if on_z:
+            d = 1 - t * t
+            ase = ase / d if d != 0 else (np.inf if ase > 0 else np.nan)
+        se[r] = ase
+    return tau, jack, se
+
+
+@njit(cache=True)
+def fixed_rows(gx, n_gx, gy, n_gy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """tau-b ``(m,)``, the leave-one-pair-out values ``(m, n)`` and the SE of ``atanh(tau-b)`` ``(m,)`` of
+    each row from one layout and one pass for the ``s_k`` (:func:`_row_fixed`), equal bit for bit to
+    :func:`tau_b_rows`, :func:`jackknife_rows` and :func:`z_se_rows`: what a dataset's bootstrap needs
+    before its first resample."""
+    return _fixed_rows(gx, n_gx, gy, n_gy, True, True)
 
 
 @njit(cache=True)
 def ase_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """Delta-method ASE of tau-b per row (see :func:`ase`); NaN where tau-b is undefined."""
-    return _ase_rows(gx, n_gx, gy, n_gy, False)
+    return _fixed_rows(gx, n_gx, gy, n_gy, False, False)[2]
 
 
 @njit(cache=True)
 def z_se_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """The delta-method SE of ``atanh(tau-b)`` per row, ``ASE / (1 - tau^2)`` (the bootstrap-t's scale:
     :func:`bootstrap_rows`), from one pass that gives both; NaN where tau-b is undefined, inf at ``|tau| = 1``."""
-    return _ase_rows(gx, n_gx, gy, n_gy, True)
-
-
-@njit(cache=True, parallel=True)
-def _ase_rows(gx, n_gx, gy, n_gy, on_z) -> np.ndarray:
-    m, n = gx.shape
-    out = np.empty(m, np.float64)
-    for r in prange(m):
-        yo, ys, gxy, tree, seen = _layout(gx[r], n_gx[r], gy[r], n_gy[r])
-        w = np.ones(n, np.int32)
-        sk = np.empty(n, np.int64)
-        usize = np.empty(n_gy[r], np.int64)
-        s, tx, ty = _weighted_counts(w, gxy, n_gx[r], ys, n_gy[r], sk, usize, tree, seen)
-        tau = _tau_from_counts(s, tx, ty, n)
-        term = np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
-        ase = _weighted_ase(w, gxy, ys, n_gy[r], gy[r], sk, seen, usize, _places(yo), n, tx, ty, tau, term)
-        out[r] = ase if np.isfinite(tau) else np.nan
-        if on_z:  # IEEE's quotient, written out where 1 - tau^2 = +0 (no warning when run as Python)
-            d = 1 - tau * tau
-            out[r] = out[r] / d if d != 0 else (np.inf if out[r] > 0 else np.nan)
-    return out
+    return _fixed_rows(gx, n_gx, gy, n_gy, False, True)[2]
 
 
 @njit(cache=True, parallel=True)
@@ -812,10 +811,8 @@ def inputs_groups(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarra
 
 def cheap_rows(inputs) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """tau-b, its jackknife SE and its ASE ``(m,)`` each, for the datasets of a ``RankInputs``."""
-    groups = inputs_groups(inputs)
-    tau = tau_b_rows(*groups)
-    jack = jackknife_rows(*groups)
-    return tau, _jackknife_se_rows(jack), ase_rows(*groups)
+    tau, jack, ase = _fixed_rows(*inputs_groups(inputs), True, False)  # one pass for the three
+    return tau, _jackknife_se_rows(jack), ase
 
 
 def plackett_tau(theta: float, nodes: int = 400) -> float:
