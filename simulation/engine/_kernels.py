@@ -169,7 +169,7 @@ def _resample_counts(k0, k1, b, draws, w) -> None:
 
 
 #: Above this n a resample's counts are bytes (:func:`_place_counts`); up to it int32, whose arrays stay in a
-#: core's cache anyway (bytes measured 5-30% slower per resample at n = 80).
+#: core's cache anyway (bytes measured 5-10% slower per resample at n = 80).
 BYTE_COUNTS_ABOVE = 65_536
 
 
@@ -181,8 +181,8 @@ def _place_counts(key, b, place, draws, w) -> bool:
 
     Bytes are a quarter of the memory that the counts and the passes reading them touch at random (at
     n = 10^6 they stay in a core's cache).  A count wraps only past 255, so only when n > 255, and then
-    each wrap takes 256 from the counts' total: a total short of n says so, and the caller counts the
-    same draws again in int32 (:func:`_wide_counts`).  The draws' places, then the counts: two passes,
+    each wrap takes 256 from the counts' total: a total short of n says so, and the caller computes that
+    resample again with int32 counts (:func:`_wide_counts`, or the int32 kernel).  The draws' places, then the counts: two passes,
     whose independent loads overlap, where one pass chains each count on a load (twice as fast at
     n = 10^6)."""
     n = draws.shape[0]
