@@ -182,9 +182,9 @@ def _place_counts(key, b, place, draws, w) -> bool:
     Bytes are a quarter of the memory that the counts and the passes reading them touch at random (at
     n = 10^6 they stay in a core's cache).  A count wraps only past 255, so only when n > 255, and then
     each wrap takes 256 from the counts' total: a total short of n says so, and the caller computes that
-    resample again with int32 counts (:func:`_wide_counts`, or the int32 kernel).  The draws' places, then the counts: two passes,
-    whose independent loads overlap, where one pass chains each count on a load (twice as fast at
-    n = 10^6)."""
+    resample again with int32 counts (:func:`_wide_counts`, or the int32 kernel).  The draws' places,
+    then the counts: two passes, whose independent loads overlap, where one pass chains each count on a
+    load (twice as fast at n = 10^6)."""
     n = draws.shape[0]
     _draw_resample(key[0], key[1], b, STREAM_BOOTSTRAP, draws)
     for j in range(n):
