@@ -69,7 +69,8 @@ def test_pearson_estimate_jackknife_and_replicates_equal_scipy():
     jack = np.array([[stats.pearsonr(x[r][k], y[r][k]).statistic for k in keep] for r in range(3)])
     np.testing.assert_allclose(PEARSON.jackknife_rows(xp, yp), jack, rtol=0, atol=1e-12)
     seeds = [child_seed(5, r) for r in range(3)]
-    theta, _, t_star = PEARSON.bootstrap_rows(xp, yp, resample_keys(seeds), 40, jack, False)
+    estimate = PEARSON.estimate_rows(xp, yp)
+    theta, _, t_star = PEARSON.bootstrap_rows(xp, yp, resample_keys(seeds), 40, jack, False, estimate)
     idx = resample_indices(seeds, 40, 25)
     expected = np.array([[stats.pearsonr(x[r][i], y[r][i]).statistic for i in idx[r]] for r in range(3)])
     np.testing.assert_allclose(theta, expected, rtol=0, atol=1e-12)

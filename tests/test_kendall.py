@@ -372,7 +372,8 @@ def test_resample_controls_for_kendall_equal_the_written_out_controls(tied_pair)
     fused = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, 300, jack_s, True)[1]
     np.testing.assert_array_equal(_kernels.resample_controls_rows(keys, 300, jack_s), fused)
     jack_k = kendall.jackknife_rows(gx, n_gx, gy, n_gy)
-    _, controls, _ = KENDALL_B.bootstrap_rows(gx, n_gx, gy, n_gy, keys, 300, jack_k, True)
+    _, controls, _ = KENDALL_B.bootstrap_rows(gx, n_gx, gy, n_gy, keys, 300, jack_k, True,
+                                           kendall.tau_b_rows(gx, n_gx, gy, n_gy))  # fmt: skip
     idx = resample_indices([child_seed(2, 0)], 300, x.size)[0]
     keep = ~np.eye(x.size, dtype=bool)
     jack_ref = np.array([stats.kendalltau(x[k], y[k]).statistic for k in keep])
@@ -678,7 +679,7 @@ def test_resamples_counted_in_bytes_equal_int32_and_a_count_past_255_is_handed_b
     x = rng.integers(0, kx, n).astype(float) if kx else rng.standard_normal(n)
     y = (0.3 * x + rng.normal(size=n)).round(0) if tied_y else 0.3 * x + rng.standard_normal(n)
     gx, n_gx, gy, n_gy = (a[0] for a in _groups(x, y))
-    setup = kendall._resample_setup(gx, n_gx, gy, n_gy, True)
+    setup = kendall._resample_setup(gx, n_gx, gy, n_gy, True, kendall.tau_b_rows(*_groups(x, y))[0])
     key = resample_keys([child_seed(5, kx)])[0]
     seen8 = np.uint8 if n_gx == n else np.int32
     out, t_out = np.full(n_boot, np.nan), np.full(n_boot, np.nan)
@@ -700,6 +701,34 @@ def test_resamples_counted_in_bytes_equal_int32_and_a_count_past_255_is_handed_b
                                         np.zeros(n, np.uint8), np.empty(n_gx, np.int32))  # fmt: skip
     np.testing.assert_array_equal(wrapped, np.arange(3, 9))
     assert np.isnan(out).all() and np.isnan(t_out).all()
+
+
+@pytest.mark.parametrize("pattern", ["untied", "x in 4 groups", "both tied"])
+def test_fixed_rows_above_the_threshold_equal_the_per_observation_passes_bit_for_bit(pattern):
+    """Above ``ASE_TERMS_FIRST_ABOVE`` pairs :func:`kendall.fixed_rows` makes the leave-one-out values and
+    the ASE's terms in one pass along y (:func:`kendall._fixed_along_y`): its values equal
+    :func:`jackknife_rows`' (a loop of its own) and its SE equals the ASE of the resamples' kernel
+    (:func:`kendall._weighted_ase`, terms summed through each observation's place) with every weight 1, over
+    ``1 - tau^2``, bit for bit."""
+    rng = np.random.default_rng(43)
+    n = kendall.ASE_TERMS_FIRST_ABOVE + 4_465
+    x = rng.integers(0, 4, n).astype(float) if pattern != "untied" else rng.standard_normal(n)
+    y = 0.3 * x + rng.standard_normal(n)
+    if pattern == "both tied":
+        y = y.round(1)
+    ids = _groups(x, y)
+    tau, jack, z_se = kendall.fixed_rows(*ids)
+    np.testing.assert_array_equal(jack, kendall.jackknife_rows(*ids))
+    np.testing.assert_array_equal(tau, kendall.tau_b_rows(*ids))
+    gx, n_gx, gy, n_gy = (a[0] for a in ids)
+    yo, ys, gxy, tree, seen = kendall._layout(gx, n_gx, gy, n_gy)
+    w, sk, usize = np.ones(n, np.int32), np.empty(n, np.int64), np.empty(n_gy, np.int64)
+    s, tx, ty = kendall._weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
+    t = kendall._tau_from_counts(s, tx, ty, n)
+    ase = kendall._weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, kendall._places(yo), n, tx, ty, t, np.empty(n))
+    assert t == tau[0] and 0.1 < t < 0.5 and ase > 0
+    assert z_se[0] == ase / (1 - t * t)
+    assert kendall.ase_rows(*ids)[0] == ase
 
 
 def test_fixed_rows_equal_tau_jackknife_and_z_se_each_on_its_own_bit_for_bit():

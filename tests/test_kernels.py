@@ -497,9 +497,11 @@ def test_one_row_split_in_parts_equals_the_row_in_a_batch_bit_for_bit(statistic)
     assert _kernels.resample_parts(1, n_boot) == _kernels.RESAMPLE_TASKS and _kernels.resample_parts(m, n_boot) == 1
     ids = group_ids(x, y)
     jack = stat.jackknife_rows(*ids)
-    batch = stat.bootstrap_rows(*ids, keys, n_boot, jack, True)
+    estimate = stat.estimate_rows(*ids)
+    batch = stat.bootstrap_rows(*ids, keys, n_boot, jack, True, estimate)
     for r in (0, 7, 19):
-        one = stat.bootstrap_rows(*(a[r : r + 1] for a in ids), keys[r : r + 1], n_boot, jack[r : r + 1], True)
+        one = stat.bootstrap_rows(*(a[r : r + 1] for a in ids), keys[r : r + 1], n_boot, jack[r : r + 1], True,
+                                  estimate[r : r + 1])  # fmt: skip
         for got, want in zip(one, batch, strict=True):
             if want is not None:
                 np.testing.assert_array_equal(got[0], want[r])

@@ -262,14 +262,13 @@ def group_ids_of_order(a: np.ndarray, order: np.ndarray, gid: np.ndarray) -> int
 
 
 @njit(cache=True, parallel=True)
-def group_ids_of_order_rows(a: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`group_ids_rows` given each row's ascending order ``order`` from any sort (the same ids)."""
-    m, n = a.shape
-    gid = np.empty((m, n), np.int64)
-    n_groups = np.empty(m, np.int64)
-    for r in prange(m):
+def group_ids_of_order_rows(a: np.ndarray, order: np.ndarray, gid: np.ndarray, n_groups: np.ndarray) -> None:
+    """:func:`group_ids_rows` given each row's ascending order ``order`` from any sort (the same ids), into
+    ``gid (m, n)`` and ``n_groups (m,)``.  The caller allocates them: NumPy asks for large pages for a large
+    array, which the ids, written at random places, fill with fewer page faults (one dataset's ranking at
+    n = 1,310,720, 2-4 ms of about 40-60 ms less than into an array allocated in this kernel)."""
+    for r in prange(a.shape[0]):
         n_groups[r] = _group_ids_of_order(a[r], order[r], gid[r])
-    return gid, n_groups
 
 
 @njit(cache=True, parallel=True)

@@ -52,7 +52,8 @@ def group_ids(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     m, n = x.shape
     if m < numba.get_num_threads():  # x's and y's rows numbered in one parallel call
         both = np.concatenate([x, y])
-        g, n_g = _kernels.group_ids_of_order_rows(both, np.argsort(both, axis=1))
+        g, n_g = np.empty(both.shape, np.int64), np.empty(2 * m, np.int64)
+        _kernels.group_ids_of_order_rows(both, np.argsort(both, axis=1), g, n_g)
         return g[:m], n_g[:m], g[m:], n_g[m:]
     if n >= NUMPY_SORT_FROM:
         out = []

@@ -141,7 +141,7 @@ def _bootstrap_rows(
         theta_hat = statistic.estimate_rows(*args)
         jack = statistic.jackknife_rows(*args)
         z_se = None
-    theta, controls, t_star = statistic.bootstrap_rows(*args, keys, n_boot, jack, resample_controls)
+    theta, controls, t_star = statistic.bootstrap_rows(*args, keys, n_boot, jack, resample_controls, theta_hat)
     if t_star is None:
         z_se = None
     elif z_se is None:

@@ -197,15 +197,12 @@ def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
 
 
 @njit(cache=True)
-def _resample_setup(gx, n_gx, gy, n_gy, with_t):
+def _resample_setup(gx, n_gx, gy, n_gy, with_t, tau_hat):
     """What every resample of one row reads (:func:`bootstrap_rows`): the y groups' bounds, each
     observation's place in y order, x's groups in y order (32-bit), y's groups, and with ``with_t``
-    Fisher's z of the row's tau-b."""
-    yo, ys, gxy, tree, seen = _layout(gx, n_gx, gy, n_gy)
-    z_hat = np.nan
-    if with_t:
-        s, tx, ty = _weighted_s(np.ones(gx.shape[0], np.int32), gxy, n_gx, ys, n_gy, tree, seen)
-        z_hat = np.arctanh(_tau_from_counts(s, tx, ty, gx.shape[0]))
+    Fisher's z of the row's tau-b ``tau_hat``."""
+    yo, ys, gxy, _, _ = _layout(gx, n_gx, gy, n_gy)
+    z_hat = np.arctanh(tau_hat) if with_t else np.nan
     return ys, _places(yo), gxy, gy, z_hat
 
 
@@ -302,8 +299,7 @@ def _resample_counted(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out, w, see
     return wrapped[:n_wrapped]
 
 
-@njit(cache=True, parallel=True)
-def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False, tau_hat=None) -> tuple[np.ndarray, np.ndarray]:
     """tau-b of ``n_boot`` paired resamples per row ``(m, n_boot)``, drawn exactly as Spearman's
     (:func:`simulation.engine._kernels.bootstrap_rows`: the same indices for the same keys); NaN where a resample
     has constant x or constant y.
@@ -312,19 +308,28 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False) -> tuple[np.n
     ``t* = (atanh tau* - atanh tau_hat) / (ASE* / (1 - tau*^2))``, with the
     resample's own delta-method ASE (:func:`_weighted_ase`; Davison & Hinkley
     1997, §5.2.1); NaN where undefined, +-inf where ``|tau*| = 1``.  Without,
-    the second array is empty ``(m, 0)``.
+    the second array is empty ``(m, 0)``.  ``tau_hat`` ``(m,)``: the rows' tau-b where the caller has it
+    (:func:`fixed_rows`), else computed here.
     """
+    if tau_hat is None:
+        tau_hat = tau_b_rows(gx, n_gx, gy, n_gy) if with_t else np.zeros(gx.shape[0])
+    return _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t, np.asarray(tau_hat, np.float64))
+
+
+@njit(cache=True, parallel=True)
+def _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t, tau_hat) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bootstrap_rows` given the rows' tau-b."""
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
     t_out = np.full((m, n_boot if with_t else 0), np.nan)
     parts = _kernels.resample_parts(m, n_boot)
     if parts == 1:  # at least as many rows as tasks: a row per task
         for r in prange(m):
-            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
+            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t, tau_hat[r])
             _resample_range(n_gx[r], n_gy[r], keys[r], 0, n_boot, setup, with_t, out[r], t_out[r])
     else:  # few rows: each row's y order once, its resamples in parts across the threads
         for r in range(m):
-            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t)
+            setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t, tau_hat[r])
             for part in prange(parts):
                 lo, hi = _kernels._part_bounds(part, parts, n_boot)
                 _resample_range(n_gx[r], n_gy[r], keys[r], lo, hi, setup, with_t, out[r], t_out[r])
@@ -532,16 +537,51 @@ def _row_fixed(gx, n_gx, gy, n_gy, jack) -> tuple[float, float]:
     usize = np.empty(n_gy, np.int64)
     s, tx, ty = _weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
     tau = _tau_from_counts(s, tx, ty, n)
+    s2 = 0
     if jack.shape[0] > 0:
-        s2 = 0
         for k in range(n):
             s2 += sk[k]
+    if n > ASE_TERMS_FIRST_ABOVE:
+        return tau, _fixed_along_y(yo, ys, n_gy, gxy, sk, seen, usize, s2, tx, ty, tau, jack)
+    if jack.shape[0] > 0:
         for k in range(n):
             i = yo[k]
             jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (seen[gx[i]] - 1), ty - (usize[gy[i]] - 1), n - 1)
-    term = np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
-    ase = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, _places(yo), n, tx, ty, tau, term)
+    ase = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, _places(yo), n, tx, ty, tau, np.empty(0, np.float64))
     return tau, (ase if np.isfinite(tau) else np.nan)
+
+
+@njit(cache=True)
+def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack) -> float:
+    """:func:`_row_fixed` above :data:`ASE_TERMS_FIRST_ABOVE` pairs: the leave-one-pair-out values (where
+    ``jack`` is not empty) and the ASE's terms in one pass along y, each written at its observation's place
+    ``yo[k]``, so that the terms are then summed in observation order (the order of :func:`_weighted_ase`,
+    whose value this is bit for bit) without the places' array; the pass reads every array in order and
+    writes two at random places, where observation order would read five at random places.  Every weight
+    is 1 (``w d^2`` there is ``d^2`` here); NaN where tau-b is undefined."""
+    n = yo.shape[0]
+    with_jack = jack.shape[0] > 0
+    wr = float(n * n - (2 * tx + n))
+    wc = float(n * n - (2 * ty + n))
+    defined = wr != 0.0 and wc != 0.0
+    ww = np.sqrt(wr * wc) if defined else 0.0
+    term = np.empty(n, np.float64)
+    for q in range(n_gy):
+        ty_q = ty - (usize[q] - 1)
+        for k in range(ys[q], ys[q + 1]):
+            i = yo[k]
+            g = gxy[k]
+            if with_jack:
+                jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (tsize[g] - 1), ty_q, n - 1)
+            d = 2.0 * ww * sk[k] + tau * (tsize[g] * wc + usize[q] * wr)
+            term[i] = d * d
+    if not defined or not np.isfinite(tau):
+        return np.nan
+    total = 0.0
+    for i in range(n):
+        total += term[i]
+    var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
+    return np.sqrt(max(var, 0.0))
 
 
 @njit(cache=True, parallel=True)

@@ -51,8 +51,9 @@ class Statistic:
     estimate_rows, jackknife_rows : callable
         ``(gx, n_gx, gy, n_gy) -> (m,)`` and ``-> (m, n)`` from tie-group ids.
     bootstrap_rows : callable
-        ``(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> (theta (m, n_boot), controls (m, 4),
-        t_star)``, resample ``b`` of row ``r`` drawn from Philox key ``keys[r]`` as
+        ``(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls, estimate) -> (theta (m, n_boot), controls
+        (m, 4), t_star)`` (``estimate``: ``estimate_rows``' values, which the bootstrap-t is centred on),
+        resample ``b`` of row ``r`` drawn from Philox key ``keys[r]`` as
         :func:`simulation.inference.bootstrap.resample_indices` draws it; ``t_star`` the bootstrap-t statistics on
         Fisher's z ``(m, n_boot)`` with the resample's own SE, or None where the interval code derives them
         from ``theta`` (Spearman: the Bonett-Wright SE is a function of r).
@@ -334,13 +335,13 @@ class Statistic:
         return "studentized" in self.bootstrap_methods
 
 
-def _spearman_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls):
+def _spearman_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls, estimate):
     theta, controls = _kernels.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls)
     return theta, controls, None  # t* follows from r* (Bonett-Wright SE) inside the interval code
 
 
-def _kendall_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls):
-    theta, t_star = kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, True)
+def _kendall_bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls, estimate):
+    theta, t_star = kendall.bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, True, estimate)
     if with_controls:
         controls = _kernels.resample_controls_rows(keys, n_boot, jack)
     else:
@@ -504,7 +505,7 @@ def _user_jackknife(parts: custom.UserParts, x: np.ndarray, y: np.ndarray) -> np
     return parts.jackknife_rows(x, y)
 
 
-def _user_bootstrap(parts: custom.UserParts, x, y, keys, n_boot, jack, with_controls):
+def _user_bootstrap(parts: custom.UserParts, x, y, keys, n_boot, jack, with_controls, estimate):
     """Replicates, the exact resample controls (statistic-agnostic: indices and jackknife only) and, with an
     ``se``, the bootstrap-t statistics ``(g(theta*) - g(theta_hat)) / (se* g'(theta*))`` on the transform's
     scale (Davison & Hinkley 1997, eq. 5.7 with the delta method for ``g``)."""
@@ -517,9 +518,8 @@ def _user_bootstrap(parts: custom.UserParts, x, y, keys, n_boot, jack, with_cont
         controls = np.zeros((x.shape[0], _kernels.N_RESAMPLE_CONTROLS))
     t_star = None
     if with_se:
-        theta_hat = parts.estimate_rows(x, y)
         with np.errstate(divide="ignore", invalid="ignore"):
-            t_star = (parts.g(theta) - parts.g(theta_hat)[:, None]) / (se_star * parts.g_prime(theta))
+            t_star = (parts.g(theta) - parts.g(estimate)[:, None]) / (se_star * parts.g_prime(theta))
     return theta, controls, t_star
 
 
