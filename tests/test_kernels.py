@@ -324,7 +324,7 @@ def test_jackknife_equals_direct_leave_one_out_bit_for_bit_for_every_tie_pattern
 
 def test_bootstrap_replicates_equal_scipy_with_tied_and_untied_x_and_y():
     """Each resample's rho from the y-ordered counts equals SciPy's Spearman of the resampled pairs, for
-    few and many x values, tied and untied y, and n around the 8 draws a Philox block gives (the engine
+    few, many and all-distinct x values, tied and untied y, and n around the 8 draws a Philox block gives (the engine
     draws two blocks at a time while more than 8 indices are missing)."""
     rng = np.random.default_rng(47)
     for case in range(24):
@@ -332,6 +332,14 @@ def test_bootstrap_replicates_equal_scipy_with_tied_and_untied_x_and_y():
         x = rng.integers(0, [2, 4, n][case % 3], n).astype(float)
         y = rng.standard_normal(n) if case % 2 else rng.integers(0, 3, n).astype(float)
         seeds = [child_seed(11, case)]
+        theta, _ = _boot(x[None], y[None], seeds, 40)
+        idx = resample_indices(seeds, 40, n)[0]
+        np.testing.assert_allclose(theta[0], reference.bootstrap_distribution(x, y, idx), rtol=0, atol=1e-12)
+    for case in range(12):  # x untied (a layout of its own: _row_layout_untied_x), y tied and untied
+        n = [7, 8, 9, 16, 17, 30][case % 6]
+        x = rng.standard_normal(n)
+        y = rng.integers(0, 3, n).astype(float) if case < 6 else rng.standard_normal(n)
+        seeds = [child_seed(12, case)]
         theta, _ = _boot(x[None], y[None], seeds, 40)
         idx = resample_indices(seeds, 40, n)[0]
         np.testing.assert_allclose(theta[0], reference.bootstrap_distribution(x, y, idx), rtol=0, atol=1e-12)
