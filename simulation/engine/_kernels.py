@@ -499,6 +499,12 @@ def _rho_untied_y(gx, n_gx, y_rank) -> float:
 
 #: Scratch int64 slots per observation that :func:`_rank_statistics` needs (times n + 1).
 RANK_WORK = 18
+#: One dataset of more pairs than this is worked in arrays from NumPy (:func:`jackknife_rows`,
+#: :func:`simulation.statistics.kendall.fixed_rows`), which asks the system for large pages for a large
+#: array: the passes write these arrays at random places, and each fresh small page costs a fault
+#: (Kendall's fixed cost at n = 1,310,720, about 92 -> 77 ms here; no change at 327,680).  The numbers are
+#: the same either way.
+NUMPY_WORK_ABOVE = 65_536
 #: Rows that share one scratch allocation in the row-statistics kernels (allocation per row
 #: serialises threads on the allocator; results do not depend on it).
 ROWS_PER_CHUNK = 64
@@ -765,22 +771,38 @@ def _leave_one_out_untied(yo, vx, n, sxx, syy, sxy, jack, pv, tree, below) -> No
         pwy += axp
 
 
-@njit(cache=True, parallel=True)
 def jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
     """Leave-one-pair-out Spearman values ``(m, n)``: entry ``[r, i]`` omits pair ``i`` of row ``r``
     (:func:`_rank_statistics`, O(n log n_gx) per row; with y untied :func:`_rank_statistics_untied_y`, whose
-    y ranks are y's group ids, the same numbers without sorting y)."""
+    y ranks are y's group ids, the same numbers without sorting y).  One row of more than
+    :data:`NUMPY_WORK_ABOVE` pairs is worked in arrays from NumPy (see there)."""
+    m, n = gx.shape
+    if m != 1 or n <= NUMPY_WORK_ABOVE:
+        return _jackknife_rows(gx, n_gx, gy, n_gy)
+    out = np.empty((1, n), np.float64)
+    _jackknife_row(gx[0], n_gx[0], gy[0], n_gy[0], out[0], np.empty(RANK_WORK * (n + 1), np.int64))
+    return out
+
+
+@njit(cache=True, parallel=True)
+def _jackknife_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
+    """:func:`jackknife_rows` of a batch: a chunk of rows per thread, one scratch array per chunk."""
     m, n = gx.shape
     out = np.empty((m, n), np.float64)
     n_chunks = (m + ROWS_PER_CHUNK - 1) // ROWS_PER_CHUNK
     for c in prange(n_chunks):
         work = np.empty(RANK_WORK * (n + 1), np.int64)  # scratch reused by the chunk's rows
         for r in range(c * ROWS_PER_CHUNK, min((c + 1) * ROWS_PER_CHUNK, m)):
-            if n_gy[r] == n:
-                _rank_statistics_untied_y(gx[r], n_gx[r], gy[r], out[r], work)
-            else:
-                _rank_statistics(gx[r], n_gx[r], gy[r], n_gy[r], out[r], work)
+            _jackknife_row(gx[r], n_gx[r], gy[r], n_gy[r], out[r], work)
     return out
+
+
+@njit(cache=True)
+def _jackknife_row(gx, n_gx, gy, n_gy, out, work) -> None:
+    if n_gy == gx.shape[0]:
+        _rank_statistics_untied_y(gx, n_gx, gy, out, work)
+    else:
+        _rank_statistics(gx, n_gx, gy, n_gy, out, work)
 
 
 @njit(cache=True)

@@ -154,10 +154,16 @@ def _layout(gx, n_gx, gy, n_gy):
     most n pairs, or values in [-n, n]; the sums are taken in int64).  With y untied its group ids are its
     ranks, so the order is their inverse (no counting sort)."""
     n = gx.shape[0]
-    yo = np.empty(n, np.int64)
-    ys = np.empty(n + 1, np.int64)
+    yo, ys, gxy = np.empty(n, np.int64), np.empty(n + 1, np.int64), np.empty(n, np.int32)
+    _layout_into(gx, gy, n_gy, yo, ys, gxy)
+    return yo, ys, gxy, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
+
+
+@njit(cache=True)
+def _layout_into(gx, gy, n_gy, yo, ys, gxy) -> None:
+    """:func:`_layout`'s ``yo``, ``ys`` and ``gxy`` into the arrays given."""
+    n = gx.shape[0]
     if n_gy == n:
-        gxy = np.empty(n, np.int32)
         for q in range(n + 1):
             ys[q] = q
         for i in range(n):
@@ -165,8 +171,8 @@ def _layout(gx, n_gx, gy, n_gy):
             gxy[gy[i]] = gx[i]
     else:
         _kernels._grouped_order(gy, n_gy, yo, ys)
-        gxy = _in_order(gx, yo)
-    return yo, ys, gxy, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
+        for k in range(n):
+            gxy[k] = gx[yo[k]]
 
 
 @njit(cache=True)
@@ -530,11 +536,16 @@ def _row_fixed(gx, n_gx, gy, n_gy, jack) -> tuple[float, float]:
     empty the leave-one-pair-out values into it (as :func:`jackknife_rows`), from one layout and one pass
     for the ``s_k`` (:func:`_weighted_counts`; with every weight 1 ``seen`` and ``usize`` hold the x and y
     groups' sizes)."""
+    return _row_fixed_into(gx, n_gx, gy, n_gy, jack, _fixed_work_in_kernel(gx.shape[0], n_gx, n_gy))
+
+
+@njit(cache=True)
+def _row_fixed_into(gx, n_gx, gy, n_gy, jack, work) -> tuple[float, float]:
+    """:func:`_row_fixed` in the work arrays ``work`` (:func:`_fixed_work`)."""
     n = gx.shape[0]
-    yo, ys, gxy, tree, seen = _layout(gx, n_gx, gy, n_gy)
-    w = np.ones(n, np.int32)
-    sk = np.empty(n, np.int64)
-    usize = np.empty(n_gy, np.int64)
+    yo, ys, gxy, tree, seen, w, sk, usize, term = work
+    _layout_into(gx, gy, n_gy, yo, ys, gxy)
+    w[:] = 1
     s, tx, ty = _weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
     tau = _tau_from_counts(s, tx, ty, n)
     s2 = 0
@@ -542,17 +553,30 @@ def _row_fixed(gx, n_gx, gy, n_gy, jack) -> tuple[float, float]:
         for k in range(n):
             s2 += sk[k]
     if n > ASE_TERMS_FIRST_ABOVE:
-        return tau, _fixed_along_y(yo, ys, n_gy, gxy, sk, seen, usize, s2, tx, ty, tau, jack)
+        return tau, _fixed_along_y(yo, ys, n_gy, gxy, sk, seen, usize, s2, tx, ty, tau, jack, term)
     if jack.shape[0] > 0:
         for k in range(n):
             i = yo[k]
             jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (seen[gx[i]] - 1), ty - (usize[gy[i]] - 1), n - 1)
-    ase = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, _places(yo), n, tx, ty, tau, np.empty(0, np.float64))
+    ase = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, _places(yo), n, tx, ty, tau, term[:0])
     return tau, (ase if np.isfinite(tau) else np.nan)
 
 
+def _fixed_work(n, n_gx, n_gy):
+    """The work arrays of :func:`_row_fixed_into`: the layout's (:func:`_layout`), the weights, the ``s_k``,
+    the y groups' sizes and the ASE's terms (only above :data:`ASE_TERMS_FIRST_ABOVE` pairs).  Called as
+    Python, NumPy's arrays (a large dataset's: :func:`fixed_rows`); compiled, the kernel's
+    (:data:`_fixed_work_in_kernel`)."""
+    return (np.empty(n, np.int64), np.empty(n + 1, np.int64), np.empty(n, np.int32), np.empty(n_gx + 1, np.int32),
+            np.empty(n_gx, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n_gy, np.int64),
+            np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64))  # fmt: skip
+
+
+_fixed_work_in_kernel = njit(cache=True)(_fixed_work)
+
+
 @njit(cache=True)
-def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack) -> float:
+def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack, term) -> float:
     """:func:`_row_fixed` above :data:`ASE_TERMS_FIRST_ABOVE` pairs: the leave-one-pair-out values (where
     ``jack`` is not empty) and the ASE's terms in one pass along y, each written at its observation's place
     ``yo[k]``, so that the terms are then summed in observation order (the order of :func:`_weighted_ase`,
@@ -565,7 +589,6 @@ def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack) -
     wc = float(n * n - (2 * ty + n))
     defined = wr != 0.0 and wc != 0.0
     ww = np.sqrt(wr * wc) if defined else 0.0
-    term = np.empty(n, np.float64)
     for q in range(n_gy):
         ty_q = ty - (usize[q] - 1)
         for k in range(ys[q], ys[q + 1]):
@@ -587,8 +610,7 @@ def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack) -
 @njit(cache=True, parallel=True)
 def _fixed_rows(gx, n_gx, gy, n_gy, with_jack, on_z) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """tau-b ``(m,)``, with ``with_jack`` the leave-one-out values ``(m, n)`` (else ``(m, 0)``), and the ASE
-    ``(m,)`` or with ``on_z`` the SE of ``atanh(tau-b)``, ``ASE / (1 - tau^2)`` (IEEE's quotient written out
-    where ``1 - tau^2 = +0``: no warning when run as Python), per row (:func:`_row_fixed`)."""
+    ``(m,)`` or with ``on_z`` the SE of ``atanh(tau-b)`` (:func:`_z_se_rows`), per row (:func:`_row_fixed`)."""
     m, n = gx.shape
     tau = np.empty(m, np.float64)
     jack = np.empty((m, n if with_jack else 0), np.float64)
@@ -596,20 +618,35 @@ def _fixed_rows(gx, n_gx, gy, n_gy, with_jack, on_z) -> tuple[np.ndarray, np.nda
     for r in prange(m):
         t, ase = _row_fixed(gx[r], n_gx[r], gy[r], n_gy[r], jack[r])
         tau[r] = t
-        if on_z:
-            d = 1 - t * t
-            ase = ase / d if d != 0 else (np.inf if ase > 0 else np.nan)
         se[r] = ase
-    return tau, jack, se
+    return tau, jack, (_z_se_rows(tau, se) if on_z else se)
 
 
 @njit(cache=True)
+def _z_se_rows(tau, ase) -> np.ndarray:
+    """The SE of ``atanh(tau-b)``, ``ASE / (1 - tau^2)`` per row (IEEE's quotient written out where
+    ``1 - tau^2 = +0``: no warning when run as Python)."""
+    out = np.empty(tau.shape[0], np.float64)
+    for r in range(tau.shape[0]):
+        d = 1 - tau[r] * tau[r]
+        out[r] = ase[r] / d if d != 0 else (np.inf if ase[r] > 0 else np.nan)
+    return out
+
+
 def fixed_rows(gx, n_gx, gy, n_gy) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """tau-b ``(m,)``, the leave-one-pair-out values ``(m, n)`` and the SE of ``atanh(tau-b)`` ``(m,)`` of
     each row from one layout and one pass for the ``s_k`` (:func:`_row_fixed`), equal bit for bit to
     :func:`tau_b_rows`, :func:`jackknife_rows` and :func:`z_se_rows`: what a dataset's bootstrap needs
-    before its first resample."""
-    return _fixed_rows(gx, n_gx, gy, n_gy, True, True)
+    before its first resample.
+
+    One row of more than :data:`simulation.engine._kernels.NUMPY_WORK_ABOVE` pairs is worked in arrays from
+    NumPy (see there)."""
+    m, n = gx.shape
+    if m != 1 or n <= _kernels.NUMPY_WORK_ABOVE:
+        return _fixed_rows(gx, n_gx, gy, n_gy, True, True)
+    jack = np.empty((1, n), np.float64)
+    tau, ase = _row_fixed_into(gx[0], n_gx[0], gy[0], n_gy[0], jack[0], _fixed_work(n, n_gx[0], n_gy[0]))
+    return np.array([tau]), jack, _z_se_rows(np.array([tau]), np.array([ase]))
 
 
 @njit(cache=True)
