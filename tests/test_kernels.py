@@ -335,7 +335,7 @@ def test_bootstrap_replicates_equal_scipy_with_tied_and_untied_x_and_y():
         theta, _ = _boot(x[None], y[None], seeds, 40)
         idx = resample_indices(seeds, 40, n)[0]
         np.testing.assert_allclose(theta[0], reference.bootstrap_distribution(x, y, idx), rtol=0, atol=1e-12)
-    for case in range(12):  # x untied (a layout of its own: _row_layout_untied_x), y tied and untied
+    for case in range(12):  # x untied (its layout: xs is 0..n, xp the inverse of gxy), y tied and untied
         n = [7, 8, 9, 16, 17, 30][case % 6]
         x = rng.standard_normal(n)
         y = rng.integers(0, 3, n).astype(float) if case < 6 else rng.standard_normal(n)

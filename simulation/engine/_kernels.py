@@ -398,8 +398,11 @@ def _row_layout(gx, n_gx, gy, n_gy):
     ys = np.empty(n + 1, np.int64)
     pos = np.empty(n, np.int32)
     gxy = np.empty(n, np.int32)
-    if n_gx == n:
-        return _row_layout_untied_x(gx, gy, n_gy, ys, pos, gxy)
+    xp = np.empty(n, np.int32)
+    # x untied: every x group has one member, so xs is 0 .. n and xp the inverse of gxy, written in the pass
+    # that places the pairs (one random write more per pair, where counting the groups and placing their
+    # members take two passes with random reads and writes)
+    untied_x = n_gx == n
     xs = np.zeros(n_gx + 1, np.int64)
     if n_gy == n:  # y untied: its group ids are its ranks, so observation i's place is gy[i] (no sort)
         for q in range(n + 1):
@@ -407,7 +410,10 @@ def _row_layout(gx, n_gx, gy, n_gy):
         for i in range(n):
             pos[i] = gy[i]
             gxy[gy[i]] = gx[i]
-            xs[gx[i] + 1] += 1
+            if untied_x:
+                xp[gx[i]] = gy[i]
+            else:
+                xs[gx[i] + 1] += 1
     else:
         yo = np.empty(n, np.int64)
         _grouped_order(gy, n_gy, yo, ys)
@@ -415,44 +421,21 @@ def _row_layout(gx, n_gx, gy, n_gy):
             pos[yo[k]] = k
             g = gx[yo[k]]
             gxy[k] = g
-            xs[g + 1] += 1
+            if untied_x:
+                xp[g] = k
+            else:
+                xs[g + 1] += 1
+    if untied_x:
+        for g in range(n + 1):
+            xs[g] = g
+        return pos, gxy, xp, xs, ys
     for g in range(n_gx):
         xs[g + 1] += xs[g]
     cursor = xs[:n_gx].copy()
-    xp = np.empty(n, np.int32)
     for k in range(n):  # places in increasing order within each x group
         g = gxy[k]
         xp[cursor[g]] = k
         cursor[g] += 1
-    return pos, gxy, xp, xs, ys
-
-
-@njit(cache=True)
-def _row_layout_untied_x(gx, gy, n_gy, ys, pos, gxy):
-    """:func:`_row_layout` with x untied: every x group has one member, so ``xs`` is ``0 .. n`` and ``xp``
-    the inverse of ``gxy`` (x group ``gx[i]``'s member is at observation ``i``'s place), written in the pass
-    that places the pairs: one random write more per pair, where counting the groups and placing their
-    members took two passes with random reads and writes (the same arrays)."""
-    n = gx.shape[0]
-    xp = np.empty(n, np.int32)
-    xs = np.empty(n + 1, np.int64)
-    for g in range(n + 1):
-        xs[g] = g
-    if n_gy == n:
-        for q in range(n + 1):
-            ys[q] = q
-        for i in range(n):
-            pos[i] = gy[i]
-            gxy[gy[i]] = gx[i]
-            xp[gx[i]] = gy[i]
-    else:
-        yo = np.empty(n, np.int64)
-        _grouped_order(gy, n_gy, yo, ys)
-        for k in range(n):
-            pos[yo[k]] = k
-            g = gx[yo[k]]
-            gxy[k] = g
-            xp[g] = k
     return pos, gxy, xp, xs, ys
 
 
