@@ -153,10 +153,17 @@ def _layout(gx, n_gx, gy, n_gy):
     MAX_SAMPLE_SIZE < 2^31), and a tree and x-group weights for its pass (32-bit: they hold weights of at
     most n pairs, or values in [-n, n]; the sums are taken in int64).  With y untied its group ids are its
     ranks, so the order is their inverse (no counting sort)."""
+    yo, ys, gxy = _y_layout(gx, gy, n_gy)
+    return yo, ys, gxy, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
+
+
+@njit(cache=True)
+def _y_layout(gx, gy, n_gy):
+    """:func:`_layout`'s ``yo``, ``ys`` and ``gxy`` alone."""
     n = gx.shape[0]
     yo, ys, gxy = np.empty(n, np.int64), np.empty(n + 1, np.int64), np.empty(n, np.int32)
     _layout_into(gx, gy, n_gy, yo, ys, gxy)
-    return yo, ys, gxy, np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32)
+    return yo, ys, gxy
 
 
 @njit(cache=True)
@@ -171,17 +178,22 @@ def _layout_into(gx, gy, n_gy, yo, ys, gxy) -> None:
             gxy[gy[i]] = gx[i]
     else:
         _kernels._grouped_order(gy, n_gy, yo, ys)
-        for k in range(n):
-            gxy[k] = gx[yo[k]]
+        _in_order_into(gx, yo, gxy)
 
 
 @njit(cache=True)
 def _in_order(gx, order):
     """``gx[order[k]]`` for every place ``k``: x's groups in y order, 32-bit (n <= MAX_SAMPLE_SIZE < 2^31)."""
     out = np.empty(order.shape[0], np.int32)
+    _in_order_into(gx, order, out)
+    return out
+
+
+@njit(cache=True)
+def _in_order_into(gx, order, out) -> None:
+    """:func:`_in_order` into ``out``."""
     for k in range(order.shape[0]):
         out[k] = gx[order[k]]
-    return out
 
 
 @njit(cache=True)
@@ -207,7 +219,7 @@ def _resample_setup(gx, n_gx, gy, n_gy, with_t, tau_hat):
     """What every resample of one row reads (:func:`bootstrap_rows`): the y groups' bounds, each
     observation's place in y order, x's groups in y order (32-bit), y's groups, and with ``with_t``
     Fisher's z of the row's tau-b ``tau_hat``."""
-    yo, ys, gxy, _, _ = _layout(gx, n_gx, gy, n_gy)
+    yo, ys, gxy = _y_layout(gx, gy, n_gy)  # no tree or weights: each resample's pass has its own
     z_hat = np.arctanh(tau_hat) if with_t else np.nan
     return ys, _places(yo), gxy, gy, z_hat
 
