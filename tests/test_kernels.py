@@ -491,9 +491,11 @@ def test_lemire_acceptance_is_exactly_uniform_over_every_16_bit_word(n):
 
 @pytest.mark.parametrize("statistic", ["spearman", "kendall_b"])
 def test_one_row_split_in_parts_equals_the_row_in_a_batch_bit_for_bit(statistic):
-    """A single dataset's resamples are split into parts across threads (:func:`resample_parts`); each
-    resample, the studentized values and the resample controls (summed in resample order) equal those of
-    the same dataset computed as one row of a batch, where it is not split."""
+    """A single dataset's resamples are split into parts across threads (:func:`resample_parts`, at most one
+    per thread); each resample, the studentized values and the resample controls (summed in resample order)
+    equal those of the same dataset computed as one row of a batch, where it is not split, whatever the
+    threads the kernel is told it runs on (1, 3: parts of unequal size, 16)."""
+    from simulation.statistics import kendall
     from simulation.statistics.statistic import get_statistic
 
     stat = get_statistic(statistic)
@@ -503,6 +505,7 @@ def test_one_row_split_in_parts_equals_the_row_in_a_batch_bit_for_bit(statistic)
     y = np.round(rng.standard_normal((m, n)) + 0.3 * x, 1)
     keys = resample_keys([np.random.SeedSequence(3 + r) for r in range(m)])
     assert _kernels.resample_parts(1, n_boot) == _kernels.RESAMPLE_TASKS and _kernels.resample_parts(m, n_boot) == 1
+    assert _kernels.resample_parts(1, n_boot, 3) == 3
     ids = group_ids(x, y)
     jack = stat.jackknife_rows(*ids)
     estimate = stat.estimate_rows(*ids)
@@ -513,6 +516,15 @@ def test_one_row_split_in_parts_equals_the_row_in_a_batch_bit_for_bit(statistic)
         for got, want in zip(one, batch, strict=True):
             if want is not None:
                 np.testing.assert_array_equal(got[0], want[r])
+        row = tuple(a[r : r + 1] for a in ids) + (keys[r : r + 1], n_boot)
+        for threads in (1, 3, 16):
+            if statistic == "spearman":
+                theta, controls = _kernels._bootstrap_rows(*row, jack[r : r + 1], True, threads)
+                np.testing.assert_array_equal(controls[0], batch[1][r])
+            else:
+                theta, t_star = kendall._bootstrap_rows(*row, True, estimate[r : r + 1], threads)
+                np.testing.assert_array_equal(t_star[0], batch[2][r])
+            np.testing.assert_array_equal(theta[0], batch[0][r])
 
 
 @pytest.mark.parametrize("rows", ["one", "many"])

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 # --------------------------------------------------------------------------
 # Random resample indices: Philox4x32-10 + Lemire's bounded integers
@@ -342,7 +342,14 @@ def _rho_grouped(w, total, xp, xs, n_gx, gxy, ys, n_gy, ax) -> float:
             ax[(k & (COUNTER_SETS - 1)) * n_gx + gxy[k]] += w[k]
     cum = 0
     sxx = 0
-    for g in range(n_gx):
+    if n_gx == w.shape[0]:  # x untied: one member per group, no inner loop
+        for g in range(n_gx):
+            c = np.int64(w[xp[g]])
+            a = 2 * cum + c - total
+            ax[g] = a
+            sxx += c * a * a
+            cum += c
+    for g in range(n_gx if n_gx < w.shape[0] else 0):
         c = 0
         if few:
             for h in range(COUNTER_SETS):
@@ -1051,11 +1058,17 @@ RESAMPLE_TASKS = 16
 
 
 @njit(cache=True)
-def resample_parts(m: int, n_boot: int) -> int:
+def resample_parts(m: int, n_boot: int, threads: int = RESAMPLE_TASKS) -> int:
     """Parts each row's resamples are split into, so that fewer rows than threads (one dataset on the data)
-    still keep every thread busy: ``RESAMPLE_TASKS // m`` (at least 1, at most ``n_boot``).  Each resample is
-    computed whole by one thread and written to its own place, so no result depends on the parts."""
-    return max(1, min(n_boot, RESAMPLE_TASKS // max(m, 1)))
+    still keep every thread busy: ``RESAMPLE_TASKS // m``, at most ``threads`` (the threads the kernel runs
+    on) and ``n_boot``, at least 1.  Each resample is computed whole by one thread and written to its own
+    place, so no result depends on the parts.
+
+    A part takes its own work arrays, which for a large dataset the system maps afresh and faults in page
+    by page (glibc hands allocations past its threshold straight to mmap); as many parts as threads take
+    them once per thread.  Kendall's tau-b with the bootstrap-t at n = 1,310,720 with all-distinct x, 4
+    resamples on 2 threads: about 117 -> 103 ms against 16 parts."""
+    return max(1, min(n_boot, RESAMPLE_TASKS // max(m, 1), threads))
 
 
 @njit(cache=True)
@@ -1140,7 +1153,6 @@ def _row_controls(t, setup, out) -> None:
         _finish_controls(out, h, t.shape[0], expect)
 
 
-@njit(cache=True, parallel=True)
 def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tuple[np.ndarray, np.ndarray]:
     """Spearman's rho of ``n_boot`` paired resamples per row -> ``(m, n_boot)``, and resample controls.
 
@@ -1181,11 +1193,20 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls) -> tup
     has expectation exactly 0, so it has mean 0 over datasets too; 0 where
     the jackknife is undefined, and everywhere without ``with_controls``.
     The resample's ``S`` is summed over its draws, ``sum_j ell_{draw_j}``.
+
+    A few rows' resamples are split into at most one part per thread (:func:`resample_parts`).
     """
+    return _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls, get_num_threads())
+
+
+@njit(cache=True, parallel=True)
+def _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, jack, with_controls, threads) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bootstrap_rows` on ``threads`` threads (``numba.get_num_threads()`` in the kernel would keep
+    numba from caching it)."""
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
     controls = np.zeros((m, N_RESAMPLE_CONTROLS), np.float64)
-    parts = resample_parts(m, n_boot)
+    parts = resample_parts(m, n_boot, threads)
     if parts == 1:  # at least as many rows as tasks: a row per task
         for r in prange(m):
             setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], jack[r], with_controls)

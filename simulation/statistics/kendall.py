@@ -42,7 +42,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 from numpy.typing import ArrayLike
 from scipy import stats
 from scipy.special import ndtri
@@ -331,16 +331,18 @@ def bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t=False, tau_hat=None)
     """
     if tau_hat is None:
         tau_hat = tau_b_rows(gx, n_gx, gy, n_gy) if with_t else np.zeros(gx.shape[0])
-    return _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t, np.asarray(tau_hat, np.float64))
+    return _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t, np.asarray(tau_hat, np.float64),
+                           get_num_threads())  # fmt: skip
 
 
 @njit(cache=True, parallel=True)
-def _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t, tau_hat) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`bootstrap_rows` given the rows' tau-b."""
+def _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t, tau_hat, threads) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`bootstrap_rows` given the rows' tau-b, on ``threads`` threads
+    (:func:`simulation.engine._kernels.resample_parts`)."""
     m, n = gx.shape
     out = np.empty((m, n_boot), np.float64)
     t_out = np.full((m, n_boot if with_t else 0), np.nan)
-    parts = _kernels.resample_parts(m, n_boot)
+    parts = _kernels.resample_parts(m, n_boot, threads)
     if parts == 1:  # at least as many rows as tasks: a row per task
         for r in prange(m):
             setup = _resample_setup(gx[r], n_gx[r], gy[r], n_gy[r], with_t, tau_hat[r])
