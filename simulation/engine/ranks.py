@@ -53,15 +53,16 @@ def group_ids(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     if m < numba.get_num_threads():  # x's and y's rows numbered in one parallel call
         both = np.concatenate([x, y])
         g, n_g = np.empty(both.shape, np.int64), np.empty(2 * m, np.int64)
-        _kernels.group_ids_of_order_rows(both, np.argsort(both, axis=1), g, n_g)
+        _kernels.group_ids_of_order_rows(both, np.argsort(both, axis=1), g, n_g, np.empty(both.shape))
         return g[:m], n_g[:m], g[m:], n_g[m:]
     if n >= NUMPY_SORT_FROM:
         out = []
+        scratch = np.empty(n)
         for a in (x, y):
             gid = np.empty((m, n), np.int64)
             n_groups = np.empty(m, np.int64)
             for r in range(m):
-                n_groups[r] = _kernels.group_ids_of_order(a[r], np.argsort(a[r]), gid[r])
+                n_groups[r] = _kernels.group_ids_of_order(a[r], np.argsort(a[r]), gid[r], scratch)
             out += [gid, n_groups]
         return out[0], out[1], out[2], out[3]
     gx, n_gx = _kernels.group_ids_rows(x)

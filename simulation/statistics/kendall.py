@@ -221,6 +221,8 @@ def _resample_setup(gx, n_gx, gy, n_gy, with_t, tau_hat):
     Fisher's z of the row's tau-b ``tau_hat``."""
     yo, ys, gxy = _y_layout(gx, gy, n_gy)  # no tree or weights: each resample's pass has its own
     z_hat = np.arctanh(tau_hat) if with_t else np.nan
+    if n_gy == gx.shape[0]:  # y untied: its group ids are the places (read in order, not written at random)
+        return ys, gy.astype(np.int32), gxy, gy, z_hat
     return ys, _places(yo), gxy, gy, z_hat
 
 
@@ -595,9 +597,12 @@ def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack, t
     ``jack`` is not empty) and the ASE's terms in one pass along y, each written at its observation's place
     ``yo[k]``, so that the terms are then summed in observation order (the order of :func:`_weighted_ase`,
     whose value this is bit for bit) without the places' array; the pass reads every array in order and
-    writes two at random places, where observation order would read five at random places.  Every weight
-    is 1 (``w d^2`` there is ``d^2`` here); NaN where tau-b is undefined."""
+    writes two at random places, where observation order would read five at random places.  With x untied
+    every x group's size is 1, which the pass takes as known instead of reading it at each pair's group (at
+    n = 1,310,720, 15.6 -> 6.7 ms; 2.4 -> 1.2 ms at 327,680).  Every weight is 1 (``w d^2`` there is
+    ``d^2`` here); NaN where tau-b is undefined."""
     n = yo.shape[0]
+    untied_x = tsize.shape[0] == n
     with_jack = jack.shape[0] > 0
     wr = float(n * n - (2 * tx + n))
     wc = float(n * n - (2 * ty + n))
@@ -607,10 +612,10 @@ def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack, t
         ty_q = ty - (usize[q] - 1)
         for k in range(ys[q], ys[q + 1]):
             i = yo[k]
-            g = gxy[k]
+            t_g = 1 if untied_x else tsize[gxy[k]]
             if with_jack:
-                jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (tsize[g] - 1), ty_q, n - 1)
-            d = 2.0 * ww * sk[k] + tau * (tsize[g] * wc + usize[q] * wr)
+                jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (t_g - 1), ty_q, n - 1)
+            d = 2.0 * ww * sk[k] + tau * (t_g * wc + usize[q] * wr)
             term[i] = d * d
     if not defined or not np.isfinite(tau):
         return np.nan
