@@ -527,17 +527,22 @@ def test_one_row_split_in_parts_equals_the_row_in_a_batch_bit_for_bit(statistic)
             np.testing.assert_array_equal(theta[0], batch[0][r])
 
 
-@pytest.mark.parametrize("rows", ["one", "many"])
+@pytest.mark.parametrize("rows", ["one", "one, sorted on threads", "many"])
 def test_group_ids_by_numpy_sort_equal_the_kernels_and_dense_ranks(monkeypatch, rows):
     """Long rows (and one dataset) are ordered by NumPy's sort and then numbered: the ids equal the kernel's
-    merge-sort path and SciPy's dense ranks - 1, ties (with -0.0 beside 0.0) in x and y."""
+    merge-sort path and SciPy's dense ranks - 1, ties (with -0.0 beside 0.0) in x and y; one dataset's x
+    and y sorted on threads (:func:`ranks._orders`) give the same ids."""
     import numba
 
     from simulation.engine import ranks
 
     monkeypatch.setattr(ranks, "NUMPY_SORT_FROM", 8)  # every row counts as long
+    if rows == "one, sorted on threads":
+        monkeypatch.setattr(ranks, "THREADED_SORT_FROM", 8)
+        both = np.random.default_rng(4).standard_normal((2, 50))
+        np.testing.assert_array_equal(ranks._orders(both, 2), np.argsort(both, axis=1))
     rng = np.random.default_rng(3)
-    m = 1 if rows == "one" else 4 * numba.get_num_threads()
+    m = 4 * numba.get_num_threads() if rows == "many" else 1
     x = rng.integers(-2, 3, (m, 50)).astype(float)
     x[x == 0] = rng.choice([0.0, -0.0], size=int((x == 0).sum()))
     y = np.round(rng.standard_normal((m, 50)), 1)
