@@ -273,10 +273,10 @@ def group_ids_of_order_rows(
     a: np.ndarray, order: np.ndarray, gid: np.ndarray, n_groups: np.ndarray, s: np.ndarray
 ) -> None:
     """:func:`group_ids_rows` given each row's ascending order ``order`` from any sort (the same ids), into
-    ``gid (m, n)`` and ``n_groups (m,)``, ``s (m, n)`` floats of scratch.  The caller allocates them: NumPy
-    asks for large pages for a large
-    array, which the ids, written at random places, fill with fewer page faults (one dataset's ranking at
-    n = 1,310,720, 2-4 ms of about 40-60 ms less than into an array allocated in this kernel)."""
+    ``gid (m, n)`` and ``n_groups (m,)``, with ``s (m, n)`` floats of scratch.  The caller allocates them:
+    NumPy asks for large pages for a large array, which the ids, written at random places, fill with fewer
+    page faults (one dataset's ranking at n = 1,310,720, 2-4 ms of about 40-60 ms less than into an array
+    allocated in this kernel)."""
     for r in prange(a.shape[0]):
         n_groups[r] = _group_ids_of_order(a[r], order[r], gid[r], s[r])
 
@@ -359,7 +359,7 @@ def _rho_grouped(w, total, xp, xs, n_gx, gxy, ys, n_gy, ax) -> float:
             ax[g] = a
             sxx += c * a * a
             cum += c
-    for g in range(n_gx if n_gx < w.shape[0] else 0):
+    for g in range(n_gx if n_gx < w.shape[0] else 0):  # x tied: each group's members, or its counters
         c = 0
         if few:
             for h in range(COUNTER_SETS):
