@@ -556,20 +556,48 @@ def test_group_ids_by_numpy_sort_equal_the_kernels_and_dense_ranks(monkeypatch, 
 
 def test_a_resample_count_past_255_is_detected_and_counted_again_in_int32():
     """A resample's counts are bytes (:func:`_kernels._place_counts`): with every observation sent to one
-    place its count, n = 300, wraps, the total falls short of n, and the same draws are counted again in
-    int32; with a row's real places every count fits and equals the drawn indices' counts at their places."""
+    place its count, n = 300, wraps, the total falls short of n, and the same draws counted in int32 put
+    all n at that place; with a row's real places every count fits and equals the drawn indices' counts at
+    their places (:func:`_kernels.resample_indices`, which fills an n-long array)."""
     n = 300
     key = resample_keys([7])[0]
-    draws = np.empty(n, np.int32)
+    ell, sums = np.empty(0), np.empty(4)
     w = np.zeros(n, np.uint8)
-    assert not _kernels._place_counts(key, 0, np.zeros(n, np.int32), draws, w)
-    wide = _kernels._wide_counts(draws)
-    assert wide.dtype == np.int32 and wide[0] == n and not wide[1:].any()
+    assert not _kernels._place_counts(key, 0, np.zeros(n, np.int32), _kernels.draw_buffer(), w, ell, sums)
+    wide = np.zeros(n, np.int32)
+    assert _kernels._place_counts(key, 0, np.zeros(n, np.int32), _kernels.draw_buffer(), wide, ell, sums)
+    assert wide[0] == n and not wide[1:].any()
     place = np.random.default_rng(1).permutation(n).astype(np.int32)
-    assert _kernels._place_counts(key, 3, place, draws, w)
+    assert _kernels._place_counts(key, 3, place, _kernels.draw_buffer(), w, ell, sums)
     idx = resample_indices([7], 4, n)[0, 3]
     np.testing.assert_array_equal(w, np.bincount(place[idx], minlength=n))
-    np.testing.assert_array_equal(_kernels._wide_counts(draws), w)
+
+
+@pytest.mark.parametrize("n", [300, 303, 65_537])
+def test_counts_drawn_in_chunks_equal_the_whole_draw_and_its_linear_approximation_bit_for_bit(n):
+    """:func:`_kernels._place_counts` draws a resample a chunk at a time: for chunks of 1, 16 and 4,096
+    indices (seams inside Philox blocks, 16-bit halves up to n = 2^16 and 32-bit words above), int32 and
+    byte counts, its counts equal those of the whole draw (:func:`_kernels.resample_indices`), and its four
+    partial sums equal the sums written out here and give :func:`_kernels._resample_t` of the whole draw's
+    places, bit for bit (n % 4 of 0 and 3: the last draws go to sum 0)."""
+    key = resample_keys([7])[0]
+    place = np.random.default_rng(1).permutation(n).astype(np.int32)
+    rng = np.random.default_rng(2)
+    ell = rng.standard_normal(n)
+    idx = resample_indices([7], 2, n)[0]
+    want = np.zeros((2, 4))  # written out: draw g to sum g % 4, the last n % 4 to sum 0, in draw order
+    for b in range(2):
+        for g, i in enumerate(idx[b]):
+            want[b, g % 4 if g < n - n % 4 else 0] += ell[place[i]]
+    for chunk in (1, 16, 4096) if n < 1000 else (4096,):
+        for b in range(2):
+            for dtype in (np.int32, np.uint8):
+                w, sums = np.zeros(n, dtype), np.empty(4)
+                assert _kernels._place_counts(key, b, place, _kernels.draw_buffer(chunk), w, ell, sums)
+                np.testing.assert_array_equal(w, np.bincount(place[idx[b]], minlength=n))
+                whole = _kernels._resample_t(ell, place[idx[b]].astype(np.int32), 1.5)
+                assert ((sums[0] + sums[1]) + (sums[2] + sums[3])) / 1.5 == whole, (chunk, b, dtype)
+                np.testing.assert_array_equal(sums, want[b])
 
 
 def test_spearman_of_counts_past_255_equals_scipy_on_the_repeated_pairs():

@@ -293,14 +293,15 @@ def _resample_counted(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out, w, see
     ys, place, gxy, gy, z_hat = setup
     n = place.shape[0]
     tree = np.empty(n_gx + 1, np.int32)  # weights of x groups: at most n < 2^31; sums are taken in int64
-    draws = np.empty(n, np.int32)
+    buf = _kernels.draw_buffer()
+    no_ell, no_sums = np.empty(0), np.empty(4)
     sk = np.empty(n if with_t else 0, np.int64)
     usize = np.empty(n_gy if with_t else 0, np.int64)
     term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
     wrapped = np.empty(hi - lo, np.int64)
     n_wrapped = 0
     for b in range(lo, hi):
-        if not _kernels._place_counts(key, b, place, draws, w):
+        if not _kernels._place_counts(key, b, place, buf, w, no_ell, no_sums):
             wrapped[n_wrapped] = b
             n_wrapped += 1
             continue
