@@ -843,7 +843,7 @@ def _count_below(yo, n, below) -> None:
     ranks), in earlier blocks (of 2^12) of the superblock, in earlier words (of 64) of the block, and the
     set bits below the rank in its word (:func:`_popcount`); a mark adds 1 to the later entries of each
     level, 64 of them at each, every one (a comparison, no branch, in vector lanes).  At n = 1,310,720 the
-    arrays are 230 KB; the pass measured 8 ns per pair at 327,680 and 1,310,720, where a Fenwick tree over
+    arrays are about 210 KB; the pass measured 8 ns per pair at 327,680 and 1,310,720, where a Fenwick tree over
     the words took 16 (its loops' lengths vary with the rank: a mispredicted branch or two per pair)."""
     n_words = (n >> 6) + 1
     n_blocks = (n_words >> 6) + 1
