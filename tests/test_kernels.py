@@ -600,6 +600,33 @@ def test_counts_drawn_in_chunks_equal_the_whole_draw_and_its_linear_approximatio
                 np.testing.assert_array_equal(sums, want[b])
 
 
+@pytest.mark.skipif(
+    __import__("os").environ.get("NUMBA_DISABLE_JIT") == "1", reason="600,000 pairs: compiled kernels only"
+)
+def test_pairs_below_in_both_variables_equal_kendalls_concordance_counts_past_every_level():
+    """:func:`_kernels._count_below` at n = 600,000 (three superblocks of 2^18 ranks, so every level of its
+    running totals is read past its first entry; the leave-one-out tests reach only the first superblock):
+    for untied x and y, pair i's concordance count is ``s_i = 4 B_i + n - 1 - 2 q_i - 2 p_i`` (``B_i`` the
+    pairs below it in both variables, ``q_i``, ``p_i`` its y and x ranks), with ``s_i`` from Kendall's own
+    counting (:func:`simulation.statistics.kendall.concordance_rows`, a tree over the x groups)."""
+    from simulation.statistics import kendall
+
+    n = 600_000
+    rng = np.random.default_rng(17)
+    x = rng.standard_normal(n)
+    y = x + rng.standard_normal(n)
+    ids = group_ids(x[None], y[None])
+    gx, gy = ids[0][0], ids[2][0]
+    assert ids[1][0] == n and ids[3][0] == n
+    yo = np.empty(n, np.int64)
+    yo[gy] = (np.arange(n, dtype=np.int64) << 32) | gx
+    below = np.empty(n, np.int64)
+    _kernels._count_below(yo, n, below)
+    s = kendall.concordance_rows(*ids)[0]
+    want = (s - n + 1 + 2 * gy + 2 * gx) // 4
+    np.testing.assert_array_equal(below[gy], want)
+
+
 def test_spearman_of_counts_past_255_equals_scipy_on_the_repeated_pairs():
     """The int32 path of a resample (a count past 255) and the byte path give Spearman's rho of the
     multiset: SciPy's on the pairs repeated by their counts, tied and untied y, few and many x groups."""
