@@ -87,8 +87,10 @@ def test_jackknife_of_a_point_whose_removal_makes_x_constant():
     assert np.isnan(jack[3]) and np.all(np.isfinite(jack[:3]))
 
 
-@pytest.mark.parametrize("data", _tied_datasets()[1:5])
+@pytest.mark.parametrize("data", _tied_datasets()[1:])
 def test_bootstrap_replicates_equal_scipy_on_the_same_resample_indices(data):
+    """tau-b of each resample (without the bootstrap-t: :func:`kendall._weighted_s`) against SciPy on the
+    resampled data: few and many x values (the last two: 10 x groups with y tied, 25 with both untied)."""
     x, y = data
     seeds = [child_seed(8, 0)]
     theta = kendall.bootstrap_rows(*_groups(x, y), resample_keys(seeds), 60)[0][0]
@@ -636,8 +638,10 @@ def test_trees_over_blocks_of_groups_above_the_threshold_against_scipy(pattern):
     """More x groups than ``TREE_BLOCKS_ABOVE`` (70,000 values each twice, or 140,000 distinct), so the trees
     are over blocks of 16 groups (with pairs a group's own count is nonzero when its twin is queried) and a
     resample's counts are bytes (``BYTE_COUNTS_ABOVE``; with x untied Kendall's x groups' weights too):
-    Kendall's tau-b, a few leave-one-out values and resamples against SciPy, and Spearman's leave-one-out
-    values against the rho of the data without the pair and its resamples against SciPy."""
+    Kendall's tau-b, a few leave-one-out values and resamples (with and without the bootstrap-t, which
+    count S in different passes) against SciPy, the resamples' t* against the ASE of each resampled dataset
+    (:func:`kendall.ase`: the data's own pass, y tied by the copies), and Spearman's leave-one-out values
+    against the rho of the data without the pair and its resamples against SciPy."""
     from simulation.engine.ranks import group_ids, spearman_rho_2d
 
     k = 70_000
@@ -659,11 +663,16 @@ def test_trees_over_blocks_of_groups_above_the_threshold_against_scipy(pattern):
         assert s_jack[0, i] == pytest.approx(spearman_rho_2d(xi[None], yi[None])[0], abs=1e-12)
     seeds = [child_seed(70, len(pattern))]
     keys = resample_keys(seeds)
-    theta = kendall.bootstrap_rows(*ids, keys, 3, True)[0][0]
+    theta, t_star = (a[0] for a in kendall.bootstrap_rows(*ids, keys, 3, True))
+    np.testing.assert_array_equal(kendall.bootstrap_rows(*ids, keys, 3, False)[0][0], theta)  # no t*: S alone
     rho = _kernels.bootstrap_rows(*ids, keys, 3, s_jack, False)[0][0]
+    z_hat = np.arctanh(kendall.tau_b_rows(*ids)[0])
     for b, i in enumerate(resample_indices(seeds, 3, n)[0]):
         assert theta[b] == pytest.approx(stats.kendalltau(x[i], y[i]).statistic, abs=1e-12)
         assert rho[b] == pytest.approx(stats.spearmanr(x[i], y[i]).statistic, abs=1e-12)
+        # t* from the resample's counts against the ASE of the resampled data itself (its copies tie in y)
+        se = kendall.ase(x[i], y[i]) / (1 - theta[b] ** 2)
+        assert t_star[b] == pytest.approx((np.arctanh(theta[b]) - z_hat) / se, rel=1e-9)
 
 
 
@@ -706,10 +715,11 @@ def test_resamples_counted_in_bytes_equal_int32_and_a_count_past_255_is_handed_b
 @pytest.mark.parametrize("pattern", ["untied", "x in 4 groups", "both tied"])
 def test_fixed_rows_above_the_threshold_equal_the_per_observation_passes_bit_for_bit(pattern):
     """Above ``ASE_TERMS_FIRST_ABOVE`` pairs :func:`kendall.fixed_rows` makes the leave-one-out values and
-    the ASE's terms in one pass along y (:func:`kendall._fixed_along_y`): its values equal
-    :func:`jackknife_rows`' (a loop of its own) and its SE equals the ASE of the resamples' kernel
-    (:func:`kendall._weighted_ase`, terms summed through each observation's place) with every weight 1, over
-    ``1 - tau^2``, bit for bit."""
+    the ASE's terms in one pass along y (:func:`kendall._fixed_along_y`; with y untied in observation
+    order, :func:`kendall._fixed_in_order`, in work arrays without the order and the terms): its values
+    equal :func:`jackknife_rows`' (a loop of its own) and its SE equals the ASE of the resamples' kernel
+    (:func:`kendall._weighted_ase` with its 64-bit arrays, terms summed through each observation's place)
+    with every weight 1, over ``1 - tau^2``, bit for bit."""
     rng = np.random.default_rng(43)
     n = kendall.ASE_TERMS_FIRST_ABOVE + 4_465
     x = rng.integers(0, 4, n).astype(float) if pattern != "untied" else rng.standard_normal(n)
@@ -725,7 +735,8 @@ def test_fixed_rows_above_the_threshold_equal_the_per_observation_passes_bit_for
     w, sk, usize = np.ones(n, np.int32), np.empty(n, np.int64), np.empty(n_gy, np.int64)
     s, tx, ty = kendall._weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
     t = kendall._tau_from_counts(s, tx, ty, n)
-    ase = kendall._weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, kendall._places(yo), n, tx, ty, t, np.empty(n))
+    places = kendall._places(yo)
+    ase = kendall._weighted_ase(w, gxy, ys, n_gy, gy, gx, sk, seen, usize, places, n, tx, ty, t, np.empty(n))
     assert t == tau[0] and 0.1 < t < 0.5 and ase > 0
     assert z_se[0] == ase / (1 - t * t)
     assert kendall.ase_rows(*ids)[0] == ase

@@ -283,24 +283,29 @@ def resample_indices(keys, n_boot, n) -> np.ndarray:
 @njit(cache=True)
 def _group_ids_1d(a: np.ndarray, gid: np.ndarray) -> int:
     """Write the tie-group index of each ``a[i]`` (0 = smallest value) into ``gid``; return the group count."""
-    return _group_ids_of_order(a, np.argsort(a, kind="mergesort"), gid, np.empty(a.shape[0], np.float64))
+    return _group_ids_of_order(a, np.argsort(a, kind="mergesort"), gid, np.empty(a.shape[0], np.uint8))
 
 
 @njit(cache=True)
-def _group_ids_of_order(a, order, gid, s) -> int:
+def _group_ids_of_order(a, order, gid, new) -> int:
     """:func:`_group_ids_1d` given ``order``, which sorts ``a`` ascending (whatever the order of tied
-    values: they get one group), with ``s`` (n floats) as scratch.
+    values: they get one group), with ``new`` (n bytes) as scratch.
 
-    The values in sorted order are gathered into ``s`` first, in a pass of independent loads, and then
-    numbered and written at their places: one pass doing both waits on the memory twice per value once the
-    arrays outgrow the caches (two rows of 1,310,720 on 2 threads: 12.8 -> 6.5 ms; the same at 327,680)."""
+    Whether each value in sorted order starts a group is found first, in a pass of independent loads, and
+    written to ``new``; then the groups are numbered and written at their places: one pass doing both waits
+    on the memory twice per value once the arrays outgrow the caches (two rows of 1,310,720 on 2 threads:
+    12.8 -> 6.5 ms; the same at 327,680).  A byte per value, where the values themselves gathered into n
+    floats are eight: less memory to fault in and to pass over."""
     n = a.shape[0]
-    for j in range(n):
-        s[j] = a[order[j]]
+    prev = a[order[0]]
+    for j in range(1, n):
+        v = a[order[j]]
+        new[j] = v != prev
+        prev = v
     g = 0
     gid[order[0]] = 0
     for j in range(1, n):
-        g += s[j] != s[j - 1]
+        g += np.int64(new[j])
         gid[order[j]] = g
     return g + 1
 
@@ -317,23 +322,29 @@ def group_ids_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True)
-def group_ids_of_order(a: np.ndarray, order: np.ndarray, gid: np.ndarray, s: np.ndarray) -> int:
-    """:func:`_group_ids_of_order` for one row ``(n,)`` into ``gid`` (``s``: n floats of scratch); returns the
-    group count."""
-    return _group_ids_of_order(a, order, gid, s)
+def group_ids_of_order(a: np.ndarray, order: np.ndarray, gid: np.ndarray, new: np.ndarray) -> int:
+    """:func:`_group_ids_of_order` for one row ``(n,)`` into ``gid`` (``new``: n bytes of scratch); returns
+    the group count."""
+    return _group_ids_of_order(a, order, gid, new)
 
 
 @njit(cache=True, parallel=True)
 def group_ids_of_order_rows(
-    a: np.ndarray, order: np.ndarray, gid: np.ndarray, n_groups: np.ndarray, s: np.ndarray
+    x: np.ndarray, y: np.ndarray, ox: np.ndarray, oy: np.ndarray, gid: np.ndarray, n_groups: np.ndarray,
+    new: np.ndarray,
 ) -> None:
-    """:func:`group_ids_rows` given each row's ascending order ``order`` from any sort (the same ids), into
-    ``gid (m, n)`` and ``n_groups (m,)``, with ``s (m, n)`` floats of scratch.  The caller allocates them:
-    NumPy asks for large pages for a large array, which the ids, written at random places, fill with fewer
-    page faults (one dataset's ranking at n = 1,310,720, 2-4 ms of about 40-60 ms less than into an array
-    allocated in this kernel)."""
-    for r in prange(a.shape[0]):
-        n_groups[r] = _group_ids_of_order(a[r], order[r], gid[r], s[r])
+    """:func:`group_ids_rows` of the rows of ``x (m, n)`` and then of ``y (m, n)`` (not joined into one
+    array: a copy of both), given their ascending orders ``ox`` and ``oy`` ``(m, n)`` from any sort (the
+    same ids), into ``gid (2 m, n)`` and ``n_groups (2 m,)``, with ``new (2 m, n)`` bytes of scratch.  The
+    caller allocates them: NumPy asks for large pages for a large array, which the ids, written at random
+    places, fill with fewer page faults (one dataset's ranking at n = 1,310,720, 2-4 ms of about 40-60 ms
+    less than into an array allocated in this kernel)."""
+    m = x.shape[0]
+    for r in prange(2 * m):
+        if r < m:
+            n_groups[r] = _group_ids_of_order(x[r], ox[r], gid[r], new[r])
+        else:
+            n_groups[r] = _group_ids_of_order(y[r - m], oy[r - m], gid[r], new[r])
 
 
 @njit(cache=True, parallel=True)
@@ -473,20 +484,23 @@ def _row_layout(gx, n_gx, gy, n_gy):
     """Work arrays of one row in y order (members of each y group in index order, groups ascending), 32-bit
     (n <= MAX_SAMPLE_SIZE < 2^31: half the bytes a resample's passes read): ``pos[i]`` the place of
     observation ``i``, ``gxy[k]`` the x group at place ``k``, ``xp[xs[g]:xs[g + 1]]`` the places of x group
-    ``g``'s members in increasing order, and ``ys`` the y groups' bounds (:func:`_rho_grouped`)."""
+    ``g``'s members in increasing order, and ``ys`` the y groups' bounds (:func:`_rho_grouped`).  Where
+    :func:`_rho_grouped` does not read them they are left empty: ``ys`` with y untied (one pair per y
+    group), ``xp`` with at most :data:`FEW_X_GROUPS` x groups (their totals come from counters); at
+    n = 1,310,720 that is 15.7 MB and two passes less per dataset."""
     n = gx.shape[0]
-    ys = np.empty(n + 1, np.int64)
+    untied_y = n_gy == n
+    untied_x = n_gx == n
+    ys = np.empty(0 if untied_y else n + 1, np.int64)
     pos = np.empty(n, np.int32)
     gxy = np.empty(n, np.int32)
-    xp = np.empty(n, np.int32)
+    with_xp = untied_x or n_gx > FEW_X_GROUPS
+    xp = np.empty(n if with_xp else 0, np.int32)
     # x untied: every x group has one member, so xs is 0 .. n and xp the inverse of gxy, written in the pass
     # that places the pairs (one random write more per pair, where counting the groups and placing their
     # members take two passes with random reads and writes)
-    untied_x = n_gx == n
     xs = np.zeros(n_gx + 1, np.int64)
-    if n_gy == n:  # y untied: its group ids are its ranks, so observation i's place is gy[i] (no sort)
-        for q in range(n + 1):
-            ys[q] = q
+    if untied_y:  # its group ids are its ranks, so observation i's place is gy[i] (no sort)
         for i in range(n):
             pos[i] = gy[i]
             gxy[gy[i]] = gx[i]
@@ -511,6 +525,8 @@ def _row_layout(gx, n_gx, gy, n_gy):
         return pos, gxy, xp, xs, ys
     for g in range(n_gx):
         xs[g + 1] += xs[g]
+    if not with_xp:
+        return pos, gxy, xp, xs, ys
     cursor = xs[:n_gx].copy()
     for k in range(n):  # places in increasing order within each x group
         g = gxy[k]

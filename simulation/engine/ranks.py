@@ -50,20 +50,17 @@ NUMPY_SORT_FROM = 65_536
 THREADED_SORT_FROM = 524_288
 
 
-def _orders(a: np.ndarray, threads: int) -> np.ndarray:
-    """``np.argsort(a, axis=1)``; rows of at least :data:`THREADED_SORT_FROM` values sorted in a pool of
-    ``threads`` threads, each into its own row (the same orders: the sort does not depend on the thread)."""
-    rows, n = a.shape
+def _orders(x: np.ndarray, y: np.ndarray, threads: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.argsort(x, axis=1)`` and ``np.argsort(y, axis=1)``; rows of at least :data:`THREADED_SORT_FROM`
+    values sorted in a pool of ``threads`` threads, each into its own row (the same orders: the sort does
+    not depend on the thread)."""
+    m, n = x.shape
     if n < THREADED_SORT_FROM or threads < 2:
-        return np.argsort(a, axis=1)
-    order = np.empty(a.shape, np.intp)
-
-    def sort_row(r: int) -> None:
-        order[r] = np.argsort(a[r])
-
-    with ThreadPoolExecutor(min(threads, rows)) as pool:
-        list(pool.map(sort_row, range(rows)))
-    return order
+        return np.argsort(x, axis=1), np.argsort(y, axis=1)
+    with ThreadPoolExecutor(min(threads, 2 * m)) as pool:
+        orders = list(pool.map(np.argsort, [*x, *y]))
+    # one dataset's orders as they come (a copy into arrays made beforehand measured 2-5 ms at 1,310,720)
+    return tuple(o[0][None] if m == 1 else np.stack(o) for o in (orders[:m], orders[m:]))
 
 
 def group_ids(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -76,13 +73,12 @@ def group_ids(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     m, n = x.shape
     threads = numba.get_num_threads()
     if m < threads:  # x's and y's rows numbered in one parallel call
-        both = np.concatenate([x, y])
-        g, n_g = np.empty(both.shape, np.int64), np.empty(2 * m, np.int64)
-        _kernels.group_ids_of_order_rows(both, _orders(both, threads), g, n_g, np.empty(both.shape))
+        g, n_g = np.empty((2 * m, n), np.int64), np.empty(2 * m, np.int64)
+        _kernels.group_ids_of_order_rows(x, y, *_orders(x, y, threads), g, n_g, np.empty((2 * m, n), np.uint8))
         return g[:m], n_g[:m], g[m:], n_g[m:]
     if n >= NUMPY_SORT_FROM:
         out = []
-        scratch = np.empty(n)
+        scratch = np.empty(n, np.uint8)
         for a in (x, y):
             gid = np.empty((m, n), np.int64)
             n_groups = np.empty(m, np.int64)

@@ -115,6 +115,23 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
         for g in range(n_gx):
             tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
         return s, tx2 // 2, ty2 // 2
+    if n_gy == wy.shape[0]:
+        # y untied, many x values: the same with the tree (``ys`` may be empty: one pair per y group), and a
+        # pair drawn 0 times skipped (it adds 0; the tree's accesses, not the branch, are what cost here)
+        for k in range(n_gy):
+            wi = np.int64(wy[k])
+            if wi == 0:
+                continue
+            gi = gxy[k]
+            s += wi * (2 * _kernels._tree_below(tree, seen, n_gx, gi) + seen[gi] - earlier)
+            ty2 += wi * (wi - 1)
+            _kernels._block_add(tree, n_gx, gi, wi)
+            seen[gi] += wi
+            earlier += wi
+        tx2 = 0
+        for g in range(n_gx):
+            tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
+        return s, tx2 // 2, ty2 // 2
     for g in range(n_gy):  # every pair, drawn or not, as above (a pair drawn 0 times adds 0)
         c = 0
         for k in range(ys[g], ys[g + 1]):
@@ -171,8 +188,12 @@ def _layout_into(gx, gy, n_gy, yo, ys, gxy) -> None:
     """:func:`_layout`'s ``yo``, ``ys`` and ``gxy`` into the arrays given."""
     n = gx.shape[0]
     if n_gy == n:
-        for q in range(n + 1):
+        for q in range(ys.shape[0]):  # the bounds and the order, where asked (empty: not needed)
             ys[q] = q
+        if yo.shape[0] == 0:
+            for i in range(n):
+                gxy[gy[i]] = gx[i]
+            return
         for i in range(n):
             yo[gy[i]] = i
             gxy[gy[i]] = gx[i]
@@ -216,14 +237,18 @@ def tau_b_rows(gx, n_gx, gy, n_gy) -> np.ndarray:
 
 @njit(cache=True)
 def _resample_setup(gx, n_gx, gy, n_gy, with_t, tau_hat):
-    """What every resample of one row reads (:func:`bootstrap_rows`): the y groups' bounds, each
-    observation's place in y order, x's groups in y order (32-bit), y's groups, and with ``with_t``
-    Fisher's z of the row's tau-b ``tau_hat``."""
-    yo, ys, gxy = _y_layout(gx, gy, n_gy)  # no tree or weights: each resample's pass has its own
+    """What every resample of one row reads (:func:`bootstrap_rows`): the y groups' bounds (empty with y
+    untied, where every pass goes along y pair by pair), each observation's place in y order, x's groups in
+    y order (32-bit), y's groups, and with ``with_t`` Fisher's z of the row's tau-b ``tau_hat``."""
     z_hat = np.arctanh(tau_hat) if with_t else np.nan
-    if n_gy == gx.shape[0]:  # y untied: its group ids are the places (read in order, not written at random)
-        return ys, gy.astype(np.int32), gxy, gy, z_hat
-    return ys, _places(yo), gxy, gy, z_hat
+    n = gx.shape[0]
+    if n_gy == n:  # y untied: its group ids are the places, and no pass reads the groups' bounds
+        gxy = np.empty(n, np.int32)
+        for i in range(n):
+            gxy[gy[i]] = gx[i]
+        return np.empty(0, np.int64), gy.astype(np.int32), gxy, gy, gx, z_hat
+    yo, ys, gxy = _y_layout(gx, gy, n_gy)  # no tree or weights: each resample's pass has its own
+    return ys, _places(yo), gxy, gy, gx, z_hat
 
 
 @njit(cache=True, error_model="numpy")
@@ -232,7 +257,7 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
     ``t_out[b]`` (NumPy's division: a resample with ``|tau*| = 1`` has an infinite SE, not an error, as in
     the parallel loop this body came from).  A resample is counted straight in y order (each draw's place,
     then the counts, as in Spearman's kernel), so the passes that follow read every array in order."""
-    ys, place, gxy, gy, z_hat = setup
+    ys, place, gxy, gy, gx, z_hat = setup
     n = place.shape[0]
     if n > _kernels.BYTE_COUNTS_ABOVE:
         _resample_bytes(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out)
@@ -241,9 +266,9 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
     seen = np.empty(n_gx, np.int32)
     w = np.zeros(n, np.int32)
     draws = np.empty(n, np.int32)
-    sk = np.empty(n if with_t else 0, np.int64)
-    usize = np.empty(n_gy if with_t else 0, np.int64)
-    term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
+    sk = np.empty(n if with_t else 0, np.int32)  # |s_k| <= n, and the pass's partial values within 3n < 2^31
+    usize = np.empty(n_gy if with_t and n_gy < n else 0, np.int64)  # y untied: the counts are the sizes
+    term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE and n_gy < n else 0, np.float64)
     for b in range(lo, hi):
         _kernels._draw_resample(key[0], key[1], b, _kernels.STREAM_BOOTSTRAP, draws)
         for j in range(n):  # each draw's place, then the counts: as Spearman's kernel (see there)
@@ -258,7 +283,8 @@ def _resample_range(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out) -> None:
         tau = _tau_from_counts(s, tx, ty, n)
         out[b] = tau
         if with_t and np.isfinite(tau):
-            se = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, place, n, tx, ty, tau, term) / (1.0 - tau * tau)
+            ase = _weighted_ase(w, gxy, ys, n_gy, gy, gx, sk, seen, usize, place, n, tx, ty, tau, term)
+            se = ase / (1.0 - tau * tau)
             if abs(tau) == 1.0:
                 t_out[b] = np.inf if tau > 0 else -np.inf
             elif se > 0.0:
@@ -290,14 +316,14 @@ def _resample_counted(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out, w, see
     fit (their results are left to the caller).  Its loop repeats :func:`_resample_range`'s: that one stays
     as it is for n up to ``BYTE_COUNTS_ABOVE`` because calling this function, or an inlined helper for the
     shared lines, measured 7-20% slower per resample at n = 80."""
-    ys, place, gxy, gy, z_hat = setup
+    ys, place, gxy, gy, gx, z_hat = setup
     n = place.shape[0]
     tree = np.empty(n_gx + 1, np.int32)  # weights of x groups: at most n < 2^31; sums are taken in int64
     buf = _kernels.draw_buffer()
     no_ell, no_sums = np.empty(0), np.empty(4)
-    sk = np.empty(n if with_t else 0, np.int64)
-    usize = np.empty(n_gy if with_t else 0, np.int64)
-    term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE else 0, np.float64)
+    sk = np.empty(n if with_t else 0, np.int32)  # |s_k| <= n, and the pass's partial values within 3n < 2^31
+    usize = np.empty(n_gy if with_t and n_gy < n else 0, np.int64)  # y untied: the counts are the sizes
+    term = np.empty(n if with_t and n > ASE_TERMS_FIRST_ABOVE and n_gy < n else 0, np.float64)
     wrapped = np.empty(hi - lo, np.int64)
     n_wrapped = 0
     for b in range(lo, hi):
@@ -312,7 +338,8 @@ def _resample_counted(n_gx, n_gy, key, lo, hi, setup, with_t, out, t_out, w, see
         tau = _tau_from_counts(s, tx, ty, n)
         out[b] = tau
         if with_t and np.isfinite(tau):
-            se = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, place, n, tx, ty, tau, term) / (1.0 - tau * tau)
+            ase = _weighted_ase(w, gxy, ys, n_gy, gy, gx, sk, seen, usize, place, n, tx, ty, tau, term)
+            se = ase / (1.0 - tau * tau)
             if abs(tau) == 1.0:
                 t_out[b] = np.inf if tau > 0 else -np.inf
             elif se > 0.0:
@@ -363,7 +390,8 @@ def _bootstrap_rows(gx, n_gx, gy, n_gy, keys, n_boot, with_t, tau_hat, threads) 
 def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[int, int, int]:
     """``S``, ``Tx``, ``Ty`` as :func:`_weighted_s` (the pairs in y order, as there) and, in the same pass,
     ``out[k] = sum_j w_j sign(x_k - x_j) sign(y_k - y_j)`` for the pair at place ``k`` (copies of k itself
-    tie: 0), the weight of each y group in ``usize`` and of each x group in ``seen``.
+    tie: 0), the weight of each y group in ``usize`` (with y untied only where ``usize`` is not empty: the
+    groups' weights are then ``wy``) and of each x group in ``seen``.
 
     One pass over y groups in increasing order.  Before a group is added, the weights of each x group
     among the strictly smaller y values give k's smaller-y partners (``below`` concordant, ``above``
@@ -380,12 +408,14 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
     ty2 = 0
     earlier = 0
     small = n_gx <= SMALL_K
+    sizes = usize.shape[0] > 0  # with y untied a resample's y groups' weights are its counts: none kept
     if n_gy == n and small:
         # y untied in the data and few x values: one member per y group, so below' = below, above' = above
         # no branch on w_i = 0: their terms are 0, and their out[i] is set to 0 below
         for k in range(n):
             wi = np.int64(wy[k])
-            usize[k] = wi
+            if sizes:
+                usize[k] = wi
             gi = gxy[k]
             below = _sum_below(seen, gi)
             f = 2 * below + seen[gi] - earlier
@@ -399,7 +429,8 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
         # 0 and its out[k] is set to 0 below; the tree's accesses, not the branch, are what cost here)
         for k in range(n):
             wi = np.int64(wy[k])
-            usize[k] = wi
+            if sizes:
+                usize[k] = wi
             if wi == 0:
                 continue
             gi = gxy[k]
@@ -445,20 +476,24 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
     return s, tx2 // 2, ty2 // 2
 
 
-#: Above this n, :func:`_weighted_ase` makes its terms along y first and then sums them (one random access
-#: per pair instead of three); up to it, in one pass in observation order (its arrays stay in the cache).
+#: Above this n, :func:`_weighted_ase` with y tied makes its terms along y first and then sums them (one
+#: random access per pair instead of three); up to it, and with y untied, in one pass in observation order.
 ASE_TERMS_FIRST_ABOVE = 65_536
 
 
 @njit(cache=True)
-def _weighted_ase(wy, gxy, ys, n_gy, gy, sk, tsize, usize, place, n, tx, ty, tau, term) -> float:
+def _weighted_ase(wy, gxy, ys, n_gy, gy, gx, sk, tsize, usize, place, n, tx, ty, tau, term) -> float:
     """The delta-method ASE (see :func:`ase`) of the multiset with weights ``wy`` (``n`` copies in all), the
     pairs in y order as in :func:`_weighted_counts`: every copy of the pair at place ``k`` is a unit with
     concordance ``sk[k]`` and the weighted sizes ``tsize[gxy[k]]``, ``usize[q]`` of its tie groups (``q``
-    its y group, ``gy[i]`` for observation ``i``); ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``.  The
+    its y group, ``gy[i]`` for observation ``i``; with y untied the group's weight is the pair's, ``wy[k]``,
+    and ``usize`` and ``ys`` are not read); ``sum t^2 = 2 Tx + n`` and ``sum u^2 = 2 Ty + n``.  The
     terms are summed in observation order (``place[i]`` the place of observation ``i``), the order of the
-    sum that gave the published tables; above :data:`ASE_TERMS_FIRST_ABOVE` pairs they are first made
-    along y into ``term``."""
+    sum that gave the published tables; above :data:`ASE_TERMS_FIRST_ABOVE` pairs with y tied they are
+    first made along y into ``term``.  With y untied they are made in observation order at every n, each
+    pair's x group read in order (``gx[i]``, where ``gxy[place[i]]`` is a random access), so no ``term``
+    array is needed: at n = 1,310,720 the same time per resample within the noise (7.8 against 8.6 ns per
+    pair with x in 4 groups, 17.1 against 16.7 all distinct) and 10.5 MB less per part."""
     wr = float(n * n - (2 * tx + n))
     wc = float(n * n - (2 * ty + n))
     if wr == 0.0 or wc == 0.0:
@@ -466,16 +501,24 @@ def _weighted_ase(wy, gxy, ys, n_gy, gy, sk, tsize, usize, place, n, tx, ty, tau
     ww = np.sqrt(wr * wc)
     total = 0.0
     # no branch on w_k = 0 (sk[k] is 0 there and d finite, so the term is exactly +0.0)
+    untied_y = n_gy == place.shape[0]
     if place.shape[0] <= ASE_TERMS_FIRST_ABOVE:
         for i in range(place.shape[0]):
             k = place[i]
-            d = 2.0 * ww * sk[k] + tau * (tsize[gxy[k]] * wc + usize[gy[i]] * wr)
+            u = np.int64(wy[k]) if untied_y else usize[gy[i]]
+            d = 2.0 * ww * sk[k] + tau * (tsize[gxy[k]] * wc + u * wr)
+            total += wy[k] * d * d
+    elif untied_y:  # in observation order, pair i's x group read in order (gx[i] = gxy[place[i]])
+        for i in range(place.shape[0]):
+            k = place[i]
+            d = 2.0 * ww * sk[k] + tau * (tsize[gx[i]] * wc + np.int64(wy[k]) * wr)
             total += wy[k] * d * d
     else:
         for q in range(n_gy):
             for k in range(ys[q], ys[q + 1]):
                 d = 2.0 * ww * sk[k] + tau * (tsize[gxy[k]] * wc + usize[q] * wr)
                 term[k] = wy[k] * d * d
+    if place.shape[0] > ASE_TERMS_FIRST_ABOVE and not untied_y:
         for i in range(place.shape[0]):
             total += term[place[i]]
     var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
@@ -561,6 +604,7 @@ def _row_fixed_into(gx, n_gx, gy, n_gy, jack, work) -> tuple[float, float]:
     """:func:`_row_fixed` in the work arrays ``work`` (:func:`_fixed_work`)."""
     n = gx.shape[0]
     yo, ys, gxy, tree, seen, w, sk, usize, term = work
+    untied_y = n_gy == n  # every y group's size is 1: ``ys`` and ``usize`` are empty
     _layout_into(gx, gy, n_gy, yo, ys, gxy)
     w[:] = 1
     s, tx, ty = _weighted_counts(w, gxy, n_gx, ys, n_gy, sk, usize, tree, seen)
@@ -570,26 +614,66 @@ def _row_fixed_into(gx, n_gx, gy, n_gy, jack, work) -> tuple[float, float]:
         for k in range(n):
             s2 += sk[k]
     if n > ASE_TERMS_FIRST_ABOVE:
+        if untied_y:
+            return tau, _fixed_in_order(gx, gy, sk, seen, s2, tx, ty, tau, jack)
         return tau, _fixed_along_y(yo, ys, n_gy, gxy, sk, seen, usize, s2, tx, ty, tau, jack, term)
     if jack.shape[0] > 0:
         for k in range(n):
             i = yo[k]
-            jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (seen[gx[i]] - 1), ty - (usize[gy[i]] - 1), n - 1)
-    ase = _weighted_ase(w, gxy, ys, n_gy, gy, sk, seen, usize, _places(yo), n, tx, ty, tau, term[:0])
+            u = 1 if untied_y else usize[gy[i]]
+            jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (seen[gx[i]] - 1), ty - (u - 1), n - 1)
+    ase = _weighted_ase(w, gxy, ys, n_gy, gy, gx, sk, seen, usize, _places(yo), n, tx, ty, tau, term[:0])
     return tau, (ase if np.isfinite(tau) else np.nan)
 
 
 def _fixed_work(n, n_gx, n_gy):
-    """The work arrays of :func:`_row_fixed_into`: the layout's (:func:`_layout`), the weights, the ``s_k``,
-    the y groups' sizes and the ASE's terms (only above :data:`ASE_TERMS_FIRST_ABOVE` pairs).  Called as
-    Python, NumPy's arrays (a large dataset's: :func:`fixed_rows`); compiled, the kernel's
-    (:data:`_fixed_work_in_kernel`)."""
-    return (np.empty(n, np.int64), np.empty(n + 1, np.int64), np.empty(n, np.int32), np.empty(n_gx + 1, np.int32),
-            np.empty(n_gx, np.int32), np.empty(n, np.int32), np.empty(n, np.int64), np.empty(n_gy, np.int64),
-            np.empty(n if n > ASE_TERMS_FIRST_ABOVE else 0, np.float64))  # fmt: skip
+    """The work arrays of :func:`_row_fixed_into`: the layout's (:func:`_layout`; the order 32-bit, n <=
+    MAX_SAMPLE_SIZE < 2^31), the weights (all 1: bytes), the ``s_k`` (32-bit: ``|s_k| < n``, the pass's
+    partial values within ``3 n``), the y groups' sizes and the ASE's terms (only above
+    :data:`ASE_TERMS_FIRST_ABOVE` pairs).  With y untied the groups' bounds and sizes are empty (each
+    group is one pair), and above :data:`ASE_TERMS_FIRST_ABOVE` pairs the order and the terms too
+    (:func:`_fixed_in_order`).  At n = 1,310,720 with y untied, 12 MB where 64-bit orders, counts and
+    bounds and the terms took 63.  Called as Python, NumPy's arrays (a large dataset's:
+    :func:`fixed_rows`); compiled, the kernel's (:data:`_fixed_work_in_kernel`)."""
+    grouped_y = n_gy < n
+    in_order = n > ASE_TERMS_FIRST_ABOVE and not grouped_y  # :func:`_fixed_in_order`: no order, no terms
+    return (np.empty(0 if in_order else n, np.int32), np.empty(n + 1 if grouped_y else 0, np.int64),
+            np.empty(n, np.int32), np.empty(n_gx + 1, np.int32), np.empty(n_gx, np.int32), np.empty(n, np.uint8),
+            np.empty(n, np.int32), np.empty(n_gy if grouped_y else 0, np.int64),
+            np.empty(n if n > ASE_TERMS_FIRST_ABOVE and grouped_y else 0, np.float64))  # fmt: skip
 
 
 _fixed_work_in_kernel = njit(cache=True)(_fixed_work)
+
+
+@njit(cache=True)
+def _fixed_in_order(gx, gy, sk, tsize, s2, tx, ty, tau, jack) -> float:
+    """:func:`_fixed_along_y` with y untied: pair ``i``'s place in y order is its y rank ``gy[i]``, so the
+    pass goes in observation order, reads each pair's ``s_k`` at its place (one random access per pair, where
+    the pass along y writes its leave-one-out value and its term at random places) and sums the terms as it
+    goes, in observation order: the same sum, bit for bit, without the terms' array or the order.  Every y
+    group's size is 1.  With the 32-bit and byte work arrays of :func:`_fixed_work`, :func:`fixed_rows` of
+    one dataset at n = 1,310,720 takes 14 ms with x in 4 groups and 44 ms with x all distinct, against 26
+    and 56 ms along y with 64-bit arrays (4.3 and 10.9 ms against 3.4 and 9.9 at 327,680)."""
+    n = gx.shape[0]
+    untied_x = tsize.shape[0] == n
+    with_jack = jack.shape[0] > 0
+    wr = float(n * n - (2 * tx + n))
+    wc = float(n * n - (2 * ty + n))
+    defined = wr != 0.0 and wc != 0.0
+    ww = np.sqrt(wr * wc) if defined else 0.0
+    total = 0.0
+    for i in range(n):
+        k = gy[i]
+        t_g = 1 if untied_x else tsize[gx[i]]
+        if with_jack:
+            jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (t_g - 1), ty, n - 1)
+        d = 2.0 * ww * sk[k] + tau * (t_g * wc + 1 * wr)
+        total += d * d
+    if not defined or not np.isfinite(tau):
+        return np.nan
+    var = (total - float(n) ** 3 * tau * tau * (wr + wc) ** 2) / ww**4
+    return np.sqrt(max(var, 0.0))
 
 
 @njit(cache=True)
@@ -604,19 +688,21 @@ def _fixed_along_y(yo, ys, n_gy, gxy, sk, tsize, usize, s2, tx, ty, tau, jack, t
     ``d^2`` here); NaN where tau-b is undefined."""
     n = yo.shape[0]
     untied_x = tsize.shape[0] == n
+    untied_y = n_gy == n  # one pair per y group, of size 1 (``ys`` and ``usize`` are empty)
     with_jack = jack.shape[0] > 0
     wr = float(n * n - (2 * tx + n))
     wc = float(n * n - (2 * ty + n))
     defined = wr != 0.0 and wc != 0.0
     ww = np.sqrt(wr * wc) if defined else 0.0
     for q in range(n_gy):
-        ty_q = ty - (usize[q] - 1)
-        for k in range(ys[q], ys[q + 1]):
+        u = 1 if untied_y else usize[q]
+        ty_q = ty - (u - 1)
+        for k in range(q if untied_y else ys[q], q + 1 if untied_y else ys[q + 1]):
             i = yo[k]
             t_g = 1 if untied_x else tsize[gxy[k]]
             if with_jack:
                 jack[i] = _tau_from_counts(s2 // 2 - sk[k], tx - (t_g - 1), ty_q, n - 1)
-            d = 2.0 * ww * sk[k] + tau * (t_g * wc + usize[q] * wr)
+            d = 2.0 * ww * sk[k] + tau * (t_g * wc + u * wr)
             term[i] = d * d
     if not defined or not np.isfinite(tau):
         return np.nan
