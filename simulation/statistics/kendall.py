@@ -111,11 +111,7 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             ty2 += wi * (wi - 1)
             seen[gi] += wi
             earlier += wi
-        tx2 = 0
-        for g in range(n_gx):
-            tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
-        return s, tx2 // 2, ty2 // 2
-    if n_gy == wy.shape[0]:
+    elif n_gy == wy.shape[0]:
         # y untied, many x values: the same with the tree (``ys`` may be empty: one pair per y group), and a
         # pair drawn 0 times skipped (it adds 0; the tree's accesses, not the branch, are what cost here)
         for k in range(n_gy):
@@ -128,28 +124,25 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
             _kernels._block_add(tree, n_gx, gi, wi)
             seen[gi] += wi
             earlier += wi
-        tx2 = 0
-        for g in range(n_gx):
-            tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
-        return s, tx2 // 2, ty2 // 2
-    for g in range(n_gy):  # every pair, drawn or not, as above (a pair drawn 0 times adds 0)
-        c = 0
-        for k in range(ys[g], ys[g + 1]):
-            wi = np.int64(wy[k])
-            gi = gxy[k]
-            if small:  # a few x values: summing them beats the tree's branches
-                below = _sum_below(seen, gi)
-            else:
-                below = _kernels._tree_below(tree, seen, n_gx, gi)
-            s += wi * (2 * below + seen[gi] - earlier)
-            c += wi
-        for k in range(ys[g], ys[g + 1]):
-            wi = np.int64(wy[k])
-            if not small:
-                _kernels._block_add(tree, n_gx, gxy[k], wi)
-            seen[gxy[k]] += wi
-        ty2 += c * (c - 1)
-        earlier += c
+    else:
+        for g in range(n_gy):  # every pair, drawn or not, as above (a pair drawn 0 times adds 0)
+            c = 0
+            for k in range(ys[g], ys[g + 1]):
+                wi = np.int64(wy[k])
+                gi = gxy[k]
+                if small:  # a few x values: summing them beats the tree's branches
+                    below = _sum_below(seen, gi)
+                else:
+                    below = _kernels._tree_below(tree, seen, n_gx, gi)
+                s += wi * (2 * below + seen[gi] - earlier)
+                c += wi
+            for k in range(ys[g], ys[g + 1]):
+                wi = np.int64(wy[k])
+                if not small:
+                    _kernels._block_add(tree, n_gx, gxy[k], wi)
+                seen[gxy[k]] += wi
+            ty2 += c * (c - 1)
+            earlier += c
     tx2 = 0
     for g in range(n_gx):
         tx2 += np.int64(seen[g]) * (np.int64(seen[g]) - 1)
