@@ -85,6 +85,17 @@ def _clear(tree, seen, n_gx) -> None:
         seen[g] = 0
 
 
+@njit(cache=True, inline="always")
+def _add_y_group(wy, gxy, lo, hi, tree, seen, n_gx, small) -> None:
+    """Add the pairs at places ``lo .. hi - 1`` (one y group) to their x groups' weights ``seen`` (and, with
+    more than :data:`SMALL_K` x groups, to the tree over them)."""
+    for k in range(lo, hi):
+        wi = np.int64(wy[k])
+        if not small:
+            _kernels._block_add(tree, n_gx, gxy[k], wi)
+        seen[gxy[k]] += wi
+
+
 @njit(cache=True)
 def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
     """``S``, ``Tx``, ``Ty`` of the multiset with weights ``wy``: copies of one pair tie in both variables.
@@ -136,11 +147,7 @@ def _weighted_s(wy, gxy, n_gx, ys, n_gy, tree, seen) -> tuple[int, int, int]:
                     below = _kernels._tree_below(tree, seen, n_gx, gi)
                 s += wi * (2 * below + seen[gi] - earlier)
                 c += wi
-            for k in range(ys[g], ys[g + 1]):
-                wi = np.int64(wy[k])
-                if not small:
-                    _kernels._block_add(tree, n_gx, gxy[k], wi)
-                seen[gxy[k]] += wi
+            _add_y_group(wy, gxy, ys[g], ys[g + 1], tree, seen, n_gx, small)
             ty2 += c * (c - 1)
             earlier += c
     tx2 = 0
@@ -445,11 +452,7 @@ def _weighted_counts(wy, gxy, n_gx, ys, n_gy, out, usize, tree, seen) -> tuple[i
                 s += wi * f
                 out[k] = f
                 c += wi
-            for k in range(ys[g], ys[g + 1]):
-                wi = np.int64(wy[k])
-                if not small:
-                    _kernels._block_add(tree, n_gx, gxy[k], wi)
-                seen[gxy[k]] += wi
+            _add_y_group(wy, gxy, ys[g], ys[g + 1], tree, seen, n_gx, small)
             earlier += c
             for k in range(ys[g], ys[g + 1]):
                 gi = gxy[k]
