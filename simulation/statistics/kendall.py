@@ -242,11 +242,10 @@ def _resample_setup(gx, n_gx, gy, n_gy, with_t, tau_hat):
     y order (32-bit), y's groups, and with ``with_t`` Fisher's z of the row's tau-b ``tau_hat``."""
     z_hat = np.arctanh(tau_hat) if with_t else np.nan
     n = gx.shape[0]
-    if n_gy == n:  # y untied: its group ids are the places, and no pass reads the groups' bounds
-        gxy = np.empty(n, np.int32)
-        for i in range(n):
-            gxy[gy[i]] = gx[i]
-        return np.empty(0, np.int64), gy.astype(np.int32), gxy, gy, gx, z_hat
+    if n_gy == n:  # y untied: its group ids are the places, and no pass reads the order or the bounds
+        ys, gxy = np.empty(0, np.int64), np.empty(n, np.int32)
+        _layout_into(gx, gy, n_gy, np.empty(0, np.int32), ys, gxy)
+        return ys, gy.astype(np.int32), gxy, gy, gx, z_hat
     yo, ys, gxy = _y_layout(gx, gy, n_gy)  # no tree or weights: each resample's pass has its own
     return ys, _places(yo), gxy, gy, gx, z_hat
 
